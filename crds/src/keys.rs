@@ -1,0 +1,271 @@
+//! The S3 key layout of a bucket (mirrors Remotion Lambda's, so its users feel at home):
+//!
+//! ```text
+//! sites/<siteName>/…                         bundle files; serveUrl = …/sites/<siteName>/index.html
+//! renders/<renderId>/progress.json           progress document
+//! renders/<renderId>/input-props.json        when props are large
+//! renders/<renderId>/chunks/<index>.<ext>    chunk outputs (deleted after stitching)
+//! renders/<renderId>/timings/<index>.json    per-frame timings of each chunk
+//! renders/<renderId>/cancel                  cancellation signal
+//! renders/<renderId>/out.<ext>               default output key
+//! optimization/<siteName>/<composition>.json per-frame cost profile for chunk planning
+//! ```
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Prefix of all sites.
+pub const SITES_PREFIX: &str = "sites/";
+/// Prefix of all renders.
+pub const RENDERS_PREFIX: &str = "renders/";
+/// Prefix of all cost profiles.
+pub const OPTIMIZATION_PREFIX: &str = "optimization/";
+/// File name of a site's entry page.
+pub const SITE_INDEX: &str = "index.html";
+/// Digits of a chunk index in keys: zero-padded so that listings sort in frame order.
+const CHUNK_INDEX_DIGITS: usize = 6;
+
+/// A name or id could not be used in a key.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeyError {
+    /// The site name has characters outside Remotion's `[-0-9a-zA-Z!_.*'()]`.
+    #[error("site name {0:?} must be 1–128 characters of letters, digits and -!_.*'()")]
+    SiteName(String),
+    /// The render id is not 1–64 characters of `[a-z0-9-]`.
+    #[error("render id {0:?} must be 1–64 characters of lowercase letters, digits and dashes")]
+    RenderId(String),
+    /// The composition id cannot be used in a key.
+    #[error(
+        "composition id {0:?} cannot be used in an S3 key (empty, too long, or contains '/' or control characters)"
+    )]
+    CompositionId(String),
+}
+
+/// A validated site name (the folder under `sites/`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SiteName(String);
+
+impl SiteName {
+    /// Validates a site name against Remotion's rule.
+    pub fn new(name: impl Into<String>) -> Result<Self, KeyError> {
+        let name = name.into();
+        let ok = !name.is_empty()
+            && name.len() <= 128
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-!_.*'()".contains(&b))
+            && name != "."
+            && name != "..";
+        if ok { Ok(Self(name)) } else { Err(KeyError::SiteName(name)) }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for SiteName {
+    type Error = KeyError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::new(value)
+    }
+}
+
+impl From<SiteName> for String {
+    fn from(value: SiteName) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for SiteName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A validated render id (the folder under `renders/`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RenderId(String);
+
+impl RenderId {
+    /// Validates a render id.
+    pub fn new(id: impl Into<String>) -> Result<Self, KeyError> {
+        let id = id.into();
+        let ok = !id.is_empty()
+            && id.len() <= 64
+            && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if ok { Ok(Self(id)) } else { Err(KeyError::RenderId(id)) }
+    }
+
+    /// The render id of a RenderJob: its UID without dashes, lowercased. Derived, not random,
+    /// so that an operator restarted mid-launch finds the same render again.
+    pub fn from_uid(uid: &str) -> Result<Self, KeyError> {
+        Self::new(uid.chars().filter(|c| *c != '-').flat_map(char::to_lowercase).collect::<String>())
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for RenderId {
+    type Error = KeyError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::new(value)
+    }
+}
+
+impl From<RenderId> for String {
+    fn from(value: RenderId) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for RenderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `sites/<site>/`
+pub fn site_prefix(site: &SiteName) -> String {
+    format!("{SITES_PREFIX}{site}/")
+}
+
+/// `sites/<site>/<path>` for a path relative to the bundle root (no leading slash).
+pub fn site_object(site: &SiteName, relative_path: &str) -> String {
+    format!("{SITES_PREFIX}{site}/{}", relative_path.trim_start_matches('/'))
+}
+
+/// `sites/<site>/index.html`
+pub fn site_index(site: &SiteName) -> String {
+    site_object(site, SITE_INDEX)
+}
+
+/// `renders/<id>/`
+pub fn render_prefix(id: &RenderId) -> String {
+    format!("{RENDERS_PREFIX}{id}/")
+}
+
+/// `renders/<id>/progress.json`
+pub fn progress(id: &RenderId) -> String {
+    format!("{RENDERS_PREFIX}{id}/progress.json")
+}
+
+/// `renders/<id>/input-props.json`
+pub fn input_props(id: &RenderId) -> String {
+    format!("{RENDERS_PREFIX}{id}/input-props.json")
+}
+
+/// `renders/<id>/resolved-props.json` (props after `calculateMetadata`, when large)
+pub fn resolved_props(id: &RenderId) -> String {
+    format!("{RENDERS_PREFIX}{id}/resolved-props.json")
+}
+
+/// `renders/<id>/chunks/`
+pub fn chunks_prefix(id: &RenderId) -> String {
+    format!("{RENDERS_PREFIX}{id}/chunks/")
+}
+
+/// `renders/<id>/chunks/<index>.<ext>`, the index zero-padded to 6 digits.
+pub fn chunk(id: &RenderId, index: u32, extension: &str) -> String {
+    format!("{RENDERS_PREFIX}{id}/chunks/{index:0CHUNK_INDEX_DIGITS$}.{extension}")
+}
+
+/// The chunk index of a key made by [`chunk`].
+pub fn parse_chunk_index(key: &str) -> Option<u32> {
+    let name = key.rsplit('/').next()?;
+    let (stem, _ext) = name.split_once('.')?;
+    stem.parse().ok()
+}
+
+/// `renders/<id>/timings/`
+pub fn timings_prefix(id: &RenderId) -> String {
+    format!("{RENDERS_PREFIX}{id}/timings/")
+}
+
+/// `renders/<id>/timings/<index>.json`
+pub fn timings(id: &RenderId, index: u32) -> String {
+    format!("{RENDERS_PREFIX}{id}/timings/{index:0CHUNK_INDEX_DIGITS$}.json")
+}
+
+/// `renders/<id>/cancel`
+pub fn cancel(id: &RenderId) -> String {
+    format!("{RENDERS_PREFIX}{id}/cancel")
+}
+
+/// `renders/<id>/out.<ext>`
+pub fn default_output(id: &RenderId, extension: &str) -> String {
+    format!("{RENDERS_PREFIX}{id}/out.{extension}")
+}
+
+/// `optimization/<site>/<composition>.json`
+pub fn optimization(site: &SiteName, composition: &str) -> Result<String, KeyError> {
+    let ok = !composition.is_empty()
+        && composition.len() <= 256
+        && !composition.contains('/')
+        && !composition.chars().any(char::is_control)
+        && composition != "."
+        && composition != "..";
+    if !ok {
+        return Err(KeyError::CompositionId(composition.to_owned()));
+    }
+    Ok(format!("{OPTIMIZATION_PREFIX}{site}/{composition}.json"))
+}
+
+/// The serve URL of a site under a bucket base URL (`…/sites/<site>/index.html`).
+pub fn serve_url(bucket_base_url: &str, site: &SiteName) -> String {
+    format!("{}/{}", bucket_base_url.trim_end_matches('/'), site_index(site))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_matches_the_design() {
+        let site = SiteName::new("my-site").unwrap();
+        let id = RenderId::new("abc123").unwrap();
+        assert_eq!(site_prefix(&site), "sites/my-site/");
+        assert_eq!(site_object(&site, "/public/logo.png"), "sites/my-site/public/logo.png");
+        assert_eq!(site_index(&site), "sites/my-site/index.html");
+        assert_eq!(progress(&id), "renders/abc123/progress.json");
+        assert_eq!(input_props(&id), "renders/abc123/input-props.json");
+        assert_eq!(chunk(&id, 7, "ts"), "renders/abc123/chunks/000007.ts");
+        assert_eq!(timings(&id, 12345), "renders/abc123/timings/012345.json");
+        assert_eq!(cancel(&id), "renders/abc123/cancel");
+        assert_eq!(default_output(&id, "mp4"), "renders/abc123/out.mp4");
+        assert_eq!(optimization(&site, "Intro").unwrap(), "optimization/my-site/Intro.json");
+        assert_eq!(
+            serve_url("http://127.0.0.1:8333/bucket/", &site),
+            "http://127.0.0.1:8333/bucket/sites/my-site/index.html"
+        );
+    }
+
+    #[test]
+    fn chunk_keys_sort_in_frame_order_and_parse_back() {
+        let id = RenderId::new("r").unwrap();
+        let mut keys: Vec<String> = [10, 2, 100_000, 999_999].iter().map(|i| chunk(&id, *i, "ts")).collect();
+        keys.sort();
+        let parsed: Vec<u32> = keys.iter().map(|k| parse_chunk_index(k).unwrap()).collect();
+        assert_eq!(parsed, vec![2, 10, 100_000, 999_999]);
+    }
+
+    #[test]
+    fn names_are_validated() {
+        assert!(SiteName::new("a.b_c-(d)!*'").is_ok());
+        assert!(SiteName::new("").is_err());
+        assert!(SiteName::new("a/b").is_err());
+        assert!(SiteName::new("..").is_err());
+        assert!(RenderId::new("Abc").is_err());
+        assert!(optimization(&SiteName::new("s").unwrap(), "a/b").is_err());
+        assert_eq!(
+            RenderId::from_uid("6F1E2D3C-0000-4000-8000-00000000ABCD").unwrap().as_str(),
+            "6f1e2d3c00004000800000000000abcd"
+        );
+        assert!(serde_json::from_str::<SiteName>("\"bad/name\"").is_err());
+    }
+}

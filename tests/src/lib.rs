@@ -1,0 +1,24 @@
+//! Test harness of remotion-operator: real stand-ins for Kubernetes, S3 and Lambda on
+//! 127.0.0.1 (see `../shared/standins/README.md`), started once per test binary on free ports
+//! and stopped by PID when the binary exits, even when a test fails or panics.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let env = remotion_tests::TestEnv::get();
+//! let client = env.kube_client().await?;          // a fresh client for this test's runtime
+//! let ns = env.unique_name("my-test");            // a namespace of its own
+//! let bucket = env.s3().create_test_bucket("my-test").await?; // a bucket of its own
+//! # Ok(()) }
+//! ```
+
+pub mod cases;
+pub mod env;
+pub mod kube_api;
+pub mod lambda;
+pub mod merge;
+pub mod paths;
+pub mod process;
+pub mod s3;
+pub mod samples;
+
+pub use env::TestEnv;
