@@ -17,7 +17,13 @@ async fn s3_store_serves_each_test_its_own_bucket() -> Result<()> {
     let a = env.s3().create_test_bucket("harness-a").await?;
     let b = env.s3().create_test_bucket("harness-b").await?;
     assert_ne!(a, b);
-    s3.put_object().bucket(&a).key("renders/x/progress.json").body(ByteStream::from_static(b"{}")).content_type("application/json").send().await?;
+    s3.put_object()
+        .bucket(&a)
+        .key("renders/x/progress.json")
+        .body(ByteStream::from_static(b"{}"))
+        .content_type("application/json")
+        .send()
+        .await?;
     let got = s3.get_object().bucket(&a).key("renders/x/progress.json").send().await?;
     assert_eq!(got.content_type(), Some("application/json"));
     assert_eq!(got.body.collect().await?.into_bytes().as_ref(), b"{}");
@@ -70,10 +76,8 @@ async fn lambda_emulator_runs_function_processes_in_parallel() -> Result<()> {
 
     // Two processes serve two 1.5 s invocations at once.
     let start = Instant::now();
-    let (x, y) = tokio::join!(
-        invoke(&client, name, json!({"sleepMs": 1500})),
-        invoke(&client, name, json!({"sleepMs": 1500}))
-    );
+    let (x, y) =
+        tokio::join!(invoke(&client, name, json!({"sleepMs": 1500})), invoke(&client, name, json!({"sleepMs": 1500})));
     let elapsed = start.elapsed();
     assert_ne!(x?["pid"], y?["pid"], "both processes served");
     assert!(elapsed < Duration::from_millis(2900), "ran in parallel: {elapsed:?}");
