@@ -37,6 +37,13 @@ if [ ! -d "$shared/standins/kubernetes" ]; then
 fi
 bash "$shared/standins/kubernetes/k8s-tools.sh" >/dev/null
 
+# --- The Remotion fixture project: npm dependencies and bundles (skipped when up to date) ---
+if ! command -v npm >/dev/null 2>&1; then
+  log "apt-get install nodejs npm"
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+bash "$here/tests/fixtures/remotion-project/build.sh" | grep -v '^\s*$' | tail -n 5
+
 # --- Rust toolchain components used by the checks ---
 if command -v rustup >/dev/null 2>&1; then
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt

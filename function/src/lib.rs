@@ -1,4 +1,12 @@
 //! The render function: renders Remotion bundles in headless Chromium and encodes them with
 //! FFmpeg's libraries, as an AWS Lambda function or as a local command-line tool.
 
+pub mod browser;
+pub mod error;
+pub mod page;
+pub mod props;
+pub mod site;
+pub mod still;
 pub mod versions;
+
+pub use error::RenderError;

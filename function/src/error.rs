@@ -1,0 +1,141 @@
+//! Everything a render can fail with, each mapped to a protocol [`ErrorKind`] so the
+//! orchestrator knows what to retry and the operator what to tell the user.
+
+use remotion_crds::protocol::ErrorKind;
+
+/// A failed render step.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// Chromium could not be started.
+    #[error("could not start Chromium: {0}")]
+    BrowserLaunch(String),
+    /// Chromium crashed or the DevTools connection broke.
+    #[error("the browser failed: {0}")]
+    Browser(String),
+    /// The site could not be loaded.
+    #[error("could not load the site {url}: {message}")]
+    SiteUnavailable {
+        /// Serve URL.
+        url: String,
+        /// Why.
+        message: String,
+    },
+    /// The page is not a Remotion bundle.
+    #[error("{url} is not a Remotion bundle (no window.getStaticCompositions); the page begins: {snippet:?}")]
+    NotRemotion {
+        /// Serve URL.
+        url: String,
+        /// Start of the page's body.
+        snippet: String,
+    },
+    /// The bundle was made by an incompatible Remotion.
+    #[error("incompatible site: {0}")]
+    IncompatibleSite(String),
+    /// The composition does not exist.
+    #[error("composition {id:?} does not exist in the site; it has: {}", available.join(", "))]
+    CompositionNotFound {
+        /// Requested id.
+        id: String,
+        /// Ids the site has.
+        available: Vec<String>,
+    },
+    /// A `delayRender()` was not cleared in time.
+    #[error("{}: a delayRender() was not cleared after {timeout_ms} ms{}: {message}", where_(.composition, .frame), open_handles(.handles))]
+    DelayRenderTimeout {
+        /// Composition, if known.
+        composition: Option<String>,
+        /// Frame, if rendering one.
+        frame: Option<u64>,
+        /// Timeout in force.
+        timeout_ms: u64,
+        /// Labels of the handles still open.
+        handles: Vec<String>,
+        /// The page's message.
+        message: String,
+    },
+    /// The page threw or called `cancelRender()`.
+    #[error("{}: {message}", where_(.composition, .frame))]
+    Page {
+        /// Composition, if known.
+        composition: Option<String>,
+        /// Frame, if rendering one.
+        frame: Option<u64>,
+        /// The page's message (error stack when available).
+        message: String,
+    },
+    /// The render was cancelled on request.
+    #[error("the render was cancelled")]
+    Cancelled,
+    /// The input is unusable.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// Encoding or muxing failed.
+    #[error("encoding failed: {0}")]
+    Encoding(String),
+    /// Reading or writing the bucket failed.
+    #[error("storage: {0}")]
+    Storage(String),
+    /// A local file operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn where_(composition: &Option<String>, frame: &Option<u64>) -> String {
+    match (composition, frame) {
+        (Some(c), Some(f)) => format!("composition {c:?}, frame {f}"),
+        (Some(c), None) => format!("composition {c:?}"),
+        (None, Some(f)) => format!("frame {f}"),
+        (None, None) => "the page".to_owned(),
+    }
+}
+
+fn open_handles(handles: &[String]) -> String {
+    if handles.is_empty() { String::new() } else { format!(" (open handles: {})", handles.join("; ")) }
+}
+
+impl RenderError {
+    /// The protocol kind (Lambda `errorType`).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::BrowserLaunch(_) | Self::Browser(_) => ErrorKind::BrowserCrashed,
+            Self::SiteUnavailable { .. } => ErrorKind::SiteUnavailable,
+            Self::NotRemotion { .. } | Self::IncompatibleSite(_) => ErrorKind::SiteUnavailable,
+            Self::CompositionNotFound { .. } => ErrorKind::CompositionNotFound,
+            Self::DelayRenderTimeout { .. } => ErrorKind::DelayRenderTimeout,
+            Self::Page { .. } => ErrorKind::PageError,
+            Self::Cancelled => ErrorKind::Cancelled,
+            Self::InvalidInput(_) => ErrorKind::InvalidPayload,
+            Self::Encoding(_) => ErrorKind::Encoding,
+            Self::Storage(_) => ErrorKind::Storage,
+            Self::Io { .. } => ErrorKind::Internal,
+        }
+    }
+
+    /// An I/O error with context.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io { context: context.into(), source }
+    }
+
+    /// Attaches the frame to page errors that lack one.
+    pub fn at_frame(self, at: u64) -> Self {
+        match self {
+            Self::Page { composition, frame: None, message } => Self::Page { composition, frame: Some(at), message },
+            Self::DelayRenderTimeout { composition, frame: None, timeout_ms, handles, message } => {
+                Self::DelayRenderTimeout { composition, frame: Some(at), timeout_ms, handles, message }
+            }
+            other => other,
+        }
+    }
+}
+
+impl From<chromiumoxide::error::CdpError> for RenderError {
+    fn from(e: chromiumoxide::error::CdpError) -> Self {
+        Self::Browser(e.to_string())
+    }
+}

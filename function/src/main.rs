@@ -1,0 +1,142 @@
+//! `remotion-function`: the render function as a command-line tool (and, under AWS Lambda,
+//! the function's runtime).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use remotion_function::browser::{Browser, BrowserOptions};
+use remotion_function::page::Capture;
+use remotion_function::props::read_props;
+use remotion_function::still::{Site, StillRequest, list_compositions, render_still};
+
+#[derive(Parser)]
+#[command(name = "remotion-function", version, about = "Render Remotion bundles with headless Chromium and FFmpeg")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the site's compositions (metadata resolved for the props) as JSON.
+    Compositions {
+        /// http(s) URL of the site, or a local bundle folder (`npx remotion bundle` output).
+        #[arg(long)]
+        serve_url: String,
+        /// Input props: JSON text or a JSON file.
+        #[arg(long)]
+        props: Option<String>,
+        /// delayRender timeout, ms.
+        #[arg(long, default_value_t = 30_000)]
+        timeout_ms: u64,
+    },
+    /// Render one frame as an image.
+    Still {
+        /// http(s) URL of the site, or a local bundle folder.
+        #[arg(long)]
+        serve_url: String,
+        /// Composition id.
+        #[arg(long)]
+        composition: String,
+        /// Input props: JSON text or a JSON file.
+        #[arg(long)]
+        props: Option<String>,
+        /// Frame to render.
+        #[arg(long, default_value_t = 0)]
+        frame: u64,
+        /// Image format.
+        #[arg(long, value_enum, default_value_t = StillFormat::Png)]
+        image_format: StillFormat,
+        /// JPEG quality (0–100).
+        #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(0..=100))]
+        jpeg_quality: u8,
+        /// Output scale factor.
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// delayRender timeout, ms.
+        #[arg(long, default_value_t = 30_000)]
+        timeout_ms: u64,
+        /// Where to write the image.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StillFormat {
+    Png,
+    Jpeg,
+    Webp,
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Compositions { serve_url, props, timeout_ms } => {
+            let props = read_props(props.as_deref())?;
+            let site = Site::open(&serve_url).await?;
+            let browser = Browser::launch(&BrowserOptions::detect()?).await?;
+            let result = list_compositions(&browser, &site, &props, Duration::from_millis(timeout_ms)).await;
+            browser.close().await;
+            println!("{}", serde_json::to_string_pretty(&result?)?);
+        }
+        Command::Still { serve_url, composition, props, frame, image_format, jpeg_quality, scale, timeout_ms, out } => {
+            let started = Instant::now();
+            let request = StillRequest {
+                composition,
+                serialized_props: read_props(props.as_deref())?,
+                frame,
+                format: match image_format {
+                    StillFormat::Png => Capture::Png,
+                    StillFormat::Jpeg => Capture::Jpeg(jpeg_quality),
+                    StillFormat::Webp => Capture::Webp,
+                },
+                scale,
+                timeout: Duration::from_millis(timeout_ms),
+            };
+            let site = Site::open(&serve_url).await?;
+            let browser = Browser::launch(&BrowserOptions::detect()?).await?;
+            let result = render_still(&browser, &site, &request).await;
+            browser.close().await;
+            let still = result?;
+            std::fs::write(&out, &still.image).with_context(|| format!("writing {}", out.display()))?;
+            eprintln!(
+                "{} frame {} ({}x{}) → {} ({} bytes) in {:.2} s",
+                still.composition.id,
+                frame,
+                still.composition.width,
+                still.composition.height,
+                out.display(),
+                still.image.len(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,chromiumoxide=error".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! Serving a site's files to the page from a local folder, on 127.0.0.1 only.
+//!
+//! Remotion bundles load their scripts and assets by relative URL, so serving the bundle root
+//! under any origin works; no bucket ever has to be public.
+
+use std::convert::Infallible;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::error::RenderError;
+
+/// Content-Type by file extension, for the files bundles contain.
+pub fn content_type(path: &str) -> &'static str {
+    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    match ext.as_str() {
+        "html" | "htm" => "text/html; charset=utf-8",
+        "js" | "mjs" => "application/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "json" | "map" => "application/json",
+        "txt" => "text/plain; charset=utf-8",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "avif" => "image/avif",
+        "svg" => "image/svg+xml",
+        "ico" => "image/x-icon",
+        "wav" => "audio/wav",
+        "mp3" => "audio/mpeg",
+        "aac" => "audio/aac",
+        "m4a" => "audio/mp4",
+        "ogg" | "oga" => "audio/ogg",
+        "opus" => "audio/opus",
+        "mp4" | "m4v" => "video/mp4",
+        "webm" => "video/webm",
+        "mov" => "video/quicktime",
+        "woff" => "font/woff",
+        "woff2" => "font/woff2",
+        "ttf" => "font/ttf",
+        "otf" => "font/otf",
+        "wasm" => "application/wasm",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Decodes `%XX` escapes of a URL path; `None` when malformed.
+fn percent_decode(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The file a request path names inside `root`, refusing anything that leaves it.
+pub fn resolve(root: &Path, request_path: &str) -> Option<PathBuf> {
+    let path = percent_decode(request_path.split(['?', '#']).next().unwrap_or_default())?;
+    let relative = path.trim_start_matches('/');
+    let relative = if relative.is_empty() || relative.ends_with('/') {
+        format!("{relative}index.html")
+    } else {
+        relative.to_owned()
+    };
+    let relative = Path::new(&relative);
+    if relative.components().any(|c| !matches!(c, Component::Normal(_))) {
+        return None;
+    }
+    Some(root.join(relative))
+}
+
+/// An HTTP server over a local bundle folder.
+pub struct SiteServer {
+    /// `http://127.0.0.1:<port>/`
+    pub base_url: String,
+    task: JoinHandle<()>,
+}
+
+impl SiteServer {
+    /// Serves `root` on a free port of 127.0.0.1 until dropped.
+    pub async fn serve_dir(root: impl Into<PathBuf>) -> Result<Self, RenderError> {
+        let root: Arc<PathBuf> = Arc::new(root.into());
+        if !root.join("index.html").is_file() {
+            return Err(RenderError::InvalidInput(format!(
+                "{} has no index.html: pass the output folder of `npx remotion bundle`",
+                root.display()
+            )));
+        }
+        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+            .await
+            .map_err(|e| RenderError::io("binding the site server", e))?;
+        let port = listener.local_addr().map_err(|e| RenderError::io("reading the site server address", e))?.port();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let root = root.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| serve(root.clone(), req));
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                });
+            }
+        });
+        Ok(Self { base_url: format!("http://127.0.0.1:{port}/"), task })
+    }
+
+    /// The URL of the site's entry page.
+    pub fn index_url(&self) -> String {
+        format!("{}index.html", self.base_url)
+    }
+}
+
+impl Drop for SiteServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve(root: Arc<PathBuf>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let reply = |status: StatusCode, content_type: &str, body: Bytes| {
+        let mut response = Response::new(Full::new(body));
+        *response.status_mut() = status;
+        if let Ok(value) = content_type.parse() {
+            response.headers_mut().insert(hyper::header::CONTENT_TYPE, value);
+        }
+        Ok(response)
+    };
+    let Some(file) = resolve(&root, req.uri().path()) else {
+        return reply(StatusCode::BAD_REQUEST, "text/plain", Bytes::from_static(b"bad path"));
+    };
+    match tokio::fs::read(&file).await {
+        Ok(bytes) => reply(StatusCode::OK, content_type(&file.to_string_lossy()), Bytes::from(bytes)),
+        Err(_) => reply(StatusCode::NOT_FOUND, "text/plain", Bytes::from_static(b"not found")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_stay_inside_the_root() {
+        let root = Path::new("/site");
+        assert_eq!(resolve(root, "/"), Some(PathBuf::from("/site/index.html")));
+        assert_eq!(resolve(root, "/bundle.js?x=1"), Some(PathBuf::from("/site/bundle.js")));
+        assert_eq!(resolve(root, "/public/a%20b.png"), Some(PathBuf::from("/site/public/a b.png")));
+        assert_eq!(resolve(root, "/../etc/passwd"), None);
+        assert_eq!(resolve(root, "/a/%2e%2e/%2e%2e/etc"), None);
+        assert_eq!(resolve(root, "/bad%zz"), None);
+    }
+
+    #[test]
+    fn content_types_cover_bundle_files() {
+        assert_eq!(content_type("index.html"), "text/html; charset=utf-8");
+        assert_eq!(content_type("bundle.js"), "application/javascript; charset=utf-8");
+        assert_eq!(content_type("public/logo.PNG"), "image/png");
+        assert_eq!(content_type("tone.wav"), "audio/wav");
+        assert_eq!(content_type("unknown.bin"), "application/octet-stream");
+    }
+}
