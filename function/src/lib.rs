@@ -2,9 +2,11 @@
 //! FFmpeg's libraries, as an AWS Lambda function or as a local command-line tool.
 
 pub mod browser;
+pub mod encode;
 pub mod error;
 pub mod page;
 pub mod props;
+pub mod render;
 pub mod site;
 pub mod still;
 pub mod versions;

@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use remotion_function::browser::{Browser, BrowserOptions};
+use remotion_function::encode::Container;
 use remotion_function::page::Capture;
 use remotion_function::props::read_props;
+use remotion_function::render::{Progress, VideoRequest, render_video};
 use remotion_function::still::{Site, StillRequest, list_compositions, render_still};
 
 #[derive(Parser)]
@@ -63,6 +65,84 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Render frames of a composition to a video file.
+    Render {
+        /// http(s) URL of the site, or a local bundle folder.
+        #[arg(long)]
+        serve_url: String,
+        /// Composition id.
+        #[arg(long)]
+        composition: String,
+        /// Input props: JSON text or a JSON file.
+        #[arg(long)]
+        props: Option<String>,
+        /// Codec (h264 so far; the others come with the chunked Lambda path).
+        #[arg(long, value_enum, default_value_t = VideoCodec::H264)]
+        codec: VideoCodec,
+        /// Frames to render, `A-B` (inclusive) or `N`; default all.
+        #[arg(long, value_parser = parse_frames)]
+        frames: Option<(u64, u64)>,
+        /// Tabs capturing in parallel.
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
+        /// x264 constant rate factor (0–51).
+        #[arg(long, default_value_t = 18, value_parser = clap::value_parser!(u8).range(0..=51))]
+        crf: u8,
+        /// x264 preset.
+        #[arg(long, default_value = "medium")]
+        x264_preset: String,
+        /// JPEG quality of captured frames.
+        #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(0..=100))]
+        jpeg_quality: u8,
+        /// delayRender timeout, ms.
+        #[arg(long, default_value_t = 30_000)]
+        timeout_ms: u64,
+        /// Where to write the video.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum VideoCodec {
+    H264,
+}
+
+/// `A-B` or `N`.
+fn parse_frames(s: &str) -> Result<(u64, u64), String> {
+    let parse = |n: &str| n.trim().parse::<u64>().map_err(|_| format!("{s:?} is not a frame range like 0-99"));
+    match s.split_once('-') {
+        Some((a, b)) => {
+            let (a, b) = (parse(a)?, parse(b)?);
+            if a > b { Err(format!("frame range {s:?} ends before it starts")) } else { Ok((a, b)) }
+        }
+        None => parse(s).map(|n| (n, n)),
+    }
+}
+
+/// Progress on stderr: a line that rewrites itself on a terminal, a line per 10% otherwise.
+fn progress_printer() -> impl Fn(Progress) + Send + Sync + 'static {
+    use std::io::IsTerminal;
+    let terminal = std::io::stderr().is_terminal();
+    let last_decile = std::sync::atomic::AtomicU64::new(u64::MAX);
+    move |p: Progress| {
+        let percent = p.encoded * 100 / p.total.max(1);
+        if terminal {
+            let filled = (percent / 4) as usize;
+            eprint!(
+                "\r[{}{}] {percent:>3}%  {}/{} frames",
+                "#".repeat(filled),
+                " ".repeat(25 - filled),
+                p.encoded,
+                p.total
+            );
+            if p.encoded == p.total {
+                eprintln!();
+            }
+        } else if last_decile.swap(percent / 10, std::sync::atomic::Ordering::Relaxed) != percent / 10 {
+            eprintln!("rendered {}/{} frames ({percent}%)", p.encoded, p.total);
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -111,6 +191,47 @@ async fn run(cli: Cli) -> Result<()> {
                 out.display(),
                 still.image.len(),
                 started.elapsed().as_secs_f64()
+            );
+        }
+        Command::Render {
+            serve_url,
+            composition,
+            props,
+            codec: VideoCodec::H264,
+            frames,
+            concurrency,
+            crf,
+            x264_preset,
+            jpeg_quality,
+            timeout_ms,
+            out,
+        } => {
+            let request = VideoRequest {
+                composition,
+                serialized_props: read_props(props.as_deref())?,
+                frames,
+                concurrency,
+                crf,
+                preset: x264_preset,
+                jpeg_quality,
+                timeout: Duration::from_millis(timeout_ms),
+                container: Container::Mp4,
+            };
+            let site = Site::open(&serve_url).await?;
+            let browser = Browser::launch(&BrowserOptions::detect()?).await?;
+            let result = render_video(&browser, &site, &request, &out, progress_printer()).await;
+            browser.close().await;
+            let summary = result?;
+            let seconds = summary.elapsed.as_secs_f64();
+            eprintln!(
+                "{}: {} frames ({}x{}, {} fps) → {} in {seconds:.1} s ({:.1} frames/s)",
+                summary.composition.id,
+                summary.frames,
+                summary.composition.width,
+                summary.composition.height,
+                summary.composition.fps,
+                out.display(),
+                summary.frames as f64 / seconds
             );
         }
     }

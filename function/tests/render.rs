@@ -1,0 +1,141 @@
+//! Video renders of the fixture: the file is what ffprobe says it should be, and frame N of the
+//! video is frame N of the composition (compared with our PNG still of the same frame).
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{bundle, decode_png};
+use remotion_function::RenderError;
+use remotion_function::browser::{Browser, BrowserOptions};
+use remotion_function::encode::Container;
+use remotion_function::page::Capture;
+use remotion_function::render::{VideoRequest, render_video};
+use remotion_function::still::{Site, StillRequest, render_still};
+
+const PROPS: &str = r##"{"titleText":"Custom Title","titleColor":"#ffcc00"}"##;
+
+fn request(frames: (u64, u64), concurrency: usize) -> VideoRequest {
+    VideoRequest {
+        composition: "Intro".into(),
+        serialized_props: PROPS.into(),
+        frames: Some(frames),
+        concurrency,
+        crf: 18,
+        preset: "veryfast".into(),
+        jpeg_quality: 80,
+        timeout: Duration::from_secs(30),
+        container: Container::Mp4,
+    }
+}
+
+fn ffprobe(path: &Path, entries: &str) -> String {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries", entries, "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Frame `index` of a video as RGBA pixels (decoded by the ffmpeg CLI, an independent decoder).
+fn video_frame(video: &Path, index: u64, dir: &Path) -> Vec<u8> {
+    let png = dir.join(format!("decoded-{index}.png"));
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(video)
+        .args(["-vf", &format!("select=eq(n\\,{index})"), "-frames:v", "1"])
+        .arg(&png)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success());
+    decode_png(&std::fs::read(png).unwrap()).2
+}
+
+/// PSNR in dB over RGB channels.
+fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    let (mut sum, mut n) = (0f64, 0f64);
+    for (x, y) in a.chunks_exact(4).zip(b.chunks_exact(4)) {
+        for c in 0..3 {
+            let d = f64::from(x[c]) - f64::from(y[c]);
+            sum += d * d;
+            n += 1.0;
+        }
+    }
+    let mse = sum / n;
+    if mse == 0.0 { f64::INFINITY } else { 10.0 * (255.0f64 * 255.0 / mse).log10() }
+}
+
+#[tokio::test]
+async fn a_video_has_the_right_frames_in_the_right_order() {
+    let site = Site::open(bundle("build").to_str().unwrap()).await.unwrap();
+    let browser = Browser::launch(&BrowserOptions::detect().unwrap()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("intro.mp4");
+    // Two tabs capture out of order; the encoder must still write frames in order.
+    let summary = render_video(&browser, &site, &request((90, 101), 2), &video, |_| {}).await.unwrap();
+    assert_eq!(summary.frames, 12);
+    assert_eq!(summary.frame_milliseconds.len(), 12);
+    assert_eq!(
+        ffprobe(&video, "stream=codec_name,width,height,pix_fmt,r_frame_rate,nb_read_frames"),
+        "h264,1920,1080,yuv420p,30/1,12"
+    );
+    assert_eq!(ffprobe(&video, "stream=color_space,color_range"), "tv,bt709");
+    let duration: f64 = ffprobe(&video, "format=duration").parse().unwrap();
+    assert!((duration - 0.4).abs() < 0.01, "12 frames at 30 fps last 0.4 s, got {duration}");
+
+    // Video frame 5 is composition frame 95: it matches our still of 95 best.
+    let mut scores = Vec::new();
+    for frame in [94u64, 95, 96] {
+        let still = StillRequest {
+            composition: "Intro".into(),
+            serialized_props: PROPS.into(),
+            frame,
+            format: Capture::Png,
+            scale: 1.0,
+            timeout: Duration::from_secs(30),
+        };
+        let png = render_still(&browser, &site, &still).await.unwrap();
+        scores.push(psnr(&decode_png(&png.image).2, &video_frame(&video, 5, dir.path())));
+    }
+    browser.close().await;
+    let [before, exact, after] = scores[..] else { unreachable!() };
+    assert!(exact > 35.0, "frame 95 is encoded faithfully: {exact:.1} dB");
+    assert!(exact > before + 3.0 && exact > after + 3.0, "frame 95 not 94 or 96: {scores:?}");
+}
+
+#[tokio::test]
+async fn frames_outside_the_composition_are_refused_and_nothing_is_written() {
+    let site = Site::open(bundle("build").to_str().unwrap()).await.unwrap();
+    let browser = Browser::launch(&BrowserOptions::detect().unwrap()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("out.mp4");
+    let result = render_video(&browser, &site, &request((290, 300), 1), &video, |_| {}).await;
+    browser.close().await;
+    assert!(matches!(result, Err(RenderError::InvalidInput(ref m)) if m.contains("0–299")), "{:?}", result.err());
+    assert!(!video.exists());
+}
+
+#[tokio::test]
+async fn a_failing_frame_fails_the_render_without_output() {
+    let site = Site::open(bundle("build-errors").to_str().unwrap()).await.unwrap();
+    let browser = Browser::launch(&BrowserOptions::detect().unwrap()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("out.mp4");
+    let mut req = request((0, 9), 1);
+    req.composition = "Throws".into();
+    req.serialized_props = "{}".into();
+    let result = render_video(&browser, &site, &req, &video, |_| {}).await;
+    browser.close().await;
+    match result {
+        Err(RenderError::Page { frame, message, .. }) => {
+            assert_eq!(frame, Some(5));
+            assert!(message.contains("thrown at frame 5"), "{message}");
+        }
+        other => panic!("expected a page error at frame 5, got {:?}", other.err()),
+    }
+    assert!(!video.exists(), "no partial output is left behind");
+}
