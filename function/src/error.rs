@@ -63,6 +63,16 @@ pub enum RenderError {
         /// The page's message (error stack when available).
         message: String,
     },
+    /// The payload was written for another protocol version.
+    #[error(
+        "the payload speaks protocol {payload}, this function speaks {function}: deploy matching versions of the operator and the function"
+    )]
+    ProtocolMismatch {
+        /// The payload's version.
+        payload: u32,
+        /// The function's version.
+        function: u32,
+    },
     /// The render was cancelled on request.
     #[error("the render was cancelled")]
     Cancelled,
@@ -110,6 +120,7 @@ impl RenderError {
             Self::DelayRenderTimeout { .. } => ErrorKind::DelayRenderTimeout,
             Self::Page { .. } => ErrorKind::PageError,
             Self::Cancelled => ErrorKind::Cancelled,
+            Self::ProtocolMismatch { .. } => ErrorKind::ProtocolMismatch,
             Self::InvalidInput(_) => ErrorKind::InvalidPayload,
             Self::Encoding(_) => ErrorKind::Encoding,
             Self::Storage(_) => ErrorKind::Storage,

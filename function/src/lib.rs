@@ -4,11 +4,13 @@
 pub mod browser;
 pub mod encode;
 pub mod error;
+pub mod lambda;
 pub mod page;
 pub mod props;
 pub mod render;
 pub mod site;
 pub mod still;
+pub mod storage;
 pub mod versions;
 
 pub use error::RenderError;

@@ -17,8 +17,9 @@ use remotion_function::still::{Site, StillRequest, list_compositions, render_sti
 #[derive(Parser)]
 #[command(name = "remotion-function", version, about = "Render Remotion bundles with headless Chromium and FFmpeg")]
 struct Cli {
+    /// Without a command, the binary is the Lambda function (AWS_LAMBDA_RUNTIME_API must be set).
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -153,7 +154,13 @@ enum StillFormat {
 }
 
 async fn run(cli: Cli) -> Result<()> {
-    match cli.command {
+    let Some(command) = cli.command else {
+        if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
+            anyhow::bail!("no command given and AWS_LAMBDA_RUNTIME_API is not set: see --help");
+        }
+        return remotion_function::lambda::run().await.map_err(|e| anyhow::anyhow!("lambda runtime: {e}"));
+    };
+    match command {
         Command::Compositions { serve_url, props, timeout_ms } => {
             let props = read_props(props.as_deref())?;
             let site = Site::open(&serve_url).await?;

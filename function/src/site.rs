@@ -88,7 +88,16 @@ pub fn resolve(root: &Path, request_path: &str) -> Option<PathBuf> {
     Some(root.join(relative))
 }
 
-/// An HTTP server over a local bundle folder.
+/// Where the served files come from.
+#[derive(Clone)]
+enum Files {
+    /// A local folder.
+    Dir(Arc<PathBuf>),
+    /// A folder of a bucket, read with the function's credentials.
+    S3 { client: aws_sdk_s3::Client, bucket: Arc<str>, prefix: Arc<str> },
+}
+
+/// An HTTP server over a bundle (local folder or bucket prefix).
 pub struct SiteServer {
     /// `http://127.0.0.1:<port>/`
     pub base_url: String,
@@ -105,6 +114,23 @@ impl SiteServer {
                 root.display()
             )));
         }
+        Self::serve(Files::Dir(root)).await
+    }
+
+    /// Serves `s3://bucket/prefix` (prefix ending in `/`) on a free port of 127.0.0.1, so a
+    /// private bucket can be rendered from. Fails when the prefix has no `index.html`.
+    pub async fn serve_s3(client: aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Self, RenderError> {
+        let index = format!("{prefix}index.html");
+        if let Err(e) = client.head_object().bucket(bucket).key(&index).send().await {
+            return Err(RenderError::SiteUnavailable {
+                url: format!("s3://{bucket}/{index}"),
+                message: aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+            });
+        }
+        Self::serve(Files::S3 { client, bucket: bucket.into(), prefix: prefix.into() }).await
+    }
+
+    async fn serve(files: Files) -> Result<Self, RenderError> {
         let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
             .await
             .map_err(|e| RenderError::io("binding the site server", e))?;
@@ -112,9 +138,9 @@ impl SiteServer {
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else { continue };
-                let root = root.clone();
+                let files = files.clone();
                 tokio::spawn(async move {
-                    let service = service_fn(move |req| serve(root.clone(), req));
+                    let service = service_fn(move |req| serve(files.clone(), req));
                     let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
                 });
             }
@@ -134,7 +160,7 @@ impl Drop for SiteServer {
     }
 }
 
-async fn serve(root: Arc<PathBuf>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn serve(files: Files, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let reply = |status: StatusCode, content_type: &str, body: Bytes| {
         let mut response = Response::new(Full::new(body));
         *response.status_mut() = status;
@@ -143,12 +169,26 @@ async fn serve(root: Arc<PathBuf>, req: Request<Incoming>) -> Result<Response<Fu
         }
         Ok(response)
     };
-    let Some(file) = resolve(&root, req.uri().path()) else {
+    // The same path rules for both sources: relative to the bundle root, never above it.
+    let Some(relative) = resolve(Path::new(""), req.uri().path()) else {
         return reply(StatusCode::BAD_REQUEST, "text/plain", Bytes::from_static(b"bad path"));
     };
-    match tokio::fs::read(&file).await {
-        Ok(bytes) => reply(StatusCode::OK, content_type(&file.to_string_lossy()), Bytes::from(bytes)),
-        Err(_) => reply(StatusCode::NOT_FOUND, "text/plain", Bytes::from_static(b"not found")),
+    let relative = relative.to_string_lossy().into_owned();
+    let content = match &files {
+        Files::Dir(root) => tokio::fs::read(root.join(&relative)).await.ok(),
+        Files::S3 { client, bucket, prefix } => {
+            match crate::storage::get(client, bucket, &format!("{prefix}{relative}")).await {
+                Ok(found) => found,
+                Err(e) => {
+                    tracing::warn!(error = %e, path = %relative, "site file could not be read");
+                    return reply(StatusCode::BAD_GATEWAY, "text/plain", Bytes::from(e.to_string()));
+                }
+            }
+        }
+    };
+    match content {
+        Some(bytes) => reply(StatusCode::OK, content_type(&relative), Bytes::from(bytes)),
+        None => reply(StatusCode::NOT_FOUND, "text/plain", Bytes::from_static(b"not found")),
     }
 }
 

@@ -18,6 +18,11 @@ pub struct Site {
 }
 
 impl Site {
+    /// A site at an http(s) URL served by someone else (e.g. a [`SiteServer`] the caller keeps).
+    pub fn at_url(url: String) -> Self {
+        Self { url, _server: None }
+    }
+
     /// `serve_url` is an `http(s)://` URL or a local bundle folder.
     pub async fn open(serve_url: &str) -> Result<Self, RenderError> {
         if serve_url.starts_with("http://") || serve_url.starts_with("https://") {

@@ -1,0 +1,126 @@
+//! The function's Lambda entry point: one JSON payload per invocation, tagged by `type`,
+//! dispatched to the actions. Errors carry the protocol kind as Lambda's `errorType`.
+
+use std::time::{Duration, Instant};
+
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use remotion_crds::media::StillImageFormat;
+use remotion_crds::protocol::{
+    CompositionsRequest, CompositionsResponse, PROTOCOL_VERSION, Payload, SerializedProps, SiteLocation, StillRequest,
+    StillResponse,
+};
+use serde_json::Value;
+
+use crate::browser::{Browser, BrowserOptions};
+use crate::error::RenderError;
+use crate::page::Capture;
+use crate::site::SiteServer;
+use crate::still::{Site, StillRequest as LocalStill, list_compositions, render_still};
+use crate::{storage, versions};
+
+/// Runs the Lambda runtime loop until the process is stopped.
+pub async fn run() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::run(lambda_runtime::service_fn(|event: LambdaEvent<Value>| async move {
+        handle(event.payload)
+            .await
+            .map_err(|e| Diagnostic { error_type: e.kind().as_str().into(), error_message: e.to_string() })
+    }))
+    .await
+}
+
+/// Handles one payload.
+pub async fn handle(payload: Value) -> Result<Value, RenderError> {
+    let payload: Payload = serde_json::from_value(payload)
+        .map_err(|e| RenderError::InvalidInput(format!("the payload is not a render-function payload: {e}")))?;
+    if let Some(version) = payload.protocol_version()
+        && version != PROTOCOL_VERSION
+    {
+        return Err(RenderError::ProtocolMismatch { payload: version, function: PROTOCOL_VERSION });
+    }
+    let to_value = |v: Result<Value, serde_json::Error>| v.map_err(|e| RenderError::Encoding(e.to_string()));
+    match payload {
+        Payload::Info => {
+            let info = versions::info().await.map_err(|e| RenderError::BrowserLaunch(e.to_string()))?;
+            to_value(serde_json::to_value(info))
+        }
+        Payload::Compositions(request) => to_value(serde_json::to_value(compositions(&request).await?)),
+        Payload::Still(request) => to_value(serde_json::to_value(still(&request).await?)),
+        Payload::Launch(_) | Payload::Render(_) => Err(RenderError::InvalidInput(format!(
+            "{} is not implemented by render function {}: deploy a version that renders videos on Lambda",
+            payload.kind(),
+            versions::FUNCTION_VERSION
+        ))),
+    }
+}
+
+/// A site as the page will load it: private bucket prefixes are served on 127.0.0.1.
+async fn open_site(
+    location: &SiteLocation,
+    s3: &aws_sdk_s3::Client,
+) -> Result<(Site, Option<SiteServer>), RenderError> {
+    match &location.s3 {
+        Some(prefix) => {
+            let server = SiteServer::serve_s3(s3.clone(), &prefix.bucket, &prefix.prefix).await?;
+            Ok((Site::at_url(server.index_url()), Some(server)))
+        }
+        None => Ok((Site::open(&location.serve_url).await?, None)),
+    }
+}
+
+/// The serialized props, read from the bucket when offloaded.
+async fn props(props: &SerializedProps, bucket: Option<&str>, s3: &aws_sdk_s3::Client) -> Result<String, RenderError> {
+    match props {
+        SerializedProps::Inline { serialized } => Ok(serialized.clone()),
+        SerializedProps::Bucket { key } => {
+            let bucket =
+                bucket.ok_or_else(|| RenderError::InvalidInput("props in a bucket, but no bucket given".into()))?;
+            let bytes = storage::get(s3, bucket, key).await?.ok_or_else(|| {
+                RenderError::InvalidInput(format!("the props object s3://{bucket}/{key} does not exist"))
+            })?;
+            String::from_utf8(bytes).map_err(|_| RenderError::InvalidInput(format!("s3://{bucket}/{key} is not UTF-8")))
+        }
+    }
+}
+
+async fn compositions(request: &CompositionsRequest) -> Result<CompositionsResponse, RenderError> {
+    let s3 = storage::client().await;
+    let bucket = request.site.s3.as_ref().map(|p| p.bucket.as_str());
+    let props = props(&request.input_props, bucket, &s3).await?;
+    let (site, _server) = open_site(&request.site, &s3).await?;
+    let browser = Browser::launch(&BrowserOptions::detect()?).await?;
+    let result = list_compositions(&browser, &site, &props, Duration::from_millis(request.timeout_ms)).await;
+    browser.close().await;
+    Ok(CompositionsResponse { compositions: result? })
+}
+
+async fn still(request: &StillRequest) -> Result<StillResponse, RenderError> {
+    let started = Instant::now();
+    let s3 = storage::client().await;
+    let props = props(&request.input_props, Some(&request.bucket), &s3).await?;
+    let (site, _server) = open_site(&request.site, &s3).await?;
+    let local = LocalStill {
+        composition: request.composition.clone(),
+        serialized_props: props,
+        frame: request.frame,
+        format: match request.image_format {
+            StillImageFormat::Png => Capture::Png,
+            StillImageFormat::Jpeg => Capture::Jpeg(request.jpeg_quality.unwrap_or(80)),
+            StillImageFormat::Webp => Capture::Webp,
+        },
+        scale: request.scale.unwrap_or(1.0),
+        timeout: Duration::from_millis(request.timeout_ms),
+    };
+    let browser = Browser::launch(&BrowserOptions::detect()?).await?;
+    let result = render_still(&browser, &site, &local).await;
+    browser.close().await;
+    let image = result?.image;
+    let size_bytes = image.len() as u64;
+    let content_type = request.image_format.content_type();
+    storage::put(&s3, &request.bucket, &request.output.key, image, content_type).await?;
+    Ok(StillResponse {
+        key: request.output.key.clone(),
+        size_bytes,
+        content_type: content_type.to_owned(),
+        duration_ms: remotion_crds::pricing::billed_milliseconds_from_duration(started.elapsed()),
+    })
+}
