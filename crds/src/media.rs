@@ -285,6 +285,24 @@ pub enum X264Preset {
     Placebo,
 }
 
+impl X264Preset {
+    /// libx264's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ultrafast => "ultrafast",
+            Self::Superfast => "superfast",
+            Self::Veryfast => "veryfast",
+            Self::Faster => "faster",
+            Self::Fast => "fast",
+            Self::Medium => "medium",
+            Self::Slow => "slow",
+            Self::Slower => "slower",
+            Self::Veryslow => "veryslow",
+            Self::Placebo => "placebo",
+        }
+    }
+}
+
 /// How long a render's files stay in the bucket (S3 lifecycle rule by tag, like Remotion).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
 pub enum DeleteAfter {
@@ -351,5 +369,9 @@ mod tests {
         assert_eq!(Codec::Gif.default_audio_codec(), None);
         assert_eq!(serde_json::to_string(&AudioCodec::Pcm16).unwrap(), "\"pcm-16\"");
         assert_eq!(serde_json::to_string(&DeleteAfter::ThreeDays).unwrap(), "\"3-days\"");
+        for p in [PixelFormat::Yuva444p10le, PixelFormat::Yuv420p] {
+            assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
+        }
+        assert_eq!(serde_json::to_value(X264Preset::Veryslow).unwrap(), X264Preset::Veryslow.as_str());
     }
 }

@@ -4,16 +4,19 @@
 use std::time::{Duration, Instant};
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
+use remotion_crds::media::Codec;
 use remotion_crds::media::StillImageFormat;
 use remotion_crds::protocol::{
-    CompositionsRequest, CompositionsResponse, PROTOCOL_VERSION, Payload, SerializedProps, SiteLocation, StillRequest,
-    StillResponse,
+    CompositionsRequest, CompositionsResponse, PROTOCOL_VERSION, Payload, RenderRequest, RenderResponse,
+    SerializedProps, SiteLocation, StillRequest, StillResponse,
 };
 use serde_json::Value;
 
 use crate::browser::{Browser, BrowserOptions};
+use crate::encode::Container;
 use crate::error::RenderError;
-use crate::page::Capture;
+use crate::page::{Capture, ResolvedComposition};
+use crate::render::{VideoRequest, render_frames};
 use crate::site::SiteServer;
 use crate::still::{Site, StillRequest as LocalStill, list_compositions, render_still};
 use crate::{storage, versions};
@@ -45,7 +48,8 @@ pub async fn handle(payload: Value) -> Result<Value, RenderError> {
         }
         Payload::Compositions(request) => to_value(serde_json::to_value(compositions(&request).await?)),
         Payload::Still(request) => to_value(serde_json::to_value(still(&request).await?)),
-        Payload::Launch(_) | Payload::Render(_) => Err(RenderError::InvalidInput(format!(
+        Payload::Render(request) => to_value(serde_json::to_value(render_chunk(&request).await?)),
+        Payload::Launch(_) => Err(RenderError::InvalidInput(format!(
             "{} is not implemented by render function {}: deploy a version that renders videos on Lambda",
             payload.kind(),
             versions::FUNCTION_VERSION
@@ -68,7 +72,11 @@ async fn open_site(
 }
 
 /// The serialized props, read from the bucket when offloaded.
-async fn props(props: &SerializedProps, bucket: Option<&str>, s3: &aws_sdk_s3::Client) -> Result<String, RenderError> {
+async fn read_props(
+    props: &SerializedProps,
+    bucket: Option<&str>,
+    s3: &aws_sdk_s3::Client,
+) -> Result<String, RenderError> {
     match props {
         SerializedProps::Inline { serialized } => Ok(serialized.clone()),
         SerializedProps::Bucket { key } => {
@@ -85,7 +93,7 @@ async fn props(props: &SerializedProps, bucket: Option<&str>, s3: &aws_sdk_s3::C
 async fn compositions(request: &CompositionsRequest) -> Result<CompositionsResponse, RenderError> {
     let s3 = storage::client().await;
     let bucket = request.site.s3.as_ref().map(|p| p.bucket.as_str());
-    let props = props(&request.input_props, bucket, &s3).await?;
+    let props = read_props(&request.input_props, bucket, &s3).await?;
     let (site, _server) = open_site(&request.site, &s3).await?;
     let browser = Browser::launch(&BrowserOptions::detect()?).await?;
     let result = list_compositions(&browser, &site, &props, Duration::from_millis(request.timeout_ms)).await;
@@ -96,7 +104,7 @@ async fn compositions(request: &CompositionsRequest) -> Result<CompositionsRespo
 async fn still(request: &StillRequest) -> Result<StillResponse, RenderError> {
     let started = Instant::now();
     let s3 = storage::client().await;
-    let props = props(&request.input_props, Some(&request.bucket), &s3).await?;
+    let props = read_props(&request.input_props, Some(&request.bucket), &s3).await?;
     let (site, _server) = open_site(&request.site, &s3).await?;
     let local = LocalStill {
         composition: request.composition.clone(),
@@ -121,6 +129,60 @@ async fn still(request: &StillRequest) -> Result<StillResponse, RenderError> {
         key: request.output.key.clone(),
         size_bytes,
         content_type: content_type.to_owned(),
+        duration_ms: remotion_crds::pricing::billed_milliseconds_from_duration(started.elapsed()),
+    })
+}
+
+/// Renders one chunk (frames resolved by the orchestrator) into an MPEG-TS file in the bucket,
+/// with its per-frame timings beside it.
+async fn render_chunk(request: &RenderRequest) -> Result<RenderResponse, RenderError> {
+    let started = Instant::now();
+    if request.encoding.codec != Codec::H264 {
+        return Err(RenderError::InvalidInput(format!(
+            "codec {} is not supported by render function {} yet: use h264",
+            request.encoding.codec.as_str(),
+            versions::FUNCTION_VERSION
+        )));
+    }
+    let s3 = storage::client().await;
+    let props = read_props(&request.input_props, Some(&request.bucket), &s3).await?;
+    let resolved = read_props(&request.resolved_props, Some(&request.bucket), &s3).await?;
+    let composition = ResolvedComposition::from_metadata(&request.composition, resolved);
+    let (site, _server) = open_site(&request.site, &s3).await?;
+    let video = VideoRequest {
+        composition: composition.id.clone(),
+        serialized_props: props,
+        frames: Some((request.frames.start, request.frames.end)),
+        concurrency: 1,
+        crf: request.encoding.crf.unwrap_or(18),
+        preset: request.encoding.x264_preset.map_or("medium", |p| p.as_str()).to_owned(),
+        jpeg_quality: request.encoding.jpeg_quality.unwrap_or(80),
+        timeout: Duration::from_millis(request.timeout_ms),
+        container: Container::MpegTs,
+    };
+    let dir = tempfile::tempdir().map_err(|e| RenderError::io("creating the chunk folder", e))?;
+    let out = dir.path().join("chunk.ts");
+    let browser = Browser::launch(&BrowserOptions::detect()?).await?;
+    let result = render_frames(&browser, &site, composition, &video, &out, |_| {}).await;
+    browser.close().await;
+    let summary = result?;
+    let bytes = std::fs::read(&out).map_err(|e| RenderError::io("reading the chunk", e))?;
+    let size_bytes = bytes.len() as u64;
+    storage::put(&s3, &request.bucket, &request.chunk_key, bytes, "video/mp2t").await?;
+    let timings = serde_json::json!({
+        "chunk": request.chunk,
+        "frames": request.frames,
+        "frameMilliseconds": summary.frame_milliseconds,
+    });
+    storage::put(&s3, &request.bucket, &request.timings_key, timings.to_string().into_bytes(), "application/json")
+        .await?;
+    Ok(RenderResponse {
+        chunk: request.chunk,
+        attempt: request.attempt,
+        key: request.chunk_key.clone(),
+        size_bytes,
+        frames: summary.frames,
+        frame_milliseconds: summary.frame_milliseconds,
         duration_ms: remotion_crds::pricing::billed_milliseconds_from_duration(started.elapsed()),
     })
 }

@@ -10,6 +10,7 @@ pub mod props;
 pub mod render;
 pub mod site;
 pub mod still;
+pub mod stitch;
 pub mod storage;
 pub mod versions;
 

@@ -26,27 +26,16 @@ struct Cli {
 enum Command {
     /// Print the site's compositions (metadata resolved for the props) as JSON.
     Compositions {
-        /// http(s) URL of the site, or a local bundle folder (`npx remotion bundle` output).
-        #[arg(long)]
-        serve_url: String,
-        /// Input props: JSON text or a JSON file.
-        #[arg(long)]
-        props: Option<String>,
-        /// delayRender timeout, ms.
-        #[arg(long, default_value_t = 30_000)]
-        timeout_ms: u64,
+        #[command(flatten)]
+        site: SiteArgs,
     },
     /// Render one frame as an image.
     Still {
-        /// http(s) URL of the site, or a local bundle folder.
-        #[arg(long)]
-        serve_url: String,
+        #[command(flatten)]
+        site: SiteArgs,
         /// Composition id.
         #[arg(long)]
         composition: String,
-        /// Input props: JSON text or a JSON file.
-        #[arg(long)]
-        props: Option<String>,
         /// Frame to render.
         #[arg(long, default_value_t = 0)]
         frame: u64,
@@ -59,24 +48,17 @@ enum Command {
         /// Output scale factor.
         #[arg(long, default_value_t = 1.0)]
         scale: f64,
-        /// delayRender timeout, ms.
-        #[arg(long, default_value_t = 30_000)]
-        timeout_ms: u64,
         /// Where to write the image.
         #[arg(long)]
         out: PathBuf,
     },
     /// Render frames of a composition to a video file.
     Render {
-        /// http(s) URL of the site, or a local bundle folder.
-        #[arg(long)]
-        serve_url: String,
+        #[command(flatten)]
+        site: SiteArgs,
         /// Composition id.
         #[arg(long)]
         composition: String,
-        /// Input props: JSON text or a JSON file.
-        #[arg(long)]
-        props: Option<String>,
         /// Codec (h264 so far; the others come with the chunked Lambda path).
         #[arg(long, value_enum, default_value_t = VideoCodec::H264)]
         codec: VideoCodec,
@@ -95,13 +77,38 @@ enum Command {
         /// JPEG quality of captured frames.
         #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(0..=100))]
         jpeg_quality: u8,
-        /// delayRender timeout, ms.
-        #[arg(long, default_value_t = 30_000)]
-        timeout_ms: u64,
         /// Where to write the video.
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+/// The site, its props and the page timeout: what every command needs.
+#[derive(clap::Args)]
+struct SiteArgs {
+    /// http(s) URL of the site, or a local bundle folder (`npx remotion bundle` output).
+    #[arg(long)]
+    serve_url: String,
+    /// Input props: JSON text or a JSON file.
+    #[arg(long)]
+    props: Option<String>,
+    /// delayRender timeout, ms.
+    #[arg(long, default_value_t = 30_000)]
+    timeout_ms: u64,
+}
+
+impl SiteArgs {
+    /// The serialized props, the site opened, and a browser.
+    async fn open(&self) -> Result<(String, Site, Browser)> {
+        let props = read_props(self.props.as_deref())?;
+        let site = Site::open(&self.serve_url).await?;
+        let browser = Browser::launch(&BrowserOptions::detect()?).await?;
+        Ok((props, site, browser))
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -161,19 +168,18 @@ async fn run(cli: Cli) -> Result<()> {
         return remotion_function::lambda::run().await.map_err(|e| anyhow::anyhow!("lambda runtime: {e}"));
     };
     match command {
-        Command::Compositions { serve_url, props, timeout_ms } => {
-            let props = read_props(props.as_deref())?;
-            let site = Site::open(&serve_url).await?;
-            let browser = Browser::launch(&BrowserOptions::detect()?).await?;
-            let result = list_compositions(&browser, &site, &props, Duration::from_millis(timeout_ms)).await;
+        Command::Compositions { site } => {
+            let (props, opened, browser) = site.open().await?;
+            let result = list_compositions(&browser, &opened, &props, site.timeout()).await;
             browser.close().await;
             println!("{}", serde_json::to_string_pretty(&result?)?);
         }
-        Command::Still { serve_url, composition, props, frame, image_format, jpeg_quality, scale, timeout_ms, out } => {
+        Command::Still { site, composition, frame, image_format, jpeg_quality, scale, out } => {
             let started = Instant::now();
+            let (props, opened, browser) = site.open().await?;
             let request = StillRequest {
                 composition,
-                serialized_props: read_props(props.as_deref())?,
+                serialized_props: props,
                 frame,
                 format: match image_format {
                     StillFormat::Png => Capture::Png,
@@ -181,11 +187,9 @@ async fn run(cli: Cli) -> Result<()> {
                     StillFormat::Webp => Capture::Webp,
                 },
                 scale,
-                timeout: Duration::from_millis(timeout_ms),
+                timeout: site.timeout(),
             };
-            let site = Site::open(&serve_url).await?;
-            let browser = Browser::launch(&BrowserOptions::detect()?).await?;
-            let result = render_still(&browser, &site, &request).await;
+            let result = render_still(&browser, &opened, &request).await;
             browser.close().await;
             let still = result?;
             std::fs::write(&out, &still.image).with_context(|| format!("writing {}", out.display()))?;
@@ -201,32 +205,29 @@ async fn run(cli: Cli) -> Result<()> {
             );
         }
         Command::Render {
-            serve_url,
+            site,
             composition,
-            props,
             codec: VideoCodec::H264,
             frames,
             concurrency,
             crf,
             x264_preset,
             jpeg_quality,
-            timeout_ms,
             out,
         } => {
+            let (props, opened, browser) = site.open().await?;
             let request = VideoRequest {
                 composition,
-                serialized_props: read_props(props.as_deref())?,
+                serialized_props: props,
                 frames,
                 concurrency,
                 crf,
                 preset: x264_preset,
                 jpeg_quality,
-                timeout: Duration::from_millis(timeout_ms),
+                timeout: site.timeout(),
                 container: Container::Mp4,
             };
-            let site = Site::open(&serve_url).await?;
-            let browser = Browser::launch(&BrowserOptions::detect()?).await?;
-            let result = render_video(&browser, &site, &request, &out, progress_printer()).await;
+            let result = render_video(&browser, &opened, &request, &out, progress_printer()).await;
             browser.close().await;
             let summary = result?;
             let seconds = summary.elapsed.as_secs_f64();

@@ -135,6 +135,35 @@ impl ResolvedComposition {
         Ok(c)
     }
 
+    /// A composition resolved elsewhere (by the orchestrator), from its metadata and the
+    /// serialized resolved props.
+    pub fn from_metadata(
+        metadata: &remotion_crds::protocol::CompositionMetadata,
+        serialized_resolved_props: String,
+    ) -> Self {
+        let raw = json!({
+            "id": metadata.id,
+            "width": metadata.width,
+            "height": metadata.height,
+            "fps": metadata.fps,
+            "durationInFrames": metadata.duration_in_frames,
+            "defaultCodec": metadata.default_codec,
+            "defaultOutName": metadata.default_out_name,
+            "serializedResolvedPropsWithCustomSchema": serialized_resolved_props,
+        });
+        Self {
+            id: metadata.id.clone(),
+            width: metadata.width,
+            height: metadata.height,
+            fps: metadata.fps,
+            duration_in_frames: metadata.duration_in_frames,
+            default_codec: metadata.default_codec.clone(),
+            default_out_name: metadata.default_out_name.clone(),
+            serialized_resolved_props_with_custom_schema: serialized_resolved_props,
+            raw,
+        }
+    }
+
     /// The protocol's metadata view.
     pub fn metadata(&self) -> remotion_crds::protocol::CompositionMetadata {
         remotion_crds::protocol::CompositionMetadata {

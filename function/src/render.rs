@@ -66,7 +66,7 @@ pub struct VideoSummary {
     pub frame_milliseconds: Vec<u32>,
 }
 
-/// Renders frames of a composition to `out`.
+/// Renders frames of a composition to `out`, resolving the composition first.
 pub async fn render_video(
     browser: &Browser,
     site: &Site,
@@ -74,9 +74,22 @@ pub async fn render_video(
     out: &Path,
     on_progress: impl Fn(Progress) + Send + Sync + 'static,
 ) -> Result<VideoSummary, RenderError> {
-    let started = Instant::now();
     let composition =
         resolve_composition(browser, site, &request.composition, &request.serialized_props, request.timeout).await?;
+    render_frames(browser, site, composition, request, out, on_progress).await
+}
+
+/// Renders frames of an already resolved composition to `out` (what a chunk renderer does
+/// with the metadata the orchestrator resolved once).
+pub async fn render_frames(
+    browser: &Browser,
+    site: &Site,
+    composition: ResolvedComposition,
+    request: &VideoRequest,
+    out: &Path,
+    on_progress: impl Fn(Progress) + Send + Sync + 'static,
+) -> Result<VideoSummary, RenderError> {
+    let started = Instant::now();
     let last = composition.duration_in_frames.saturating_sub(1);
     let (first, end) = request.frames.unwrap_or((0, last));
     if first > end || end > last {

@@ -5,8 +5,6 @@ mod common;
 
 use std::path::Path;
 
-use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_s3::primitives::ByteStream;
 use common::bundle;
 use remotion_crds::protocol::{CompositionsResponse, FunctionError, InfoResponse, PROTOCOL_VERSION, StillResponse};
@@ -16,36 +14,11 @@ use serde_json::{Value, json};
 
 const FUNCTION: &str = "test-fn-01";
 
-fn lambda_client(endpoint: &str) -> aws_sdk_lambda::Client {
-    let config = aws_sdk_lambda::config::Builder::new()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("testing", "testingsecret", None, None, "test"))
-        .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
-        .build();
-    aws_sdk_lambda::Client::from_conf(config)
-}
-
-/// Invokes and returns the answer or the function's error, whichever shape it arrives in
-/// (AWS: 200 + X-Amz-Function-Error; the emulator: HTTP 500 with the same body).
 async fn invoke(client: &aws_sdk_lambda::Client, payload: Value) -> Result<Value, FunctionError> {
-    let sent =
-        client.invoke().function_name(FUNCTION).payload(Blob::new(serde_json::to_vec(&payload).unwrap())).send().await;
-    match sent {
-        Ok(out) => {
-            let body = out.payload().map(Blob::as_ref).unwrap_or_default().to_vec();
-            if out.function_error().is_some() {
-                Err(serde_json::from_slice(&body).expect("an error body"))
-            } else {
-                Ok(serde_json::from_slice(&body).expect("a JSON answer"))
-            }
-        }
-        Err(e) => {
-            let raw = e.raw_response().expect("the emulator answered").body().bytes().unwrap_or_default().to_vec();
-            Err(serde_json::from_slice(&raw).unwrap_or_else(|_| panic!("unexpected invoke failure: {e:?}")))
-        }
-    }
+    remotion_tests::lambda::invoke(client, FUNCTION, &payload)
+        .await
+        .expect("the emulator answered")
+        .map_err(|e| serde_json::from_value(e).expect("an error body"))
 }
 
 async fn upload_dir(s3: &aws_sdk_s3::Client, bucket: &str, root: &Path, prefix: &str) {
@@ -91,7 +64,7 @@ async fn the_function_answers_info_compositions_and_stills_from_a_private_bucket
             ],
         )
         .unwrap();
-    let lambda = lambda_client(&env.lambda().endpoint);
+    let lambda = env.lambda().client();
 
     let info: InfoResponse = serde_json::from_value(invoke(&lambda, json!({"type": "info"})).await.unwrap()).unwrap();
     assert_eq!(info.protocol_version, PROTOCOL_VERSION);
@@ -159,4 +132,136 @@ async fn the_function_answers_info_compositions_and_stills_from_a_private_bucket
     let garbage = invoke(&lambda, json!({"type": "explode"})).await.unwrap_err();
     assert_eq!(garbage.error_type, "InvalidPayload", "{garbage:?}");
     function.check_alive("render function").unwrap();
+}
+
+#[tokio::test]
+async fn chunks_rendered_by_two_function_processes_stitch_into_the_whole_video() {
+    use remotion_crds::protocol::RenderResponse;
+    use remotion_function::browser::{Browser, BrowserOptions};
+    use remotion_function::still::{Site, resolve_composition};
+
+    let env = TestEnv::get();
+    let s3 = env.s3().client().await;
+    let bucket = env.s3().create_test_bucket("lambda-chunks").await.unwrap();
+    upload_dir(&s3, &bucket, &bundle("build"), "sites/fixture/").await;
+    let endpoint = env.s3().endpoint.clone();
+    let binary = Path::new(env!("CARGO_BIN_EXE_remotion-function"));
+    let function = "test-fn-02";
+    let mut processes = Vec::new();
+    for _ in 0..2 {
+        processes.push(
+            env.spawn_function(
+                binary,
+                function,
+                2048,
+                &[
+                    ("AWS_ACCESS_KEY_ID", "testing"),
+                    ("AWS_SECRET_ACCESS_KEY", "testingsecret"),
+                    ("AWS_REGION", "us-east-1"),
+                    ("AWS_ENDPOINT_URL_S3", &endpoint),
+                ],
+            )
+            .unwrap(),
+        );
+    }
+    // The orchestrator resolves the composition once; do the same locally.
+    let props = r##"{"titleText":"Chunked","titleColor":"#ffcc00"}"##;
+    let site = Site::open(bundle("build").to_str().unwrap()).await.unwrap();
+    let browser = Browser::launch(&BrowserOptions::detect().unwrap()).await.unwrap();
+    let resolved =
+        resolve_composition(&browser, &site, "Intro", props, std::time::Duration::from_secs(30)).await.unwrap();
+
+    let lambda = env.lambda().client();
+    let request = |chunk: u32, start: u64, end: u64| {
+        json!({
+            "type": "render", "protocolVersion": PROTOCOL_VERSION, "renderId": "r2", "bucket": bucket,
+            "site": {"serveUrl": "private", "s3": {"bucket": bucket, "prefix": "sites/fixture/"}},
+            "composition": resolved.metadata(),
+            "inputProps": {"type": "inline", "serialized": props},
+            "resolvedProps": {"type": "inline", "serialized": resolved.serialized_resolved_props_with_custom_schema},
+            "encoding": {"codec": "h264", "x264Preset": "veryfast"},
+            "chunk": chunk, "frames": {"start": start, "end": end}, "attempt": 1, "timeoutMs": 30000,
+            "chunkKey": format!("renders/r2/chunks/{chunk:06}.ts"),
+            "timingsKey": format!("renders/r2/timings/{chunk:06}.json"),
+        })
+    };
+    let (first, second) = (request(0, 0, 9), request(1, 10, 19));
+    let (a, b) = tokio::join!(
+        remotion_tests::lambda::invoke(&lambda, function, &first),
+        remotion_tests::lambda::invoke(&lambda, function, &second)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for answer in [a, b] {
+        let answer: RenderResponse = serde_json::from_value(answer.unwrap().unwrap()).unwrap();
+        assert_eq!(answer.frames, 10);
+        assert_eq!(answer.frame_milliseconds.len(), 10);
+        let object = s3.get_object().bucket(&bucket).key(&answer.key).send().await.unwrap();
+        let path = dir.path().join(format!("{:06}.ts", answer.chunk));
+        std::fs::write(&path, object.body.collect().await.unwrap().into_bytes()).unwrap();
+        files.push((answer.chunk, path));
+        let timings =
+            s3.get_object().bucket(&bucket).key(format!("renders/r2/timings/{:06}.json", answer.chunk)).send().await;
+        assert!(timings.is_ok(), "timings written");
+    }
+    files.sort();
+    let files: Vec<_> = files.into_iter().map(|(_, p)| p).collect();
+    let out = dir.path().join("out.mp4");
+    assert_eq!(remotion_function::stitch::concat_video(&files, &out).unwrap(), 20);
+
+    // The joined video is frames 0–19, in order: frame 15 of the video is composition frame 15.
+    let probe = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=nb_read_frames,codec_name:format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&probe.stdout);
+    assert!(text.contains("h264,20"), "{text}");
+    let duration: f64 = text.lines().last().unwrap().trim().parse().unwrap();
+    assert!((duration - 20.0 / 30.0).abs() < 0.02, "{duration}");
+    let still = remotion_function::still::render_still(
+        &browser,
+        &site,
+        &remotion_function::still::StillRequest {
+            composition: "Intro".into(),
+            serialized_props: props.into(),
+            frame: 15,
+            format: remotion_function::page::Capture::Png,
+            scale: 1.0,
+            timeout: std::time::Duration::from_secs(30),
+        },
+    )
+    .await
+    .unwrap();
+    browser.close().await;
+    let decoded = dir.path().join("f15.png");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(&out)
+        .args(["-vf", "select=eq(n\\,15)", "-frames:v", "1"])
+        .arg(&decoded)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (_, _, video) = common::decode_png(&std::fs::read(&decoded).unwrap());
+    let (_, _, reference) = common::decode_png(&still.image);
+    let mse: f64 = video
+        .chunks_exact(4)
+        .zip(reference.chunks_exact(4))
+        .flat_map(|(x, y)| (0..3).map(move |c| (f64::from(x[c]) - f64::from(y[c])).powi(2)))
+        .sum::<f64>()
+        / (video.len() / 4 * 3) as f64;
+    let psnr = 10.0 * (255.0f64 * 255.0 / mse.max(1e-9)).log10();
+    assert!(psnr > 35.0, "frame 15 of the stitched video matches the still: {psnr:.1} dB");
+    for p in &mut processes {
+        p.check_alive("render function").unwrap();
+    }
 }

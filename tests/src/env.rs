@@ -17,7 +17,7 @@ use crate::lambda::LambdaEmulator;
 use crate::paths::crd_dir;
 use crate::process::{Reaper, Spawned, shell_quote};
 use crate::s3::S3Store;
-use crate::samples::read_yaml_documents;
+use crate::samples::{read_yaml_documents, yaml_files};
 
 /// The stand-ins of this test binary.
 pub struct TestEnv {
@@ -157,14 +157,8 @@ impl TestEnv {
 
 /// The operator's CRDs as shipped in `config/crd/`.
 pub fn project_crds() -> Result<Vec<CustomResourceDefinition>> {
-    let mut files: Vec<_> = std::fs::read_dir(crd_dir())
-        .context("reading config/crd")?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    files.sort();
     let mut crds = Vec::new();
-    for file in files {
+    for file in yaml_files(&crd_dir())? {
         for doc in read_yaml_documents(&file)? {
             crds.push(serde_json::from_value(doc).with_context(|| format!("{} is not a CRD", file.display()))?);
         }

@@ -6,6 +6,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_lambda::primitives::Blob;
+use serde_json::Value;
 
 use crate::process::{Reaper, Spawned, free_port, port_open, spawn_logged, wait_until};
 
@@ -53,6 +56,19 @@ impl LambdaEmulator {
         Ok(Self { endpoint: format!("http://127.0.0.1:{port}"), dir: dir.to_path_buf() })
     }
 
+    /// An Invoke API client for the emulator, with SDK retries off: a failed function must
+    /// not be run again behind the caller's back.
+    pub fn client(&self) -> aws_sdk_lambda::Client {
+        let config = aws_sdk_lambda::config::Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(crate::s3::REGION))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new(crate::s3::ACCESS_KEY, crate::s3::SECRET_KEY, None, None, "tests"))
+            .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
+            .build();
+        aws_sdk_lambda::Client::from_conf(config)
+    }
+
     /// `AWS_LAMBDA_RUNTIME_API` for processes serving `function_name`.
     pub fn runtime_api(&self, function_name: &str) -> String {
         format!("{}/.rt/{function_name}", self.endpoint)
@@ -82,5 +98,28 @@ impl LambdaEmulator {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos()
         ));
         spawn_logged(reaper, command, &log)
+    }
+}
+
+/// What an invocation returned: the answer, or the function's `{errorType, errorMessage}`.
+pub type Invoked = std::result::Result<Value, Value>;
+
+/// Invokes `function` synchronously with a JSON payload. The function's errors come back as
+/// `Err(body)` whichever shape they arrive in: AWS answers 200 with `X-Amz-Function-Error`,
+/// the emulator answers HTTP 500 with the same body.
+pub async fn invoke(client: &aws_sdk_lambda::Client, function: &str, payload: &Value) -> Result<Invoked> {
+    let sent = client.invoke().function_name(function).payload(Blob::new(serde_json::to_vec(payload)?)).send().await;
+    match sent {
+        Ok(out) => {
+            let body: Value = serde_json::from_slice(out.payload().map(Blob::as_ref).unwrap_or(b"null"))?;
+            Ok(if out.function_error().is_some() { Err(body) } else { Ok(body) })
+        }
+        Err(e) => {
+            let raw = e.raw_response().and_then(|r| r.body().bytes()).map(<[u8]>::to_vec);
+            match raw.and_then(|b| serde_json::from_slice::<Value>(&b).ok()) {
+                Some(body) if body.get("errorType").is_some() => Ok(Err(body)),
+                _ => Err(anyhow::Error::new(e).context(format!("invoking {function}"))),
+            }
+        }
     }
 }

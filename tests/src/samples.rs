@@ -30,14 +30,20 @@ pub fn read_yaml_documents(path: &Path) -> Result<Vec<Value>> {
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
 }
 
-/// Every sample, sorted by file name.
-pub fn all_samples() -> Result<Vec<Sample>> {
-    let mut files: Vec<_> = std::fs::read_dir(samples_dir())
-        .context("reading config/samples")?
+/// The `.yaml` files of a folder, sorted by name.
+pub fn yaml_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     files.sort();
+    Ok(files)
+}
+
+/// Every sample, sorted by file name.
+pub fn all_samples() -> Result<Vec<Sample>> {
+    let files = yaml_files(&samples_dir())?;
     let mut samples = Vec::new();
     for path in files {
         let file = path.file_name().unwrap_or_default().to_string_lossy().into_owned();

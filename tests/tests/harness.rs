@@ -4,8 +4,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use remotion_tests::TestEnv;
 use serde_json::{Value, json};
@@ -42,21 +41,10 @@ async fn s3_store_serves_each_test_its_own_bucket() -> Result<()> {
     Ok(())
 }
 
-fn lambda_client(endpoint: &str) -> aws_sdk_lambda::Client {
-    let config = aws_sdk_lambda::config::Builder::new()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("testing", "testingsecret", None, None, "test"))
-        // A failed invocation must not be re-run by the SDK.
-        .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
-        .build();
-    aws_sdk_lambda::Client::from_conf(config)
-}
-
 async fn invoke(client: &aws_sdk_lambda::Client, function: &str, payload: Value) -> Result<Value> {
-    let out = client.invoke().function_name(function).payload(Blob::new(serde_json::to_vec(&payload)?)).send().await?;
-    Ok(serde_json::from_slice(out.payload().map(Blob::as_ref).unwrap_or_default())?)
+    remotion_tests::lambda::invoke(client, function, &payload)
+        .await?
+        .map_err(|e| anyhow::anyhow!("function error: {e}"))
 }
 
 #[tokio::test]
@@ -68,7 +56,7 @@ async fn lambda_emulator_runs_function_processes_in_parallel() -> Result<()> {
     for _ in 0..2 {
         processes.push(env.spawn_function(binary, name, 2048, &[])?);
     }
-    let client = lambda_client(&env.lambda().endpoint);
+    let client = env.lambda().client();
 
     let answer = invoke(&client, name, json!({"hello": "world"})).await?;
     assert_eq!(answer["echo"]["hello"], "world");
@@ -82,12 +70,9 @@ async fn lambda_emulator_runs_function_processes_in_parallel() -> Result<()> {
     assert_ne!(x?["pid"], y?["pid"], "both processes served");
     assert!(elapsed < Duration::from_millis(2900), "ran in parallel: {elapsed:?}");
 
-    // A function error comes back as an error (the emulator answers 500, AWS 200 + X-Amz-Function-Error).
-    let failed = client.invoke().function_name(name).payload(Blob::new(br#"{"fail":"boom"}"#.to_vec())).send().await;
-    match failed {
-        Err(e) => assert!(format!("{e:?}").contains("boom"), "{e:?}"),
-        Ok(out) => assert!(out.function_error().is_some(), "a failed function must not look like a success"),
-    }
+    // A function error comes back as the function's error body.
+    let failed = remotion_tests::lambda::invoke(&client, name, &json!({"fail": "boom"})).await?;
+    assert_eq!(failed.unwrap_err()["errorMessage"], "boom");
     for p in &mut processes {
         p.check_alive("echo function")?;
     }
