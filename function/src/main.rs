@@ -160,6 +160,14 @@ enum StillFormat {
     Webp,
 }
 
+/// Creates the folder an output file goes into.
+fn prepare_output(out: &std::path::Path) -> Result<()> {
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    Ok(())
+}
+
 async fn run(cli: Cli) -> Result<()> {
     let Some(command) = cli.command else {
         if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
@@ -176,6 +184,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Still { site, composition, frame, image_format, jpeg_quality, scale, out } => {
             let started = Instant::now();
+            prepare_output(&out)?;
             let (props, opened, browser) = site.open().await?;
             let request = StillRequest {
                 composition,
@@ -215,6 +224,7 @@ async fn run(cli: Cli) -> Result<()> {
             jpeg_quality,
             out,
         } => {
+            prepare_output(&out)?;
             let (props, opened, browser) = site.open().await?;
             let request = VideoRequest {
                 composition,
