@@ -43,27 +43,34 @@ async fn upload_dir(s3: &aws_sdk_s3::Client, bucket: &str, root: &Path, prefix: 
     }
 }
 
-#[tokio::test]
-async fn the_function_answers_info_compositions_and_stills_from_a_private_bucket() {
+/// A bucket holding the fixture bundle under `sites/fixture/`, and `processes` render-function
+/// processes serving `function` with credentials for it.
+async fn bucket_and_functions(
+    prefix: &str,
+    function: &str,
+    processes: usize,
+) -> (aws_sdk_s3::Client, String, Vec<remotion_tests::process::Spawned>) {
     let env = TestEnv::get();
     let s3 = env.s3().client().await;
-    let bucket = env.s3().create_test_bucket("lambda-site").await.unwrap();
+    let bucket = env.s3().create_test_bucket(prefix).await.unwrap();
     upload_dir(&s3, &bucket, &bundle("build"), "sites/fixture/").await;
     let endpoint = env.s3().endpoint.clone();
     let binary = Path::new(env!("CARGO_BIN_EXE_remotion-function"));
-    let mut function = env
-        .spawn_function(
-            binary,
-            FUNCTION,
-            2048,
-            &[
-                ("AWS_ACCESS_KEY_ID", "testing"),
-                ("AWS_SECRET_ACCESS_KEY", "testingsecret"),
-                ("AWS_REGION", "us-east-1"),
-                ("AWS_ENDPOINT_URL_S3", &endpoint),
-            ],
-        )
-        .unwrap();
+    let vars = [
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testingsecret"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ENDPOINT_URL_S3", endpoint.as_str()),
+    ];
+    let spawned = (0..processes).map(|_| env.spawn_function(binary, function, 2048, &vars).unwrap()).collect();
+    (s3, bucket, spawned)
+}
+
+#[tokio::test]
+async fn the_function_answers_info_compositions_and_stills_from_a_private_bucket() {
+    let env = TestEnv::get();
+    let (s3, bucket, mut processes) = bucket_and_functions("lambda-site", FUNCTION, 1).await;
+    let endpoint = env.s3().endpoint.clone();
     let lambda = env.lambda().client();
 
     let info: InfoResponse = serde_json::from_value(invoke(&lambda, json!({"type": "info"})).await.unwrap()).unwrap();
@@ -131,7 +138,7 @@ async fn the_function_answers_info_compositions_and_stills_from_a_private_bucket
     assert_eq!(missing.error_type, "SiteUnavailable", "{missing:?}");
     let garbage = invoke(&lambda, json!({"type": "explode"})).await.unwrap_err();
     assert_eq!(garbage.error_type, "InvalidPayload", "{garbage:?}");
-    function.check_alive("render function").unwrap();
+    processes[0].check_alive("render function").unwrap();
 }
 
 #[tokio::test]
@@ -141,29 +148,8 @@ async fn chunks_rendered_by_two_function_processes_stitch_into_the_whole_video()
     use remotion_function::still::{Site, resolve_composition};
 
     let env = TestEnv::get();
-    let s3 = env.s3().client().await;
-    let bucket = env.s3().create_test_bucket("lambda-chunks").await.unwrap();
-    upload_dir(&s3, &bucket, &bundle("build"), "sites/fixture/").await;
-    let endpoint = env.s3().endpoint.clone();
-    let binary = Path::new(env!("CARGO_BIN_EXE_remotion-function"));
     let function = "test-fn-02";
-    let mut processes = Vec::new();
-    for _ in 0..2 {
-        processes.push(
-            env.spawn_function(
-                binary,
-                function,
-                2048,
-                &[
-                    ("AWS_ACCESS_KEY_ID", "testing"),
-                    ("AWS_SECRET_ACCESS_KEY", "testingsecret"),
-                    ("AWS_REGION", "us-east-1"),
-                    ("AWS_ENDPOINT_URL_S3", &endpoint),
-                ],
-            )
-            .unwrap(),
-        );
-    }
+    let (s3, bucket, mut processes) = bucket_and_functions("lambda-chunks", function, 2).await;
     // The orchestrator resolves the composition once; do the same locally.
     let props = r##"{"titleText":"Chunked","titleColor":"#ffcc00"}"##;
     let site = Site::open(bundle("build").to_str().unwrap()).await.unwrap();
