@@ -2,3 +2,4 @@
 //! RenderJob resources into AWS state and write the truth back to their statuses.
 
 pub mod conditions;
+pub mod job;
