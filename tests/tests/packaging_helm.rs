@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use packaging_support::{
-    Charts, config_crds, expected_lease_rules, expected_rules, kubectl, of_kind, one_of_kind, run_ok, yaml_documents,
+    Charts, config_crds, expected_lease_rules, expected_rules, first_difference, kubectl, of_kind, one_of_kind, run_ok,
+    yaml_documents,
 };
 use remotion_tests::TestEnv;
 use remotion_tests::paths::samples_dir;
@@ -240,7 +241,8 @@ fn crd_chart_renders_the_generated_crds() -> Result<()> {
         if annotations.is_empty() {
             crd["metadata"].as_object_mut().expect("metadata").remove("annotations");
         }
-        assert_eq!(Some(crd), expected.remove(&name), "{name} differs from config/crd");
+        let want = expected.remove(&name).with_context(|| format!("{name} is not in config/crd"))?;
+        assert_eq!(first_difference(&crd, &want), None, "{name} differs from config/crd");
     }
     Ok(())
 }
