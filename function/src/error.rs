@@ -73,6 +73,22 @@ pub enum RenderError {
         /// The function's version.
         function: u32,
     },
+    /// A chunk failed for good (after its retries, or with an error retrying cannot fix).
+    #[error("chunk {index} (frames {start}–{end}) failed on attempt {attempt}: {message}")]
+    Chunk {
+        /// What the renderer failed with.
+        kind: ErrorKind,
+        /// Chunk index.
+        index: u32,
+        /// First frame.
+        start: u64,
+        /// Last frame.
+        end: u64,
+        /// The last attempt.
+        attempt: u32,
+        /// The renderer's message.
+        message: String,
+    },
     /// The render was cancelled on request.
     #[error("the render was cancelled")]
     Cancelled,
@@ -120,6 +136,7 @@ impl RenderError {
             Self::DelayRenderTimeout { .. } => ErrorKind::DelayRenderTimeout,
             Self::Page { .. } => ErrorKind::PageError,
             Self::Cancelled => ErrorKind::Cancelled,
+            Self::Chunk { kind, .. } => *kind,
             Self::ProtocolMismatch { .. } => ErrorKind::ProtocolMismatch,
             Self::InvalidInput(_) => ErrorKind::InvalidPayload,
             Self::Encoding(_) => ErrorKind::Encoding,

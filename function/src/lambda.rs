@@ -49,16 +49,12 @@ pub async fn handle(payload: Value) -> Result<Value, RenderError> {
         Payload::Compositions(request) => to_value(serde_json::to_value(compositions(&request).await?)),
         Payload::Still(request) => to_value(serde_json::to_value(still(&request).await?)),
         Payload::Render(request) => to_value(serde_json::to_value(render_chunk(&request).await?)),
-        Payload::Launch(_) => Err(RenderError::InvalidInput(format!(
-            "{} is not implemented by render function {}: deploy a version that renders videos on Lambda",
-            payload.kind(),
-            versions::FUNCTION_VERSION
-        ))),
+        Payload::Launch(request) => to_value(serde_json::to_value(crate::launch::launch(request).await?)),
     }
 }
 
 /// A site as the page will load it: private bucket prefixes are served on 127.0.0.1.
-async fn open_site(
+pub(crate) async fn open_site(
     location: &SiteLocation,
     s3: &aws_sdk_s3::Client,
 ) -> Result<(Site, Option<SiteServer>), RenderError> {
@@ -72,7 +68,7 @@ async fn open_site(
 }
 
 /// The serialized props, read from the bucket when offloaded.
-async fn read_props(
+pub(crate) async fn read_props(
     props: &SerializedProps,
     bucket: Option<&str>,
     s3: &aws_sdk_s3::Client,
@@ -162,9 +158,23 @@ async fn render_chunk(request: &RenderRequest) -> Result<RenderResponse, RenderE
     };
     let dir = tempfile::tempdir().map_err(|e| RenderError::io("creating the chunk folder", e))?;
     let out = dir.path().join("chunk.ts");
+    // Stop within 2 s when the render is cancelled (closing the browser ends the capture).
+    let id = remotion_crds::keys::RenderId::new(request.render_id.clone())
+        .map_err(|e| RenderError::InvalidInput(e.to_string()))?;
+    let watch = crate::launch::cancel::CancelWatch::start(
+        s3.clone(),
+        request.bucket.clone(),
+        remotion_crds::keys::cancel(&id),
+        || {},
+    );
     let browser = Browser::launch(&BrowserOptions::detect()?).await?;
-    let result = render_frames(&browser, &site, composition, &video, &out, |_| {}).await;
+    let result = crate::launch::cancel::unless_cancelled(
+        &watch.signal(),
+        render_frames(&browser, &site, composition, &video, &out, |_| {}),
+    )
+    .await;
     browser.close().await;
+    drop(watch);
     let summary = result?;
     let bytes = std::fs::read(&out).map_err(|e| RenderError::io("reading the chunk", e))?;
     let size_bytes = bytes.len() as u64;

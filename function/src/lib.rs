@@ -5,6 +5,7 @@ pub mod browser;
 pub mod encode;
 pub mod error;
 pub mod lambda;
+pub mod launch;
 pub mod page;
 pub mod props;
 pub mod render;

@@ -61,3 +61,190 @@ pub async fn put(
         .map_err(|e| storage(format!("writing s3://{bucket}/{key}"), e))?;
     Ok(())
 }
+
+/// Whether an object exists.
+pub async fn exists(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<bool, RenderError> {
+    match client.head_object().bucket(bucket).key(key).send().await {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
+        // Some stores answer a HEAD of a missing key with a bare 404 the SDK cannot classify.
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(false),
+        Err(e) => Err(storage(format!("checking s3://{bucket}/{key}"), e)),
+    }
+}
+
+/// Downloads an object to a file, streaming.
+pub async fn download(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    path: &std::path::Path,
+) -> Result<u64, RenderError> {
+    use tokio::io::AsyncWriteExt;
+    let out = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| storage(format!("reading s3://{bucket}/{key}"), e))?;
+    let mut body = out.body;
+    let mut file =
+        tokio::fs::File::create(path).await.map_err(|e| RenderError::io(format!("creating {}", path.display()), e))?;
+    let mut written = 0u64;
+    while let Some(bytes) =
+        body.try_next().await.map_err(|e| RenderError::Storage(format!("reading s3://{bucket}/{key}: {e}")))?
+    {
+        written += bytes.len() as u64;
+        file.write_all(&bytes).await.map_err(|e| RenderError::io(format!("writing {}", path.display()), e))?;
+    }
+    file.flush().await.map_err(|e| RenderError::io(format!("writing {}", path.display()), e))?;
+    Ok(written)
+}
+
+/// Deletes objects by key, 1000 per request (S3's batch limit).
+pub async fn delete_keys(client: &aws_sdk_s3::Client, bucket: &str, keys: &[String]) -> Result<(), RenderError> {
+    use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+    for batch in keys.chunks(1000) {
+        let objects = batch
+            .iter()
+            .map(|k| ObjectIdentifier::builder().key(k).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| RenderError::Storage(format!("building a delete request: {e}")))?;
+        let delete = Delete::builder()
+            .set_objects(Some(objects))
+            .quiet(true)
+            .build()
+            .map_err(|e| RenderError::Storage(format!("building a delete request: {e}")))?;
+        let out = client
+            .delete_objects()
+            .bucket(bucket)
+            .delete(delete)
+            .send()
+            .await
+            .map_err(|e| storage(format!("deleting {} objects in s3://{bucket}", batch.len()), e))?;
+        if let Some(error) = out.errors().first() {
+            return Err(RenderError::Storage(format!(
+                "deleting s3://{bucket}/{}: {}",
+                error.key().unwrap_or("?"),
+                error.message().unwrap_or("unknown error")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Keys under a prefix (all pages).
+pub async fn list_keys(client: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<String>, RenderError> {
+    let mut keys = Vec::new();
+    let mut pages = client.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| storage(format!("listing s3://{bucket}/{prefix}"), e))?;
+        keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+    }
+    Ok(keys)
+}
+
+/// Options of an uploaded output.
+#[derive(Clone, Debug, Default)]
+pub struct UploadOptions {
+    /// Content-Type.
+    pub content_type: String,
+    /// Grant public read (the render asked for a public output).
+    pub public_read: bool,
+    /// Object tags, URL-encoded `k=v&k2=v2`.
+    pub tagging: Option<String>,
+}
+
+/// Parts of a multipart upload: S3 allows at most 10,000 parts of at least 5 MiB.
+const PART_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Uploads a file; files above one part go up as a multipart upload read part by part from
+/// disk, so memory stays at one part whatever the output's size. A failed multipart upload is
+/// aborted so no parts are left billed in the bucket.
+pub async fn upload_file(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    path: &std::path::Path,
+    options: &UploadOptions,
+) -> Result<u64, RenderError> {
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ObjectCannedAcl};
+    let size =
+        tokio::fs::metadata(path).await.map_err(|e| RenderError::io(format!("reading {}", path.display()), e))?.len();
+    let acl = options.public_read.then_some(ObjectCannedAcl::PublicRead);
+    if size <= PART_BYTES {
+        let body = ByteStream::from_path(path)
+            .await
+            .map_err(|e| RenderError::Storage(format!("reading {}: {e}", path.display())))?;
+        client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type(&options.content_type)
+            .set_acl(acl)
+            .set_tagging(options.tagging.clone())
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| storage(format!("writing s3://{bucket}/{key}"), e))?;
+        return Ok(size);
+    }
+    let created = client
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .content_type(&options.content_type)
+        .set_acl(acl)
+        .set_tagging(options.tagging.clone())
+        .send()
+        .await
+        .map_err(|e| storage(format!("starting the upload of s3://{bucket}/{key}"), e))?;
+    let upload_id = created
+        .upload_id()
+        .ok_or_else(|| RenderError::Storage(format!("s3://{bucket}/{key}: the store returned no upload id")))?
+        .to_owned();
+    let result = async {
+        let mut parts = Vec::new();
+        let mut offset = 0u64;
+        let mut number = 1i32;
+        while offset < size {
+            let length = PART_BYTES.min(size - offset);
+            let body = ByteStream::read_from()
+                .path(path)
+                .offset(offset)
+                .length(aws_sdk_s3::primitives::Length::Exact(length))
+                .build()
+                .await
+                .map_err(|e| RenderError::Storage(format!("reading {}: {e}", path.display())))?;
+            let part = client
+                .upload_part()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(&upload_id)
+                .part_number(number)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| storage(format!("uploading part {number} of s3://{bucket}/{key}"), e))?;
+            parts.push(CompletedPart::builder().part_number(number).set_e_tag(part.e_tag().map(str::to_owned)).build());
+            offset += length;
+            number += 1;
+        }
+        client
+            .complete_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(&upload_id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+            .await
+            .map_err(|e| storage(format!("completing the upload of s3://{bucket}/{key}"), e))?;
+        Ok(size)
+    }
+    .await;
+    if result.is_err() {
+        let _ = client.abort_multipart_upload().bucket(bucket).key(key).upload_id(&upload_id).send().await;
+    }
+    result
+}

@@ -3,12 +3,9 @@
 
 mod common;
 
-use std::path::Path;
-
 use aws_sdk_s3::primitives::ByteStream;
-use common::bundle;
+use common::{bucket_and_functions, bundle};
 use remotion_crds::protocol::{CompositionsResponse, FunctionError, InfoResponse, PROTOCOL_VERSION, StillResponse};
-use remotion_function::site::content_type;
 use remotion_tests::TestEnv;
 use serde_json::{Value, json};
 
@@ -19,51 +16,6 @@ async fn invoke(client: &aws_sdk_lambda::Client, payload: Value) -> Result<Value
         .await
         .expect("the emulator answered")
         .map_err(|e| serde_json::from_value(e).expect("an error body"))
-}
-
-async fn upload_dir(s3: &aws_sdk_s3::Client, bucket: &str, root: &Path, prefix: &str) {
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let key = format!("{prefix}{}", path.strip_prefix(root).unwrap().to_string_lossy());
-            s3.put_object()
-                .bucket(bucket)
-                .key(&key)
-                .content_type(content_type(&key))
-                .body(ByteStream::from_path(&path).await.unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
-}
-
-/// A bucket holding the fixture bundle under `sites/fixture/`, and `processes` render-function
-/// processes serving `function` with credentials for it.
-async fn bucket_and_functions(
-    prefix: &str,
-    function: &str,
-    processes: usize,
-) -> (aws_sdk_s3::Client, String, Vec<remotion_tests::process::Spawned>) {
-    let env = TestEnv::get();
-    let s3 = env.s3().client().await;
-    let bucket = env.s3().create_test_bucket(prefix).await.unwrap();
-    upload_dir(&s3, &bucket, &bundle("build"), "sites/fixture/").await;
-    let endpoint = env.s3().endpoint.clone();
-    let binary = Path::new(env!("CARGO_BIN_EXE_remotion-function"));
-    let vars = [
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testingsecret"),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ENDPOINT_URL_S3", endpoint.as_str()),
-    ];
-    let spawned = (0..processes).map(|_| env.spawn_function(binary, function, 2048, &vars).unwrap()).collect();
-    (s3, bucket, spawned)
 }
 
 #[tokio::test]

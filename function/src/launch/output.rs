@@ -1,0 +1,61 @@
+//! After the chunks: fetch them, join them without re-encoding, upload the output, and
+//! remove the chunk objects.
+
+use std::path::{Path, PathBuf};
+
+use futures::{StreamExt, TryStreamExt};
+
+use crate::error::RenderError;
+use crate::stitch;
+use crate::storage::{self, UploadOptions};
+
+/// Chunk downloads in flight at once.
+const DOWNLOADS: usize = 16;
+
+/// Downloads `keys` (in chunk order) into `dir`; returns the local paths in the same order.
+pub async fn download_chunks(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    keys: &[String],
+    dir: &Path,
+) -> Result<Vec<PathBuf>, RenderError> {
+    let paths: Vec<PathBuf> = (0..keys.len()).map(|i| dir.join(format!("{i:06}.ts"))).collect();
+    futures::stream::iter(keys.iter().zip(&paths))
+        .map(|(key, path)| async move { storage::download(s3, bucket, key, path).await })
+        .buffer_unordered(DOWNLOADS)
+        .try_collect::<Vec<u64>>()
+        .await?;
+    Ok(paths)
+}
+
+/// Joins chunk files into the output file; checks that every frame is there once.
+pub async fn stitch(chunks: Vec<PathBuf>, out: PathBuf, frames_expected: u64) -> Result<(), RenderError> {
+    let written = tokio::task::spawn_blocking(move || stitch::concat_video(&chunks, &out))
+        .await
+        .map_err(|e| RenderError::Encoding(format!("the stitching thread failed: {e}")))??;
+    if written != frames_expected {
+        return Err(RenderError::Encoding(format!(
+            "the joined video has {written} frames, {frames_expected} were rendered"
+        )));
+    }
+    Ok(())
+}
+
+/// Uploads the output.
+pub async fn upload(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    file: &Path,
+    options: &UploadOptions,
+) -> Result<u64, RenderError> {
+    storage::upload_file(s3, bucket, key, file, options).await
+}
+
+/// Removes every object under the render's chunk prefix (retries and cut-off attempts may have
+/// left more than the plan names).
+pub async fn delete_chunks(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<usize, RenderError> {
+    let keys = storage::list_keys(s3, bucket, prefix).await?;
+    storage::delete_keys(s3, bucket, &keys).await?;
+    Ok(keys.len())
+}

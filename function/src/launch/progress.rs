@@ -1,0 +1,161 @@
+//! The render's progress document: kept in memory by the orchestrator, written to
+//! `renders/<id>/progress.json` on every stage change and at least every 2 s, with the cost
+//! accrued so far.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use remotion_crds::pricing::{FunctionShape, LambdaUsage, S3Usage};
+use remotion_crds::progress::{ProgressDocument, ProgressError, Stage};
+
+use crate::error::RenderError;
+use crate::storage;
+
+/// How often the document is written while nothing else triggers a write (a heartbeat the
+/// operator's stall detection relies on).
+pub const WRITE_INTERVAL: Duration = Duration::from_millis(1500);
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The document and the usage behind its cost.
+#[derive(Debug)]
+pub struct State {
+    /// The document as it will next be written.
+    pub doc: ProgressDocument,
+    /// Renderer invocations and their billed time.
+    pub renderers: LambdaUsage,
+    /// S3 requests made for this render.
+    pub s3: S3Usage,
+}
+
+/// Shared progress of one render.
+#[derive(Clone)]
+pub struct Progress {
+    state: Arc<Mutex<State>>,
+    shape: FunctionShape,
+    started: Instant,
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    key: String,
+    /// Writes go out one at a time, so the store sees documents in sequence order.
+    writing: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Progress {
+    /// Progress of a render that starts now.
+    pub fn new(
+        render_id: &str,
+        shape: FunctionShape,
+        s3: aws_sdk_s3::Client,
+        bucket: impl Into<String>,
+        key: impl Into<String>,
+    ) -> Self {
+        let mut doc = ProgressDocument::new(render_id, now_ms());
+        doc.stage = Stage::Launched;
+        Self {
+            state: Arc::new(Mutex::new(State { doc, renderers: LambdaUsage::default(), s3: S3Usage::default() })),
+            shape,
+            started: Instant::now(),
+            s3,
+            bucket: bucket.into(),
+            key: key.into(),
+            writing: Arc::default(),
+        }
+    }
+
+    /// The state, for an update. Keep the guard short: writers and the scheduler share it.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records an error in the document.
+    pub fn error(&self, error: ProgressError) {
+        self.lock().doc.push_error(error);
+    }
+
+    /// Moves to `stage` and writes the document.
+    pub async fn stage(&self, stage: Stage) -> Result<(), RenderError> {
+        self.lock().doc.stage = stage;
+        self.write().await
+    }
+
+    /// A snapshot of the document with its cost brought up to date (the orchestrator's own
+    /// invocation counts from its start until now).
+    pub fn snapshot(&self) -> ProgressDocument {
+        let orchestrator_ms = remotion_crds::pricing::billed_milliseconds_from_duration(self.started.elapsed());
+        let mut state = self.lock();
+        let mut lambda = state.renderers;
+        lambda.record(orchestrator_ms);
+        state.doc.invocations = lambda.invocations;
+        state.doc.billed_milliseconds = lambda.billed_milliseconds;
+        // A region without prices keeps the cost at zero; the operator reports "price unknown".
+        if let Ok(cost) = remotion_crds::pricing::cost(&self.shape, lambda, state.s3) {
+            state.doc.accrued_usd = cost.total;
+        }
+        state.doc.sequence += 1;
+        state.doc.updated_at_ms = now_ms().max(state.doc.updated_at_ms);
+        state.s3.write_requests += 1; // the write this snapshot is for
+        state.doc.clone()
+    }
+
+    /// Writes the document now.
+    pub async fn write(&self) -> Result<(), RenderError> {
+        let _one_at_a_time = self.writing.lock().await;
+        let doc = self.snapshot();
+        let body = serde_json::to_vec(&doc).map_err(|e| RenderError::Encoding(format!("progress document: {e}")))?;
+        storage::put(&self.s3, &self.bucket, &self.key, body, "application/json").await
+    }
+
+    /// Writes the document every [`WRITE_INTERVAL`] until the returned guard is dropped.
+    /// A failed periodic write is logged and retried on the next tick; the render goes on.
+    pub fn heartbeat(&self) -> Heartbeat {
+        let progress = self.clone();
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(WRITE_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => return,
+                    _ = tick.tick() => {}
+                }
+                if let Err(e) = progress.write().await {
+                    tracing::warn!("could not write the progress document: {e}");
+                }
+            }
+        });
+        Heartbeat { stop: Some(stop), task }
+    }
+
+    /// Time since the render started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+/// The periodic writer. Stop it before the final write: a write still in flight could
+/// otherwise land after the final document.
+pub struct Heartbeat {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Heartbeat {
+    /// Stops the periodic writes, waiting for one in flight to finish.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
