@@ -88,7 +88,9 @@ local ready = find_condition(status, "Ready")
 local failed = find_condition(status, "Failed")
 local succeeded = find_condition(status, "Succeeded")
 
-if phase == "Cancelled" then
+-- The operator also marks a cancelled render Failed=True with reason Cancelled (it ended
+-- without output); the phase or that reason alone is enough.
+if phase == "Cancelled" or (is_true(failed) and failed.reason == "Cancelled") then
   hs.status = "Suspended"
   hs.message = "Cancelled: " .. describe(ready, "stopped on request")
   return hs
