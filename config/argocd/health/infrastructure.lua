@@ -2,9 +2,10 @@
 --
 --   Healthy      Ready=True and the status describes the current generation
 --   Progressing  no status yet; an older generation observed; Ready missing or Unknown;
---                Ready=False while Progressing=True (the operator retries a transient error);
+--                Ready=False while Progressing=True (the operator retries a transient error)
+--                or with a reason ending in NotReady (waiting on a referenced resource);
 --                being deleted (the finalizer is cleaning up in AWS)
---   Degraded     Ready=False and not Progressing (a terminal error: the spec must change)
+--   Degraded     any other Ready=False (a terminal error: the spec must change)
 --
 -- Argo CD runs this in its Lua 5.1 sandbox (no os/io; numbers are floats): keep it plain.
 local hs = {}
@@ -71,8 +72,11 @@ if ready.status == "True" then
 end
 
 if ready.status == "False" then
+  -- Waiting on another resource (reason <Kind>NotReady, e.g. BucketNotReady) is progress:
+  -- that resource shows its own health.
   local progressing = find_condition(status, "Progressing")
-  if progressing ~= nil and progressing.status == "True" then
+  local waiting = ready.reason ~= nil and string.sub(ready.reason, -8) == "NotReady"
+  if waiting or (progressing ~= nil and progressing.status == "True") then
     hs.status = "Progressing"
   else
     hs.status = "Degraded"
