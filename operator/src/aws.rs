@@ -1,0 +1,498 @@
+//! The one place that builds AWS clients (S3, Lambda control plane, Lambda invoke) for an
+//! [`AwsAccess`]: region, optional S3-/Lambda-compatible endpoint (path-style S3), credentials
+//! from the default chain, a Secret, or an assumed role. Clients are cached per access and
+//! Secret resourceVersion, so a rotated Secret gives new clients on the next reconcile.
+//!
+//! Secrets and ConfigMaps are read through [`SecretSource`], so tests (and the API server
+//! stand-in, which has no core types) can supply them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::config::Credentials;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use futures::future::BoxFuture;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::{Api, Client};
+use remotion_crds::common::credential_keys;
+use remotion_crds::{AwsAccess, AwsCredentials};
+
+use crate::reconcile;
+
+/// The data of a Secret or ConfigMap, with the resourceVersion it was read at.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObjectData {
+    /// resourceVersion (changes whenever the data may have).
+    pub resource_version: String,
+    /// Keys and values (Secret `data`, or ConfigMap `data` and `binaryData`).
+    pub data: BTreeMap<String, Vec<u8>>,
+}
+
+/// Reads Secrets and ConfigMaps the resources reference (same namespace).
+pub trait SecretSource: Send + Sync {
+    /// The Secret `name` in `namespace`, `None` when it does not exist.
+    fn secret<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ObjectData>, kube::Error>>;
+    /// The ConfigMap `name` in `namespace`, `None` when it does not exist.
+    fn config_map<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ObjectData>, kube::Error>>;
+}
+
+/// Reads them from the Kubernetes API.
+pub struct KubeSecrets {
+    client: Client,
+}
+
+impl KubeSecrets {
+    /// A source reading through `client`.
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+impl SecretSource for KubeSecrets {
+    fn secret<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ObjectData>, kube::Error>> {
+        Box::pin(async move {
+            let secret = Api::<Secret>::namespaced(self.client.clone(), namespace).get_opt(name).await?;
+            Ok(secret.map(|s| ObjectData {
+                resource_version: s.metadata.resource_version.unwrap_or_default(),
+                data: s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect(),
+            }))
+        })
+    }
+
+    fn config_map<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ObjectData>, kube::Error>> {
+        Box::pin(async move {
+            let map = Api::<ConfigMap>::namespaced(self.client.clone(), namespace).get_opt(name).await?;
+            Ok(map.map(|m| {
+                let mut data: BTreeMap<String, Vec<u8>> =
+                    m.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
+                data.extend(m.binary_data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)));
+                ObjectData { resource_version: m.metadata.resource_version.unwrap_or_default(), data }
+            }))
+        })
+    }
+}
+
+/// Secrets and ConfigMaps held in memory, keyed by (namespace, name): for tests and for API
+/// servers without core types.
+#[derive(Default)]
+pub struct StaticSecrets {
+    secrets: Mutex<HashMap<(String, String), ObjectData>>,
+    config_maps: Mutex<HashMap<(String, String), ObjectData>>,
+}
+
+impl StaticSecrets {
+    /// Stores (or replaces) a Secret.
+    pub fn put_secret(&self, namespace: &str, name: &str, data: ObjectData) {
+        self.secrets.lock().unwrap_or_else(|e| e.into_inner()).insert((namespace.into(), name.into()), data);
+    }
+
+    /// Stores (or replaces) a ConfigMap.
+    pub fn put_config_map(&self, namespace: &str, name: &str, data: ObjectData) {
+        self.config_maps.lock().unwrap_or_else(|e| e.into_inner()).insert((namespace.into(), name.into()), data);
+    }
+}
+
+impl SecretSource for StaticSecrets {
+    fn secret<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ObjectData>, kube::Error>> {
+        let found =
+            self.secrets.lock().unwrap_or_else(|e| e.into_inner()).get(&(namespace.into(), name.into())).cloned();
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn config_map<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ObjectData>, kube::Error>> {
+        let found =
+            self.config_maps.lock().unwrap_or_else(|e| e.into_inner()).get(&(namespace.into(), name.into())).cloned();
+        Box::pin(async move { Ok(found) })
+    }
+}
+
+/// Clients for one [`AwsAccess`]. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AwsClients {
+    /// S3, path-style when an endpoint is set. Standard retries.
+    pub s3: aws_sdk_s3::Client,
+    /// Lambda control plane (Get/Create/UpdateFunction…). Standard retries.
+    pub lambda: aws_sdk_lambda::Client,
+    /// Lambda Invoke: **no SDK retries** (a retry would run the function again) and a timeout
+    /// above Lambda's 15-minute maximum; callers bound shorter invocations themselves.
+    pub lambda_invoke: aws_sdk_lambda::Client,
+    /// The region.
+    pub region: String,
+    /// The custom endpoint, if any.
+    pub endpoint: Option<String>,
+}
+
+/// Why clients could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum AwsError {
+    /// The credentials Secret does not exist.
+    #[error("the credentials Secret {namespace}/{name} does not exist")]
+    SecretNotFound {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+    /// A required key is missing from the credentials Secret.
+    #[error("the credentials Secret {namespace}/{name} has no key {key}")]
+    SecretKeyMissing {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// The missing key.
+        key: &'static str,
+    },
+    /// Reading the Secret failed.
+    #[error("reading the credentials Secret {name}: {source}")]
+    SecretRead {
+        /// Name.
+        name: String,
+        /// The API error.
+        source: kube::Error,
+    },
+}
+
+impl From<AwsError> for reconcile::Error {
+    fn from(error: AwsError) -> Self {
+        match error {
+            AwsError::SecretRead { .. } => reconcile::Error::transient("CredentialsUnavailable", error.to_string()),
+            AwsError::SecretNotFound { .. } | AwsError::SecretKeyMissing { .. } => reconcile::Error::terminal(
+                "InvalidCredentials",
+                format!("{error}; create it or fix credentials.secretRef"),
+            ),
+        }
+    }
+}
+
+/// Timeouts and retries of one class of calls.
+struct CallClass {
+    connect: Duration,
+    attempt: Option<Duration>,
+    operation: Duration,
+    max_attempts: u32,
+}
+
+/// S3 object and bucket calls: quick, idempotent, retried.
+const S3_CALLS: CallClass = CallClass {
+    connect: Duration::from_secs(5),
+    attempt: Some(Duration::from_secs(60)),
+    operation: Duration::from_secs(180),
+    max_attempts: 4,
+};
+/// Lambda control plane: throttled at a few requests per second, retried with backoff.
+const LAMBDA_CONTROL_CALLS: CallClass = CallClass {
+    connect: Duration::from_secs(5),
+    attempt: Some(Duration::from_secs(30)),
+    operation: Duration::from_secs(120),
+    max_attempts: 6,
+};
+/// Lambda Invoke: one attempt (a retry would run the function again), up to Lambda's 15 min.
+const LAMBDA_INVOKE_CALLS: CallClass =
+    CallClass { connect: Duration::from_secs(5), attempt: None, operation: Duration::from_secs(960), max_attempts: 1 };
+
+impl CallClass {
+    fn timeouts(&self) -> TimeoutConfig {
+        let mut builder = TimeoutConfig::builder().connect_timeout(self.connect).operation_timeout(self.operation);
+        if let Some(attempt) = self.attempt {
+            builder = builder.operation_attempt_timeout(attempt);
+        }
+        builder.build()
+    }
+
+    fn retries(&self) -> RetryConfig {
+        if self.max_attempts <= 1 {
+            RetryConfig::disabled()
+        } else {
+            RetryConfig::standard().with_max_attempts(self.max_attempts)
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct CacheKey {
+    namespace: String,
+    access: String,
+    secret_version: Option<String>,
+}
+
+/// Builds and caches [`AwsClients`].
+pub struct AwsFactory {
+    secrets: Arc<dyn SecretSource>,
+    cache: Mutex<HashMap<CacheKey, AwsClients>>,
+}
+
+impl AwsFactory {
+    /// A factory reading credentials Secrets through `secrets`.
+    pub fn new(secrets: Arc<dyn SecretSource>) -> Self {
+        Self { secrets, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// The source of Secrets and ConfigMaps (also for other readers of referenced data).
+    pub fn secrets(&self) -> &Arc<dyn SecretSource> {
+        &self.secrets
+    }
+
+    /// Clients for `access` of a resource in `namespace`.
+    pub async fn clients(&self, namespace: &str, access: &AwsAccess) -> Result<AwsClients, AwsError> {
+        let secret = match access.credentials.as_ref().and_then(|c| c.secret_ref.as_ref()) {
+            Some(reference) => Some(self.read_keys(namespace, &reference.name).await?),
+            None => None,
+        };
+        let key = CacheKey {
+            namespace: namespace.to_owned(),
+            access: serde_json::to_string(access).unwrap_or_default(),
+            secret_version: secret.as_ref().map(|s| s.resource_version.clone()),
+        };
+        if let Some(clients) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(clients.clone());
+        }
+        let sdk = sdk_config(access, secret.as_ref()).await;
+        let clients = build_clients(&sdk, access);
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        // Clients for an older version of the same Secret are stale now.
+        cache.retain(|k, _| !(k.namespace == key.namespace && k.access == key.access));
+        cache.insert(key, clients.clone());
+        Ok(clients)
+    }
+
+    async fn read_keys(&self, namespace: &str, name: &str) -> Result<SecretKeys, AwsError> {
+        let found = self
+            .secrets
+            .secret(namespace, name)
+            .await
+            .map_err(|source| AwsError::SecretRead { name: name.to_owned(), source })?;
+        let data = found.ok_or_else(|| AwsError::SecretNotFound { namespace: namespace.into(), name: name.into() })?;
+        let get = |key: &'static str| -> Result<String, AwsError> {
+            data.data
+                .get(key)
+                .map(|v| String::from_utf8_lossy(v).trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| AwsError::SecretKeyMissing { namespace: namespace.into(), name: name.into(), key })
+        };
+        Ok(SecretKeys {
+            access_key_id: get(credential_keys::ACCESS_KEY_ID)?,
+            secret_access_key: get(credential_keys::SECRET_ACCESS_KEY)?,
+            session_token: get(credential_keys::SESSION_TOKEN).ok(),
+            resource_version: data.resource_version,
+        })
+    }
+}
+
+struct SecretKeys {
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: Option<String>,
+    resource_version: String,
+}
+
+/// The shared SDK configuration: region and credentials (Secret keys, else the default chain;
+/// then the role assumed with them when `roleArn` is set).
+async fn sdk_config(access: &AwsAccess, secret: Option<&SecretKeys>) -> SdkConfig {
+    let region = Region::new(access.region.clone());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(region.clone());
+    if let Some(keys) = secret {
+        loader = loader.credentials_provider(Credentials::new(
+            keys.access_key_id.clone(),
+            keys.secret_access_key.clone(),
+            keys.session_token.clone(),
+            None,
+            "remotion-operator-secret",
+        ));
+    }
+    let base = loader.load().await;
+    let Some(AwsCredentials { role_arn: Some(role_arn), external_id, .. }) = access.credentials.as_ref() else {
+        return base;
+    };
+    let mut role = aws_config::sts::AssumeRoleProvider::builder(role_arn.clone())
+        .session_name("remotion-operator")
+        .region(region)
+        .configure(&base);
+    if let Some(external_id) = external_id {
+        role = role.external_id(external_id.clone());
+    }
+    let provider = role.build().await;
+    base.into_builder().credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(provider)).build()
+}
+
+fn build_clients(sdk: &SdkConfig, access: &AwsAccess) -> AwsClients {
+    let mut s3 =
+        aws_sdk_s3::config::Builder::from(sdk).timeout_config(S3_CALLS.timeouts()).retry_config(S3_CALLS.retries());
+    if let Some(endpoint) = &access.endpoint {
+        s3 = s3.endpoint_url(endpoint).force_path_style(true);
+    }
+    let lambda_with = |class: &CallClass| {
+        let mut builder =
+            aws_sdk_lambda::config::Builder::from(sdk).timeout_config(class.timeouts()).retry_config(class.retries());
+        if let Some(endpoint) = &access.endpoint {
+            builder = builder.endpoint_url(endpoint);
+        }
+        aws_sdk_lambda::Client::from_conf(builder.build())
+    };
+    AwsClients {
+        s3: aws_sdk_s3::Client::from_conf(s3.build()),
+        lambda: lambda_with(&LAMBDA_CONTROL_CALLS),
+        lambda_invoke: lambda_with(&LAMBDA_INVOKE_CALLS),
+        region: access.region.clone(),
+        endpoint: access.endpoint.clone(),
+    }
+}
+
+/// The error code an AWS service answered with (e.g. `NoSuchBucket`), if any.
+pub fn error_code<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> Option<&str> {
+    match error {
+        SdkError::ServiceError(service) => service.err().code(),
+        _ => None,
+    }
+}
+
+/// The HTTP status of the service's answer, if one came.
+pub fn http_status<E>(error: &SdkError<E, HttpResponse>) -> Option<u16> {
+    error.raw_response().map(|r| r.status().as_u16())
+}
+
+/// An AWS call failure as a transient reconcile error of `kind`: "`what`: code: message".
+///
+/// AWS failures are retried with backoff (throttling, timeouts, outages, and also AccessDenied,
+/// which an IAM change outside the cluster can fix); controllers turn the few answers that
+/// only a spec change can fix into terminal errors themselves.
+pub fn sdk_error<E>(kind: &str, what: &str, error: &SdkError<E, HttpResponse>) -> reconcile::Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    reconcile::Error::transient(kind, format!("{what}: {}", describe(error)))
+}
+
+/// A one-line description of an SDK error: code and message, or the transport failure.
+pub fn describe<E>(error: &SdkError<E, HttpResponse>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match error {
+        SdkError::ServiceError(service) => {
+            let err = service.err();
+            let status = service.raw().status().as_u16();
+            match (err.code(), err.message()) {
+                (Some(code), Some(message)) => format!("{code} (HTTP {status}): {message}"),
+                (Some(code), None) => format!("{code} (HTTP {status})"),
+                _ => format!("HTTP {status}: {err}"),
+            }
+        }
+        SdkError::TimeoutError(_) => "timed out".to_owned(),
+        SdkError::DispatchFailure(failure) => format!("could not reach the service: {failure:?}"),
+        other => format!("{}", aws_sdk_s3::error::DisplayErrorContext(other)),
+    }
+}
+
+/// Why an invocation brought no answer from the function.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    /// There is no function of that name.
+    #[error("function {0} does not exist")]
+    NotFound(String),
+    /// No answer within the time given.
+    #[error("invoking {function} timed out after {seconds} s")]
+    Timeout {
+        /// Function name.
+        function: String,
+        /// The limit.
+        seconds: u64,
+    },
+    /// The Lambda API failed (throttling, network, permissions…).
+    #[error("invoking {function}: {message}")]
+    Api {
+        /// Function name.
+        function: String,
+        /// What the API said.
+        message: String,
+    },
+    /// The answer was not JSON.
+    #[error("{function} answered with something that is not JSON: {message}")]
+    NotJson {
+        /// Function name.
+        function: String,
+        /// The parse error.
+        message: String,
+    },
+}
+
+/// Invokes `function` synchronously (RequestResponse) with a JSON `payload`, waiting at most
+/// `timeout`. `Ok(Ok(answer))` is the function's answer, `Ok(Err(error))` the error it
+/// reported. Both shapes of a function error are understood: AWS answers 200 with
+/// `X-Amz-Function-Error`; cargo-lambda's emulator answers HTTP 500 with the same body.
+///
+/// Use [`AwsClients::lambda_invoke`]: it never retries (a retry would run the function again).
+pub async fn invoke_json(
+    client: &aws_sdk_lambda::Client,
+    function: &str,
+    payload: &serde_json::Value,
+    timeout: Duration,
+) -> Result<Result<serde_json::Value, remotion_crds::protocol::FunctionError>, InvokeError> {
+    use aws_sdk_lambda::primitives::Blob;
+    use remotion_crds::protocol::FunctionError;
+
+    let body = serde_json::to_vec(payload)
+        .map_err(|e| InvokeError::NotJson { function: function.into(), message: e.to_string() })?;
+    let call = client.invoke().function_name(function).payload(Blob::new(body)).send();
+    let sent = tokio::time::timeout(timeout, call)
+        .await
+        .map_err(|_| InvokeError::Timeout { function: function.into(), seconds: timeout.as_secs() })?;
+    let parse = |bytes: &[u8]| -> Result<serde_json::Value, InvokeError> {
+        serde_json::from_slice(if bytes.is_empty() { b"null" } else { bytes })
+            .map_err(|e| InvokeError::NotJson { function: function.into(), message: e.to_string() })
+    };
+    match sent {
+        Ok(out) => {
+            let answer = parse(out.payload().map(Blob::as_ref).unwrap_or_default())?;
+            if out.function_error().is_some() {
+                Ok(Err(serde_json::from_value(answer.clone()).unwrap_or_else(|_| FunctionError {
+                    error_type: "Unhandled".into(),
+                    error_message: answer.to_string(),
+                })))
+            } else {
+                Ok(Ok(answer))
+            }
+        }
+        Err(error) => {
+            let raw = error.raw_response().and_then(|r| r.body().bytes()).map(<[u8]>::to_vec);
+            if let Some(reported) = raw.and_then(|b| serde_json::from_slice::<FunctionError>(&b).ok()) {
+                return Ok(Err(reported));
+            }
+            let not_found = error.raw_response().is_some_and(|r| r.status().as_u16() == 404)
+                || error.as_service_error().is_some_and(|e| e.is_resource_not_found_exception());
+            if not_found {
+                return Err(InvokeError::NotFound(function.into()));
+            }
+            Err(InvokeError::Api { function: function.into(), message: describe(&error) })
+        }
+    }
+}

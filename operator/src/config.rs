@@ -1,0 +1,106 @@
+//! Command-line flags of the operator binary, each with an environment fallback.
+
+use std::net::SocketAddr;
+
+use clap::{Parser, ValueEnum};
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line (for log collectors).
+    Json,
+    /// Human-readable lines (for terminals).
+    Text,
+}
+
+/// How the operator runs. With no subcommand the binary runs the controllers.
+#[derive(Clone, Debug, Parser)]
+#[command(
+    name = "remotion-operator",
+    version,
+    about = "Kubernetes operator that renders Remotion videos on AWS Lambda"
+)]
+pub struct Config {
+    /// Address of the HTTP server for /health, /ready and /metrics.
+    #[arg(long, env = "REMOTION_OPERATOR_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    pub http_addr: SocketAddr,
+
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "REMOTION_OPERATOR_NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Reconciles running at once, per controller.
+    #[arg(long, env = "REMOTION_OPERATOR_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+
+    /// Log format; the filter comes from RUST_LOG (default `info`).
+    #[arg(long, env = "REMOTION_OPERATOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
+
+    /// Run the controllers only while holding a coordination.k8s.io Lease (for more than one replica).
+    #[arg(long, env = "REMOTION_OPERATOR_LEADER_ELECTION", default_value_t = false)]
+    pub leader_election: bool,
+
+    /// Name of the Lease used for leader election.
+    #[arg(long, env = "REMOTION_OPERATOR_LEASE_NAME", default_value = "remotion-operator")]
+    pub lease_name: String,
+
+    /// Namespace of the Lease (default: the pod's namespace, else `default`).
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+
+    /// Identity of this replica in the Lease (default: the pod name, else the host name).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+}
+
+impl Config {
+    /// The identity to hold the Lease with.
+    pub fn identity(&self) -> String {
+        self.identity.clone().unwrap_or_else(|| {
+            hostname::get().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "remotion-operator".to_owned())
+        })
+    }
+
+    /// The namespace of the Lease.
+    pub fn lease_namespace(&self) -> String {
+        self.lease_namespace.clone().unwrap_or_else(|| "default".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_operator_contract() {
+        let config = Config::try_parse_from(["remotion-operator"]).unwrap();
+        assert_eq!(config.http_addr, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(config.concurrency, 4);
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert!(!config.leader_election);
+        assert_eq!(config.lease_name, "remotion-operator");
+        assert_eq!(config.namespace, None);
+    }
+
+    #[test]
+    fn flags_override_defaults() {
+        let config = Config::try_parse_from([
+            "remotion-operator",
+            "--http-addr=127.0.0.1:9000",
+            "--namespace=renders",
+            "--concurrency=8",
+            "--log-format=text",
+            "--leader-election",
+            "--identity=pod-a",
+        ])
+        .unwrap();
+        assert_eq!(config.http_addr.port(), 9000);
+        assert_eq!(config.namespace.as_deref(), Some("renders"));
+        assert_eq!(config.concurrency, 8);
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert!(config.leader_election);
+        assert_eq!(config.identity(), "pod-a");
+        assert!(Config::try_parse_from(["remotion-operator", "--concurrency=0"]).is_err());
+    }
+}

@@ -1,0 +1,350 @@
+//! The Lambda calls of the RenderFunction controller, behind [`FunctionApi`] so tests can
+//! replace the control plane (the local Lambda stand-in serves Invoke only).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_lambda::types::{
+    Architecture as LambdaArchitecture, Environment, EphemeralStorage, FunctionCode, LastUpdateStatus, PackageType,
+    State,
+};
+use futures::future::BoxFuture;
+use remotion_crds::AwsAccess;
+use remotion_crds::protocol::{FunctionError, InfoResponse, Payload};
+use remotion_crds::render_function::Architecture;
+
+use crate::aws::{AwsFactory, InvokeError, describe, invoke_json};
+use crate::reconcile::Error;
+
+/// Error kind of failed control-plane calls (retried).
+const LAMBDA_ERROR: &str = "LambdaError";
+/// How long `info` may take (a container image's cold start included).
+pub const INFO_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Lifecycle state of a function, as Lambda reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// Being created, or an update is in progress.
+    Pending,
+    /// Usable.
+    Active,
+    /// Creation or the last update failed.
+    Failed,
+    /// Inactive (idle for long; wakes on invoke).
+    Inactive,
+}
+
+/// The configuration of a deployed function.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeployedFunction {
+    /// Name.
+    pub name: String,
+    /// ARN.
+    pub arn: Option<String>,
+    /// State (and last update) combined.
+    pub lifecycle: Lifecycle,
+    /// Why it is Failed, if it is.
+    pub failure: Option<String>,
+    /// Image URI.
+    pub image: Option<String>,
+    /// Execution role.
+    pub role: Option<String>,
+    /// Memory, MB.
+    pub memory_mb: Option<i32>,
+    /// Ephemeral storage, MB.
+    pub disk_mb: Option<i32>,
+    /// Timeout, s.
+    pub timeout_seconds: Option<i32>,
+    /// Architecture.
+    pub architecture: Option<Architecture>,
+    /// Environment variables.
+    pub env: BTreeMap<String, String>,
+}
+
+/// What the function should look like.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WantedFunction {
+    /// Name.
+    pub name: String,
+    /// Image URI.
+    pub image: String,
+    /// Execution role.
+    pub role: String,
+    /// Memory, MB.
+    pub memory_mb: i32,
+    /// Ephemeral storage, MB.
+    pub disk_mb: i32,
+    /// Timeout, s.
+    pub timeout_seconds: i32,
+    /// Architecture.
+    pub architecture: Architecture,
+    /// Environment variables.
+    pub env: BTreeMap<String, String>,
+}
+
+impl WantedFunction {
+    /// Whether the deployed code (image, architecture) differs.
+    pub fn code_differs(&self, deployed: &DeployedFunction) -> bool {
+        deployed.image.as_deref() != Some(self.image.as_str()) || deployed.architecture != Some(self.architecture)
+    }
+
+    /// Whether the deployed configuration differs.
+    pub fn configuration_differs(&self, deployed: &DeployedFunction) -> bool {
+        deployed.role.as_deref() != Some(self.role.as_str())
+            || deployed.memory_mb != Some(self.memory_mb)
+            || deployed.disk_mb != Some(self.disk_mb)
+            || deployed.timeout_seconds != Some(self.timeout_seconds)
+            || deployed.env != self.env
+    }
+}
+
+/// What an `info` invocation gave.
+#[derive(Clone, Debug, PartialEq)]
+pub enum InfoOutcome {
+    /// The function's versions.
+    Info(InfoResponse),
+    /// The function reported an error.
+    Failed(FunctionError),
+    /// It answered something that is not an `info` response (not a render function).
+    Unexpected(String),
+}
+
+/// The Lambda calls the controller makes.
+pub trait FunctionApi: Send + Sync {
+    /// The function's configuration, `None` when it does not exist.
+    fn get(&self, name: &str) -> BoxFuture<'_, Result<Option<DeployedFunction>, Error>>;
+    /// Creates the function.
+    fn create(&self, wanted: &WantedFunction) -> BoxFuture<'_, Result<(), Error>>;
+    /// Deploys new code (image, architecture).
+    fn update_code(&self, wanted: &WantedFunction) -> BoxFuture<'_, Result<(), Error>>;
+    /// Updates the configuration (memory, disk, timeout, role, environment).
+    fn update_configuration(&self, wanted: &WantedFunction) -> BoxFuture<'_, Result<(), Error>>;
+    /// Sets Lambda's retries of asynchronous invocations to 0 (the function retries chunks itself).
+    fn disable_async_retries(&self, name: &str) -> BoxFuture<'_, Result<(), Error>>;
+    /// Invokes `info`.
+    fn info(&self, name: &str) -> BoxFuture<'_, Result<InfoOutcome, Error>>;
+}
+
+/// Gives the [`FunctionApi`] for an `AwsAccess`.
+pub trait FunctionApiFactory: Send + Sync {
+    /// The API for `access` of a resource in `namespace`.
+    fn for_access<'a>(
+        &'a self,
+        aws: &'a AwsFactory,
+        namespace: &'a str,
+        access: &'a AwsAccess,
+    ) -> BoxFuture<'a, Result<Arc<dyn FunctionApi>, Error>>;
+}
+
+/// The real Lambda API through the AWS SDK.
+pub struct SdkFunctions;
+
+impl FunctionApiFactory for SdkFunctions {
+    fn for_access<'a>(
+        &'a self,
+        aws: &'a AwsFactory,
+        namespace: &'a str,
+        access: &'a AwsAccess,
+    ) -> BoxFuture<'a, Result<Arc<dyn FunctionApi>, Error>> {
+        Box::pin(async move {
+            let clients = aws.clients(namespace, access).await?;
+            Ok(Arc::new(SdkFunctionApi { control: clients.lambda, invoke: clients.lambda_invoke })
+                as Arc<dyn FunctionApi>)
+        })
+    }
+}
+
+struct SdkFunctionApi {
+    control: aws_sdk_lambda::Client,
+    invoke: aws_sdk_lambda::Client,
+}
+
+fn lambda_architecture(architecture: Architecture) -> LambdaArchitecture {
+    match architecture {
+        Architecture::X86_64 => LambdaArchitecture::X8664,
+        Architecture::Arm64 => LambdaArchitecture::Arm64,
+    }
+}
+
+fn environment(wanted: &WantedFunction) -> Environment {
+    Environment::builder().set_variables(Some(wanted.env.clone().into_iter().collect())).build()
+}
+
+/// A control-plane failure as a reconcile error: a conflict with an update in progress or
+/// throttling is retried like any transient error; a rejected parameter needs a spec change.
+fn control_error<E>(
+    what: &str,
+    error: &aws_sdk_lambda::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> Error
+where
+    E: aws_sdk_lambda::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let code = match error {
+        aws_sdk_lambda::error::SdkError::ServiceError(e) => e.err().code(),
+        _ => None,
+    };
+    match code {
+        Some("InvalidParameterValueException") => {
+            Error::terminal("InvalidFunctionSpec", format!("{what}: {}", describe(error)))
+        }
+        _ => Error::transient(LAMBDA_ERROR, format!("{what}: {}", describe(error))),
+    }
+}
+
+impl FunctionApi for SdkFunctionApi {
+    fn get(&self, name: &str) -> BoxFuture<'_, Result<Option<DeployedFunction>, Error>> {
+        let name = name.to_owned();
+        Box::pin(async move {
+            let out = match self.control.get_function().function_name(&name).send().await {
+                Ok(out) => out,
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(None),
+                Err(e) => return Err(control_error(&format!("GetFunction {name}"), &e)),
+            };
+            let Some(config) = out.configuration() else { return Ok(None) };
+            let failed = matches!(config.state(), Some(State::Failed))
+                || matches!(config.last_update_status(), Some(LastUpdateStatus::Failed));
+            let lifecycle = if failed {
+                Lifecycle::Failed
+            } else if matches!(config.state(), Some(State::Pending))
+                || matches!(config.last_update_status(), Some(LastUpdateStatus::InProgress))
+            {
+                Lifecycle::Pending
+            } else if matches!(config.state(), Some(State::Inactive)) {
+                Lifecycle::Inactive
+            } else {
+                Lifecycle::Active
+            };
+            Ok(Some(DeployedFunction {
+                name: config.function_name().unwrap_or(&name).to_owned(),
+                arn: config.function_arn().map(str::to_owned),
+                lifecycle,
+                failure: config
+                    .last_update_status_reason()
+                    .or(config.state_reason())
+                    .map(str::to_owned)
+                    .filter(|_| failed),
+                image: out.code().and_then(|c| c.image_uri()).map(str::to_owned),
+                role: config.role().map(str::to_owned),
+                memory_mb: config.memory_size(),
+                disk_mb: config.ephemeral_storage().map(|e| e.size()),
+                timeout_seconds: config.timeout(),
+                architecture: config.architectures().first().map(|a| match a {
+                    LambdaArchitecture::Arm64 => Architecture::Arm64,
+                    _ => Architecture::X86_64,
+                }),
+                env: config
+                    .environment()
+                    .and_then(|e| e.variables())
+                    .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default(),
+            }))
+        })
+    }
+
+    fn create(&self, wanted: &WantedFunction) -> BoxFuture<'_, Result<(), Error>> {
+        let wanted = wanted.clone();
+        Box::pin(async move {
+            self.control
+                .create_function()
+                .function_name(&wanted.name)
+                .package_type(PackageType::Image)
+                .code(FunctionCode::builder().image_uri(&wanted.image).build())
+                .role(&wanted.role)
+                .memory_size(wanted.memory_mb)
+                .timeout(wanted.timeout_seconds)
+                .ephemeral_storage(EphemeralStorage::builder().size(wanted.disk_mb).build().map_err(build_error)?)
+                .architectures(lambda_architecture(wanted.architecture))
+                .environment(environment(&wanted))
+                .description("Remotion render function (managed by remotion-operator)")
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| control_error(&format!("CreateFunction {}", wanted.name), &e))
+        })
+    }
+
+    fn update_code(&self, wanted: &WantedFunction) -> BoxFuture<'_, Result<(), Error>> {
+        let wanted = wanted.clone();
+        Box::pin(async move {
+            self.control
+                .update_function_code()
+                .function_name(&wanted.name)
+                .image_uri(&wanted.image)
+                .architectures(lambda_architecture(wanted.architecture))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| control_error(&format!("UpdateFunctionCode {}", wanted.name), &e))
+        })
+    }
+
+    fn update_configuration(&self, wanted: &WantedFunction) -> BoxFuture<'_, Result<(), Error>> {
+        let wanted = wanted.clone();
+        Box::pin(async move {
+            self.control
+                .update_function_configuration()
+                .function_name(&wanted.name)
+                .role(&wanted.role)
+                .memory_size(wanted.memory_mb)
+                .timeout(wanted.timeout_seconds)
+                .ephemeral_storage(EphemeralStorage::builder().size(wanted.disk_mb).build().map_err(build_error)?)
+                .environment(environment(&wanted))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| control_error(&format!("UpdateFunctionConfiguration {}", wanted.name), &e))
+        })
+    }
+
+    fn disable_async_retries(&self, name: &str) -> BoxFuture<'_, Result<(), Error>> {
+        let name = name.to_owned();
+        Box::pin(async move {
+            self.control
+                .put_function_event_invoke_config()
+                .function_name(&name)
+                .maximum_retry_attempts(0)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| control_error(&format!("PutFunctionEventInvokeConfig {name}"), &e))
+        })
+    }
+
+    fn info(&self, name: &str) -> BoxFuture<'_, Result<InfoOutcome, Error>> {
+        let name = name.to_owned();
+        Box::pin(async move {
+            let payload =
+                serde_json::to_value(Payload::Info).map_err(|e| Error::terminal("InternalError", e.to_string()))?;
+            match invoke_json(&self.invoke, &name, &payload, INFO_TIMEOUT).await {
+                Ok(Ok(answer)) => Ok(match serde_json::from_value::<InfoResponse>(answer.clone()) {
+                    Ok(info) => InfoOutcome::Info(info),
+                    Err(e) => InfoOutcome::Unexpected(format!("{e}: {}", truncate(&answer.to_string(), 300))),
+                }),
+                Ok(Err(reported)) => Ok(InfoOutcome::Failed(reported)),
+                Err(InvokeError::NotFound(function)) => Err(Error::terminal(
+                    "FunctionNotFound",
+                    format!(
+                        "Lambda function {function} does not exist in this region; deploy it or fix spec.functionName"
+                    ),
+                )),
+                Err(InvokeError::NotJson { function, message }) => Ok(InfoOutcome::Unexpected(format!(
+                    "{function} answered with something that is not JSON: {message}"
+                ))),
+                Err(other) => Err(Error::transient("FunctionUnreachable", other.to_string())),
+            }
+        })
+    }
+}
+
+fn build_error(error: aws_sdk_lambda::error::BuildError) -> Error {
+    Error::terminal("InternalError", format!("building a Lambda request: {error}"))
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}

@@ -1,0 +1,100 @@
+//! `remotion-operator`: runs the controllers, serves /health, /ready and /metrics.
+
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use clap::Parser;
+use kube::Client;
+use remotion_operator::aws::KubeSecrets;
+use remotion_operator::config::Config;
+use remotion_operator::controllers::{self, Context, Settings};
+use remotion_operator::http::{self, HttpState, Readiness};
+use remotion_operator::leader::{self, LeaseSettings};
+use remotion_operator::metrics::Metrics;
+use remotion_operator::telemetry;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let config = Config::parse();
+    telemetry::init(config.log_format).context("installing the log subscriber")?;
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+
+    let metrics = Arc::new(Metrics::new());
+    let readiness = Readiness::default();
+    let listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("binding the HTTP server to {}", config.http_addr))?;
+    tracing::info!(addr = %config.http_addr, "serving /health, /ready and /metrics");
+    let server = tokio::spawn(http::serve(
+        listener,
+        HttpState { metrics: metrics.clone(), readiness: readiness.clone() },
+        shutdown.clone(),
+    ));
+
+    let client = Client::try_default().await.context("building the Kubernetes client")?;
+    let identity = config.identity();
+    if config.leader_election {
+        wait_for_leadership(&client, &config, &identity, &shutdown).await;
+    }
+
+    let ctx = Arc::new(Context::new(client.clone(), Arc::new(KubeSecrets::new(client)), metrics, Some(identity)));
+    let settings = Settings { namespace: config.namespace.clone(), concurrency: config.concurrency };
+    let result = controllers::run(ctx, settings, readiness, shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = server.await;
+    match result {
+        Ok(()) => Ok(()),
+        Err(controllers::RunError::ShutDownWhileWaiting) => {
+            tracing::info!("shut down before the CRDs were served");
+            Ok(())
+        }
+    }
+}
+
+/// Blocks until this replica holds the Lease; later loss of the Lease shuts the process down
+/// (the Deployment restarts it as a follower), so two replicas never reconcile at once.
+async fn wait_for_leadership(client: &Client, config: &Config, identity: &str, shutdown: &CancellationToken) {
+    let (tx, mut rx) = watch::channel(false);
+    let settings = LeaseSettings {
+        name: config.lease_name.clone(),
+        namespace: config.lease_namespace(),
+        identity: identity.to_owned(),
+    };
+    tokio::spawn(leader::run(client.clone(), settings, tx, shutdown.clone()));
+    tracing::info!(identity, "waiting to become the leader");
+    if rx.wait_for(|leader| *leader).await.is_err() {
+        return;
+    }
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        if rx.wait_for(|leader| !*leader).await.is_ok() {
+            tracing::error!("lost the leader Lease: shutting down");
+            shutdown.cancel();
+        }
+    });
+}
+
+/// Cancels `shutdown` on SIGTERM or Ctrl-C; a second signal exits at once.
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        tracing::error!("cannot listen for SIGTERM");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutdown requested: finishing running reconciles");
+    shutdown.cancel();
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::warn!("second signal: exiting now");
+    std::process::exit(130);
+}

@@ -1,0 +1,157 @@
+//! Prometheus metrics of the operator, served as OpenMetrics text on `/metrics`.
+//!
+//! Series (all prefixed `remotion_operator_`):
+//! - `reconciles_total{controller}`: reconciles started;
+//! - `reconcile_failures_total{controller, kind}`: reconciles that ended in an error, by error kind;
+//! - `reconcile_duration_seconds{controller}`: histogram of reconcile durations;
+//! - `renders{phase}`: RenderJobs per phase (set by the RenderJob controller);
+//! - `render_cost_usd_total`: cost accrued by renders, USD (added to by the RenderJob controller).
+
+use std::sync::atomic::AtomicU64;
+use std::time::Instant;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use remotion_crds::render_job::RenderPhase;
+
+const ALL_PHASES: [RenderPhase; 5] =
+    [RenderPhase::Pending, RenderPhase::Rendering, RenderPhase::Succeeded, RenderPhase::Failed, RenderPhase::Cancelled];
+
+/// The phase as the API spells it.
+fn phase_name(phase: RenderPhase) -> String {
+    serde_json::to_value(phase).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_else(|| format!("{phase:?}"))
+}
+
+/// Content-Type of [`Metrics::encode`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ControllerLabel {
+    controller: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FailureLabels {
+    controller: String,
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabel {
+    phase: String,
+}
+
+/// The operator's metrics and their registry. Share one behind an `Arc`.
+pub struct Metrics {
+    registry: Registry,
+    reconciles: Family<ControllerLabel, Counter>,
+    failures: Family<FailureLabels, Counter>,
+    durations: Family<ControllerLabel, Histogram>,
+    renders: Family<PhaseLabel, Gauge>,
+    render_cost: Counter<f64, AtomicU64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every series.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("remotion_operator");
+        let reconciles = Family::<ControllerLabel, Counter>::default();
+        let failures = Family::<FailureLabels, Counter>::default();
+        // 10 ms … ~164 s: AWS calls dominate, a reconcile that takes minutes is worth seeing.
+        let durations = Family::<ControllerLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.01, 2.0, 15))
+        });
+        let renders = Family::<PhaseLabel, Gauge>::default();
+        let render_cost = Counter::<f64, AtomicU64>::default();
+        registry.register("reconciles", "Reconciles started", reconciles.clone());
+        registry.register("reconcile_failures", "Reconciles that ended in an error, by error kind", failures.clone());
+        registry.register("reconcile_duration_seconds", "Duration of reconciles", durations.clone());
+        registry.register("renders", "RenderJobs per phase", renders.clone());
+        registry.register("render_cost_usd", "Cost accrued by renders, USD", render_cost.clone());
+        let metrics = Self { registry, reconciles, failures, durations, renders, render_cost };
+        // Every phase from the start, so dashboards see 0 rather than no series.
+        for phase in ALL_PHASES {
+            metrics.set_renders_in_phase(phase, 0);
+        }
+        metrics
+    }
+
+    /// Counts a reconcile of `controller` and times it until the returned guard is dropped.
+    pub fn reconcile_started(&self, controller: &str) -> ReconcileTimer<'_> {
+        let label = ControllerLabel { controller: controller.to_owned() };
+        self.reconciles.get_or_create(&label).inc();
+        ReconcileTimer { metrics: self, label, started: Instant::now() }
+    }
+
+    /// Counts a failed reconcile of `controller` with the error's kind (see `reconcile::Error::kind`).
+    pub fn reconcile_failed(&self, controller: &str, kind: &str) {
+        self.failures.get_or_create(&FailureLabels { controller: controller.to_owned(), kind: kind.to_owned() }).inc();
+    }
+
+    /// Sets how many RenderJobs are in `phase` now.
+    pub fn set_renders_in_phase(&self, phase: RenderPhase, count: i64) {
+        self.renders.get_or_create(&PhaseLabel { phase: phase_name(phase) }).set(count);
+    }
+
+    /// Adds cost accrued by renders since the last call (USD, non-negative).
+    pub fn add_render_cost_usd(&self, usd: f64) {
+        if usd.is_finite() && usd > 0.0 {
+            self.render_cost.inc_by(usd);
+        }
+    }
+
+    /// The metrics in OpenMetrics text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Records the duration of a reconcile when dropped.
+pub struct ReconcileTimer<'a> {
+    metrics: &'a Metrics,
+    label: ControllerLabel,
+    started: Instant,
+}
+
+impl Drop for ReconcileTimer<'_> {
+    fn drop(&mut self) {
+        self.metrics.durations.get_or_create(&self.label).observe(self.started.elapsed().as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_series_is_exposed_with_its_labels() {
+        let metrics = Metrics::new();
+        drop(metrics.reconcile_started("lambdabucket"));
+        metrics.reconcile_failed("lambdabucket", "MultipleBuckets");
+        metrics.set_renders_in_phase(RenderPhase::Rendering, 3);
+        metrics.add_render_cost_usd(0.25);
+        metrics.add_render_cost_usd(-1.0);
+        let text = metrics.encode();
+        assert!(text.contains(r#"remotion_operator_reconciles_total{controller="lambdabucket"} 1"#), "{text}");
+        assert!(text.contains(
+            r#"remotion_operator_reconcile_failures_total{controller="lambdabucket",kind="MultipleBuckets"} 1"#
+        ));
+        assert!(text.contains(r#"remotion_operator_reconcile_duration_seconds_count{controller="lambdabucket"} 1"#));
+        assert!(text.contains(r#"remotion_operator_renders{phase="Rendering"} 3"#));
+        assert!(text.contains(r#"remotion_operator_renders{phase="Cancelled"} 0"#));
+        assert!(text.contains("remotion_operator_render_cost_usd_total 0.25"));
+    }
+}
