@@ -286,3 +286,49 @@ async fn chart_crds_apply_and_samples_validate_against_them() -> Result<()> {
     }
     Ok(())
 }
+
+/// NOTES.txt (printed by `helm install`) names the four kinds to apply next and their samples,
+/// and says what to do about CRDs and AWS identity when they are left to the user. `helm
+/// install --dry-run` needs core types the API server stand-in lacks, so a copy of the chart
+/// renders the notes into a ConfigMap through `tpl`.
+#[test]
+fn notes_tell_what_to_apply_next() -> Result<()> {
+    let scratch = tempfile::tempdir()?;
+    let charts = Charts::prepare_in(scratch.path().to_path_buf())?;
+    let chart = charts.chart("remotion-operator");
+    let chart_dir = std::path::Path::new(&chart);
+    std::fs::copy(chart_dir.join("templates").join("NOTES.txt"), chart_dir.join("notes-source.txt"))?;
+    std::fs::write(
+        chart_dir.join("templates").join("notes-rendered.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: {{ tpl (.Files.Get \"notes-source.txt\") . | quote }}\n",
+    )?;
+    let notes = |sets: &[&str]| -> Result<String> {
+        let mut args =
+            vec!["template", "rel", chart.as_str(), "-n", "ops", "--show-only", "templates/notes-rendered.yaml"];
+        for set in sets {
+            args.extend(["--set", set]);
+        }
+        let docs = yaml_documents(&charts.helm_ok(&args)?)?;
+        Ok(docs[0]["data"]["notes"].as_str().context("no notes")?.to_owned())
+    };
+    let text = notes(&[])?;
+    for sample in
+        ["lambdabucket-adopt.yaml", "renderfunction-managed.yaml", "remotionsite-url.yaml", "renderjob-video.yaml"]
+    {
+        assert!(text.contains(&format!("config/samples/{sample}")), "NOTES do not point to {sample}:\n{text}");
+        assert!(samples_dir().join(sample).is_file(), "NOTES point to a missing sample {sample}");
+    }
+    assert!(text.contains("watching all namespaces") && text.contains("EKS Pod Identity"), "{text}");
+    assert!(text.contains("rollout status deploy/rel-remotion-operator"), "{text}");
+    assert!(!text.contains("installCrds=false"), "{text}");
+
+    let text = notes(&[
+        "installCrds=false",
+        "watchNamespace=videos",
+        "serviceAccount.roleArn=arn:aws:iam::123456789012:role/ops",
+    ])?;
+    assert!(text.contains("installCrds=false: apply the CRDs yourself"), "{text}");
+    assert!(text.contains("watching namespace videos only"), "{text}");
+    assert!(text.contains("IRSA role arn:aws:iam::123456789012:role/ops"), "{text}");
+    Ok(())
+}

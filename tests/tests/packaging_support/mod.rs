@@ -136,6 +136,11 @@ impl Charts {
         }
         let quoted = remotion_tests::process::shell_quote(&root.to_string_lossy());
         remotion_tests::TestEnv::get().reaper().on_exit(format!("rm -rf {quoted}"))?;
+        Charts::prepare_in(root)
+    }
+
+    /// Copies the charts into `root` (an empty or missing folder) and builds the dependency.
+    pub fn prepare_in(root: PathBuf) -> Result<Charts> {
         for chart in ["remotion-operator", "remotion-operator-crds"] {
             copy_dir(&repo_root().join("charts").join(chart), &root.join("charts").join(chart))?;
         }
