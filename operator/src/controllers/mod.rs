@@ -30,6 +30,7 @@
 
 pub mod lambda_bucket;
 pub mod render_function;
+pub mod render_job;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -133,6 +134,7 @@ pub async fn run(
     let controllers = futures::future::join_all([
         lambda_bucket::run(ctx.clone(), settings.clone(), shutdown.clone()).boxed(),
         render_function::run(ctx.clone(), settings.clone(), shutdown.clone()).boxed(),
+        render_job::run(ctx.clone(), settings.clone(), shutdown.clone()).boxed(),
     ]);
     readiness.set(true);
     controllers.await;
