@@ -1,6 +1,7 @@
 //! In-process video encoding with FFmpeg's libraries: screenshots are decoded, converted to
-//! BT.709 limited-range YUV and encoded with libx264 into MP4 (or MPEG-TS for chunks that are
-//! joined later). No ffmpeg subprocess, no pipe copies.
+//! BT.709 limited-range YUV and encoded (libx264, libx265, libvpx, libvpx-vp9, prores_ks) into
+//! the codec's container, or into a chunk container that joins by packet copy. No ffmpeg
+//! subprocess, no pipe copies.
 
 use std::path::Path;
 use std::sync::Once;
@@ -12,6 +13,8 @@ use ffmpeg::util::color;
 use ffmpeg::util::frame;
 use ffmpeg::{Dictionary, Packet, Rational};
 use ffmpeg_next as ffmpeg;
+
+use remotion_crds::media::{Codec, PixelFormat};
 
 use crate::error::RenderError;
 
@@ -38,13 +41,136 @@ pub enum ImageKind {
     Png,
 }
 
-/// Container of the encoded video.
+/// Where the encoded video goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Container {
-    /// MP4 with the index at the front (playable while downloading).
-    Mp4,
-    /// MPEG-TS: chunks in this container join by concatenation.
-    MpegTs,
+    /// The codec's own container (MP4, WebM, QuickTime), index at the front where it has one.
+    Output,
+    /// A chunk of a larger render, in a container whose streams join by packet copy
+    /// (MPEG-TS for H.264/H.265, Matroska for the others).
+    Chunk,
+}
+
+/// FFmpeg's muxer name for a codec's output or chunk container.
+pub fn muxer(codec: Codec, container: Container) -> Result<&'static str, RenderError> {
+    let extension = match container {
+        Container::Output => codec.extension(),
+        Container::Chunk => codec.chunk_extension(),
+    };
+    match extension {
+        "mp4" => Ok("mp4"),
+        "mov" => Ok("mov"),
+        "webm" => Ok("webm"),
+        "ts" => Ok("mpegts"),
+        "mkv" => Ok("matroska"),
+        other => Err(RenderError::InvalidInput(format!(
+            "{} renders ({other}) are not supported by render function {} yet: use h264, h265, vp8, vp9 or prores",
+            codec.as_str(),
+            crate::versions::FUNCTION_VERSION
+        ))),
+    }
+}
+
+/// How a codec is driven: FFmpeg encoder, options and default pixel format.
+struct CodecSetup {
+    encoder: &'static str,
+    options: Dictionary<'static>,
+    pixel: Pixel,
+    bit_rate: Option<usize>,
+}
+
+fn pixel(format: PixelFormat) -> Result<Pixel, RenderError> {
+    Ok(match format {
+        PixelFormat::Yuv420p => Pixel::YUV420P,
+        PixelFormat::Yuv422p => Pixel::YUV422P,
+        PixelFormat::Yuv444p => Pixel::YUV444P,
+        PixelFormat::Yuv420p10le => Pixel::YUV420P10LE,
+        PixelFormat::Yuv422p10le => Pixel::YUV422P10LE,
+        PixelFormat::Yuv444p10le => Pixel::YUV444P10LE,
+        PixelFormat::Yuva420p | PixelFormat::Yuva444p10le => {
+            return Err(RenderError::InvalidInput(format!(
+                "pixel format {} (transparency) needs PNG capture, which render function {} does not do for videos yet",
+                format.as_str(),
+                crate::versions::FUNCTION_VERSION
+            )));
+        }
+    })
+}
+
+fn codec_setup(settings: &VideoSettings) -> Result<CodecSetup, RenderError> {
+    let codec = settings.codec;
+    let crf = settings.crf.map(i32::from).or(codec.default_crf());
+    if let (Some(crf), Some((low, high))) = (crf, codec.crf_range())
+        && !(low..=high).contains(&crf)
+    {
+        return Err(RenderError::InvalidInput(format!("crf {crf} is outside {low}–{high} for {}", codec.as_str())));
+    }
+    let format = match settings.pixel_format {
+        Some(f) if !codec.pixel_formats().contains(&f) => {
+            return Err(RenderError::InvalidInput(format!(
+                "{} cannot encode pixel format {}",
+                codec.as_str(),
+                f.as_str()
+            )));
+        }
+        Some(f) => Some(f),
+        None => codec.pixel_formats().first().copied(),
+    };
+    let pixel = pixel(format.unwrap_or(PixelFormat::Yuv420p))?;
+    let mut options = Dictionary::new();
+    let crf_text = crf.map(|c| c.to_string()).unwrap_or_default();
+    let (encoder, bit_rate) = match codec {
+        Codec::H264 => {
+            options.set("crf", &crf_text);
+            options.set("preset", &settings.preset);
+            ("libx264", None)
+        }
+        Codec::H265 => {
+            options.set("crf", &crf_text);
+            options.set("preset", &settings.preset);
+            options.set("x265-params", "log-level=error");
+            ("libx265", None)
+        }
+        Codec::Vp8 => {
+            // libvpx's VP8 CRF is "constrained quality": it needs a bit-rate ceiling. Set one
+            // high enough (≈0.2 bit per pixel) that the CRF decides the quality.
+            options.set("crf", &crf_text);
+            options.set("deadline", "good");
+            options.set("cpu-used", "4");
+            let ceiling = (f64::from(settings.width) * f64::from(settings.height) * settings.fps * 0.2) as usize;
+            ("libvpx", Some(ceiling.max(1_000_000)))
+        }
+        Codec::Vp9 => {
+            // Bit rate 0 with a CRF is VP9's constant-quality mode.
+            options.set("crf", &crf_text);
+            options.set("b", "0");
+            options.set("deadline", "good");
+            options.set("cpu-used", "4");
+            options.set("row-mt", "1");
+            ("libvpx-vp9", None)
+        }
+        Codec::Prores => {
+            // Remotion's default ProRes profile is HQ (3).
+            options.set("profile", "3");
+            options.set("vendor", "apl0");
+            ("prores_ks", None)
+        }
+        Codec::Gif | Codec::Mp3 | Codec::Aac | Codec::Wav => {
+            return Err(RenderError::InvalidInput(format!(
+                "{} renders are not supported by render function {} yet: use h264, h265, vp8, vp9 or prores",
+                codec.as_str(),
+                crate::versions::FUNCTION_VERSION
+            )));
+        }
+    };
+    Ok(CodecSetup { encoder, options, pixel, bit_rate })
+}
+
+/// The four-character code players expect for a stream in MP4/QuickTime, where it matters:
+/// `hvc1` makes H.265 playable in Apple's players (FFmpeg's default `hev1` is not).
+pub fn codec_tag(codec: Codec, muxer: &str) -> Option<u32> {
+    let fourcc = |s: &[u8; 4]| u32::from_le_bytes(*s);
+    (codec == Codec::H265 && matches!(muxer, "mp4" | "mov")).then(|| fourcc(b"hvc1"))
 }
 
 /// What to encode.
@@ -56,10 +182,14 @@ pub struct VideoSettings {
     pub height: u32,
     /// Frames per second.
     pub fps: f64,
-    /// x264 constant rate factor.
-    pub crf: u8,
-    /// x264 preset.
+    /// Codec.
+    pub codec: Codec,
+    /// Constant rate factor; default the codec's (Remotion's defaults).
+    pub crf: Option<u8>,
+    /// x264/x265 preset.
     pub preset: String,
+    /// Pixel format; default the codec's.
+    pub pixel_format: Option<PixelFormat>,
     /// Container.
     pub container: Container,
 }
@@ -112,6 +242,7 @@ pub struct VideoEncoder {
     decoded: frame::Video,
     converted: frame::Video,
     scaler: Option<(scaling::Context, Pixel)>,
+    pixel: Pixel,
     width: u32,
     height: u32,
     frames: i64,
@@ -121,19 +252,20 @@ impl VideoEncoder {
     /// Creates `path` and prepares the encoder.
     pub fn create(path: &Path, settings: &VideoSettings, input: ImageKind) -> Result<Self, RenderError> {
         init();
+        let setup = codec_setup(settings)?;
         if !settings.width.is_multiple_of(2) || !settings.height.is_multiple_of(2) {
             return Err(RenderError::InvalidInput(format!(
-                "H.264 needs even dimensions, the output is {}x{}: change the composition size or the scale",
-                settings.width, settings.height
+                "{} needs even dimensions, the output is {}x{}: change the composition size or the scale",
+                settings.codec.as_str(),
+                settings.width,
+                settings.height
             )));
         }
-        let mut output = match settings.container {
-            Container::Mp4 => format::output_as(path, "mp4"),
-            Container::MpegTs => format::output_as(path, "mpegts"),
-        }
-        .map_err(|e| encoding(&format!("creating {}", path.display()), e))?;
-        let codec = ffmpeg::encoder::find_by_name("libx264")
-            .ok_or_else(|| RenderError::Encoding("FFmpeg was built without libx264".into()))?;
+        let muxer = muxer(settings.codec, settings.container)?;
+        let mut output =
+            format::output_as(path, muxer).map_err(|e| encoding(&format!("creating {}", path.display()), e))?;
+        let codec = ffmpeg::encoder::find_by_name(setup.encoder)
+            .ok_or_else(|| RenderError::Encoding(format!("FFmpeg was built without {}", setup.encoder)))?;
         let global_header = output.format().flags().contains(format::Flags::GLOBAL_HEADER);
         let fps = fps_rational(settings.fps);
         let time_base = fps.invert();
@@ -145,9 +277,12 @@ impl VideoEncoder {
         let mut video = context.encoder().video().map_err(|e| encoding("preparing the encoder", e))?;
         video.set_width(settings.width);
         video.set_height(settings.height);
-        video.set_format(Pixel::YUV420P);
+        video.set_format(setup.pixel);
         video.set_time_base(time_base);
         video.set_frame_rate(Some(fps));
+        if let Some(rate) = setup.bit_rate {
+            video.set_bit_rate(rate);
+        }
         video.set_colorspace(color::Space::BT709);
         video.set_color_range(color::Range::MPEG);
         video.set_color_transfer_characteristic(color::TransferCharacteristic::BT709);
@@ -155,21 +290,24 @@ impl VideoEncoder {
         unsafe {
             (*video.as_mut_ptr()).color_primaries = ffmpeg::ffi::AVColorPrimaries::AVCOL_PRI_BT709;
         }
-        let mut options = Dictionary::new();
-        options.set("crf", &settings.crf.to_string());
-        options.set("preset", &settings.preset);
-        let encoder = video.open_with(options).map_err(|e| encoding("opening libx264", e))?;
+        let encoder = video.open_with(setup.options).map_err(|e| encoding(&format!("opening {}", setup.encoder), e))?;
 
         let stream_index = {
             let mut stream = output.add_stream(codec).map_err(|e| encoding("adding the video stream", e))?;
             stream.set_parameters(&encoder);
+            if let Some(tag) = codec_tag(settings.codec, muxer) {
+                // SAFETY: the stream's parameters were just allocated by set_parameters.
+                unsafe {
+                    (*(*stream.as_mut_ptr()).codecpar).codec_tag = tag;
+                }
+            }
             stream.set_time_base(time_base);
             stream.set_rate(fps);
             stream.set_avg_frame_rate(fps);
             stream.index()
         };
         let mut header = Dictionary::new();
-        if settings.container == Container::Mp4 {
+        if matches!(muxer, "mp4" | "mov") {
             header.set("movflags", "+faststart");
             header.set("video_track_timescale", "90000");
         }
@@ -182,15 +320,16 @@ impl VideoEncoder {
             encoder_time_base: time_base,
             decoder: ImageDecoder::new(input)?,
             decoded: frame::Video::empty(),
-            converted: frame::Video::new(Pixel::YUV420P, settings.width, settings.height),
+            converted: frame::Video::new(setup.pixel, settings.width, settings.height),
             scaler: None,
+            pixel: setup.pixel,
             width: settings.width,
             height: settings.height,
             frames: 0,
         })
     }
 
-    /// A converter from the screenshots' pixel format to BT.709 limited-range YUV 4:2:0.
+    /// A converter from the screenshots' pixel format to the encoder's BT.709 limited-range YUV.
     fn scaler_for(&mut self, source: Pixel) -> Result<&mut scaling::Context, RenderError> {
         let stale = self.scaler.as_ref().is_none_or(|(_, format)| *format != source);
         if stale {
@@ -198,7 +337,7 @@ impl VideoEncoder {
                 source,
                 self.width,
                 self.height,
-                Pixel::YUV420P,
+                self.pixel,
                 self.width,
                 self.height,
                 scaling::Flags::BICUBIC | scaling::Flags::ACCURATE_RND | scaling::Flags::FULL_CHR_H_INP,
@@ -292,9 +431,11 @@ mod tests {
             width: 101,
             height: 100,
             fps: 30.0,
-            crf: 18,
+            codec: Codec::H264,
+            crf: None,
             preset: "ultrafast".into(),
-            container: Container::Mp4,
+            pixel_format: None,
+            container: Container::Output,
         };
         match VideoEncoder::create(&dir.path().join("x.mp4"), &settings, ImageKind::Png) {
             Err(RenderError::InvalidInput(m)) => assert!(m.contains("even"), "{m}"),

@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use remotion_crds::media::Codec;
 use remotion_crds::media::StillImageFormat;
 use remotion_crds::protocol::{
     CompositionsRequest, CompositionsResponse, PROTOCOL_VERSION, Payload, RenderRequest, RenderResponse,
@@ -133,13 +132,6 @@ async fn still(request: &StillRequest) -> Result<StillResponse, RenderError> {
 /// with its per-frame timings beside it.
 async fn render_chunk(request: &RenderRequest) -> Result<RenderResponse, RenderError> {
     let started = Instant::now();
-    if request.encoding.codec != Codec::H264 {
-        return Err(RenderError::InvalidInput(format!(
-            "codec {} is not supported by render function {} yet: use h264",
-            request.encoding.codec.as_str(),
-            versions::FUNCTION_VERSION
-        )));
-    }
     let s3 = storage::client().await;
     let props = read_props(&request.input_props, Some(&request.bucket), &s3).await?;
     let resolved = read_props(&request.resolved_props, Some(&request.bucket), &s3).await?;
@@ -150,14 +142,16 @@ async fn render_chunk(request: &RenderRequest) -> Result<RenderResponse, RenderE
         serialized_props: props,
         frames: Some((request.frames.start, request.frames.end)),
         concurrency: 1,
-        crf: request.encoding.crf.unwrap_or(18),
+        codec: request.encoding.codec,
+        crf: request.encoding.crf,
         preset: request.encoding.x264_preset.map_or("medium", |p| p.as_str()).to_owned(),
+        pixel_format: request.encoding.pixel_format,
         jpeg_quality: request.encoding.jpeg_quality.unwrap_or(80),
         timeout: Duration::from_millis(request.timeout_ms),
-        container: Container::MpegTs,
+        container: Container::Chunk,
     };
     let dir = tempfile::tempdir().map_err(|e| RenderError::io("creating the chunk folder", e))?;
-    let out = dir.path().join("chunk.ts");
+    let out = dir.path().join(format!("chunk.{}", request.encoding.codec.chunk_extension()));
     // Stop within 2 s when the render is cancelled (closing the browser ends the capture).
     let id = remotion_crds::keys::RenderId::new(request.render_id.clone())
         .map_err(|e| RenderError::InvalidInput(e.to_string()))?;
@@ -178,7 +172,8 @@ async fn render_chunk(request: &RenderRequest) -> Result<RenderResponse, RenderE
     let summary = result?;
     let bytes = std::fs::read(&out).map_err(|e| RenderError::io("reading the chunk", e))?;
     let size_bytes = bytes.len() as u64;
-    storage::put(&s3, &request.bucket, &request.chunk_key, bytes, "video/mp2t").await?;
+    let chunk_type = if request.encoding.codec.chunk_extension() == "ts" { "video/mp2t" } else { "video/x-matroska" };
+    storage::put(&s3, &request.bucket, &request.chunk_key, bytes, chunk_type).await?;
     let timings = serde_json::json!({
         "chunk": request.chunk,
         "frames": request.frames,

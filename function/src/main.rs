@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use remotion_crds::media::Codec;
 use remotion_function::browser::{Browser, BrowserOptions};
 use remotion_function::encode::Container;
 use remotion_function::page::Capture;
@@ -59,7 +60,7 @@ enum Command {
         /// Composition id.
         #[arg(long)]
         composition: String,
-        /// Codec (h264 so far; the others come with the chunked Lambda path).
+        /// Codec; the output's container follows it (mp4, webm, mov).
         #[arg(long, value_enum, default_value_t = VideoCodec::H264)]
         codec: VideoCodec,
         /// Frames to render, `A-B` (inclusive) or `N`; default all.
@@ -68,10 +69,10 @@ enum Command {
         /// Tabs capturing in parallel.
         #[arg(long, default_value_t = 1)]
         concurrency: usize,
-        /// x264 constant rate factor (0–51).
-        #[arg(long, default_value_t = 18, value_parser = clap::value_parser!(u8).range(0..=51))]
-        crf: u8,
-        /// x264 preset.
+        /// Constant rate factor; default the codec's (h264 18, h265 23, vp8 9, vp9 28).
+        #[arg(long, value_parser = clap::value_parser!(u8).range(0..=63))]
+        crf: Option<u8>,
+        /// x264/x265 preset.
         #[arg(long, default_value = "medium")]
         x264_preset: String,
         /// JPEG quality of captured frames.
@@ -114,6 +115,22 @@ impl SiteArgs {
 #[derive(Clone, Copy, ValueEnum)]
 enum VideoCodec {
     H264,
+    H265,
+    Vp8,
+    Vp9,
+    Prores,
+}
+
+impl From<VideoCodec> for Codec {
+    fn from(codec: VideoCodec) -> Self {
+        match codec {
+            VideoCodec::H264 => Codec::H264,
+            VideoCodec::H265 => Codec::H265,
+            VideoCodec::Vp8 => Codec::Vp8,
+            VideoCodec::Vp9 => Codec::Vp9,
+            VideoCodec::Prores => Codec::Prores,
+        }
+    }
 }
 
 /// `A-B` or `N`.
@@ -213,17 +230,7 @@ async fn run(cli: Cli) -> Result<()> {
                 started.elapsed().as_secs_f64()
             );
         }
-        Command::Render {
-            site,
-            composition,
-            codec: VideoCodec::H264,
-            frames,
-            concurrency,
-            crf,
-            x264_preset,
-            jpeg_quality,
-            out,
-        } => {
+        Command::Render { site, composition, codec, frames, concurrency, crf, x264_preset, jpeg_quality, out } => {
             prepare_output(&out)?;
             let (props, opened, browser) = site.open().await?;
             let request = VideoRequest {
@@ -231,11 +238,13 @@ async fn run(cli: Cli) -> Result<()> {
                 serialized_props: props,
                 frames,
                 concurrency,
+                codec: codec.into(),
                 crf,
                 preset: x264_preset,
+                pixel_format: None,
                 jpeg_quality,
                 timeout: site.timeout(),
-                container: Container::Mp4,
+                container: Container::Output,
             };
             let result = render_video(&browser, &opened, &request, &out, progress_printer()).await;
             browser.close().await;

@@ -30,10 +30,14 @@ pub struct VideoRequest {
     pub frames: Option<(u64, u64)>,
     /// Tabs capturing in parallel.
     pub concurrency: usize,
-    /// x264 CRF.
-    pub crf: u8,
-    /// x264 preset.
+    /// Codec.
+    pub codec: remotion_crds::media::Codec,
+    /// Constant rate factor; default the codec's.
+    pub crf: Option<u8>,
+    /// x264/x265 preset.
     pub preset: String,
+    /// Pixel format; default the codec's.
+    pub pixel_format: Option<remotion_crds::media::PixelFormat>,
     /// JPEG quality of the captured frames.
     pub jpeg_quality: u8,
     /// delayRender timeout.
@@ -125,8 +129,10 @@ pub async fn render_frames(
         width: composition.width,
         height: composition.height,
         fps: composition.fps,
+        codec: request.codec,
         crf: request.crf,
         preset: request.preset.clone(),
+        pixel_format: request.pixel_format,
         container: request.container,
     };
     let (tx, rx) = mpsc::channel::<(u64, Vec<u8>, Duration)>(QUEUE_PER_TAB * tabs);

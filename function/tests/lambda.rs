@@ -145,7 +145,7 @@ async fn chunks_rendered_by_two_function_processes_stitch_into_the_whole_video()
     files.sort();
     let files: Vec<_> = files.into_iter().map(|(_, p)| p).collect();
     let out = dir.path().join("out.mp4");
-    assert_eq!(remotion_function::stitch::concat_video(&files, &out).unwrap(), 20);
+    assert_eq!(remotion_function::stitch::concat_video(&files, &out, remotion_crds::media::Codec::H264).unwrap(), 20);
 
     // The joined video is frames 0–19, in order: frame 15 of the video is composition frame 15.
     let probe = std::process::Command::new("ffprobe")

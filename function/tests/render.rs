@@ -23,11 +23,13 @@ fn request(frames: (u64, u64), concurrency: usize) -> VideoRequest {
         serialized_props: PROPS.into(),
         frames: Some(frames),
         concurrency,
-        crf: 18,
+        codec: remotion_crds::media::Codec::H264,
+        crf: Some(18),
         preset: "veryfast".into(),
+        pixel_format: None,
         jpeg_quality: 80,
         timeout: Duration::from_secs(30),
-        container: Container::Mp4,
+        container: Container::Output,
     }
 }
 

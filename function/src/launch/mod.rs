@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use remotion_crds::chunking::{self, FrameSelection};
 use remotion_crds::keys::{self, RenderId, SiteName};
-use remotion_crds::media::{Codec, DELETE_AFTER_TAG};
+use remotion_crds::media::DELETE_AFTER_TAG;
 use remotion_crds::pricing::FunctionShape;
 use remotion_crds::progress::{FatalError, MAX_EXPENSIVE_RANGES, OutputInfo, Stage};
 use remotion_crds::protocol::{
@@ -112,13 +112,8 @@ async fn render<I: ChunkInvoker>(
 ) -> Result<(), RenderError> {
     let signal = watch.signal();
     let bucket = request.bucket.as_str();
-    if request.encoding.codec != Codec::H264 {
-        return Err(RenderError::InvalidInput(format!(
-            "codec {} is not supported by render function {} yet: use h264",
-            request.encoding.codec.as_str(),
-            crate::versions::FUNCTION_VERSION
-        )));
-    }
+    // Refuse what cannot be encoded before any chunk runs.
+    crate::encode::muxer(request.encoding.codec, crate::encode::Container::Output)?;
 
     // 1. Resolve the composition once (calculateMetadata may be slow or fetch data).
     let started = Instant::now();
@@ -218,7 +213,7 @@ async fn render<I: ChunkInvoker>(
     let files = unless_cancelled(&signal, output::download_chunks(s3, bucket, &chunk_keys, dir.path())).await?;
     progress.lock().s3.read_requests += chunk_keys.len() as u64;
     let out = dir.path().join(format!("out.{}", request.encoding.codec.extension()));
-    unless_cancelled(&signal, output::stitch(files.clone(), out.clone(), frames_total)).await?;
+    unless_cancelled(&signal, output::stitch(files.clone(), out.clone(), request.encoding.codec, frames_total)).await?;
     for file in &files {
         let _ = std::fs::remove_file(file);
     }

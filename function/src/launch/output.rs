@@ -19,7 +19,7 @@ pub async fn download_chunks(
     keys: &[String],
     dir: &Path,
 ) -> Result<Vec<PathBuf>, RenderError> {
-    let paths: Vec<PathBuf> = (0..keys.len()).map(|i| dir.join(format!("{i:06}.ts"))).collect();
+    let paths: Vec<PathBuf> = (0..keys.len()).map(|i| dir.join(format!("{i:06}.chunk"))).collect();
     futures::stream::iter(keys.iter().zip(&paths))
         .map(|(key, path)| async move { storage::download(s3, bucket, key, path).await })
         .buffer_unordered(DOWNLOADS)
@@ -29,8 +29,13 @@ pub async fn download_chunks(
 }
 
 /// Joins chunk files into the output file; checks that every frame is there once.
-pub async fn stitch(chunks: Vec<PathBuf>, out: PathBuf, frames_expected: u64) -> Result<(), RenderError> {
-    let written = tokio::task::spawn_blocking(move || stitch::concat_video(&chunks, &out))
+pub async fn stitch(
+    chunks: Vec<PathBuf>,
+    out: PathBuf,
+    codec: remotion_crds::media::Codec,
+    frames_expected: u64,
+) -> Result<(), RenderError> {
+    let written = tokio::task::spawn_blocking(move || stitch::concat_video(&chunks, &out, codec))
         .await
         .map_err(|e| RenderError::Encoding(format!("the stitching thread failed: {e}")))??;
     if written != frames_expected {
