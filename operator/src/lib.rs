@@ -11,4 +11,5 @@ pub mod job;
 pub mod leader;
 pub mod metrics;
 pub mod reconcile;
+pub mod site;
 pub mod telemetry;

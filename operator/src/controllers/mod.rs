@@ -29,6 +29,7 @@
 //! ```
 
 pub mod lambda_bucket;
+pub mod remotion_site;
 pub mod render_function;
 pub mod render_job;
 
@@ -135,6 +136,7 @@ pub async fn run(
         lambda_bucket::run(ctx.clone(), settings.clone(), shutdown.clone()).boxed(),
         render_function::run(ctx.clone(), settings.clone(), shutdown.clone()).boxed(),
         render_job::run(ctx.clone(), settings.clone(), shutdown.clone()).boxed(),
+        remotion_site::run(ctx.clone(), settings.clone(), shutdown.clone()).boxed(),
     ]);
     readiness.set(true);
     controllers.await;

@@ -1,0 +1,45 @@
+//! The RemotionSite pipeline without Kubernetes: fetch an archive ([`fetch`]), check its
+//! digest ([`verify`]), unpack it safely and check it is a bundle ([`archive`]), and upload what
+//! changed ([`sync`]) with the right headers ([`content_type`]). The controller
+//! (`controllers::remotion_site`) strings these together and writes the status.
+
+pub mod archive;
+pub mod content_type;
+pub mod fetch;
+pub mod sync;
+pub mod verify;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Limits and timings of the RemotionSite controller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SiteSettings {
+    /// Download bounds.
+    pub fetch: fetch::FetchLimits,
+    /// Unpacked-site bounds.
+    pub unpack: archive::UnpackLimits,
+    /// Upload concurrency and timeouts.
+    pub sync: sync::SyncOptions,
+    /// How often sources that can change in place (ConfigMap, S3 object) are looked at again.
+    /// A URL source is pinned by its digest and never polled.
+    pub poll_interval: Duration,
+    /// Longest wait for the function to list the compositions.
+    pub compositions_timeout: Duration,
+    /// Where archives are downloaded and unpacked (default: the system temp folder). Needs
+    /// room for the largest archive plus its unpacked site per concurrent reconcile.
+    pub scratch_dir: Option<PathBuf>,
+}
+
+impl Default for SiteSettings {
+    fn default() -> Self {
+        Self {
+            fetch: fetch::FetchLimits::default(),
+            unpack: archive::UnpackLimits::default(),
+            sync: sync::SyncOptions::default(),
+            poll_interval: Duration::from_secs(300),
+            compositions_timeout: Duration::from_secs(120),
+            scratch_dir: None,
+        }
+    }
+}
