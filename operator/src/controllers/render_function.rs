@@ -108,9 +108,10 @@ async fn apply(api: &Api<RenderFunction>, function: &RenderFunction, ctx: &Conte
                 return Ok(Action::requeue(DEPLOY_POLL));
             }
         },
-        // An Existing function is only read; a control plane that cannot be read (the local
-        // stand-in, or no lambda:GetFunction permission) leaves the spec's values.
-        FunctionManagement::Existing => lambda.get(&name).await.ok().flatten(),
+        // An Existing function is verified through `info` alone: no control-plane permission
+        // is needed, and Lambda-compatible runtimes that serve only Invoke work too. Memory and
+        // architecture come from `info`; disk and timeout are the spec's declared values.
+        FunctionManagement::Existing => None,
     };
 
     let info = match lambda.info(&name).await? {
