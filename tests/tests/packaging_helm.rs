@@ -30,6 +30,7 @@ const NON_DEFAULT: &[&str] = &[
     "logging.filter=debug",
     "serviceAccount.roleArn=arn:aws:iam::123456789012:role/remotion-operator",
     "image.tag=0.1.0-test",
+    "scratch.sizeLimit=3Gi",
 ];
 
 fn env_of(container: &Value) -> BTreeMap<String, Value> {
@@ -95,6 +96,9 @@ fn default_values_render_a_locked_down_operator() -> Result<()> {
         }
     }
     assert!(container.get("args").is_none(), "no flags without leader election");
+    // The only writable place: /tmp, an emptyDir for site archives.
+    assert_eq!(container["volumeMounts"], json!([{"name": "tmp", "mountPath": "/tmp"}]));
+    assert_eq!(pod["volumes"], json!([{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}]));
     let env = env_of(container);
     assert_eq!(env["REMOTION_OPERATOR_HTTP_ADDR"], "0.0.0.0:8080");
     assert_eq!(env["REMOTION_OPERATOR_LOG_FORMAT"], "json");
@@ -149,6 +153,8 @@ fn non_default_values_render_leader_election_one_namespace_and_monitoring() -> R
     let container = operator_container(&docs);
     assert_eq!(container["image"], "ghcr.io/remotion-operator/remotion-operator:0.1.0-test");
     assert_eq!(container["args"], json!(["--lease-name=renders-leader"]));
+    let volumes = &deployment["spec"]["template"]["spec"]["volumes"];
+    assert_eq!(volumes, &json!([{"name": "tmp", "emptyDir": {"sizeLimit": "3Gi"}}]));
     let env = env_of(container);
     assert_eq!(env["REMOTION_OPERATOR_LEADER_ELECTION"], "true");
     assert_eq!(env["REMOTION_OPERATOR_NAMESPACE"], "videos");
@@ -211,6 +217,7 @@ fn schema_rejects_bad_values_with_a_clear_message() -> Result<()> {
         (&["serviceAccount.roleArn=my-role"], "/serviceAccount/roleArn"),
         (&["watchNamespace=Not_A_Namespace"], "/watchNamespace"),
         (&["resources.limits.memory=lots"], "/resources/limits/memory"),
+        (&["scratch.sizeLimit=huge"], "/scratch/sizeLimit"),
         (&["metrics.service.port=70000"], "/metrics/service/port"),
         (&["metrics.service.enabled=false", "metrics.serviceMonitor.enabled=true"], "needs metrics.service.enabled"),
     ];
