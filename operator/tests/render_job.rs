@@ -23,6 +23,7 @@ use remotion_crds::keys::{self, RenderId};
 use remotion_crds::protocol::PROTOCOL_VERSION;
 use remotion_crds::render_job::RenderPhase;
 use remotion_crds::{LambdaBucket, RemotionSite, RenderFunction, RenderJob};
+use remotion_operator::aws::{ObjectData, StaticSecrets};
 use remotion_operator::controllers::render_job::{self, Tuning};
 use remotion_operator::controllers::{Context, Settings};
 use remotion_operator::metrics::Metrics;
@@ -45,8 +46,13 @@ struct JobOperator {
 
 impl JobOperator {
     async fn start(client: &Client, namespace: &str, tuning: Tuning) -> Self {
+        Self::start_with_secrets(client, namespace, tuning, test_secrets(namespace)).await
+    }
+
+    /// Starts with a Secret/ConfigMap source of the test's own (the stand-in has no core types).
+    async fn start_with_secrets(client: &Client, namespace: &str, tuning: Tuning, secrets: Arc<StaticSecrets>) -> Self {
         let metrics = Arc::new(Metrics::new());
-        let ctx = Arc::new(Context::new(client.clone(), test_secrets(namespace), metrics.clone(), None));
+        let ctx = Arc::new(Context::new(client.clone(), secrets, metrics.clone(), None));
         let settings = Settings { namespace: Some(namespace.to_owned()), concurrency: 4 };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(render_job::run_with(ctx, settings, tuning, shutdown.clone()));
@@ -513,5 +519,89 @@ async fn a_job_waits_for_its_site_and_goes_on_when_it_is_ready() -> Result<()> {
     world.wait_phase("patient", RenderPhase::Succeeded).await?;
     // The watch on sites requeued it, not the 60 s re-check.
     assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+    operator.stop().await
+}
+
+#[tokio::test]
+async fn large_props_are_offloaded_and_props_from_a_config_map_are_checked() -> Result<()> {
+    let world = World::new("rj-props", "test-fn-49", &["succeed"], 60).await?;
+    let secrets = test_secrets(&world.namespace);
+    secrets.put_config_map(
+        &world.namespace,
+        "props",
+        ObjectData {
+            resource_version: "1".into(),
+            data: [
+                ("good.json".to_owned(), br#"{"steps": 2, "intervalMs": 100}"#.to_vec()),
+                ("bad.json".to_owned(), b"[1, 2]".to_vec()),
+            ]
+            .into(),
+        },
+    );
+    let operator = JobOperator::start_with_secrets(&world.client, &world.namespace, tuning(), secrets).await;
+
+    // Props over the inline limit go to renders/<id>/input-props.json before the launch.
+    let big = json!({"steps": 2, "intervalMs": 100, "padding": "x".repeat(250_000)});
+    let job = world.create_job("big", "succeed", big.clone()).await?;
+    world.wait_phase("big", RenderPhase::Succeeded).await?;
+    let id = RenderId::from_uid(&job.uid().unwrap())?;
+    let stored = TestEnv::get()
+        .s3()
+        .client()
+        .await
+        .get_object()
+        .bucket(&world.bucket)
+        .key(keys::input_props(&id))
+        .send()
+        .await?;
+    let stored: Value = serde_json::from_slice(&stored.body.collect().await?.into_bytes())?;
+    assert_eq!(stored, big);
+
+    for (name, key) in [("from-good", "good.json"), ("from-bad", "bad.json")] {
+        let job: RenderJob = serde_json::from_value(json!({
+            "apiVersion": "remotion-operator.io/v1alpha1", "kind": "RenderJob", "metadata": {"name": name},
+            "spec": {"siteRef": {"name": "site"}, "functionRef": {"name": "renderer"}, "composition": "succeed",
+                "inputPropsFrom": {"configMapKeyRef": {"name": "props", "key": key}}}}))?;
+        world.jobs.create(&PostParams::default(), &job).await?;
+    }
+    let good = world.wait_phase("from-good", RenderPhase::Succeeded).await?;
+    assert_eq!(good.status.unwrap().progress.unwrap().chunks_total, 2, "the ConfigMap's props reached the function");
+    let bad = world.wait_phase("from-bad", RenderPhase::Failed).await?;
+    let (_, reason, message) = condition(&bad, "Failed");
+    assert_eq!(reason, "InvalidInputProps");
+    assert!(message.contains("ConfigMap props key bad.json must be a JSON object, found an array"), "{message}");
+    assert_eq!(world.launches(&bad).await?, 0);
+    operator.stop().await
+}
+
+#[tokio::test]
+async fn cancels_end_the_job_even_when_the_function_never_confirms() -> Result<()> {
+    let world = World::new("rj-cancel-quiet", "test-fn-50", &["succeed"], 60).await?;
+    let operator = JobOperator::start(
+        &world.client,
+        &world.namespace,
+        Tuning { cancel_confirm_timeout: Duration::from_secs(3), ..tuning() },
+    )
+    .await;
+    // Cancelled before it could launch: nothing is rendered.
+    let early: RenderJob = serde_json::from_value(json!({
+        "apiVersion": "remotion-operator.io/v1alpha1", "kind": "RenderJob", "metadata": {"name": "early"},
+        "spec": {"siteRef": {"name": "site"}, "functionRef": {"name": "renderer"}, "composition": "succeed", "cancel": true}}))?;
+    let early = world.jobs.create(&PostParams::default(), &early).await?;
+
+    world.create_job("deaf", "succeed", json!({"steps": 200, "intervalMs": 300, "ignoreCancel": true})).await?;
+    eventually("render under way", WAIT, || async {
+        let job = world.jobs.get("deaf").await?;
+        Ok(job.status.as_ref().and_then(|s| s.progress.as_ref()).filter(|p| p.chunks_done >= 1).map(|_| ()))
+    })
+    .await?;
+    world.jobs.patch("deaf", &PatchParams::default(), &Patch::Merge(json!({"spec": {"cancel": true}}))).await?;
+    let cancelled = world.wait_phase("deaf", RenderPhase::Cancelled).await?;
+    let (status, reason, message) = condition(&cancelled, "Failed");
+    assert_eq!((status.as_str(), reason.as_str()), ("True", "CancelUnconfirmed"));
+    assert!(message.contains("did not confirm"), "{message}");
+
+    let early = world.wait_phase("early", RenderPhase::Cancelled).await.map(|_| early)?;
+    assert_eq!(world.launches(&early).await?, 0);
     operator.stop().await
 }
