@@ -2,9 +2,16 @@
 
 use std::path::PathBuf;
 
-/// The repository root (parent of `tests/`).
+/// The repository root. `cargo test` sets `CARGO_MANIFEST_DIR` when it runs a test binary (the
+/// member under test, a direct child of the root); that is preferred over the path compiled in,
+/// which is wrong when a shared target cache reuses a harness built from another checkout.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .parent()
+        .expect("a workspace member has a parent")
+        .to_path_buf()
 }
 
 /// The shared folder beside the repository (`../shared`), or `REMOTION_SHARED_DIR`.
