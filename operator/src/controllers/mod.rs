@@ -139,11 +139,24 @@ pub async fn run(
         remotion_site::run(ctx.clone(), settings.clone(), shutdown.clone()).boxed(),
     ]);
     readiness.set(true);
-    controllers.await;
+    // A kube Controller asked to stop before its first list completed waits for a store that
+    // never fills; after the grace period the remaining controllers are dropped (which
+    // cancels their reconciles) so the process still exits before Kubernetes kills it.
+    let grace = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        _ = controllers => tracing::info!("controllers stopped"),
+        _ = grace => tracing::warn!(grace = ?SHUTDOWN_GRACE, "controllers did not stop in time after shutdown; dropped them"),
+    }
     readiness.set(false);
-    tracing::info!("controllers stopped");
     Ok(())
 }
+
+/// How long running reconciles may take to finish after shutdown is requested (below the
+/// Pod's default 30 s termination grace period).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 /// How often to look for the CRDs while they are not served.
 const CRD_POLL: Duration = Duration::from_secs(2);
