@@ -180,24 +180,9 @@ async fn chunks_rendered_by_two_function_processes_stitch_into_the_whole_video()
     .await
     .unwrap();
     browser.close().await;
-    let decoded = dir.path().join("f15.png");
-    let status = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-i"])
-        .arg(&out)
-        .args(["-vf", "select=eq(n\\,15)", "-frames:v", "1"])
-        .arg(&decoded)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let (_, _, video) = common::decode_png(&std::fs::read(&decoded).unwrap());
+    let video = common::video_frame(&out, 15, dir.path());
     let (_, _, reference) = common::decode_png(&still.image);
-    let mse: f64 = video
-        .chunks_exact(4)
-        .zip(reference.chunks_exact(4))
-        .flat_map(|(x, y)| (0..3).map(move |c| (f64::from(x[c]) - f64::from(y[c])).powi(2)))
-        .sum::<f64>()
-        / (video.len() / 4 * 3) as f64;
-    let psnr = 10.0 * (255.0f64 * 255.0 / mse.max(1e-9)).log10();
+    let psnr = common::psnr(&video, &reference);
     assert!(psnr > 35.0, "frame 15 of the stitched video matches the still: {psnr:.1} dB");
     for p in &mut processes {
         p.check_alive("render function").unwrap();

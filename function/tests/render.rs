@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{bundle, decode_png};
+use common::{bundle, decode_png, psnr, video_frame};
 use remotion_function::RenderError;
 use remotion_function::browser::{Browser, BrowserOptions};
 use remotion_function::encode::Container;
@@ -43,33 +43,6 @@ fn ffprobe(path: &Path, entries: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// Frame `index` of a video as RGBA pixels (decoded by the ffmpeg CLI, an independent decoder).
-fn video_frame(video: &Path, index: u64, dir: &Path) -> Vec<u8> {
-    let png = dir.join(format!("decoded-{index}.png"));
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-i"])
-        .arg(video)
-        .args(["-vf", &format!("select=eq(n\\,{index})"), "-frames:v", "1"])
-        .arg(&png)
-        .status()
-        .expect("ffmpeg runs");
-    assert!(status.success());
-    decode_png(&std::fs::read(png).unwrap()).2
-}
-
-/// PSNR in dB over RGB channels.
-fn psnr(a: &[u8], b: &[u8]) -> f64 {
-    let (mut sum, mut n) = (0f64, 0f64);
-    for (x, y) in a.chunks_exact(4).zip(b.chunks_exact(4)) {
-        for c in 0..3 {
-            let d = f64::from(x[c]) - f64::from(y[c]);
-            sum += d * d;
-            n += 1.0;
-        }
-    }
-    let mse = sum / n;
-    if mse == 0.0 { f64::INFINITY } else { 10.0 * (255.0f64 * 255.0 / mse).log10() }
-}
 
 #[tokio::test]
 async fn a_video_has_the_right_frames_in_the_right_order() {
