@@ -14,6 +14,7 @@
 
 pub mod chunking;
 pub mod common;
+pub mod content_type;
 pub mod generate;
 pub mod keys;
 pub mod lambda_bucket;

@@ -20,39 +20,8 @@ use tokio::task::JoinHandle;
 
 use crate::error::RenderError;
 
-/// Content-Type by file extension, for the files bundles contain.
-pub fn content_type(path: &str) -> &'static str {
-    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
-    match ext.as_str() {
-        "html" | "htm" => "text/html; charset=utf-8",
-        "js" | "mjs" => "application/javascript; charset=utf-8",
-        "css" => "text/css; charset=utf-8",
-        "json" | "map" => "application/json",
-        "txt" => "text/plain; charset=utf-8",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "gif" => "image/gif",
-        "webp" => "image/webp",
-        "avif" => "image/avif",
-        "svg" => "image/svg+xml",
-        "ico" => "image/x-icon",
-        "wav" => "audio/wav",
-        "mp3" => "audio/mpeg",
-        "aac" => "audio/aac",
-        "m4a" => "audio/mp4",
-        "ogg" | "oga" => "audio/ogg",
-        "opus" => "audio/opus",
-        "mp4" | "m4v" => "video/mp4",
-        "webm" => "video/webm",
-        "mov" => "video/quicktime",
-        "woff" => "font/woff",
-        "woff2" => "font/woff2",
-        "ttf" => "font/ttf",
-        "otf" => "font/otf",
-        "wasm" => "application/wasm",
-        _ => "application/octet-stream",
-    }
-}
+/// Content-Type by file extension (the table the operator uploads sites with).
+pub use remotion_crds::content_type::for_path as content_type;
 
 /// Decodes `%XX` escapes of a URL path; `None` when malformed.
 fn percent_decode(path: &str) -> Option<String> {
