@@ -135,7 +135,12 @@ fn url_source(url: String, sha256: String) -> SiteSource {
 }
 
 fn config_map_source(name: &str, key: &str) -> SiteSource {
-    SiteSource { url: None, sha256: None, config_map_ref: Some(KeyRef { name: name.into(), key: key.into() }), s3: None }
+    SiteSource {
+        url: None,
+        sha256: None,
+        config_map_ref: Some(KeyRef { name: name.into(), key: key.into() }),
+        s3: None,
+    }
 }
 
 /// Waits until `Ready` is `status` with `reason` for the current generation.
@@ -144,15 +149,19 @@ async fn wait_ready(api: &Api<RemotionSite>, name: &str, status: &str, reason: &
         let site = api.get(name).await?;
         let ready = site.status.as_ref().and_then(|s| find_condition(&s.conditions, "Ready"));
         let observed = site.status.as_ref().and_then(|s| s.observed_generation);
-        let done = ready.is_some_and(|c| c.status == status && c.reason == reason)
-            && observed == site.metadata.generation;
+        let done =
+            ready.is_some_and(|c| c.status == status && c.reason == reason) && observed == site.metadata.generation;
         Ok(done.then_some(site))
     })
     .await
 }
 
 fn ready_message(site: &RemotionSite) -> String {
-    site.status.as_ref().and_then(|s| find_condition(&s.conditions, "Ready")).map(|c| c.message.clone()).unwrap_or_default()
+    site.status
+        .as_ref()
+        .and_then(|s| find_condition(&s.conditions, "Ready"))
+        .map(|c| c.message.clone())
+        .unwrap_or_default()
 }
 
 /// Keys under `prefix`.
@@ -166,7 +175,11 @@ async fn keys_under(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Resu
 /// The fixture bundle (`remotion bundle` output), made by `tests/fixtures/remotion-project/build.sh`.
 fn fixture_bundle() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/remotion-project/build");
-    assert!(dir.join("index.html").is_file(), "{} is missing: run tests/fixtures/remotion-project/build.sh", dir.display());
+    assert!(
+        dir.join("index.html").is_file(),
+        "{} is missing: run tests/fixtures/remotion-project/build.sh",
+        dir.display()
+    );
     dir
 }
 
@@ -246,7 +259,8 @@ impl FileServer {
     async fn start(files: HashMap<String, Vec<u8>>) -> Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let files: Arc<HashMap<String, Bytes>> = Arc::new(files.into_iter().map(|(k, v)| (k, Bytes::from(v))).collect());
+        let files: Arc<HashMap<String, Bytes>> =
+            Arc::new(files.into_iter().map(|(k, v)| (k, Bytes::from(v))).collect());
         let requests = Arc::new(AtomicU32::new(0));
         let counter = requests.clone();
         let task = tokio::spawn(async move {
@@ -330,14 +344,7 @@ async fn a_bundle_syncs_from_url_then_s3_then_config_map_and_the_finalizer_remov
 
     // 2. The same archive from S3: a new generation syncs again and uploads nothing.
     let source_bucket = TestEnv::get().s3().create_test_bucket("site-source").await?;
-    setup
-        .s3
-        .put_object()
-        .bucket(&source_bucket)
-        .key("archives/site.tgz")
-        .body(archive.clone().into())
-        .send()
-        .await?;
+    setup.s3.put_object().bucket(&source_bucket).key("archives/site.tgz").body(archive.clone().into()).send().await?;
     let s3_source = SiteSource {
         url: None,
         sha256: Some(digest.clone()),
@@ -358,7 +365,7 @@ async fn a_bundle_syncs_from_url_then_s3_then_config_map_and_the_finalizer_remov
     assert_eq!((status.uploaded, status.deleted, status.unchanged), (Some(0), Some(0), Some(n)), "{status:?}");
     assert_eq!(status.content_hash.as_deref(), Some(content_hash.as_str()));
 
-    // 3. A smaller bundle from a ConfigMap: its two files uploaded, the rest deleted.
+    // 3. A smaller bundle from a ConfigMap: its two files (both changed) uploaded, the rest deleted.
     let small = small_bundle(vec![]);
     setup.secrets.put_config_map(
         &setup.namespace,
@@ -373,7 +380,10 @@ async fn a_bundle_syncs_from_url_then_s3_then_config_map_and_the_finalizer_remov
     })
     .await?;
     let status = site.status.unwrap();
-    assert_eq!((status.files, status.uploaded, status.deleted, status.unchanged), (Some(2), Some(2), Some(n - 1), Some(0)));
+    assert_eq!(
+        (status.files, status.uploaded, status.deleted, status.unchanged),
+        (Some(2), Some(2), Some(n - 2), Some(0))
+    );
     assert_eq!(status.remotion_version.as_deref(), Some("4.0.1"));
     assert_ne!(status.content_hash.as_deref(), Some(content_hash.as_str()));
     assert_eq!(
@@ -383,7 +393,8 @@ async fn a_bundle_syncs_from_url_then_s3_then_config_map_and_the_finalizer_remov
 
     // 4. Deleting the site empties its prefix, then the object goes.
     setup.sites.delete("demo", &DeleteParams::default()).await?;
-    eventually("demo deleted", WAIT, || async { Ok(setup.sites.get_opt("demo").await?.is_none().then_some(())) }).await?;
+    eventually("demo deleted", WAIT, || async { Ok(setup.sites.get_opt("demo").await?.is_none().then_some(())) })
+        .await?;
     assert!(keys_under(&setup.s3, &setup.bucket, "sites/demo/").await?.is_empty());
     setup.controllers.stop().await
 }
@@ -397,12 +408,37 @@ async fn bad_archives_end_in_a_terminal_condition_and_write_nothing() -> Result<
         (0..501).map(|i| Entry::File(Box::leak(format!("public/{i}.txt").into_boxed_str()), b"x".to_vec())).collect();
     // (name, archive in a ConfigMap, expected reason, text the message must contain)
     let cases: Vec<(&str, Vec<u8>, &str, &str)> = vec![
-        ("traversal", small_bundle(vec![Entry::File("../escape.js", b"x".to_vec())]), "UnsafeArchiveEntry", "\"../escape.js\" contains a '..'"),
-        ("absolute", small_bundle(vec![Entry::File("/etc/cron.d/x", b"x".to_vec())]), "UnsafeArchiveEntry", "\"/etc/cron.d/x\" has an absolute path"),
-        ("symlink", small_bundle(vec![Entry::Symlink("public/key", "/var/run/secrets/token")]), "UnsafeArchiveEntry", "\"public/key\" is a symlink"),
-        ("oversize", small_bundle(vec![Entry::File("public/huge.bin", vec![0; (16 << 20) + 1])]), "ArchiveTooLarge", "\"public/huge.bin\" is larger than the per-file limit"),
+        (
+            "traversal",
+            small_bundle(vec![Entry::File("../escape.js", b"x".to_vec())]),
+            "UnsafeArchiveEntry",
+            "\"../escape.js\" contains a '..'",
+        ),
+        (
+            "absolute",
+            small_bundle(vec![Entry::File("/etc/cron.d/x", b"x".to_vec())]),
+            "UnsafeArchiveEntry",
+            "\"/etc/cron.d/x\" has an absolute path",
+        ),
+        (
+            "symlink",
+            small_bundle(vec![Entry::Symlink("public/key", "/var/run/secrets/token")]),
+            "UnsafeArchiveEntry",
+            "\"public/key\" is a symlink",
+        ),
+        (
+            "oversize",
+            small_bundle(vec![Entry::File("public/huge.bin", vec![0; (16 << 20) + 1])]),
+            "ArchiveTooLarge",
+            "\"public/huge.bin\" is larger than the per-file limit",
+        ),
         ("too-many", small_bundle(many), "ArchiveTooLarge", "more than 500 files"),
-        ("not-a-bundle", tar_gz(&[Entry::File("index.html", b"<html>".to_vec())]), "NotARemotionBundle", "no bundle.js"),
+        (
+            "not-a-bundle",
+            tar_gz(&[Entry::File("index.html", b"<html>".to_vec())]),
+            "NotARemotionBundle",
+            "no bundle.js",
+        ),
         ("not-an-archive", b"PLAIN TEXT".to_vec(), "InvalidArchive", "neither a .tar.gz nor a .zip"),
     ];
     for (name, archive, _, _) in &cases {
@@ -452,7 +488,9 @@ async fn a_site_waits_for_its_bucket() -> Result<()> {
         "site",
         ObjectData { resource_version: "1".into(), data: [("a.tgz".to_owned(), small_bundle(vec![]))].into() },
     );
-    sites.create(&PostParams::default(), &RemotionSite::new("early", site_spec(config_map_source("site", "a.tgz")))).await?;
+    sites
+        .create(&PostParams::default(), &RemotionSite::new("early", site_spec(config_map_source("site", "a.tgz"))))
+        .await?;
     let site = wait_ready(&sites, "early", "False", "BucketNotFound").await?;
     assert!(ready_message(&site).contains("LambdaBucket bucket does not exist"));
 

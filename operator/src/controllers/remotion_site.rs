@@ -205,7 +205,10 @@ struct ReadyBucket {
     clients: AwsClients,
 }
 
-fn ready_now(conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition], generation: Option<i64>) -> bool {
+fn ready_now(
+    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    generation: Option<i64>,
+) -> bool {
     find_condition(conditions, READY).is_some_and(|c| c.status == "True" && c.observed_generation == generation)
 }
 
@@ -222,7 +225,10 @@ async fn resolve_bucket(site: &RemotionSite, ctx: &Context) -> Result<Result<Rea
         let why = find_condition(&status.conditions, READY)
             .map(|c| format!(" ({}: {})", c.reason, c.message))
             .unwrap_or_default();
-        return Ok(Err(Wait { reason: "BucketNotReady", message: format!("waiting for LambdaBucket {name} to be Ready{why}") }));
+        return Ok(Err(Wait {
+            reason: "BucketNotReady",
+            message: format!("waiting for LambdaBucket {name} to be Ready{why}"),
+        }));
     };
     let clients = ctx.aws.clients(&namespace, &bucket.spec.aws).await?;
     Ok(Ok(ReadyBucket { name: bucket_name, url, clients }))
@@ -245,7 +251,8 @@ async fn resolve_function(site: &RemotionSite, ctx: &Context) -> Result<Option<R
         return Ok(Some(Err(Wait { reason: "FunctionNotFound", message })));
     };
     let status = function.status.clone().unwrap_or_default();
-    let (Some(function_name), true) = (status.function_name.clone(), ready_now(&status.conditions, function.meta().generation))
+    let (Some(function_name), true) =
+        (status.function_name.clone(), ready_now(&status.conditions, function.meta().generation))
     else {
         let why = find_condition(&status.conditions, READY)
             .map(|c| format!(" ({}: {})", c.reason, c.message))
@@ -343,10 +350,12 @@ async fn apply(api: &Api<RemotionSite>, site: &RemotionSite, ctx: &SiteContext) 
             let wanted = format!("{}@{}", synced.content_hash, function.identity);
             let listed = match synced.compositions.take().filter(|(key, _)| *key == wanted) {
                 Some((_, listed)) => listed,
-                None => list_compositions(function, &bucket, &name, &serve_url, &ctx.settings).await.inspect_err(|_| {
-                    // The site is uploaded: remember that even though listing failed.
-                    ctx.remember(&uid, synced.clone());
-                })?,
+                None => {
+                    list_compositions(function, &bucket, &name, &serve_url, &ctx.settings).await.inspect_err(|_| {
+                        // The site is uploaded: remember that even though listing failed.
+                        ctx.remember(&uid, synced.clone());
+                    })?
+                }
             };
             status.compositions = listed.clone();
             synced.compositions = Some((wanted, listed));
@@ -451,7 +460,7 @@ async fn fetch_and_sync(
         (None, None, None) => return Err(Error::terminal("InvalidSource", "spec.source has nothing to fetch")),
     };
     verify_sha256(source.sha256.as_deref(), &fetched.sha256)
-        .map_err(|e| Error::terminal("DigestMismatch", e.to_string()))?;
+        .map_err(|e| Error::terminal("DigestMismatch", format!("{e}; nothing was uploaded")))?;
 
     let unpacked = unpack(&archive_path, &scratch.join("site"), ctx.settings.unpack).await?;
     tracing::info!(
@@ -469,7 +478,8 @@ async fn fetch_and_sync(
 async fn unpack(archive: &Path, dest: &Path, limits: archive::UnpackLimits) -> Result<UnpackedSite, Error> {
     let (archive, dest) = (archive.to_path_buf(), dest.to_path_buf());
     tokio::task::spawn_blocking(move || {
-        std::fs::create_dir_all(&dest).map_err(|source| ArchiveError::Io { context: "creating the site folder".into(), source })?;
+        std::fs::create_dir_all(&dest)
+            .map_err(|source| ArchiveError::Io { context: "creating the site folder".into(), source })?;
         archive::unpack(&archive, &dest, &limits)
     })
     .await
@@ -522,11 +532,17 @@ async fn list_compositions(
         .map_err(|reported| {
             Error::transient(
                 "CompositionsFailed",
-                format!("{} could not list the compositions: {}: {}", function.name, reported.error_type, reported.error_message),
+                format!(
+                    "{} could not list the compositions: {}: {}",
+                    function.name, reported.error_type, reported.error_message
+                ),
             )
         })?;
     let response: CompositionsResponse = serde_json::from_value(answer).map_err(|e| {
-        Error::transient("CompositionsUnavailable", format!("{} answered compositions with an unexpected shape: {e}", function.name))
+        Error::transient(
+            "CompositionsUnavailable",
+            format!("{} answered compositions with an unexpected shape: {e}", function.name),
+        )
     })?;
     Ok(response.compositions.into_iter().take(MAX_COMPOSITIONS).map(summary).collect())
 }

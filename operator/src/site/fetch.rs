@@ -287,7 +287,11 @@ pub async fn fetch_config_map(
         .ok_or_else(|| FetchError::ConfigMapNotFound { name: name.to_owned() })?;
     let Some(bytes) = config_map.data.get(key) else {
         let keys: Vec<&String> = config_map.data.keys().collect();
-        return Err(FetchError::ConfigMapKeyMissing { name: name.to_owned(), key: key.to_owned(), keys: format!("{keys:?}") });
+        return Err(FetchError::ConfigMapKeyMissing {
+            name: name.to_owned(),
+            key: key.to_owned(),
+            keys: format!("{keys:?}"),
+        });
     };
     let mut sink = Sink::create(dest, limits.max_archive_bytes, &format!("ConfigMap {name} key {key}")).await?;
     sink.write(bytes).await?;
