@@ -604,7 +604,7 @@ mod tests {
             header.set_size(data.len() as u64);
             header.set_mode(0o644);
             header.set_cksum();
-            builder.append(&header, &data[..]).unwrap();
+            builder.append(&header, data).unwrap();
         }
         builder.into_inner().unwrap().finish().unwrap()
     }
