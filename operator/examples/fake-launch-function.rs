@@ -6,7 +6,7 @@
 //! The script is the composition id:
 //! - `succeed`: evaluating, rendering `steps` steps, stitching, uploading, done with an output;
 //! - `fail`: renders half the steps with a retried chunk error, then fails with a fatal error;
-//! - `stall`: writes two documents, then goes silent (the invocation keeps running);
+//! - `stall`: writes two documents, then goes silent (the invocation ends without a final one);
 //! - `crash`: fails the invocation at once, before any progress document.
 //!
 //! Every script but `stall` stops within one step when `renders/<id>/cancel` appears and
@@ -147,11 +147,9 @@ impl Render {
             self.write().await?;
         }
         match script_name {
-            "stall" => {
-                // Silent from now on, like an orchestrator whose invocation was frozen.
-                tokio::time::sleep(Duration::from_secs(600)).await;
-                Ok(response)
-            }
+            // Silent from now on, like an orchestrator that was killed mid-render (returning
+            // frees the emulator, which serves a bounded number of open invocations).
+            "stall" => Ok(response),
             "fail" => {
                 self.doc.stage = Stage::Failed;
                 self.doc.fatal = Some(FatalError {

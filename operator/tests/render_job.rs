@@ -589,7 +589,7 @@ async fn cancels_end_the_job_even_when_the_function_never_confirms() -> Result<(
         "spec": {"siteRef": {"name": "site"}, "functionRef": {"name": "renderer"}, "composition": "succeed", "cancel": true}}))?;
     let early = world.jobs.create(&PostParams::default(), &early).await?;
 
-    world.create_job("deaf", "succeed", json!({"steps": 200, "intervalMs": 300, "ignoreCancel": true})).await?;
+    world.create_job("deaf", "succeed", json!({"steps": 60, "intervalMs": 250, "ignoreCancel": true})).await?;
     eventually("render under way", WAIT, || async {
         let job = world.jobs.get("deaf").await?;
         Ok(job.status.as_ref().and_then(|s| s.progress.as_ref()).filter(|p| p.chunks_done >= 1).map(|_| ()))

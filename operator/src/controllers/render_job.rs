@@ -56,7 +56,8 @@ pub struct Tuning {
     /// How long the function has to confirm a cancellation before the job is marked
     /// Cancelled anyway.
     pub cancel_confirm_timeout: Duration,
-    /// How long the launch invocation's answer is waited for.
+    /// After this long without an answer, a launch counts as accepted (the emulator answers
+    /// Event invocations only when the run ends).
     pub launch_response_timeout: Duration,
     /// How often a job waiting for its references is looked at again (the watches on sites,
     /// functions and buckets requeue it at once when they change).

@@ -2,10 +2,11 @@
 //!
 //! AWS answers an Event invocation with 202 at once. cargo-lambda's emulator instead holds the
 //! request for the whole run, and reports a function error as HTTP 500 with the error body.
-//! The invocation therefore runs in a task of its own, waited on for at most a short response
-//! timeout: past it the request has been delivered, and the progress document tells the rest.
-//! Its outcome is kept for the reconciles that follow, which need it only when no progress
-//! document ever appears.
+//! The invocation therefore runs in a task of its own, never in the reconcile, and after a
+//! short response timeout without an answer it counts as accepted and the request is let go
+//! (an open request per running render would exhaust the emulator; AWS has answered long
+//! before). The outcome is kept for the reconciles that follow, which need it only when no
+//! progress document ever appears.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -49,6 +50,13 @@ impl Launches {
         self.outcomes.lock().unwrap_or_else(|e| e.into_inner()).insert(render_id.to_owned(), outcome);
     }
 
+    /// Updates the outcome of a launch still remembered.
+    fn record_if_known(&self, render_id: &str, outcome: LaunchOutcome) {
+        if let Some(known) = self.outcomes.lock().unwrap_or_else(|e| e.into_inner()).get_mut(render_id) {
+            *known = outcome;
+        }
+    }
+
     /// Forgets a finished render.
     pub fn forget(&self, render_id: &str) {
         self.outcomes.lock().unwrap_or_else(|e| e.into_inner()).remove(render_id);
@@ -73,16 +81,21 @@ impl Launches {
                 .invocation_type(InvocationType::Event)
                 .payload(Blob::new(body))
                 .send();
-            let outcome = match tokio::time::timeout(response_timeout, call).await {
-                // Delivered and running (the emulator answers only when the run ends).
-                Err(_) => LaunchOutcome::Accepted,
-                Ok(Ok(out)) if out.function_error().is_some() => {
+            let Ok(answer) = tokio::time::timeout(response_timeout, call).await else {
+                // No answer yet: delivered and running (the emulator answers only when the run
+                // ends, and keeps running what it handed to the function when the caller goes).
+                launches.record_if_known(&render_id, LaunchOutcome::Accepted);
+                tracing::info!(render_id, function, "launch delivered, no answer within the response timeout");
+                return;
+            };
+            let outcome = match answer {
+                Ok(out) if out.function_error().is_some() => {
                     let body = out.payload().map(Blob::as_ref).unwrap_or_default();
                     refused_by_function(body)
                         .unwrap_or_else(|| refused("LaunchFailed", String::from_utf8_lossy(body).into_owned()))
                 }
-                Ok(Ok(_)) => LaunchOutcome::Accepted,
-                Ok(Err(error)) => {
+                Ok(_) => LaunchOutcome::Accepted,
+                Err(error) => {
                     let body = error.raw_response().and_then(|r| r.body().bytes()).unwrap_or_default();
                     refused_by_function(body).unwrap_or_else(|| refused("LaunchFailed", describe(&error)))
                 }
@@ -91,9 +104,10 @@ impl Launches {
                 LaunchOutcome::Refused { kind, message } => {
                     tracing::warn!(render_id, function, kind, message, "launch refused")
                 }
-                _ => tracing::info!(render_id, function, "launch delivered"),
+                _ => tracing::info!(render_id, function, "launch answered"),
             }
-            launches.record(&render_id, outcome);
+            // A late answer for a render already finished and forgotten is not kept.
+            launches.record_if_known(&render_id, outcome);
         });
         Ok(())
     }
