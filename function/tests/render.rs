@@ -43,7 +43,6 @@ fn ffprobe(path: &Path, entries: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-
 #[tokio::test]
 async fn a_video_has_the_right_frames_in_the_right_order() {
     let site = Site::open(bundle("build").to_str().unwrap()).await.unwrap();
