@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::media::{AudioCodec, Codec, DeleteAfter, PixelFormat, StillImageFormat, VideoImageFormat, X264Preset};
 use crate::render_function::Architecture;
-use crate::render_job::{FrameRange, Privacy};
+use crate::render_job::{FrameRange, Privacy, StillOptions};
 
 /// Version of this protocol. Bump on any incompatible change of a payload or response.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -261,6 +261,11 @@ pub struct LaunchRequest {
     /// Frames to render (default: all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frame_range: Option<FrameRange>,
+    /// Render this one frame as an image instead of a video. The orchestrator renders it
+    /// itself (one browser, no chunk invocations) and reports it through the same progress
+    /// document, so a still RenderJob is followed exactly like a video.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub still: Option<StillOptions>,
     /// Chunking.
     #[serde(default)]
     pub chunking: Chunking,

@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use remotion_crds::media::StillImageFormat;
 use remotion_crds::protocol::{
     CompositionsRequest, CompositionsResponse, PROTOCOL_VERSION, Payload, RenderRequest, RenderResponse,
     SerializedProps, SiteLocation, StillRequest, StillResponse,
@@ -14,7 +13,7 @@ use serde_json::Value;
 use crate::browser::{Browser, BrowserOptions};
 use crate::encode::Container;
 use crate::error::RenderError;
-use crate::page::{Capture, ResolvedComposition};
+use crate::page::ResolvedComposition;
 use crate::render::{VideoRequest, render_frames};
 use crate::site::SiteServer;
 use crate::still::{Site, StillRequest as LocalStill, list_compositions, render_still};
@@ -105,11 +104,7 @@ async fn still(request: &StillRequest) -> Result<StillResponse, RenderError> {
         composition: request.composition.clone(),
         serialized_props: props,
         frame: request.frame,
-        format: match request.image_format {
-            StillImageFormat::Png => Capture::Png,
-            StillImageFormat::Jpeg => Capture::Jpeg(request.jpeg_quality.unwrap_or(80)),
-            StillImageFormat::Webp => Capture::Webp,
-        },
+        format: crate::launch::still::capture_of(request.image_format, request.jpeg_quality),
         scale: request.scale.unwrap_or(1.0),
         timeout: Duration::from_millis(request.timeout_ms),
     };
@@ -149,6 +144,7 @@ async fn render_chunk(request: &RenderRequest) -> Result<RenderResponse, RenderE
         jpeg_quality: request.encoding.jpeg_quality.unwrap_or(80),
         timeout: Duration::from_millis(request.timeout_ms),
         container: Container::Chunk,
+        audio: crate::audio::AudioSettings::from_encoding(&request.encoding)?,
     };
     let dir = tempfile::tempdir().map_err(|e| RenderError::io("creating the chunk folder", e))?;
     let out = dir.path().join(format!("chunk.{}", request.encoding.codec.chunk_extension()));

@@ -418,3 +418,48 @@ async fn an_operator_restarted_mid_render_follows_it_without_launching_again() -
     }
     world.stop().await
 }
+
+#[tokio::test]
+async fn a_still_render_job_becomes_the_same_image_as_the_local_still() -> Result<()> {
+    let world = World::new("e2e-still", "test-fn-44", 1).await?;
+    let props: Value = serde_json::from_str(PROPS)?;
+    world
+        .create_job(
+            "poster",
+            json!({"composition": "Intro", "inputProps": props,
+                                     "still": {"frame": 95, "imageFormat": "png"}}),
+        )
+        .await?;
+    let job = world.wait_phase("poster", RenderPhase::Succeeded, Duration::from_secs(180)).await?;
+    world.kubectl_wait("poster", "Succeeded")?;
+    let status = job.status.clone().context("status")?;
+    let progress = status.progress.clone().context("progress")?;
+    assert_eq!((progress.percent, progress.frames_rendered, progress.frames_total), (100, 1, 1));
+    let cost = status.cost.clone().context("cost")?;
+    assert_eq!(cost.invocations, 1, "the orchestrator renders a still itself: {cost:?}");
+    assert!(cost.accrued_usd.parse::<f64>().is_ok_and(|c| c > 0.0), "{cost:?}");
+    let output = status.output.clone().context("output")?;
+    assert_eq!(output.content_type, "image/png");
+    assert!(output.s3_uri.ends_with(".png"), "{}", output.s3_uri);
+
+    // Fetched through the status URL, byte for byte what the local CLI renders.
+    let url = output.url.clone().context("output url")?;
+    let dir = tempfile::tempdir()?;
+    let fetched_path = dir.path().join("poster.png");
+    let fetched = Command::new("curl").args(["-sf", "-o"]).arg(&fetched_path).arg(&url).status()?;
+    ensure!(fetched.success(), "downloading {url}");
+    let local_path = dir.path().join("local.png");
+    let rendered = Command::new(render_function_binary())
+        .args(["still", "--composition", "Intro", "--frame", "95", "--image-format", "png", "--props", PROPS])
+        .arg("--serve-url")
+        .arg(fixture_bundle())
+        .arg("--out")
+        .arg(&local_path)
+        .output()?;
+    ensure!(rendered.status.success(), "local still: {}", String::from_utf8_lossy(&rendered.stderr));
+    let (remote, local) = (image::open(&fetched_path)?.to_rgba8(), image::open(&local_path)?.to_rgba8());
+    assert_eq!(remote.dimensions(), (1920, 1080));
+    assert!(remote.as_raw() == local.as_raw(), "the RenderJob's still differs from the local still of frame 95");
+    assert_eq!(output.size_bytes, std::fs::metadata(&fetched_path)?.len() as i64);
+    world.stop().await
+}

@@ -10,6 +10,7 @@ pub mod output;
 pub mod profile;
 pub mod progress;
 pub mod scheduler;
+pub mod still;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -110,6 +111,11 @@ async fn render<I: ChunkInvoker>(
     watch: &CancelWatch,
     invoker: Arc<I>,
 ) -> Result<(), RenderError> {
+    if let Some(options) = &request.still {
+        let output = self::still::render(request, options, s3, progress, watch).await?;
+        progress.lock().doc.output = Some(output);
+        return Ok(());
+    }
     let signal = watch.signal();
     let bucket = request.bucket.as_str();
     // Refuse what cannot be encoded before any chunk runs.
@@ -213,7 +219,7 @@ async fn render<I: ChunkInvoker>(
     let files = unless_cancelled(&signal, output::download_chunks(s3, bucket, &chunk_keys, dir.path())).await?;
     progress.lock().s3.read_requests += chunk_keys.len() as u64;
     let out = dir.path().join(format!("out.{}", request.encoding.codec.extension()));
-    unless_cancelled(&signal, output::stitch(files.clone(), out.clone(), request.encoding.codec, frames_total)).await?;
+    unless_cancelled(&signal, output::stitch(files.clone(), out.clone(), &request.encoding, frames_total)).await?;
     for file in &files {
         let _ = std::fs::remove_file(file);
     }

@@ -223,6 +223,11 @@ pub async fn run_chunks<I: ChunkInvoker>(
             }
             Outcome::Failed { kind, message } => {
                 progress.lock().renderers.record(billed.unwrap_or(wall_ms));
+                if kind == ErrorKind::Cancelled {
+                    // The renderer saw the cancel object before our own poll did: the render
+                    // was cancelled, no chunk failed.
+                    break Err(ScheduleError::Cancelled);
+                }
                 (kind, message)
             }
         };
@@ -494,5 +499,15 @@ mod tests {
         let (result, done, _) = run(invoker, &spans(10, 5), limits(4, 1), cancel).await;
         assert!(matches!(result, Err(ScheduleError::Cancelled)));
         assert!(done.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_renderer_that_saw_the_cancel_first_cancels_the_render() {
+        // The renderer polls the cancel object too and may notice it before the launch does.
+        let invoker = FakeInvoker::new(&[((1, 1), Script::Fail(ErrorKind::Cancelled))]);
+        let (_keep, cancel) = watch::channel(false);
+        let (result, _, progress) = run(invoker, &spans(3, 5), limits(3, 2), cancel).await;
+        assert!(matches!(result, Err(ScheduleError::Cancelled)), "{result:?}");
+        assert_eq!(progress.lock().doc.error_count, 0, "a cancel is not a chunk error");
     }
 }

@@ -405,8 +405,7 @@ async fn prepare_and_launch(
     let request = match launch::request(&job.spec, &id, &resolved, placed.payload.clone()) {
         Ok(request) => request,
         Err(e) => {
-            let message = format!("{e}; stills are not rendered by RenderJobs yet");
-            return end_before_launch(api, job, ctx, RenderPhase::Failed, "Unsupported", message).await;
+            return end_before_launch(api, job, ctx, RenderPhase::Failed, "InvalidSpec", e.to_string()).await;
         }
     };
 

@@ -17,9 +17,6 @@ pub const DEFAULT_MAX_CONCURRENCY: u32 = 200;
 /// A spec the payload cannot express.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum LaunchError {
-    /// A still is rendered by the `still` action, not `launch`.
-    #[error("spec.still renders a single image, which the launch orchestrator does not do")]
-    Still,
     /// A number in the spec is out of the payload's range (the CRD schema prevents this).
     #[error("spec.{field} is {value}, outside the range the render function accepts")]
     OutOfRange {
@@ -70,9 +67,6 @@ pub fn request(
     resolved: &Resolved,
     input_props: SerializedProps,
 ) -> Result<LaunchRequest, LaunchError> {
-    if spec.still.is_some() {
-        return Err(LaunchError::Still);
-    }
     let chunking = Chunking {
         frames_per_lambda: spec.frames_per_lambda.map(|v| unsigned("framesPerLambda", i64::from(v))).transpose()?,
         concurrency: spec.concurrency.map(|v| unsigned("concurrency", i64::from(v))).transpose()?,
@@ -94,6 +88,7 @@ pub fn request(
         input_props,
         encoding: encoding(spec)?,
         frame_range: spec.frame_range,
+        still: spec.still.clone(),
         chunking,
         max_retries: unsigned("maxRetries", i64::from(spec.max_retries))?,
         timeout_ms: unsigned::<u64>("timeoutSeconds", i64::from(spec.timeout_seconds))? * 1000,
@@ -172,7 +167,9 @@ mod tests {
         let mut still = fixtures::spec();
         still.still = Some(StillOptions { frame: 0, image_format: StillImageFormat::Jpeg });
         assert_eq!(output_key(&still, &id), "renders/r1/out.jpeg");
-        assert_eq!(request(&still, &id, &resolved(), SerializedProps::empty()), Err(LaunchError::Still));
+        let launched = request(&still, &id, &resolved(), SerializedProps::empty()).unwrap();
+        assert_eq!(launched.still, still.still, "a still is launched like a video, with its options");
+        assert_eq!(launched.output.key, "renders/r1/out.jpeg");
     }
 
     #[test]

@@ -17,6 +17,7 @@ use k8s_openapi::jiff::Timestamp;
 use remotion_crds::common::condition_type;
 use remotion_crds::money::Usd;
 use remotion_crds::progress::{MAX_ERRORS, ProgressDocument, ProgressError, Stage};
+use remotion_crds::protocol::ErrorKind;
 use remotion_crds::render_job::{
     RenderCost, RenderErrorEntry, RenderJobStatus, RenderOutput, RenderPhase, RenderProgress,
 };
@@ -146,6 +147,10 @@ fn judge(doc: &ProgressDocument, output: Option<&RenderOutput>) -> (RenderPhase,
             "the function reported the render done but named no output object".into(),
         ),
         Stage::Failed => match &doc.fatal {
+            // A chunk that saw the cancel object first made older functions report a failure.
+            Some(f) if f.kind == ErrorKind::Cancelled => {
+                (RenderPhase::Cancelled, "Cancelled".into(), "the render was cancelled".into())
+            }
             Some(f) => (RenderPhase::Failed, f.kind.as_str().to_owned(), f.message.clone()),
             None => (RenderPhase::Failed, "RenderFailed".into(), "the function reported the render failed".into()),
         },
