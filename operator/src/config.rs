@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 /// Log output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -18,9 +18,14 @@ pub enum LogFormat {
 #[command(
     name = "remotion-operator",
     version,
-    about = "Kubernetes operator that renders Remotion videos on AWS Lambda"
+    about = "Kubernetes operator that renders Remotion videos on AWS Lambda",
+    disable_help_subcommand = true
 )]
 pub struct Config {
+    /// Instead of running the controllers, do this and exit.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address of the HTTP server for /health, /ready and /metrics.
     #[arg(long, env = "REMOTION_OPERATOR_HTTP_ADDR", default_value = "0.0.0.0:8080")]
     pub http_addr: SocketAddr,
@@ -54,6 +59,14 @@ pub struct Config {
     pub identity: Option<String>,
 }
 
+/// What the binary does instead of running the controllers.
+#[derive(Clone, Debug, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Print the least-privilege IAM policy of the operator's role or of the render function's
+    /// execution role (JSON on stdout).
+    IamPolicy(crate::iam::IamPolicyArgs),
+}
+
 impl Config {
     /// The identity to hold the Lease with.
     pub fn identity(&self) -> String {
@@ -81,6 +94,18 @@ mod tests {
         assert!(!config.leader_election);
         assert_eq!(config.lease_name, "remotion-operator");
         assert_eq!(config.namespace, None);
+        assert_eq!(config.command, None);
+    }
+
+    #[test]
+    fn iam_policy_is_a_subcommand_beside_the_flags() {
+        use crate::iam::{IamPolicyArgs, PolicyRole};
+        let config =
+            Config::try_parse_from(["remotion-operator", "iam-policy", "function", "--bucket", "my-videos"]).unwrap();
+        let wanted = IamPolicyArgs { role: PolicyRole::Function, bucket: Some("my-videos".into()) };
+        assert_eq!(config.command, Some(Command::IamPolicy(wanted)));
+        assert!(Config::try_parse_from(["remotion-operator", "iam-policy", "operator", "--bucket=No_Such"]).is_err());
+        assert!(Config::try_parse_from(["remotion-operator", "iam-policy", "nobody"]).is_err());
     }
 
     #[test]

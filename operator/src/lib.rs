@@ -7,6 +7,7 @@ pub mod config;
 pub mod controllers;
 pub mod events;
 pub mod http;
+pub mod iam;
 pub mod job;
 pub mod leader;
 pub mod metrics;

@@ -1,4 +1,5 @@
-//! `remotion-operator`: runs the controllers, serves /health, /ready and /metrics.
+//! `remotion-operator`: runs the controllers, serves /health, /ready and /metrics;
+//! `remotion-operator iam-policy operator|function` prints an IAM policy.
 
 use std::sync::Arc;
 
@@ -6,7 +7,7 @@ use anyhow::{Context as _, Result};
 use clap::Parser;
 use kube::Client;
 use remotion_operator::aws::KubeSecrets;
-use remotion_operator::config::Config;
+use remotion_operator::config::{Command, Config};
 use remotion_operator::controllers::{self, Context, Settings};
 use remotion_operator::http::{self, HttpState, Readiness};
 use remotion_operator::leader::{self, LeaseSettings};
@@ -18,6 +19,9 @@ use tokio_util::sync::CancellationToken;
 #[tokio::main]
 async fn main() -> Result<()> {
     let config = Config::parse();
+    if let Some(Command::IamPolicy(args)) = &config.command {
+        return remotion_operator::iam::print_policy(args);
+    }
     telemetry::init(config.log_format).context("installing the log subscriber")?;
 
     let shutdown = CancellationToken::new();

@@ -20,5 +20,6 @@ pub mod paths;
 pub mod process;
 pub mod s3;
 pub mod samples;
+pub mod source_scan;
 
 pub use env::TestEnv;
