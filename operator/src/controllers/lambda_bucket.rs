@@ -23,6 +23,7 @@ use self::s3::{
     BucketState, auto_buckets, bucket_state, create_bucket, empty_and_delete, ensure_expiry, ensure_public_access,
 };
 pub use self::s3::{Setting, unsupported_by_store};
+use super::guard::{self, DeserializeGuard};
 use super::{Context, Settings, error_policy, log_result, shutdown_signal};
 use crate::aws::AwsClients;
 use crate::conditions::{self, Desired, Status};
@@ -37,12 +38,15 @@ pub const RESYNC: Duration = Duration::from_secs(600);
 
 /// Runs the controller until `shutdown`.
 pub async fn run(ctx: Arc<Context>, settings: Settings, shutdown: CancellationToken) {
-    Controller::new(settings.api::<LambdaBucket>(&ctx.client), watcher::Config::default().any_semantic())
-        .with_config(settings.controller_config())
-        .graceful_shutdown_on(shutdown_signal(shutdown))
-        .run(reconcile, error_policy, ctx)
-        .for_each(log_result(CONTROLLER))
-        .await;
+    Controller::new(
+        settings.api::<DeserializeGuard<LambdaBucket>>(&ctx.client),
+        watcher::Config::default().any_semantic(),
+    )
+    .with_config(settings.controller_config())
+    .graceful_shutdown_on(shutdown_signal(shutdown))
+    .run(guard::reconcile(CONTROLLER, reconcile), guard::error_policy(error_policy::<LambdaBucket>), ctx)
+    .for_each(log_result(CONTROLLER))
+    .await;
 }
 
 /// One reconcile: the work, then metrics, conditions and Events for its outcome.

@@ -28,6 +28,7 @@
 //! }
 //! ```
 
+pub mod guard;
 pub mod lambda_bucket;
 pub mod remotion_site;
 pub mod render_function;
@@ -66,6 +67,8 @@ pub struct Context {
     pub backoffs: Backoffs,
     /// Lambda control plane and `info` of RenderFunctions (replaceable in tests).
     pub functions: Arc<dyn FunctionApiFactory>,
+    /// Objects reported as unreadable (see [`guard`]).
+    pub invalid_objects: guard::InvalidObjects,
 }
 
 impl Context {
@@ -83,6 +86,7 @@ impl Context {
             metrics,
             backoffs: Backoffs::default(),
             functions: Arc::new(SdkFunctions),
+            invalid_objects: guard::InvalidObjects::default(),
         }
     }
 }

@@ -32,6 +32,7 @@ use remotion_crds::remotion_site::CompositionSummary;
 use remotion_crds::{LambdaBucket, RemotionSite, RemotionSiteStatus, RenderFunction};
 use tokio_util::sync::CancellationToken;
 
+use super::guard::{self, DeserializeGuard, HasContext};
 use super::{Context, Settings, log_result, shutdown_signal};
 use crate::aws::{AwsClients, InvokeError, invoke_json};
 use crate::conditions::{self, Desired, Status};
@@ -74,6 +75,12 @@ struct Synced {
     compositions: Option<(String, Vec<CompositionSummary>)>,
 }
 
+impl HasContext for SiteContext {
+    fn context(&self) -> &Context {
+        &self.ctx
+    }
+}
+
 impl SiteContext {
     /// A context with `settings` (its HTTP client built from the fetch limits).
     pub fn new(ctx: Arc<Context>, settings: SiteSettings) -> Result<Self, reqwest::Error> {
@@ -108,40 +115,57 @@ pub async fn run_with(ctx: Arc<Context>, settings: Settings, site_settings: Site
             return;
         }
     };
-    let controller =
-        Controller::new(settings.api::<RemotionSite>(&ctx.client), watcher::Config::default().any_semantic());
+    let controller = Controller::new(
+        settings.api::<DeserializeGuard<RemotionSite>>(&ctx.client),
+        watcher::Config::default().any_semantic(),
+    );
     let sites = controller.store();
     controller
         .with_config(settings.controller_config())
         // A site waiting for its bucket or function goes on as soon as that one changes.
-        .watches(settings.api::<LambdaBucket>(&ctx.client), watcher::Config::default().any_semantic(), {
-            let sites = sites.clone();
-            move |bucket: LambdaBucket| referencing(&sites, &bucket, |site| Some(&site.spec.bucket_ref.name))
-        })
-        .watches(settings.api::<RenderFunction>(&ctx.client), watcher::Config::default().any_semantic(), {
-            let sites = sites.clone();
-            move |function: RenderFunction| {
-                referencing(&sites, &function, |site| site.spec.function_ref.as_ref().map(|r| &r.name))
-            }
-        })
+        .watches(
+            settings.api::<DeserializeGuard<LambdaBucket>>(&ctx.client),
+            watcher::Config::default().any_semantic(),
+            {
+                let sites = sites.clone();
+                move |bucket: DeserializeGuard<LambdaBucket>| {
+                    referencing(&sites, &bucket, |site| Some(&site.spec.bucket_ref.name))
+                }
+            },
+        )
+        .watches(
+            settings.api::<DeserializeGuard<RenderFunction>>(&ctx.client),
+            watcher::Config::default().any_semantic(),
+            {
+                let sites = sites.clone();
+                move |function: DeserializeGuard<RenderFunction>| {
+                    referencing(&sites, &function, |site| site.spec.function_ref.as_ref().map(|r| &r.name))
+                }
+            },
+        )
         .graceful_shutdown_on(shutdown_signal(shutdown))
-        .run(reconcile, error_policy, site_ctx)
+        .run(guard::reconcile(CONTROLLER, reconcile), guard::error_policy(error_policy), site_ctx)
         .for_each(log_result(CONTROLLER))
         .await;
 }
 
 /// The sites of `target`'s namespace whose reference (`by`) names it.
 fn referencing<K: Resource>(
-    sites: &Store<RemotionSite>,
+    sites: &Store<DeserializeGuard<RemotionSite>>,
     target: &K,
     by: impl Fn(&RemotionSite) -> Option<&String>,
-) -> Vec<ObjectRef<RemotionSite>> {
+) -> Vec<ObjectRef<DeserializeGuard<RemotionSite>>> {
     let namespace = target.meta().namespace.as_deref();
     let name = target.meta().name.as_deref();
     sites
         .state()
         .iter()
-        .filter(|site| site.meta().namespace.as_deref() == namespace && by(site.as_ref()).map(String::as_str) == name)
+        .filter(|guarded| {
+            guarded
+                .0
+                .as_ref()
+                .is_ok_and(|site| site.meta().namespace.as_deref() == namespace && by(site).map(String::as_str) == name)
+        })
         .map(|site| ObjectRef::from_obj(site.as_ref()))
         .collect()
 }

@@ -23,6 +23,7 @@ use remotion_crds::{RenderFunction, RenderFunctionStatus};
 use tokio_util::sync::CancellationToken;
 
 use self::lambda::{DeployedFunction, FunctionApi, InfoOutcome, Lifecycle, WantedFunction};
+use super::guard::{self, DeserializeGuard};
 use super::{Context, Settings, error_policy, log_result, shutdown_signal};
 use crate::conditions::{self, Desired, Status};
 use crate::reconcile::{Error, apply_status};
@@ -41,12 +42,15 @@ pub const FUNCTION_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Runs the controller until `shutdown`.
 pub async fn run(ctx: Arc<Context>, settings: Settings, shutdown: CancellationToken) {
-    Controller::new(settings.api::<RenderFunction>(&ctx.client), watcher::Config::default().any_semantic())
-        .with_config(settings.controller_config())
-        .graceful_shutdown_on(shutdown_signal(shutdown))
-        .run(reconcile, error_policy, ctx)
-        .for_each(log_result(CONTROLLER))
-        .await;
+    Controller::new(
+        settings.api::<DeserializeGuard<RenderFunction>>(&ctx.client),
+        watcher::Config::default().any_semantic(),
+    )
+    .with_config(settings.controller_config())
+    .graceful_shutdown_on(shutdown_signal(shutdown))
+    .run(guard::reconcile(CONTROLLER, reconcile), guard::error_policy(error_policy::<RenderFunction>), ctx)
+    .for_each(log_result(CONTROLLER))
+    .await;
 }
 
 /// One reconcile: the work, then metrics, conditions and Events for its outcome.

@@ -31,6 +31,7 @@ use remotion_crds::{LambdaBucket, RemotionSite, RenderFunction, RenderJob};
 use tokio_util::sync::CancellationToken;
 
 use self::invoke::{LaunchOutcome, Launches};
+use super::guard::{self, DeserializeGuard, HasContext};
 use super::{Context, Settings, log_result, shutdown_signal};
 use crate::job::references::{Blocked, Found};
 use crate::job::stall::{self, Heartbeat, StallPolicy};
@@ -94,7 +95,13 @@ pub struct JobContext {
     tuning: Tuning,
     launches: Launches,
     memory: Mutex<Memory>,
-    jobs: Store<RenderJob>,
+    jobs: Store<DeserializeGuard<RenderJob>>,
+}
+
+impl HasContext for JobContext {
+    fn context(&self) -> &Context {
+        &self.shared
+    }
 }
 
 impl JobContext {
@@ -111,7 +118,8 @@ pub async fn run(ctx: Arc<Context>, settings: Settings, shutdown: CancellationTo
 /// Runs the controller until `shutdown`.
 pub async fn run_with(ctx: Arc<Context>, settings: Settings, tuning: Tuning, shutdown: CancellationToken) {
     let client = &ctx.client;
-    let controller = Controller::new(settings.api::<RenderJob>(client), watcher::Config::default().any_semantic());
+    let controller =
+        Controller::new(settings.api::<DeserializeGuard<RenderJob>>(client), watcher::Config::default().any_semantic());
     let jobs = controller.store();
     let (by_site, by_function, by_bucket) = (jobs.clone(), jobs.clone(), jobs.clone());
     let job_ctx = Arc::new(JobContext {
@@ -130,18 +138,24 @@ pub async fn run_with(ctx: Arc<Context>, settings: Settings, tuning: Tuning, shu
     controller
         .with_config(settings.controller_config())
         // A job waiting for its site, function or bucket goes on as soon as they change.
-        .watches(settings.api::<RemotionSite>(client), watcher::Config::default().any_semantic(), move |site| {
-            waiting_jobs(&by_site, site.namespace(), |job| job.spec.site_ref.name == site.name_any())
-        })
-        .watches(settings.api::<RenderFunction>(client), watcher::Config::default().any_semantic(), move |f| {
-            waiting_jobs(&by_function, f.namespace(), |job| job.spec.function_ref.name == f.name_any())
-        })
+        .watches(
+            settings.api::<DeserializeGuard<RemotionSite>>(client),
+            watcher::Config::default().any_semantic(),
+            move |site| waiting_jobs(&by_site, site.namespace(), |job| job.spec.site_ref.name == site.name_any()),
+        )
+        .watches(
+            settings.api::<DeserializeGuard<RenderFunction>>(client),
+            watcher::Config::default().any_semantic(),
+            move |f| waiting_jobs(&by_function, f.namespace(), |job| job.spec.function_ref.name == f.name_any()),
+        )
         // Which jobs a bucket concerns goes through their sites: requeue the namespace's waiting jobs.
-        .watches(settings.api::<LambdaBucket>(client), watcher::Config::default().any_semantic(), move |b| {
-            waiting_jobs(&by_bucket, b.namespace(), |_| true)
-        })
+        .watches(
+            settings.api::<DeserializeGuard<LambdaBucket>>(client),
+            watcher::Config::default().any_semantic(),
+            move |b| waiting_jobs(&by_bucket, b.namespace(), |_| true),
+        )
         .graceful_shutdown_on(shutdown_signal(shutdown))
-        .run(reconcile, error_policy, job_ctx)
+        .run(guard::reconcile(CONTROLLER, reconcile), guard::error_policy(error_policy), job_ctx)
         .for_each(log_result(CONTROLLER))
         .await;
     metrics_task.abort();
@@ -149,13 +163,18 @@ pub async fn run_with(ctx: Arc<Context>, settings: Settings, tuning: Tuning, shu
 
 /// Jobs of `namespace` that have not launched yet and match `filter`.
 fn waiting_jobs(
-    jobs: &Store<RenderJob>,
+    jobs: &Store<DeserializeGuard<RenderJob>>,
     namespace: Option<String>,
     filter: impl Fn(&RenderJob) -> bool,
-) -> Vec<ObjectRef<RenderJob>> {
+) -> Vec<ObjectRef<DeserializeGuard<RenderJob>>> {
     jobs.state()
         .iter()
-        .filter(|job| job.namespace() == namespace && !launched(job) && !is_terminal(job) && filter(job))
+        .filter(|guarded| {
+            guarded
+                .0
+                .as_ref()
+                .is_ok_and(|job| job.namespace() == namespace && !launched(job) && !is_terminal(job) && filter(job))
+        })
         .map(|job| ObjectRef::from_obj(&**job))
         .collect()
 }
@@ -185,7 +204,11 @@ async fn publish_phase_counts(ctx: Arc<JobContext>, shutdown: CancellationToken)
     loop {
         let jobs = ctx.jobs.state();
         for phase in phases {
-            let count = jobs.iter().filter(|j| phase_of(j).unwrap_or_default() == phase).count();
+            let count = jobs
+                .iter()
+                .filter_map(|guarded| guarded.0.as_ref().ok())
+                .filter(|j| phase_of(j).unwrap_or_default() == phase)
+                .count();
             ctx.shared.metrics.set_renders_in_phase(phase, i64::try_from(count).unwrap_or(i64::MAX));
         }
         tokio::select! {
