@@ -101,6 +101,16 @@ pub enum RenderError {
     /// Reading or writing the bucket failed.
     #[error("storage: {0}")]
     Storage(String),
+    /// A media file the composition plays (`<Audio>`, `<Video>`) could not be fetched or read.
+    #[error("audio source {}: {message}", shorten(.src))]
+    AudioSource {
+        /// The asset's `src` as the page reported it.
+        src: String,
+        /// Why.
+        message: String,
+        /// Network errors may pass on a retry; a missing or undecodable file will not.
+        kind: ErrorKind,
+    },
     /// A local file operation failed.
     #[error("{context}: {source}")]
     Io {
@@ -118,6 +128,15 @@ fn where_(composition: &Option<String>, frame: &Option<u64>) -> String {
         (Some(c), None) => format!("composition {c:?}"),
         (None, Some(f)) => format!("frame {f}"),
         (None, None) => "the page".to_owned(),
+    }
+}
+
+/// A `src` short enough for a message (data: URLs can be megabytes long).
+fn shorten(src: &str) -> String {
+    const MAX: usize = 160;
+    match src.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &src[..cut]),
+        None => src.to_owned(),
     }
 }
 
@@ -141,6 +160,7 @@ impl RenderError {
             Self::InvalidInput(_) => ErrorKind::InvalidPayload,
             Self::Encoding(_) => ErrorKind::Encoding,
             Self::Storage(_) => ErrorKind::Storage,
+            Self::AudioSource { kind, .. } => *kind,
             Self::Io { .. } => ErrorKind::Internal,
         }
     }

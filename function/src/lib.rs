@@ -1,6 +1,7 @@
 //! The render function: renders Remotion bundles in headless Chromium and encodes them with
 //! FFmpeg's libraries, as an AWS Lambda function or as a local command-line tool.
 
+pub mod audio;
 pub mod browser;
 pub mod encode;
 pub mod error;

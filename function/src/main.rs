@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use remotion_crds::media::Codec;
+use remotion_crds::media::{AudioCodec, Codec};
+use remotion_function::audio::AudioSettings;
 use remotion_function::browser::{Browser, BrowserOptions};
 use remotion_function::encode::Container;
 use remotion_function::page::Capture;
@@ -78,6 +79,15 @@ enum Command {
         /// JPEG quality of captured frames.
         #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(0..=100))]
         jpeg_quality: u8,
+        /// Leave the audio out (no audio stream).
+        #[arg(long)]
+        muted: bool,
+        /// Audio codec; default the codec's (aac for h264, h265 and prores, opus for vp8 and vp9).
+        #[arg(long, value_enum)]
+        audio_codec: Option<AudioCodecArg>,
+        /// Audio bitrate, e.g. 320k (the default) or 128000.
+        #[arg(long)]
+        audio_bitrate: Option<String>,
         /// Where to write the video.
         #[arg(long)]
         out: PathBuf,
@@ -129,6 +139,26 @@ impl From<VideoCodec> for Codec {
             VideoCodec::Vp8 => Codec::Vp8,
             VideoCodec::Vp9 => Codec::Vp9,
             VideoCodec::Prores => Codec::Prores,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AudioCodecArg {
+    Aac,
+    Mp3,
+    Opus,
+    #[value(name = "pcm-16")]
+    Pcm16,
+}
+
+impl From<AudioCodecArg> for AudioCodec {
+    fn from(codec: AudioCodecArg) -> Self {
+        match codec {
+            AudioCodecArg::Aac => AudioCodec::Aac,
+            AudioCodecArg::Mp3 => AudioCodec::Mp3,
+            AudioCodecArg::Opus => AudioCodec::Opus,
+            AudioCodecArg::Pcm16 => AudioCodec::Pcm16,
         }
     }
 }
@@ -230,8 +260,23 @@ async fn run(cli: Cli) -> Result<()> {
                 started.elapsed().as_secs_f64()
             );
         }
-        Command::Render { site, composition, codec, frames, concurrency, crf, x264_preset, jpeg_quality, out } => {
+        Command::Render {
+            site,
+            composition,
+            codec,
+            frames,
+            concurrency,
+            crf,
+            x264_preset,
+            jpeg_quality,
+            muted,
+            audio_codec,
+            audio_bitrate,
+            out,
+        } => {
             prepare_output(&out)?;
+            let audio =
+                AudioSettings::for_codec(codec.into(), audio_codec.map(Into::into), audio_bitrate.as_deref(), muted)?;
             let (props, opened, browser) = site.open().await?;
             let request = VideoRequest {
                 composition,
@@ -245,6 +290,7 @@ async fn run(cli: Cli) -> Result<()> {
                 jpeg_quality,
                 timeout: site.timeout(),
                 container: Container::Output,
+                audio,
             };
             let result = render_video(&browser, &opened, &request, &out, progress_printer()).await;
             browser.close().await;

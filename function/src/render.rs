@@ -1,6 +1,12 @@
 //! Rendering a range of frames to a video: tabs capture frames concurrently while the encoder
 //! consumes them in order on its own thread, with a bounded queue between the two so capture
 //! and encoding overlap on different cores without unbounded memory.
+//!
+//! With audio, each tab also collects the frame's media assets (`remotion_collectAssets`, as
+//! Remotion does beside every screenshot) and the encoder thread mixes them, in frame order,
+//! into a spool file. Whether a render has audio at all is only known at the end, so the video
+//! is written as before and, when something was heard, remuxed once with the encoded audio
+//! (a packet copy of the video); a silent composition costs nothing extra.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,8 +16,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use crate::audio::AudioSettings;
+use crate::audio::assets::{self, RenderAsset};
+use crate::audio::encode::AudioTarget;
+use crate::audio::fetch::AssetCache;
+use crate::audio::mix::Mixer;
 use crate::browser::Browser;
-use crate::encode::{Container, ImageKind, VideoEncoder, VideoSettings};
+use crate::encode::{Container, ImageKind, VideoEncoder, VideoSettings, fps_rational};
 use crate::error::RenderError;
 use crate::page::{Capture, RemotionTab, ResolvedComposition, TabSetup};
 use crate::still::{Site, resolve_composition};
@@ -44,6 +55,9 @@ pub struct VideoRequest {
     pub timeout: Duration,
     /// Container of the output.
     pub container: Container,
+    /// The audio's encoding; `None`: muted (no audio stream). Chunks carry lossless audio
+    /// whatever the setting; the output's codec applies when they are joined.
+    pub audio: Option<AudioSettings>,
 }
 
 /// Progress callbacks receive this.
@@ -117,7 +131,7 @@ pub async fn render_frames(
             is_main_tab: i == 0,
             serialized_input_props: request.serialized_props.clone(),
             env_variables: "{}".into(),
-            audio_enabled: false,
+            audio_enabled: request.audio.is_some(),
             video_enabled: true,
         };
         let mut tab = RemotionTab::open(browser, &site.url, &setup).await?;
@@ -135,16 +149,29 @@ pub async fn render_frames(
         pixel_format: request.pixel_format,
         container: request.container,
     };
-    let (tx, rx) = mpsc::channel::<(u64, Vec<u8>, Duration)>(QUEUE_PER_TAB * tabs);
+    let (tx, rx) = mpsc::channel::<Captured>(QUEUE_PER_TAB * tabs);
     let rendered = Arc::new(AtomicU64::new(0));
     let on_progress = Arc::new(on_progress);
-    let encoder = spawn_encoder(out.to_path_buf(), settings, first, total, rx, rendered.clone(), on_progress.clone());
+    let audio = match request.audio {
+        Some(settings) => Some(AudioJob {
+            settings,
+            cache: AssetCache::new(&site.url)?,
+            target: match request.container {
+                Container::Output => AudioTarget::Output(settings),
+                Container::Chunk => AudioTarget::Chunk,
+            },
+        }),
+        None => None,
+    };
+    let cache = audio.as_ref().map(|a| a.cache.clone());
+    let encoder =
+        spawn_encoder(out.to_path_buf(), settings, audio, first, total, rx, rendered.clone(), on_progress.clone());
 
     // Tabs take the lowest frame not yet taken, like Remotion's frame pool.
     let next = Arc::new(AtomicU64::new(first));
     let mut capturers = Vec::with_capacity(tabs);
     for tab in opened {
-        let (next, tx, rendered) = (next.clone(), tx.clone(), rendered.clone());
+        let (next, tx, rendered, cache) = (next.clone(), tx.clone(), rendered.clone(), cache.clone());
         let quality = request.jpeg_quality;
         capturers.push(tokio::spawn(async move {
             let result = async {
@@ -155,9 +182,24 @@ pub async fn render_frames(
                     }
                     let t = Instant::now();
                     tab.seek(frame, 1).await?;
-                    let image = tab.capture(Capture::Jpeg(quality)).await.map_err(|e| e.at_frame(frame))?;
+                    let (image, assets) = match &cache {
+                        // Beside the screenshot, like Remotion (the page clears them as it answers).
+                        Some(cache) => {
+                            let (image, assets) =
+                                tokio::join!(tab.capture(Capture::Jpeg(quality)), tab.collect_assets());
+                            let assets = assets.and_then(assets::parse).map_err(|e| e.at_frame(frame))?;
+                            for asset in &assets {
+                                if let RenderAsset::Media(media) = asset {
+                                    cache.prefetch(&media.src);
+                                }
+                            }
+                            (image, assets)
+                        }
+                        None => (tab.capture(Capture::Jpeg(quality)).await, Vec::new()),
+                    };
+                    let image = image.map_err(|e| e.at_frame(frame))?;
                     rendered.fetch_add(1, Ordering::Relaxed);
-                    if tx.send((frame, image, t.elapsed())).await.is_err() {
+                    if tx.send(Captured { frame, image, assets, time: t.elapsed() }).await.is_err() {
                         // The encoder stopped: its error is reported instead.
                         return Ok(());
                     }
@@ -189,27 +231,50 @@ pub async fn render_frames(
     Ok(VideoSummary { composition, frames, elapsed: started.elapsed(), frame_milliseconds })
 }
 
-/// The encoder thread: reorders captured frames and encodes them in frame order.
+/// A captured frame on its way to the encoder.
+struct Captured {
+    frame: u64,
+    image: Vec<u8>,
+    assets: Vec<RenderAsset>,
+    time: Duration,
+}
+
+/// The audio side of a render.
+struct AudioJob {
+    settings: AudioSettings,
+    cache: Arc<AssetCache>,
+    target: AudioTarget,
+}
+
+/// The encoder thread: reorders captured frames, encodes them in frame order and mixes their
+/// audio; with anything heard, muxes the audio in at the end.
+#[allow(clippy::too_many_arguments)]
 fn spawn_encoder(
     out: PathBuf,
     settings: VideoSettings,
+    audio: Option<AudioJob>,
     first: u64,
     total: u64,
-    mut rx: mpsc::Receiver<(u64, Vec<u8>, Duration)>,
+    mut rx: mpsc::Receiver<Captured>,
     rendered: Arc<AtomicU64>,
     on_progress: Arc<impl Fn(Progress) + Send + Sync + 'static>,
 ) -> tokio::task::JoinHandle<Result<(u64, Vec<u32>), RenderError>> {
+    let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let mut encoder = VideoEncoder::create(&out, &settings, ImageKind::Jpeg)?;
-        let mut pending: BTreeMap<u64, (Vec<u8>, Duration)> = BTreeMap::new();
+        let mut mixer = audio.as_ref().map(|a| Mixer::new(fps_rational(settings.fps), a.cache.clone(), runtime));
+        let mut pending: BTreeMap<u64, Captured> = BTreeMap::new();
         let mut want = first;
         let mut timings = Vec::with_capacity(total as usize);
-        while let Some((frame, image, capture_time)) = rx.blocking_recv() {
-            pending.insert(frame, (image, capture_time));
-            while let Some((image, capture_time)) = pending.remove(&want) {
+        while let Some(captured) = rx.blocking_recv() {
+            pending.insert(captured.frame, captured);
+            while let Some(captured) = pending.remove(&want) {
                 let t = Instant::now();
-                encoder.push_image(&image)?;
-                timings.push((capture_time + t.elapsed()).as_millis().min(u128::from(u32::MAX)) as u32);
+                encoder.push_image(&captured.image)?;
+                if let Some(mixer) = &mut mixer {
+                    mixer.add_frame(want, &captured.assets)?;
+                }
+                timings.push((captured.time + t.elapsed()).as_millis().min(u128::from(u32::MAX)) as u32);
                 want += 1;
                 on_progress(Progress { rendered: rendered.load(Ordering::Relaxed), encoded: want - first, total });
             }
@@ -218,6 +283,30 @@ fn spawn_encoder(
             // Capture stopped early; the caller reports why.
             return Err(RenderError::Encoding(format!("only {} of {total} frames arrived", want - first)));
         }
-        Ok((encoder.finish()?, timings))
+        let frames = encoder.finish()?;
+        if let (Some(mixer), Some(audio)) = (mixer, audio)
+            && let Some(mut mixed) = mixer.finish()?
+        {
+            let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let video_only = out.with_file_name(format!(".{name}.video"));
+            std::fs::rename(&out, &video_only).map_err(|e| RenderError::io("moving the video aside", e))?;
+            let muxed = crate::stitch::mux_audio(
+                &video_only,
+                &mut mixed,
+                &out,
+                settings.codec,
+                settings.container,
+                audio.target,
+            );
+            let _ = std::fs::remove_file(&video_only);
+            let joined = muxed?;
+            tracing::debug!(
+                frames = joined.frames,
+                samples = joined.audio_samples,
+                codec = audio.settings.codec.as_str(),
+                "audio muxed"
+            );
+        }
+        Ok((frames, timings))
     })
 }

@@ -1,5 +1,13 @@
-//! Joining chunk files into one output without re-encoding: packets are copied and their
-//! timestamps shifted by the length of the chunks before them.
+//! Joining encoded streams without re-encoding video: chunk files into one output, and a
+//! rendered video with its mixed audio. Video packets are copied, their timestamps shifted by
+//! the length of what came before.
+//!
+//! Audio is the exception, by design: chunks carry their audio as lossless 16-bit PCM (see
+//! [`AudioTarget::Chunk`]) and the joined audio is encoded once, here. Remotion instead encodes
+//! AAC per chunk with extra padding and trims at 1024-sample frame boundaries when copying; that
+//! needs every chunk to render audio beyond its own frames and still leaves the joins depending
+//! on the encoder's overlap. Encoding the joined PCM once is exact at every join, whatever the
+//! chunk sizes, and costs little (the AAC encoder runs at well over 100× real time).
 
 use std::path::{Path, PathBuf};
 
@@ -8,6 +16,10 @@ use ffmpeg_next as ffmpeg;
 
 use remotion_crds::media::Codec;
 
+use crate::audio::encode::{AudioEncoder, AudioTarget};
+use crate::audio::mix::MixedAudio;
+use crate::audio::source::Resampler;
+use crate::audio::{AudioSettings, frame_start_sample};
 use crate::encode::{Container, codec_tag, init, muxer};
 use crate::error::RenderError;
 
@@ -15,24 +27,47 @@ fn stitching(context: String, e: ffmpeg::Error) -> RenderError {
     RenderError::Encoding(format!("{context}: {e}"))
 }
 
-/// Joins the video streams of `chunks` (in order) into `out`, in the container of `codec`;
-/// returns the number of packets written. Each chunk must hold one video stream of the same
-/// codec and size.
-pub fn concat_video(chunks: &[PathBuf], out: &Path, codec: Codec) -> Result<u64, RenderError> {
-    init();
-    let muxer = muxer(codec, Container::Output)?;
-    let first = chunks.first().ok_or_else(|| RenderError::InvalidInput("no chunks to join".into()))?;
-    let probe = format::input(first).map_err(|e| stitching(format!("opening {}", first.display()), e))?;
-    let stream = probe
-        .streams()
-        .best(media::Type::Video)
-        .ok_or_else(|| RenderError::Encoding(format!("{} has no video stream", first.display())))?;
-    let parameters = stream.parameters();
-    let frame_rate = stream.avg_frame_rate();
-    drop(probe);
+/// Audio is encoded this far ahead of the video being copied, so the muxer interleaves
+/// without buffering much.
+const AUDIO_LEAD_SECONDS: f64 = 0.5;
 
-    let mut output = format::output_as(out, muxer).map_err(|e| stitching(format!("creating {}", out.display()), e))?;
-    {
+/// What a join wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Joined {
+    /// Video packets (frames).
+    pub frames: u64,
+    /// Stereo audio samples at 48 kHz (0: no audio stream).
+    pub audio_samples: u64,
+}
+
+/// Joins the video streams of `chunks` (in order) into `out`, in the container of `codec`,
+/// leaving any audio out; returns the number of packets written. Each chunk must hold one
+/// video stream of the same codec and size.
+pub fn concat_video(chunks: &[PathBuf], out: &Path, codec: Codec) -> Result<u64, RenderError> {
+    Ok(concat(chunks, out, codec, None)?.frames)
+}
+
+/// The output's video stream, copied from `input`'s.
+struct VideoCopy {
+    frame_rate: Rational,
+}
+
+impl VideoCopy {
+    /// Adds a video stream shaped like `source`'s to `output` (as its first stream).
+    fn add(
+        output: &mut format::context::Output,
+        source: &Path,
+        codec: Codec,
+        muxer: &str,
+    ) -> Result<Self, RenderError> {
+        let probe = format::input(source).map_err(|e| stitching(format!("opening {}", source.display()), e))?;
+        let stream = probe
+            .streams()
+            .best(media::Type::Video)
+            .ok_or_else(|| RenderError::Encoding(format!("{} has no video stream", source.display())))?;
+        let parameters = stream.parameters();
+        let frame_rate = stream.avg_frame_rate();
+        drop(probe);
         let mut out_stream = output
             .add_stream(ffmpeg::encoder::find(ffmpeg::codec::Id::None))
             .map_err(|e| stitching("adding a stream".into(), e))?;
@@ -44,51 +79,312 @@ pub fn concat_video(chunks: &[PathBuf], out: &Path, codec: Codec) -> Result<u64,
         }
         out_stream.set_avg_frame_rate(frame_rate);
         out_stream.set_time_base(frame_rate.invert());
+        Ok(Self { frame_rate })
     }
+}
+
+/// Writes the output's header (index at the front for MP4 and QuickTime).
+fn write_header(output: &mut format::context::Output, muxer: &str) -> Result<(), RenderError> {
     let mut header = Dictionary::new();
     if matches!(muxer, "mp4" | "mov") {
         header.set("movflags", "+faststart");
     }
     output.write_header_with(header).map_err(|e| stitching("writing the output header".into(), e))?;
-    let out_time_base = output.stream(0).expect("added above").time_base();
+    Ok(())
+}
 
-    let mut offset = 0i64; // in out_time_base
-    let mut written = 0u64;
+/// Copies the video packets of one input after `offset` (in the output's video time base),
+/// calling `before_packet` with each packet's presentation time in seconds and the number of
+/// frames copied from this input so far, and `other` with packets of other streams.
+/// Returns where the input's video ends and how many frames it had.
+fn copy_video(
+    input: &mut format::context::Input,
+    name: &Path,
+    output: &mut format::context::Output,
+    offset: i64,
+    frame_rate: Rational,
+    mut before_packet: impl FnMut(&mut format::context::Output, f64, u64) -> Result<(), RenderError>,
+    mut other: impl FnMut(&mut format::context::Output, usize, ffmpeg::Packet) -> Result<(), RenderError>,
+) -> Result<(i64, u64), RenderError> {
+    let out_time_base = output.stream(0).expect("the video stream is first").time_base();
+    let index = input
+        .streams()
+        .best(media::Type::Video)
+        .ok_or_else(|| RenderError::Encoding(format!("{} has no video stream", name.display())))?
+        .index();
+    let in_time_base = input.stream(index).expect("exists").time_base();
+    // Inputs do not start at zero (MPEG-TS adds a start offset): rebase each so that its first
+    // picture (the IDR frame, first in decode order) shows right after what came before. Decode
+    // timestamps then stay increasing across the join: with B-frames an input's DTS run a few
+    // frames behind its PTS, on both sides of the join alike.
+    let mut base: Option<i64> = None;
+    let mut end = offset;
+    let mut frames = 0u64;
+    for (s, mut packet) in input.packets() {
+        if s.index() != index {
+            other(output, s.index(), packet)?;
+            continue;
+        }
+        packet.rescale_ts(in_time_base, out_time_base);
+        let first_pts = *base.get_or_insert(packet.pts().or(packet.dts()).unwrap_or(0));
+        let shift = offset - first_pts;
+        packet.set_pts(packet.pts().map(|t| t + shift));
+        packet.set_dts(packet.dts().map(|t| t + shift));
+        let duration =
+            if packet.duration() > 0 { packet.duration() } else { frame_duration(frame_rate, out_time_base) };
+        end = end.max(packet.pts().unwrap_or(offset) + duration);
+        frames += 1;
+        let seconds = packet.pts().unwrap_or(offset) as f64 * f64::from(out_time_base);
+        before_packet(output, seconds, frames)?;
+        packet.set_stream(0);
+        packet.set_position(-1);
+        packet.write_interleaved(output).map_err(|e| stitching(format!("copying {}", name.display()), e))?;
+    }
+    Ok((end, frames))
+}
+
+/// Whether a file has an audio stream (container header only: cheap even for thousands of
+/// chunks).
+fn has_audio_stream(path: &Path) -> Result<bool, RenderError> {
+    let c_path = std::ffi::CString::new(path.to_string_lossy().as_bytes())
+        .map_err(|_| RenderError::InvalidInput(format!("{} has a NUL in its name", path.display())))?;
+    // SAFETY: avformat_open_input allocates the context and fills it (or frees it on error);
+    // the streams array holds nb_streams valid pointers; the context is closed before return.
+    unsafe {
+        let mut context = std::ptr::null_mut();
+        let opened =
+            ffmpeg::ffi::avformat_open_input(&mut context, c_path.as_ptr(), std::ptr::null(), std::ptr::null_mut());
+        if opened < 0 {
+            return Err(stitching(format!("opening {}", path.display()), ffmpeg::Error::from(opened)));
+        }
+        let streams = std::slice::from_raw_parts((*context).streams, (*context).nb_streams as usize);
+        let audio =
+            streams.iter().any(|s| (*(**s).codecpar).codec_type == ffmpeg::ffi::AVMediaType::AVMEDIA_TYPE_AUDIO);
+        ffmpeg::ffi::avformat_close_input(&mut context);
+        Ok(audio)
+    }
+}
+
+/// Decodes an input's audio stream to 48 kHz stereo.
+struct AudioDecoder {
+    index: usize,
+    decoder: ffmpeg::decoder::Audio,
+    resampler: Option<Resampler>,
+    frame: ffmpeg::frame::Audio,
+}
+
+impl AudioDecoder {
+    fn open(input: &format::context::Input, name: &Path) -> Result<Option<Self>, RenderError> {
+        let Some(stream) = input.streams().best(media::Type::Audio) else { return Ok(None) };
+        let decoder = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
+            .and_then(|c| c.decoder().audio())
+            .map_err(|e| stitching(format!("opening the audio of {}", name.display()), e))?;
+        Ok(Some(Self { index: stream.index(), decoder, resampler: None, frame: ffmpeg::frame::Audio::empty() }))
+    }
+
+    /// Decodes `packet` (or, with `None`, flushes) and appends the samples to `out`.
+    fn decode(&mut self, packet: Option<&ffmpeg::Packet>, out: &mut Vec<f32>) -> Result<(), RenderError> {
+        let fail = |e| stitching("decoding a chunk's audio".into(), e);
+        match packet {
+            Some(packet) => self.decoder.send_packet(packet).map_err(fail)?,
+            None => self.decoder.send_eof().map_err(fail)?,
+        }
+        while self.decoder.receive_frame(&mut self.frame).is_ok() {
+            if self.resampler.as_ref().is_none_or(|r| !r.fits(&self.frame)) {
+                self.resampler = Some(Resampler::for_frame(&self.frame).map_err(fail)?);
+            }
+            self.resampler.as_mut().expect("set above").convert(Some(&self.frame), out).map_err(fail)?;
+        }
+        if packet.is_none()
+            && let Some(resampler) = &mut self.resampler
+        {
+            resampler.convert(None, out).map_err(fail)?;
+        }
+        Ok(())
+    }
+}
+
+/// The joined audio: chunk audio (or silence for chunks without) kept exactly on the video's
+/// timeline — each chunk's audio is cut or padded to the samples of its frames.
+struct AudioJoin {
+    encoder: AudioEncoder,
+    frame_rate: Rational,
+    /// Samples to drop from the next chunk's start (a chunk that was too long).
+    drop: u64,
+    scratch: Vec<f32>,
+}
+
+impl AudioJoin {
+    fn push(&mut self, output: &mut format::context::Output) -> Result<(), RenderError> {
+        let skip = (self.drop as usize).min(self.scratch.len() / 2);
+        self.drop -= skip as u64;
+        let result = self.encoder.push(&self.scratch[skip * 2..], output);
+        self.scratch.clear();
+        result
+    }
+
+    /// Pads with silence up to the samples of `frames` frames; at the end of a chunk, notes
+    /// what ran past them, to be dropped from the next chunk's start.
+    fn settle(
+        &mut self,
+        frames: u64,
+        output: &mut format::context::Output,
+        end_of_chunk: bool,
+    ) -> Result<(), RenderError> {
+        let target = frame_start_sample(frames, self.frame_rate);
+        let pushed = self.encoder.samples();
+        if pushed < target {
+            self.encoder.push_silence(target - pushed, output)?;
+            if end_of_chunk {
+                self.drop = 0;
+            }
+        } else if end_of_chunk {
+            self.drop = pushed - target;
+            if self.drop > 0 {
+                tracing::debug!(excess = self.drop, "a chunk's audio ran past its frames; trimming the next");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Joins `chunks` (in order) into `out` in the container of `codec`. With `audio`, and when
+/// any chunk has audio, the output gets an audio stream: the chunks' audio decoded, joined on
+/// the video's timeline and encoded once.
+pub fn concat(
+    chunks: &[PathBuf],
+    out: &Path,
+    codec: Codec,
+    audio: Option<AudioSettings>,
+) -> Result<Joined, RenderError> {
+    init();
+    let muxer = muxer(codec, Container::Output)?;
+    let first = chunks.first().ok_or_else(|| RenderError::InvalidInput("no chunks to join".into()))?;
+    let mut with_audio = None;
+    if let Some(settings) = audio {
+        for chunk in chunks {
+            if has_audio_stream(chunk)? {
+                with_audio = Some(settings);
+                break;
+            }
+        }
+    }
+    let mut output = format::output_as(out, muxer).map_err(|e| stitching(format!("creating {}", out.display()), e))?;
+    let video = VideoCopy::add(&mut output, first, codec, muxer)?;
+    let mut join = match with_audio {
+        Some(settings) => Some(AudioJoin {
+            encoder: AudioEncoder::add(&mut output, AudioTarget::Output(settings))?,
+            frame_rate: video.frame_rate,
+            drop: 0,
+            scratch: Vec::new(),
+        }),
+        None => None,
+    };
+    write_header(&mut output, muxer)?;
+
+    let mut offset = 0i64; // in the output's video time base
+    let mut frames_before = 0u64;
     for chunk in chunks {
         let mut input = format::input(chunk).map_err(|e| stitching(format!("opening {}", chunk.display()), e))?;
-        let index = input
-            .streams()
-            .best(media::Type::Video)
-            .ok_or_else(|| RenderError::Encoding(format!("{} has no video stream", chunk.display())))?
-            .index();
-        let in_time_base = input.stream(index).expect("exists").time_base();
-        // Chunks do not start at zero (MPEG-TS adds a start offset): rebase each so that its
-        // first picture (the IDR frame, first in decode order) shows right after the previous
-        // chunk. Decode timestamps then stay increasing across the join: with B-frames a chunk's
-        // DTS run a few frames behind its PTS, on both sides of the join alike.
-        let mut base: Option<i64> = None;
-        let mut end = offset;
-        for (s, mut packet) in input.packets() {
-            if s.index() != index {
-                continue;
+        let mut decoder = match &join {
+            Some(_) => AudioDecoder::open(&input, chunk)?,
+            None => None,
+        };
+        let silent = decoder.is_none();
+        let (end, frames) = {
+            let join_cell = std::cell::RefCell::new(&mut join);
+            let decoder_cell = std::cell::RefCell::new(&mut decoder);
+            copy_video(
+                &mut input,
+                chunk,
+                &mut output,
+                offset,
+                video.frame_rate,
+                |output, _, copied| match join_cell.borrow_mut().as_mut() {
+                    // A chunk without audio (nothing audible in its frames) is silence.
+                    Some(join) if silent => join.settle(frames_before + copied, output, false),
+                    _ => Ok(()),
+                },
+                |output, index, packet| {
+                    let mut join = join_cell.borrow_mut();
+                    let mut decoder = decoder_cell.borrow_mut();
+                    match (join.as_mut(), decoder.as_mut()) {
+                        (Some(join), Some(decoder)) if decoder.index == index => {
+                            decoder.decode(Some(&packet), &mut join.scratch)?;
+                            join.push(output)
+                        }
+                        _ => Ok(()),
+                    }
+                },
+            )?
+        };
+        if let Some(join) = &mut join {
+            if let Some(decoder) = &mut decoder {
+                decoder.decode(None, &mut join.scratch)?;
+                join.push(&mut output)?;
             }
-            packet.rescale_ts(in_time_base, out_time_base);
-            let first_pts = *base.get_or_insert(packet.pts().or(packet.dts()).unwrap_or(0));
-            let shift = offset - first_pts;
-            packet.set_pts(packet.pts().map(|t| t + shift));
-            packet.set_dts(packet.dts().map(|t| t + shift));
-            let duration =
-                if packet.duration() > 0 { packet.duration() } else { frame_duration(frame_rate, out_time_base) };
-            end = end.max(packet.pts().unwrap_or(offset) + duration);
-            packet.set_stream(0);
-            packet.set_position(-1);
-            packet.write_interleaved(&mut output).map_err(|e| stitching(format!("copying {}", chunk.display()), e))?;
-            written += 1;
+            join.settle(frames_before + frames, &mut output, true)?;
         }
+        frames_before += frames;
         offset = end;
     }
+    let audio_samples = match join {
+        Some(join) => join.encoder.finish(&mut output)?,
+        None => 0,
+    };
     output.write_trailer().map_err(|e| stitching("finishing the output".into(), e))?;
-    Ok(written)
+    Ok(Joined { frames: frames_before, audio_samples })
+}
+
+/// Writes `video` (a file with one video stream) and `audio` into `out`, in the container of
+/// `codec` (output or chunk), copying the video and encoding the audio for `target`.
+pub fn mux_audio(
+    video: &Path,
+    audio: &mut MixedAudio,
+    out: &Path,
+    codec: Codec,
+    container: Container,
+    target: AudioTarget,
+) -> Result<Joined, RenderError> {
+    init();
+    let muxer = muxer(codec, container)?;
+    let mut output = format::output_as(out, muxer).map_err(|e| stitching(format!("creating {}", out.display()), e))?;
+    let copy = VideoCopy::add(&mut output, video, codec, muxer)?;
+    let mut encoder = AudioEncoder::add(&mut output, target)?;
+    write_header(&mut output, muxer)?;
+    let mut input = format::input(video).map_err(|e| stitching(format!("opening {}", video.display()), e))?;
+    let mut buffer = Vec::new();
+    let total = audio.samples();
+    let mut feed = |output: &mut format::context::Output, until: u64, encoder: &mut AudioEncoder| {
+        while encoder.samples() < until.min(total) {
+            buffer.clear();
+            let wanted = (until.min(total) - encoder.samples()).min(u64::from(crate::audio::SAMPLE_RATE)) as usize;
+            if audio.read(&mut buffer, wanted).map_err(|e| RenderError::io("reading the mixed audio", e))? == 0 {
+                break;
+            }
+            encoder.push(&buffer, output)?;
+        }
+        Ok::<(), RenderError>(())
+    };
+    let (_, frames) = {
+        let encoder_cell = std::cell::RefCell::new(&mut encoder);
+        copy_video(
+            &mut input,
+            video,
+            &mut output,
+            0,
+            copy.frame_rate,
+            |output, seconds, _| {
+                let until = ((seconds + AUDIO_LEAD_SECONDS) * f64::from(crate::audio::SAMPLE_RATE)) as u64;
+                feed(output, until, &mut encoder_cell.borrow_mut())
+            },
+            |_, _, _| Ok(()),
+        )?
+    };
+    feed(&mut output, total, &mut encoder)?;
+    let audio_samples = encoder.finish(&mut output)?;
+    output.write_trailer().map_err(|e| stitching("finishing the output".into(), e))?;
+    Ok(Joined { frames, audio_samples })
 }
 
 /// One frame's duration in `time_base` units.

@@ -30,6 +30,7 @@ fn request(frames: (u64, u64), concurrency: usize) -> VideoRequest {
         jpeg_quality: 80,
         timeout: Duration::from_secs(30),
         container: Container::Output,
+        audio: None,
     }
 }
 

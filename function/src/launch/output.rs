@@ -1,5 +1,5 @@
-//! After the chunks: fetch them, join them without re-encoding, upload the output, and
-//! remove the chunk objects.
+//! After the chunks: fetch them, join them without re-encoding video (their lossless audio is
+//! joined and encoded once), upload the output, and remove the chunk objects.
 
 use std::path::{Path, PathBuf};
 
@@ -28,16 +28,20 @@ pub async fn download_chunks(
     Ok(paths)
 }
 
-/// Joins chunk files into the output file; checks that every frame is there once.
+/// Joins chunk files into the output file (video copied, the chunks' audio encoded once in
+/// the requested audio codec); checks that every frame is there once.
 pub async fn stitch(
     chunks: Vec<PathBuf>,
     out: PathBuf,
-    codec: remotion_crds::media::Codec,
+    encoding: &remotion_crds::protocol::EncodingSettings,
     frames_expected: u64,
 ) -> Result<(), RenderError> {
-    let written = tokio::task::spawn_blocking(move || stitch::concat_video(&chunks, &out, codec))
+    let codec = encoding.codec;
+    let audio = crate::audio::AudioSettings::from_encoding(encoding)?;
+    let joined = tokio::task::spawn_blocking(move || stitch::concat(&chunks, &out, codec, audio))
         .await
         .map_err(|e| RenderError::Encoding(format!("the stitching thread failed: {e}")))??;
+    let written = joined.frames;
     if written != frames_expected {
         return Err(RenderError::Encoding(format!(
             "the joined video has {written} frames, {frames_expected} were rendered"
