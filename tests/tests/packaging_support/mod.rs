@@ -10,6 +10,10 @@ use serde_json::Value;
 
 pub use remotion_tests::paths::repo_root;
 
+/// The operator's RBAC needs, derived from `operator/src`: the chart and `config/rbac/` must
+/// grant exactly these.
+pub mod rbac;
+
 /// Where `scripts/install-deps.sh` puts the pinned kubectl.
 fn cached_tool(name: &str) -> Option<PathBuf> {
     let home = std::env::var_os("HOME")?;
@@ -68,27 +72,6 @@ pub fn yaml_documents(text: &str) -> Result<Vec<Value>> {
 pub fn yaml_file(path: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     serde_saphyr::from_str(&text).with_context(|| format!("parsing {}", path.display()))
-}
-
-/// The operator's RBAC rules, exactly as the chart and `config/rbac/` must grant them (the
-/// needs fixed by the operator contract; one rule per need).
-pub fn expected_rules() -> Vec<Value> {
-    let kinds = ["lambdabuckets", "renderfunctions", "remotionsites", "renderjobs"];
-    let sub = |suffix: &str| kinds.iter().map(|k| format!("{k}/{suffix}")).collect::<Vec<_>>();
-    vec![
-        serde_json::json!({"apiGroups": ["remotion-operator.io"], "resources": kinds, "verbs": ["get", "list", "watch", "patch"]}),
-        serde_json::json!({"apiGroups": ["remotion-operator.io"], "resources": sub("status"), "verbs": ["get", "patch"]}),
-        serde_json::json!({"apiGroups": ["remotion-operator.io"], "resources": sub("finalizers"), "verbs": ["update"]}),
-        serde_json::json!({"apiGroups": [""], "resources": ["secrets", "configmaps"], "verbs": ["get"]}),
-        serde_json::json!({"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]}),
-    ]
-}
-
-/// The leader-election rule (a Role in the operator's namespace).
-pub fn expected_lease_rules() -> Vec<Value> {
-    vec![
-        serde_json::json!({"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}),
-    ]
 }
 
 /// The objects of `docs` of a kind.
