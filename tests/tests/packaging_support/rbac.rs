@@ -132,6 +132,9 @@ fn api_type_arg(type_text: &str) -> Option<String> {
     Some(kind_of_type(inner))
 }
 
+/// Requests on one kind: (subresource, verb).
+type Verbs = BTreeSet<(Option<&'static str>, &'static str)>;
+
 /// The kind an `Api` is of: a concrete kind, or a type parameter of the function.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum KindRef {
@@ -207,7 +210,7 @@ struct Scanner<'a> {
     exprs: Vec<Vec<ApiExpr>>,
     recognized: Vec<BTreeSet<usize>>,
     facts: Vec<Facts>,
-    memo: HashMap<(usize, String), BTreeSet<(Option<&'static str>, &'static str)>>,
+    memo: HashMap<(usize, String), Verbs>,
     scan: Scan,
 }
 
@@ -601,7 +604,7 @@ impl<'a> Scanner<'a> {
 
     /// The (subresource, verb) requests function `index` makes on resources of its type
     /// parameter `param`, those of the generic functions it hands them to included.
-    fn verbs_of(&mut self, index: usize, param: &str) -> BTreeSet<(Option<&'static str>, &'static str)> {
+    fn verbs_of(&mut self, index: usize, param: &str) -> Verbs {
         let key = (index, param.to_owned());
         if let Some(found) = self.memo.get(&key) {
             return found.clone();
@@ -609,8 +612,7 @@ impl<'a> Scanner<'a> {
         self.memo.insert(key.clone(), BTreeSet::new()); // a recursion adds nothing new
         let facts = self.facts[index].clone();
         let mine = KindRef::Param(param.to_owned());
-        let mut verbs: BTreeSet<(Option<&'static str>, &'static str)> =
-            facts.requests.iter().filter(|r| r.0 == mine).map(|r| (r.1, r.2)).collect();
+        let mut verbs: Verbs = facts.requests.iter().filter(|r| r.0 == mine).map(|r| (r.1, r.2)).collect();
         for call in &facts.calls {
             let Some(&callee) = call.callees.first() else { continue };
             let callee_api_params = self.api_params(callee);
