@@ -2,9 +2,13 @@
 //! identical output (sRGB colour profile, no font hinting, no background throttling).
 
 use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chromiumoxide::browser::{Browser as CdpBrowser, BrowserConfig};
+use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
+use chromiumoxide::cdp::browser_protocol::target::{CreateBrowserContextParams, CreateTargetParams};
 use chromiumoxide::page::Page;
 use futures::StreamExt;
 use tokio::task::JoinHandle;
@@ -78,7 +82,25 @@ pub struct Browser {
     inner: CdpBrowser,
     handler: JoinHandle<()>,
     _profile: tempfile::TempDir,
+    /// The isolated context tabs open in, for a browser kept warm across invocations.
+    context: Option<BrowserContextId>,
 }
+
+/// The browser kept between invocations of one function process (Lambda runs one invocation
+/// at a time per process and reuses warm processes): launching Chromium costs far more than a
+/// small chunk's frames.
+static WARM: Mutex<Option<Browser>> = Mutex::new(None);
+
+/// Chromium processes this process launched (for logs and tests of the warm browser).
+static LAUNCHES: AtomicU64 = AtomicU64::new(0);
+
+/// How many browsers this process has launched so far.
+pub fn launches() -> u64 {
+    LAUNCHES.load(Ordering::Relaxed)
+}
+
+/// Longest wait for a kept browser to answer before a new one is launched instead.
+const WARM_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Browser {
     /// Launches Chromium with a fresh profile.
@@ -100,6 +122,7 @@ impl Browser {
             builder = builder.arg(arg);
         }
         let config = builder.build().map_err(RenderError::BrowserLaunch)?;
+        LAUNCHES.fetch_add(1, Ordering::Relaxed);
         let (inner, mut handler) =
             CdpBrowser::launch(config).await.map_err(|e| RenderError::BrowserLaunch(e.to_string()))?;
         // The handler drives the DevTools connection; it ends when the browser goes away.
@@ -110,12 +133,87 @@ impl Browser {
                 }
             }
         });
-        Ok(Self { inner, handler, _profile: profile })
+        Ok(Self { inner, handler, _profile: profile, context: None })
     }
 
-    /// A new blank tab.
+    /// The browser this process kept from its last invocation when it still answers, else a
+    /// new one; either way with a fresh isolated context (no cache, storage or service worker
+    /// of an earlier render leaks into this one). Hand it back with [`Browser::release`].
+    pub async fn warm(options: &BrowserOptions) -> Result<Self, RenderError> {
+        let kept = WARM.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let mut browser = match kept {
+            Some(browser) if browser.answers().await => {
+                tracing::info!("reusing the warm browser");
+                browser
+            }
+            Some(browser) => {
+                tracing::info!("the kept browser does not answer; launching a new one");
+                browser.close().await;
+                Self::launch(options).await?
+            }
+            None => Self::launch(options).await?,
+        };
+        if options.in_lambda {
+            // Chromium's single-process mode (Lambda) cannot start the renderer of a second
+            // browser context: tabs open in the default one, and the local site server answers
+            // `no-store`, so nothing of an earlier invocation's site is served from a cache.
+            return Ok(browser);
+        }
+        match browser.inner.create_browser_context(CreateBrowserContextParams::default()).await {
+            Ok(context) => {
+                browser.context = Some(context);
+                Ok(browser)
+            }
+            Err(e) => {
+                browser.close().await;
+                Err(RenderError::BrowserLaunch(format!("creating an isolated browser context: {e}")))
+            }
+        }
+    }
+
+    /// Ends this invocation's context and keeps the browser for the next invocation (or closes
+    /// it when the context cannot be disposed, e.g. after a crash).
+    pub async fn release(mut self) {
+        let cleared = match self.context.take() {
+            Some(context) => {
+                let disposed = tokio::time::timeout(WARM_CHECK_TIMEOUT, self.inner.dispose_browser_context(context));
+                matches!(disposed.await, Ok(Ok(())))
+            }
+            // Tabs an interrupted render left open would go on using CPU in the next one.
+            None => self.close_tabs().await,
+        };
+        if cleared {
+            tracing::debug!("keeping the browser warm for the next invocation");
+            let previous = WARM.lock().unwrap_or_else(|e| e.into_inner()).replace(self);
+            if let Some(previous) = previous {
+                previous.close().await;
+            }
+        } else {
+            tracing::info!("the browser could not be cleaned up after the invocation; closing it");
+            self.close().await;
+        }
+    }
+
+    async fn close_tabs(&self) -> bool {
+        let Ok(Ok(pages)) = tokio::time::timeout(WARM_CHECK_TIMEOUT, self.inner.pages()).await else {
+            return false;
+        };
+        // A tab the render closed itself may still be listed; failing to close it again is fine.
+        for page in pages {
+            let _ = tokio::time::timeout(WARM_CHECK_TIMEOUT, page.close()).await;
+        }
+        true
+    }
+
+    async fn answers(&self) -> bool {
+        matches!(tokio::time::timeout(WARM_CHECK_TIMEOUT, self.inner.version()).await, Ok(Ok(_)))
+    }
+
+    /// A new blank tab (in this invocation's context when there is one).
     pub async fn new_tab(&self) -> Result<Page, RenderError> {
-        Ok(self.inner.new_page("about:blank").await?)
+        let mut target = CreateTargetParams::new("about:blank");
+        target.browser_context_id = self.context.clone();
+        Ok(self.inner.new_page(target).await?)
     }
 
     /// Closes the browser and waits for its process to end.

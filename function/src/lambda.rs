@@ -89,9 +89,9 @@ async fn compositions(request: &CompositionsRequest) -> Result<CompositionsRespo
     let bucket = request.site.s3.as_ref().map(|p| p.bucket.as_str());
     let props = read_props(&request.input_props, bucket, &s3).await?;
     let (site, _server) = open_site(&request.site, &s3).await?;
-    let browser = Browser::launch(&BrowserOptions::detect()?).await?;
+    let browser = Browser::warm(&BrowserOptions::detect()?).await?;
     let result = list_compositions(&browser, &site, &props, Duration::from_millis(request.timeout_ms)).await;
-    browser.close().await;
+    browser.release().await;
     Ok(CompositionsResponse { compositions: result? })
 }
 
@@ -108,9 +108,9 @@ async fn still(request: &StillRequest) -> Result<StillResponse, RenderError> {
         scale: request.scale.unwrap_or(1.0),
         timeout: Duration::from_millis(request.timeout_ms),
     };
-    let browser = Browser::launch(&BrowserOptions::detect()?).await?;
+    let browser = Browser::warm(&BrowserOptions::detect()?).await?;
     let result = render_still(&browser, &site, &local).await;
-    browser.close().await;
+    browser.release().await;
     let image = result?.image;
     let size_bytes = image.len() as u64;
     let content_type = request.image_format.content_type();
@@ -157,13 +157,13 @@ async fn render_chunk(request: &RenderRequest) -> Result<RenderResponse, RenderE
         remotion_crds::keys::cancel(&id),
         || {},
     );
-    let browser = Browser::launch(&BrowserOptions::detect()?).await?;
+    let browser = Browser::warm(&BrowserOptions::detect()?).await?;
     let result = crate::launch::cancel::unless_cancelled(
         &watch.signal(),
         render_frames(&browser, &site, composition, &video, &out, |_| {}),
     )
     .await;
-    browser.close().await;
+    browser.release().await;
     drop(watch);
     let summary = result?;
     let bytes = std::fs::read(&out).map_err(|e| RenderError::io("reading the chunk", e))?;

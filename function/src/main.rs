@@ -312,10 +312,17 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 fn main() -> ExitCode {
+    // Under Lambda the log is the function's CloudWatch record (launches, retries, reuse of
+    // the warm browser): keep info there; a terminal user of the CLI wants warnings only.
+    let default_filter = if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        "info,chromiumoxide=error"
+    } else {
+        "warn,chromiumoxide=error"
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,chromiumoxide=error".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into()),
         )
         .init();
     let cli = Cli::parse();

@@ -136,6 +136,11 @@ async fn serve(files: Files, req: Request<Incoming>) -> Result<Response<Full<Byt
         if let Ok(value) = content_type.parse() {
             response.headers_mut().insert(hyper::header::CONTENT_TYPE, value);
         }
+        // A browser kept warm across invocations must never answer a later site's request
+        // from its cache (the next server may get the same port).
+        response
+            .headers_mut()
+            .insert(hyper::header::CACHE_CONTROL, hyper::header::HeaderValue::from_static("no-store"));
         Ok(response)
     };
     // The same path rules for both sources: relative to the bundle root, never above it.

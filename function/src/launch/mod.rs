@@ -261,10 +261,10 @@ async fn render<I: ChunkInvoker>(
 async fn evaluate(request: &LaunchRequest, s3: &aws_sdk_s3::Client) -> Result<ResolvedComposition, RenderError> {
     let props = crate::lambda::read_props(&request.input_props, Some(&request.bucket), s3).await?;
     let (site, _server) = crate::lambda::open_site(&request.site, s3).await?;
-    let browser = Browser::launch(&BrowserOptions::detect()?).await?;
+    let browser = Browser::warm(&BrowserOptions::detect()?).await?;
     let timeout = Duration::from_millis(request.timeout_ms);
     let resolved = resolve_composition(&browser, &site, &request.composition, &props, timeout).await;
-    browser.close().await;
+    browser.release().await;
     resolved
 }
 

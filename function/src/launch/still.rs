@@ -52,7 +52,7 @@ pub async fn render(
     progress.stage(Stage::Evaluating).await?;
     let props = crate::lambda::read_props(&request.input_props, Some(&request.bucket), s3).await?;
     let (site, _server) = crate::lambda::open_site(&request.site, s3).await?;
-    let browser = Browser::launch(&BrowserOptions::detect()?).await?;
+    let browser = Browser::warm(&BrowserOptions::detect()?).await?;
     progress.lock().doc.timings.evaluating_ms = elapsed_ms(evaluating);
 
     let rendering = Instant::now();
@@ -66,7 +66,7 @@ pub async fn render(
         timeout: Duration::from_millis(request.timeout_ms),
     };
     let rendered = unless_cancelled(&signal, render_still(&browser, &site, &still)).await;
-    browser.close().await;
+    browser.release().await;
     let image = rendered?.image;
     {
         let mut state = progress.lock();
