@@ -19,6 +19,10 @@
 //!
 //! S3 is reached through the standard environment (`AWS_ENDPOINT_URL_S3`, `AWS_ACCESS_KEY_ID`,
 //! `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`).
+//!
+//! `FAKE_LAUNCH_DETACH=1` (used by the scale benchmark, `benches/many_jobs.rs`): `launch` plays
+//! its script in a background task and answers at once, so one process holds many renders at a
+//! time — like AWS answering an Event invocation with 202 — instead of one render per process.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -187,9 +191,20 @@ impl Render {
     }
 }
 
+/// One S3 client per process (shared by its renders).
 async fn s3_client() -> aws_sdk_s3::Client {
+    static CLIENT: std::sync::OnceLock<aws_sdk_s3::Client> = std::sync::OnceLock::new();
+    if let Some(client) = CLIENT.get() {
+        return client.clone();
+    }
     let sdk = aws_config::load_from_env().await;
-    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build())
+    let client = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+    CLIENT.get_or_init(|| client).clone()
+}
+
+/// Whether renders play in the background (`FAKE_LAUNCH_DETACH=1`).
+fn detached() -> bool {
+    std::env::var("FAKE_LAUNCH_DETACH").is_ok_and(|v| v == "1")
 }
 
 async fn launch(request: LaunchRequest) -> Result<Value, Error> {
@@ -232,6 +247,19 @@ async fn launch(request: LaunchRequest) -> Result<Value, Error> {
         shape,
         usage: LambdaUsage::default(),
     };
+    if detached() {
+        let response = LaunchResponse {
+            render_id: render.id.to_string(),
+            progress_key: keys::progress(&render.id),
+            output_key: render.request.output.key.clone(),
+        };
+        tokio::spawn(async move {
+            if let Err(error) = render.play(&script_name, script).await {
+                eprintln!("detached render ended with an error: {error}");
+            }
+        });
+        return Ok(serde_json::to_value(response)?);
+    }
     Ok(serde_json::to_value(render.play(&script_name, script).await?)?)
 }
 

@@ -274,7 +274,14 @@ impl Fetched {
 
 async fn apply(job: &RenderJob, ctx: &JobContext) -> Result<Action, Error> {
     if is_terminal(job) {
-        if let Some(id) = job.status.as_ref().and_then(|s| s.render_id.clone()) {
+        // Jobs that ended before launch have no render id in their status but were throttled
+        // under the one their UID gives.
+        let id = job
+            .status
+            .as_ref()
+            .and_then(|s| s.render_id.clone())
+            .or_else(|| RenderId::from_uid(&job.uid().unwrap_or_default()).ok().map(|id| id.to_string()));
+        if let Some(id) = id {
             forget(ctx, &id);
         }
         return Ok(Action::await_change());
@@ -311,7 +318,9 @@ async fn write_status(
     if !status::differs(&current, desired) {
         return Ok(None);
     }
-    let key = job.uid().unwrap_or_default();
+    // Keyed by render id, the key `forget` removes when the job ends (the UID has dashes).
+    let uid = job.uid().unwrap_or_default();
+    let key = RenderId::from_uid(&uid).map(|id| id.to_string()).unwrap_or(uid);
     let wait = ctx.memory().throttle.wait_for(&key, Instant::now());
     if !force && !wait.is_zero() {
         return Ok(Some(wait));
