@@ -303,3 +303,56 @@ fn the_mix_sounds_like_remotions() {
     }
     assert!(full_440 > 1000.0 && full_880 > 1000.0);
 }
+
+#[tokio::test]
+async fn a_launch_joins_the_chunks_audio_from_a_private_site() {
+    // The site is private (served to the page from the bucket by the function itself): the
+    // tone is fetched through that same access.
+    let env = remotion_tests::TestEnv::get();
+    let (orchestrator, renderer) = ("test-fn-30", "test-fn-31");
+    let (s3, bucket, mut processes) = common::bucket_and_functions("launch-audio", orchestrator, 1).await;
+    processes.extend(common::spawn_functions(renderer, 2));
+    let id = "audio90";
+    let payload = serde_json::json!({
+        "type": "launch", "protocolVersion": remotion_crds::protocol::PROTOCOL_VERSION, "renderId": id,
+        "bucket": bucket, "site": {"serveUrl": "private", "s3": {"bucket": bucket, "prefix": "sites/fixture/"}},
+        "siteName": "fixture", "composition": "WithAudio", "inputProps": {"type": "inline", "serialized": "{}"},
+        "encoding": {"codec": "h264", "x264Preset": "ultrafast", "audioBitrate": "192k"},
+        "chunking": {"framesPerLambda": 25}, "maxRetries": 1, "timeoutMs": 30000,
+        "output": {"key": format!("renders/{id}/out.mp4")},
+        "renderer": {"functionName": renderer, "region": "us-east-1", "memoryMb": 2048, "diskMb": 2048,
+                     "architecture": "x86_64", "timeoutSeconds": 300, "maxConcurrency": 2},
+    });
+    let answer = remotion_tests::lambda::invoke(&env.lambda().client(), orchestrator, &payload).await.unwrap();
+    answer.expect("the launch succeeds");
+    let object = s3.get_object().bucket(&bucket).key(format!("renders/{id}/out.mp4")).send().await.unwrap();
+    let bytes = object.body.collect().await.unwrap().into_bytes();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.mp4");
+    std::fs::write(&out, &bytes).unwrap();
+
+    // 4 chunks (25, 25, 25, 15 frames): joins inside AAC frames, one AAC stream of 3 s.
+    assert_eq!(common::probe_video(&out).1, 90);
+    let (codec, rate, channels, duration) = probe_audio(&out).expect("an audio stream");
+    assert_eq!((codec.as_str(), rate, channels), ("aac", 48_000, 2));
+    assert!((duration - 3.0).abs() < 0.022, "3 s of audio, got {duration}");
+    let ours = pcm(&out);
+    let steepest = largest_step(&source_tone());
+    for join in [25.0 / 30.0, 50.0 / 30.0, 75.0 / 30.0] {
+        let around = largest_step(window(&ours, join - 0.05, join + 0.05));
+        assert!(around < steepest * 1.15, "step {around} at {join:.3} s, the tone's steepest is {steepest}");
+    }
+    let level = 20.0 * (rms(window(&ours, 0.1, 2.9)) / rms(window(&source_tone(), 0.1, 2.9))).log10();
+    assert!(level.abs() < 0.1, "the tone's level is kept: {level:+.3} dB");
+    // The requested bitrate, not the default 320k.
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "a", "-show_entries", "stream=bit_rate", "-of", "csv=p=0"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let bit_rate: f64 = String::from_utf8_lossy(&probe.stdout).trim().parse().unwrap();
+    assert!((150_000.0..230_000.0).contains(&bit_rate), "about 192 kbit/s, got {bit_rate}");
+    for p in &mut processes {
+        p.check_alive("render function").unwrap();
+    }
+}

@@ -162,6 +162,13 @@ async fn launch_renders_300_frames_in_chunks_into_a_frame_exact_video() {
     let (codec, frames, width, height, duration) = probe_video(&video);
     assert_eq!((codec.as_str(), frames, width, height), ("h264", 300, 1920, 1080));
     assert!((duration - 10.0).abs() < 0.05, "300 frames at 30 fps last 10 s, got {duration}");
+    // Intro plays nothing: audio was enabled, but no chunk heard anything, so no audio stream.
+    let streams = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0"])
+        .arg(&video)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&streams.stdout).trim(), "video");
     let site = Site::open(bundle("build").to_str().unwrap()).await.unwrap();
     let browser = Browser::launch(&BrowserOptions::detect().unwrap()).await.unwrap();
     for frame in [74u64, 75, 299] {
