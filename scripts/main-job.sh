@@ -11,7 +11,10 @@
 # it ends, also on Ctrl-C. Each run starts from a clean slate, so re-running it is safe.
 #
 # Environment: RENDERERS (render function processes besides the orchestrator, default 2),
-# COMPOSITION (default Intro), KEEP_RUNNING=1 (leave the stand-ins up until Ctrl-C).
+# COMPOSITION (default Intro), FRAMES_PER_LAMBDA (default 50), PROFILE (debug or release build,
+# default debug), KEEP_RUNNING=1 (leave the stand-ins up until Ctrl-C). After a success the
+# RenderJob and its final progress document are in out/run/renderjob.json and
+# out/run/progress.json, and the function processes' peak memory in out/run/function-peaks.txt.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 shared=${REMOTION_SHARED_DIR:-$here/../shared}
@@ -20,6 +23,9 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/remotion-operator/targe
 export PATH="$HOME/.cargo/bin:$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
 renderers=${RENDERERS:-2}
 composition=${COMPOSITION:-Intro}
+frames_per_lambda=${FRAMES_PER_LAMBDA:-50}
+profile=${PROFILE:-debug}
+case "$profile" in debug) profile_flag=() ;; release) profile_flag=(--release) ;; *) echo "PROFILE must be debug or release" >&2; exit 2 ;; esac
 out_dir="$here/out"
 run="$out_dir/run"
 logs="$run/logs"
@@ -73,9 +79,10 @@ bash scripts/install-deps.sh >"$current_log" 2>&1 || fail "see the log"
 
 rm -rf "$run" && mkdir -p "$logs"
 step "building the operator and the render function" "$logs/build.log"
-cargo build --locked -p remotion-operator -p remotion-function --bins >"$current_log" 2>&1 || fail "cargo build failed"
-operator_bin="$CARGO_TARGET_DIR/debug/remotion-operator"
-function_bin="$CARGO_TARGET_DIR/debug/remotion-function"
+cargo build --locked "${profile_flag[@]}" -p remotion-operator -p remotion-function --bins >"$current_log" 2>&1 \
+  || fail "cargo build failed"
+operator_bin="$CARGO_TARGET_DIR/$profile/remotion-operator"
+function_bin="$CARGO_TARGET_DIR/$profile/remotion-function"
 
 # --- 2. Stand-ins ----------------------------------------------------------------------------
 step "starting the Kubernetes API server" "$logs/k8s-up.log"
@@ -115,11 +122,13 @@ lambda_port=$(free_port)
 start "$current_log" bash -c "cd '$run/lambda' && exec cargo lambda watch --only-lambda-apis -A 127.0.0.1 -P $lambda_port"
 lambda_endpoint="http://127.0.0.1:$lambda_port"
 wait_for "cargo-lambda" 60 bash -c "exec 3<>/dev/tcp/127.0.0.1/$lambda_port"
+function_pids=()
 for i in $(seq 0 "$renderers"); do
   AWS_LAMBDA_RUNTIME_API="$lambda_endpoint/.rt/remotion-render" AWS_LAMBDA_FUNCTION_NAME=remotion-render \
     AWS_LAMBDA_FUNCTION_VERSION='$LATEST' AWS_LAMBDA_FUNCTION_MEMORY_SIZE=2048 \
     AWS_ENDPOINT_URL_S3="$s3_endpoint" AWS_ENDPOINT_URL_LAMBDA="$lambda_endpoint" \
     start "$logs/function-$i.log" "$function_bin"
+  function_pids+=("${pids[-1]}")
 done
 
 step "packing the fixture bundle and serving it over HTTP" "$logs/site-server.log"
@@ -189,7 +198,7 @@ spec:
     titleText: Rendered by remotion-operator
     titleColor: "#33ccff"
   codec: h264
-  framesPerLambda: 50
+  framesPerLambda: $frames_per_lambda
 EOF
 kubectl apply -f "$run/resources.yaml" >"$current_log" 2>&1 || fail "kubectl apply"
 
@@ -210,13 +219,22 @@ while true; do
       kubectl get renderjob intro -o jsonpath='{range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}' >&2
       fail "the RenderJob ended $phase" ;;
   esac
-  if [ $(( $(date +%s) - started )) -gt 900 ]; then fail "no result after 15 minutes"; fi
+  if [ $(( $(date +%s) - started )) -gt "${RENDER_TIMEOUT:-900}" ]; then fail "no result after ${RENDER_TIMEOUT:-900} s"; fi
   sleep 1
 done
 
 # --- 5. The result ---------------------------------------------------------------------------
 step "copying the video to ./out/" "$logs/download.log"
 url=$(kubectl get renderjob intro -o jsonpath='{.status.output.url}')
+# For benchmarks and post-mortems: the job, its final progress document, peak memory per process.
+kubectl get renderjob intro -o json >"$run/renderjob.json"
+bucket=$(kubectl get renderjob intro -o jsonpath='{.status.bucketName}')
+render_id=$(kubectl get renderjob intro -o jsonpath='{.status.renderId}')
+curl -sf --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+  -o "$run/progress.json" "$s3_endpoint/$bucket/renders/$render_id/progress.json" 2>>"$current_log" || true
+for pid in "${function_pids[@]}"; do
+  echo "$pid $(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)"
+done >"$run/function-peaks.txt"
 file="$out_dir/intro.mp4"
 curl -sf -o "$file" "$url" 2>"$current_log" || fail "downloading $url"
 kubectl get renderjobs -o wide

@@ -9,6 +9,7 @@
 //! document ends Failed (`Stalled`) after the function's timeout and a margin.
 
 mod bucket;
+mod cache;
 mod invoke;
 
 use std::collections::HashMap;
@@ -87,6 +88,8 @@ struct Memory {
     cancel_requested: HashMap<String, Instant>,
     /// Accrued cost already added to the metric, per render.
     accrued: HashMap<String, Usd>,
+    /// When each followed render's progress document was last read.
+    last_poll: HashMap<String, Instant>,
 }
 
 /// The controller's context: the shared one plus its own memory.
@@ -96,6 +99,7 @@ pub struct JobContext {
     launches: Launches,
     memory: Mutex<Memory>,
     jobs: Store<DeserializeGuard<RenderJob>>,
+    references: cache::References,
 }
 
 impl HasContext for JobContext {
@@ -129,10 +133,12 @@ pub async fn run_with(ctx: Arc<Context>, settings: Settings, tuning: Tuning, shu
             heartbeats: HashMap::new(),
             cancel_requested: HashMap::new(),
             accrued: HashMap::new(),
+            last_poll: HashMap::new(),
         }),
         tuning,
         launches: Launches::default(),
         jobs: jobs.clone(),
+        references: cache::References::start(client, &settings),
     });
     let metrics_task = tokio::spawn(publish_phase_counts(job_ctx.clone(), shutdown.clone()));
     controller
@@ -254,14 +260,12 @@ struct Fetched {
 }
 
 impl Fetched {
-    async fn get(client: &kube::Client, namespace: &str, job: &RenderJob) -> Result<Self, Error> {
-        let site = Api::<RemotionSite>::namespaced(client.clone(), namespace).get_opt(&job.spec.site_ref.name).await?;
-        let function =
-            Api::<RenderFunction>::namespaced(client.clone(), namespace).get_opt(&job.spec.function_ref.name).await?;
+    async fn get(ctx: &JobContext, namespace: &str, job: &RenderJob) -> Result<Self, Error> {
+        let (client, refs) = (&ctx.shared.client, &ctx.references);
+        let site = refs.site(client, namespace, &job.spec.site_ref.name).await?;
+        let function = refs.function(client, namespace, &job.spec.function_ref.name).await?;
         let bucket = match &site {
-            Some(site) => {
-                Api::<LambdaBucket>::namespaced(client.clone(), namespace).get_opt(&site.spec.bucket_ref.name).await?
-            }
+            Some(site) => refs.bucket(client, namespace, &site.spec.bucket_ref.name).await?,
             None => None,
         };
         Ok(Self { site, function, bucket })
@@ -302,6 +306,7 @@ fn forget(ctx: &JobContext, id: &str) {
     memory.heartbeats.remove(id);
     memory.cancel_requested.remove(id);
     memory.accrued.remove(id);
+    memory.last_poll.remove(id);
 }
 
 /// Writes `desired` when it says something new, at most once per write interval per job
@@ -398,7 +403,7 @@ async fn prepare_and_launch(
         let message = "cancelled before launch: nothing was rendered".to_owned();
         return end_before_launch(api, job, ctx, RenderPhase::Cancelled, "Cancelled", message).await;
     }
-    let fetched = Fetched::get(&ctx.shared.client, namespace, job).await?;
+    let fetched = Fetched::get(ctx, namespace, job).await?;
     let resolved = match crate::job::references::resolve(&job.spec, fetched.found()) {
         Ok(resolved) => resolved,
         Err(Blocked::Invalid { reason, message }) => {
@@ -521,7 +526,7 @@ struct Followed {
 }
 
 async fn locate(job: &RenderJob, ctx: &JobContext, namespace: &str, bucket: String) -> Result<Followed, Error> {
-    let fetched = Fetched::get(&ctx.shared.client, namespace, job).await?;
+    let fetched = Fetched::get(ctx, namespace, job).await?;
     let Some(lambda_bucket) = fetched.bucket else {
         return Err(Error::transient(
             "BucketNotFound",
@@ -551,6 +556,20 @@ async fn follow(api: &Api<RenderJob>, job: &RenderJob, ctx: &JobContext, namespa
     let id_text = current.render_id.clone().unwrap_or_default();
     let id = RenderId::new(id_text.clone()).map_err(|e| Error::terminal("InvalidRenderId", e.to_string()))?;
     let bucket_name = current.bucket_name.clone().unwrap_or_default();
+    // Each status write wakes the job again: unless a cancel waits to be signalled, read the
+    // progress no more often than the poll interval (at hundreds of live jobs these extra
+    // reconciles doubled the load on the API server and S3).
+    let cancel_pending = job.spec.cancel && !ctx.memory().cancel_requested.contains_key(&id_text);
+    if !cancel_pending {
+        let mut memory = ctx.memory();
+        if let Some(last) = memory.last_poll.get(&id_text)
+            && let Some(wait) = ctx.tuning.poll_interval.checked_sub(last.elapsed())
+            && !wait.is_zero()
+        {
+            return Ok(Action::requeue(wait));
+        }
+        memory.last_poll.insert(id_text.clone(), Instant::now());
+    }
     let followed = locate(job, ctx, namespace, bucket_name).await?;
     let s3 = &followed.s3;
 

@@ -1,0 +1,96 @@
+//! Local caches of the objects RenderJobs reference (sites, functions, buckets), kept by
+//! watches of their own. A rendering job is looked at every poll interval; reading its three
+//! references from the API server each time made those GETs most of the API server's load at a
+//! few hundred live jobs. A reference missing from the cache (not listed yet, or just created)
+//! is still read from the API server, so the cache can only save requests, never hide objects.
+
+use std::fmt::Debug;
+
+use futures::StreamExt;
+use kube::api::Api;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource};
+use remotion_crds::{LambdaBucket, RemotionSite, RenderFunction};
+use serde::de::DeserializeOwned;
+use tokio::task::JoinHandle;
+
+use crate::controllers::Settings;
+use crate::controllers::guard::DeserializeGuard;
+use crate::reconcile::Error;
+
+/// The caches and the watches that fill them (stopped on drop).
+pub struct References {
+    sites: Store<DeserializeGuard<RemotionSite>>,
+    functions: Store<DeserializeGuard<RenderFunction>>,
+    buckets: Store<DeserializeGuard<LambdaBucket>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for References {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+fn reflect<K>(api: Api<DeserializeGuard<K>>) -> (Store<DeserializeGuard<K>>, JoinHandle<()>)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default().any_semantic()))
+        .default_backoff()
+        .for_each(|_| futures::future::ready(()));
+    (reader, tokio::spawn(stream))
+}
+
+impl References {
+    /// Starts the watches in the controller's scope.
+    pub fn start(client: &Client, settings: &Settings) -> Self {
+        let (sites, a) = reflect(settings.api::<DeserializeGuard<RemotionSite>>(client));
+        let (functions, b) = reflect(settings.api::<DeserializeGuard<RenderFunction>>(client));
+        let (buckets, c) = reflect(settings.api::<DeserializeGuard<LambdaBucket>>(client));
+        Self { sites, functions, buckets, tasks: vec![a, b, c] }
+    }
+
+    /// The site `name` of `namespace`.
+    pub async fn site(&self, client: &Client, namespace: &str, name: &str) -> Result<Option<RemotionSite>, Error> {
+        lookup(&self.sites, client, namespace, name).await
+    }
+
+    /// The function `name` of `namespace`.
+    pub async fn function(
+        &self,
+        client: &Client,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<RenderFunction>, Error> {
+        lookup(&self.functions, client, namespace, name).await
+    }
+
+    /// The bucket `name` of `namespace`.
+    pub async fn bucket(&self, client: &Client, namespace: &str, name: &str) -> Result<Option<LambdaBucket>, Error> {
+        lookup(&self.buckets, client, namespace, name).await
+    }
+}
+
+async fn lookup<K>(
+    store: &Store<DeserializeGuard<K>>,
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<K>, Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
+{
+    let key = ObjectRef::<DeserializeGuard<K>>::new(name).within(namespace);
+    if let Some(cached) = store.get(&key)
+        && let Ok(object) = &cached.0
+    {
+        return Ok(Some(object.clone()));
+    }
+    // Not cached (yet) or unreadable: the API server has the last word.
+    Ok(Api::<K>::namespaced(client.clone(), namespace).get_opt(name).await?)
+}
