@@ -7,7 +7,9 @@
 //! AAC per chunk with extra padding and trims at 1024-sample frame boundaries when copying; that
 //! needs every chunk to render audio beyond its own frames and still leaves the joins depending
 //! on the encoder's overlap. Encoding the joined PCM once is exact at every join, whatever the
-//! chunk sizes, and costs little (the AAC encoder runs at well over 100× real time).
+//! chunk sizes. The price is a serial tail in the orchestrator: FFmpeg's AAC encoder at 320k
+//! costs about 45 ms of CPU per second of audio on the 2-core test machine (~27 s for a
+//! 10-minute video; Opus about 7.5 ms), paid once instead of in parallel across the chunks.
 
 use std::path::{Path, PathBuf};
 

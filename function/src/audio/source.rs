@@ -302,3 +302,60 @@ impl SourceReader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/remotion-project/public").join(name)
+    }
+
+    /// Sample `i` of the fixture's `tone.wav` (440 Hz at half scale), as the mixer sees it.
+    fn tone(i: i64) -> f32 {
+        let s = (16383.0 * (2.0 * std::f64::consts::PI * 440.0 * i as f64 / 48_000.0).sin()).round();
+        (s / 32768.0) as f32
+    }
+
+    fn read(reader: &mut SourceReader, position: f64, count: usize) -> Vec<f32> {
+        let mut out = vec![0.0; count * 2];
+        reader.mix_into(&mut out, position, 1.0, 1.0).unwrap();
+        out
+    }
+
+    #[test]
+    fn reads_are_sample_exact_across_jumps_and_seeks() {
+        let mut reader = SourceReader::open(&fixture("tone.wav"), 0).unwrap().unwrap();
+        // In order, then far ahead (a seek), then back (another), then past the end.
+        for (position, count) in [(0, 1600), (1600, 1600), (120_000, 1600), (800, 1600), (143_500, 1000)] {
+            let got = read(&mut reader, position as f64, count);
+            for (i, pair) in got.chunks_exact(2).enumerate() {
+                let at = position + i as i64;
+                let want = if at < 144_000 { tone(at) } else { 0.0 };
+                assert_eq!(pair, [want, want], "sample {at}");
+            }
+        }
+        // Bounded: only a little behind the last position is kept.
+        assert!(reader.window.len() < 48_000, "window of {} samples", reader.window.len());
+    }
+
+    #[test]
+    fn mono_44100_sources_are_resampled_and_upmixed() {
+        let mut reader = SourceReader::open(&fixture("beep.wav"), 0).unwrap().unwrap();
+        let got = read(&mut reader, 24_000.0, 4_800);
+        let (left, right): (Vec<f32>, Vec<f32>) = got.chunks_exact(2).map(|p| (p[0], p[1])).unzip();
+        assert_eq!(left, right, "both channels carry the mono source");
+        // 880 Hz: 88 cycles in 0.1 s, i.e. 176 sign changes.
+        let crossings = left.windows(2).filter(|w| (w[0] < 0.0) != (w[1] < 0.0)).count();
+        assert!((174..=178).contains(&crossings), "{crossings} zero crossings");
+        let peak = left.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+        // -12 dBFS, up-mixed at -3 dB per channel as swresample (and `ffmpeg -ac 2`) does.
+        assert!((peak - 0.25 * std::f32::consts::FRAC_1_SQRT_2).abs() < 0.01, "peak {peak}");
+    }
+
+    #[test]
+    fn a_file_without_that_audio_stream_plays_nothing() {
+        assert!(SourceReader::open(&fixture("tone.wav"), 1).unwrap().is_none());
+        assert!(matches!(SourceReader::open(&fixture("logo.png"), 0), Ok(None) | Err(RenderError::AudioSource { .. })));
+    }
+}
