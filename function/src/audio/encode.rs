@@ -53,6 +53,33 @@ fn encoder_for(target: AudioTarget, muxer: &str) -> (&'static str, Sample, Dicti
     }
 }
 
+/// Whether this FFmpeg can write `settings`' audio into `muxer` (e.g. FFmpeg 5.1 has no PCM in
+/// MP4 or WebM, which Remotion's FFmpeg 7.1 allows for MP4): checked before any frame is
+/// rendered, so a render never fails only at its end.
+pub fn check_container(settings: AudioSettings, muxer: &str) -> Result<(), RenderError> {
+    crate::encode::init();
+    let (name, ..) = encoder_for(AudioTarget::Output(settings), muxer);
+    let codec = ffmpeg::encoder::find_by_name(name)
+        .ok_or_else(|| RenderError::Encoding(format!("FFmpeg was built without the {name} encoder")))?;
+    let c_muxer = std::ffi::CString::new(muxer).expect("muxer names have no NUL");
+    // SAFETY: av_guess_format returns a static muxer description or null.
+    let supported = unsafe {
+        let format = ffmpeg::ffi::av_guess_format(c_muxer.as_ptr(), std::ptr::null(), std::ptr::null());
+        if format.is_null() {
+            return Ok(());
+        }
+        ffmpeg::ffi::avformat_query_codec(format, codec.id().into(), ffmpeg::ffi::FF_COMPLIANCE_NORMAL)
+    };
+    if supported == 0 {
+        return Err(RenderError::InvalidInput(format!(
+            "{} audio cannot be written into {muxer} by render function {}: choose another audio codec",
+            settings.codec.as_str(),
+            crate::versions::FUNCTION_VERSION
+        )));
+    }
+    Ok(())
+}
+
 /// An audio encoder feeding one stream of an output.
 pub struct AudioEncoder {
     encoder: ffmpeg::encoder::Audio,

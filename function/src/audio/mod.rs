@@ -84,7 +84,12 @@ impl AudioSettings {
             None => codec.default_audio_codec().expect("non-empty list"),
         };
         let bitrate = bitrate.map(parse_bitrate).transpose()?.unwrap_or(DEFAULT_BITRATE);
-        Ok(Some(Self { codec: audio_codec, bitrate }))
+        let settings = Self { codec: audio_codec, bitrate };
+        // Chunk renderers check too, so a launch fails on its first chunk, not after the last.
+        if let Ok(muxer) = crate::encode::muxer(codec, crate::encode::Container::Output) {
+            encode::check_container(settings, muxer)?;
+        }
+        Ok(Some(settings))
     }
 
     /// The audio of a render requested through the protocol.
@@ -138,6 +143,12 @@ mod tests {
         assert_eq!(custom, Some(AudioSettings { codec: AudioCodec::Mp3, bitrate: 128_000 }));
         match AudioSettings::for_codec(Codec::Vp8, Some(AudioCodec::Aac), None, false) {
             Err(RenderError::InvalidInput(m)) => assert!(m.contains("opus"), "{m}"),
+            other => panic!("expected InvalidInput, got {other:?}"),
+        }
+        // PCM goes into QuickTime; this FFmpeg (5.1) cannot put it into MP4.
+        assert!(AudioSettings::for_codec(Codec::Prores, Some(AudioCodec::Pcm16), None, false).is_ok());
+        match AudioSettings::for_codec(Codec::H264, Some(AudioCodec::Pcm16), None, false) {
+            Err(RenderError::InvalidInput(m)) => assert!(m.contains("pcm-16") && m.contains("mp4"), "{m}"),
             other => panic!("expected InvalidInput, got {other:?}"),
         }
     }
