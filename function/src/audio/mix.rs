@@ -136,12 +136,16 @@ impl Mixer {
         let fps = self.fps_value;
         let media_seconds = (media.audio_start_frame + (media.media_frame - media.audio_start_frame) * rate) / fps;
         let into_slot_seconds = (slot_start as f64 / f64::from(SAMPLE_RATE) - frame as f64 / fps) * rate;
-        let mut position = (media_seconds + into_slot_seconds) * f64::from(SAMPLE_RATE);
-        if rate == 1.0 {
-            // Sample-exact copies at normal speed (a fraction of a sample is 10 µs at most).
-            position = position.round();
-        }
-        reader.mix_into(slot, position, rate, media.volume as f32).map_err(|e| match e {
+        // Sample-exact copies at normal speed (a fraction of a sample is 10 µs at most).
+        let position = ((media_seconds + into_slot_seconds) * f64::from(SAMPLE_RATE)).round();
+        let volume = media.volume as f32;
+        let mixed = if rate == 1.0 {
+            reader.mix_into(slot, position, 1.0, volume)
+        } else {
+            // Another speed keeps the pitch, as Remotion's `atempo` does.
+            reader.stretch_into(slot, slot_start as i64, position, rate, volume)
+        };
+        mixed.map_err(|e| match e {
             RenderError::AudioSource { message, kind, .. } => {
                 RenderError::AudioSource { src: media.src.clone(), message, kind }
             }

@@ -110,6 +110,31 @@ pub struct SourceReader {
     /// Where the last seek aimed: a file that seeks imprecisely may start decoding after it,
     /// and asking for the same region again must not seek again.
     seeked_to: Option<i64>,
+    /// Time-stretching state when playing at another speed.
+    stretch: Option<Stretch>,
+}
+
+/// Hop of the time-stretcher's grains, samples (10 ms).
+const HOP: i64 = 480;
+/// Grain length: two hops, Hann-windowed, so overlapping grains sum to one.
+const GRAIN: i64 = 2 * HOP;
+/// How far a grain may move from its nominal place to continue the previous one smoothly.
+const TOLERANCE: i64 = 240;
+
+/// WSOLA time-stretching (what FFmpeg's `atempo`, which Remotion uses, does): grains of the
+/// source are overlap-added at a fixed hop of the output timeline, each taken where its
+/// playback position says, moved by up to [`TOLERANCE`] to best continue the previous grain's
+/// waveform, so the speed changes and the pitch does not. Grains sit on absolute multiples of
+/// the hop, so separately rendered chunks agree on them (the alignment chain restarts at a
+/// chunk's start: a join at another speed may differ by a few milliseconds of phase).
+struct Stretch {
+    /// Output being assembled; `out[0]` is absolute output sample `start`.
+    out: VecDeque<[f32; 2]>,
+    start: i64,
+    /// Next grain index (starts at output sample `next × HOP`).
+    next: i64,
+    /// Source start of the previous grain, while the chain continues.
+    previous: Option<i64>,
 }
 
 // SAFETY: FFmpeg's demuxer and decoder contexts are owned by this value and used only through
@@ -158,6 +183,7 @@ impl SourceReader {
             next: None,
             eof: false,
             seeked_to: None,
+            stretch: None,
         }))
     }
 
@@ -167,8 +193,9 @@ impl SourceReader {
 
     /// Adds `volume` × the source into `out` (interleaved stereo), reading from source position
     /// `position` (48 kHz samples from the file's start) and advancing `step` samples per output
-    /// sample (1: normal speed, sample-exact; otherwise linear interpolation — the pitch
-    /// follows the speed). Positions before the start or past the end are silent.
+    /// sample (1: normal speed, sample-exact; otherwise linear interpolation, which shifts the
+    /// pitch — the mixer plays other speeds with [`Self::stretch_into`]). Positions before the
+    /// start or past the end are silent.
     pub fn mix_into(&mut self, out: &mut [f32], position: f64, step: f64, volume: f32) -> Result<(), RenderError> {
         let count = out.len() / 2;
         if count == 0 || volume == 0.0 {
@@ -195,6 +222,94 @@ impl SourceReader {
             pair[1] += value[1] * volume;
         }
         Ok(())
+    }
+
+    /// Like [`Self::mix_into`] at `rate` ≠ 1, keeping the pitch: `out` is the output timeline
+    /// from absolute sample `slot_start`, whose first sample plays source position `position`.
+    pub fn stretch_into(
+        &mut self,
+        out: &mut [f32],
+        slot_start: i64,
+        position: f64,
+        rate: f64,
+        volume: f32,
+    ) -> Result<(), RenderError> {
+        let count = (out.len() / 2) as i64;
+        let end = slot_start + count;
+        let nominal = |output: i64| (position + rate * (output - slot_start) as f64).round() as i64;
+        // Begin a grain early so every sample of the slot is covered by two grains.
+        let first_grain = slot_start.div_euclid(HOP) - 1;
+        let mut stretch = self.stretch.take().unwrap_or(Stretch {
+            out: VecDeque::new(),
+            start: first_grain * HOP,
+            next: first_grain,
+            previous: None,
+        });
+        let continues = stretch.next >= first_grain
+            && stretch.next <= first_grain + 2
+            && stretch.previous.is_none_or(|p| (nominal(stretch.next * HOP) - (p + HOP)).abs() < 4 * GRAIN);
+        if !continues {
+            stretch = Stretch { out: VecDeque::new(), start: first_grain * HOP, next: first_grain, previous: None };
+        }
+        while stretch.next * HOP < end {
+            let at = stretch.next * HOP;
+            let wanted = nominal(at);
+            let chosen = match stretch.previous {
+                Some(previous) => self.best_continuation(wanted, previous + HOP)?,
+                None => wanted,
+            };
+            self.fill(chosen, chosen + GRAIN)?;
+            let needed = (at + GRAIN - stretch.start) as usize;
+            if stretch.out.len() < needed {
+                stretch.out.resize(needed, [0.0; 2]);
+            }
+            for j in 0..GRAIN {
+                let w = 0.5 - 0.5 * (2.0 * std::f32::consts::PI * j as f32 / GRAIN as f32).cos();
+                let x = self.sample_at(chosen + j);
+                let slot = &mut stretch.out[(at + j - stretch.start) as usize];
+                slot[0] += w * x[0];
+                slot[1] += w * x[1];
+            }
+            stretch.previous = Some(chosen);
+            stretch.next += 1;
+        }
+        for (i, pair) in out.chunks_exact_mut(2).enumerate() {
+            let value = stretch.out.get((slot_start + i as i64 - stretch.start) as usize).copied().unwrap_or([0.0; 2]);
+            pair[0] += value[0] * volume;
+            pair[1] += value[1] * volume;
+        }
+        while stretch.start < end && !stretch.out.is_empty() {
+            stretch.out.pop_front();
+            stretch.start += 1;
+        }
+        self.stretch = Some(stretch);
+        Ok(())
+    }
+
+    /// The source start near `wanted` whose first hop best matches the samples from `natural`
+    /// (the previous grain's continuation): cross-correlation over the tolerance.
+    fn best_continuation(&mut self, wanted: i64, natural: i64) -> Result<i64, RenderError> {
+        self.fill((wanted - TOLERANCE).min(natural), (wanted + TOLERANCE + HOP).max(natural + HOP))?;
+        let reference: Vec<f32> = (0..HOP).step_by(2).map(|j| self.mono_at(natural + j)).collect();
+        let mut best = (f32::MIN, wanted);
+        for delta in -TOLERANCE..=TOLERANCE {
+            let start = wanted + delta;
+            let score: f32 = reference.iter().enumerate().map(|(k, r)| r * self.mono_at(start + 2 * k as i64)).sum();
+            if score > best.0 {
+                best = (score, start);
+            }
+        }
+        Ok(best.1)
+    }
+
+    fn sample_at(&self, at: i64) -> [f32; 2] {
+        let start = self.window_start();
+        if at < start { [0.0; 2] } else { self.window.get((at - start) as usize).copied().unwrap_or([0.0; 2]) }
+    }
+
+    fn mono_at(&self, at: i64) -> f32 {
+        let [l, r] = self.sample_at(at);
+        l + r
     }
 
     /// Makes the window cover `first..end` (as far as the file goes).
@@ -229,6 +344,7 @@ impl SourceReader {
             return Ok(());
         }
         self.decoder.flush();
+        self.stretch = None;
         self.resampler = None;
         self.window.clear();
         self.next = None;
@@ -351,6 +467,35 @@ mod tests {
         let peak = left.iter().fold(0.0f32, |m, s| m.max(s.abs()));
         // -12 dBFS, up-mixed at -3 dB per channel as swresample (and `ffmpeg -ac 2`) does.
         assert!((peak - 0.25 * std::f32::consts::FRAC_1_SQRT_2).abs() < 0.01, "peak {peak}");
+    }
+
+    /// Plays `tone.wav` at `rate` for `frames` frames of 1600 samples, as the mixer does.
+    fn stretched(rate: f64, frames: i64) -> Vec<f32> {
+        let mut reader = SourceReader::open(&fixture("tone.wav"), 0).unwrap().unwrap();
+        let mut left = Vec::new();
+        for frame in 0..frames {
+            let mut slot = vec![0.0; 3200];
+            reader.stretch_into(&mut slot, frame * 1600, (frame * 1600) as f64 * rate, rate, 1.0).unwrap();
+            left.extend(slot.chunks_exact(2).map(|p| p[0]));
+        }
+        left
+    }
+
+    #[test]
+    fn other_speeds_keep_the_pitch_and_the_level() {
+        for rate in [1.5, 0.75, 2.0] {
+            let out = stretched(rate, 40);
+            let body = &out[9_600..60_000];
+            let crossings = body.windows(2).filter(|w| (w[0] < 0.0) != (w[1] < 0.0)).count() as f64;
+            let frequency = crossings / 2.0 / (body.len() as f64 / 48_000.0);
+            assert!((frequency - 440.0).abs() < 440.0 * 0.02, "rate {rate}: {frequency:.1} Hz");
+            let rms = (body.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / body.len() as f64).sqrt();
+            let expected = 16383.0 / 32768.0 / std::f64::consts::SQRT_2;
+            assert!((rms / expected - 1.0).abs() < 0.05, "rate {rate}: level {:.3} of the source's", rms / expected);
+            // Grains continue each other's waveform: no step steeper than the tone's own.
+            let steepest = body.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0f32, f32::max);
+            assert!(steepest < 1.2 * 944.0 / 32768.0, "rate {rate}: step {steepest}");
+        }
     }
 
     #[test]
