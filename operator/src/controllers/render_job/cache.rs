@@ -35,29 +35,34 @@ impl Drop for References {
     }
 }
 
-fn reflect<K>(api: Api<DeserializeGuard<K>>) -> (Store<DeserializeGuard<K>>, JoinHandle<()>)
+/// Keeps a store of what `watch` sees, in a task of its own.
+fn reflect<K>(
+    watch: impl futures::Stream<Item = Result<watcher::Event<DeserializeGuard<K>>, watcher::Error>> + Send + 'static,
+) -> (Store<DeserializeGuard<K>>, JoinHandle<()>)
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default().any_semantic()))
-        .default_backoff()
-        .for_each(|_| futures::future::ready(()));
-    (reader, tokio::spawn(stream))
+    let task = reflector::reflector(writer, watch).default_backoff().for_each(|_| futures::future::ready(()));
+    (reader, tokio::spawn(task))
+}
+
+fn config() -> watcher::Config {
+    watcher::Config::default().any_semantic()
 }
 
 impl References {
     /// Starts the watches in the controller's scope.
     pub fn start(client: &Client, settings: &Settings) -> Self {
-        let (sites, a) = reflect(settings.api::<DeserializeGuard<RemotionSite>>(client));
-        let (functions, b) = reflect(settings.api::<DeserializeGuard<RenderFunction>>(client));
-        let (buckets, c) = reflect(settings.api::<DeserializeGuard<LambdaBucket>>(client));
+        let (sites, a) = reflect(watcher(settings.api::<DeserializeGuard<RemotionSite>>(client), config()));
+        let (functions, b) = reflect(watcher(settings.api::<DeserializeGuard<RenderFunction>>(client), config()));
+        let (buckets, c) = reflect(watcher(settings.api::<DeserializeGuard<LambdaBucket>>(client), config()));
         Self { sites, functions, buckets, tasks: vec![a, b, c] }
     }
 
     /// The site `name` of `namespace`.
     pub async fn site(&self, client: &Client, namespace: &str, name: &str) -> Result<Option<RemotionSite>, Error> {
-        lookup(&self.sites, client, namespace, name).await
+        lookup::<RemotionSite>(&self.sites, client, namespace, name).await
     }
 
     /// The function `name` of `namespace`.
@@ -67,12 +72,12 @@ impl References {
         namespace: &str,
         name: &str,
     ) -> Result<Option<RenderFunction>, Error> {
-        lookup(&self.functions, client, namespace, name).await
+        lookup::<RenderFunction>(&self.functions, client, namespace, name).await
     }
 
     /// The bucket `name` of `namespace`.
     pub async fn bucket(&self, client: &Client, namespace: &str, name: &str) -> Result<Option<LambdaBucket>, Error> {
-        lookup(&self.buckets, client, namespace, name).await
+        lookup::<LambdaBucket>(&self.buckets, client, namespace, name).await
     }
 }
 
