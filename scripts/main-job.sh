@@ -170,6 +170,9 @@ spec:
   memorySizeMb: 2048
   diskSizeMb: 2048
   timeoutSeconds: 300
+  # The emulator runs one invocation per process and queues the rest: one render keeps at
+  # most as many chunks in flight as there are renderer processes.
+  maxConcurrentInvocations: $renderers
 ---
 apiVersion: remotion-operator.io/v1alpha1
 kind: RemotionSite

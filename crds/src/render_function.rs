@@ -101,6 +101,15 @@ pub struct RenderFunctionSpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = 50))]
     pub env: BTreeMap<String, String>,
+
+    /// Most invocations of this function one render keeps in flight. Set it to the function's
+    /// reserved concurrency (or what the account leaves free, or the number of processes of a
+    /// local emulator, which queues invocations instead of throttling them): chunks then wait
+    /// their turn instead of queueing past their deadlines. Default: no cap beyond the
+    /// render's own (at most 200 chunks at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub max_concurrent_invocations: Option<i32>,
 }
 
 fn default_memory_mb() -> i32 {

@@ -545,6 +545,7 @@ async fn compositions_are_listed_through_the_render_function() -> Result<()> {
         timeout_seconds: 900,
         architecture: Architecture::X86_64,
         env: Default::default(),
+        max_concurrent_invocations: None,
     };
     functions.create(&PostParams::default(), &RenderFunction::new("renderer", spec)).await?;
 

@@ -51,6 +51,7 @@ fn spec(management: FunctionManagement, endpoint: &str) -> RenderFunctionSpec {
         timeout_seconds: 900,
         architecture: Architecture::X86_64,
         env: BTreeMap::new(),
+        max_concurrent_invocations: None,
     }
 }
 

@@ -100,7 +100,11 @@ pub fn request(
             disk_mb: i64::from(function.disk_mb),
             architecture: function.architecture,
             timeout_seconds: unsigned("function timeoutSeconds", i64::from(function.timeout_seconds))?,
-            max_concurrency: chunking.concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY),
+            max_concurrency: chunking
+                .concurrency
+                .unwrap_or(DEFAULT_MAX_CONCURRENCY)
+                .min(function.max_concurrent_invocations.unwrap_or(u32::MAX))
+                .max(1),
         },
     })
 }
@@ -115,6 +119,21 @@ mod tests {
     fn resolved() -> Resolved {
         let (s, f, b) = (fixtures::site(&[("Intro", 300)]), fixtures::function(), fixtures::bucket());
         resolve(&fixtures::spec(), Found { site: Some(&s), function: Some(&f), bucket: Some(&b) }).unwrap()
+    }
+
+    #[test]
+    fn the_function_caps_the_invocations_in_flight() {
+        let id = RenderId::new("r1").unwrap();
+        let mut resolved = resolved();
+        let uncapped = request(&fixtures::spec(), &id, &resolved, SerializedProps::empty()).unwrap();
+        assert_eq!(uncapped.renderer.max_concurrency, DEFAULT_MAX_CONCURRENCY);
+        resolved.function.max_concurrent_invocations = Some(5);
+        let capped = request(&fixtures::spec(), &id, &resolved, SerializedProps::empty()).unwrap();
+        assert_eq!(capped.renderer.max_concurrency, 5);
+        let mut few_chunks = fixtures::spec();
+        few_chunks.concurrency = Some(3);
+        few_chunks.frames_per_lambda = None;
+        assert_eq!(request(&few_chunks, &id, &resolved, SerializedProps::empty()).unwrap().renderer.max_concurrency, 3);
     }
 
     #[test]

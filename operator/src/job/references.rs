@@ -76,6 +76,8 @@ pub struct FunctionTarget {
     pub timeout_seconds: i32,
     /// Architecture.
     pub architecture: Architecture,
+    /// Cap on the invocations one render keeps in flight (`maxConcurrentInvocations`).
+    pub max_concurrent_invocations: Option<u32>,
 }
 
 /// The bucket a render writes to.
@@ -224,6 +226,7 @@ pub fn resolve(spec: &RenderJobSpec, found: Found<'_>) -> Result<Resolved, Block
             disk_mb: function_status.disk_size_mb.unwrap_or(function.spec.disk_size_mb),
             timeout_seconds: function_status.timeout_seconds.unwrap_or(function.spec.timeout_seconds),
             architecture: function_status.architecture.unwrap_or(function.spec.architecture),
+            max_concurrent_invocations: function.spec.max_concurrent_invocations.and_then(|n| u32::try_from(n).ok()),
         },
         bucket: BucketTarget {
             name: bucket_name,
