@@ -30,6 +30,10 @@
 //! A markdown table goes to stdout, progress to stderr. Everything started is stopped when
 //! the benchmark exits (the harness's reaper).
 
+// The operator tests' helpers (`http_get` for /ready and /metrics).
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -38,6 +42,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result, bail};
+use common::http_get;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use futures::{StreamExt, TryStreamExt};
@@ -51,7 +56,6 @@ use remotion_crds::{LambdaBucket, RemotionSite, RenderFunction, RenderJob};
 use remotion_tests::TestEnv;
 use remotion_tests::process::{Spawned, free_port, spawn_logged, tail};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The function name the fake serves (one the emulator routes).
 const FUNCTION_NAME: &str = "remotion-render";
@@ -665,18 +669,6 @@ fn tar_gz_dir(dir: &Path) -> Result<Vec<u8>> {
     let mut builder = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
     builder.append_dir_all(".", dir)?;
     Ok(builder.into_inner()?.finish()?)
-}
-
-/// `GET path`: status code and body.
-async fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n").as_bytes()).await?;
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw)).await??;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).context("no HTTP status line")?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    Ok((status, body))
 }
 
 /// Nearest-rank percentile of sorted values.
