@@ -5,7 +5,8 @@
 # write rate, the operator's RSS and CPU, time until every job ended.
 #
 #   bash bench/operator-scale.sh [--jobs 1000] [--fake-processes 4] [--steps 40] [--interval-ms 1000]
-#       [--create-concurrency 32] [--operator-concurrency 4] [--timeout-s 900]
+#       [--create-concurrency 32] [--operator-concurrency 4] [--progress-writes-per-second 25]
+#       [--timeout-s 900]
 #
 # Prerequisites: bash scripts/install-deps.sh (stand-ins, fixture bundle).
 set -euo pipefail

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! bash bench/operator-scale.sh [--jobs 1000] [--fake-processes 4] [--steps 40] [--interval-ms 1000]
-//!     [--create-concurrency 32] [--operator-concurrency 4] [--timeout-s 900] [--fake-binary PATH]
+//!     [--create-concurrency 32] [--operator-concurrency 4] [--progress-writes-per-second 25]
+//!     [--timeout-s 900] [--fake-binary PATH]
 //! ```
 //!
 //! It starts the stand-ins of `remotion-tests` (API server with the CRDs, SeaweedFS, the Lambda
@@ -68,6 +69,7 @@ struct Args {
     interval_ms: u64,
     create_concurrency: usize,
     operator_concurrency: u16,
+    progress_writes_per_second: u16,
     timeout: Duration,
     fake_binary: Option<PathBuf>,
 }
@@ -81,6 +83,7 @@ impl Args {
             interval_ms: 1000,
             create_concurrency: 32,
             operator_concurrency: 4,
+            progress_writes_per_second: remotion_operator::controllers::DEFAULT_PROGRESS_WRITES_PER_SECOND,
             timeout: Duration::from_secs(900),
             fake_binary: None,
         };
@@ -103,6 +106,7 @@ impl Args {
                 "--interval-ms" => args.interval_ms = value()?.parse()?,
                 "--create-concurrency" => args.create_concurrency = value()?.parse()?,
                 "--operator-concurrency" => args.operator_concurrency = value()?.parse()?,
+                "--progress-writes-per-second" => args.progress_writes_per_second = value()?.parse()?,
                 "--timeout-s" => args.timeout = Duration::from_secs(value()?.parse()?),
                 "--fake-binary" => args.fake_binary = Some(PathBuf::from(value()?)),
                 // cargo bench passes --bench; libtest's other flags mean nothing here.
@@ -299,6 +303,7 @@ async fn run(env: &'static TestEnv, args: &Args) -> Result<String> {
     command
         .args(["--namespace", &namespace, "--http-addr", &http.to_string(), "--log-format", "json"])
         .args(["--concurrency", &args.operator_concurrency.to_string()])
+        .args(["--progress-writes-per-second", &args.progress_writes_per_second.to_string()])
         .env("KUBECONFIG", &env.kube().kubeconfig)
         .env("AWS_ACCESS_KEY_ID", remotion_tests::s3::ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", remotion_tests::s3::SECRET_KEY)
@@ -844,16 +849,27 @@ impl Report<'_> {
         );
         let mib = |kib: f64| format!("{:.1} MiB", kib / 1024.0);
 
-        let reconciles = metric(self.metrics, "remotion_operator_reconciles_total{controller=\"renderjob\"} ");
-        let failures: u64 = self
-            .metrics
-            .lines()
-            .filter(|l| l.starts_with("remotion_operator_reconcile_failures_total{controller=\"renderjob\""))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-            .sum();
-        let mean_reconcile =
-            metric(self.metrics, "remotion_operator_reconcile_duration_seconds_sum{controller=\"renderjob\"} ")
-                / metric(self.metrics, "remotion_operator_reconcile_duration_seconds_count{controller=\"renderjob\"} ");
+        // Launching and following are two controllers (labels `renderjob-launch`, `renderjob`).
+        let per_controller = |label: &str| {
+            let reconciles =
+                metric(self.metrics, &format!("remotion_operator_reconciles_total{{controller=\"{label}\"}} "));
+            let failures: u64 = self
+                .metrics
+                .lines()
+                .filter(|l| {
+                    l.starts_with(&format!("remotion_operator_reconcile_failures_total{{controller=\"{label}\""))
+                })
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+                .sum();
+            let mean = metric(
+                self.metrics,
+                &format!("remotion_operator_reconcile_duration_seconds_sum{{controller=\"{label}\"}} "),
+            ) / metric(
+                self.metrics,
+                &format!("remotion_operator_reconcile_duration_seconds_count{{controller=\"{label}\"}} "),
+            );
+            format!("{reconciles:.0} / {failures} / {}", ms(mean))
+        };
         let launch_times = sorted(
             jobs.iter()
                 .filter_map(|t| {
@@ -868,12 +884,13 @@ impl Report<'_> {
         row(
             "setup",
             format!(
-                "{} RenderJobs, fake `succeed` {} steps × {} ms; {} fake processes (detached); operator --concurrency {}; creates {} at a time",
+                "{} RenderJobs, fake `succeed` {} steps × {} ms; {} fake processes (detached); operator --concurrency {} --progress-writes-per-second {}; creates {} at a time",
                 args.jobs,
                 args.steps,
                 args.interval_ms,
                 args.fake_processes,
                 args.operator_concurrency,
+                args.progress_writes_per_second,
                 args.create_concurrency
             ),
         );
@@ -972,10 +989,8 @@ impl Report<'_> {
             "**operator CPU**: CPU-seconds / avg cores / peak 5 s cores",
             format!("{cpu_seconds:.1} s / {cores:.2} / {peak_cores:.2}"),
         );
-        row(
-            "renderjob reconciles / failed / mean duration (operator metrics)",
-            format!("{reconciles:.0} / {failures} / {}", ms(mean_reconcile)),
-        );
+        row("launch reconciles / failed / mean duration (operator metrics)", per_controller("renderjob-launch"));
+        row("follow reconciles / failed / mean duration (operator metrics)", per_controller("renderjob"));
         row(
             "**all ended** (from first create) / Succeeded / Failed / not ended",
             format!(

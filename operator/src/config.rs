@@ -38,6 +38,12 @@ pub struct Config {
     #[arg(long, env = "REMOTION_OPERATOR_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
 
+    /// Progress-only RenderJob status writes per second, shared by all live renders: with many
+    /// renders at once each job's progress is written less often than every 2 s (phase changes
+    /// are always written at once).
+    #[arg(long, env = "REMOTION_OPERATOR_PROGRESS_WRITES_PER_SECOND", default_value_t = crate::controllers::DEFAULT_PROGRESS_WRITES_PER_SECOND, value_parser = clap::value_parser!(u16).range(1..))]
+    pub progress_writes_per_second: u16,
+
     /// Log format; the filter comes from RUST_LOG (default `info`).
     #[arg(long, env = "REMOTION_OPERATOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
@@ -90,6 +96,7 @@ mod tests {
         let config = Config::try_parse_from(["remotion-operator"]).unwrap();
         assert_eq!(config.http_addr, "0.0.0.0:8080".parse().unwrap());
         assert_eq!(config.concurrency, 4);
+        assert_eq!(config.progress_writes_per_second, 25);
         assert_eq!(config.log_format, LogFormat::Json);
         assert!(!config.leader_election);
         assert_eq!(config.lease_name, "remotion-operator");
@@ -115,6 +122,7 @@ mod tests {
             "--http-addr=127.0.0.1:9000",
             "--namespace=renders",
             "--concurrency=8",
+            "--progress-writes-per-second=100",
             "--log-format=text",
             "--leader-election",
             "--identity=pod-a",
@@ -123,9 +131,11 @@ mod tests {
         assert_eq!(config.http_addr.port(), 9000);
         assert_eq!(config.namespace.as_deref(), Some("renders"));
         assert_eq!(config.concurrency, 8);
+        assert_eq!(config.progress_writes_per_second, 100);
         assert_eq!(config.log_format, LogFormat::Text);
         assert!(config.leader_election);
         assert_eq!(config.identity(), "pod-a");
         assert!(Config::try_parse_from(["remotion-operator", "--concurrency=0"]).is_err());
+        assert!(Config::try_parse_from(["remotion-operator", "--progress-writes-per-second=0"]).is_err());
     }
 }

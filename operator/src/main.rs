@@ -46,7 +46,10 @@ async fn main() -> Result<()> {
     }
 
     let ctx = Arc::new(Context::new(client.clone(), Arc::new(KubeSecrets::new(client)), metrics, Some(identity)));
-    let settings = Settings { namespace: config.namespace.clone(), concurrency: config.concurrency };
+    let settings = Settings {
+        progress_writes_per_second: config.progress_writes_per_second,
+        ..Settings::new(config.namespace.clone(), config.concurrency)
+    };
     let result = controllers::run(ctx, settings, readiness, shutdown.clone()).await;
     shutdown.cancel();
     let _ = server.await;

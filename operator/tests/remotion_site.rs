@@ -64,7 +64,7 @@ struct Controllers {
 impl Controllers {
     fn start(client: Client, secrets: Arc<StaticSecrets>, namespace: &str) -> Self {
         let ctx = Arc::new(Context::new(client, secrets, Arc::new(Metrics::new()), None));
-        let settings = Settings { namespace: Some(namespace.to_owned()), concurrency: 4 };
+        let settings = Settings::new(Some(namespace.to_owned()), 4);
         let shutdown = CancellationToken::new();
         let tasks = vec![
             tokio::spawn(controllers::lambda_bucket::run(ctx.clone(), settings.clone(), shutdown.clone())),

@@ -51,9 +51,12 @@ impl JobOperator {
 
     /// Starts with a Secret/ConfigMap source of the test's own (the stand-in has no core types).
     async fn start_with_secrets(client: &Client, namespace: &str, tuning: Tuning, secrets: Arc<StaticSecrets>) -> Self {
+        Self::start_with(client, Settings::new(Some(namespace.to_owned()), 4), tuning, secrets).await
+    }
+
+    async fn start_with(client: &Client, settings: Settings, tuning: Tuning, secrets: Arc<StaticSecrets>) -> Self {
         let metrics = Arc::new(Metrics::new());
         let ctx = Arc::new(Context::new(client.clone(), secrets, metrics.clone(), None));
-        let settings = Settings { namespace: Some(namespace.to_owned()), concurrency: 4 };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(render_job::run_with(ctx, settings, tuning, shutdown.clone()));
         Self { metrics, shutdown, task }
@@ -99,22 +102,30 @@ impl World {
     /// Fixtures for a site listing `compositions`, and a fake function process serving
     /// `function_name` with the given `timeout_seconds` (used for stall detection).
     async fn new(prefix: &str, function_name: &str, compositions: &[&str], timeout_seconds: i32) -> Result<Self> {
+        Self::with_function_env(prefix, function_name, compositions, timeout_seconds, &[]).await
+    }
+
+    /// Like [`World::new`], with more environment for the fake function.
+    async fn with_function_env(
+        prefix: &str,
+        function_name: &str,
+        compositions: &[&str],
+        timeout_seconds: i32,
+        function_env: &[(&str, &str)],
+    ) -> Result<Self> {
         let env = TestEnv::get();
         let client = env.kube_client().await?;
         let namespace = env.unique_name(prefix);
         let bucket = env.s3().create_test_bucket(prefix).await?;
         let s3_endpoint = env.s3().endpoint.clone();
-        let function = env.spawn_function(
-            &fake_launch_function(),
-            function_name,
-            2048,
-            &[
-                ("AWS_ENDPOINT_URL_S3", s3_endpoint.as_str()),
-                ("AWS_ACCESS_KEY_ID", remotion_tests::s3::ACCESS_KEY),
-                ("AWS_SECRET_ACCESS_KEY", remotion_tests::s3::SECRET_KEY),
-                ("AWS_REGION", remotion_tests::s3::REGION),
-            ],
-        )?;
+        let mut function_vars = vec![
+            ("AWS_ENDPOINT_URL_S3", s3_endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", remotion_tests::s3::ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", remotion_tests::s3::SECRET_KEY),
+            ("AWS_REGION", remotion_tests::s3::REGION),
+        ];
+        function_vars.extend_from_slice(function_env);
+        let function = env.spawn_function(&fake_launch_function(), function_name, 2048, &function_vars)?;
         let world =
             Self { jobs: Api::namespaced(client.clone(), &namespace), client, namespace, bucket, _function: function };
         world.fixtures(function_name, compositions, timeout_seconds).await?;
@@ -367,6 +378,65 @@ async fn status_writes_are_throttled_to_one_every_two_seconds() -> Result<()> {
     // 2 s apart, less the jitter of watch delivery.
     assert!(gaps.iter().all(|g| *g >= Duration::from_millis(1700)), "gaps {gaps:?}");
     assert_eq!(done.status.unwrap().progress.unwrap().chunks_done, 40);
+    operator.stop().await
+}
+
+#[tokio::test]
+async fn live_renders_share_the_progress_write_budget() -> Result<()> {
+    // Detached: the one fake process plays all four renders at once.
+    let world =
+        World::with_function_env("rj-budget", "test-fn-56", &["succeed"], 60, &[("FAKE_LAUNCH_DETACH", "1")]).await?;
+    // Four renders sharing one progress write per second: each job's progress is written at
+    // most every 4 s (the base interval alone would allow one every 2 s).
+    let settings = Settings { progress_writes_per_second: 1, ..Settings::new(Some(world.namespace.clone()), 4) };
+    let operator = JobOperator::start_with(&world.client, settings, tuning(), test_secrets(&world.namespace)).await;
+
+    let writes = Arc::new(std::sync::Mutex::new(Vec::<(Instant, String, String, Option<RenderPhase>)>::new()));
+    let recorder = writes.clone();
+    let watch = watcher(world.jobs.clone(), watcher::Config::default()).applied_objects().try_for_each(move |job| {
+        let phase = job.status.as_ref().and_then(|s| s.phase);
+        recorder.lock().unwrap().push((
+            Instant::now(),
+            job.name_any(),
+            job.resource_version().unwrap_or_default(),
+            phase,
+        ));
+        futures::future::ready(Ok(()))
+    });
+    let watch = tokio::spawn(watch);
+    let names = ["a", "b", "c", "d"];
+    for name in names {
+        // A progress document every 250 ms for about 12 s.
+        world.create_job(name, "succeed", json!({"steps": 48, "intervalMs": 250})).await?;
+    }
+    for name in names {
+        let done = world.wait_phase(name, RenderPhase::Succeeded).await?;
+        assert_eq!(done.status.unwrap().progress.unwrap().chunks_done, 48, "{name}");
+    }
+    watch.abort();
+
+    let writes = writes.lock().unwrap().clone();
+    let mut progress_gaps = Vec::new();
+    for name in names {
+        let mut seen: Vec<&(Instant, String, String, Option<RenderPhase>)> =
+            writes.iter().filter(|w| w.1 == name).collect();
+        seen.dedup_by(|a, b| a.2 == b.2);
+        let first_rendering = seen.iter().find(|w| w.3 == Some(RenderPhase::Rendering)).map(|w| w.0).unwrap();
+        // Progress writes: Rendering after Rendering, once the budget had a first look at the
+        // live renders (it is shared out once a second).
+        for pair in seen.windows(2) {
+            let (before, after) = (pair[0], pair[1]);
+            if before.3 == Some(RenderPhase::Rendering)
+                && after.3 == Some(RenderPhase::Rendering)
+                && before.0 > first_rendering + Duration::from_millis(1500)
+            {
+                progress_gaps.push(after.0 - before.0);
+            }
+        }
+    }
+    assert!(progress_gaps.len() >= 4, "the renders showed progress while live: {progress_gaps:?}");
+    // 4 s apart, less the jitter of watch delivery.
+    assert!(progress_gaps.iter().all(|g| *g >= Duration::from_millis(3600)), "gaps {progress_gaps:?}");
     operator.stop().await
 }
 

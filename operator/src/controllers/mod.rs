@@ -98,7 +98,21 @@ pub struct Settings {
     pub namespace: Option<String>,
     /// Reconciles at once, per controller.
     pub concurrency: u16,
+    /// Budget of progress-only RenderJob status writes per second, shared by every live
+    /// render (phase changes are not counted and never wait).
+    pub progress_writes_per_second: u16,
 }
+
+impl Settings {
+    /// Settings for `namespace` (`None`: all) with the default budgets.
+    pub fn new(namespace: Option<String>, concurrency: u16) -> Self {
+        Self { namespace, concurrency, progress_writes_per_second: DEFAULT_PROGRESS_WRITES_PER_SECOND }
+    }
+}
+
+/// Default of [`Settings::progress_writes_per_second`]: kube-controller-manager's own client
+/// budget is 20 requests/s; a little more, since these are small status patches.
+pub const DEFAULT_PROGRESS_WRITES_PER_SECOND: u16 = 25;
 
 impl Settings {
     /// An `Api` for `K` in the watched scope.

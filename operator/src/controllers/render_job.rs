@@ -7,6 +7,13 @@
 //! the invocation is sent, and a job whose status records a launch is never launched again —
 //! a restarted operator follows the progress document instead. A launch that never produces a
 //! document ends Failed (`Stalled`) after the function's timeout and a margin.
+//!
+//! Two kube controllers share this module's context: one launches jobs that have not
+//! launched yet, the other follows launched ones. With hundreds of renders live, the
+//! followers' polls keep a controller's queue full all the time, and kube's scheduler does
+//! not order its queue: in one controller a new job waited behind the polls (47 s median
+//! from apply to launch at 1,000 jobs). Each controller ignores the other's jobs; the status
+//! write that records a launch is the watch event that hands a job to the follower.
 
 mod bucket;
 mod cache;
@@ -37,13 +44,15 @@ use super::{Context, Settings, log_result, shutdown_signal};
 use crate::job::references::{Blocked, Found};
 use crate::job::stall::{self, Heartbeat, StallPolicy};
 use crate::job::status::{self, Verdict};
-use crate::job::throttle::{STATUS_WRITE_INTERVAL, WriteThrottle};
+use crate::job::throttle::{self, STATUS_WRITE_INTERVAL, WriteThrottle};
 use crate::job::{estimate, launch, props};
 use crate::reconcile::{Error, apply_status};
 
-/// Metrics label of this controller.
+/// Metrics label of the controller following launched jobs.
 pub const CONTROLLER: &str = "renderjob";
-/// Field manager of the status this controller writes.
+/// Metrics label of the controller launching new jobs.
+pub const LAUNCH_CONTROLLER: &str = "renderjob-launch";
+/// Field manager of the status both controllers write (they own the same fields).
 pub const FIELD_MANAGER: &str = "remotion-operator/renderjob";
 
 /// Timings of the RenderJob controller.
@@ -100,6 +109,8 @@ pub struct JobContext {
     memory: Mutex<Memory>,
     jobs: Store<DeserializeGuard<RenderJob>>,
     references: cache::References,
+    /// Budget of progress-only status writes per second over all live renders.
+    progress_writes_per_second: u16,
 }
 
 impl HasContext for JobContext {
@@ -114,18 +125,21 @@ impl JobContext {
     }
 }
 
-/// Runs the controller until `shutdown`, with default timings.
+/// Runs the controllers until `shutdown`, with default timings.
 pub async fn run(ctx: Arc<Context>, settings: Settings, shutdown: CancellationToken) {
     run_with(ctx, settings, Tuning::default(), shutdown).await;
 }
 
-/// Runs the controller until `shutdown`.
+/// Runs the launching and the following controller until `shutdown`.
 pub async fn run_with(ctx: Arc<Context>, settings: Settings, tuning: Tuning, shutdown: CancellationToken) {
     let client = &ctx.client;
-    let controller =
+    let launcher =
         Controller::new(settings.api::<DeserializeGuard<RenderJob>>(client), watcher::Config::default().any_semantic());
-    let jobs = controller.store();
-    let (by_site, by_function, by_bucket) = (jobs.clone(), jobs.clone(), jobs.clone());
+    let follower =
+        Controller::new(settings.api::<DeserializeGuard<RenderJob>>(client), watcher::Config::default().any_semantic());
+    let jobs = follower.store();
+    let waiting = launcher.store();
+    let (by_site, by_function, by_bucket) = (waiting.clone(), waiting.clone(), waiting);
     let job_ctx = Arc::new(JobContext {
         shared: ctx.clone(),
         memory: Mutex::new(Memory {
@@ -135,13 +149,14 @@ pub async fn run_with(ctx: Arc<Context>, settings: Settings, tuning: Tuning, shu
             accrued: HashMap::new(),
             last_poll: HashMap::new(),
         }),
+        progress_writes_per_second: settings.progress_writes_per_second,
         tuning,
         launches: Launches::default(),
-        jobs: jobs.clone(),
+        jobs,
         references: cache::References::start(client, &settings),
     });
     let metrics_task = tokio::spawn(publish_phase_counts(job_ctx.clone(), shutdown.clone()));
-    controller
+    let launching = launcher
         .with_config(settings.controller_config())
         // A job waiting for its site, function or bucket goes on as soon as they change.
         .watches(
@@ -160,10 +175,15 @@ pub async fn run_with(ctx: Arc<Context>, settings: Settings, tuning: Tuning, shu
             watcher::Config::default().any_semantic(),
             move |b| waiting_jobs(&by_bucket, b.namespace(), |_| true),
         )
+        .graceful_shutdown_on(shutdown_signal(shutdown.clone()))
+        .run(guard::reconcile(LAUNCH_CONTROLLER, reconcile_launch), guard::error_policy(error_policy), job_ctx.clone())
+        .for_each(log_result(LAUNCH_CONTROLLER));
+    let following = follower
+        .with_config(settings.controller_config())
         .graceful_shutdown_on(shutdown_signal(shutdown))
-        .run(guard::reconcile(CONTROLLER, reconcile), guard::error_policy(error_policy), job_ctx)
-        .for_each(log_result(CONTROLLER))
-        .await;
+        .run(guard::reconcile(CONTROLLER, reconcile_follow), guard::error_policy(error_policy), job_ctx)
+        .for_each(log_result(CONTROLLER));
+    futures::join!(launching, following);
     metrics_task.abort();
 }
 
@@ -198,7 +218,8 @@ fn launched(job: &RenderJob) -> bool {
     job.status.as_ref().is_some_and(|s| s.started_at.is_some() && s.render_id.is_some())
 }
 
-/// Keeps `renders{phase}` up to date from the controller's cache.
+/// Keeps `renders{phase}` up to date from the controller's cache, and each job's share of the
+/// progress write budget.
 async fn publish_phase_counts(ctx: Arc<JobContext>, shutdown: CancellationToken) {
     let phases = [
         RenderPhase::Pending,
@@ -216,10 +237,17 @@ async fn publish_phase_counts(ctx: Arc<JobContext>, shutdown: CancellationToken)
                 .filter(|j| phase_of(j).unwrap_or_default() == phase)
                 .count();
             ctx.shared.metrics.set_renders_in_phase(phase, i64::try_from(count).unwrap_or(i64::MAX));
+            if phase == RenderPhase::Rendering {
+                let interval =
+                    throttle::progress_interval(ctx.tuning.write_interval, count, ctx.progress_writes_per_second);
+                ctx.memory().throttle.set_interval(interval);
+            }
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            // Once a second: the budget's share per job follows the number of live renders
+            // closely (counting a thousand cached jobs takes microseconds).
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
     }
 }
@@ -236,14 +264,42 @@ fn now_ms() -> u64 {
     status::ms_from_time(&now())
 }
 
+/// Which part of a job's life a controller handles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// Jobs not launched yet: references, props, the launch.
+    Launch,
+    /// Launched jobs: progress, output, cancel, stall.
+    Follow,
+}
+
+impl Role {
+    fn controller(self) -> &'static str {
+        match self {
+            Self::Launch => LAUNCH_CONTROLLER,
+            Self::Follow => CONTROLLER,
+        }
+    }
+}
+
+/// One reconcile of the launching controller.
+pub async fn reconcile_launch(job: Arc<RenderJob>, ctx: Arc<JobContext>) -> Result<Action, Error> {
+    reconcile(job, ctx, Role::Launch).await
+}
+
+/// One reconcile of the following controller.
+pub async fn reconcile_follow(job: Arc<RenderJob>, ctx: Arc<JobContext>) -> Result<Action, Error> {
+    reconcile(job, ctx, Role::Follow).await
+}
+
 /// One reconcile: the work, then metrics and a Warning Event for failures.
-pub async fn reconcile(job: Arc<RenderJob>, ctx: Arc<JobContext>) -> Result<Action, Error> {
-    let _timer = ctx.shared.metrics.reconcile_started(CONTROLLER);
-    let result = apply(&job, &ctx).await;
+async fn reconcile(job: Arc<RenderJob>, ctx: Arc<JobContext>, role: Role) -> Result<Action, Error> {
+    let _timer = ctx.shared.metrics.reconcile_started(role.controller());
+    let result = apply(&job, &ctx, role).await;
     match &result {
         Ok(_) => ctx.shared.backoffs.reset(&*job),
         Err(error) => {
-            ctx.shared.metrics.reconcile_failed(CONTROLLER, error.kind());
+            ctx.shared.metrics.reconcile_failed(role.controller(), error.kind());
             if error.is_terminal() {
                 ctx.shared.events.warning(&*job, error.kind(), "Reconcile", error.to_string()).await;
             }
@@ -276,7 +332,7 @@ impl Fetched {
     }
 }
 
-async fn apply(job: &RenderJob, ctx: &JobContext) -> Result<Action, Error> {
+async fn apply(job: &RenderJob, ctx: &JobContext, role: Role) -> Result<Action, Error> {
     if is_terminal(job) {
         // Jobs that ended before launch have no render id in their status but were throttled
         // under the one their UID gives.
@@ -292,10 +348,11 @@ async fn apply(job: &RenderJob, ctx: &JobContext) -> Result<Action, Error> {
     }
     let namespace = job.namespace().unwrap_or_default();
     let api: Api<RenderJob> = Api::namespaced(ctx.shared.client.clone(), &namespace);
-    if launched(job) {
-        follow(&api, job, ctx, &namespace).await
-    } else {
-        prepare_and_launch(&api, job, ctx, &namespace).await
+    match (role, launched(job)) {
+        (Role::Follow, true) => follow(&api, job, ctx, &namespace).await,
+        (Role::Launch, false) => prepare_and_launch(&api, job, ctx, &namespace).await,
+        // The other controller's job; the status write of a launch wakes the follower.
+        _ => Ok(Action::await_change()),
     }
 }
 
@@ -310,8 +367,10 @@ fn forget(ctx: &JobContext, id: &str) {
 }
 
 /// Writes `desired` when it says something new, at most once per write interval per job
-/// (`force` for the launch record, which must precede the invocation). Returns how long to
-/// wait before the next write is allowed, when this one was held back.
+/// (`force` for the launch record, which must precede the invocation). A phase change waits
+/// for the base interval only, not for the share of the write budget that stretches progress
+/// writes when many renders are live. Returns how long to wait before the next write is
+/// allowed, when this one was held back.
 async fn write_status(
     api: &Api<RenderJob>,
     job: &RenderJob,
@@ -326,7 +385,14 @@ async fn write_status(
     // Keyed by render id, the key `forget` removes when the job ends (the UID has dashes).
     let uid = job.uid().unwrap_or_default();
     let key = RenderId::from_uid(&uid).map(|id| id.to_string()).unwrap_or(uid);
-    let wait = ctx.memory().throttle.wait_for(&key, Instant::now());
+    let wait = {
+        let memory = ctx.memory();
+        if current.phase == desired.phase {
+            memory.throttle.wait_for(&key, Instant::now())
+        } else {
+            memory.throttle.wait_with(&key, Instant::now(), ctx.tuning.write_interval)
+        }
+    };
     if !force && !wait.is_zero() {
         return Ok(Some(wait));
     }
@@ -636,7 +702,10 @@ async fn follow(api: &Api<RenderJob>, job: &RenderJob, ctx: &JobContext, namespa
     let desired = status::desired(&current, &verdict, generation, &now());
     let terminal = desired.phase.is_some_and(RenderPhase::is_terminal);
     match write_status(api, job, ctx, &desired, false).await? {
-        Some(wait) => Ok(Action::requeue(wait)),
+        // Held back: keep polling meanwhile, so that the end of the render (a phase change,
+        // never held back) is seen within a poll interval even when the budget stretches
+        // the write interval far beyond it.
+        Some(wait) => Ok(Action::requeue(wait.min(ctx.tuning.poll_interval))),
         None if terminal => {
             forget(ctx, &id_text);
             Ok(Action::await_change())

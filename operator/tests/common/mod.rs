@@ -70,7 +70,7 @@ impl Operator {
             shutdown.clone(),
         ));
         let ctx = Arc::new(context(client, metrics.clone()));
-        let settings = Settings { namespace: Some(namespace.to_owned()), concurrency: 4 };
+        let settings = Settings::new(Some(namespace.to_owned()), 4);
         let controllers = tokio::spawn(controllers::run(ctx, settings, readiness, shutdown.clone()));
         Ok(Self { http, metrics, shutdown, controllers })
     }
