@@ -375,6 +375,35 @@ pub struct RenderResponse {
     pub frame_milliseconds: Vec<u32>,
     /// Wall time of the invocation, ms (billed duration when no REPORT line is available).
     pub duration_ms: u64,
+    /// Where the invocation's time went (absent from renderers that predate it).
+    #[serde(default)]
+    pub phases: ChunkPhases,
+}
+
+/// Where a chunk invocation's time went, ms: everything but `frames_ms` is the fixed cost a
+/// chunk pays whatever its length.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChunkPhases {
+    /// S3 client, props, the cancel watch.
+    pub prepare_ms: u64,
+    /// Leasing the browser (kept warm, or launched) with this invocation's context, and
+    /// checking a page kept from the previous chunk.
+    pub browser_ms: u64,
+    /// Opening the site (the local server over the bucket prefix), unless a kept page's is used.
+    pub site_ms: u64,
+    /// The page ready for the first frame: tab, globals, navigation, bundle load and
+    /// `setBundleMode` (nothing for a kept page).
+    pub page_ms: u64,
+    /// From the page being ready to the last frame encoded and the file finished.
+    pub frames_ms: u64,
+    /// Handing the browser back for the next invocation.
+    pub release_ms: u64,
+    /// Uploading the chunk and its timings.
+    pub upload_ms: u64,
+    /// Whether a page kept loaded from the previous chunk of the same render was used.
+    #[serde(default)]
+    pub page_reused: bool,
 }
 
 /// Request of `still`.

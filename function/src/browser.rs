@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use chromiumoxide::browser::{Browser as CdpBrowser, BrowserConfig};
 use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
-use chromiumoxide::cdp::browser_protocol::target::{CreateBrowserContextParams, CreateTargetParams};
+use chromiumoxide::cdp::browser_protocol::target::{CreateBrowserContextParams, CreateTargetParams, TargetId};
 use chromiumoxide::page::Page;
 use futures::StreamExt;
 use tokio::task::JoinHandle;
 
 use crate::error::RenderError;
+use crate::warm_page::{PageKey, WarmPage};
 
 /// How to start the browser.
 #[derive(Clone, Debug)]
@@ -84,6 +85,10 @@ pub struct Browser {
     _profile: tempfile::TempDir,
     /// The isolated context tabs open in, for a browser kept warm across invocations.
     context: Option<BrowserContextId>,
+    /// A loaded page kept for the next chunk of the same render, with the context it lives in.
+    kept: Option<(WarmPage, Option<BrowserContextId>)>,
+    /// The page this invocation hands on when it releases the browser.
+    keeping: Option<WarmPage>,
 }
 
 /// The browser kept between invocations of one function process (Lambda runs one invocation
@@ -133,13 +138,24 @@ impl Browser {
                 }
             }
         });
-        Ok(Self { inner, handler, _profile: profile, context: None })
+        Ok(Self { inner, handler, _profile: profile, context: None, kept: None, keeping: None })
     }
 
     /// The browser this process kept from its last invocation when it still answers, else a
     /// new one; either way with a fresh isolated context (no cache, storage or service worker
     /// of an earlier render leaks into this one). Hand it back with [`Browser::release`].
     pub async fn warm(options: &BrowserOptions) -> Result<Self, RenderError> {
+        Ok(Self::warm_with_page(options, None).await?.0)
+    }
+
+    /// [`Browser::warm`], also handing over the page the previous invocation kept (see
+    /// [`crate::warm_page`]) when it was loaded for `key` and still works. This invocation then
+    /// goes on in that page's context, which belongs to the same render. A kept page that does
+    /// not fit is closed.
+    pub async fn warm_with_page(
+        options: &BrowserOptions,
+        key: Option<&PageKey>,
+    ) -> Result<(Self, Option<WarmPage>), RenderError> {
         let kept = WARM.lock().unwrap_or_else(|e| e.into_inner()).take();
         let mut browser = match kept {
             Some(browser) if browser.answers().await => {
@@ -153,16 +169,32 @@ impl Browser {
             }
             None => Self::launch(options).await?,
         };
+        match browser.kept.take() {
+            Some((page, context)) if key == Some(&page.key) && page.tab.reusable(WARM_CHECK_TIMEOUT).await => {
+                tracing::info!("reusing the page kept from the previous chunk");
+                browser.context = context;
+                return Ok((browser, Some(page)));
+            }
+            Some((page, context)) => {
+                tracing::debug!("closing the page kept from the previous invocation");
+                page.close().await;
+                if let Some(context) = context {
+                    let _ =
+                        tokio::time::timeout(WARM_CHECK_TIMEOUT, browser.inner.dispose_browser_context(context)).await;
+                }
+            }
+            None => {}
+        }
         if options.in_lambda {
             // Chromium's single-process mode (Lambda) cannot start the renderer of a second
             // browser context: tabs open in the default one, and the local site server answers
             // `no-store`, so nothing of an earlier invocation's site is served from a cache.
-            return Ok(browser);
+            return Ok((browser, None));
         }
         match browser.inner.create_browser_context(CreateBrowserContextParams::default()).await {
             Ok(context) => {
                 browser.context = Some(context);
-                Ok(browser)
+                Ok((browser, None))
             }
             Err(e) => {
                 browser.close().await;
@@ -171,16 +203,28 @@ impl Browser {
         }
     }
 
-    /// Ends this invocation's context and keeps the browser for the next invocation (or closes
-    /// it when the context cannot be disposed, e.g. after a crash).
+    /// Keeps `page` loaded for the next invocation of this process: [`Browser::release`] keeps
+    /// it, with the context it lives in.
+    pub fn keep_page(&mut self, page: WarmPage) {
+        self.keeping = Some(page);
+    }
+
+    /// Ends this invocation's context (unless a page is kept in it) and keeps the browser for
+    /// the next invocation (or closes it when it cannot be cleaned up, e.g. after a crash).
     pub async fn release(mut self) {
-        let cleared = match self.context.take() {
-            Some(context) => {
+        let cleared = match (self.keeping.take(), self.context.take()) {
+            (Some(page), context) => {
+                // Any other tab an interrupted render left open would go on using CPU.
+                let cleared = self.close_tabs_except(Some(page.tab.target_id())).await;
+                self.kept = Some((page, context));
+                cleared
+            }
+            (None, Some(context)) => {
                 let disposed = tokio::time::timeout(WARM_CHECK_TIMEOUT, self.inner.dispose_browser_context(context));
                 matches!(disposed.await, Ok(Ok(())))
             }
             // Tabs an interrupted render left open would go on using CPU in the next one.
-            None => self.close_tabs().await,
+            (None, None) => self.close_tabs_except(None).await,
         };
         if cleared {
             tracing::debug!("keeping the browser warm for the next invocation");
@@ -194,12 +238,12 @@ impl Browser {
         }
     }
 
-    async fn close_tabs(&self) -> bool {
+    async fn close_tabs_except(&self, keep: Option<&TargetId>) -> bool {
         let Ok(Ok(pages)) = tokio::time::timeout(WARM_CHECK_TIMEOUT, self.inner.pages()).await else {
             return false;
         };
         // A tab the render closed itself may still be listed; failing to close it again is fine.
-        for page in pages {
+        for page in pages.into_iter().filter(|p| Some(p.target_id()) != keep) {
             let _ = tokio::time::timeout(WARM_CHECK_TIMEOUT, page.close()).await;
         }
         true

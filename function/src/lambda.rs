@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use remotion_crds::protocol::{
-    CompositionsRequest, CompositionsResponse, PROTOCOL_VERSION, Payload, RenderRequest, RenderResponse,
+    ChunkPhases, CompositionsRequest, CompositionsResponse, PROTOCOL_VERSION, Payload, RenderRequest, RenderResponse,
     SerializedProps, SiteLocation, StillRequest, StillResponse,
 };
 use serde_json::Value;
@@ -14,9 +14,10 @@ use crate::browser::{Browser, BrowserOptions};
 use crate::encode::Container;
 use crate::error::RenderError;
 use crate::page::ResolvedComposition;
-use crate::render::{VideoRequest, render_frames};
+use crate::render::{VideoRequest, render_frames_keeping};
 use crate::site::SiteServer;
 use crate::still::{Site, StillRequest as LocalStill, list_compositions, render_still};
+use crate::warm_page::{PageKey, WarmPage};
 use crate::{storage, versions};
 
 /// Runs the Lambda runtime loop until the process is stopped.
@@ -123,18 +124,11 @@ async fn still(request: &StillRequest) -> Result<StillResponse, RenderError> {
     })
 }
 
-/// Renders one chunk (frames resolved by the orchestrator) into an MPEG-TS file in the bucket,
-/// with its per-frame timings beside it.
-async fn render_chunk(request: &RenderRequest) -> Result<RenderResponse, RenderError> {
-    let started = Instant::now();
-    let s3 = storage::client().await;
-    let props = read_props(&request.input_props, Some(&request.bucket), &s3).await?;
-    let resolved = read_props(&request.resolved_props, Some(&request.bucket), &s3).await?;
-    let composition = ResolvedComposition::from_metadata(&request.composition, resolved);
-    let (site, _server) = open_site(&request.site, &s3).await?;
-    let video = VideoRequest {
-        composition: composition.id.clone(),
-        serialized_props: props,
+/// What a chunk renders: the render request's frames and encoding, one tab, lossless audio.
+pub fn chunk_video(request: &RenderRequest, serialized_props: String) -> Result<VideoRequest, RenderError> {
+    Ok(VideoRequest {
+        composition: request.composition.id.clone(),
+        serialized_props,
         frames: Some((request.frames.start, request.frames.end)),
         concurrency: 1,
         codec: request.encoding.codec,
@@ -145,7 +139,25 @@ async fn render_chunk(request: &RenderRequest) -> Result<RenderResponse, RenderE
         timeout: Duration::from_millis(request.timeout_ms),
         container: Container::Chunk,
         audio: crate::audio::AudioSettings::from_encoding(&request.encoding)?,
+    })
+}
+
+/// Renders one chunk (frames resolved by the orchestrator) into an MPEG-TS file in the bucket,
+/// with its per-frame timings beside it.
+async fn render_chunk(request: &RenderRequest) -> Result<RenderResponse, RenderError> {
+    let started = Instant::now();
+    let mut phases = ChunkPhases::default();
+    let mut phase = Instant::now();
+    let lap = |phase: &mut Instant| {
+        let ms = remotion_crds::pricing::billed_milliseconds_from_duration(phase.elapsed());
+        *phase = Instant::now();
+        ms
     };
+    let s3 = storage::client().await;
+    let props = read_props(&request.input_props, Some(&request.bucket), &s3).await?;
+    let resolved = read_props(&request.resolved_props, Some(&request.bucket), &s3).await?;
+    let composition = ResolvedComposition::from_metadata(&request.composition, resolved);
+    let video = chunk_video(request, props)?;
     let dir = tempfile::tempdir().map_err(|e| RenderError::io("creating the chunk folder", e))?;
     let out = dir.path().join(format!("chunk.{}", request.encoding.codec.chunk_extension()));
     // Stop within 2 s when the render is cancelled (closing the browser ends the capture).
@@ -157,15 +169,41 @@ async fn render_chunk(request: &RenderRequest) -> Result<RenderResponse, RenderE
         remotion_crds::keys::cancel(&id),
         || {},
     );
-    let browser = Browser::warm(&BrowserOptions::detect()?).await?;
+    phases.prepare_ms = lap(&mut phase);
+    // The previous chunk of this render may have left its page loaded in this process.
+    let key = PageKey::new(&request.render_id, &request.site, &composition, &video);
+    let (mut browser, warm) = Browser::warm_with_page(&BrowserOptions::detect()?, Some(&key)).await?;
+    phases.browser_ms = lap(&mut phase);
+    let (site, server, reuse) = match warm {
+        Some(page) => (page.site, page.server, Some(page.tab)),
+        None => match open_site(&request.site, &s3).await {
+            Ok((site, server)) => (site, server, None),
+            Err(e) => {
+                browser.release().await;
+                return Err(e);
+            }
+        },
+    };
+    phases.page_reused = reuse.is_some();
+    phases.site_ms = lap(&mut phase);
     let result = crate::launch::cancel::unless_cancelled(
         &watch.signal(),
-        render_frames(&browser, &site, composition, &video, &out, |_| {}),
+        render_frames_keeping(&browser, &site, composition, &video, &out, |_| {}, reuse),
     )
     .await;
+    let rendering_ms = lap(&mut phase);
+    let result = result.map(|(summary, tab)| {
+        if let Some(tab) = tab {
+            browser.keep_page(WarmPage { key, site, server, tab });
+        }
+        summary
+    });
     browser.release().await;
     drop(watch);
+    phases.release_ms = lap(&mut phase);
     let summary = result?;
+    phases.page_ms = remotion_crds::pricing::billed_milliseconds_from_duration(summary.pages_ready);
+    phases.frames_ms = rendering_ms.saturating_sub(phases.page_ms);
     let bytes = std::fs::read(&out).map_err(|e| RenderError::io("reading the chunk", e))?;
     let size_bytes = bytes.len() as u64;
     let chunk_type = if request.encoding.codec.chunk_extension() == "ts" { "video/mp2t" } else { "video/x-matroska" };
@@ -177,6 +215,8 @@ async fn render_chunk(request: &RenderRequest) -> Result<RenderResponse, RenderE
     });
     storage::put(&s3, &request.bucket, &request.timings_key, timings.to_string().into_bytes(), "application/json")
         .await?;
+    phases.upload_ms = lap(&mut phase);
+    tracing::info!(chunk = request.chunk, frames = summary.frames, ?phases, "chunk rendered");
     Ok(RenderResponse {
         chunk: request.chunk,
         attempt: request.attempt,
@@ -185,5 +225,6 @@ async fn render_chunk(request: &RenderRequest) -> Result<RenderResponse, RenderE
         frames: summary.frames,
         frame_milliseconds: summary.frame_milliseconds,
         duration_ms: remotion_crds::pricing::billed_milliseconds_from_duration(started.elapsed()),
+        phases,
     })
 }

@@ -15,5 +15,6 @@ pub mod still;
 pub mod stitch;
 pub mod storage;
 pub mod versions;
+pub mod warm_page;
 
 pub use error::RenderError;

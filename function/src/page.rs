@@ -12,6 +12,7 @@ use chromiumoxide::cdp::browser_protocol::emulation::{
 use chromiumoxide::cdp::browser_protocol::page::{
     AddScriptToEvaluateOnNewDocumentParams, CaptureScreenshotFormat, CaptureScreenshotParams, Viewport,
 };
+use chromiumoxide::cdp::browser_protocol::target::TargetId;
 use chromiumoxide::cdp::js_protocol::runtime::{EvaluateParams, EventExceptionThrown, ExceptionDetails};
 use chromiumoxide::page::Page;
 use futures::StreamExt;
@@ -534,6 +535,21 @@ impl RemotionTab {
     /// The frame's media assets (`remotion_collectAssets`), for audio mixing.
     pub async fn collect_assets(&self) -> Result<Value, RenderError> {
         self.eval("window.remotion_collectAssets()", self.timeout).await
+    }
+
+    /// Whether the tab can go on rendering its composition: no page error so far, and the page
+    /// answers within `wait`, ready and not cancelled (checked before a kept tab is reused).
+    pub async fn reusable(&self, wait: Duration) -> bool {
+        if self.errors.borrow().is_some() || self.composition.is_none() {
+            return false;
+        }
+        let check = "window.remotion_renderReady === true && window.remotion_cancelledError === undefined";
+        matches!(self.eval_within(check, wait).await, Ok(Some(Value::Bool(true))))
+    }
+
+    /// The tab's DevTools target.
+    pub fn target_id(&self) -> &TargetId {
+        self.page.target_id()
     }
 
     /// Closes the tab.

@@ -82,6 +82,8 @@ pub struct VideoSummary {
     pub elapsed: Duration,
     /// Capture + encode time of each frame, ms, in frame order.
     pub frame_milliseconds: Vec<u32>,
+    /// Time until every tab was ready for its first frame (the fixed cost of a render).
+    pub pages_ready: Duration,
 }
 
 /// Renders frames of a composition to `out`, resolving the composition first.
@@ -107,6 +109,26 @@ pub async fn render_frames(
     out: &Path,
     on_progress: impl Fn(Progress) + Send + Sync + 'static,
 ) -> Result<VideoSummary, RenderError> {
+    let (summary, main_tab) =
+        render_frames_keeping(browser, site, composition, request, out, on_progress, None).await?;
+    if let Some(tab) = main_tab {
+        tab.close().await;
+    }
+    Ok(summary)
+}
+
+/// [`render_frames`], with the main tab taken from an earlier render of the same page (the
+/// caller vouches for that: same site, composition, props and every page option, see
+/// [`crate::warm_page`]) and handed back after a successful render for the next one.
+pub async fn render_frames_keeping(
+    browser: &Browser,
+    site: &Site,
+    composition: ResolvedComposition,
+    request: &VideoRequest,
+    out: &Path,
+    on_progress: impl Fn(Progress) + Send + Sync + 'static,
+    mut reuse: Option<RemotionTab>,
+) -> Result<(VideoSummary, Option<RemotionTab>), RenderError> {
     let started = Instant::now();
     let last = composition.duration_in_frames.saturating_sub(1);
     let (first, end) = request.frames.unwrap_or((0, last));
@@ -122,6 +144,14 @@ pub async fn render_frames(
     // Open every tab before any frame is captured, each starting at a different frame.
     let mut opened = Vec::with_capacity(tabs);
     for i in 0..tabs {
+        if i == 0
+            && let Some(tab) = reuse.take()
+        {
+            // Its bundle is loaded and in this composition's mode: `remotion_setFrame` moves it
+            // to any frame, exactly as it moves a fresh tab from its initial frame.
+            opened.push(tab);
+            continue;
+        }
         let setup = TabSetup {
             width: composition.width,
             height: composition.height,
@@ -138,6 +168,7 @@ pub async fn render_frames(
         tab.set_composition(&composition).await?;
         opened.push(tab);
     }
+    let pages_ready = started.elapsed();
 
     let settings = VideoSettings {
         width: composition.width,
@@ -170,7 +201,7 @@ pub async fn render_frames(
     // Tabs take the lowest frame not yet taken, like Remotion's frame pool.
     let next = Arc::new(AtomicU64::new(first));
     let mut capturers = Vec::with_capacity(tabs);
-    for tab in opened {
+    for (i, tab) in opened.into_iter().enumerate() {
         let (next, tx, rendered, cache) = (next.clone(), tx.clone(), rendered.clone(), cache.clone());
         let quality = request.jpeg_quality;
         capturers.push(tokio::spawn(async move {
@@ -206,29 +237,40 @@ pub async fn render_frames(
                 }
             }
             .await;
+            // The main tab of a render that went well may serve the next render of the page.
+            if i == 0 && result.is_ok() {
+                return (Some(tab), result);
+            }
             tab.close().await;
-            result
+            (None, result)
         }));
     }
     drop(tx);
 
     let mut capture_error = None;
+    let mut main_tab = None;
     for capturer in capturers {
         match capturer.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => capture_error = capture_error.or(Some(e)),
+            Ok((tab, Ok(()))) => main_tab = main_tab.or(tab),
+            Ok((_, Err(e))) => capture_error = capture_error.or(Some(e)),
             Err(e) => capture_error = capture_error.or(Some(RenderError::Browser(format!("capture task failed: {e}")))),
         }
     }
-    let encoded = encoder.await.map_err(|e| RenderError::Encoding(format!("encoder thread failed: {e}")))?;
-    if let Some(e) = capture_error {
-        let _ = std::fs::remove_file(out);
-        return Err(e);
+    let encoded = encoder.await.map_err(|e| RenderError::Encoding(format!("encoder thread failed: {e}"))).flatten();
+    match capture_error.map_or(encoded, Err) {
+        Ok((frames, frame_milliseconds)) => {
+            let summary =
+                VideoSummary { composition, frames, elapsed: started.elapsed(), frame_milliseconds, pages_ready };
+            Ok((summary, main_tab))
+        }
+        Err(e) => {
+            if let Some(tab) = main_tab {
+                tab.close().await;
+            }
+            let _ = std::fs::remove_file(out);
+            Err(e)
+        }
     }
-    let (frames, frame_milliseconds) = encoded.inspect_err(|_| {
-        let _ = std::fs::remove_file(out);
-    })?;
-    Ok(VideoSummary { composition, frames, elapsed: started.elapsed(), frame_milliseconds })
 }
 
 /// A captured frame on its way to the encoder.

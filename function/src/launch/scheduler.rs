@@ -351,6 +351,7 @@ mod tests {
                         frames,
                         frame_milliseconds: vec![5; frames as usize],
                         duration_ms: 100,
+                        phases: Default::default(),
                     })
                 }
             };
