@@ -63,6 +63,15 @@ pub struct FrameSelection {
 }
 
 impl FrameSelection {
+    /// The frames Remotion renders of `start..=end` with `everyNthFrame` n: those whose
+    /// composition frame number is a multiple of n (Remotion's `getFramesToRender` filters
+    /// `frame % n === 0` on absolute frame numbers, so the first one is `start` rounded up to a
+    /// multiple of n). Selects nothing (`count() == 0`) when no such frame is in the range.
+    pub fn every_nth(start: u64, end: u64, every_nth_frame: u64) -> Self {
+        let n = every_nth_frame.max(1);
+        Self { start: start.div_ceil(n) * n, end, every_nth_frame: n }
+    }
+
     /// Number of frames selected.
     pub fn count(&self) -> u64 {
         if self.end < self.start { 0 } else { (self.end - self.start) / self.every_nth_frame.max(1) + 1 }
@@ -253,6 +262,17 @@ mod tests {
         let covered: u64 = spans.iter().map(|s| s.len(3)).sum();
         assert_eq!(covered, gif.count());
         assert_eq!(spans[1].start, 30);
+    }
+
+    #[test]
+    fn every_nth_frame_selects_multiples_of_n_like_remotion() {
+        // Remotion: frames of the range whose number % n == 0.
+        let remotion = |start: u64, end: u64, n: u64| (start..=end).filter(|f| f % n == 0).collect::<Vec<u64>>();
+        for (start, end, n) in [(0, 59, 2), (1, 59, 2), (5, 100, 3), (7, 7, 7), (8, 13, 7), (0, 299, 1), (3, 4, 5)] {
+            let sel = FrameSelection::every_nth(start, end, n);
+            let ours: Vec<u64> = (0..sel.count()).map(|i| sel.frame(i)).collect();
+            assert_eq!(ours, remotion(start, end, n), "{start}-{end} every {n}");
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! In-process video encoding with FFmpeg's libraries: screenshots are decoded, converted to
 //! BT.709 limited-range YUV and encoded (libx264, libx265, libvpx, libvpx-vp9, prores_ks) into
 //! the codec's container, or into a chunk container that joins by packet copy. No ffmpeg
-//! subprocess, no pipe copies.
+//! subprocess, no pipe copies. GIFs are different: their palette needs every frame, so their
+//! screenshots are kept as they are and quantised at the end (see [`crate::gif`]).
 
 use std::path::Path;
 use std::sync::Once;
@@ -33,12 +34,23 @@ fn encoding(context: &str, e: ffmpeg::Error) -> RenderError {
 }
 
 /// Format of the screenshots fed to the encoder.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ImageKind {
-    /// JPEG screenshots.
+    /// JPEG screenshots (Remotion's default for videos).
+    #[default]
     Jpeg,
     /// PNG screenshots.
     Png,
+}
+
+impl ImageKind {
+    /// The capture format a render asks for (JPEG unless PNG is asked for).
+    pub fn of(format: Option<remotion_crds::media::VideoImageFormat>) -> Self {
+        match format {
+            Some(remotion_crds::media::VideoImageFormat::Png) => Self::Png,
+            _ => Self::Jpeg,
+        }
+    }
 }
 
 /// Where the encoded video goes.
@@ -63,8 +75,9 @@ pub fn muxer(codec: Codec, container: Container) -> Result<&'static str, RenderE
         "webm" => Ok("webm"),
         "ts" => Ok("mpegts"),
         "mkv" => Ok("matroska"),
+        "gif" => Ok("gif"),
         other => Err(RenderError::InvalidInput(format!(
-            "{} renders ({other}) are not supported by render function {} yet: use h264, h265, vp8, vp9 or prores",
+            "{} renders ({other}) are not supported by render function {} yet: use h264, h265, vp8, vp9, prores or gif",
             codec.as_str(),
             crate::versions::FUNCTION_VERSION
         ))),
@@ -156,8 +169,9 @@ fn codec_setup(settings: &VideoSettings) -> Result<CodecSetup, RenderError> {
             ("prores_ks", None)
         }
         Codec::Gif | Codec::Mp3 | Codec::Aac | Codec::Wav => {
+            // GIFs never come here: VideoEncoder keeps their screenshots for crate::gif.
             return Err(RenderError::InvalidInput(format!(
-                "{} renders are not supported by render function {} yet: use h264, h265, vp8, vp9 or prores",
+                "{} renders are not supported by render function {} yet: use h264, h265, vp8, vp9, prores or gif",
                 codec.as_str(),
                 crate::versions::FUNCTION_VERSION
             )));
@@ -194,13 +208,18 @@ pub struct VideoSettings {
     pub container: Container,
 }
 
-/// The frame rate as an exact fraction (29.97 → 30000/1001).
+/// The frame rate as an exact fraction (29.97 → 30000/1001; 7.5, a GIF's 30 fps every 4th
+/// frame, → 15/2).
 pub fn fps_rational(fps: f64) -> Rational {
-    if (fps - fps.round()).abs() < 1e-6 {
-        Rational::new(fps.round() as i32, 1)
-    } else {
-        Rational::new((fps * 1001.0).round() as i32, 1001)
+    // Small denominators first: NTSC rates need a multiple of 100 or 125 to be whole, so they
+    // fall through to ×1000/1001.
+    for den in 1..=60 {
+        let num = fps * f64::from(den);
+        if (num - num.round()).abs() < 1e-6 {
+            return Rational::new(num.round() as i32, den);
+        }
     }
+    Rational::new((fps * 1001.0).round() as i32, 1001)
 }
 
 /// Decodes screenshots into frames.
@@ -234,6 +253,61 @@ impl ImageDecoder {
 
 /// Encodes screenshots, in frame order, into a video file.
 pub struct VideoEncoder {
+    inner: Inner,
+}
+
+enum Inner {
+    Encode(Box<Encoder>),
+    /// A GIF's screenshots, kept for one palette over all of them; `Some(out)`: made into
+    /// the GIF `out` when finished (a chunk stays screenshots).
+    Gif(crate::gif::FrameStore, Option<(std::path::PathBuf, std::path::PathBuf)>),
+}
+
+impl VideoEncoder {
+    /// Creates `path` and prepares the encoder.
+    pub fn create(path: &Path, settings: &VideoSettings, input: ImageKind) -> Result<Self, RenderError> {
+        if settings.codec != Codec::Gif {
+            return Ok(Self { inner: Inner::Encode(Box::new(Encoder::create(path, settings, input)?)) });
+        }
+        let fps = fps_rational(settings.fps);
+        let inner = match settings.container {
+            Container::Chunk => {
+                Inner::Gif(crate::gif::FrameStore::create(path, settings.width, settings.height, fps, input)?, None)
+            }
+            Container::Output => {
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let frames = path.with_file_name(format!(".{name}.frames.mkv"));
+                let store = crate::gif::FrameStore::create(&frames, settings.width, settings.height, fps, input)?;
+                Inner::Gif(store, Some((path.to_path_buf(), frames)))
+            }
+        };
+        Ok(Self { inner })
+    }
+
+    /// Encodes the next frame from a screenshot.
+    pub fn push_image(&mut self, bytes: &[u8]) -> Result<(), RenderError> {
+        match &mut self.inner {
+            Inner::Encode(encoder) => encoder.push_image(bytes),
+            Inner::Gif(store, _) => store.push(bytes),
+        }
+    }
+
+    /// Flushes the encoder and finishes the file. Returns the number of frames.
+    pub fn finish(self) -> Result<u64, RenderError> {
+        match self.inner {
+            Inner::Encode(encoder) => encoder.finish(),
+            Inner::Gif(store, None) => store.finish(),
+            Inner::Gif(store, Some((out, frames))) => {
+                let result = store.finish().and_then(|_| crate::gif::encode(std::slice::from_ref(&frames), &out));
+                let _ = std::fs::remove_file(&frames);
+                result.map(|summary| summary.frames)
+            }
+        }
+    }
+}
+
+/// An FFmpeg video encoder fed with screenshots.
+struct Encoder {
     output: format::context::Output,
     encoder: ffmpeg::encoder::Video,
     stream_index: usize,
@@ -248,9 +322,8 @@ pub struct VideoEncoder {
     frames: i64,
 }
 
-impl VideoEncoder {
-    /// Creates `path` and prepares the encoder.
-    pub fn create(path: &Path, settings: &VideoSettings, input: ImageKind) -> Result<Self, RenderError> {
+impl Encoder {
+    fn create(path: &Path, settings: &VideoSettings, input: ImageKind) -> Result<Self, RenderError> {
         init();
         let setup = codec_setup(settings)?;
         if !settings.width.is_multiple_of(2) || !settings.height.is_multiple_of(2) {
@@ -366,8 +439,7 @@ impl VideoEncoder {
         Ok(&mut self.scaler.as_mut().expect("set above").0)
     }
 
-    /// Encodes the next frame from a screenshot.
-    pub fn push_image(&mut self, bytes: &[u8]) -> Result<(), RenderError> {
+    fn push_image(&mut self, bytes: &[u8]) -> Result<(), RenderError> {
         let mut decoded = std::mem::replace(&mut self.decoded, frame::Video::empty());
         self.decoder.decode(bytes, &mut decoded)?;
         if decoded.width() != self.width || decoded.height() != self.height {
@@ -404,8 +476,7 @@ impl VideoEncoder {
         Ok(())
     }
 
-    /// Flushes the encoder and finishes the file. Returns the number of frames.
-    pub fn finish(mut self) -> Result<u64, RenderError> {
+    fn finish(mut self) -> Result<u64, RenderError> {
         self.encoder.send_eof().map_err(|e| encoding("flushing the encoder", e))?;
         self.drain()?;
         self.output.write_trailer().map_err(|e| encoding("finishing the file", e))?;
@@ -422,6 +493,10 @@ mod tests {
         assert_eq!(fps_rational(30.0), Rational::new(30, 1));
         assert_eq!(fps_rational(29.97), Rational::new(30000, 1001));
         assert_eq!(fps_rational(23.976), Rational::new(24000, 1001));
+        // GIFs play at fps / everyNthFrame.
+        assert_eq!(fps_rational(30.0 / 4.0), Rational::new(15, 2));
+        assert_eq!(fps_rational(30.0 / 7.0), Rational::new(30, 7));
+        assert_eq!(fps_rational(25.0 / 3.0), Rational::new(25, 3));
     }
 
     #[test]

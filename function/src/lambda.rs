@@ -139,6 +139,8 @@ pub fn chunk_video(request: &RenderRequest, serialized_props: String) -> Result<
         timeout: Duration::from_millis(request.timeout_ms),
         container: Container::Chunk,
         audio: crate::audio::AudioSettings::from_encoding(&request.encoding)?,
+        every_nth_frame: request.encoding.every_nth_frame.unwrap_or(1),
+        image_format: crate::encode::ImageKind::of(request.encoding.image_format),
     })
 }
 

@@ -5,6 +5,7 @@ pub mod audio;
 pub mod browser;
 pub mod encode;
 pub mod error;
+pub mod gif;
 pub mod lambda;
 pub mod launch;
 pub mod page;

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use remotion_crds::media::{AudioCodec, Codec};
 use remotion_function::audio::AudioSettings;
 use remotion_function::browser::{Browser, BrowserOptions};
-use remotion_function::encode::Container;
+use remotion_function::encode::{Container, ImageKind};
 use remotion_function::page::Capture;
 use remotion_function::props::read_props;
 use remotion_function::render::{Progress, VideoRequest, render_video};
@@ -61,7 +61,7 @@ enum Command {
         /// Composition id.
         #[arg(long)]
         composition: String,
-        /// Codec; the output's container follows it (mp4, webm, mov).
+        /// Codec; the output's container follows it (mp4, webm, mov, gif).
         #[arg(long, value_enum, default_value_t = VideoCodec::H264)]
         codec: VideoCodec,
         /// Frames to render, `A-B` (inclusive) or `N`; default all.
@@ -79,6 +79,13 @@ enum Command {
         /// JPEG quality of captured frames.
         #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(0..=100))]
         jpeg_quality: u8,
+        /// Render only frames whose number is a multiple of N (gif only, like Remotion); the
+        /// output plays at fps / N.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        every_nth_frame: u32,
+        /// Format of the captured frames: jpeg (faster) or png (lossless, transparent background).
+        #[arg(long, value_enum, default_value_t = FrameFormat::Jpeg)]
+        image_format: FrameFormat,
         /// Leave the audio out (no audio stream).
         #[arg(long)]
         muted: bool,
@@ -129,6 +136,13 @@ enum VideoCodec {
     Vp8,
     Vp9,
     Prores,
+    Gif,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FrameFormat {
+    Jpeg,
+    Png,
 }
 
 impl From<VideoCodec> for Codec {
@@ -139,6 +153,7 @@ impl From<VideoCodec> for Codec {
             VideoCodec::Vp8 => Codec::Vp8,
             VideoCodec::Vp9 => Codec::Vp9,
             VideoCodec::Prores => Codec::Prores,
+            VideoCodec::Gif => Codec::Gif,
         }
     }
 }
@@ -269,6 +284,8 @@ async fn run(cli: Cli) -> Result<()> {
             crf,
             x264_preset,
             jpeg_quality,
+            every_nth_frame,
+            image_format,
             muted,
             audio_codec,
             audio_bitrate,
@@ -291,6 +308,11 @@ async fn run(cli: Cli) -> Result<()> {
                 timeout: site.timeout(),
                 container: Container::Output,
                 audio,
+                every_nth_frame,
+                image_format: match image_format {
+                    FrameFormat::Jpeg => ImageKind::Jpeg,
+                    FrameFormat::Png => ImageKind::Png,
+                },
             };
             let result = render_video(&browser, &opened, &request, &out, progress_printer()).await;
             browser.close().await;

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use remotion_crds::chunking::FrameSelection;
 use tokio::sync::mpsc;
 
 use crate::audio::AudioSettings;
@@ -58,6 +59,11 @@ pub struct VideoRequest {
     /// The audio's encoding; `None`: muted (no audio stream). Chunks carry lossless audio
     /// whatever the setting; the output's codec applies when they are joined.
     pub audio: Option<AudioSettings>,
+    /// Render only the frames whose number is a multiple of this (GIF only, like Remotion);
+    /// the output plays at fps / n.
+    pub every_nth_frame: u32,
+    /// Format of the captured frames: JPEG, or PNG (lossless, transparent background).
+    pub image_format: ImageKind,
 }
 
 /// Progress callbacks receive this.
@@ -138,7 +144,20 @@ pub async fn render_frames_keeping(
             composition.id
         )));
     }
-    let total = end - first + 1;
+    let step = u64::from(request.every_nth_frame.max(1));
+    if step > 1 && request.codec != remotion_crds::media::Codec::Gif {
+        return Err(RenderError::InvalidInput(format!(
+            "everyNthFrame {step} is only for gif renders (Remotion's rule), not {}: remove it or render a gif",
+            request.codec.as_str()
+        )));
+    }
+    let selection = FrameSelection::every_nth(first, end, step);
+    let total = selection.count();
+    if total == 0 {
+        return Err(RenderError::InvalidInput(format!(
+            "no frame of {first}–{end} is a multiple of everyNthFrame {step}: widen the frame range"
+        )));
+    }
     let tabs = request.concurrency.clamp(1, total as usize);
 
     // Open every tab before any frame is captured, each starting at a different frame.
@@ -157,7 +176,7 @@ pub async fn render_frames_keeping(
             height: composition.height,
             scale: 1.0,
             timeout: request.timeout,
-            initial_frame: first + i as u64,
+            initial_frame: selection.frame(i as u64),
             is_main_tab: i == 0,
             serialized_input_props: request.serialized_props.clone(),
             env_variables: "{}".into(),
@@ -173,7 +192,7 @@ pub async fn render_frames_keeping(
     let settings = VideoSettings {
         width: composition.width,
         height: composition.height,
-        fps: composition.fps,
+        fps: composition.fps / step as f64,
         codec: request.codec,
         crf: request.crf,
         preset: request.preset.clone(),
@@ -195,29 +214,40 @@ pub async fn render_frames_keeping(
         None => None,
     };
     let cache = audio.as_ref().map(|a| a.cache.clone());
-    let encoder =
-        spawn_encoder(out.to_path_buf(), settings, audio, first, total, rx, rendered.clone(), on_progress.clone());
+    let encoder = spawn_encoder(
+        out.to_path_buf(),
+        settings,
+        request.image_format,
+        audio,
+        selection,
+        rx,
+        rendered.clone(),
+        on_progress.clone(),
+    );
 
     // Tabs take the lowest frame not yet taken, like Remotion's frame pool.
-    let next = Arc::new(AtomicU64::new(first));
+    let next = Arc::new(AtomicU64::new(0));
     let mut capturers = Vec::with_capacity(tabs);
     for (i, tab) in opened.into_iter().enumerate() {
         let (next, tx, rendered, cache) = (next.clone(), tx.clone(), rendered.clone(), cache.clone());
-        let quality = request.jpeg_quality;
+        let format = match request.image_format {
+            ImageKind::Jpeg => Capture::Jpeg(request.jpeg_quality),
+            ImageKind::Png => Capture::Png,
+        };
         capturers.push(tokio::spawn(async move {
             let result = async {
                 loop {
-                    let frame = next.fetch_add(1, Ordering::Relaxed);
-                    if frame > end {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    if index >= total {
                         return Ok(());
                     }
+                    let frame = selection.frame(index);
                     let t = Instant::now();
                     tab.seek(frame, 1).await?;
                     let (image, assets) = match &cache {
                         // Beside the screenshot, like Remotion (the page clears them as it answers).
                         Some(cache) => {
-                            let (image, assets) =
-                                tokio::join!(tab.capture(Capture::Jpeg(quality)), tab.collect_assets());
+                            let (image, assets) = tokio::join!(tab.capture(format), tab.collect_assets());
                             let assets = assets.and_then(assets::parse).map_err(|e| e.at_frame(frame))?;
                             for asset in &assets {
                                 if let RenderAsset::Media(media) = asset {
@@ -226,7 +256,7 @@ pub async fn render_frames_keeping(
                             }
                             (image, assets)
                         }
-                        None => (tab.capture(Capture::Jpeg(quality)).await, Vec::new()),
+                        None => (tab.capture(format).await, Vec::new()),
                     };
                     let image = image.map_err(|e| e.at_frame(frame))?;
                     rendered.fetch_add(1, Ordering::Relaxed);
@@ -294,19 +324,21 @@ struct AudioJob {
 fn spawn_encoder(
     out: PathBuf,
     settings: VideoSettings,
+    image_format: ImageKind,
     audio: Option<AudioJob>,
-    first: u64,
-    total: u64,
+    selection: FrameSelection,
     mut rx: mpsc::Receiver<Captured>,
     rendered: Arc<AtomicU64>,
     on_progress: Arc<impl Fn(Progress) + Send + Sync + 'static>,
 ) -> tokio::task::JoinHandle<Result<(u64, Vec<u32>), RenderError>> {
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
-        let mut encoder = VideoEncoder::create(&out, &settings, ImageKind::Jpeg)?;
+        let mut encoder = VideoEncoder::create(&out, &settings, image_format)?;
+        let total = selection.count();
         let mut mixer = audio.as_ref().map(|a| Mixer::new(fps_rational(settings.fps), a.cache.clone(), runtime));
         let mut pending: BTreeMap<u64, Captured> = BTreeMap::new();
-        let mut want = first;
+        let mut index = 0;
+        let mut want = selection.frame(0);
         let mut timings = Vec::with_capacity(total as usize);
         while let Some(captured) = rx.blocking_recv() {
             pending.insert(captured.frame, captured);
@@ -317,13 +349,14 @@ fn spawn_encoder(
                     mixer.add_frame(want, &captured.assets)?;
                 }
                 timings.push((captured.time + t.elapsed()).as_millis().min(u128::from(u32::MAX)) as u32);
-                want += 1;
-                on_progress(Progress { rendered: rendered.load(Ordering::Relaxed), encoded: want - first, total });
+                index += 1;
+                want = selection.frame(index);
+                on_progress(Progress { rendered: rendered.load(Ordering::Relaxed), encoded: index, total });
             }
         }
-        if want - first != total {
+        if index != total {
             // Capture stopped early; the caller reports why.
-            return Err(RenderError::Encoding(format!("only {} of {total} frames arrived", want - first)));
+            return Err(RenderError::Encoding(format!("only {index} of {total} frames arrived")));
         }
         let frames = encoder.finish()?;
         if let (Some(mixer), Some(audio)) = (mixer, audio)

@@ -262,6 +262,19 @@ pub fn concat(
     init();
     let muxer = muxer(codec, Container::Output)?;
     let first = chunks.first().ok_or_else(|| RenderError::InvalidInput("no chunks to join".into()))?;
+    if codec == Codec::Gif {
+        // The exception to joining by copy: a GIF's palette is learnt from all its frames, so
+        // its chunks are screenshots, quantised and encoded once here (crate::gif).
+        let summary = crate::gif::encode(chunks, out)?;
+        tracing::info!(
+            frames = summary.frames,
+            samples = summary.samples,
+            palette_ms = summary.palette_time.as_millis() as u64,
+            encode_ms = summary.encode_time.as_millis() as u64,
+            "gif stitched"
+        );
+        return Ok(Joined { frames: summary.frames, audio_samples: 0 });
+    }
     let mut with_audio = None;
     if let Some(settings) = audio {
         for chunk in chunks {
@@ -520,8 +533,8 @@ mod tests {
     fn unsupported_codecs_are_refused_with_advice() {
         let dir = tempfile::tempdir().unwrap();
         let chunks = vec![chunk(dir.path(), 0, 2)];
-        match concat_video(&chunks, &dir.path().join("x.gif"), Codec::Gif) {
-            Err(RenderError::InvalidInput(m)) => assert!(m.contains("gif") && m.contains("h264"), "{m}"),
+        match concat_video(&chunks, &dir.path().join("x.mp3"), Codec::Mp3) {
+            Err(RenderError::InvalidInput(m)) => assert!(m.contains("mp3") && m.contains("h264"), "{m}"),
             other => panic!("expected InvalidInput, got {other:?}"),
         }
     }

@@ -118,6 +118,8 @@ fn request(composition: &str, frames: (u64, u64), codec: Codec, container: Conta
         timeout: Duration::from_secs(30),
         container,
         audio: AudioSettings::for_codec(codec, None, None, false).unwrap(),
+        every_nth_frame: 1,
+        image_format: remotion_function::encode::ImageKind::Jpeg,
     }
 }
 

@@ -31,6 +31,8 @@ fn request(frames: (u64, u64), concurrency: usize) -> VideoRequest {
         timeout: Duration::from_secs(30),
         container: Container::Output,
         audio: None,
+        every_nth_frame: 1,
+        image_format: remotion_function::encode::ImageKind::Jpeg,
     }
 }
 

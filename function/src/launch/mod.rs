@@ -281,7 +281,15 @@ fn select_frames(request: &LaunchRequest, composition: &ResolvedComposition) -> 
             composition.id
         )));
     }
-    Ok(FrameSelection { start, end, every_nth_frame: u64::from(request.encoding.every_nth_frame.unwrap_or(1)) })
+    let every_nth = u64::from(request.encoding.every_nth_frame.unwrap_or(1));
+    let selection = FrameSelection::every_nth(start, end, every_nth);
+    if selection.count() == 0 {
+        return Err(RenderError::InvalidInput(format!(
+            "no frame of {start}–{end} is a multiple of everyNthFrame {every_nth} (Remotion renders those only): \
+             widen the frame range"
+        )));
+    }
+    Ok(selection)
 }
 
 /// Props that fit go inline in every chunk's payload; larger ones are written once to the
