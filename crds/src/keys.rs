@@ -6,6 +6,7 @@
 //! renders/<renderId>/input-props.json        when props are large
 //! renders/<renderId>/chunks/<index>.<ext>    chunk outputs (deleted after stitching)
 //! renders/<renderId>/timings/<index>.json    per-frame timings of each chunk
+//! renders/<renderId>/chunk-progress/<index>.json  frames of a chunk so far (deleted at the end)
 //! renders/<renderId>/cancel                  cancellation signal
 //! renders/<renderId>/out.<ext>               default output key
 //! optimization/<siteName>/<composition>.json per-frame cost profile for chunk planning
@@ -192,6 +193,17 @@ pub fn timings(id: &RenderId, index: u32) -> String {
     format!("{RENDERS_PREFIX}{id}/timings/{index:0CHUNK_INDEX_DIGITS$}.json")
 }
 
+/// `renders/<id>/chunk-progress/`
+pub fn chunk_progress_prefix(id: &RenderId) -> String {
+    format!("{RENDERS_PREFIX}{id}/chunk-progress/")
+}
+
+/// `renders/<id>/chunk-progress/<index>.json`: the frames a running chunk has rendered and
+/// encoded so far, which its renderer rewrites while it works.
+pub fn chunk_progress(id: &RenderId, index: u32) -> String {
+    format!("{RENDERS_PREFIX}{id}/chunk-progress/{index:0CHUNK_INDEX_DIGITS$}.json")
+}
+
 /// `renders/<id>/cancel`
 pub fn cancel(id: &RenderId) -> String {
     format!("{RENDERS_PREFIX}{id}/cancel")
@@ -236,6 +248,9 @@ mod tests {
         assert_eq!(input_props(&id), "renders/abc123/input-props.json");
         assert_eq!(chunk(&id, 7, "ts"), "renders/abc123/chunks/000007.ts");
         assert_eq!(timings(&id, 12345), "renders/abc123/timings/012345.json");
+        assert_eq!(chunk_progress(&id, 42), "renders/abc123/chunk-progress/000042.json");
+        assert!(chunk_progress(&id, 42).starts_with(&chunk_progress_prefix(&id)));
+        assert!(chunk_progress(&id, 999_999).starts_with(&render_prefix(&id)));
         assert_eq!(cancel(&id), "renders/abc123/cancel");
         assert_eq!(default_output(&id, "mp4"), "renders/abc123/out.mp4");
         assert_eq!(optimization(&site, "Intro").unwrap(), "optimization/my-site/Intro.json");

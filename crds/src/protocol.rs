@@ -324,6 +324,27 @@ pub struct RenderRequest {
     pub chunk_key: String,
     /// Key to upload per-frame timings to.
     pub timings_key: String,
+    /// Key the renderer rewrites with its [`ChunkProgress`] while it renders (at most once a
+    /// second); none: it does not report progress before it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_key: Option<String>,
+}
+
+/// What a renderer has done of its chunk so far (the object at
+/// [`RenderRequest::progress_key`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChunkProgress {
+    /// Chunk index.
+    pub chunk: u32,
+    /// The attempt that wrote it.
+    pub attempt: u32,
+    /// Frames captured so far.
+    pub rendered: u64,
+    /// Frames encoded so far.
+    pub encoded: u64,
+    /// Frames of the chunk.
+    pub total: u64,
 }
 
 /// An inclusive span of frames.
@@ -378,6 +399,9 @@ pub struct RenderResponse {
     /// Where the invocation's time went (absent from renderers that predate it).
     #[serde(default)]
     pub phases: ChunkPhases,
+    /// Writes of the chunk's progress object (S3 requests the render is charged for).
+    #[serde(default)]
+    pub progress_writes: u64,
 }
 
 /// Where a chunk invocation's time went, ms: everything but `frames_ms` is the fixed cost a

@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::browser::{Browser, BrowserOptions};
 use crate::encode::Container;
 use crate::error::RenderError;
+use crate::launch::chunk_progress::Publisher;
 use crate::page::ResolvedComposition;
 use crate::render::{VideoRequest, render_frames_keeping};
 use crate::site::SiteServer;
@@ -188,11 +189,23 @@ async fn render_chunk(request: &RenderRequest) -> Result<RenderResponse, RenderE
     };
     phases.page_reused = reuse.is_some();
     phases.site_ms = lap(&mut phase);
+    // The orchestrator reads the frames done so far while the chunk renders.
+    let publisher = request.progress_key.as_ref().map(|key| {
+        let frames = request.frames.len(request.encoding.every_nth_frame.unwrap_or(1));
+        Publisher::start(s3.clone(), request.bucket.clone(), key.clone(), request.chunk, request.attempt, frames)
+    });
+    let report = publisher.as_ref().map(Publisher::callback);
+    let on_progress = move |p| {
+        if let Some(report) = &report {
+            report(p);
+        }
+    };
     let result = crate::launch::cancel::unless_cancelled(
         &watch.signal(),
-        render_frames_keeping(&browser, &site, composition, &video, &out, |_| {}, reuse),
+        render_frames_keeping(&browser, &site, composition, &video, &out, on_progress, reuse),
     )
     .await;
+    let progress_writes = publisher.map_or(0, Publisher::stop);
     let rendering_ms = lap(&mut phase);
     let result = result.map(|(summary, tab)| {
         if let Some(tab) = tab {
@@ -228,5 +241,6 @@ async fn render_chunk(request: &RenderRequest) -> Result<RenderResponse, RenderE
         frame_milliseconds: summary.frame_milliseconds,
         duration_ms: remotion_crds::pricing::billed_milliseconds_from_duration(started.elapsed()),
         phases,
+        progress_writes,
     })
 }

@@ -4,6 +4,7 @@
 //! and keeps `renders/<id>/progress.json` current throughout, cost included.
 
 pub mod cancel;
+pub mod chunk_progress;
 pub mod deadline;
 pub mod invoke;
 pub mod output;
@@ -87,7 +88,7 @@ pub async fn launch_with<I: ChunkInvoker>(
     };
     if outcome != Stage::Done {
         // Leave no chunk objects behind (they are only useful to this render).
-        if let Err(e) = output::delete_chunks(&s3, &bucket, &keys::chunks_prefix(&id)).await {
+        if let Err(e) = output::delete_chunks(&s3, &bucket, &id).await {
             tracing::warn!("could not delete the chunks of a stopped render: {e}");
         }
     }
@@ -173,6 +174,7 @@ async fn render<I: ChunkInvoker>(
         timeout_ms: request.timeout_ms,
         chunk_key: keys::chunk(id, index, extension),
         timings_key: keys::timings(id, index),
+        progress_key: Some(keys::chunk_progress(id, index)),
     };
     let limits = Limits {
         max_concurrency: request.renderer.max_concurrency.min(spans.len() as u32).max(1),
@@ -191,11 +193,12 @@ async fn render<I: ChunkInvoker>(
         signal.clone(),
         |chunk| {
             done.push(chunk);
-            // Extrapolate the total from what the chunks so far cost.
+            // Extrapolate the total from what the finished chunks cost (running chunks' frames
+            // are not billed yet).
             let mut state = progress.lock();
-            if state.doc.frames_rendered > 0 {
-                let share =
-                    rust_decimal::Decimal::from(frames_total) / rust_decimal::Decimal::from(state.doc.frames_rendered);
+            let finished = state.chunks.finished();
+            if finished > 0 {
+                let share = rust_decimal::Decimal::from(frames_total) / rust_decimal::Decimal::from(finished);
                 state.doc.estimated_total_usd = Some(state.doc.accrued_usd * share);
             }
         },
@@ -243,7 +246,7 @@ async fn render<I: ChunkInvoker>(
     if let Err(e) = profile::update(s3, bucket, &profile_key, previous_profile, measured).await {
         tracing::warn!("could not update the cost profile: {e}");
     }
-    if let Err(e) = output::delete_chunks(s3, bucket, &keys::chunks_prefix(id)).await {
+    if let Err(e) = output::delete_chunks(s3, bucket, id).await {
         tracing::warn!("could not delete the chunks: {e}");
     }
     let mut state = progress.lock();

@@ -61,10 +61,15 @@ pub async fn upload(
     storage::upload_file(s3, bucket, key, file, options).await
 }
 
-/// Removes every object under the render's chunk prefix (retries and cut-off attempts may have
-/// left more than the plan names).
-pub async fn delete_chunks(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<usize, RenderError> {
-    let keys = storage::list_keys(s3, bucket, prefix).await?;
+/// Removes every chunk object of the render and the chunks' progress objects (retries and
+/// cut-off attempts may have left more than the plan names).
+pub async fn delete_chunks(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    id: &remotion_crds::keys::RenderId,
+) -> Result<usize, RenderError> {
+    let mut keys = storage::list_keys(s3, bucket, &remotion_crds::keys::chunks_prefix(id)).await?;
+    keys.extend(storage::list_keys(s3, bucket, &remotion_crds::keys::chunk_progress_prefix(id)).await?);
     storage::delete_keys(s3, bucket, &keys).await?;
     Ok(keys.len())
 }

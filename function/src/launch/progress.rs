@@ -5,15 +5,21 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use remotion_crds::pricing::{FunctionShape, LambdaUsage, S3Usage};
 use remotion_crds::progress::{ProgressDocument, ProgressError, Stage};
+use remotion_crds::protocol::ChunkProgress;
 
+use super::chunk_progress::ChunkFrames;
 use crate::error::RenderError;
 use crate::storage;
 
 /// How often the document is written while nothing else triggers a write (a heartbeat the
 /// operator's stall detection relies on).
 pub const WRITE_INTERVAL: Duration = Duration::from_millis(1500);
+
+/// Chunk progress objects read at once on a tick.
+const CHUNK_PROGRESS_READS: usize = 32;
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
@@ -29,6 +35,17 @@ pub struct State {
     pub renderers: LambdaUsage,
     /// S3 requests made for this render.
     pub s3: S3Usage,
+    /// Frames of finished and running chunks, behind the document's frame counts.
+    pub chunks: ChunkFrames,
+}
+
+impl State {
+    /// Brings the document's frame counts up to the chunks' (never down: a document that
+    /// showed more frames stays ahead until the chunks catch up).
+    pub fn count_frames(&mut self) {
+        self.doc.frames_rendered = self.doc.frames_rendered.max(self.chunks.rendered());
+        self.doc.frames_encoded = self.doc.frames_encoded.max(self.chunks.encoded());
+    }
 }
 
 /// Shared progress of one render.
@@ -56,7 +73,12 @@ impl Progress {
         let mut doc = ProgressDocument::new(render_id, now_ms());
         doc.stage = Stage::Launched;
         Self {
-            state: Arc::new(Mutex::new(State { doc, renderers: LambdaUsage::default(), s3: S3Usage::default() })),
+            state: Arc::new(Mutex::new(State {
+                doc,
+                renderers: LambdaUsage::default(),
+                s3: S3Usage::default(),
+                chunks: ChunkFrames::default(),
+            })),
             shape,
             started: Instant::now(),
             s3,
@@ -109,6 +131,38 @@ impl Progress {
         storage::put(&self.s3, &self.bucket, &self.key, body, "application/json").await
     }
 
+    /// Reads the progress objects of the chunks running now and counts their frames.
+    pub async fn read_chunk_progress(&self) {
+        let running = self.lock().chunks.running();
+        if running.is_empty() {
+            return;
+        }
+        let reads = running.len() as u64;
+        let (s3, bucket) = (&self.s3, self.bucket.as_str());
+        let found: Vec<(u32, ChunkProgress)> = futures::stream::iter(running)
+            .map(|(index, key)| async move {
+                // Not there yet (the renderer writes after a second) or unreadable: no news.
+                match storage::get(s3, bucket, &key).await {
+                    Ok(Some(bytes)) => serde_json::from_slice(&bytes).ok().map(|p| (index, p)),
+                    Ok(None) => None,
+                    Err(e) => {
+                        tracing::debug!("could not read the progress of chunk {index}: {e}");
+                        None
+                    }
+                }
+            })
+            .buffer_unordered(CHUNK_PROGRESS_READS)
+            .filter_map(std::future::ready)
+            .collect()
+            .await;
+        let mut state = self.lock();
+        state.s3.read_requests += reads;
+        for (index, progress) in &found {
+            state.chunks.observe(*index, progress);
+        }
+        state.count_frames();
+    }
+
     /// Writes the document every [`WRITE_INTERVAL`] until the returned guard is dropped.
     /// A failed periodic write is logged and retried on the next tick; the render goes on.
     pub fn heartbeat(&self) -> Heartbeat {
@@ -123,6 +177,7 @@ impl Progress {
                     _ = &mut stopped => return,
                     _ = tick.tick() => {}
                 }
+                progress.read_chunk_progress().await;
                 if let Err(e) = progress.write().await {
                     tracing::warn!("could not write the progress document: {e}");
                 }

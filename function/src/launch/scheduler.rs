@@ -119,6 +119,7 @@ pub async fn run_chunks<I: ChunkInvoker>(
             let pending = queue.remove(position).expect("position is in the queue");
             let span = spans[pending.index as usize];
             let payload = request(pending.index, span, pending.attempt);
+            progress.lock().chunks.started(pending.index, span.len(every_nth_frame), payload.progress_key.clone());
             let deadline = deadlines.for_chunk(span.len(every_nth_frame));
             let invoker = invoker.clone();
             let function_timeout = limits.function_timeout;
@@ -173,6 +174,8 @@ pub async fn run_chunks<I: ChunkInvoker>(
             }
         };
         started_at.remove(&finished.index);
+        // Until it is found finished below, this attempt's progress is read no more.
+        progress.lock().chunks.stopped(finished.index);
         let span = spans[finished.index as usize];
         let billed = finished.invoked.billed_milliseconds;
         let wall_ms = remotion_crds::pricing::billed_milliseconds_from_duration(finished.wall);
@@ -185,11 +188,11 @@ pub async fn run_chunks<I: ChunkInvoker>(
                     {
                         let mut state = progress.lock();
                         state.renderers.record(billed.unwrap_or(wall_ms));
-                        // The renderer wrote its chunk and its timings.
-                        state.s3.write_requests += 2;
+                        // The renderer wrote its chunk, its timings and its progress.
+                        state.s3.write_requests += 2 + answer.progress_writes;
                         state.doc.chunks_done += 1;
-                        state.doc.frames_rendered += answer.frames;
-                        state.doc.frames_encoded += answer.frames;
+                        state.chunks.done(finished.index, answer.frames);
+                        state.count_frames();
                     }
                     window = (window + 1).min(max_window);
                     on_done(ChunkDone { index: finished.index, span, answer, wall: finished.wall });
@@ -352,6 +355,7 @@ mod tests {
                         frame_milliseconds: vec![5; frames as usize],
                         duration_ms: 100,
                         phases: Default::default(),
+                        progress_writes: 0,
                     })
                 }
             };
