@@ -100,14 +100,28 @@ fn pixel(format: PixelFormat) -> Result<Pixel, RenderError> {
         PixelFormat::Yuv420p10le => Pixel::YUV420P10LE,
         PixelFormat::Yuv422p10le => Pixel::YUV422P10LE,
         PixelFormat::Yuv444p10le => Pixel::YUV444P10LE,
-        PixelFormat::Yuva420p | PixelFormat::Yuva444p10le => {
-            return Err(RenderError::InvalidInput(format!(
-                "pixel format {} (transparency) needs PNG capture, which render function {} does not do for videos yet",
-                format.as_str(),
-                crate::versions::FUNCTION_VERSION
-            )));
-        }
+        PixelFormat::Yuva420p => Pixel::YUVA420P,
+        PixelFormat::Yuva444p10le => Pixel::YUVA444P10LE,
     })
+}
+
+/// Whether a pixel format keeps an alpha plane.
+pub fn has_alpha(format: PixelFormat) -> bool {
+    matches!(format, PixelFormat::Yuva420p | PixelFormat::Yuva444p10le)
+}
+
+/// Refuses, before anything renders, what Remotion refuses too: an alpha pixel format fed
+/// with JPEG frames (JPEG has no alpha; Remotion: "to render transparent videos, you need to
+/// set PNG as the image format").
+pub fn check_frames(pixel_format: Option<PixelFormat>, input: ImageKind) -> Result<(), RenderError> {
+    match pixel_format {
+        Some(format) if has_alpha(format) && input != ImageKind::Png => Err(RenderError::InvalidInput(format!(
+            "pixel format {} is for transparent video, which needs PNG frames: set imageFormat png \
+             (JPEG frames have no alpha), or use a pixel format without alpha",
+            format.as_str()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn codec_setup(settings: &VideoSettings) -> Result<CodecSetup, RenderError> {
@@ -150,6 +164,11 @@ fn codec_setup(settings: &VideoSettings) -> Result<CodecSetup, RenderError> {
             options.set("crf", &crf_text);
             options.set("deadline", "good");
             options.set("cpu-used", "4");
+            if format.is_some_and(has_alpha) {
+                // libvpx's VP8 encodes alpha as a second stream, which alternate reference
+                // frames break ("Transparency encoding with auto_alt_ref does not work").
+                options.set("auto-alt-ref", "0");
+            }
             let ceiling = (f64::from(settings.width) * f64::from(settings.height) * settings.fps * 0.2) as usize;
             ("libvpx", Some(ceiling.max(1_000_000)))
         }
@@ -163,8 +182,14 @@ fn codec_setup(settings: &VideoSettings) -> Result<CodecSetup, RenderError> {
             ("libvpx-vp9", None)
         }
         Codec::Prores => {
-            // Remotion's default ProRes profile is HQ (3).
-            options.set("profile", "3");
+            // Remotion's default ProRes profile is HQ (3, 4:2:2). 4:4:4 pixel formats need
+            // 4444 (4), the profile that also carries yuva444p10le's alpha (Remotion asks for
+            // proResProfile '4444' with it).
+            let profile = match format {
+                Some(PixelFormat::Yuv444p10le | PixelFormat::Yuva444p10le) => "4",
+                _ => "3",
+            };
+            options.set("profile", profile);
             options.set("vendor", "apl0");
             ("prores_ks", None)
         }
@@ -320,11 +345,14 @@ struct Encoder {
     width: u32,
     height: u32,
     frames: i64,
+    /// The YUV matrix: BT.709, or BT.601 for VP8.
+    matrix: color::Space,
 }
 
 impl Encoder {
     fn create(path: &Path, settings: &VideoSettings, input: ImageKind) -> Result<Self, RenderError> {
         init();
+        check_frames(settings.pixel_format, input)?;
         let setup = codec_setup(settings)?;
         if !settings.width.is_multiple_of(2) || !settings.height.is_multiple_of(2) {
             return Err(RenderError::InvalidInput(format!(
@@ -356,7 +384,9 @@ impl Encoder {
         if let Some(rate) = setup.bit_rate {
             video.set_bit_rate(rate);
         }
-        video.set_colorspace(color::Space::BT709);
+        // VP8 has no way to say its matrix: decoders (browsers, FFmpeg) always read BT.601.
+        let matrix = if settings.codec == Codec::Vp8 { color::Space::SMPTE170M } else { color::Space::BT709 };
+        video.set_colorspace(matrix);
         video.set_color_range(color::Range::MPEG);
         video.set_color_transfer_characteristic(color::TransferCharacteristic::BT709);
         // SAFETY: the context is valid and not yet opened; ffmpeg-next has no setter for this field.
@@ -399,6 +429,7 @@ impl Encoder {
             width: settings.width,
             height: settings.height,
             frames: 0,
+            matrix,
         })
     }
 
@@ -417,7 +448,9 @@ impl Encoder {
             )
             .map_err(|e| encoding("creating the colour converter", e))?;
             // JPEG screenshots are full-range BT.601; HD video is limited-range BT.709. swscale
-            // defaults to BT.601 on both sides, which shifts colours in every player.
+            // defaults to BT.601 on both sides, which shifts colours in every player. PNG
+            // screenshots are RGBA: with a yuva target swscale carries the alpha plane over
+            // (straight alpha, as Chromium writes it and as ProRes 4444 and VP8/VP9 expect).
             let full_range_source = matches!(source, Pixel::YUVJ420P | Pixel::YUVJ422P | Pixel::YUVJ444P);
             let is_rgb = matches!(source, Pixel::RGB24 | Pixel::RGBA | Pixel::BGRA | Pixel::RGB48BE);
             // SAFETY: the context is valid; the coefficient tables are static.
@@ -427,7 +460,7 @@ impl Encoder {
                     context.as_mut_ptr(),
                     sws_getCoefficients(SWS_CS_ITU601),
                     i32::from(full_range_source || is_rgb),
-                    sws_getCoefficients(SWS_CS_ITU709),
+                    sws_getCoefficients(if self.matrix == color::Space::BT709 { SWS_CS_ITU709 } else { SWS_CS_ITU601 }),
                     0,
                     0,
                     1 << 16,
@@ -455,6 +488,12 @@ impl Encoder {
         self.scaler_for(decoded.format())?
             .run(&decoded, &mut converted)
             .map_err(|e| encoding("converting colours", e))?;
+        // Some encoders (prores_ks) tag each frame with the frame's own colour description,
+        // not the context's: without these, ProRes came out untagged and players assumed BT.601.
+        converted.set_color_space(self.matrix);
+        converted.set_color_range(color::Range::MPEG);
+        converted.set_color_primaries(color::Primaries::BT709);
+        converted.set_color_transfer_characteristic(color::TransferCharacteristic::BT709);
         converted.set_pts(Some(self.frames));
         converted.set_kind(ffmpeg::picture::Type::None);
         self.encoder.send_frame(&converted).map_err(|e| encoding("encoding a frame", e))?;
@@ -497,6 +536,26 @@ mod tests {
         assert_eq!(fps_rational(30.0 / 4.0), Rational::new(15, 2));
         assert_eq!(fps_rational(30.0 / 7.0), Rational::new(30, 7));
         assert_eq!(fps_rational(25.0 / 3.0), Rational::new(25, 3));
+    }
+
+    #[test]
+    fn transparency_needs_png_frames() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = VideoSettings {
+            width: 64,
+            height: 64,
+            fps: 30.0,
+            codec: Codec::Vp9,
+            crf: None,
+            preset: "medium".into(),
+            pixel_format: Some(PixelFormat::Yuva420p),
+            container: Container::Output,
+        };
+        match VideoEncoder::create(&dir.path().join("x.webm"), &settings, ImageKind::Jpeg) {
+            Err(RenderError::InvalidInput(m)) => assert!(m.contains("imageFormat png"), "{m}"),
+            other => panic!("expected InvalidInput, got {:?}", other.err()),
+        }
+        assert!(VideoEncoder::create(&dir.path().join("y.webm"), &settings, ImageKind::Png).is_ok());
     }
 
     #[test]

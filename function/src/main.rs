@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use remotion_crds::media::{AudioCodec, Codec};
+use remotion_crds::media::{AudioCodec, Codec, PixelFormat};
 use remotion_function::audio::AudioSettings;
 use remotion_function::browser::{Browser, BrowserOptions};
 use remotion_function::encode::{Container, ImageKind};
@@ -86,6 +86,10 @@ enum Command {
         /// Format of the captured frames: jpeg (faster) or png (lossless, transparent background).
         #[arg(long, value_enum, default_value_t = FrameFormat::Jpeg)]
         image_format: FrameFormat,
+        /// Pixel format (FFmpeg's name); default the codec's. yuva420p (vp8, vp9) and
+        /// yuva444p10le (prores) keep transparency, with --image-format png.
+        #[arg(long, value_parser = parse_pixel_format)]
+        pixel_format: Option<PixelFormat>,
         /// Leave the audio out (no audio stream).
         #[arg(long)]
         muted: bool,
@@ -176,6 +180,13 @@ impl From<AudioCodecArg> for AudioCodec {
             AudioCodecArg::Pcm16 => AudioCodec::Pcm16,
         }
     }
+}
+
+/// A pixel format by FFmpeg's name.
+fn parse_pixel_format(s: &str) -> Result<PixelFormat, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
+        format!("{s:?} is not a pixel format: use yuv420p, yuva420p, yuv422p, yuv444p, yuv420p10le, yuv422p10le, yuv444p10le or yuva444p10le")
+    })
 }
 
 /// `A-B` or `N`.
@@ -286,6 +297,7 @@ async fn run(cli: Cli) -> Result<()> {
             jpeg_quality,
             every_nth_frame,
             image_format,
+            pixel_format,
             muted,
             audio_codec,
             audio_bitrate,
@@ -303,7 +315,7 @@ async fn run(cli: Cli) -> Result<()> {
                 codec: codec.into(),
                 crf,
                 preset: x264_preset,
-                pixel_format: None,
+                pixel_format,
                 jpeg_quality,
                 timeout: site.timeout(),
                 container: Container::Output,

@@ -151,6 +151,7 @@ pub async fn render_frames_keeping(
             request.codec.as_str()
         )));
     }
+    crate::encode::check_frames(request.pixel_format, request.image_format)?;
     let selection = FrameSelection::every_nth(first, end, step);
     let total = selection.count();
     if total == 0 {

@@ -69,6 +69,9 @@ impl VideoCopy {
             .ok_or_else(|| RenderError::Encoding(format!("{} has no video stream", source.display())))?;
         let parameters = stream.parameters();
         let frame_rate = stream.avg_frame_rate();
+        // VP8/VP9 alpha travels beside each packet (Matroska BlockAdditions, kept by the copy);
+        // the track's AlphaMode flag comes from this tag, which Matroska inputs carry.
+        let alpha_mode = stream.metadata().get("alpha_mode").map(str::to_owned);
         drop(probe);
         let mut out_stream = output
             .add_stream(ffmpeg::encoder::find(ffmpeg::codec::Id::None))
@@ -81,6 +84,11 @@ impl VideoCopy {
         }
         out_stream.set_avg_frame_rate(frame_rate);
         out_stream.set_time_base(frame_rate.invert());
+        if let Some(mode) = alpha_mode {
+            let mut metadata = Dictionary::new();
+            metadata.set("alpha_mode", &mode);
+            out_stream.set_metadata(metadata);
+        }
         Ok(Self { frame_rate })
     }
 }

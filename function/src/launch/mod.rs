@@ -121,6 +121,10 @@ async fn render<I: ChunkInvoker>(
     let bucket = request.bucket.as_str();
     // Refuse what cannot be encoded before any chunk runs.
     crate::encode::muxer(request.encoding.codec, crate::encode::Container::Output)?;
+    crate::encode::check_frames(
+        request.encoding.pixel_format,
+        crate::encode::ImageKind::of(request.encoding.image_format),
+    )?;
 
     // 1. Resolve the composition once (calculateMetadata may be slow or fetch data).
     let started = Instant::now();
