@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
+use remotion_crds::chunking::FrameSelection;
 use remotion_crds::protocol::{
     ChunkPhases, CompositionsRequest, CompositionsResponse, PROTOCOL_VERSION, Payload, RenderRequest, RenderResponse,
     SerializedProps, SiteLocation, StillRequest, StillResponse,
@@ -176,6 +177,18 @@ async fn render_chunk(request: &RenderRequest) -> Result<RenderResponse, RenderE
     // The previous chunk of this render may have left its page loaded in this process.
     let key = PageKey::new(&request.render_id, &request.site, &composition, &video);
     let (mut browser, warm) = Browser::warm_with_page(&BrowserOptions::detect()?, Some(&key)).await?;
+    let every_nth = u64::from(request.encoding.every_nth_frame.unwrap_or(1));
+    let selection = FrameSelection::every_nth(request.frames.start, request.frames.end, every_nth);
+    let warm = match warm {
+        // `remotion_setFrame` to the frame a page shows changes nothing on it, so what a page
+        // registers per frame (its audio assets) would not be registered again, unlike on a
+        // fresh page: such a chunk (a one-frame chunk run again) gets a fresh page.
+        Some(page) if page.frame == selection.frame(0) => {
+            page.close().await;
+            None
+        }
+        other => other,
+    };
     phases.browser_ms = lap(&mut phase);
     let (site, server, reuse) = match warm {
         Some(page) => (page.site, page.server, Some(page.tab)),
@@ -209,7 +222,8 @@ async fn render_chunk(request: &RenderRequest) -> Result<RenderResponse, RenderE
     let rendering_ms = lap(&mut phase);
     let result = result.map(|(summary, tab)| {
         if let Some(tab) = tab {
-            browser.keep_page(WarmPage { key, site, server, tab });
+            let frame = selection.frame(selection.count().saturating_sub(1));
+            browser.keep_page(WarmPage { key, site, server, tab, frame });
         }
         summary
     });

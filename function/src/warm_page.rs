@@ -67,6 +67,8 @@ pub struct WarmPage {
     pub server: Option<SiteServer>,
     /// The tab, in its composition's mode, at the last frame it rendered.
     pub tab: RemotionTab,
+    /// That frame.
+    pub frame: u64,
 }
 
 impl WarmPage {
@@ -149,6 +151,7 @@ mod tests {
         for (what, changes) in [
             ("timeout", json!({"timeoutMs": 31000})),
             ("jpeg quality", json!({"encoding": {"jpegQuality": 90}})),
+            ("capture format", json!({"encoding": {"imageFormat": "png"}})),
             ("audio", json!({"encoding": {"muted": true}})),
         ] {
             differs(PageKey::new("r1", &site("sites/a/"), &intro, &request("{}", changes)), what);

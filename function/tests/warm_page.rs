@@ -150,6 +150,18 @@ async fn the_next_chunk_of_a_render_reuses_the_loaded_page_and_renders_the_same_
     assert!(!different.phases.page_reused, "other props must not reuse the page: {:?}", different.phases);
     let other_frames = frame_md5s(&s3, &bucket, &different.key, dir.path()).await;
     assert_ne!(other_frames, fresh_frames, "the other props were rendered");
+
+    // A one-frame chunk run twice: the second run would ask the page for the frame it shows,
+    // which re-renders nothing (so per-frame registrations like audio assets would be
+    // missing); it gets a fresh page, and the same picture.
+    let (once, _) = render(&lambda, warm, &bucket, &chunk(2, (160, 160), OTHER_PROPS, &other, "once")).await;
+    assert!(once.phases.page_reused, "{:?}", once.phases);
+    let (again, _) = render(&lambda, warm, &bucket, &chunk(2, (160, 160), OTHER_PROPS, &other, "again")).await;
+    assert!(!again.phases.page_reused, "the page already at frame 160 is not reused for frame 160");
+    assert_eq!(
+        frame_md5s(&s3, &bucket, &once.key, dir.path()).await,
+        frame_md5s(&s3, &bucket, &again.key, dir.path()).await
+    );
     for p in &mut processes {
         p.check_alive("render function").unwrap();
     }
@@ -220,7 +232,7 @@ async fn a_kept_page_is_handed_over_only_for_its_key_and_to_one_invocation_at_a_
         let request = tiny_request(&tiny, PROPS, (0, 1));
         let (_, tab) =
             render_frames_keeping(&browser, &site, tiny.clone(), &request, &out("a.ts"), |_| {}, None).await.unwrap();
-        browser.keep_page(WarmPage { key: key.clone(), site, server: None, tab: tab.expect("the main tab") });
+        browser.keep_page(WarmPage { key: key.clone(), site, server: None, tab: tab.expect("the main tab"), frame: 1 });
         browser.release().await;
 
         // Two invocations at once: one gets the browser and its page, the other neither.
@@ -252,7 +264,7 @@ async fn a_kept_page_is_handed_over_only_for_its_key_and_to_one_invocation_at_a_
         )
         .await
         .unwrap();
-        browser.keep_page(WarmPage { key: key.clone(), site: page.site, server: None, tab: tab.unwrap() });
+        browser.keep_page(WarmPage { key: key.clone(), site: page.site, server: None, tab: tab.unwrap(), frame: 44 });
         browser.release().await;
         let fresh_site = Site::open(bundle("build").to_str().unwrap()).await.unwrap();
         let fresh = Browser::launch(&options).await.unwrap();
