@@ -5,8 +5,12 @@
 # write rate, the operator's RSS and CPU, time until every job ended.
 #
 #   bash bench/operator-scale.sh [--jobs 1000] [--fake-processes 4] [--steps 40] [--interval-ms 1000]
-#       [--create-concurrency 32] [--operator-concurrency 4] [--progress-writes-per-second 25]
-#       [--timeout-s 900]
+#       [--create-concurrency 32] [--create-rate JOBS_PER_S] [--operator-concurrency 4]
+#       [--launch-concurrency 16] [--progress-writes-per-second 25] [--timeout-s 900]
+#
+# Without --create-rate the jobs are created in one burst (latency = queueing of the burst);
+# with it, at a steady rate (e.g. --jobs 1000 --steps 120 --create-rate 10: a thousand renders
+# live at once, each new job launched while the others render).
 #
 # Prerequisites: bash scripts/install-deps.sh (stand-ins, fixture bundle).
 set -euo pipefail

@@ -3,8 +3,8 @@
 //!
 //! ```text
 //! bash bench/operator-scale.sh [--jobs 1000] [--fake-processes 4] [--steps 40] [--interval-ms 1000]
-//!     [--create-concurrency 32] [--operator-concurrency 4] [--progress-writes-per-second 25]
-//!     [--timeout-s 900] [--fake-binary PATH]
+//!     [--create-concurrency 32] [--create-rate JOBS_PER_S] [--operator-concurrency 4]
+//!     [--launch-concurrency 16] [--progress-writes-per-second 25] [--timeout-s 900] [--fake-binary PATH]
 //! ```
 //!
 //! It starts the stand-ins of `remotion-tests` (API server with the CRDs, SeaweedFS, the Lambda
@@ -70,6 +70,9 @@ struct Args {
     create_concurrency: usize,
     operator_concurrency: u16,
     progress_writes_per_second: u16,
+    launch_concurrency: u16,
+    /// Creates per second (`None`: as fast as `create_concurrency` allows, one burst).
+    create_rate: Option<f64>,
     timeout: Duration,
     fake_binary: Option<PathBuf>,
 }
@@ -84,6 +87,8 @@ impl Args {
             create_concurrency: 32,
             operator_concurrency: 4,
             progress_writes_per_second: remotion_operator::controllers::DEFAULT_PROGRESS_WRITES_PER_SECOND,
+            launch_concurrency: remotion_operator::controllers::DEFAULT_LAUNCH_CONCURRENCY,
+            create_rate: None,
             timeout: Duration::from_secs(900),
             fake_binary: None,
         };
@@ -107,6 +112,8 @@ impl Args {
                 "--create-concurrency" => args.create_concurrency = value()?.parse()?,
                 "--operator-concurrency" => args.operator_concurrency = value()?.parse()?,
                 "--progress-writes-per-second" => args.progress_writes_per_second = value()?.parse()?,
+                "--launch-concurrency" => args.launch_concurrency = value()?.parse()?,
+                "--create-rate" => args.create_rate = Some(value()?.parse()?),
                 "--timeout-s" => args.timeout = Duration::from_secs(value()?.parse()?),
                 "--fake-binary" => args.fake_binary = Some(PathBuf::from(value()?)),
                 // cargo bench passes --bench; libtest's other flags mean nothing here.
@@ -304,6 +311,7 @@ async fn run(env: &'static TestEnv, args: &Args) -> Result<String> {
         .args(["--namespace", &namespace, "--http-addr", &http.to_string(), "--log-format", "json"])
         .args(["--concurrency", &args.operator_concurrency.to_string()])
         .args(["--progress-writes-per-second", &args.progress_writes_per_second.to_string()])
+        .args(["--launch-concurrency", &args.launch_concurrency.to_string()])
         .env("KUBECONFIG", &env.kube().kubeconfig)
         .env("AWS_ACCESS_KEY_ID", remotion_tests::s3::ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", remotion_tests::s3::SECRET_KEY)
@@ -378,11 +386,21 @@ async fn run(env: &'static TestEnv, args: &Args) -> Result<String> {
     let t_start = unix_now();
     let props = json!({"steps": args.steps, "intervalMs": args.interval_ms});
     let create_errors = Arc::new(Mutex::new(Vec::<String>::new()));
+    let create_rate = args.create_rate;
     let creations = futures::stream::iter(0..args.jobs)
         .map(|i| {
             let (jobs, observed, props, errors) =
                 (jobs.clone(), observed.clone(), props.clone(), create_errors.clone());
             async move {
+                // Paced creates: job i is sent i / rate seconds after the start, so that the
+                // latency of a launch is measured under a steady load rather than in a burst.
+                if let Some(rate) = create_rate {
+                    let due = t_start + i as f64 / rate;
+                    let wait = due - unix_now();
+                    if wait > 0.0 {
+                        tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+                    }
+                }
                 let name = format!("job-{i:05}");
                 let job: RenderJob = serde_json::from_value(json!({
                     "apiVersion": "remotion-operator.io/v1alpha1", "kind": "RenderJob",
@@ -884,14 +902,16 @@ impl Report<'_> {
         row(
             "setup",
             format!(
-                "{} RenderJobs, fake `succeed` {} steps × {} ms; {} fake processes (detached); operator --concurrency {} --progress-writes-per-second {}; creates {} at a time",
+                "{} RenderJobs, fake `succeed` {} steps × {} ms; {} fake processes (detached); operator --concurrency {} --launch-concurrency {} --progress-writes-per-second {}; creates {} at a time{}",
                 args.jobs,
                 args.steps,
                 args.interval_ms,
                 args.fake_processes,
                 args.operator_concurrency,
+                args.launch_concurrency,
                 args.progress_writes_per_second,
-                args.create_concurrency
+                args.create_concurrency,
+                args.create_rate.map(|r| format!(", paced at {r}/s")).unwrap_or_default()
             ),
         );
         row("machine load (1/5/15 min) before → after", format!("{} → {}", self.load_before, self.load_after));

@@ -38,6 +38,11 @@ pub struct Config {
     #[arg(long, env = "REMOTION_OPERATOR_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
 
+    /// RenderJob launches at once (a controller of their own, so new jobs never wait behind
+    /// the progress polls of live ones).
+    #[arg(long, env = "REMOTION_OPERATOR_LAUNCH_CONCURRENCY", default_value_t = crate::controllers::DEFAULT_LAUNCH_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub launch_concurrency: u16,
+
     /// Progress-only RenderJob status writes per second, shared by all live renders: with many
     /// renders at once each job's progress is written less often than every 2 s (phase changes
     /// are always written at once).
@@ -97,6 +102,7 @@ mod tests {
         assert_eq!(config.http_addr, "0.0.0.0:8080".parse().unwrap());
         assert_eq!(config.concurrency, 4);
         assert_eq!(config.progress_writes_per_second, 25);
+        assert_eq!(config.launch_concurrency, 16);
         assert_eq!(config.log_format, LogFormat::Json);
         assert!(!config.leader_election);
         assert_eq!(config.lease_name, "remotion-operator");
@@ -123,6 +129,7 @@ mod tests {
             "--namespace=renders",
             "--concurrency=8",
             "--progress-writes-per-second=100",
+            "--launch-concurrency=32",
             "--log-format=text",
             "--leader-election",
             "--identity=pod-a",
@@ -132,6 +139,7 @@ mod tests {
         assert_eq!(config.namespace.as_deref(), Some("renders"));
         assert_eq!(config.concurrency, 8);
         assert_eq!(config.progress_writes_per_second, 100);
+        assert_eq!(config.launch_concurrency, 32);
         assert_eq!(config.log_format, LogFormat::Text);
         assert!(config.leader_election);
         assert_eq!(config.identity(), "pod-a");

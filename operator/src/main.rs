@@ -48,6 +48,7 @@ async fn main() -> Result<()> {
     let ctx = Arc::new(Context::new(client.clone(), Arc::new(KubeSecrets::new(client)), metrics, Some(identity)));
     let settings = Settings {
         progress_writes_per_second: config.progress_writes_per_second,
+        launch_concurrency: config.launch_concurrency,
         ..Settings::new(config.namespace.clone(), config.concurrency)
     };
     let result = controllers::run(ctx, settings, readiness, shutdown.clone()).await;

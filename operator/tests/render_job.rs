@@ -355,14 +355,17 @@ async fn status_writes_are_throttled_to_one_every_two_seconds() -> Result<()> {
     // A progress document every 150 ms for about 6 s.
     world.create_job("busy", "succeed", json!({"steps": 40, "intervalMs": 150})).await?;
 
+    // Status writes only: the finalizer's metadata patches (before the launch, after the end)
+    // move the resourceVersion too but write no status.
     let writes = Arc::new(std::sync::Mutex::new(Vec::<(Instant, String)>::new()));
     let recorder = writes.clone();
     let watch = watcher(world.jobs.clone(), watcher::Config::default().fields("metadata.name=busy"))
         .applied_objects()
         .try_for_each(move |job| {
             let mut seen = recorder.lock().unwrap();
-            if seen.last().map(|(_, rv)| rv.as_str()) != Some(job.resource_version().unwrap_or_default().as_str()) {
-                seen.push((Instant::now(), job.resource_version().unwrap_or_default()));
+            let status = serde_json::to_string(&job.status).unwrap_or_default();
+            if seen.last().map(|(_, s)| s.as_str()) != Some(status.as_str()) {
+                seen.push((Instant::now(), status));
             }
             futures::future::ready(Ok(()))
         });
@@ -486,6 +489,48 @@ async fn cancel_writes_the_signal_and_ends_cancelled() -> Result<()> {
     assert!(cancelled.status.unwrap().cost.is_some());
     let events = world.events("stop-me").await?;
     assert!(events.iter().any(|(_, r)| r == "CancelRequested"), "{events:?}");
+    operator.stop().await
+}
+
+#[tokio::test]
+async fn deleting_a_rendering_job_cancels_its_render() -> Result<()> {
+    let world = World::new("rj-delete", "test-fn-57", &["succeed"], 60).await?;
+    let operator = JobOperator::start(&world.client, &world.namespace, tuning()).await;
+    let job = world.create_job("drop-me", "succeed", json!({"steps": 100, "intervalMs": 500})).await?;
+    let id = RenderId::from_uid(&job.uid().unwrap())?;
+    let rendering = eventually("render under way", WAIT, || async {
+        let job = world.jobs.get("drop-me").await?;
+        Ok(job.status.as_ref().and_then(|s| s.progress.as_ref()).filter(|p| p.chunks_done >= 1).map(|_| job.clone()))
+    })
+    .await?;
+    // The finalizer was in place before the launch.
+    assert_eq!(rendering.finalizers(), [remotion_operator::reconcile::FINALIZER.to_owned()]);
+
+    world.jobs.delete("drop-me", &Default::default()).await?;
+    eventually("the job is gone", WAIT, || async { Ok(world.jobs.get_opt("drop-me").await?.is_none().then_some(())) })
+        .await?;
+    // The render was told to stop, and stopped: its last document says cancelled.
+    let s3 = TestEnv::get().s3().client().await;
+    assert!(s3.head_object().bucket(&world.bucket).key(keys::cancel(&id)).send().await.is_ok());
+    let stage = eventually("the function confirms", WAIT, || async {
+        let object = s3.get_object().bucket(&world.bucket).key(keys::progress(&id)).send().await?;
+        let doc: serde_json::Value = serde_json::from_slice(&object.body.collect().await?.into_bytes())?;
+        Ok((doc["stage"] == "cancelled").then_some(doc["stage"].clone()))
+    })
+    .await?;
+    assert_eq!(stage, "cancelled");
+    let events = world.events("drop-me").await?;
+    assert!(events.iter().any(|(_, r)| r == "CancelRequested"), "{events:?}");
+
+    // A finished job keeps no finalizer: deleting it needs no operator.
+    world.create_job("quick", "succeed", json!({"steps": 2, "intervalMs": 100})).await?;
+    world.wait_phase("quick", RenderPhase::Succeeded).await?;
+    let finished = eventually("finalizer released", WAIT, || async {
+        let job = world.jobs.get("quick").await?;
+        Ok(job.finalizers().is_empty().then_some(job))
+    })
+    .await?;
+    assert_eq!(finished.status.unwrap().phase, Some(RenderPhase::Succeeded));
     operator.stop().await
 }
 

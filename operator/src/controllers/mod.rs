@@ -98,6 +98,9 @@ pub struct Settings {
     pub namespace: Option<String>,
     /// Reconciles at once, per controller.
     pub concurrency: u16,
+    /// Launches of RenderJobs at once (their own controller; a launch mostly waits for the
+    /// API server and S3, so more run at once than other reconciles).
+    pub launch_concurrency: u16,
     /// Budget of progress-only RenderJob status writes per second, shared by every live
     /// render (phase changes are not counted and never wait).
     pub progress_writes_per_second: u16,
@@ -106,9 +109,17 @@ pub struct Settings {
 impl Settings {
     /// Settings for `namespace` (`None`: all) with the default budgets.
     pub fn new(namespace: Option<String>, concurrency: u16) -> Self {
-        Self { namespace, concurrency, progress_writes_per_second: DEFAULT_PROGRESS_WRITES_PER_SECOND }
+        Self {
+            namespace,
+            concurrency,
+            launch_concurrency: DEFAULT_LAUNCH_CONCURRENCY,
+            progress_writes_per_second: DEFAULT_PROGRESS_WRITES_PER_SECOND,
+        }
     }
 }
+
+/// Default of [`Settings::launch_concurrency`].
+pub const DEFAULT_LAUNCH_CONCURRENCY: u16 = 16;
 
 /// Default of [`Settings::progress_writes_per_second`]: kube-controller-manager's own client
 /// budget is 20 requests/s; a little more, since these are small status patches.

@@ -3,6 +3,9 @@
 //! write every 2 s per job), records the output, and ends the job Succeeded, Failed or
 //! Cancelled. The decisions are the pure steps of [`crate::job`]; this module does the I/O.
 //!
+//! A finalizer, added before the launch and removed when the job ends, turns the deletion of
+//! a rendering job into a cancel of its render.
+//!
 //! Exactly once: the launch is recorded in the status (`startedAt`, phase Rendering) before
 //! the invocation is sent, and a job whose status records a launch is never launched again —
 //! a restarted operator follows the progress document instead. A launch that never produces a
@@ -18,6 +21,7 @@
 mod bucket;
 mod cache;
 mod invoke;
+mod profiles;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,7 +30,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::Api;
-use kube::runtime::controller::Action;
+use kube::runtime::controller::{self, Action};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
 use kube::{Resource, ResourceExt};
@@ -46,7 +50,7 @@ use crate::job::stall::{self, Heartbeat, StallPolicy};
 use crate::job::status::{self, Verdict};
 use crate::job::throttle::{self, STATUS_WRITE_INTERVAL, WriteThrottle};
 use crate::job::{estimate, launch, props};
-use crate::reconcile::{Error, apply_status};
+use crate::reconcile::{Error, add_finalizer, apply_status, has_finalizer, is_deleting, remove_finalizer};
 
 /// Metrics label of the controller following launched jobs.
 pub const CONTROLLER: &str = "renderjob";
@@ -109,6 +113,7 @@ pub struct JobContext {
     memory: Mutex<Memory>,
     jobs: Store<DeserializeGuard<RenderJob>>,
     references: cache::References,
+    profiles: profiles::Profiles,
     /// Budget of progress-only status writes per second over all live renders.
     progress_writes_per_second: u16,
 }
@@ -154,10 +159,11 @@ pub async fn run_with(ctx: Arc<Context>, settings: Settings, tuning: Tuning, shu
         launches: Launches::default(),
         jobs,
         references: cache::References::start(client, &settings),
+        profiles: profiles::Profiles::default(),
     });
     let metrics_task = tokio::spawn(publish_phase_counts(job_ctx.clone(), shutdown.clone()));
     let launching = launcher
-        .with_config(settings.controller_config())
+        .with_config(controller::Config::default().concurrency(settings.launch_concurrency))
         // A job waiting for its site, function or bucket goes on as soon as they change.
         .watches(
             settings.api::<DeserializeGuard<RemotionSite>>(client),
@@ -333,6 +339,17 @@ impl Fetched {
 }
 
 async fn apply(job: &RenderJob, ctx: &JobContext, role: Role) -> Result<Action, Error> {
+    // Each job belongs to one controller at a time: the launcher until the status records a
+    // launch, the follower after. The status write of a launch wakes the follower.
+    let mine = match role {
+        Role::Launch => !launched(job),
+        Role::Follow => launched(job),
+    };
+    if !mine {
+        return Ok(Action::await_change());
+    }
+    let namespace = job.namespace().unwrap_or_default();
+    let api: Api<RenderJob> = Api::namespaced(ctx.shared.client.clone(), &namespace);
     if is_terminal(job) {
         // Jobs that ended before launch have no render id in their status but were throttled
         // under the one their UID gives.
@@ -344,16 +361,40 @@ async fn apply(job: &RenderJob, ctx: &JobContext, role: Role) -> Result<Action, 
         if let Some(id) = id {
             forget(ctx, &id);
         }
+        // Nothing runs any more: a finished job must not need the operator to be deleted
+        // (an uninstalled operator would otherwise hold up the namespace's deletion).
+        remove_finalizer(&api, job).await?;
         return Ok(Action::await_change());
     }
-    let namespace = job.namespace().unwrap_or_default();
-    let api: Api<RenderJob> = Api::namespaced(ctx.shared.client.clone(), &namespace);
-    match (role, launched(job)) {
-        (Role::Follow, true) => follow(&api, job, ctx, &namespace).await,
-        (Role::Launch, false) => prepare_and_launch(&api, job, ctx, &namespace).await,
-        // The other controller's job; the status write of a launch wakes the follower.
-        _ => Ok(Action::await_change()),
+    if is_deleting(job) {
+        return on_delete(&api, job, ctx, &namespace).await;
     }
+    match role {
+        Role::Follow => follow(&api, job, ctx, &namespace).await,
+        Role::Launch => prepare_and_launch(&api, job, ctx, &namespace).await,
+    }
+}
+
+/// A job deleted before it ended: a launched render is told to stop (the cancel signal), so
+/// deleting a RenderJob stops paying for it, as deleting a Job stops its Pods. The render's
+/// files stay (the bucket's expiry rules remove them).
+async fn on_delete(api: &Api<RenderJob>, job: &RenderJob, ctx: &JobContext, namespace: &str) -> Result<Action, Error> {
+    if let Some(status) = job.status.as_ref().filter(|_| launched(job))
+        && let (Some(id_text), Some(bucket)) = (&status.render_id, &status.bucket_name)
+    {
+        let id = RenderId::new(id_text.clone()).map_err(|e| Error::terminal("InvalidRenderId", e.to_string()))?;
+        match locate(job, ctx, namespace, bucket.clone()).await {
+            Ok(followed) => request_cancel(job, ctx, &followed, &id).await?,
+            // The bucket (and with it the render's files) is gone: nothing to signal in.
+            Err(error) if error.kind() == "BucketNotFound" => {
+                tracing::info!(render_id = %id, "deleted job: its bucket is gone, no cancel signal written")
+            }
+            Err(error) => return Err(error),
+        }
+        forget(ctx, id_text);
+    }
+    remove_finalizer(api, job).await?;
+    Ok(Action::await_change())
 }
 
 fn forget(ctx: &JobContext, id: &str) {
@@ -518,7 +559,9 @@ async fn prepare_and_launch(
     let bucket_name = &resolved.bucket.name;
 
     let estimate = match keys::optimization(&resolved.site_name, &job.spec.composition) {
-        Ok(key) => bucket::cost_profile(s3, bucket_name, &key)
+        Ok(key) => ctx
+            .profiles
+            .get(s3, bucket_name, &key)
             .await
             .and_then(|profile| estimate::before_launch(&job.spec, &resolved, &profile).ok()),
         Err(_) => None,
@@ -534,6 +577,10 @@ async fn prepare_and_launch(
         ctx.shared.events.warning(job, "ExpiryDisabled", "Launch", message).await;
     }
 
+    // The finalizer first: a job deleted from now on still gets its render cancelled.
+    if !has_finalizer(job) {
+        add_finalizer(api, job).await?;
+    }
     // Record the launch before sending it: a restarted operator must never launch twice.
     let mut record = current.clone();
     record.render_id = Some(id.to_string());
@@ -635,6 +682,10 @@ async fn follow(api: &Api<RenderJob>, job: &RenderJob, ctx: &JobContext, namespa
             return Ok(Action::requeue(wait));
         }
         memory.last_poll.insert(id_text.clone(), Instant::now());
+    }
+    // Jobs launched by an operator version without the finalizer get it now.
+    if !has_finalizer(job) {
+        add_finalizer(api, job).await?;
     }
     let followed = locate(job, ctx, namespace, bucket_name).await?;
     let s3 = &followed.s3;
