@@ -194,6 +194,8 @@ pub const SETTER_ACTIONS: &[(&str, &str, &str, &str)] = &[
     ("s3", "put_object", "tagging", "s3:PutObjectTagging"),
     ("s3", "create_multipart_upload", "tagging", "s3:PutObjectTagging"),
     ("s3", "copy_object", "tagging", "s3:PutObjectTagging"),
+    // Deleting one version of an object (not its current state) has an action of its own.
+    ("s3", "delete_object", "version_id", "s3:DeleteObjectVersion"),
     // A bucket created with an ACL or an ownership setting.
     ("s3", "create_bucket", "acl", "s3:PutBucketAcl"),
     ("s3", "create_bucket", "object_ownership", "s3:PutBucketOwnershipControls"),

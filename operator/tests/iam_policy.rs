@@ -256,6 +256,7 @@ fn every_statement_is_scoped_and_explained() {
         "s3:GetObject",
         "s3:PutObject",
         "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
         "s3:PutObjectTagging",
         "s3:PutObjectAcl",
         "s3:AbortMultipartUpload",

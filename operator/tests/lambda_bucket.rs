@@ -175,8 +175,35 @@ async fn creates_a_bucket_keeps_its_status_still_and_deletes_it_with_policy_dele
         assert!(metrics.contains(series), "{series} missing from:\n{metrics}");
     }
 
-    // deletionPolicy Delete: the bucket is emptied and removed, then the finalizer goes.
-    s3.put_object().bucket(&bucket).key("renders/x/out.mp4").body(b"video".to_vec().into()).send().await?;
+    // deletionPolicy Delete: the bucket is emptied and removed, then the finalizer goes —
+    // old versions, delete markers and unfinished multipart uploads included, which a plain
+    // listing does not show and which keep a bucket from being deleted.
+    s3.put_bucket_versioning()
+        .bucket(&bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await?;
+    for body in [&b"first take"[..], b"second take"] {
+        s3.put_object().bucket(&bucket).key("renders/x/out.mp4").body(body.to_vec().into()).send().await?;
+    }
+    s3.put_object().bucket(&bucket).key("renders/x/progress.json").body(b"{}".to_vec().into()).send().await?;
+    s3.delete_object().bucket(&bucket).key("renders/x/progress.json").send().await?;
+    let versions = s3.list_object_versions().bucket(&bucket).send().await?;
+    assert_eq!(versions.versions().len(), 3, "{versions:?}");
+    assert_eq!(versions.delete_markers().len(), 1, "{versions:?}");
+    let upload = s3.create_multipart_upload().bucket(&bucket).key("renders/y/out.mp4").send().await?;
+    s3.upload_part()
+        .bucket(&bucket)
+        .key("renders/y/out.mp4")
+        .upload_id(upload.upload_id().unwrap())
+        .part_number(1)
+        .body(vec![7u8; 1024].into())
+        .send()
+        .await?;
     api.delete("main", &DeleteParams::default()).await?;
     eventually("the LambdaBucket is gone", WAIT, || async { Ok(api.get_opt("main").await?.is_none().then_some(())) })
         .await?;

@@ -12,6 +12,7 @@ use aws_sdk_s3::types::{
     LifecycleExpiration, LifecycleRule, LifecycleRuleAndOperator, LifecycleRuleFilter, ObjectIdentifier,
     ObjectOwnership, OwnershipControls, OwnershipControlsRule, PublicAccessBlockConfiguration, Tag,
 };
+use futures::{StreamExt, TryStreamExt};
 use remotion_crds::keys::RENDERS_PREFIX;
 use remotion_crds::lambda_bucket::is_auto_bucket_of_region;
 use remotion_crds::media::{DELETE_AFTER_TAG, DeleteAfter};
@@ -271,14 +272,67 @@ pub async fn ensure_expiry(s3: &Client, bucket: &str, enabled: bool, custom_endp
     }
 }
 
-/// Deletes every object of `bucket`, then the bucket. A missing bucket is not an error.
+/// Deletes every object of `bucket` — unfinished multipart uploads, current objects and, in
+/// a bucket that was ever versioned, every old version and delete marker — then the bucket.
+/// Returns how many objects (current objects and versions) were deleted. A missing bucket is
+/// not an error.
 pub async fn empty_and_delete(s3: &Client, bucket: &str) -> Result<usize, Error> {
+    // Parts of unfinished uploads are invisible to listings but keep the bucket from being
+    // deleted (and cost storage): abort them first.
+    if !abort_multipart_uploads(s3, bucket).await? {
+        return Ok(0);
+    }
+    let Some(mut deleted) = delete_current_objects(s3, bucket).await? else {
+        return Ok(0);
+    };
+    match s3.delete_bucket().bucket(bucket).send().await {
+        Ok(_) => return Ok(deleted),
+        Err(e) if error_code(&e) == Some("NoSuchBucket") => return Ok(deleted),
+        // Old versions or delete markers remain (versioning is or was enabled).
+        Err(e) if error_code(&e) == Some("BucketNotEmpty") => {}
+        Err(e) => return Err(sdk_error(S3_ERROR, &format!("DeleteBucket {bucket}"), &e)),
+    }
+    deleted += delete_versions(s3, bucket).await?;
+    match s3.delete_bucket().bucket(bucket).send().await {
+        Ok(_) => Ok(deleted),
+        Err(e) if error_code(&e) == Some("NoSuchBucket") => Ok(deleted),
+        Err(e) => Err(sdk_error(S3_ERROR, &format!("DeleteBucket {bucket}"), &e)),
+    }
+}
+
+/// Aborts every unfinished multipart upload. `false`: the bucket does not exist.
+async fn abort_multipart_uploads(s3: &Client, bucket: &str) -> Result<bool, Error> {
+    loop {
+        // From the start each round: aborted uploads drop out of the listing.
+        let page = match s3.list_multipart_uploads().bucket(bucket).max_uploads(1000).send().await {
+            Ok(page) => page,
+            Err(e) if error_code(&e) == Some("NoSuchBucket") => return Ok(false),
+            Err(e) => return Err(sdk_error(S3_ERROR, &format!("ListMultipartUploads {bucket}"), &e)),
+        };
+        let uploads = page.uploads();
+        if uploads.is_empty() {
+            return Ok(true);
+        }
+        for upload in uploads {
+            let (Some(key), Some(id)) = (upload.key(), upload.upload_id()) else { continue };
+            match s3.abort_multipart_upload().bucket(bucket).key(key).upload_id(id).send().await {
+                Ok(_) => {}
+                // Completed or aborted meanwhile.
+                Err(e) if error_code(&e) == Some("NoSuchUpload") => {}
+                Err(e) => return Err(sdk_error(S3_ERROR, &format!("AbortMultipartUpload {bucket}/{key}"), &e)),
+            }
+        }
+    }
+}
+
+/// Deletes the current objects, 1,000 a call. `None`: the bucket does not exist.
+async fn delete_current_objects(s3: &Client, bucket: &str) -> Result<Option<usize>, Error> {
     let mut deleted = 0;
     loop {
         // Listing from the start each round: deleted keys drop out of the listing.
         let page = match s3.list_objects_v2().bucket(bucket).max_keys(1000).send().await {
             Ok(page) => page,
-            Err(e) if error_code(&e) == Some("NoSuchBucket") => return Ok(deleted),
+            Err(e) if error_code(&e) == Some("NoSuchBucket") => return Ok(None),
             Err(e) => return Err(sdk_error(S3_ERROR, &format!("ListObjectsV2 {bucket}"), &e)),
         };
         let keys: Vec<ObjectIdentifier> = page
@@ -288,33 +342,73 @@ pub async fn empty_and_delete(s3: &Client, bucket: &str) -> Result<usize, Error>
             .map(|k| ObjectIdentifier::builder().key(k).build())
             .collect::<Result<_, _>>()?;
         if keys.is_empty() {
-            break;
+            return Ok(Some(deleted));
         }
-        let count = keys.len();
-        let out = s3
-            .delete_objects()
+        deleted += delete_batch(s3, bucket, keys).await?;
+    }
+}
+
+/// Deletes every object version and delete marker. One DeleteObject call per version, 16 at
+/// a time: a version in a DeleteObjects batch needs the same permission but is invisible to
+/// the IAM policy test, and versioned Remotion buckets are the exception.
+async fn delete_versions(s3: &Client, bucket: &str) -> Result<usize, Error> {
+    let mut deleted = 0;
+    loop {
+        let page = s3
+            .list_object_versions()
             .bucket(bucket)
-            .delete(Delete::builder().set_objects(Some(keys)).quiet(true).build()?)
+            .max_keys(1000)
             .send()
             .await
-            .map_err(|e| sdk_error(S3_ERROR, &format!("DeleteObjects {bucket}"), &e))?;
-        if let Some(failed) = out.errors().first() {
-            return Err(Error::transient(
-                S3_ERROR,
-                format!(
-                    "deleting {} from {bucket}: {}",
-                    failed.key().unwrap_or_default(),
-                    failed.message().or(failed.code()).unwrap_or("failed")
-                ),
-            ));
+            .map_err(|e| sdk_error(S3_ERROR, &format!("ListObjectVersions {bucket}"), &e))?;
+        let versions = page.versions().iter().map(|v| (v.key(), v.version_id()));
+        let markers = page.delete_markers().iter().map(|m| (m.key(), m.version_id()));
+        let targets: Vec<(String, Option<String>)> = versions
+            .chain(markers)
+            .filter_map(|(key, version)| Some((key?.to_owned(), version.map(str::to_owned))))
+            .collect();
+        if targets.is_empty() {
+            return Ok(deleted);
         }
+        let count = targets.len();
+        futures::stream::iter(targets)
+            .map(|(key, version)| async move {
+                s3.delete_object()
+                    .bucket(bucket)
+                    .key(&key)
+                    .set_version_id(version)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(S3_ERROR, &format!("DeleteObject {bucket}/{key} (a version)"), &e))
+            })
+            .buffer_unordered(16)
+            .try_collect::<Vec<_>>()
+            .await?;
         deleted += count;
     }
-    match s3.delete_bucket().bucket(bucket).send().await {
-        Ok(_) => Ok(deleted),
-        Err(e) if error_code(&e) == Some("NoSuchBucket") => Ok(deleted),
-        Err(e) => Err(sdk_error(S3_ERROR, &format!("DeleteBucket {bucket}"), &e)),
+}
+
+/// One DeleteObjects call; any per-key failure is an error naming the key.
+async fn delete_batch(s3: &Client, bucket: &str, objects: Vec<ObjectIdentifier>) -> Result<usize, Error> {
+    let count = objects.len();
+    let out = s3
+        .delete_objects()
+        .bucket(bucket)
+        .delete(Delete::builder().set_objects(Some(objects)).quiet(true).build()?)
+        .send()
+        .await
+        .map_err(|e| sdk_error(S3_ERROR, &format!("DeleteObjects {bucket}"), &e))?;
+    if let Some(failed) = out.errors().first() {
+        return Err(Error::transient(
+            S3_ERROR,
+            format!(
+                "deleting {} from {bucket}: {}",
+                failed.key().unwrap_or_default(),
+                failed.message().or(failed.code()).unwrap_or("failed")
+            ),
+        ));
     }
+    Ok(count)
 }
 
 impl From<aws_sdk_s3::error::BuildError> for Error {
