@@ -21,6 +21,10 @@ pub const WRITE_INTERVAL: Duration = Duration::from_millis(1500);
 /// Chunk progress objects read at once on a tick.
 const CHUNK_PROGRESS_READS: usize = 32;
 
+/// Longest a tick waits for chunk progress before it writes the document (which must go out
+/// at least every 2 s: [`WRITE_INTERVAL`] plus this stays below).
+const CHUNK_PROGRESS_BUDGET: Duration = Duration::from_millis(400);
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
@@ -131,15 +135,16 @@ impl Progress {
         storage::put(&self.s3, &self.bucket, &self.key, body, "application/json").await
     }
 
-    /// Reads the progress objects of the chunks running now and counts their frames.
-    pub async fn read_chunk_progress(&self) {
+    /// Reads the progress objects of the chunks running now and counts their frames; reads
+    /// that have not answered within `budget` are left for the next tick, so that a slow
+    /// store never holds up the document itself.
+    pub async fn read_chunk_progress(&self, budget: Duration) {
         let running = self.lock().chunks.running();
         if running.is_empty() {
             return;
         }
-        let reads = running.len() as u64;
         let (s3, bucket) = (&self.s3, self.bucket.as_str());
-        let found: Vec<(u32, ChunkProgress)> = futures::stream::iter(running)
+        let answered: Vec<Option<(u32, ChunkProgress)>> = futures::stream::iter(running)
             .map(|(index, key)| async move {
                 // Not there yet (the renderer writes after a second) or unreadable: no news.
                 match storage::get(s3, bucket, &key).await {
@@ -152,12 +157,12 @@ impl Progress {
                 }
             })
             .buffer_unordered(CHUNK_PROGRESS_READS)
-            .filter_map(std::future::ready)
+            .take_until(tokio::time::sleep(budget))
             .collect()
             .await;
         let mut state = self.lock();
-        state.s3.read_requests += reads;
-        for (index, progress) in &found {
+        state.s3.read_requests += answered.len() as u64;
+        for (index, progress) in answered.iter().flatten() {
             state.chunks.observe(*index, progress);
         }
         state.count_frames();
@@ -177,7 +182,7 @@ impl Progress {
                     _ = &mut stopped => return,
                     _ = tick.tick() => {}
                 }
-                progress.read_chunk_progress().await;
+                progress.read_chunk_progress(CHUNK_PROGRESS_BUDGET).await;
                 if let Err(e) = progress.write().await {
                     tracing::warn!("could not write the progress document: {e}");
                 }
@@ -212,5 +217,54 @@ impl Heartbeat {
 impl Drop for Heartbeat {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use remotion_crds::render_function::Architecture;
+
+    use super::*;
+
+    /// A store that accepts connections and never answers.
+    async fn silent_store() -> (aws_sdk_s3::Client, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .endpoint_url(format!("http://127.0.0.1:{port}"))
+            .force_path_style(true)
+            .credentials_provider(aws_sdk_s3::config::Credentials::new("k", "s", None, None, "test"))
+            .build();
+        (aws_sdk_s3::Client::from_conf(config), task)
+    }
+
+    #[tokio::test]
+    async fn chunk_progress_reads_never_hold_up_the_document() {
+        let (s3, _store) = silent_store().await;
+        let shape = FunctionShape {
+            region: "us-east-1".into(),
+            architecture: Architecture::X86_64,
+            memory_mb: 2048,
+            disk_mb: 2048,
+        };
+        let progress = Progress::new("r", shape, s3, "b", "renders/r/progress.json");
+        for index in 0..3 {
+            progress.lock().chunks.started(index, 10, Some(format!("renders/r/chunk-progress/{index:06}.json")));
+        }
+        let t = Instant::now();
+        tokio::time::timeout(Duration::from_secs(5), progress.read_chunk_progress(Duration::from_millis(300)))
+            .await
+            .expect("the reads are cut off at their budget, not left to the store");
+        assert!(t.elapsed() < Duration::from_secs(2), "cut off after {:?}", t.elapsed());
+        let state = progress.lock();
+        assert_eq!((state.doc.frames_rendered, state.s3.read_requests), (0, 0), "nothing answered, nothing counted");
     }
 }
