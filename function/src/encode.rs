@@ -76,6 +76,9 @@ pub fn muxer(codec: Codec, container: Container) -> Result<&'static str, RenderE
         "ts" => Ok("mpegts"),
         "mkv" => Ok("matroska"),
         "gif" => Ok("gif"),
+        "mp3" => Ok("mp3"),
+        "aac" => Ok("adts"),
+        "wav" => Ok("wav"),
         other => Err(RenderError::InvalidInput(format!(
             "{} renders ({other}) are not supported by render function {} yet: use h264, h265, vp8, vp9, prores or gif",
             codec.as_str(),
@@ -286,11 +289,16 @@ enum Inner {
     /// A GIF's screenshots, kept for one palette over all of them; `Some(out)`: made into
     /// the GIF `out` when finished (a chunk stays screenshots).
     Gif(crate::gif::FrameStore, Option<(std::path::PathBuf, std::path::PathBuf)>),
+    /// An audio-only render: frames are only counted (the caller writes the audio).
+    NoPicture(u64),
 }
 
 impl VideoEncoder {
     /// Creates `path` and prepares the encoder.
     pub fn create(path: &Path, settings: &VideoSettings, input: ImageKind) -> Result<Self, RenderError> {
+        if settings.codec.is_audio_only() {
+            return Ok(Self { inner: Inner::NoPicture(0) });
+        }
         if settings.codec != Codec::Gif {
             return Ok(Self { inner: Inner::Encode(Box::new(Encoder::create(path, settings, input)?)) });
         }
@@ -314,6 +322,10 @@ impl VideoEncoder {
         match &mut self.inner {
             Inner::Encode(encoder) => encoder.push_image(bytes),
             Inner::Gif(store, _) => store.push(bytes),
+            Inner::NoPicture(frames) => {
+                *frames += 1;
+                Ok(())
+            }
         }
     }
 
@@ -321,6 +333,7 @@ impl VideoEncoder {
     pub fn finish(self) -> Result<u64, RenderError> {
         match self.inner {
             Inner::Encode(encoder) => encoder.finish(),
+            Inner::NoPicture(frames) => Ok(frames),
             Inner::Gif(store, None) => store.finish(),
             Inner::Gif(store, Some((out, frames))) => {
                 let result = store.finish().and_then(|_| crate::gif::encode(std::slice::from_ref(&frames), &out));

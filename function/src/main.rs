@@ -61,7 +61,8 @@ enum Command {
         /// Composition id.
         #[arg(long)]
         composition: String,
-        /// Codec; the output's container follows it (mp4, webm, mov, gif).
+        /// Codec; the output's container follows it (mp4, webm, mov, gif; mp3, aac and wav are
+        /// audio only).
         #[arg(long, value_enum, default_value_t = VideoCodec::H264)]
         codec: VideoCodec,
         /// Frames to render, `A-B` (inclusive) or `N`; default all.
@@ -141,6 +142,9 @@ enum VideoCodec {
     Vp9,
     Prores,
     Gif,
+    Mp3,
+    Aac,
+    Wav,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -158,6 +162,9 @@ impl From<VideoCodec> for Codec {
             VideoCodec::Vp9 => Codec::Vp9,
             VideoCodec::Prores => Codec::Prores,
             VideoCodec::Gif => Codec::Gif,
+            VideoCodec::Mp3 => Codec::Mp3,
+            VideoCodec::Aac => Codec::Aac,
+            VideoCodec::Wav => Codec::Wav,
         }
     }
 }

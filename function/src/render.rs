@@ -152,6 +152,12 @@ pub async fn render_frames_keeping(
         )));
     }
     crate::encode::check_frames(request.pixel_format, request.image_format)?;
+    if request.codec.is_audio_only() && request.audio.is_none() {
+        return Err(RenderError::InvalidInput(format!(
+            "{} renders are audio only: they cannot be muted",
+            request.codec.as_str()
+        )));
+    }
     let selection = FrameSelection::every_nth(first, end, step);
     let total = selection.count();
     if total == 0 {
@@ -182,7 +188,7 @@ pub async fn render_frames_keeping(
             serialized_input_props: request.serialized_props.clone(),
             env_variables: "{}".into(),
             audio_enabled: request.audio.is_some(),
-            video_enabled: true,
+            video_enabled: !request.codec.is_audio_only(),
         };
         let mut tab = RemotionTab::open(browser, &site.url, &setup).await?;
         tab.set_composition(&composition).await?;
@@ -231,10 +237,11 @@ pub async fn render_frames_keeping(
     let mut capturers = Vec::with_capacity(tabs);
     for (i, tab) in opened.into_iter().enumerate() {
         let (next, tx, rendered, cache) = (next.clone(), tx.clone(), rendered.clone(), cache.clone());
-        let format = match request.image_format {
+        // Audio-only renders take no screenshots (Remotion's imageFormat 'none').
+        let format = (!request.codec.is_audio_only()).then_some(match request.image_format {
             ImageKind::Jpeg => Capture::Jpeg(request.jpeg_quality),
             ImageKind::Png => Capture::Png,
-        };
+        });
         capturers.push(tokio::spawn(async move {
             let result = async {
                 loop {
@@ -248,7 +255,7 @@ pub async fn render_frames_keeping(
                     let (image, assets) = match &cache {
                         // Beside the screenshot, like Remotion (the page clears them as it answers).
                         Some(cache) => {
-                            let (image, assets) = tokio::join!(tab.capture(format), tab.collect_assets());
+                            let (image, assets) = tokio::join!(shoot(&tab, format), tab.collect_assets());
                             let assets = assets.and_then(assets::parse).map_err(|e| e.at_frame(frame))?;
                             for asset in &assets {
                                 if let RenderAsset::Media(media) = asset {
@@ -257,7 +264,7 @@ pub async fn render_frames_keeping(
                             }
                             (image, assets)
                         }
-                        None => (tab.capture(format).await, Vec::new()),
+                        None => (shoot(&tab, format).await, Vec::new()),
                     };
                     let image = image.map_err(|e| e.at_frame(frame))?;
                     rendered.fetch_add(1, Ordering::Relaxed);
@@ -301,6 +308,14 @@ pub async fn render_frames_keeping(
             let _ = std::fs::remove_file(out);
             Err(e)
         }
+    }
+}
+
+/// A frame's screenshot; none (empty) for audio-only renders.
+async fn shoot(tab: &RemotionTab, format: Option<Capture>) -> Result<Vec<u8>, RenderError> {
+    match format {
+        Some(format) => tab.capture(format).await,
+        None => Ok(Vec::new()),
     }
 }
 
@@ -360,6 +375,24 @@ fn spawn_encoder(
             return Err(RenderError::Encoding(format!("only {index} of {total} frames arrived")));
         }
         let frames = encoder.finish()?;
+        if settings.codec.is_audio_only() {
+            // No picture: the mix of exactly these frames (silence if nothing was heard).
+            let (Some(mixer), Some(audio)) = (mixer, audio) else {
+                return Err(RenderError::InvalidInput("audio-only renders cannot be muted".into()));
+            };
+            let (first, last) = (selection.frame(0), selection.frame(total - 1));
+            let samples = crate::audio::samples_of_frames(first, last, fps_rational(settings.fps));
+            let mut mixed = mixer.finish()?;
+            crate::stitch::write_audio(
+                mixed.as_mut(),
+                samples,
+                &out,
+                settings.codec,
+                settings.container,
+                audio.target,
+            )?;
+            return Ok((frames, timings));
+        }
         if let (Some(mixer), Some(audio)) = (mixer, audio)
             && let Some(mut mixed) = mixer.finish()?
         {

@@ -270,6 +270,9 @@ pub fn concat(
     init();
     let muxer = muxer(codec, Container::Output)?;
     let first = chunks.first().ok_or_else(|| RenderError::InvalidInput("no chunks to join".into()))?;
+    if codec.is_audio_only() {
+        return join_audio(chunks, out, muxer, audio);
+    }
     if codec == Codec::Gif {
         // The exception to joining by copy: a GIF's palette is learnt from all its frames, so
         // its chunks are screenshots, quantised and encoded once here (crate::gif).
@@ -357,6 +360,72 @@ pub fn concat(
     };
     output.write_trailer().map_err(|e| stitching("finishing the output".into(), e))?;
     Ok(Joined { frames: frames_before, audio_samples })
+}
+
+/// Joins the chunks of an audio-only render (each the 16-bit PCM of exactly its frames) and
+/// encodes them once, into `muxer`.
+fn join_audio(
+    chunks: &[PathBuf],
+    out: &Path,
+    muxer: &str,
+    audio: Option<AudioSettings>,
+) -> Result<Joined, RenderError> {
+    let settings =
+        audio.ok_or_else(|| RenderError::InvalidInput("audio-only renders cannot be muted: remove muted".into()))?;
+    let mut output = format::output_as(out, muxer).map_err(|e| stitching(format!("creating {}", out.display()), e))?;
+    let mut encoder = AudioEncoder::add(&mut output, AudioTarget::Output(settings))?;
+    write_header(&mut output, muxer)?;
+    let mut samples = Vec::new();
+    for chunk in chunks {
+        let mut input = format::input(chunk).map_err(|e| stitching(format!("opening {}", chunk.display()), e))?;
+        let mut decoder = AudioDecoder::open(&input, chunk)?
+            .ok_or_else(|| RenderError::Encoding(format!("{} has no audio", chunk.display())))?;
+        for (stream, packet) in input.packets() {
+            if stream.index() == decoder.index {
+                decoder.decode(Some(&packet), &mut samples)?;
+                encoder.push(&samples, &mut output)?;
+                samples.clear();
+            }
+        }
+        decoder.decode(None, &mut samples)?;
+        encoder.push(&samples, &mut output)?;
+        samples.clear();
+    }
+    let audio_samples = encoder.finish(&mut output)?;
+    output.write_trailer().map_err(|e| stitching("finishing the output".into(), e))?;
+    Ok(Joined { frames: 0, audio_samples })
+}
+
+/// Writes an audio-only output or chunk (`codec` mp3, aac or wav): the `audio` mixed, or
+/// `samples` of silence when nothing was heard. Returns the samples written.
+pub fn write_audio(
+    audio: Option<&mut MixedAudio>,
+    samples: u64,
+    out: &Path,
+    codec: Codec,
+    container: Container,
+    target: AudioTarget,
+) -> Result<u64, RenderError> {
+    init();
+    let muxer = muxer(codec, container)?;
+    let mut output = format::output_as(out, muxer).map_err(|e| stitching(format!("creating {}", out.display()), e))?;
+    let mut encoder = AudioEncoder::add(&mut output, target)?;
+    write_header(&mut output, muxer)?;
+    if let Some(mixed) = audio {
+        let mut buffer = Vec::new();
+        let reading = |e| RenderError::io("reading the mixed audio", e);
+        while mixed.read(&mut buffer, crate::audio::SAMPLE_RATE as usize).map_err(reading)? > 0 {
+            encoder.push(&buffer, &mut output)?;
+            buffer.clear();
+        }
+    }
+    // Nothing heard, or a mix that ended early: silence up to the frames' length.
+    if encoder.samples() < samples {
+        encoder.push_silence(samples - encoder.samples(), &mut output)?;
+    }
+    let written = encoder.finish(&mut output)?;
+    output.write_trailer().map_err(|e| stitching("finishing the output".into(), e))?;
+    Ok(written)
 }
 
 /// Writes `video` (a file with one video stream) and `audio` into `out`, in the container of

@@ -2,6 +2,7 @@
 //! `remotion-operator iam-policy operator|function` prints an IAM policy.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use clap::Parser;
@@ -41,9 +42,25 @@ async fn main() -> Result<()> {
 
     let client = Client::try_default().await.context("building the Kubernetes client")?;
     let identity = config.identity();
-    if config.leader_election {
-        wait_for_leadership(&client, &config, &identity, &shutdown).await;
-    }
+    let election = if config.leader_election {
+        let election = start_election(&client, &config, &identity);
+        // A standby replica is Ready: it is healthy and can take over at once. (Were it not,
+        // a rolling update would wait forever for new replicas while the old leader holds
+        // the Lease.) The leader is Ready once its controllers run, as without election.
+        readiness.set(true);
+        let leading = wait_for_leadership(&election, &shutdown).await;
+        readiness.set(false);
+        if !leading {
+            tracing::info!("shut down while standing by");
+            election.stop().await;
+            shutdown.cancel();
+            let _ = server.await;
+            return Ok(());
+        }
+        Some(election)
+    } else {
+        None
+    };
 
     let ctx = Arc::new(Context::new(client.clone(), Arc::new(KubeSecrets::new(client)), metrics, Some(identity)));
     let settings = Settings {
@@ -53,6 +70,9 @@ async fn main() -> Result<()> {
     };
     let result = controllers::run(ctx, settings, readiness, shutdown.clone()).await;
     shutdown.cancel();
+    if let Some(election) = election {
+        election.stop().await;
+    }
     let _ = server.await;
     match result {
         Ok(()) => Ok(()),
@@ -63,19 +83,50 @@ async fn main() -> Result<()> {
     }
 }
 
-/// Blocks until this replica holds the Lease; later loss of the Lease shuts the process down
-/// (the Deployment restarts it as a follower), so two replicas never reconcile at once.
-async fn wait_for_leadership(client: &Client, config: &Config, identity: &str, shutdown: &CancellationToken) {
-    let (tx, mut rx) = watch::channel(false);
+/// How long the Lease's release may take at shutdown.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The running election loop of this replica. It has a stop of its own: at shutdown the
+/// Lease is renewed until the controllers have finished their reconciles, and released only
+/// then, so a standby never reconciles beside a draining leader.
+struct Election {
+    task: tokio::task::JoinHandle<()>,
+    leader: watch::Receiver<bool>,
+    stop: CancellationToken,
+}
+
+impl Election {
+    /// Ends the loop, releasing the Lease if held (so a standby takes over on its next round
+    /// instead of after the Lease expires).
+    async fn stop(self) {
+        self.stop.cancel();
+        if tokio::time::timeout(RELEASE_TIMEOUT, self.task).await.is_err() {
+            tracing::warn!("the Lease was not released in time; a standby takes over when it expires");
+        }
+    }
+}
+
+fn start_election(client: &Client, config: &Config, identity: &str) -> Election {
+    let (tx, rx) = watch::channel(false);
     let settings = LeaseSettings {
         name: config.lease_name.clone(),
         namespace: config.lease_namespace(),
         identity: identity.to_owned(),
     };
-    tokio::spawn(leader::run(client.clone(), settings, tx, shutdown.clone()));
-    tracing::info!(identity, "waiting to become the leader");
-    if rx.wait_for(|leader| *leader).await.is_err() {
-        return;
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(leader::run(client.clone(), settings, tx, stop.clone()));
+    Election { task, leader: rx, stop }
+}
+
+/// Blocks until this replica holds the Lease (`true`) or shuts down first (`false`); a later
+/// loss of the Lease shuts the process down (the Deployment restarts it as a standby), so two
+/// replicas never reconcile at once.
+async fn wait_for_leadership(election: &Election, shutdown: &CancellationToken) -> bool {
+    let mut rx = election.leader.clone();
+    tracing::info!("standing by: waiting to become the leader");
+    tokio::select! {
+        won = rx.wait_for(|leader| *leader) => if won.is_err() { return false },
+        _ = shutdown.cancelled() => return false,
     }
     let shutdown = shutdown.clone();
     tokio::spawn(async move {
@@ -84,6 +135,7 @@ async fn wait_for_leadership(client: &Client, config: &Config, identity: &str, s
             shutdown.cancel();
         }
     });
+    true
 }
 
 /// Cancels `shutdown` on SIGTERM or Ctrl-C; a second signal exits at once.

@@ -125,6 +125,13 @@ async fn render<I: ChunkInvoker>(
         request.encoding.pixel_format,
         crate::encode::ImageKind::of(request.encoding.image_format),
     )?;
+    let audio = crate::audio::AudioSettings::from_encoding(&request.encoding)?;
+    if request.encoding.codec.is_audio_only() && audio.is_none() {
+        return Err(RenderError::InvalidInput(format!(
+            "{} renders are audio only: they cannot be muted",
+            request.encoding.codec.as_str()
+        )));
+    }
 
     // 1. Resolve the composition once (calculateMetadata may be slow or fetch data).
     let started = Instant::now();
@@ -226,7 +233,16 @@ async fn render<I: ChunkInvoker>(
     let files = unless_cancelled(&signal, output::download_chunks(s3, bucket, &chunk_keys, dir.path())).await?;
     progress.lock().s3.read_requests += chunk_keys.len() as u64;
     let out = dir.path().join(format!("out.{}", request.encoding.codec.extension()));
-    unless_cancelled(&signal, output::stitch(files.clone(), out.clone(), &request.encoding, frames_total)).await?;
+    // Audio-only outputs have no frames to count: their length is the frames' samples.
+    let expected = match request.encoding.codec.is_audio_only() {
+        true => output::Expected::Samples(crate::audio::samples_of_frames(
+            selection.start,
+            selection.frame(frames_total - 1),
+            crate::encode::fps_rational(composition.fps),
+        )),
+        false => output::Expected::Frames(frames_total),
+    };
+    unless_cancelled(&signal, output::stitch(files.clone(), out.clone(), &request.encoding, expected)).await?;
     for file in &files {
         let _ = std::fs::remove_file(file);
     }

@@ -28,26 +28,38 @@ pub async fn download_chunks(
     Ok(paths)
 }
 
+/// What the joined output must hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expected {
+    /// This many video frames.
+    Frames(u64),
+    /// This many 48 kHz audio samples (audio-only outputs).
+    Samples(u64),
+}
+
 /// Joins chunk files into the output file (video copied, the chunks' audio encoded once in
 /// the requested audio codec); checks that every frame is there once.
 pub async fn stitch(
     chunks: Vec<PathBuf>,
     out: PathBuf,
     encoding: &remotion_crds::protocol::EncodingSettings,
-    frames_expected: u64,
+    expected: Expected,
 ) -> Result<(), RenderError> {
     let codec = encoding.codec;
     let audio = crate::audio::AudioSettings::from_encoding(encoding)?;
     let joined = tokio::task::spawn_blocking(move || stitch::concat(&chunks, &out, codec, audio))
         .await
         .map_err(|e| RenderError::Encoding(format!("the stitching thread failed: {e}")))??;
-    let written = joined.frames;
-    if written != frames_expected {
-        return Err(RenderError::Encoding(format!(
-            "the joined video has {written} frames, {frames_expected} were rendered"
-        )));
+    match expected {
+        Expected::Frames(frames) if joined.frames != frames => {
+            Err(RenderError::Encoding(format!("the joined video has {} frames, {frames} were rendered", joined.frames)))
+        }
+        Expected::Samples(samples) if joined.audio_samples != samples => Err(RenderError::Encoding(format!(
+            "the joined audio has {} samples, the frames rendered have {samples}",
+            joined.audio_samples
+        ))),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Uploads the output.
