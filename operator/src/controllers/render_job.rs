@@ -23,7 +23,7 @@ mod cache;
 mod invoke;
 mod profiles;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -103,6 +103,46 @@ struct Memory {
     accrued: HashMap<String, Usd>,
     /// When each followed render's progress document was last read.
     last_poll: HashMap<String, Instant>,
+}
+
+impl Memory {
+    /// Keeps only what concerns the renders in `live`: a job that vanished without this
+    /// process seeing it end (its finalizer removed by hand, a missed deletion) leaves nothing
+    /// behind.
+    fn retain_renders(&mut self, live: &HashSet<String>) {
+        self.throttle.retain(|id| live.contains(id));
+        self.heartbeats.retain(|id, _| live.contains(id));
+        self.cancel_requested.retain(|id, _| live.contains(id));
+        self.accrued.retain(|id, _| live.contains(id));
+        self.last_poll.retain(|id, _| live.contains(id));
+    }
+
+    /// Renders remembered in any part of the memory.
+    #[cfg(test)]
+    fn remembered(&self) -> usize {
+        self.throttle.len()
+            + self.heartbeats.len()
+            + self.cancel_requested.len()
+            + self.accrued.len()
+            + self.last_poll.len()
+    }
+}
+
+/// How often memory of vanished jobs is dropped.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// Render ids of the jobs in the cache (from the status, or the UID before the launch).
+fn render_ids(jobs: &Store<DeserializeGuard<RenderJob>>) -> HashSet<String> {
+    jobs.state()
+        .iter()
+        .filter_map(|guarded| guarded.0.as_ref().ok())
+        .filter_map(|job| {
+            job.status
+                .as_ref()
+                .and_then(|s| s.render_id.clone())
+                .or_else(|| RenderId::from_uid(&job.uid()?).ok().map(|id| id.to_string()))
+        })
+        .collect()
 }
 
 /// The controller's context: the shared one plus its own memory.
@@ -225,7 +265,7 @@ fn launched(job: &RenderJob) -> bool {
 }
 
 /// Keeps `renders{phase}` up to date from the controller's cache, and each job's share of the
-/// progress write budget.
+/// progress write budget; drops the memory of vanished jobs.
 async fn publish_phase_counts(ctx: Arc<JobContext>, shutdown: CancellationToken) {
     let phases = [
         RenderPhase::Pending,
@@ -234,7 +274,14 @@ async fn publish_phase_counts(ctx: Arc<JobContext>, shutdown: CancellationToken)
         RenderPhase::Failed,
         RenderPhase::Cancelled,
     ];
+    let mut last_prune = Instant::now();
     loop {
+        if last_prune.elapsed() >= PRUNE_EVERY {
+            let live = render_ids(&ctx.jobs);
+            ctx.memory().retain_renders(&live);
+            ctx.launches.retain(|id| live.contains(id));
+            last_prune = Instant::now();
+        }
         let jobs = ctx.jobs.state();
         for phase in phases {
             let count = jobs
@@ -852,4 +899,30 @@ async fn output_of(
         size_bytes: i64::try_from(info.size_bytes).unwrap_or(i64::MAX),
         content_type: info.content_type.clone(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_of_vanished_renders_is_dropped() {
+        let mut memory = Memory {
+            throttle: WriteThrottle::new(STATUS_WRITE_INTERVAL),
+            heartbeats: HashMap::new(),
+            cancel_requested: HashMap::new(),
+            accrued: HashMap::new(),
+            last_poll: HashMap::new(),
+        };
+        for id in ["kept", "vanished"] {
+            memory.throttle.wrote(id.to_owned(), Instant::now());
+            memory.cancel_requested.insert(id.to_owned(), Instant::now());
+            memory.accrued.insert(id.to_owned(), Usd::ZERO);
+            memory.last_poll.insert(id.to_owned(), Instant::now());
+        }
+        assert_eq!(memory.remembered(), 8);
+        memory.retain_renders(&HashSet::from(["kept".to_owned()]));
+        assert_eq!(memory.remembered(), 4);
+        assert!(memory.last_poll.contains_key("kept") && !memory.accrued.contains_key("vanished"));
+    }
 }

@@ -69,6 +69,11 @@ impl<K: Eq + Hash + Clone> WriteThrottle<K> {
         self.last.retain(|_, at| now.saturating_duration_since(*at) < older_than);
     }
 
+    /// Keeps only the keys `keep` accepts.
+    pub fn retain(&mut self, keep: impl Fn(&K) -> bool) {
+        self.last.retain(|key, _| keep(key));
+    }
+
     /// Number of keys remembered.
     pub fn len(&self) -> usize {
         self.last.len()

@@ -57,6 +57,11 @@ impl Launches {
         }
     }
 
+    /// Keeps only the renders `keep` accepts.
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        self.outcomes.lock().unwrap_or_else(|e| e.into_inner()).retain(|id, _| keep(id));
+    }
+
     /// Forgets a finished render.
     pub fn forget(&self, render_id: &str) {
         self.outcomes.lock().unwrap_or_else(|e| e.into_inner()).remove(render_id);
