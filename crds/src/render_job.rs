@@ -55,6 +55,7 @@ pub mod limits {
 #[x_kube(validation = audio_codec_rule())]
 #[x_kube(validation = crf_rule())]
 #[x_kube(validation = pixel_format_rule())]
+#[x_kube(validation = Rule::new("!has(self.pixelFormat) || !(self.pixelFormat in ['yuva420p', 'yuva444p10le']) || (has(self.imageFormat) && self.imageFormat == 'png')").message("pixelFormat yuva420p and yuva444p10le are for transparent video, which needs PNG frames: set imageFormat png"))]
 #[x_kube(validation = Rule::new("!has(self.x264Preset) || !has(self.codec) || self.codec == 'h264'").message("x264Preset applies to codec h264 only"))]
 #[x_kube(validation = Rule::new("!has(self.everyNthFrame) || self.everyNthFrame == 1 || (has(self.codec) && self.codec == 'gif')").message("everyNthFrame above 1 is only for codec gif"))]
 #[x_kube(validation = Rule::new("!has(self.jpegQuality) || (has(self.still) ? self.still.imageFormat == 'jpeg' : (!has(self.imageFormat) || self.imageFormat == 'jpeg'))").message("jpegQuality applies to JPEG frames or stills only"))]
@@ -232,7 +233,7 @@ fn audio_codec_rule() -> Rule {
     let table = cel_codec_table(|c| c.audio_codecs().iter().map(|a| a.as_str()).collect());
     Rule::new(format!("!has(self.audioCodec) || self.audioCodec in {table}[{CEL_CODEC}]")).message(
         "audioCodec does not fit the codec: h264 takes aac, mp3 or pcm-16; h265 and prores take aac or pcm-16; \
-         vp8 and vp9 take opus or pcm-16; gif has no audio; mp3, aac and wav take mp3, aac and pcm-16",
+         vp8 and vp9 take opus or pcm-16; gif has no audio; mp3 takes mp3, aac takes aac and wav takes pcm-16",
     )
 }
 

@@ -62,9 +62,10 @@ const PROPS: &str = "set inputProps or inputPropsFrom, not both";
 const PROPS_FROM: &str = "inputPropsFrom needs exactly one of configMapKeyRef or secretKeyRef";
 const STILL: &str = "a still renders one image: remove codec, imageFormat, crf, pixelFormat, x264Preset, audioCodec, audioBitrate, frameRange, everyNthFrame, framesPerLambda and concurrency (the still's own imageFormat and frame apply)";
 const IMAGE_NONE: &str = "imageFormat 'none' goes with the audio-only codecs (mp3, aac, wav) and only with them";
-const AUDIO_CODEC: &str = "audioCodec does not fit the codec: h264 takes aac, mp3 or pcm-16; h265 and prores take aac or pcm-16; vp8 and vp9 take opus or pcm-16; gif has no audio; mp3, aac and wav take mp3, aac and pcm-16";
+const AUDIO_CODEC: &str = "audioCodec does not fit the codec: h264 takes aac, mp3 or pcm-16; h265 and prores take aac or pcm-16; vp8 and vp9 take opus or pcm-16; gif has no audio; mp3 takes mp3, aac takes aac and wav takes pcm-16";
 const CRF: &str = "crf is for h264/h265 (0–51), vp8 (4–63) and vp9 (0–63) only";
 const PIXEL_FORMAT: &str = "pixelFormat does not fit the codec: yuva420p needs vp8/vp9, yuva444p10le needs prores, 10-bit needs h264/h265/prores; gif and audio codecs take none";
+const ALPHA_PNG: &str = "pixelFormat yuva420p and yuva444p10le are for transparent video, which needs PNG frames: set imageFormat png";
 const X264: &str = "x264Preset applies to codec h264 only";
 const NTH: &str = "everyNthFrame above 1 is only for codec gif";
 const JPEG_QUALITY: &str = "jpegQuality applies to JPEG frames or stills only";
@@ -459,9 +460,17 @@ pub fn all() -> Vec<Case> {
             "rj-pixel-prores",
             "renderjob-video.yaml",
             Create,
-            json!({"spec": {"codec": "prores", "crf": null, "x264Preset": null, "pixelFormat": "yuva444p10le"}}),
+            json!({"spec": {"codec": "prores", "crf": null, "x264Preset": null, "pixelFormat": "yuva444p10le", "imageFormat": "png"}}),
             json!({"spec": {"codec": "prores", "crf": null, "x264Preset": null, "pixelFormat": "yuv420p"}}),
             Rule(PIXEL_FORMAT),
+        ),
+        case(
+            "rj-alpha-png",
+            "renderjob-webm.yaml",
+            Create,
+            json!({"spec": {"imageFormat": "jpeg", "pixelFormat": "yuv420p"}}),
+            json!({"spec": {"imageFormat": "jpeg"}}),
+            Rule(ALPHA_PNG),
         ),
         case(
             "rj-x264",
