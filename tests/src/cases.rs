@@ -65,7 +65,8 @@ const IMAGE_NONE: &str = "imageFormat 'none' goes with the audio-only codecs (mp
 const AUDIO_CODEC: &str = "audioCodec does not fit the codec: h264 takes aac, mp3 or pcm-16; h265 and prores take aac or pcm-16; vp8 and vp9 take opus or pcm-16; gif has no audio; mp3 takes mp3, aac takes aac and wav takes pcm-16";
 const CRF: &str = "crf is for h264/h265 (0–51), vp8 (4–63) and vp9 (0–63) only";
 const PIXEL_FORMAT: &str = "pixelFormat does not fit the codec: yuva420p needs vp8/vp9, yuva444p10le needs prores, 10-bit needs h264/h265/prores; gif and audio codecs take none";
-const ALPHA_PNG: &str = "pixelFormat yuva420p and yuva444p10le are for transparent video, which needs PNG frames: set imageFormat png";
+const ALPHA_PNG: &str =
+    "pixelFormat yuva420p and yuva444p10le are for transparent video, which needs PNG frames: set imageFormat png";
 const X264: &str = "x264Preset applies to codec h264 only";
 const NTH: &str = "everyNthFrame above 1 is only for codec gif";
 const JPEG_QUALITY: &str = "jpegQuality applies to JPEG frames or stills only";
