@@ -143,6 +143,7 @@ pub fn chunk_video(request: &RenderRequest, serialized_props: String) -> Result<
         audio: crate::audio::AudioSettings::from_encoding(&request.encoding)?,
         every_nth_frame: request.encoding.every_nth_frame.unwrap_or(1),
         image_format: crate::encode::ImageKind::of(request.encoding.image_format),
+        scale: request.encoding.scale.unwrap_or(1.0),
     })
 }
 

@@ -87,6 +87,9 @@ enum Command {
         /// Format of the captured frames: jpeg (faster) or png (lossless, transparent background).
         #[arg(long, value_enum, default_value_t = FrameFormat::Jpeg)]
         image_format: FrameFormat,
+        /// Output scale: the video is the composition's size times this (e.g. 0.5).
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
         /// Pixel format (FFmpeg's name); default the codec's. yuva420p (vp8, vp9) and
         /// yuva444p10le (prores) keep transparency, with --image-format png.
         #[arg(long, value_parser = parse_pixel_format)]
@@ -305,6 +308,7 @@ async fn run(cli: Cli) -> Result<()> {
             every_nth_frame,
             image_format,
             pixel_format,
+            scale,
             muted,
             audio_codec,
             audio_bitrate,
@@ -328,6 +332,7 @@ async fn run(cli: Cli) -> Result<()> {
                 container: Container::Output,
                 audio,
                 every_nth_frame,
+                scale,
                 image_format: match image_format {
                     FrameFormat::Jpeg => ImageKind::Jpeg,
                     FrameFormat::Png => ImageKind::Png,

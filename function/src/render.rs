@@ -64,6 +64,9 @@ pub struct VideoRequest {
     pub every_nth_frame: u32,
     /// Format of the captured frames: JPEG, or PNG (lossless, transparent background).
     pub image_format: ImageKind,
+    /// Output scale: the page renders at this device scale factor and the video is the
+    /// composition's size times it (Remotion's `scale`); 1 = the composition's size.
+    pub scale: f64,
 }
 
 /// Progress callbacks receive this.
@@ -181,7 +184,7 @@ pub async fn render_frames_keeping(
         let setup = TabSetup {
             width: composition.width,
             height: composition.height,
-            scale: 1.0,
+            scale: request.scale,
             timeout: request.timeout,
             initial_frame: selection.frame(i as u64),
             is_main_tab: i == 0,
@@ -197,8 +200,8 @@ pub async fn render_frames_keeping(
     let pages_ready = started.elapsed();
 
     let settings = VideoSettings {
-        width: composition.width,
-        height: composition.height,
+        width: scaled(composition.width, request.scale)?,
+        height: scaled(composition.height, request.scale)?,
         fps: composition.fps / step as f64,
         codec: request.codec,
         crf: request.crf,
@@ -309,6 +312,17 @@ pub async fn render_frames_keeping(
             Err(e)
         }
     }
+}
+
+/// A side of the output: the composition's times the scale, in whole pixels.
+fn scaled(side: u32, scale: f64) -> Result<u32, RenderError> {
+    let pixels = (f64::from(side) * scale).round();
+    if !scale.is_finite() || scale <= 0.0 || !(1.0..=16_384.0).contains(&pixels) {
+        return Err(RenderError::InvalidInput(format!(
+            "scale {scale} makes a side of {side} px {pixels} px: use a scale above 0 that keeps sides within 1–16384 px"
+        )));
+    }
+    Ok(pixels as u32)
 }
 
 /// A frame's screenshot; none (empty) for audio-only renders.

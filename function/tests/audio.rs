@@ -120,6 +120,7 @@ fn request(composition: &str, frames: (u64, u64), codec: Codec, container: Conta
         audio: AudioSettings::for_codec(codec, None, None, false).unwrap(),
         every_nth_frame: 1,
         image_format: remotion_function::encode::ImageKind::Jpeg,
+        scale: 1.0,
     }
 }
 

@@ -30,14 +30,15 @@ fn mean_abs_error(a: &[u8], b: &[u8]) -> f64 {
     sum as f64 / (a.len() / 4 * 3) as f64
 }
 
-/// Our PNG still of `frame` of Intro (byte-identical to Remotion's own, see tests/still.rs).
-async fn still(browser: &Browser, site: &Site, frame: u64) -> Vec<u8> {
+/// Our PNG still of `frame` of Intro at `scale` (byte-identical to Remotion's own, see
+/// tests/still.rs).
+async fn still(browser: &Browser, site: &Site, frame: u64, scale: f64) -> Vec<u8> {
     let request = StillRequest {
         composition: "Intro".into(),
         serialized_props: PROPS.into(),
         frame,
         format: Capture::Png,
-        scale: 1.0,
+        scale,
         timeout: Duration::from_secs(30),
     };
     common::decode_png(&render_still(browser, site, &request).await.unwrap().image).2
@@ -86,10 +87,15 @@ fn loop_count(gif: &[u8]) -> Option<u16> {
 
 /// Frame `index` of the GIF is composition frame `frame`: the closest of `frame` and its
 /// neighbours `frame ± step`, and close in colour. Returns the mean absolute error.
-async fn assert_gif_frame(gif: &Path, index: u64, frame: u64, step: u64, browser: &Browser, site: &Site) -> f64 {
+async fn assert_gif_frame(
+    gif: &Path,
+    (index, frame, step, scale): (u64, u64, u64, f64),
+    browser: &Browser,
+    site: &Site,
+) -> f64 {
     let dir = tempfile::tempdir().unwrap();
     let shown = video_frame(gif, index, dir.path());
-    let exact = mean_abs_error(&shown, &still(browser, site, frame).await);
+    let exact = mean_abs_error(&shown, &still(browser, site, frame, scale).await);
     // Bound: JPEG q80 capture costs ~1 level per channel, 255 colours for a drifting full-screen
     // gradient ~2–3 more, and Sierra dithering adds zero-mean noise of ±1 palette step that
     // does not cancel in an absolute error. Measured 1.5–3.7 on this composition; a wrong or
@@ -97,7 +103,7 @@ async fn assert_gif_frame(gif: &Path, index: u64, frame: u64, step: u64, browser
     // well above 8.
     assert!(exact < 8.0, "GIF frame {index} vs still of frame {frame}: mean abs error {exact:.2}");
     for neighbour in [frame.checked_sub(step), Some(frame + step)].into_iter().flatten() {
-        let other = mean_abs_error(&shown, &still(browser, site, neighbour).await);
+        let other = mean_abs_error(&shown, &still(browser, site, neighbour, scale).await);
         assert!(exact < other, "GIF frame {index} is frame {frame} ({exact:.2}), not {neighbour} ({other:.2})");
     }
     exact
@@ -132,7 +138,7 @@ async fn the_cli_renders_every_nth_frame_into_a_looping_gif() {
     let browser = Browser::launch(&BrowserOptions::detect().unwrap()).await.unwrap();
     let mut errors = Vec::new();
     for (index, frame) in [(0u64, 2u64), (14, 30), (29, 60)] {
-        errors.push(assert_gif_frame(&gif, index, frame, 2, &browser, &site).await);
+        errors.push(assert_gif_frame(&gif, (index, frame, 2, 1.0), &browser, &site).await);
     }
     browser.close().await;
     eprintln!(
@@ -174,20 +180,21 @@ async fn progress(s3: &aws_sdk_s3::Client, bucket: &str, id: &str) -> Option<Pro
 }
 
 #[tokio::test]
-async fn a_launch_joins_gif_chunks_into_one_gif_with_one_palette() {
+async fn the_gif_sample_renders_in_chunks_into_one_gif_with_one_palette() {
     let env = TestEnv::get();
     let (orchestrator, renderer) = ("test-fn-57", "test-fn-58");
     let (s3, bucket, mut processes) = bucket_and_functions("launch-gif", orchestrator, 1).await;
     processes.extend(common::spawn_functions(renderer, 2));
-    let id = "gif300";
-    // The whole 300-frame composition, every 2nd frame: 150 frames in 4 chunks.
+    let id = "gifsample";
+    // config/samples/renderjob-gif.yaml: Intro frames 0–59, every 2nd frame, 4 chunks, scale 0.5.
     let payload = json!({
         "type": "launch", "protocolVersion": PROTOCOL_VERSION, "renderId": id, "bucket": bucket,
         "site": {"serveUrl": "private", "s3": {"bucket": bucket, "prefix": "sites/fixture/"}},
         "siteName": "fixture", "composition": "Intro",
         "inputProps": {"type": "inline", "serialized": PROPS},
-        "encoding": {"codec": "gif", "everyNthFrame": 2},
-        "chunking": {"framesPerLambda": 38},
+        "encoding": {"codec": "gif", "everyNthFrame": 2, "scale": 0.5},
+        "frameRange": {"start": 0, "end": 59},
+        "chunking": {"concurrency": 4},
         "maxRetries": 1, "timeoutMs": 30000,
         "output": {"key": format!("renders/{id}/out.gif")},
         "renderer": {"functionName": renderer, "region": "us-east-1", "memoryMb": 2048, "diskMb": 2048,
@@ -199,7 +206,7 @@ async fn a_launch_joins_gif_chunks_into_one_gif_with_one_palette() {
     let wall = started.elapsed();
     let done = progress(&s3, &bucket, id).await.unwrap();
     assert_eq!(done.stage, Stage::Done, "{done:?}");
-    assert_eq!((done.frames_total, done.frames_rendered, done.chunks_total), (150, 150, 4));
+    assert_eq!((done.frames_total, done.frames_rendered, done.chunks_total), (30, 30, 4));
     let output = done.output.clone().expect("the output is recorded");
     assert_eq!(output.content_type, "image/gif");
 
@@ -211,19 +218,19 @@ async fn a_launch_joins_gif_chunks_into_one_gif_with_one_palette() {
     std::fs::write(&gif, &bytes).unwrap();
     assert_eq!(bytes.len() as u64, output.size_bytes);
     let (codec, frames, width, height, duration) = probe_video(&gif);
-    assert_eq!((codec.as_str(), frames, width, height), ("gif", 150, 1920, 1080));
-    assert!((duration - 10.0).abs() < 0.05, "150 frames at 15 fps last 10 s, got {duration}");
+    assert_eq!((codec.as_str(), frames, width, height), ("gif", 30, 960, 540));
+    assert!((duration - 2.0).abs() < 0.03, "30 frames at 15 fps last 2 s, got {duration}");
     assert_eq!(loop_count(&bytes), Some(0));
     // One palette over every chunk (the first image's local table: see the CLI test).
-    assert_eq!(images_and_local_palettes(&bytes), (150, vec![0]));
+    assert_eq!(images_and_local_palettes(&bytes), (30, vec![0]));
 
-    // Frames on both sides of the chunk boundaries (chunk 0 = GIF frames 0–37 = composition
-    // frames 0–74) are the right composition frames.
+    // 30 frames in 4 chunks of 8, 8, 8, 6: GIF frames 7 and 8 (composition frames 14 and 16)
+    // are on both sides of the first join, 29 is the last frame (58).
     let site = Site::open(bundle("build").to_str().unwrap()).await.unwrap();
     let browser = Browser::launch(&BrowserOptions::detect().unwrap()).await.unwrap();
     let mut errors = Vec::new();
-    for (index, frame) in [(37u64, 74u64), (38, 76), (100, 200)] {
-        errors.push(assert_gif_frame(&gif, index, frame, 2, &browser, &site).await);
+    for (index, frame) in [(7u64, 14u64), (8, 16), (29, 58)] {
+        errors.push(assert_gif_frame(&gif, (index, frame, 2, 0.5), &browser, &site).await);
     }
     browser.close().await;
     assert!(keys_under(&s3, &bucket, &format!("renders/{id}/chunks/")).await.is_empty());
@@ -231,7 +238,7 @@ async fn a_launch_joins_gif_chunks_into_one_gif_with_one_palette() {
         p.check_alive("render function").unwrap();
     }
     eprintln!(
-        "launch gif: 150 frames 1920x1080 in 4 chunks, {:.1} s wall, stitch {} ms, {} bytes, mean abs errors {errors:.2?}",
+        "gif sample: 30 frames 960x540 in 4 chunks, {:.1} s wall, stitch {} ms, {} bytes, mean abs errors {errors:.2?}",
         wall.as_secs_f64(),
         done.timings.stitching_ms,
         bytes.len()

@@ -33,6 +33,7 @@ fn request(frames: (u64, u64), concurrency: usize) -> VideoRequest {
         audio: None,
         every_nth_frame: 1,
         image_format: remotion_function::encode::ImageKind::Jpeg,
+        scale: 1.0,
     }
 }
 
