@@ -236,7 +236,11 @@ async fn render_chunk(request: &RenderRequest) -> Result<RenderResponse, RenderE
     phases.frames_ms = rendering_ms.saturating_sub(phases.page_ms);
     let bytes = std::fs::read(&out).map_err(|e| RenderError::io("reading the chunk", e))?;
     let size_bytes = bytes.len() as u64;
-    let chunk_type = if request.encoding.codec.chunk_extension() == "ts" { "video/mp2t" } else { "video/x-matroska" };
+    let chunk_type = match request.encoding.codec.chunk_extension() {
+        "ts" => "video/mp2t",
+        "wav" => "audio/wav",
+        _ => "video/x-matroska",
+    };
     storage::put(&s3, &request.bucket, &request.chunk_key, bytes, chunk_type).await?;
     let timings = serde_json::json!({
         "chunk": request.chunk,
