@@ -44,6 +44,10 @@ const SAMPLE_BUDGET: usize = 2_000_000;
 /// 10 is the usual trade-off; with the samples already thinned, 3 costs ~0.3 s.
 const SAMPLE_FACTOR: i32 = 3;
 
+/// How screenshots become RGB: JPEG's half-size chroma interpolated, not repeated.
+const SCALER_FLAGS: scaling::Flags =
+    scaling::Flags::BICUBIC.union(scaling::Flags::ACCURATE_RND).union(scaling::Flags::FULL_CHR_H_INT);
+
 /// Writes screenshots, unchanged, as the frames of a Matroska file (JPEG or PNG packets).
 pub struct FrameStore {
     output: format::context::Output,
@@ -160,9 +164,8 @@ impl<'a> Frames<'a> {
             let (format, width, height) = (self.decoded.format(), self.decoded.width(), self.decoded.height());
             if self.scaler.as_ref().is_none_or(|(_, f, w, h)| (*f, *w, *h) != (format, width, height)) {
                 // JPEG is full-range BT.601 YUV (swscale knows from the YUVJ format); PNG is RGB.
-                let context =
-                    scaling::Context::get(format, width, height, Pixel::RGBA, width, height, scaling::Flags::POINT)
-                        .map_err(|e| failed("creating the colour converter", e))?;
+                let context = scaling::Context::get(format, width, height, Pixel::RGBA, width, height, SCALER_FLAGS)
+                    .map_err(|e| failed("creating the colour converter", e))?;
                 self.scaler = Some((context, format, width, height));
                 self.rgba = frame::Video::empty();
             }
