@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Benchmark (run on demand, not in CI): the whole Kubernetes path on the local stand-ins, through
-# scripts/main-job.sh (release build). Prints two tables:
+# scripts/main-job.sh (release build), after the CLI comparison. Prints three tables:
 #
+#  (a)     our CLI vs `npx remotion render` on the same bundle, concurrency 1 and 2, alternating
+#          runs: wall time, CPU-seconds, fps (bench/render-vs-remotion.sh; the capture-only and
+#          encode-only floors of the render-function issue are not measured by it yet);
 #  (b)+(c) apply → Succeeded of the fixture's 300-frame Intro (1080p, h264) with 1, 2 and 4
 #          render function processes besides the orchestrator, with the orchestration overhead
 #          from the final progress document: launch → first chunk started (evaluating and
@@ -10,15 +13,16 @@
 #          chunks — planning, rendering, stitching and upload times, the progress document's
 #          size, and the peak memory of the busiest function process (the orchestrator's).
 #
-#   bash bench/end-to-end.sh [renderer counts="1 2 4"] [chunk counts="100 1000 10000"]
+#   bash bench/end-to-end.sh [renderer counts="1 2 4"] [chunk counts="100 1000 10000"] [comparison runs=2]
 #
-# Either list may be "-" to skip that table. Chromium and FFmpeg share this machine's cores with
+# Any argument may be "-" to skip its table. Chromium and FFmpeg share this machine's cores with
 # the "Lambda" processes, so the figures measure the software's overhead and scaling on one
 # box, not Lambda's parallelism.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 renderer_counts=${1:-"1 2 4"}
 chunk_counts=${2:-"100 1000 10000"}
+comparison_runs=${3:-2}
 export PROFILE=release
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
@@ -77,6 +81,11 @@ header() {
 }
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores"
+if [ "$comparison_runs" != "-" ]; then
+  echo
+  echo "(a) CLI vs npx remotion render"
+  bash bench/render-vs-remotion.sh "$comparison_runs" 0-299 "1 2"
+fi
 if [ "$renderer_counts" != "-" ]; then
   rows=()
   for n in $renderer_counts; do
