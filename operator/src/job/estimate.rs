@@ -32,7 +32,9 @@ fn selection(spec: &RenderJobSpec, duration_in_frames: Option<u64>) -> Result<Fr
         Some(end) => u64::try_from(end).unwrap_or(0),
         None => duration_in_frames.filter(|d| *d > 0).ok_or(EstimateError::UnknownLength)? - 1,
     };
-    Ok(FrameSelection { start, end, every_nth_frame })
+    // Remotion's rule: frames whose absolute number is a multiple of n (the function plans
+    // with the same selection, so the estimate covers exactly the frames that will render).
+    Ok(FrameSelection::every_nth(start, end, every_nth_frame))
 }
 
 /// Estimated total cost of a video render under `profile`: each chunk's predicted frame time
@@ -113,6 +115,21 @@ mod tests {
         let part = before_launch(&spec, &resolved(300), &profile).unwrap();
         assert!(part < whole, "{part} < {whole}");
         assert!(part > Usd::ZERO);
+    }
+
+    #[test]
+    fn every_nth_frame_counts_the_frames_remotion_selects() {
+        // Frames 1–10 every 3rd: Remotion renders 3, 6, 9 (absolute multiples), not 1, 4, 7, 10.
+        let mut spec = fixtures::spec();
+        spec.frame_range = Some(FrameRange { start: 1, end: Some(10) });
+        spec.every_nth_frame = Some(3);
+        let selected = selection(&spec, Some(300)).unwrap();
+        assert_eq!((selected.count(), selected.frame(0)), (3, 3));
+        // Costed per selected frame: three frames at 100 ms, no overhead.
+        let three_frames = before_launch(&spec, &resolved(300), &flat_profile(300, 100.0, 0.0)).unwrap();
+        spec.frame_range = Some(FrameRange { start: 3, end: Some(9) });
+        let same = before_launch(&spec, &resolved(300), &flat_profile(300, 100.0, 0.0)).unwrap();
+        assert_eq!(three_frames, same);
     }
 
     #[test]
