@@ -1,33 +1,73 @@
 #!/usr/bin/env bash
 # Benchmark (run on demand, not in CI): our CLI vs `npx remotion render` on the same bundle,
 # composition, codec settings and concurrency, in alternating runs. Prints a table of wall time,
-# CPU-seconds (all processes of the run: Chromium, node, ffmpeg included) and frames/s.
+# CPU-seconds (all processes of the run: Chromium, node, ffmpeg included, from a cpuacct cgroup
+# when one can be made) and frames/s, then the ratios ours / Remotion's.
 #
 #   bash bench/render-vs-remotion.sh [runs=2] [frames=0-299] [concurrency list="1 2"]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/remotion-operator/target}
 runs=${1:-2}
 frames=${2:-0-299}
 concurrencies=${3:-"1 2"}
 project=tests/fixtures/remotion-project
 command -v bc >/dev/null && [ -x /usr/bin/time ] || apt-get install -y -qq bc time >/dev/null
 bash "$project/build.sh" >/dev/null
-cargo build -q --release -p remotion-function
-ours="${CARGO_TARGET_DIR:-target}/release/remotion-function"
+cargo build -q --locked --release -p remotion-function
+ours="$CARGO_TARGET_DIR/release/remotion-function"
 out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
 first=${frames%-*}; last=${frames#*-}; count=$((last - first + 1))
 
-# CPU-seconds of a command and all its children: user+sys from GNU time's %U/%S of the
-# process tree (children are waited for, so their times are included).
+# CPU-seconds of a command and every process it starts. With a cpuacct cgroup (v1 or v2, as
+# root) each run goes into a cgroup of its own and its usage is read from there: that counts
+# Chromium's renderer/GPU processes, node workers and ffmpeg however they end. Without one, GNU
+# time's user+sys of the waited-for process tree (a child that is never waited for is missed).
+cgroup=""
+for root in /sys/fs/cgroup/cpuacct /sys/fs/cgroup/unified /sys/fs/cgroup; do
+  if [ -w "$root" ] && { [ -f "$root/cpuacct.usage" ] || [ -f "$root/cgroup.procs" ]; }; then
+    candidate="$root/remotion-bench-$$"
+    if mkdir -p "$candidate" 2>/dev/null && { [ -f "$candidate/cpuacct.usage" ] || [ -f "$candidate/cpu.stat" ]; }; then
+      cgroup=$candidate
+      break
+    fi
+    rmdir "$candidate" 2>/dev/null || true
+  fi
+done
+trap 'rm -rf "$out"; [ -n "$cgroup" ] && rmdir "$cgroup" 2>/dev/null; true' EXIT
+cgroup_cpu_seconds() {
+  if [ -f "$cgroup/cpuacct.usage" ]; then
+    echo "$(cat "$cgroup/cpuacct.usage") / 1000000000" | bc -l
+  else
+    echo "$(awk '$1 == "usage_usec" {print $2}' "$cgroup/cpu.stat") / 1000000" | bc -l
+  fi
+}
 measure() { # label command...
   local label=$1; shift
-  /usr/bin/time -f "%e %U %S" -o "$out/time" "$@" >/dev/null 2>"$out/err" || { cat "$out/err" >&2; return 1; }
-  read -r wall user sys < "$out/time"
-  printf '%-10s %-4s %8.1f %8.1f %8.2f %9.3f\n' "$label" "$c" "$wall" "$(echo "$user + $sys" | bc)" \
-    "$(echo "$count / $wall" | bc -l)" "$(echo "($user + $sys) / $count" | bc -l)"
+  local cpu before=0
+  if [ -n "$cgroup" ]; then
+    before=$(cgroup_cpu_seconds)
+    /usr/bin/time -f "%e %U %S" -o "$out/time" bash -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cgroup" "$@" \
+      >/dev/null 2>"$out/err" || { cat "$out/err" >&2; return 1; }
+    # Processes the run left behind are still counted until they end; wait for them briefly.
+    for _ in $(seq 50); do [ -z "$(cat "$cgroup/cgroup.procs")" ] && break; sleep 0.1; done
+    read -r wall _ _ < "$out/time"
+    cpu=$(echo "$(cgroup_cpu_seconds) - $before" | bc -l)
+  else
+    /usr/bin/time -f "%e %U %S" -o "$out/time" "$@" >/dev/null 2>"$out/err" || { cat "$out/err" >&2; return 1; }
+    read -r wall user sys < "$out/time"
+    cpu=$(echo "$user + $sys" | bc -l)
+  fi
+  printf '%-10s %-4s %8.1f %8.1f %8.2f %9.3f\n' "$label" "$c" "$wall" "$cpu" \
+    "$(echo "$count / $wall" | bc -l)" "$(echo "$cpu / $count" | bc -l)"
+  echo "$label $c $wall $cpu" >>"$out/rows"
 }
 
+if [ -n "$cgroup" ]; then
+  echo "CPU accounting: cgroup $cgroup"
+else
+  echo "CPU accounting: GNU time (waited-for processes only: undercounts Chromium)"
+fi
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); $count frames of Intro (1920x1080), h264 crf 18 medium, JPEG q80"
 printf '%-10s %-4s %8s %8s %8s %9s\n' tool conc wall_s cpu_s fps cpu_s/fr
 for c in $concurrencies; do
@@ -38,4 +78,21 @@ for c in $concurrencies; do
       --frames=$frames --concurrency=$c --crf=18 --browser-executable=/usr/bin/chromium --log=error"
   done
 done
+# Ratios: best wall time of each tool, and mean CPU-seconds per frame, ours / Remotion's.
+python3 - "$out/rows" "$count" <<'PY'
+import sys
+from collections import defaultdict
+rows = [line.split() for line in open(sys.argv[1])]
+frames = int(sys.argv[2])
+walls, cpus = defaultdict(list), defaultdict(list)
+for tool, c, wall, cpu in rows:
+    walls[(tool, c)].append(float(wall))
+    cpus[(tool, c)].append(float(cpu) / frames)
+print("conc  best wall ours / remotion (ratio)   CPU-s/frame ours / remotion (ratio)")
+for c in sorted({c for _, c in walls}, key=int):
+    ow, rw = min(walls[("ours", c)]), min(walls[("remotion", c)])
+    oc = sum(cpus[("ours", c)]) / len(cpus[("ours", c)])
+    rc = sum(cpus[("remotion", c)]) / len(cpus[("remotion", c)])
+    print(f"{c:<5} {ow:6.1f} / {rw:6.1f} s ({ow / rw:.2f})          {oc:.3f} / {rc:.3f} ({oc / rc:.2f})")
+PY
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
