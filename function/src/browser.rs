@@ -257,6 +257,12 @@ impl Browser {
     pub async fn new_tab(&self) -> Result<Page, RenderError> {
         let mut target = CreateTargetParams::new("about:blank");
         target.browser_context_id = self.context.clone();
+        // A window of its own: in Chromium's new headless mode the tabs of one window are real
+        // tabs, and only the front one is visible. A hidden page gets no animation frames, so
+        // a second tab's `remotion_setFrame` never finished until the first tab closed — two
+        // tabs rendered one after the other, and a tab kept open for the next chunk stalled
+        // the other until the delayRender timeout.
+        target.new_window = Some(true);
         Ok(self.inner.new_page(target).await?)
     }
 
