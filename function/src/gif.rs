@@ -130,12 +130,8 @@ impl<'a> Frames<'a> {
     ) -> Result<u64, RenderError> {
         let mut count = 0;
         for path in self.inputs {
-            let mut input = format::input(path).map_err(|e| failed(&format!("opening {}", path.display()), e))?;
-            let stream = input
-                .streams()
-                .best(media::Type::Video)
-                .ok_or_else(|| RenderError::Encoding(format!("{} has no video stream", path.display())))?;
-            let index = stream.index();
+            let (mut input, index) = open_video(path)?;
+            let stream = input.stream(index).expect("open_video found it");
             let mut decoder = codec::context::Context::from_parameters(stream.parameters())
                 .and_then(|c| c.decoder().video())
                 .map_err(|e| failed(&format!("opening the frames of {}", path.display()), e))?;
@@ -178,17 +174,24 @@ impl<'a> Frames<'a> {
     }
 }
 
+/// A frames file opened for reading, with the index of its video stream.
+fn open_video(path: &Path) -> Result<(format::context::Input, usize), RenderError> {
+    let input = format::input(path).map_err(|e| failed(&format!("opening {}", path.display()), e))?;
+    let index = input
+        .streams()
+        .best(media::Type::Video)
+        .ok_or_else(|| RenderError::Encoding(format!("{} has no video stream", path.display())))?
+        .index();
+    Ok((input, index))
+}
+
 /// Frames (video packets) in `inputs`, without decoding them.
 fn count_frames(inputs: &[PathBuf]) -> Result<(u64, Rational), RenderError> {
     let mut frames = 0;
     let mut rate = None;
     for path in inputs {
-        let mut input = format::input(path).map_err(|e| failed(&format!("opening {}", path.display()), e))?;
-        let stream = input
-            .streams()
-            .best(media::Type::Video)
-            .ok_or_else(|| RenderError::Encoding(format!("{} has no video stream", path.display())))?;
-        let index = stream.index();
+        let (mut input, index) = open_video(path)?;
+        let stream = input.stream(index).expect("open_video found it");
         if rate.is_none() {
             let avg = stream.avg_frame_rate();
             rate = Some(if avg.numerator() > 0 && avg.denominator() > 0 { avg } else { stream.rate() });

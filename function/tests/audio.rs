@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::signal::{RATE, amplitude, rms, window};
 use common::{bundle, fixture_project};
 use remotion_crds::media::{AudioCodec, Codec};
 use remotion_function::audio::AudioSettings;
@@ -17,8 +18,6 @@ use remotion_function::encode::Container;
 use remotion_function::render::{VideoRequest, render_video};
 use remotion_function::still::Site;
 use remotion_function::stitch;
-
-const RATE: f64 = 48_000.0;
 
 /// `remotion-function render` on the fixture bundle; extra arguments appended.
 fn cli_render(composition: &str, out: &Path, extra: &[&str]) -> Duration {
@@ -71,28 +70,6 @@ fn pcm(path: &Path) -> Vec<f64> {
         .expect("running ffmpeg");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     out.stdout.chunks_exact(2).map(|b| f64::from(i16::from_le_bytes([b[0], b[1]]))).collect()
-}
-
-/// Amplitude of the `frequency` component of `x` (Goertzel).
-fn amplitude(x: &[f64], frequency: f64) -> f64 {
-    let w = 2.0 * std::f64::consts::PI * frequency / RATE;
-    let c = 2.0 * w.cos();
-    let (mut s1, mut s2) = (0.0, 0.0);
-    for v in x {
-        let s0 = v + c * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    (s1 * s1 + s2 * s2 - c * s1 * s2).max(0.0).sqrt() * 2.0 / x.len() as f64
-}
-
-fn rms(x: &[f64]) -> f64 {
-    (x.iter().map(|v| v * v).sum::<f64>() / x.len().max(1) as f64).sqrt()
-}
-
-/// Samples `from..to` seconds.
-fn window(x: &[f64], from: f64, to: f64) -> &[f64] {
-    &x[((from * RATE) as usize).min(x.len())..((to * RATE) as usize).min(x.len())]
 }
 
 fn largest_step(x: &[f64]) -> f64 {

@@ -8,13 +8,12 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
+use common::signal::{amplitude, rms, window};
 use common::{bucket_and_functions, bundle, fixture_project};
 use remotion_crds::progress::Stage;
 use remotion_crds::protocol::PROTOCOL_VERSION;
 use remotion_tests::TestEnv;
 use serde_json::json;
-
-const RATE: f64 = 48_000.0;
 
 fn cli_render(composition: &str, codec: &str, out: &Path, extra: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_remotion-function"))
@@ -47,28 +46,6 @@ fn left_channel(path: &Path) -> Vec<f64> {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     out.stdout.chunks_exact(4).map(|b| f64::from(i16::from_le_bytes([b[0], b[1]]))).collect()
-}
-
-/// Amplitude of the `frequency` component of `x` (Goertzel).
-fn amplitude(x: &[f64], frequency: f64) -> f64 {
-    let w = 2.0 * std::f64::consts::PI * frequency / RATE;
-    let c = 2.0 * w.cos();
-    let (mut s1, mut s2) = (0.0, 0.0);
-    for v in x {
-        let s0 = v + c * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    (s1 * s1 + s2 * s2 - c * s1 * s2).max(0.0).sqrt() * 2.0 / x.len() as f64
-}
-
-fn rms(x: &[f64]) -> f64 {
-    (x.iter().map(|v| v * v).sum::<f64>() / x.len().max(1) as f64).sqrt()
-}
-
-/// Samples `from..to` seconds.
-fn window(x: &[f64], from: f64, to: f64) -> &[f64] {
-    &x[((from * RATE) as usize).min(x.len())..((to * RATE) as usize).min(x.len())]
 }
 
 /// The tone at its level: 440 Hz dominates and the RMS matches the source's within 0.5 dB.

@@ -163,3 +163,32 @@ pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
         / (a.len() / 4 * 3) as f64;
     10.0 * (255.0f64 * 255.0 / mse.max(1e-9)).log10()
 }
+
+/// Measures on decoded audio (48 kHz samples as `f64`), shared by the audio tests.
+pub mod signal {
+    /// The sample rate every test decodes to.
+    pub const RATE: f64 = 48_000.0;
+
+    /// Amplitude of the `frequency` component of `x` (Goertzel).
+    pub fn amplitude(x: &[f64], frequency: f64) -> f64 {
+        let w = 2.0 * std::f64::consts::PI * frequency / RATE;
+        let c = 2.0 * w.cos();
+        let (mut s1, mut s2) = (0.0, 0.0);
+        for v in x {
+            let s0 = v + c * s1 - s2;
+            s2 = s1;
+            s1 = s0;
+        }
+        (s1 * s1 + s2 * s2 - c * s1 * s2).max(0.0).sqrt() * 2.0 / x.len() as f64
+    }
+
+    /// Root mean square.
+    pub fn rms(x: &[f64]) -> f64 {
+        (x.iter().map(|v| v * v).sum::<f64>() / x.len().max(1) as f64).sqrt()
+    }
+
+    /// Samples `from..to` seconds.
+    pub fn window(x: &[f64], from: f64, to: f64) -> &[f64] {
+        &x[((from * RATE) as usize).min(x.len())..((to * RATE) as usize).min(x.len())]
+    }
+}
