@@ -282,13 +282,15 @@ async fn publish_phase_counts(ctx: Arc<JobContext>, shutdown: CancellationToken)
             ctx.launches.retain(|id| live.contains(id));
             last_prune = Instant::now();
         }
-        let jobs = ctx.jobs.state();
-        for phase in phases {
-            let count = jobs
-                .iter()
-                .filter_map(|guarded| guarded.0.as_ref().ok())
-                .filter(|j| phase_of(j).unwrap_or_default() == phase)
-                .count();
+        // One pass over the cache, counted per phase.
+        let mut counts = [0usize; 5];
+        for job in ctx.jobs.state().iter().filter_map(|guarded| guarded.0.as_ref().ok()) {
+            let phase = phase_of(job).unwrap_or_default();
+            if let Some(slot) = phases.iter().position(|p| *p == phase) {
+                counts[slot] += 1;
+            }
+        }
+        for (phase, count) in phases.into_iter().zip(counts) {
             ctx.shared.metrics.set_renders_in_phase(phase, i64::try_from(count).unwrap_or(i64::MAX));
             if phase == RenderPhase::Rendering {
                 let interval =
