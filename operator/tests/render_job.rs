@@ -324,8 +324,13 @@ async fn progress_cost_and_output_reach_the_status() -> Result<()> {
     // The operator owns the status under its field manager.
     let managers: Vec<String> = done.meta().managed_fields.iter().flatten().filter_map(|m| m.manager.clone()).collect();
     assert!(managers.contains(&render_job::FIELD_MANAGER.to_owned()), "{managers:?}");
-    // Terminal: no more writes.
-    let rv = done.resource_version();
+    // Terminal: once the finalizer is released (the last write), no more writes.
+    let settled = eventually("finalizer released", WAIT, || async {
+        let job = world.jobs.get("video").await?;
+        Ok(job.finalizers().is_empty().then_some(job))
+    })
+    .await?;
+    let rv = settled.resource_version();
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(world.jobs.get("video").await?.resource_version(), rv);
     let metrics = operator.metrics.encode();
