@@ -17,6 +17,7 @@ use ffmpeg_next as ffmpeg;
 
 use remotion_crds::media::{Codec, PixelFormat};
 
+use crate::colour::JpegToVideo;
 use crate::error::RenderError;
 
 static INIT: Once = Once::new();
@@ -354,6 +355,8 @@ struct Encoder {
     decoded: frame::Video,
     converted: frame::Video,
     scaler: Option<(scaling::Context, Pixel)>,
+    /// The fast path of JPEG screenshots to yuv420p (swscale does the rest).
+    jpeg_to_video: JpegToVideo,
     pixel: Pixel,
     width: u32,
     height: u32,
@@ -438,6 +441,7 @@ impl Encoder {
             decoded: frame::Video::empty(),
             converted: frame::Video::new(setup.pixel, settings.width, settings.height),
             scaler: None,
+            jpeg_to_video: JpegToVideo::default(),
             pixel: setup.pixel,
             width: settings.width,
             height: settings.height,
@@ -498,9 +502,13 @@ impl Encoder {
             )));
         }
         let mut converted = std::mem::replace(&mut self.converted, frame::Video::empty());
-        self.scaler_for(decoded.format())?
-            .run(&decoded, &mut converted)
-            .map_err(|e| encoding("converting colours", e))?;
+        if JpegToVideo::handles(decoded.format(), self.pixel) {
+            self.jpeg_to_video.convert(&decoded, &mut converted, self.matrix)?;
+        } else {
+            self.scaler_for(decoded.format())?
+                .run(&decoded, &mut converted)
+                .map_err(|e| encoding("converting colours", e))?;
+        }
         // Some encoders (prores_ks) tag each frame with the frame's own colour description,
         // not the context's: without these, ProRes came out untagged and players assumed BT.601.
         converted.set_color_space(self.matrix);

@@ -3,6 +3,7 @@
 
 pub mod audio;
 pub mod browser;
+pub mod colour;
 pub mod encode;
 pub mod error;
 pub mod gif;
