@@ -2,7 +2,9 @@
 # Benchmark (run on demand, not in CI): our CLI vs `npx remotion render` on the same bundle,
 # composition, codec settings and concurrency, in alternating runs. Prints a table of wall time,
 # CPU-seconds (all processes of the run: Chromium, node, ffmpeg included, from a cpuacct cgroup
-# when one can be made) and frames/s, then the ratios ours / Remotion's.
+# when one can be made) and frames/s, then the ratios ours / Remotion's. Then the floor: the
+# same frames captured only (screenshots, nothing encoded) and encoded only (the captured JPEGs,
+# read into memory first), each a run of its own; a render cannot cost less CPU than their sum.
 #
 #   bash bench/render-vs-remotion.sh [runs=2] [frames=0-299] [concurrency list="1 2"]
 set -euo pipefail
@@ -14,8 +16,9 @@ concurrencies=${3:-"1 2"}
 project=tests/fixtures/remotion-project
 command -v bc >/dev/null && [ -x /usr/bin/time ] || apt-get install -y -qq bc time >/dev/null
 bash "$project/build.sh" >/dev/null
-cargo build -q --locked --release -p remotion-function
+cargo build -q --locked --release -p remotion-function --bin remotion-function --example render_floor
 ours="$CARGO_TARGET_DIR/release/remotion-function"
+floor="$CARGO_TARGET_DIR/release/examples/render_floor"
 out=$(mktemp -d)
 first=${frames%-*}; last=${frames#*-}; count=$((last - first + 1))
 
@@ -78,8 +81,19 @@ for c in $concurrencies; do
       --frames=$frames --concurrency=$c --crf=18 --browser-executable=/usr/bin/chromium --log=error"
   done
 done
+for c in $concurrencies; do
+  for run in $(seq 1 "$runs"); do
+    rm -rf "$out/kept"
+    measure capture "$floor" capture --serve-url "$project/build" --composition Intro --frames "$frames" \
+      --concurrency "$c" --keep "$out/kept"
+  done
+done
+for run in $(seq 1 "$runs"); do
+  c=-
+  measure encode "$floor" encode --frames-dir "$out/kept" --crf 18 --x264-preset medium --out "$out/encoded.mp4"
+done
 # Ratios: best wall time of each tool, and mean CPU-seconds per frame, ours / Remotion's.
-python3 - "$out/rows" "$count" <<'PY'
+python3 - "$out/rows" "$count" "$(nproc)" <<'PY'
 import sys
 from collections import defaultdict
 rows = [line.split() for line in open(sys.argv[1])]
@@ -89,10 +103,24 @@ for tool, c, wall, cpu in rows:
     walls[(tool, c)].append(float(wall))
     cpus[(tool, c)].append(float(cpu) / frames)
 print("conc  best wall ours / remotion (ratio)   CPU-s/frame ours / remotion (ratio)")
-for c in sorted({c for _, c in walls}, key=int):
+for c in sorted({c for tool, c in walls if tool == "ours"}, key=int):
     ow, rw = min(walls[("ours", c)]), min(walls[("remotion", c)])
     oc = sum(cpus[("ours", c)]) / len(cpus[("ours", c)])
     rc = sum(cpus[("remotion", c)]) / len(cpus[("remotion", c)])
     print(f"{c:<5} {ow:6.1f} / {rw:6.1f} s ({ow / rw:.2f})          {oc:.3f} / {rc:.3f} ({oc / rc:.2f})")
+mean = lambda xs: sum(xs) / len(xs)
+encode = mean(cpus[("encode", "-")])
+print(f"floor CPU-s/frame: encode only {encode:.3f}; ours / (capture only + encode only) per concurrency:")
+for c in sorted({c for tool, c in walls if tool == "capture"}, key=int):
+    capture = mean(cpus[("capture", c)])
+    ours = mean(cpus[("ours", c)])
+    print(f"{c:<5} capture only {capture:.3f} (best wall {min(walls[('capture', c)]):.1f} s)"
+          f"   floor {capture + encode:.3f}   ours {ours:.3f} ({ours / (capture + encode):.2f})")
+# No schedule beats the CPU the floor needs spread over every core.
+cores = int(sys.argv[3])
+best_remotion = min(w for (tool, _), ws in walls.items() if tool == "remotion" for w in ws)
+lowest = min(mean(cpus[("capture", c)]) for c in {c for tool, c in walls if tool == "capture"}) + encode
+print(f"wall-time bound on {cores} cores: floor x {frames} frames / {cores} = {lowest * frames / cores:.1f} s;"
+      f" half of Remotion's best: {best_remotion / 2:.1f} s")
 PY
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
