@@ -107,6 +107,12 @@ pub fn launches() -> u64 {
 /// Longest wait for a kept browser to answer before a new one is launched instead.
 const WARM_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Drops the browser kept warm between invocations, killing its process: for a process that is
+/// about to exit (statics are never dropped).
+pub fn discard_warm() {
+    drop(WARM.lock().unwrap_or_else(|e| e.into_inner()).take());
+}
+
 impl Browser {
     /// Launches Chromium with a fresh profile.
     pub async fn launch(options: &BrowserOptions) -> Result<Self, RenderError> {

@@ -309,8 +309,7 @@ impl VideoEncoder {
                 Inner::Gif(crate::gif::FrameStore::create(path, settings.width, settings.height, fps, input)?, None)
             }
             Container::Output => {
-                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                let frames = path.with_file_name(format!(".{name}.frames.mkv"));
+                let frames = crate::render::working_file(path, crate::render::GIF_FRAMES);
                 let store = crate::gif::FrameStore::create(&frames, settings.width, settings.height, fps, input)?;
                 Inner::Gif(store, Some((path.to_path_buf(), frames)))
             }

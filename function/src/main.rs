@@ -379,11 +379,48 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+    let output = match &cli.command {
+        Some(Command::Render { out, .. } | Command::Still { out, .. }) => Some(out.clone()),
+        _ => None,
+    };
+    // Ctrl-C or a SIGTERM (a CI timeout, `kill`, a container stopping) drops the command: its
+    // browser is killed with it (chromiumoxide kills the process on drop), where exiting on the
+    // signal's default action would leave Chromium running without its parent.
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            result = run(cli) => Ok(result),
+            signal = stop_signal() => Err(signal),
+        }
+    });
+    match outcome {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+        Err((name, code)) => {
+            remotion_function::browser::discard_warm();
+            // The encoder thread may still hold the output: let it see its input end first.
+            runtime.shutdown_timeout(Duration::from_secs(2));
+            if let Some(out) = output {
+                remotion_function::render::remove_partial_output(&out);
+            }
+            eprintln!("stopped by {name}: the render was abandoned, its browser closed and no output written");
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// The first SIGINT or SIGTERM, with the exit code a shell gives a process that signal ends
+/// (128 + its number).
+async fn stop_signal() -> (&'static str, u8) {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        (Ok(mut interrupt), Ok(mut terminate)) => tokio::select! {
+            _ = interrupt.recv() => ("SIGINT", 130),
+            _ = terminate.recv() => ("SIGTERM", 143),
+        },
+        // Without handlers the signals keep their default action.
+        _ => std::future::pending().await,
     }
 }

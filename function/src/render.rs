@@ -314,6 +314,25 @@ pub async fn render_frames_keeping(
     }
 }
 
+/// The video of a render with audio, moved aside while the audio is muxed in.
+const VIDEO_ONLY: &str = "video";
+/// A GIF's frames, kept until one palette is made over all of them.
+pub(crate) const GIF_FRAMES: &str = "frames.mkv";
+
+/// A working file of the render writing `out`: hidden, next to it and named after it.
+pub(crate) fn working_file(out: &Path, suffix: &str) -> PathBuf {
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    out.with_file_name(format!(".{name}.{suffix}"))
+}
+
+/// Removes what a render stopped half-way (a signal, a dropped future) left of `out`: the
+/// partial output and its working files. A render that fails on its own cleans up itself.
+pub fn remove_partial_output(out: &Path) {
+    for path in [out.to_path_buf(), working_file(out, VIDEO_ONLY), working_file(out, GIF_FRAMES)] {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 /// A side of the output: the composition's times the scale, in whole pixels.
 fn scaled(side: u32, scale: f64) -> Result<u32, RenderError> {
     let pixels = (f64::from(side) * scale).round();
@@ -410,8 +429,7 @@ fn spawn_encoder(
         if let (Some(mixer), Some(audio)) = (mixer, audio)
             && let Some(mut mixed) = mixer.finish()?
         {
-            let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let video_only = out.with_file_name(format!(".{name}.video"));
+            let video_only = working_file(&out, VIDEO_ONLY);
             std::fs::rename(&out, &video_only).map_err(|e| RenderError::io("moving the video aside", e))?;
             let muxed = crate::stitch::mux_audio(
                 &video_only,

@@ -117,3 +117,46 @@ async fn a_failing_frame_fails_the_render_without_output() {
     }
     assert!(!video.exists(), "no partial output is left behind");
 }
+
+#[test]
+fn a_cli_render_stopped_by_a_signal_leaves_no_browser_and_no_output() {
+    use remotion_tests::process::spawn_logged;
+    // The binary's reaper stops the CLI's process group when the test binary exits, should an
+    // assertion fail with it still running.
+    let env = remotion_tests::env::TestEnv::get();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("stopped.mp4");
+    let log = env.run_dir().join("stopped-cli.log");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_remotion-function"));
+    command
+        .args(["render", "--serve-url", bundle("build").to_str().unwrap(), "--composition", "Intro"])
+        .args(["--props", PROPS, "--frames", "0-299", "--x264-preset", "veryfast", "--out"])
+        .arg(&out);
+    let mut cli = spawn_logged(env.reaper(), command, &log).unwrap();
+    let pid = cli.pid().to_string();
+    remotion_tests::process::wait_until("the render's first frames", Duration::from_secs(60), || {
+        cli.check_alive("the render")?;
+        Ok(std::fs::read_to_string(&log)?.contains("rendered "))
+    })
+    .unwrap();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = cli.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "the render did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(143), "a shell's code for SIGTERM: {text}");
+    assert!(text.contains("stopped by SIGTERM"), "{text}");
+    // Chromium ran in the CLI's process group: nothing of it is left.
+    remotion_tests::process::wait_until("the browser to be gone", Duration::from_secs(5), || {
+        Ok(!Command::new("kill").args(["-0", "--", &format!("-{pid}")]).status()?.success())
+    })
+    .unwrap();
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "no partial output or working files: {left:?}");
+}
