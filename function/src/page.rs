@@ -27,6 +27,13 @@ use crate::error::RenderError;
 /// Extra time the driver waits beyond the page's own delayRender timeout (Remotion: 3 s).
 const READY_GRACE: Duration = Duration::from_secs(3);
 
+/// A function resolving to `'ready'` once the page has no open `delayRender()` (polled on every
+/// animation frame, as Remotion does) or to `'cancelled'` after `cancelRender()`.
+const UNTIL_READY: &str = "() => new Promise((resolve) => { const check = () => { \
+    if (window.remotion_renderReady === true) { resolve('ready'); return; } \
+    if (window.remotion_cancelledError !== undefined) { resolve('cancelled'); return; } \
+    requestAnimationFrame(check); }; check(); })";
+
 /// How a tab is set up before the bundle loads.
 #[derive(Clone, Debug)]
 pub struct TabSetup {
@@ -386,12 +393,13 @@ impl RemotionTab {
     /// polled on every animation frame, failing on `cancelRender()` and on the timeout with
     /// the labels of the handles still open.
     pub async fn wait_for_ready(&self) -> Result<(), RenderError> {
-        const POLL: &str = "new Promise((resolve) => { const check = () => { \
-            if (window.remotion_renderReady === true) { resolve('ready'); return; } \
-            if (window.remotion_cancelledError !== undefined) { resolve('cancelled'); return; } \
-            requestAnimationFrame(check); }; check(); })";
-        let wait = self.timeout + READY_GRACE;
-        match self.eval_within(POLL, wait).await {
+        let answer = self.eval_within(&format!("({UNTIL_READY})()"), self.timeout + READY_GRACE).await;
+        self.ready_outcome(answer).await
+    }
+
+    /// What a page's answer to [`UNTIL_READY`] (or a script ending with it) means.
+    async fn ready_outcome(&self, answer: Result<Option<Value>, RenderError>) -> Result<(), RenderError> {
+        match answer {
             Ok(Some(v)) if v == "ready" => Ok(()),
             Ok(Some(_)) => {
                 let stack = self.eval("String(window.remotion_cancelledError)", self.timeout).await?;
@@ -475,18 +483,21 @@ impl RemotionTab {
         self.wait_for_ready().await
     }
 
-    /// Shows `frame` and waits until it is fully rendered (delayRenders, fonts).
+    /// Shows `frame` and waits until it is fully rendered (delayRenders, fonts): Remotion's
+    /// steps (wait until ready, `remotion_setFrame`, wait until ready, `document.fonts.ready`)
+    /// in one script, one round trip to the page instead of four (~7 ms a frame).
     pub async fn seek(&self, frame: u64, attempt: u32) -> Result<(), RenderError> {
-        let result = async {
-            self.wait_for_ready().await?;
-            let id = serde_json::to_string(self.composition.as_deref().unwrap_or_default()).expect("serializes");
-            self.eval(&format!("window.remotion_setFrame({frame}, {id}, {attempt})"), self.timeout).await?;
-            self.wait_for_ready().await?;
-            self.eval("document.fonts.ready.then(() => true)", self.timeout).await?;
-            Ok(())
-        }
-        .await;
-        result.map_err(|e: RenderError| e.at_frame(frame))
+        let id = serde_json::to_string(self.composition.as_deref().unwrap_or_default()).expect("serializes");
+        let script = format!(
+            "(async (frame, id, attempt) => {{ const ready = {UNTIL_READY}; \
+               if (await ready() !== 'ready') return 'cancelled'; \
+               window.remotion_setFrame(frame, id, attempt); \
+               if (await ready() !== 'ready') return 'cancelled'; \
+               await document.fonts.ready; return 'ready'; }})({frame}, {id}, {attempt})"
+        );
+        // Two waits for the page, each bounded by the page's own delayRender timeout.
+        let answer = self.eval_within(&script, 2 * self.timeout + READY_GRACE).await;
+        self.ready_outcome(answer).await.map_err(|e| e.at_frame(frame))
     }
 
     /// Captures the viewport with Remotion's exact screenshot parameters.
