@@ -111,6 +111,23 @@ pub enum RenderError {
         /// Network errors may pass on a retry; a missing or undecodable file will not.
         kind: ErrorKind,
     },
+    /// The video an `<OffthreadVideo>` shows could not be fetched or decoded (the frame
+    /// server answered the page with this error, and the page failed the frame with it).
+    #[error("{}: <OffthreadVideo> source {} at {time} s: {message}", where_(.composition, .frame), shorten(.src))]
+    VideoSource {
+        /// Composition, if known.
+        composition: Option<String>,
+        /// Frame being rendered, if known.
+        frame: Option<u64>,
+        /// The source as the page asked for it.
+        src: String,
+        /// Time in the source, seconds.
+        time: f64,
+        /// Why.
+        message: String,
+        /// Network errors may pass on a retry; a missing or undecodable file will not.
+        kind: ErrorKind,
+    },
     /// A local file operation failed.
     #[error("{context}: {source}")]
     Io {
@@ -160,7 +177,7 @@ impl RenderError {
             Self::InvalidInput(_) => ErrorKind::InvalidPayload,
             Self::Encoding(_) => ErrorKind::Encoding,
             Self::Storage(_) => ErrorKind::Storage,
-            Self::AudioSource { kind, .. } => *kind,
+            Self::AudioSource { kind, .. } | Self::VideoSource { kind, .. } => *kind,
             Self::Io { .. } => ErrorKind::Internal,
         }
     }
@@ -176,6 +193,9 @@ impl RenderError {
             Self::Page { composition, frame: None, message } => Self::Page { composition, frame: Some(at), message },
             Self::DelayRenderTimeout { composition, frame: None, timeout_ms, handles, message } => {
                 Self::DelayRenderTimeout { composition, frame: Some(at), timeout_ms, handles, message }
+            }
+            Self::VideoSource { composition, frame: None, src, time, message, kind } => {
+                Self::VideoSource { composition, frame: Some(at), src, time, message, kind }
             }
             other => other,
         }

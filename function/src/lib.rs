@@ -11,6 +11,7 @@ pub mod lambda;
 pub mod launch;
 pub mod page;
 pub mod props;
+pub mod proxy;
 pub mod render;
 pub mod site;
 pub mod still;

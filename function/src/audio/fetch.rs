@@ -1,4 +1,5 @@
-//! Media sources, fetched once per render into a temporary folder.
+//! Media sources (what `<Audio>`/`<Video>` play, what `<OffthreadVideo>` shows), fetched once
+//! per site into a temporary folder.
 //!
 //! The page reports each source as the absolute URL it loaded (`staticFile()` resolves against
 //! the page's origin). For a private site that origin is the function's own server on
@@ -40,9 +41,9 @@ impl AssetCache {
         let page_url = reqwest::Url::parse(page_url)
             .map_err(|e| RenderError::InvalidInput(format!("the site URL {page_url:?} is not a URL: {e}")))?;
         let dir = tempfile::Builder::new()
-            .prefix("remotion-audio-")
+            .prefix("remotion-media-")
             .tempdir()
-            .map_err(|e| RenderError::io("creating a folder for audio sources", e))?;
+            .map_err(|e| RenderError::io("creating a folder for media sources", e))?;
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .read_timeout(Duration::from_secs(60))
@@ -70,12 +71,14 @@ impl AssetCache {
 
     /// The local copy of `src`, fetched now unless already fetched or being fetched.
     pub async fn get(&self, src: &str) -> Result<PathBuf, RenderError> {
+        self.fetch(src).await.map_err(|(message, kind)| RenderError::AudioSource { src: src.to_owned(), message, kind })
+    }
+
+    /// [`Self::get`] with the reason and its kind as they are, for callers that report a
+    /// failed source in their own terms (the `<OffthreadVideo>` frame server).
+    pub async fn fetch(&self, src: &str) -> Result<PathBuf, (String, ErrorKind)> {
         let (entry, _) = self.entry(src);
-        entry.get_or_init(|| self.download(src)).await.clone().map_err(|(message, kind)| RenderError::AudioSource {
-            src: src.to_owned(),
-            message,
-            kind,
-        })
+        entry.get_or_init(|| self.download(src)).await.clone()
     }
 
     fn entry(&self, src: &str) -> (Entry, bool) {

@@ -1,0 +1,241 @@
+//! Open decoders, kept between requests so each tab's next frame decodes forward from where its
+//! last one stopped. Requests carry no tab identity, so a request takes the idle decoder of its
+//! source that reaches the time without seeking (the one nearest before it), and opens a new
+//! one (or, with no room, seeks one) when none does: two tabs playing one source at different
+//! times end up with a decoder each. Memory is bounded by keeping at most [`IDLE_DECODERS`]
+//! idle decoders (least recently used ones are closed) plus one per request in progress.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use super::extract::{ExtractError, VideoFrames};
+use super::image::{Converter, Image};
+
+/// Idle decoders kept open (each holds a decoder's reference frames and one converted frame).
+pub const IDLE_DECODERS: usize = 4;
+
+/// A source being read, with the last image it gave (asked for again when a composition
+/// runs faster than its video or holds a frame).
+struct Source {
+    frames: VideoFrames,
+    converter: Converter,
+    last: Option<(i64, bool, Image)>,
+}
+
+impl Source {
+    fn image_at(&mut self, time: f64, transparent: bool) -> Result<Image, ExtractError> {
+        let (at, frame) = self.frames.frame_at(time)?;
+        if let Some((pts, was_transparent, image)) = &self.last
+            && *pts == at
+            && *was_transparent == transparent
+        {
+            return Ok(image.clone());
+        }
+        let image = self.converter.encode(frame, transparent)?;
+        self.last = Some((at, transparent, image.clone()));
+        Ok(image)
+    }
+}
+
+/// The decoders of one frame server.
+#[derive(Default)]
+pub struct Decoders {
+    /// Idle decoders with the time they were last used (a counter), least recent first.
+    idle: Mutex<Vec<(u64, Source)>>,
+    clock: std::sync::atomic::AtomicU64,
+}
+
+impl Decoders {
+    /// The image of `path`'s video at `time` seconds (blocking: decodes).
+    pub fn image(&self, path: &Path, time: f64, transparent: bool) -> Result<Image, ExtractError> {
+        let mut source = match self.take(path, time, transparent) {
+            Some(source) => source,
+            None => {
+                Source { frames: VideoFrames::open(path, transparent)?, converter: Converter::default(), last: None }
+            }
+        };
+        // A decoder that failed is dropped: its state is unknown.
+        let image = source.image_at(time, transparent)?;
+        self.give_back(source);
+        Ok(image)
+    }
+
+    /// Number of idle decoders (for tests and logs).
+    pub fn idle(&self) -> usize {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// The idle decoder of `path` best placed for `time`: one that reaches it decoding forward
+    /// (the nearest). Otherwise, while there is room, none: a new decoder costs about what a
+    /// seek costs, and the decoders already open stay where other tabs will want them. With
+    /// no room, the most recently used decoder of `path` (it will seek).
+    fn take(&self, path: &Path, time: f64, transparent: bool) -> Option<Source> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let fits = |s: &Source| s.frames.path() == path && s.frames.with_alpha() == transparent;
+        let forward = idle
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, s))| fits(s) && s.frames.reaches_without_seek(time))
+            .max_by_key(|(_, (_, s))| s.frames.position().unwrap_or(i64::MIN))
+            .map(|(i, _)| i);
+        let room = idle.len() < IDLE_DECODERS;
+        let chosen = forward.or_else(|| if room { None } else { idle.iter().rposition(|(_, s)| fits(s)) })?;
+        Some(idle.remove(chosen).1)
+    }
+
+    fn give_back(&self, source: Source) {
+        let stamp = self.clock.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.push((stamp, source));
+        idle.sort_by_key(|(stamp, _)| *stamp);
+        while idle.len() > IDLE_DECODERS {
+            idle.remove(0);
+        }
+    }
+
+    /// Paths of the idle decoders, least recently used first (for tests).
+    pub fn idle_paths(&self) -> Vec<PathBuf> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.iter().map(|(_, s)| s.frames.path().to_owned()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fixture's clip (tools/make_clip.py): 60 frames at 30 fps, frame n's number in eight
+    /// black/white blocks along the bottom.
+    fn clip() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/remotion-project/public/clip.mp4")
+    }
+
+    /// The frame number a BMP of the clip shows.
+    fn shown(image: &Image) -> u32 {
+        assert_eq!(image.content_type, "image/bmp");
+        let bytes = &image.bytes;
+        assert_eq!(&bytes[..2], b"BM");
+        let width = i32::from_le_bytes(bytes[18..22].try_into().unwrap()) as usize;
+        let height = i32::from_le_bytes(bytes[22..26].try_into().unwrap()) as usize;
+        assert_eq!((width, height), (320, 180));
+        let stride = (width * 3).div_ceil(4) * 4;
+        // Bottom-up: picture row 150 is stored row height-1-150.
+        let row = 54 + (height - 1 - 150) * stride;
+        (0..8).fold(0, |n, bit| {
+            let x = bit * 40 + 20;
+            // BGR: the green byte.
+            (n << 1) | u32::from(bytes[row + x * 3 + 1] > 128)
+        })
+    }
+
+    #[test]
+    fn frames_are_picked_like_remotions_compositor() {
+        let decoders = Decoders::default();
+        // Times and the frames Remotion 4.0.527's compositor returned for them (measured).
+        let measured = [
+            (0.0, 0),
+            (0.016, 0),
+            (0.0333, 0),
+            (0.0333005, 0),
+            (0.033301, 1),
+            (0.03333, 1),
+            (1.0 / 30.0, 1),
+            (0.051, 1),
+            (0.0666, 1),
+            (0.06666, 2),
+            (0.1, 3),
+            (0.2, 6),
+            (1.0, 30),
+            (1.95, 58),
+            (1.97, 59),
+            (2.5, 59),
+            (10.0, 59),
+        ];
+        for (time, frame) in measured {
+            assert_eq!(shown(&decoders.image(&clip(), time, false).unwrap()), frame, "time {time}");
+        }
+        // In order, one decoder served everything.
+        assert_eq!(decoders.idle(), 1);
+        // Going back opens a second one while there is room, then seeks.
+        assert_eq!(shown(&decoders.image(&clip(), 0.5, false).unwrap()), 15);
+        for back in (0..15).rev() {
+            assert_eq!(shown(&decoders.image(&clip(), f64::from(back) / 30.0, false).unwrap()), back);
+        }
+        assert_eq!(decoders.idle(), IDLE_DECODERS);
+        // An opaque source asked for transparency is still a BMP (as with Remotion).
+        assert_eq!(shown(&decoders.image(&clip(), 0.0, true).unwrap()), 0);
+    }
+
+    #[test]
+    fn tabs_at_different_times_keep_a_decoder_each() {
+        let decoders = Decoders::default();
+        // Two tabs, one from frame 0, one from frame 40, interleaved.
+        for i in 0..15 {
+            for start in [0, 40] {
+                let frame = start + i;
+                let image = decoders.image(&clip(), f64::from(frame) / 30.0, false).unwrap();
+                assert_eq!(shown(&image), frame as u32);
+            }
+        }
+        assert_eq!(decoders.idle(), 2, "each tab's decoder went on from where it was");
+    }
+
+    #[test]
+    fn unreadable_sources_say_why() {
+        let decoders = Decoders::default();
+        let missing = decoders.image(Path::new("/nonexistent/clip.mp4"), 0.0, false).err().unwrap();
+        assert!(matches!(missing, ExtractError::Unreadable(_)), "{missing}");
+        let not_video = decoders.image(Path::new(file!()), 0.0, false).err().unwrap();
+        assert!(not_video.to_string().contains("not a media file"), "{not_video}");
+        assert_eq!(decoders.idle(), 0);
+    }
+
+    #[test]
+    fn idle_decoders_are_bounded() {
+        let decoders = Decoders::default();
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..IDLE_DECODERS + 2 {
+            let copy = dir.path().join(format!("clip-{i}.mp4"));
+            std::fs::copy(clip(), &copy).unwrap();
+            decoders.image(&copy, 0.0, false).unwrap();
+        }
+        let idle = decoders.idle_paths();
+        assert_eq!(idle.len(), IDLE_DECODERS);
+        assert_eq!(idle[0], dir.path().join("clip-2.mp4"), "the least recently used went first");
+    }
+}
+
+#[cfg(test)]
+mod alpha_tests {
+    use std::process::Command;
+
+    use super::*;
+
+    #[test]
+    fn transparent_vp9_frames_keep_their_alpha() {
+        let dir = tempfile::tempdir().unwrap();
+        let webm = dir.path().join("alpha.webm");
+        // Half-transparent red, VP9 with an alpha plane (how transparent videos are shipped).
+        let status = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i", "color=c=red@0.5:s=64x48:r=30:d=1,format=yuva420p"])
+            .args(["-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p"])
+            .arg(&webm)
+            .status()
+            .expect("running ffmpeg");
+        assert!(status.success());
+        let decoders = Decoders::default();
+        let image = decoders.image(&webm, 0.1, true).unwrap();
+        if ffmpeg_next::decoder::find_by_name("libvpx-vp9").is_none() {
+            // Without libvpx the alpha plane is lost (FFmpeg's own VP9 decoder drops it).
+            assert_eq!(image.content_type, "image/bmp");
+            return;
+        }
+        assert_eq!(image.content_type, "image/png");
+        let rgba = image::load_from_memory_with_format(&image.bytes, image::ImageFormat::Png).unwrap().to_rgba8();
+        assert_eq!(rgba.dimensions(), (64, 48));
+        let [r, g, b, a] = rgba.get_pixel(32, 24).0;
+        assert!(r > 240 && g < 10 && b < 10 && (120..=135).contains(&a), "{:?}", (r, g, b, a));
+        // Opaque requests of the same source are BMPs, as with Remotion.
+        assert_eq!(decoders.image(&webm, 0.1, false).unwrap().content_type, "image/bmp");
+    }
+}
