@@ -123,6 +123,7 @@ async fn capture(
             env_variables: "{}".into(),
             audio_enabled: false,
             video_enabled: true,
+            proxy_port: site.frame_server().await?.port(),
         };
         let mut tab = RemotionTab::open(&browser, &site.url, &setup).await?;
         tab.set_composition(&composition).await?;

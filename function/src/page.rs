@@ -57,6 +57,9 @@ pub struct TabSetup {
     pub audio_enabled: bool,
     /// Render pictures.
     pub video_enabled: bool,
+    /// Port of the `<OffthreadVideo>` frame server on 127.0.0.1 (`window.remotion_proxyPort`,
+    /// see [`crate::proxy`]); 0 on tabs that render no frames.
+    pub proxy_port: u16,
 }
 
 impl TabSetup {
@@ -73,6 +76,8 @@ impl TabSetup {
             env_variables: "{}".into(),
             audio_enabled: false,
             video_enabled: false,
+            // The metadata tab evaluates the Root and calculateMetadata, never a frame.
+            proxy_port: 0,
         }
     }
 
@@ -94,7 +99,7 @@ impl TabSetup {
             format!("window.remotion_envVariables = {};", js(&self.env_variables)),
             format!(
                 "window.remotion_inputProps = {props}; window.remotion_initialFrame = {frame}; window.remotion_attempt = 1; \
-                 window.remotion_proxyPort = 0; window.remotion_audioEnabled = {audio}; window.remotion_videoEnabled = {video}; \
+                 window.remotion_proxyPort = {proxy_port}; window.remotion_audioEnabled = {audio}; window.remotion_videoEnabled = {video}; \
                  window.remotion_logLevel = 'info'; \
                  window.alert = (message) => {{ window.remotion_cancelledError = new Error('alert(' + message + ') was called; it is not supported while rendering').stack; }}; \
                  window.confirm = (message) => {{ window.remotion_cancelledError = new Error('confirm(' + message + ') was called; it is not supported while rendering').stack; return false; }};",
@@ -102,6 +107,7 @@ impl TabSetup {
                 frame = self.initial_frame,
                 audio = self.audio_enabled,
                 video = self.video_enabled,
+                proxy_port = self.proxy_port,
             ),
         ]
     }
@@ -598,5 +604,8 @@ mod tests {
         assert!(scripts[0].contains("NODE_ENV = 'production'"));
         // Props are a JS string literal holding the serialized JSON.
         assert!(scripts[3].starts_with("window.remotion_inputProps = \"{\\\"a\\\":"));
+        assert!(scripts[3].contains("window.remotion_proxyPort = 0;"));
+        let render = TabSetup { proxy_port: 43_210, ..setup };
+        assert!(render.init_scripts()[3].contains("window.remotion_proxyPort = 43210;"));
     }
 }

@@ -169,6 +169,9 @@ pub async fn render_frames_keeping(
         )));
     }
     let tabs = request.concurrency.clamp(1, total as usize);
+    // Serves the frames of the composition's <OffthreadVideo>s; a reused tab's init script
+    // names the same server (it belongs to the site the tab was kept with).
+    let frames = site.frame_server().await?;
 
     // Open every tab before any frame is captured, each starting at a different frame.
     let mut opened = Vec::with_capacity(tabs);
@@ -192,9 +195,17 @@ pub async fn render_frames_keeping(
             env_variables: "{}".into(),
             audio_enabled: request.audio.is_some(),
             video_enabled: !request.codec.is_audio_only(),
+            proxy_port: frames.port(),
         };
         let mut tab = RemotionTab::open(browser, &site.url, &setup).await?;
-        tab.set_composition(&composition).await?;
+        // The tab renders its initial frame as it switches to the composition.
+        if let Err(e) = tab.set_composition(&composition).await {
+            tab.close().await;
+            for tab in opened {
+                tab.close().await;
+            }
+            return Err(frames.explain(e.at_frame(setup.initial_frame)));
+        }
         opened.push(tab);
     }
     let pages_ready = started.elapsed();
@@ -215,7 +226,7 @@ pub async fn render_frames_keeping(
     let audio = match request.audio {
         Some(settings) => Some(AudioJob {
             settings,
-            cache: AssetCache::new(&site.url)?,
+            cache: site.assets()?,
             target: match request.container {
                 Container::Output => AudioTarget::Output(settings),
                 Container::Chunk => AudioTarget::Chunk,
@@ -309,7 +320,8 @@ pub async fn render_frames_keeping(
                 tab.close().await;
             }
             let _ = std::fs::remove_file(out);
-            Err(e)
+            // A frame the page failed because its <OffthreadVideo> source could not be shown.
+            Err(frames.explain(e))
         }
     }
 }

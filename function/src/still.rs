@@ -1,32 +1,47 @@
 //! Compositions and stills: open the site, resolve a composition, capture one frame.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use remotion_crds::protocol::CompositionMetadata;
 
+use crate::audio::fetch::AssetCache;
 use crate::browser::Browser;
 use crate::error::RenderError;
 use crate::page::{Capture, RemotionTab, ResolvedComposition, TabSetup};
+use crate::proxy::FrameServer;
 use crate::site::SiteServer;
 
 /// A site ready to be opened: an http(s) URL, or a local bundle folder served on 127.0.0.1.
+///
+/// The site also owns what its pages use while rendering: the media sources fetched from it
+/// (audio, `<OffthreadVideo>`) and the `<OffthreadVideo>` frame server whose port its pages
+/// are given. Both start on first use and live as long as the site, so a page kept loaded
+/// for the next chunk (with its site, see [`crate::warm_page`]) finds its frame server still
+/// on the port its init script names, with the sources already fetched.
 pub struct Site {
     /// URL the page loads.
     pub url: String,
     _server: Option<SiteServer>,
+    assets: std::sync::OnceLock<Arc<AssetCache>>,
+    frames: tokio::sync::OnceCell<FrameServer>,
 }
 
 impl Site {
     /// A site at an http(s) URL served by someone else (e.g. a [`SiteServer`] the caller keeps).
     pub fn at_url(url: String) -> Self {
-        Self { url, _server: None }
+        Self::with_server(url, None)
+    }
+
+    fn with_server(url: String, server: Option<SiteServer>) -> Self {
+        Self { url, _server: server, assets: Default::default(), frames: Default::default() }
     }
 
     /// `serve_url` is an `http(s)://` URL or a local bundle folder.
     pub async fn open(serve_url: &str) -> Result<Self, RenderError> {
         if serve_url.starts_with("http://") || serve_url.starts_with("https://") {
-            return Ok(Self { url: serve_url.to_owned(), _server: None });
+            return Ok(Self::at_url(serve_url.to_owned()));
         }
         let dir = Path::new(serve_url);
         if !dir.is_dir() {
@@ -35,7 +50,21 @@ impl Site {
             )));
         }
         let server = SiteServer::serve_dir(dir).await?;
-        Ok(Self { url: server.index_url(), _server: Some(server) })
+        Ok(Self::with_server(server.index_url(), Some(server)))
+    }
+
+    /// The media sources of this site's pages, each fetched at most once.
+    pub fn assets(&self) -> Result<Arc<AssetCache>, RenderError> {
+        if let Some(assets) = self.assets.get() {
+            return Ok(assets.clone());
+        }
+        let assets = AssetCache::new(&self.url)?;
+        Ok(self.assets.get_or_init(|| assets).clone())
+    }
+
+    /// The `<OffthreadVideo>` frame server of this site's pages, started on first use.
+    pub async fn frame_server(&self) -> Result<&FrameServer, RenderError> {
+        self.frames.get_or_try_init(|| async { FrameServer::start(self.assets()?).await }).await
     }
 }
 
@@ -112,6 +141,7 @@ pub async fn render_still(browser: &Browser, site: &Site, request: &StillRequest
             composition.duration_in_frames.saturating_sub(1)
         )));
     }
+    let frames = site.frame_server().await?;
     let setup = TabSetup {
         width: composition.width,
         height: composition.height,
@@ -123,6 +153,7 @@ pub async fn render_still(browser: &Browser, site: &Site, request: &StillRequest
         env_variables: "{}".into(),
         audio_enabled: false,
         video_enabled: true,
+        proxy_port: frames.port(),
     };
     let mut tab = RemotionTab::open(browser, &site.url, &setup).await?;
     let result = async {
@@ -134,5 +165,7 @@ pub async fn render_still(browser: &Browser, site: &Site, request: &StillRequest
     }
     .await;
     tab.close().await;
-    Ok(Still { image: result?, composition })
+    // A page that failed because its <OffthreadVideo> source could not be shown says which.
+    let image = result.map_err(|e| frames.explain(e))?;
+    Ok(Still { image, composition })
 }

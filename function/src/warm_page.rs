@@ -61,7 +61,9 @@ impl PageKey {
 pub struct WarmPage {
     /// What the page was loaded for.
     pub key: PageKey,
-    /// The site as the page addresses it.
+    /// The site as the page addresses it, with the `<OffthreadVideo>` frame server whose port
+    /// the page's init script names and the media sources already fetched: kept with the page,
+    /// so the next chunk's frames are served on the same port.
     pub site: Site,
     /// The server of a private site: the page goes on loading assets from it.
     pub server: Option<SiteServer>,
