@@ -2,7 +2,9 @@
 //! is rounded to the stream's time base and the frame shown is the last one whose timestamp is
 //! not after it (before the first frame: the first; after the last: the last). Measured with
 //! the compositor of Remotion 4.0.527 on a 30 fps clip (time base 1/15360): 0.0333005 s
-//! (511.496 ticks) gives frame 0, 0.033301 s (511.503 ticks) frame 1, 0.051 s frame 1.
+//! (511.496 ticks) gives frame 0, 0.033301 s (511.503 ticks) frame 1, 0.051 s frame 1. Times
+//! are the file's own timestamps, its start time not subtracted (the compositor's choice too:
+//! an MPEG-TS starting at 1.4667 s shows its first frame until then).
 //!
 //! The decoder stays where it stopped: a tab asks for increasing times, so the next frame is
 //! usually the next packet or two, never a seek. Seeking happens only backwards or when the

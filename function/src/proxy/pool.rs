@@ -106,12 +106,12 @@ mod tests {
 
     /// The fixture's clip (tools/make_clip.py): 60 frames at 30 fps, frame n's number in eight
     /// black/white blocks along the bottom.
-    fn clip() -> PathBuf {
+    pub(super) fn clip() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/remotion-project/public/clip.mp4")
     }
 
     /// The frame number a BMP of the clip shows.
-    fn shown(image: &Image) -> u32 {
+    pub(super) fn shown(image: &Image) -> u32 {
         assert_eq!(image.content_type, "image/bmp");
         let bytes = &image.bytes;
         assert_eq!(&bytes[..2], b"BM");
@@ -205,8 +205,9 @@ mod tests {
     }
 }
 
+/// Sources made by the `ffmpeg` command line for one test each.
 #[cfg(test)]
-mod alpha_tests {
+mod generated_sources {
     use std::process::Command;
 
     use super::*;
@@ -237,5 +238,26 @@ mod alpha_tests {
         assert!(r > 240 && g < 10 && b < 10 && (120..=135).contains(&a), "{:?}", (r, g, b, a));
         // Opaque requests of the same source are BMPs, as with Remotion.
         assert_eq!(decoders.image(&webm, 0.1, false).unwrap().content_type, "image/bmp");
+    }
+
+    #[test]
+    fn times_are_the_files_own_timestamps() {
+        // MPEG-TS starts its timestamps at 1.4667 s here. Remotion's compositor does not
+        // subtract the start: 0 to 1.4667 s shows the first frame, 1.5 s clip frame 1 and
+        // 1.9 s frame 13 (measured), and so do we.
+        let dir = tempfile::tempdir().unwrap();
+        let ts = dir.path().join("clip.ts");
+        let status = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-i"])
+            .arg(super::tests::clip())
+            .args(["-c", "copy", "-f", "mpegts"])
+            .arg(&ts)
+            .status()
+            .expect("running ffmpeg");
+        assert!(status.success());
+        let decoders = Decoders::default();
+        for (time, frame) in [(0.0, 0), (1.0, 0), (1.5, 1), (1.9, 13)] {
+            assert_eq!(super::tests::shown(&decoders.image(&ts, time, false).unwrap()), frame, "time {time}");
+        }
     }
 }
