@@ -4,7 +4,8 @@
 //!
 //! The colours are swscale's default YUV → RGB conversion with the frame's own matrix and
 //! range (a BT.709-tagged clip converts with BT.709): pixel-identical to the compositor's
-//! output on the fixture's clip.
+//! output on the fixture's clip. A stream stored sideways (a display matrix, as phones write)
+//! is turned upright, as the compositor does.
 
 use bytes::Bytes;
 use ffmpeg::format::Pixel;
@@ -67,16 +68,54 @@ fn coefficients(space: color::Space) -> i32 {
 }
 
 impl Converter {
-    /// `frame` as a BMP, or as a PNG with its alpha when `transparent` and it has one.
-    pub fn encode(&mut self, frame: &frame::Video, transparent: bool) -> Result<Image, ExtractError> {
+    /// `frame` as a BMP, or as a PNG with its alpha when `transparent` and it has one, turned
+    /// clockwise by `quarter_turns` (the stream's display rotation).
+    pub fn encode(
+        &mut self,
+        frame: &frame::Video,
+        transparent: bool,
+        quarter_turns: u32,
+    ) -> Result<Image, ExtractError> {
         if transparent && has_alpha(frame.format()) {
             let rgba = convert(&mut self.scaler, &mut self.rgb, frame, Pixel::RGBA)?;
+            let rotated = rotate(rgba, quarter_turns, 4);
+            let rgba = rotated.as_ref().unwrap_or(rgba);
             Ok(Image { bytes: png(&mut self.png, rgba)?.into(), content_type: "image/png" })
         } else {
             let bgr = convert(&mut self.scaler, &mut self.rgb, frame, Pixel::BGR24)?;
-            Ok(Image { bytes: bmp(bgr).into(), content_type: "image/bmp" })
+            let rotated = rotate(bgr, quarter_turns, 3);
+            Ok(Image { bytes: bmp(rotated.as_ref().unwrap_or(bgr)).into(), content_type: "image/bmp" })
         }
     }
+}
+
+/// A packed frame (`bytes_per_pixel` per pixel) turned clockwise by `quarter_turns`; `None`
+/// when it needs no turning.
+fn rotate(source: &frame::Video, quarter_turns: u32, bytes_per_pixel: usize) -> Option<frame::Video> {
+    let (width, height) = (source.width() as usize, source.height() as usize);
+    let turns = quarter_turns % 4;
+    if turns == 0 {
+        return None;
+    }
+    let (out_width, out_height) = if turns == 2 { (width, height) } else { (height, width) };
+    let mut out = frame::Video::new(source.format(), out_width as u32, out_height as u32);
+    let (src, src_stride) = (source.data(0), source.stride(0));
+    let dst_stride = out.stride(0);
+    let dst = out.data_mut(0);
+    for y in 0..out_height {
+        for x in 0..out_width {
+            // The source pixel that lands on (x, y).
+            let (sx, sy) = match turns {
+                1 => (y, height - 1 - x),
+                2 => (width - 1 - x, height - 1 - y),
+                _ => (width - 1 - y, x),
+            };
+            let from = sy * src_stride + sx * bytes_per_pixel;
+            let to = y * dst_stride + x * bytes_per_pixel;
+            dst[to..to + bytes_per_pixel].copy_from_slice(&src[from..from + bytes_per_pixel]);
+        }
+    }
+    Some(out)
 }
 
 /// `frame` converted to `target` (full-range RGB) into `rgb`, with the scaler (re)made when the
@@ -192,5 +231,24 @@ mod tests {
         assert_eq!(&bytes[54..63], &[20; 9], "the bottom row comes first");
         assert_eq!(&bytes[63..66], &[0; 3], "padding");
         assert_eq!(&bytes[66..75], &[10; 9]);
+    }
+
+    #[test]
+    fn quarter_turns_rotate_clockwise() {
+        crate::encode::init();
+        // 3x2, one byte per pixel (GRAY8): rows "a b c" / "d e f".
+        let mut frame = frame::Video::new(Pixel::GRAY8, 3, 2);
+        let stride = frame.stride(0);
+        frame.data_mut(0)[..3].copy_from_slice(b"abc");
+        frame.data_mut(0)[stride..stride + 3].copy_from_slice(b"def");
+        let rows = |f: &frame::Video| -> Vec<String> {
+            (0..f.height() as usize)
+                .map(|y| String::from_utf8(f.data(0)[y * f.stride(0)..][..f.width() as usize].to_vec()).unwrap())
+                .collect()
+        };
+        assert!(rotate(&frame, 0, 1).is_none());
+        assert_eq!(rows(&rotate(&frame, 1, 1).unwrap()), ["da", "eb", "fc"]);
+        assert_eq!(rows(&rotate(&frame, 2, 1).unwrap()), ["fed", "cba"]);
+        assert_eq!(rows(&rotate(&frame, 3, 1).unwrap()), ["cf", "be", "ad"]);
     }
 }

@@ -24,6 +24,7 @@ struct Source {
 
 impl Source {
     fn image_at(&mut self, time: f64, transparent: bool) -> Result<Image, ExtractError> {
+        let quarter_turns = self.frames.quarter_turns();
         let (at, frame) = self.frames.frame_at(time)?;
         if let Some((pts, was_transparent, image)) = &self.last
             && *pts == at
@@ -31,7 +32,7 @@ impl Source {
         {
             return Ok(image.clone());
         }
-        let image = self.converter.encode(frame, transparent)?;
+        let image = self.converter.encode(frame, transparent, quarter_turns)?;
         self.last = Some((at, transparent, image.clone()));
         Ok(image)
     }
@@ -259,5 +260,44 @@ mod generated_sources {
         for (time, frame) in [(0.0, 0), (1.0, 0), (1.5, 1), (1.9, 13)] {
             assert_eq!(super::tests::shown(&decoders.image(&ts, time, false).unwrap()), frame, "time {time}");
         }
+    }
+
+    #[test]
+    fn sideways_videos_are_shown_upright_like_ffmpeg_autorotates_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let sideways = dir.path().join("rotated.mp4");
+        // A display matrix of 90° counter-clockwise, as phones write it.
+        let status = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-i"])
+            .arg(super::tests::clip())
+            .args(["-c", "copy", "-metadata:s:v:0", "rotate=90"])
+            .arg(&sideways)
+            .status()
+            .expect("running ffmpeg");
+        assert!(status.success());
+        // What `ffmpeg` shows (Remotion's compositor gave exactly this for this file).
+        let reference = Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(&sideways)
+            .args(["-ss", "0.5", "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+            .output()
+            .expect("running ffmpeg")
+            .stdout;
+        let image = Decoders::default().image(&sideways, 0.5, false).unwrap();
+        let bytes = &image.bytes;
+        let width = i32::from_le_bytes(bytes[18..22].try_into().unwrap()) as usize;
+        let height = i32::from_le_bytes(bytes[22..26].try_into().unwrap()) as usize;
+        assert_eq!((width, height), (180, 320), "upright: the sides swap");
+        assert_eq!(reference.len(), width * height * 3);
+        let stride = (width * 3).div_ceil(4) * 4;
+        let mut differing = 0;
+        for y in 0..height {
+            for x in 0..width {
+                let ours = &bytes[54 + (height - 1 - y) * stride + x * 3..][..3];
+                let theirs = &reference[(y * width + x) * 3..][..3];
+                differing += usize::from(ours != [theirs[2], theirs[1], theirs[0]]);
+            }
+        }
+        assert_eq!(differing, 0);
     }
 }
