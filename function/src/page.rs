@@ -489,21 +489,23 @@ impl RemotionTab {
         self.wait_for_ready().await
     }
 
-    /// Shows `frame` and waits until it is fully rendered (delayRenders, fonts): Remotion's
-    /// steps (wait until ready, `remotion_setFrame`, wait until ready, `document.fonts.ready`)
-    /// in one script, one round trip to the page instead of four (~7 ms a frame).
+    /// Shows `frame` and waits until it is fully rendered (delayRenders, fonts), in Remotion's
+    /// four separate calls. Not one script in the page: polling for ready right after
+    /// `remotion_setFrame`, in the same task, can see the page ready on the animation frame that
+    /// releases "Setting the current frame" before React has rendered the new frame (a stale
+    /// or, with `<OffthreadVideo>`, black screenshot under load); a round trip between the calls
+    /// is what Remotion's own renderer has too.
     pub async fn seek(&self, frame: u64, attempt: u32) -> Result<(), RenderError> {
-        let id = serde_json::to_string(self.composition.as_deref().unwrap_or_default()).expect("serializes");
-        let script = format!(
-            "(async (frame, id, attempt) => {{ const ready = {UNTIL_READY}; \
-               if (await ready() !== 'ready') return 'cancelled'; \
-               window.remotion_setFrame(frame, id, attempt); \
-               if (await ready() !== 'ready') return 'cancelled'; \
-               await document.fonts.ready; return 'ready'; }})({frame}, {id}, {attempt})"
-        );
-        // Two waits for the page, each bounded by the page's own delayRender timeout.
-        let answer = self.eval_within(&script, 2 * self.timeout + READY_GRACE).await;
-        self.ready_outcome(answer).await.map_err(|e| e.at_frame(frame))
+        let result = async {
+            self.wait_for_ready().await?;
+            let id = serde_json::to_string(self.composition.as_deref().unwrap_or_default()).expect("serializes");
+            self.eval(&format!("window.remotion_setFrame({frame}, {id}, {attempt})"), self.timeout).await?;
+            self.wait_for_ready().await?;
+            self.eval("document.fonts.ready.then(() => true)", self.timeout).await?;
+            Ok(())
+        }
+        .await;
+        result.map_err(|e: RenderError| e.at_frame(frame))
     }
 
     /// Captures the viewport with Remotion's exact screenshot parameters.
