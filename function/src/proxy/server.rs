@@ -77,7 +77,16 @@ impl FrameServer {
         let served = state.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let stream = match listener.accept().await {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning;
+                        // the page's request waits and is answered once accepting works again.
+                        tracing::warn!(error = %e, "OffthreadVideo frame server cannot accept a connection");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
                 let state = served.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| answer(state.clone(), req));
