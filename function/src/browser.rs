@@ -104,6 +104,9 @@ pub fn launches() -> u64 {
     LAUNCHES.load(Ordering::Relaxed)
 }
 
+/// A new tab that fails this fast failed its set-up, not the command timeout: it is retried.
+const TAB_SETUP_RETRY_WITHIN: Duration = Duration::from_secs(60);
+
 /// Longest wait for a kept browser to answer before a new one is launched instead.
 const WARM_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -269,7 +272,18 @@ impl Browser {
         // tabs rendered one after the other, and a tab kept open for the next chunk stalled
         // the other until the delayRender timeout.
         target.new_window = Some(true);
-        Ok(self.inner.new_page(target).await?)
+        let started = std::time::Instant::now();
+        match self.inner.new_page(target.clone()).await {
+            // chromiumoxide reports any failure of a new target's set-up commands (e.g. a
+            // session detached while Chromium was starved of CPU) as a timeout, and closes that
+            // target itself. Well short of the command timeout that is a flaky browser error,
+            // which Remotion retries too: try once more before failing the render.
+            Err(chromiumoxide::error::CdpError::Timeout) if started.elapsed() < TAB_SETUP_RETRY_WITHIN => {
+                tracing::warn!("a new tab failed to set up; opening another");
+                Ok(self.inner.new_page(target).await?)
+            }
+            result => Ok(result?),
+        }
     }
 
     /// Closes the browser and waits for its process to end.
