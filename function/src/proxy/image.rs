@@ -30,7 +30,9 @@ pub struct Converter {
     scaler: Option<(Scaler, Shape)>,
     /// The converted frame, reused while the shape stays.
     rgb: Option<frame::Video>,
+    /// FFmpeg's image encoders, kept while frames keep their size.
     png: Option<ffmpeg::encoder::Video>,
+    bmp: Option<ffmpeg::encoder::Video>,
 }
 
 /// What a swscale context was made for: source format and size, target format, matrix, full
@@ -80,11 +82,13 @@ impl Converter {
             let rgba = convert(&mut self.scaler, &mut self.rgb, frame, Pixel::RGBA)?;
             let rotated = rotate(rgba, quarter_turns, 4);
             let rgba = rotated.as_ref().unwrap_or(rgba);
-            Ok(Image { bytes: png(&mut self.png, rgba)?.into(), content_type: "image/png" })
+            let bytes = still_image(&mut self.png, ffmpeg::codec::Id::PNG, rgba)?;
+            Ok(Image { bytes: bytes.into(), content_type: "image/png" })
         } else {
             let bgr = convert(&mut self.scaler, &mut self.rgb, frame, Pixel::BGR24)?;
             let rotated = rotate(bgr, quarter_turns, 3);
-            Ok(Image { bytes: bmp(rotated.as_ref().unwrap_or(bgr)).into(), content_type: "image/bmp" })
+            let bytes = still_image(&mut self.bmp, ffmpeg::codec::Id::BMP, rotated.as_ref().unwrap_or(bgr))?;
+            Ok(Image { bytes: bytes.into(), content_type: "image/bmp" })
         }
     }
 }
@@ -160,54 +164,32 @@ fn convert<'a>(
     Ok(out)
 }
 
-/// An RGBA frame as a PNG, with an encoder kept while frames keep their size.
-fn png(encoder: &mut Option<ffmpeg::encoder::Video>, rgba: &frame::Video) -> Result<Vec<u8>, ExtractError> {
-    let (width, height) = (rgba.width(), rgba.height());
-    if !encoder.as_ref().is_some_and(|e| e.width() == width && e.height() == height) {
-        let codec = ffmpeg::encoder::find(ffmpeg::codec::Id::PNG)
-            .ok_or_else(|| ExtractError::Decode("this FFmpeg has no PNG encoder".into()))?;
-        let mut setup = ffmpeg::codec::context::Context::new_with_codec(codec)
+/// `frame` as one image file of `codec` (PNG, BMP), with the encoder kept in `slot` while frames
+/// keep their size and format.
+fn still_image(
+    slot: &mut Option<ffmpeg::encoder::Video>,
+    codec: ffmpeg::codec::Id,
+    frame: &frame::Video,
+) -> Result<Vec<u8>, ExtractError> {
+    let (width, height, format) = (frame.width(), frame.height(), frame.format());
+    if !slot.as_ref().is_some_and(|e| e.width() == width && e.height() == height && e.format() == format) {
+        let found = ffmpeg::encoder::find(codec)
+            .ok_or_else(|| ExtractError::Decode(format!("this FFmpeg has no {codec:?} encoder")))?;
+        let mut setup = ffmpeg::codec::context::Context::new_with_codec(found)
             .encoder()
             .video()
-            .map_err(|e| failed("creating the PNG encoder", e))?;
+            .map_err(|e| failed("creating the image encoder", e))?;
         setup.set_width(width);
         setup.set_height(height);
-        setup.set_format(Pixel::RGBA);
+        setup.set_format(format);
         setup.set_time_base((1, 1));
-        *encoder = Some(setup.open_as(codec).map_err(|e| failed("opening the PNG encoder", e))?);
+        *slot = Some(setup.open_as(found).map_err(|e| failed("opening the image encoder", e))?);
     }
-    let encoder = encoder.as_mut().expect("set above");
-    encoder.send_frame(rgba).map_err(|e| failed("encoding the PNG", e))?;
+    let encoder = slot.as_mut().expect("set above");
+    encoder.send_frame(frame).map_err(|e| failed("encoding the image", e))?;
     let mut packet = ffmpeg::Packet::empty();
-    encoder.receive_packet(&mut packet).map_err(|e| failed("encoding the PNG", e))?;
+    encoder.receive_packet(&mut packet).map_err(|e| failed("encoding the image", e))?;
     Ok(packet.data().map(<[u8]>::to_vec).unwrap_or_default())
-}
-
-/// A bottom-up 24-bit BMP of a BGR24 frame.
-pub fn bmp(bgr: &frame::Video) -> Vec<u8> {
-    let (width, height) = (bgr.width() as usize, bgr.height() as usize);
-    let row = width * 3;
-    let padded = row.div_ceil(4) * 4;
-    let pixels = padded * height;
-    let mut out = Vec::with_capacity(54 + pixels);
-    // BITMAPFILEHEADER
-    out.extend_from_slice(b"BM");
-    out.extend_from_slice(&((54 + pixels) as u32).to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
-    out.extend_from_slice(&54u32.to_le_bytes());
-    // BITMAPINFOHEADER: positive height = rows stored bottom first.
-    out.extend_from_slice(&40u32.to_le_bytes());
-    out.extend_from_slice(&(width as i32).to_le_bytes());
-    out.extend_from_slice(&(height as i32).to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&24u16.to_le_bytes());
-    out.extend_from_slice(&[0; 24]);
-    let (data, stride) = (bgr.data(0), bgr.stride(0));
-    for y in (0..height).rev() {
-        out.extend_from_slice(&data[y * stride..y * stride + row]);
-        out.resize(out.len() + padded - row, 0);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -222,7 +204,7 @@ mod tests {
         for (y, value) in [(0, 10u8), (1, 20u8)] {
             frame.data_mut(0)[y * stride..y * stride + 9].fill(value);
         }
-        let bytes = bmp(&frame);
+        let bytes = still_image(&mut None, ffmpeg::codec::Id::BMP, &frame).unwrap();
         // 3 pixels of 3 bytes: rows of 9 bytes padded to 12.
         assert_eq!(bytes.len(), 54 + 2 * 12);
         assert_eq!(&bytes[..2], b"BM");
