@@ -380,7 +380,9 @@ fn main() -> ExitCode {
         }
     };
     let output = match &cli.command {
-        Some(Command::Render { out, .. } | Command::Still { out, .. }) => Some(out.clone()),
+        // A still is written whole at the end, so a stop leaves nothing of it (and an older
+        // file of that name stays); a video is written as it renders.
+        Some(Command::Render { out, .. }) => Some(out.clone()),
         _ => None,
     };
     // Ctrl-C or a SIGTERM (a CI timeout, `kill`, a container stopping) drops the command: its
