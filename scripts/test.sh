@@ -16,6 +16,15 @@ cargo fmt --all -- --check
 step "generated CRDs are up to date"
 cargo run -q --locked -p remotion-crds --bin crdgen -- --check
 
+step "the render function compiles no Kubernetes crate"
+if cargo tree --locked -p remotion-function -e normal --prefix none | grep -E '^(kube|k8s-openapi|schemars)[ -]'; then
+  echo "remotion-function depends on the crates above: move what it needs into remotion-protocol" >&2
+  exit 1
+fi
+
+step "cargo deny: licenses, bans, sources (advisories need a connected CI)"
+cargo deny --log-level error check licenses bans sources
+
 step "cargo clippy -D warnings"
 cargo clippy -q --locked --workspace --all-targets -- -D warnings
 

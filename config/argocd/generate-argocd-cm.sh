@@ -12,7 +12,7 @@ indent() { sed 's/^/    /; s/^ *$//' "$1"; }
 # fields whose updates must not trigger an application refresh. Merge `data` into the
 # `argocd-cm` ConfigMap of your Argo CD install (kubectl patch, kustomize patch, or the
 # argo-cd Helm chart's `configs.cm`). Generated from health/*.lua by generate-argocd-cm.sh;
-# tests/tests/packaging_argocd.rs runs the cases of tests/ through these scripts.
+# tests/tests/it/packaging_argocd.rs runs the cases of tests/ through these scripts.
 apiVersion: v1
 kind: ConfigMap
 metadata:

@@ -1,28 +1,24 @@
-//! The contract shared by the remotion-operator and its render function.
+//! The Kubernetes API of remotion-operator: the four custom resources and their validation.
 //!
-//! - the four custom resources ([`LambdaBucket`], [`RenderFunction`], [`RemotionSite`],
-//!   [`RenderJob`]) with their validation rules;
-//! - the render function's [`protocol`], its [`progress`] document and [`chunking`] plan;
-//! - the S3 [`keys`] layout;
-//! - [`pricing`] and exact [`money`].
+//! Code map:
+//! - one module per kind ([`lambda_bucket`], [`render_function`], [`remotion_site`],
+//!   [`render_job`]): spec, status and the CEL rules the API server enforces;
+//! - [`reason`]: every condition and Event reason, and whether it is terminal;
+//! - [`common`]: AWS access, references to other objects, API group and version;
+//! - [`generate`] (and the `crdgen` binary): the CRD manifests under `config/crd/`;
+//! - [`validation`]: the same schema and CEL rules checked client-side, for tests and tools.
 //!
-//! No AWS SDK, browser or FFmpeg here: both sides depend on this crate.
+//! What the operator and the render function exchange (payloads, progress, keys, prices) is in
+//! `remotion-protocol`, which has no Kubernetes in it.
 
 // kube-derive takes one `printcolumn(name = …, type_ = …)` per column; clippy reads the repeated
 // keys as duplicated attributes.
 #![allow(clippy::duplicated_attributes)]
 
-pub mod chunking;
 pub mod common;
-pub mod content_type;
 pub mod generate;
-pub mod keys;
 pub mod lambda_bucket;
-pub mod media;
-pub mod money;
-pub mod pricing;
-pub mod progress;
-pub mod protocol;
+pub mod reason;
 pub mod remotion_site;
 pub mod render_function;
 pub mod render_job;
@@ -31,7 +27,7 @@ pub mod validation;
 
 pub use common::{AwsAccess, AwsCredentials, CATEGORY, GROUP, KeyRef, LocalObjectRef, VERSION};
 pub use lambda_bucket::{LambdaBucket, LambdaBucketSpec, LambdaBucketStatus};
-pub use money::Usd;
+pub use reason::Reason;
 pub use remotion_site::{RemotionSite, RemotionSiteSpec, RemotionSiteStatus};
 pub use render_function::{RenderFunction, RenderFunctionSpec, RenderFunctionStatus};
 pub use render_job::{RenderJob, RenderJobSpec, RenderJobStatus};

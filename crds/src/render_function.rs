@@ -8,6 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::common::AwsAccess;
+pub use remotion_protocol::lambda::Architecture;
 
 /// Defaults and limits of Lambda's configuration (AWS quotas).
 pub mod limits {
@@ -130,28 +131,6 @@ pub enum FunctionManagement {
     Managed,
     /// The function exists already; the operator verifies it and changes nothing.
     Existing,
-}
-
-/// Lambda instruction set architecture.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
-pub enum Architecture {
-    /// Intel/AMD 64-bit.
-    #[default]
-    #[serde(rename = "x86_64")]
-    X86_64,
-    /// AWS Graviton.
-    #[serde(rename = "arm64")]
-    Arm64,
-}
-
-impl Architecture {
-    /// The name Lambda's API uses.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::X86_64 => "x86_64",
-            Self::Arm64 => "arm64",
-        }
-    }
 }
 
 /// Observed state of a RenderFunction.

@@ -8,7 +8,10 @@ use schemars::{Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
 use crate::common::{KeyRef, LocalObjectRef};
-use crate::media::{AudioCodec, Codec, DeleteAfter, PixelFormat, StillImageFormat, VideoImageFormat, X264Preset};
+use remotion_protocol::media::{
+    AudioCodec, Codec, DeleteAfter, PixelFormat, StillImageFormat, VideoImageFormat, X264Preset,
+};
+pub use remotion_protocol::payload::Privacy;
 
 /// Limits of the spec.
 pub mod limits {
@@ -239,7 +242,7 @@ fn audio_codec_rule() -> Rule {
 
 /// `crf` only for CRF-controlled codecs and within their range (table: `Codec::crf_range`).
 fn crf_rule() -> Rule {
-    let ranges: Vec<String> = crate::media::Codec::ALL
+    let ranges: Vec<String> = remotion_protocol::media::Codec::ALL
         .iter()
         .filter_map(|c| c.crf_range().map(|(lo, hi)| format!("'{}': [{lo}, {hi}]", c.as_str())))
         .collect();
@@ -311,6 +314,18 @@ pub struct FrameRange {
     pub end: Option<i64>,
 }
 
+impl From<FrameRange> for remotion_protocol::payload::FrameRange {
+    fn from(range: FrameRange) -> Self {
+        Self { start: range.start, end: range.end }
+    }
+}
+
+impl From<&StillOptions> for remotion_protocol::payload::StillOptions {
+    fn from(still: &StillOptions) -> Self {
+        Self { frame: still.frame, image_format: still.image_format }
+    }
+}
+
 /// Where the output is written and who may read it.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
@@ -327,17 +342,6 @@ pub struct OutputSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 604800))]
     pub presign_seconds: Option<i32>,
-}
-
-/// Who may read an output.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Privacy {
-    /// Readable with credentials or a presigned URL.
-    #[default]
-    Private,
-    /// Readable by anyone with the URL.
-    Public,
 }
 
 /// Lifecycle phase of a RenderJob (for printer columns; conditions are authoritative).

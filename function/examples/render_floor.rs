@@ -17,11 +17,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use remotion_crds::media::Codec;
-use remotion_function::browser::{Browser, BrowserOptions};
-use remotion_function::encode::{Container, ImageKind, VideoEncoder, VideoSettings};
-use remotion_function::page::{Capture, RemotionTab, TabSetup};
-use remotion_function::still::{Site, resolve_composition};
+use remotion_function::capture::browser::{Browser, BrowserOptions};
+use remotion_function::capture::compositions::resolve_composition;
+use remotion_function::capture::page::{Capture, RemotionTab, TabSetup};
+use remotion_function::capture::site::Site;
+use remotion_function::encode::video::{VideoEncoder, VideoSettings};
+use remotion_function::encode::{Container, ImageKind};
+use remotion_protocol::media::Codec;
 use serde::{Deserialize, Serialize};
 
 #[derive(Parser)]
@@ -123,9 +125,9 @@ async fn capture(
             env_variables: "{}".into(),
             audio_enabled: false,
             video_enabled: true,
-            proxy_port: site.frame_server().await?.port(),
+            frame_server_port: site.frame_server().await?.port(),
         };
-        let mut tab = RemotionTab::open(&browser, &site.url, &setup).await?;
+        let mut tab = RemotionTab::open(browser.new_tab().await?, &site.url, &setup).await?;
         tab.set_composition(&composition).await?;
         let (next, keep) = (next.clone(), keep.map(Path::to_path_buf));
         tabs.push(tokio::spawn(async move {

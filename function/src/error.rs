@@ -1,7 +1,7 @@
 //! Everything a render can fail with, each mapped to a protocol [`ErrorKind`] so the
 //! orchestrator knows what to retry and the operator what to tell the user.
 
-use remotion_crds::protocol::ErrorKind;
+use remotion_protocol::payload::ErrorKind;
 
 /// A failed render step.
 #[derive(Debug, thiserror::Error)]

@@ -4,23 +4,26 @@
 use std::time::{Duration, Instant};
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use remotion_crds::chunking::FrameSelection;
-use remotion_crds::protocol::{
+use remotion_protocol::chunking::FrameSelection;
+use remotion_protocol::payload::{
     ChunkPhases, CompositionsRequest, CompositionsResponse, PROTOCOL_VERSION, Payload, RenderRequest, RenderResponse,
-    SerializedProps, SiteLocation, StillRequest, StillResponse,
+    StillRequest, StillResponse,
 };
 use serde_json::Value;
 
-use crate::browser::{Browser, BrowserOptions};
-use crate::encode::Container;
+use crate::capture::browser::{Browser, BrowserOptions};
+use crate::capture::compositions::list_compositions;
+use crate::capture::page::ResolvedComposition;
+use crate::capture::site::open_site;
+use crate::capture::still::{StillRequest as LocalStill, render_still};
+use crate::capture::warm_page::WarmPage;
 use crate::error::RenderError;
-use crate::launch::chunk_progress::Publisher;
-use crate::page::ResolvedComposition;
-use crate::render::{VideoRequest, render_frames_keeping};
-use crate::site::SiteServer;
-use crate::still::{Site, StillRequest as LocalStill, list_compositions, render_still};
-use crate::warm_page::{PageKey, WarmPage};
-use crate::{storage, versions};
+use crate::orchestrate::cancel::{CancelWatch, unless_cancelled};
+use crate::orchestrate::chunk_reports::Publisher;
+use crate::orchestrate::still::capture_of;
+use crate::props::read_payload_props;
+use crate::render::{chunk_video, render_frames_keeping};
+use crate::{orchestrate, storage, versions};
 
 /// Runs the Lambda runtime loop until the process is stopped.
 pub async fn run() -> Result<(), lambda_runtime::Error> {
@@ -50,47 +53,14 @@ pub async fn handle(payload: Value) -> Result<Value, RenderError> {
         Payload::Compositions(request) => to_value(serde_json::to_value(compositions(&request).await?)),
         Payload::Still(request) => to_value(serde_json::to_value(still(&request).await?)),
         Payload::Render(request) => to_value(serde_json::to_value(render_chunk(&request).await?)),
-        Payload::Launch(request) => to_value(serde_json::to_value(crate::launch::launch(request).await?)),
-    }
-}
-
-/// A site as the page will load it: private bucket prefixes are served on 127.0.0.1.
-pub(crate) async fn open_site(
-    location: &SiteLocation,
-    s3: &aws_sdk_s3::Client,
-) -> Result<(Site, Option<SiteServer>), RenderError> {
-    match &location.s3 {
-        Some(prefix) => {
-            let server = SiteServer::serve_s3(s3.clone(), &prefix.bucket, &prefix.prefix).await?;
-            Ok((Site::at_url(server.index_url()), Some(server)))
-        }
-        None => Ok((Site::open(&location.serve_url).await?, None)),
-    }
-}
-
-/// The serialized props, read from the bucket when offloaded.
-pub(crate) async fn read_props(
-    props: &SerializedProps,
-    bucket: Option<&str>,
-    s3: &aws_sdk_s3::Client,
-) -> Result<String, RenderError> {
-    match props {
-        SerializedProps::Inline { serialized } => Ok(serialized.clone()),
-        SerializedProps::Bucket { key } => {
-            let bucket =
-                bucket.ok_or_else(|| RenderError::InvalidInput("props in a bucket, but no bucket given".into()))?;
-            let bytes = storage::get(s3, bucket, key).await?.ok_or_else(|| {
-                RenderError::InvalidInput(format!("the props object s3://{bucket}/{key} does not exist"))
-            })?;
-            String::from_utf8(bytes).map_err(|_| RenderError::InvalidInput(format!("s3://{bucket}/{key} is not UTF-8")))
-        }
+        Payload::Launch(request) => to_value(serde_json::to_value(orchestrate::launch(request).await?)),
     }
 }
 
 async fn compositions(request: &CompositionsRequest) -> Result<CompositionsResponse, RenderError> {
     let s3 = storage::client().await;
     let bucket = request.site.s3.as_ref().map(|p| p.bucket.as_str());
-    let props = read_props(&request.input_props, bucket, &s3).await?;
+    let props = read_payload_props(&request.input_props, bucket, &s3).await?;
     let (site, _server) = open_site(&request.site, &s3).await?;
     let browser = Browser::warm(&BrowserOptions::detect()?).await?;
     let result = list_compositions(&browser, &site, &props, Duration::from_millis(request.timeout_ms)).await;
@@ -101,13 +71,13 @@ async fn compositions(request: &CompositionsRequest) -> Result<CompositionsRespo
 async fn still(request: &StillRequest) -> Result<StillResponse, RenderError> {
     let started = Instant::now();
     let s3 = storage::client().await;
-    let props = read_props(&request.input_props, Some(&request.bucket), &s3).await?;
+    let props = read_payload_props(&request.input_props, Some(&request.bucket), &s3).await?;
     let (site, _server) = open_site(&request.site, &s3).await?;
     let local = LocalStill {
         composition: request.composition.clone(),
         serialized_props: props,
         frame: request.frame,
-        format: crate::launch::still::capture_of(request.image_format, request.jpeg_quality),
+        format: capture_of(request.image_format, request.jpeg_quality),
         scale: request.scale.unwrap_or(1.0),
         timeout: Duration::from_millis(request.timeout_ms),
     };
@@ -122,28 +92,7 @@ async fn still(request: &StillRequest) -> Result<StillResponse, RenderError> {
         key: request.output.key.clone(),
         size_bytes,
         content_type: content_type.to_owned(),
-        duration_ms: remotion_crds::pricing::billed_milliseconds_from_duration(started.elapsed()),
-    })
-}
-
-/// What a chunk renders: the render request's frames and encoding, one tab, lossless audio.
-pub fn chunk_video(request: &RenderRequest, serialized_props: String) -> Result<VideoRequest, RenderError> {
-    Ok(VideoRequest {
-        composition: request.composition.id.clone(),
-        serialized_props,
-        frames: Some((request.frames.start, request.frames.end)),
-        concurrency: 1,
-        codec: request.encoding.codec,
-        crf: request.encoding.crf,
-        preset: request.encoding.x264_preset.map_or("medium", |p| p.as_str()).to_owned(),
-        pixel_format: request.encoding.pixel_format,
-        jpeg_quality: request.encoding.jpeg_quality.unwrap_or(80),
-        timeout: Duration::from_millis(request.timeout_ms),
-        container: Container::Chunk,
-        audio: crate::audio::AudioSettings::from_encoding(&request.encoding)?,
-        every_nth_frame: request.encoding.every_nth_frame.unwrap_or(1),
-        image_format: crate::encode::ImageKind::of(request.encoding.image_format),
-        scale: request.encoding.scale.unwrap_or(1.0),
+        duration_ms: remotion_protocol::pricing::billed_milliseconds_from_duration(started.elapsed()),
     })
 }
 
@@ -154,29 +103,24 @@ async fn render_chunk(request: &RenderRequest) -> Result<RenderResponse, RenderE
     let mut phases = ChunkPhases::default();
     let mut phase = Instant::now();
     let lap = |phase: &mut Instant| {
-        let ms = remotion_crds::pricing::billed_milliseconds_from_duration(phase.elapsed());
+        let ms = remotion_protocol::pricing::billed_milliseconds_from_duration(phase.elapsed());
         *phase = Instant::now();
         ms
     };
     let s3 = storage::client().await;
-    let props = read_props(&request.input_props, Some(&request.bucket), &s3).await?;
-    let resolved = read_props(&request.resolved_props, Some(&request.bucket), &s3).await?;
+    let props = read_payload_props(&request.input_props, Some(&request.bucket), &s3).await?;
+    let resolved = read_payload_props(&request.resolved_props, Some(&request.bucket), &s3).await?;
     let composition = ResolvedComposition::from_metadata(&request.composition, resolved);
     let video = chunk_video(request, props)?;
     let dir = tempfile::tempdir().map_err(|e| RenderError::io("creating the chunk folder", e))?;
     let out = dir.path().join(format!("chunk.{}", request.encoding.codec.chunk_extension()));
     // Stop within 2 s when the render is cancelled (closing the browser ends the capture).
-    let id = remotion_crds::keys::RenderId::new(request.render_id.clone())
+    let id = remotion_protocol::keys::RenderId::new(request.render_id.clone())
         .map_err(|e| RenderError::InvalidInput(e.to_string()))?;
-    let watch = crate::launch::cancel::CancelWatch::start(
-        s3.clone(),
-        request.bucket.clone(),
-        remotion_crds::keys::cancel(&id),
-        || {},
-    );
+    let watch = CancelWatch::start(s3.clone(), request.bucket.clone(), remotion_protocol::keys::cancel(&id), || {});
     phases.prepare_ms = lap(&mut phase);
     // The previous chunk of this render may have left its page loaded in this process.
-    let key = PageKey::new(&request.render_id, &request.site, &composition, &video);
+    let key = video.page_key(&request.render_id, &request.site, &composition);
     let (mut browser, warm) = Browser::warm_with_page(&BrowserOptions::detect()?, Some(&key)).await?;
     let every_nth = u64::from(request.encoding.every_nth_frame.unwrap_or(1));
     let selection = FrameSelection::every_nth(request.frames.start, request.frames.end, every_nth);
@@ -214,7 +158,7 @@ async fn render_chunk(request: &RenderRequest) -> Result<RenderResponse, RenderE
             report(p);
         }
     };
-    let result = crate::launch::cancel::unless_cancelled(
+    let result = unless_cancelled(
         &watch.signal(),
         render_frames_keeping(&browser, &site, composition, &video, &out, on_progress, reuse),
     )
@@ -232,7 +176,7 @@ async fn render_chunk(request: &RenderRequest) -> Result<RenderResponse, RenderE
     drop(watch);
     phases.release_ms = lap(&mut phase);
     let summary = result?;
-    phases.page_ms = remotion_crds::pricing::billed_milliseconds_from_duration(summary.pages_ready);
+    phases.page_ms = remotion_protocol::pricing::billed_milliseconds_from_duration(summary.pages_ready);
     phases.frames_ms = rendering_ms.saturating_sub(phases.page_ms);
     let bytes = std::fs::read(&out).map_err(|e| RenderError::io("reading the chunk", e))?;
     let size_bytes = bytes.len() as u64;
@@ -258,7 +202,7 @@ async fn render_chunk(request: &RenderRequest) -> Result<RenderResponse, RenderE
         size_bytes,
         frames: summary.frames,
         frame_milliseconds: summary.frame_milliseconds,
-        duration_ms: remotion_crds::pricing::billed_milliseconds_from_duration(started.elapsed()),
+        duration_ms: remotion_protocol::pricing::billed_milliseconds_from_duration(started.elapsed()),
         phases,
         progress_writes,
     })

@@ -1,6 +1,10 @@
-//! Input props as users give them: JSON text or a JSON file, always an object.
+//! Input props as users give them (JSON text or a JSON file, always an object) and as payloads
+//! carry them (inline, or in the bucket when too large for a payload).
+
+use remotion_protocol::payload::SerializedProps;
 
 use crate::error::RenderError;
+use crate::storage;
 
 /// Reads `--props`: JSON text, or the path of a file holding it. Returns the serialized
 /// object (`{}` when absent).
@@ -18,6 +22,25 @@ pub fn read_props(arg: Option<&str>) -> Result<String, RenderError> {
         return Err(RenderError::InvalidInput(format!("props must be a JSON object, got {value}")));
     }
     Ok(serde_json::to_string(&value).expect("a parsed value serializes"))
+}
+
+/// The serialized props, read from the bucket when offloaded.
+pub(crate) async fn read_payload_props(
+    props: &SerializedProps,
+    bucket: Option<&str>,
+    s3: &aws_sdk_s3::Client,
+) -> Result<String, RenderError> {
+    match props {
+        SerializedProps::Inline { serialized } => Ok(serialized.clone()),
+        SerializedProps::Bucket { key } => {
+            let bucket =
+                bucket.ok_or_else(|| RenderError::InvalidInput("props in a bucket, but no bucket given".into()))?;
+            let bytes = storage::get(s3, bucket, key).await?.ok_or_else(|| {
+                RenderError::InvalidInput(format!("the props object s3://{bucket}/{key} does not exist"))
+            })?;
+            String::from_utf8(bytes).map_err(|_| RenderError::InvalidInput(format!("s3://{bucket}/{key} is not UTF-8")))
+        }
+    }
 }
 
 #[cfg(test)]

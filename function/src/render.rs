@@ -14,19 +14,23 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use remotion_crds::chunking::FrameSelection;
+use remotion_protocol::chunking::FrameSelection;
+use remotion_protocol::payload::{RenderRequest, SiteLocation};
 use tokio::sync::mpsc;
 
-use crate::audio::AudioSettings;
-use crate::audio::assets::{self, RenderAsset};
-use crate::audio::encode::AudioTarget;
-use crate::audio::fetch::AssetCache;
-use crate::audio::mix::Mixer;
-use crate::browser::Browser;
-use crate::encode::{Container, ImageKind, VideoEncoder, VideoSettings, fps_rational};
+use crate::assets::cache::AssetCache;
+use crate::assets::collected::{self, RenderAsset};
+use crate::capture::browser::Browser;
+use crate::capture::compositions::resolve_composition;
+use crate::capture::page::{Capture, RemotionTab, ResolvedComposition, TabSetup};
+use crate::capture::site::Site;
+use crate::capture::warm_page::PageKey;
+use crate::encode::audio::encoder::AudioTarget;
+use crate::encode::audio::mix::Mixer;
+use crate::encode::audio::{AudioSettings, samples_of_frames};
+use crate::encode::video::{GIF_FRAMES, VideoEncoder, VideoSettings, check_frames};
+use crate::encode::{Container, ImageKind, fps_rational, stitch, working_file};
 use crate::error::RenderError;
-use crate::page::{Capture, RemotionTab, ResolvedComposition, TabSetup};
-use crate::still::{Site, resolve_composition};
 
 /// Frames queued between capture and encoding, per tab (bounds memory: JPEG frames are small).
 const QUEUE_PER_TAB: usize = 4;
@@ -43,13 +47,13 @@ pub struct VideoRequest {
     /// Tabs capturing in parallel.
     pub concurrency: usize,
     /// Codec.
-    pub codec: remotion_crds::media::Codec,
+    pub codec: remotion_protocol::media::Codec,
     /// Constant rate factor; default the codec's.
     pub crf: Option<u8>,
     /// x264/x265 preset.
     pub preset: String,
     /// Pixel format; default the codec's.
-    pub pixel_format: Option<remotion_crds::media::PixelFormat>,
+    pub pixel_format: Option<remotion_protocol::media::PixelFormat>,
     /// JPEG quality of the captured frames.
     pub jpeg_quality: u8,
     /// delayRender timeout.
@@ -67,6 +71,35 @@ pub struct VideoRequest {
     /// Output scale: the page renders at this device scale factor and the video is the
     /// composition's size times it (Remotion's `scale`); 1 = the composition's size.
     pub scale: f64,
+}
+
+impl VideoRequest {
+    /// The key of the page that renders this request's frames of `composition` for the render
+    /// `render_id` from `site`: every field of the request but the frames (see [`PageKey::new`]).
+    pub fn page_key(&self, render_id: &str, site: &SiteLocation, composition: &ResolvedComposition) -> PageKey {
+        PageKey::new(render_id, site, composition, &VideoRequest { frames: None, ..self.clone() })
+    }
+}
+
+/// What a chunk renders: the render request's frames and encoding, one tab, lossless audio.
+pub fn chunk_video(request: &RenderRequest, serialized_props: String) -> Result<VideoRequest, RenderError> {
+    Ok(VideoRequest {
+        composition: request.composition.id.clone(),
+        serialized_props,
+        frames: Some((request.frames.start, request.frames.end)),
+        concurrency: 1,
+        codec: request.encoding.codec,
+        crf: request.encoding.crf,
+        preset: request.encoding.x264_preset.map_or("medium", |p| p.as_str()).to_owned(),
+        pixel_format: request.encoding.pixel_format,
+        jpeg_quality: request.encoding.jpeg_quality.unwrap_or(80),
+        timeout: Duration::from_millis(request.timeout_ms),
+        container: Container::Chunk,
+        audio: AudioSettings::from_encoding(&request.encoding)?,
+        every_nth_frame: request.encoding.every_nth_frame.unwrap_or(1),
+        image_format: ImageKind::of(request.encoding.image_format),
+        scale: request.encoding.scale.unwrap_or(1.0),
+    })
 }
 
 /// Progress callbacks receive this.
@@ -128,7 +161,7 @@ pub async fn render_frames(
 
 /// [`render_frames`], with the main tab taken from an earlier render of the same page (the
 /// caller vouches for that: same site, composition, props and every page option, see
-/// [`crate::warm_page`]) and handed back after a successful render for the next one.
+/// [`crate::capture::warm_page`]) and handed back after a successful render for the next one.
 pub async fn render_frames_keeping(
     browser: &Browser,
     site: &Site,
@@ -148,13 +181,13 @@ pub async fn render_frames_keeping(
         )));
     }
     let step = u64::from(request.every_nth_frame.max(1));
-    if step > 1 && request.codec != remotion_crds::media::Codec::Gif {
+    if step > 1 && request.codec != remotion_protocol::media::Codec::Gif {
         return Err(RenderError::InvalidInput(format!(
             "everyNthFrame {step} is only for gif renders (Remotion's rule), not {}: remove it or render a gif",
             request.codec.as_str()
         )));
     }
-    crate::encode::check_frames(request.pixel_format, request.image_format)?;
+    check_frames(request.pixel_format, request.image_format)?;
     if request.codec.is_audio_only() && request.audio.is_none() {
         return Err(RenderError::InvalidInput(format!(
             "{} renders are audio only: they cannot be muted",
@@ -195,9 +228,9 @@ pub async fn render_frames_keeping(
             env_variables: "{}".into(),
             audio_enabled: request.audio.is_some(),
             video_enabled: !request.codec.is_audio_only(),
-            proxy_port: frames.port(),
+            frame_server_port: frames.port(),
         };
-        let mut tab = RemotionTab::open(browser, &site.url, &setup).await?;
+        let mut tab = RemotionTab::open(browser.new_tab().await?, &site.url, &setup).await?;
         // The tab renders its initial frame as it switches to the composition.
         if let Err(e) = tab.set_composition(&composition).await {
             tab.close().await;
@@ -270,7 +303,7 @@ pub async fn render_frames_keeping(
                         // Beside the screenshot, like Remotion (the page clears them as it answers).
                         Some(cache) => {
                             let (image, assets) = tokio::join!(shoot(&tab, format), tab.collect_assets());
-                            let assets = assets.and_then(assets::parse).map_err(|e| e.at_frame(frame))?;
+                            let assets = assets.and_then(collected::parse).map_err(|e| e.at_frame(frame))?;
                             for asset in &assets {
                                 if let RenderAsset::Media(media) = asset {
                                     cache.prefetch(&media.src);
@@ -328,14 +361,6 @@ pub async fn render_frames_keeping(
 
 /// The video of a render with audio, moved aside while the audio is muxed in.
 const VIDEO_ONLY: &str = "video";
-/// A GIF's frames, kept until one palette is made over all of them.
-pub(crate) const GIF_FRAMES: &str = "frames.mkv";
-
-/// A working file of the render writing `out`: hidden, next to it and named after it.
-pub(crate) fn working_file(out: &Path, suffix: &str) -> PathBuf {
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    out.with_file_name(format!(".{name}.{suffix}"))
-}
 
 /// Removes what a render stopped half-way (a signal, a dropped future) left of `out`: the
 /// partial output and its working files. A render that fails on its own cleans up itself.
@@ -426,16 +451,9 @@ fn spawn_encoder(
                 return Err(RenderError::InvalidInput("audio-only renders cannot be muted".into()));
             };
             let (first, last) = (selection.frame(0), selection.frame(total - 1));
-            let samples = crate::audio::samples_of_frames(first, last, fps_rational(settings.fps));
+            let samples = samples_of_frames(first, last, fps_rational(settings.fps));
             let mut mixed = mixer.finish()?;
-            crate::stitch::write_audio(
-                mixed.as_mut(),
-                samples,
-                &out,
-                settings.codec,
-                settings.container,
-                audio.target,
-            )?;
+            stitch::write_audio(mixed.as_mut(), samples, &out, settings.codec, settings.container, audio.target)?;
             return Ok((frames, timings));
         }
         if let (Some(mixer), Some(audio)) = (mixer, audio)
@@ -443,14 +461,8 @@ fn spawn_encoder(
         {
             let video_only = working_file(&out, VIDEO_ONLY);
             std::fs::rename(&out, &video_only).map_err(|e| RenderError::io("moving the video aside", e))?;
-            let muxed = crate::stitch::mux_audio(
-                &video_only,
-                &mut mixed,
-                &out,
-                settings.codec,
-                settings.container,
-                audio.target,
-            );
+            let muxed =
+                stitch::mux_audio(&video_only, &mut mixed, &out, settings.codec, settings.container, audio.target);
             let _ = std::fs::remove_file(&video_only);
             let joined = muxed?;
             tracing::debug!(
@@ -462,4 +474,84 @@ fn spawn_encoder(
         }
         Ok((frames, timings))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use remotion_protocol::payload::{CompositionMetadata, RenderRequest, S3Prefix};
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn composition(width: u32, resolved_props: &str) -> ResolvedComposition {
+        let metadata = CompositionMetadata {
+            id: "Intro".into(),
+            width,
+            height: 1080,
+            fps: 30.0,
+            duration_in_frames: 300,
+            default_codec: None,
+            default_out_name: None,
+        };
+        ResolvedComposition::from_metadata(&metadata, resolved_props.into())
+    }
+
+    /// A chunk's video request: frames 0–9 and h264 unless `changes` say otherwise.
+    fn request(props: &str, changes: Value) -> VideoRequest {
+        let mut payload = json!({
+            "protocolVersion": 1, "renderId": "r1", "bucket": "b",
+            "site": {"serveUrl": "private", "s3": {"bucket": "b", "prefix": "sites/a/"}},
+            "composition": {"id": "Intro", "width": 1920, "height": 1080, "fps": 30.0, "durationInFrames": 300},
+            "inputProps": {"type": "inline", "serialized": props},
+            "resolvedProps": {"type": "inline", "serialized": props},
+            "encoding": {"codec": "h264"}, "chunk": 0, "frames": {"start": 0, "end": 9}, "attempt": 1,
+            "timeoutMs": 30000, "chunkKey": "renders/r1/chunks/000000.ts", "timingsKey": "renders/r1/timings/000000.json",
+        });
+        merge(&mut payload, changes);
+        let request: RenderRequest = serde_json::from_value(payload).unwrap();
+        chunk_video(&request, props.to_owned()).unwrap()
+    }
+
+    fn merge(into: &mut Value, changes: Value) {
+        match (into, changes) {
+            (Value::Object(into), Value::Object(changes)) => {
+                for (k, v) in changes {
+                    merge(into.entry(k).or_insert(Value::Null), v);
+                }
+            }
+            (into, changes) => *into = changes,
+        }
+    }
+
+    fn site(prefix: &str) -> SiteLocation {
+        SiteLocation { serve_url: "private".into(), s3: Some(S3Prefix { bucket: "b".into(), prefix: prefix.into() }) }
+    }
+
+    #[test]
+    fn chunks_of_one_render_share_a_key_and_anything_else_does_not() {
+        let intro = composition(1920, "{}");
+        let base = request("{}", json!({})).page_key("r1", &site("sites/a/"), &intro);
+        let later = json!({"chunk": 7, "frames": {"start": 150, "end": 199}, "attempt": 2});
+        assert_eq!(
+            request("{}", later).page_key("r1", &site("sites/a/"), &intro),
+            base,
+            "other frames of the same render: the same page"
+        );
+
+        let differs = |key: PageKey, what: &str| assert_ne!(key, base, "{what} must change the key");
+        differs(request("{}", json!({})).page_key("r2", &site("sites/a/"), &intro), "render id");
+        differs(request("{}", json!({})).page_key("r1", &site("sites/b/"), &intro), "site");
+        let (narrower, other_resolved) = (composition(1280, "{}"), composition(1920, "{\"a\":1}"));
+        differs(request("{}", json!({})).page_key("r1", &site("sites/a/"), &narrower), "width");
+        differs(request("{}", json!({})).page_key("r1", &site("sites/a/"), &other_resolved), "resolved props");
+        differs(request("{\"a\":1}", json!({})).page_key("r1", &site("sites/a/"), &intro), "input props");
+        for (what, changes) in [
+            ("timeout", json!({"timeoutMs": 31000})),
+            ("jpeg quality", json!({"encoding": {"jpegQuality": 90}})),
+            ("capture format", json!({"encoding": {"imageFormat": "png"}})),
+            ("audio", json!({"encoding": {"muted": true}})),
+        ] {
+            differs(request("{}", changes).page_key("r1", &site("sites/a/"), &intro), what);
+        }
+    }
 }

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use remotion_crds::protocol::{InfoResponse, PROTOCOL_VERSION};
-use remotion_crds::render_function::Architecture;
+use remotion_protocol::lambda::Architecture;
+use remotion_protocol::payload::{InfoResponse, PROTOCOL_VERSION};
 
 /// Version of this function's code.
 pub const FUNCTION_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -8,7 +8,7 @@
 //! ```
 //!
 //! It starts the stand-ins of `remotion-tests` (API server with the CRDs, SeaweedFS, the Lambda
-//! emulator), `--fake-processes` processes of `examples/fake-launch-function` in detached mode
+//! emulator), `--fake-processes` processes of the `fake-launch-function` test double (`operator/tests/doubles/`) in detached mode
 //! (each `launch` answers at once and plays its script in the background, as AWS answers an
 //! Event invocation with 202), and the real `remotion-operator` binary as a process of its own,
 //! watching one namespace. It applies a LambdaBucket (adopting a bucket), a RenderFunction
@@ -31,8 +31,12 @@
 //! A markdown table goes to stdout, progress to stderr. Everything started is stopped when
 //! the benchmark exits (the harness's reaper).
 
-// The operator tests' helpers (`http_get` for /ready and /metrics).
-#[path = "../tests/common/mod.rs"]
+// A poisoned lock or a broken pipe ends the benchmark: its figures would be wrong.
+#![allow(clippy::unwrap_used)]
+
+// The operator tests' helpers (`http_get` for /ready and /metrics); the rest is theirs.
+#[path = "../tests/it/common.rs"]
+#[allow(dead_code)]
 mod common;
 
 use std::collections::HashMap;
@@ -51,9 +55,9 @@ use kube::api::{Api, PostParams};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use remotion_crds::common::find_condition;
-use remotion_crds::keys::RenderId;
 use remotion_crds::render_job::RenderPhase;
 use remotion_crds::{LambdaBucket, RemotionSite, RenderFunction, RenderJob};
+use remotion_protocol::keys::RenderId;
 use remotion_tests::TestEnv;
 use remotion_tests::process::{Spawned, free_port, spawn_logged, tail};
 use serde_json::{Value, json};

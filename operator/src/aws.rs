@@ -19,6 +19,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::{Api, Client};
+use remotion_crds::Reason;
 use remotion_crds::common::credential_keys;
 use remotion_crds::{AwsAccess, AwsCredentials};
 
@@ -173,7 +174,7 @@ pub enum AwsError {
         key: &'static str,
     },
     /// Reading the Secret failed.
-    #[error("reading the credentials Secret {name}: {source}")]
+    #[error("reading the credentials Secret {name}")]
     SecretRead {
         /// Name.
         name: String,
@@ -185,10 +186,13 @@ pub enum AwsError {
 impl From<AwsError> for reconcile::Error {
     fn from(error: AwsError) -> Self {
         match error {
-            AwsError::SecretRead { .. } => reconcile::Error::transient("CredentialsUnavailable", error.to_string()),
-            AwsError::SecretNotFound { .. } | AwsError::SecretKeyMissing { .. } => reconcile::Error::terminal(
-                "InvalidCredentials",
+            AwsError::SecretRead { .. } => {
+                reconcile::Error::caused_by(Reason::CredentialsUnavailable, "reading the AWS credentials", error)
+            }
+            AwsError::SecretNotFound { .. } | AwsError::SecretKeyMissing { .. } => reconcile::Error::caused_by(
+                Reason::InvalidCredentials,
                 format!("{error}; create it or fix credentials.secretRef"),
+                error,
             ),
         }
     }
@@ -380,16 +384,17 @@ pub fn http_status<E>(error: &SdkError<E, HttpResponse>) -> Option<u16> {
     error.raw_response().map(|r| r.status().as_u16())
 }
 
-/// An AWS call failure as a transient reconcile error of `kind`: "`what`: code: message".
+/// An AWS call failure as a reconcile error of `reason`: "`what`: code (HTTP status): message",
+/// or the transport failure.
 ///
 /// AWS failures are retried with backoff (throttling, timeouts, outages, and also AccessDenied,
 /// which an IAM change outside the cluster can fix); controllers turn the few answers that
 /// only a spec change can fix into terminal errors themselves.
-pub fn sdk_error<E>(kind: &str, what: &str, error: &SdkError<E, HttpResponse>) -> reconcile::Error
+pub fn sdk_error<E>(reason: Reason, what: &str, error: &SdkError<E, HttpResponse>) -> reconcile::Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    reconcile::Error::transient(kind, format!("{what}: {}", describe(error)))
+    reconcile::Error::new(reason, format!("{what}: {}", describe(error)))
 }
 
 /// A one-line description of an SDK error: code and message, or the transport failure.
@@ -447,8 +452,7 @@ pub enum InvokeError {
 
 /// Invokes `function` synchronously (RequestResponse) with a JSON `payload`, waiting at most
 /// `timeout`. `Ok(Ok(answer))` is the function's answer, `Ok(Err(error))` the error it
-/// reported. Both shapes of a function error are understood: AWS answers 200 with
-/// `X-Amz-Function-Error`; cargo-lambda's emulator answers HTTP 500 with the same body.
+/// reported (Lambda answers 200 with `X-Amz-Function-Error` and the error as the payload).
 ///
 /// Use [`AwsClients::lambda_invoke`]: it never retries (a retry would run the function again).
 pub async fn invoke_json(
@@ -456,9 +460,9 @@ pub async fn invoke_json(
     function: &str,
     payload: &serde_json::Value,
     timeout: Duration,
-) -> Result<Result<serde_json::Value, remotion_crds::protocol::FunctionError>, InvokeError> {
+) -> Result<Result<serde_json::Value, remotion_protocol::payload::FunctionError>, InvokeError> {
     use aws_sdk_lambda::primitives::Blob;
-    use remotion_crds::protocol::FunctionError;
+    use remotion_protocol::payload::FunctionError;
 
     let body = serde_json::to_vec(payload)
         .map_err(|e| InvokeError::NotJson { function: function.into(), message: e.to_string() })?;
@@ -483,10 +487,6 @@ pub async fn invoke_json(
             }
         }
         Err(error) => {
-            let raw = error.raw_response().and_then(|r| r.body().bytes()).map(<[u8]>::to_vec);
-            if let Some(reported) = raw.and_then(|b| serde_json::from_slice::<FunctionError>(&b).ok()) {
-                return Ok(Err(reported));
-            }
             let not_found = error.raw_response().is_some_and(|r| r.status().as_u16() == 404)
                 || error.as_service_error().is_some_and(|e| e.is_resource_not_found_exception());
             if not_found {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Client, Resource};
+use remotion_crds::Reason;
 
 /// `reportingController` of every Event the operator writes.
 pub const REPORTING_CONTROLLER: &str = "remotion-operator";
@@ -26,13 +27,13 @@ impl Events {
     }
 
     /// A Normal Event about `object`: `reason` CamelCase, `action` what the operator did.
-    pub async fn normal<K: Resource<DynamicType = ()>>(&self, object: &K, reason: &str, action: &str, note: String) {
-        self.publish(object, EventType::Normal, reason, action, note).await;
+    pub async fn normal<K: Resource<DynamicType = ()>>(&self, object: &K, reason: Reason, action: &str, note: String) {
+        self.publish(object, EventType::Normal, reason.as_str(), action, note).await;
     }
 
-    /// A Warning Event about `object`; for errors `reason` is the error kind.
-    pub async fn warning<K: Resource<DynamicType = ()>>(&self, object: &K, reason: &str, action: &str, note: String) {
-        self.publish(object, EventType::Warning, reason, action, note).await;
+    /// A Warning Event about `object`; for errors `reason` is the error's.
+    pub async fn warning<K: Resource<DynamicType = ()>>(&self, object: &K, reason: Reason, action: &str, note: String) {
+        self.publish(object, EventType::Warning, reason.as_str(), action, note).await;
     }
 
     async fn publish<K: Resource<DynamicType = ()>>(

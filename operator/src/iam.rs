@@ -3,7 +3,7 @@
 //! the table saying which IAM actions authorize each AWS SDK operation the code may call.
 //!
 //! `remotion-operator iam-policy operator|function [--bucket NAME]` prints a policy.
-//! `operator/tests/iam_policy.rs` extracts the SDK operations the operator's and the
+//! `operator/tests/it/iam_policy.rs` extracts the SDK operations the operator's and the
 //! function's code call and checks, through [`s3_actions`], [`lambda_actions`] and
 //! [`SETTER_ACTIONS`], that each policy grants exactly the actions they need.
 

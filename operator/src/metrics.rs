@@ -16,6 +16,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use remotion_crds::Reason;
 use remotion_crds::render_job::RenderPhase;
 
 const ALL_PHASES: [RenderPhase; 5] =
@@ -93,9 +94,10 @@ impl Metrics {
         ReconcileTimer { metrics: self, label, started: Instant::now() }
     }
 
-    /// Counts a failed reconcile of `controller` with the error's kind (see `reconcile::Error::kind`).
-    pub fn reconcile_failed(&self, controller: &str, kind: &str) {
-        self.failures.get_or_create(&FailureLabels { controller: controller.to_owned(), kind: kind.to_owned() }).inc();
+    /// Counts a failed reconcile of `controller` with the error's reason.
+    pub fn reconcile_failed(&self, controller: &str, reason: Reason) {
+        let labels = FailureLabels { controller: controller.to_owned(), kind: reason.as_str().to_owned() };
+        self.failures.get_or_create(&labels).inc();
     }
 
     /// Sets how many RenderJobs are in `phase` now.
@@ -140,7 +142,7 @@ mod tests {
     fn every_series_is_exposed_with_its_labels() {
         let metrics = Metrics::new();
         drop(metrics.reconcile_started("lambdabucket"));
-        metrics.reconcile_failed("lambdabucket", "MultipleBuckets");
+        metrics.reconcile_failed("lambdabucket", Reason::MultipleBuckets);
         metrics.set_renders_in_phase(RenderPhase::Rendering, 3);
         metrics.add_render_cost_usd(0.25);
         metrics.add_render_cost_usd(-1.0);

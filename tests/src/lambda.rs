@@ -1,5 +1,6 @@
 //! The Lambda stand-in: cargo-lambda's Invoke and Runtime APIs (`cargo lambda watch
-//! --only-lambda-apis`), with function processes the tests start themselves.
+//! --only-lambda-apis`), with function processes the tests start themselves. Invocations go
+//! through a [`LambdaFront`] that answers as AWS does.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,6 +11,7 @@ use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_lambda::primitives::Blob;
 use serde_json::Value;
 
+use crate::lambda_front::LambdaFront;
 use crate::process::{Reaper, Spawned, free_port, port_open, spawn_logged, wait_until};
 
 /// Function names the emulator serves: `remotion-render` plus `test-fn-00` … `test-fn-63`,
@@ -21,8 +23,10 @@ pub fn function_names() -> Vec<String> {
 /// A running emulator.
 #[derive(Clone, Debug)]
 pub struct LambdaEmulator {
-    /// Invoke API endpoint, `http://127.0.0.1:<port>`.
+    /// Invoke API endpoint, `http://127.0.0.1:<port>` (the front).
     pub endpoint: String,
+    /// The emulator itself (its runtime API serves the function processes).
+    upstream: String,
     dir: PathBuf,
 }
 
@@ -53,7 +57,9 @@ impl LambdaEmulator {
             process.check_alive("cargo lambda watch")?;
             Ok(port_open(port))
         })?;
-        Ok(Self { endpoint: format!("http://127.0.0.1:{port}"), dir: dir.to_path_buf() })
+        let upstream = format!("http://127.0.0.1:{port}");
+        let front = LambdaFront::start(upstream.clone())?;
+        Ok(Self { endpoint: front.endpoint, upstream, dir: dir.to_path_buf() })
     }
 
     /// An Invoke API client for the emulator, with SDK retries off: a failed function must
@@ -71,7 +77,7 @@ impl LambdaEmulator {
 
     /// `AWS_LAMBDA_RUNTIME_API` for processes serving `function_name`.
     pub fn runtime_api(&self, function_name: &str) -> String {
-        format!("{}/.rt/{function_name}", self.endpoint)
+        format!("{}/.rt/{function_name}", self.upstream)
     }
 
     /// Starts one process of `binary` serving `function_name` (N processes = N concurrent
@@ -104,22 +110,17 @@ impl LambdaEmulator {
 /// What an invocation returned: the answer, or the function's `{errorType, errorMessage}`.
 pub type Invoked = std::result::Result<Value, Value>;
 
-/// Invokes `function` synchronously with a JSON payload. The function's errors come back as
-/// `Err(body)` whichever shape they arrive in: AWS answers 200 with `X-Amz-Function-Error`,
-/// the emulator answers HTTP 500 with the same body.
+/// Invokes `function` synchronously with a JSON payload; the function's errors (200 with
+/// `X-Amz-Function-Error`) come back as `Err(body)`.
 pub async fn invoke(client: &aws_sdk_lambda::Client, function: &str, payload: &Value) -> Result<Invoked> {
-    let sent = client.invoke().function_name(function).payload(Blob::new(serde_json::to_vec(payload)?)).send().await;
-    match sent {
-        Ok(out) => {
-            let body: Value = serde_json::from_slice(out.payload().map(Blob::as_ref).unwrap_or(b"null"))?;
-            Ok(if out.function_error().is_some() { Err(body) } else { Ok(body) })
-        }
-        Err(e) => {
-            let raw = e.raw_response().and_then(|r| r.body().bytes()).map(<[u8]>::to_vec);
-            match raw.and_then(|b| serde_json::from_slice::<Value>(&b).ok()) {
-                Some(body) if body.get("errorType").is_some() => Ok(Err(body)),
-                _ => Err(anyhow::Error::new(e).context(format!("invoking {function}"))),
-            }
-        }
-    }
+    let body = serde_json::to_vec(payload)?;
+    let out = client
+        .invoke()
+        .function_name(function)
+        .payload(Blob::new(body))
+        .send()
+        .await
+        .with_context(|| format!("invoking {function}"))?;
+    let body: Value = serde_json::from_slice(out.payload().map(Blob::as_ref).unwrap_or(b"null"))?;
+    Ok(if out.function_error().is_some() { Err(body) } else { Ok(body) })
 }

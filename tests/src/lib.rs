@@ -10,11 +10,18 @@
 //! let bucket = env.s3().create_test_bucket("my-test").await?; // a bucket of its own
 //! # Ok(()) }
 //! ```
+//!
+//! Code map: [`env`](mod@env) (the stand-ins of one test binary), [`kube_api`], [`s3`] and [`lambda`]
+//! (each stand-in; [`lambda_front`] makes the emulator answer as AWS does), [`process`] (spawning, logging and reaping processes), [`cases`] and
+//! [`samples`] (resources valid and invalid, for client- and server-side validation),
+//! [`source_scan`] (reading Rust sources, for the RBAC and IAM derivations), [`paths`] and
+//! [`merge`]. The tests themselves are in `tests/it/`, one binary.
 
 pub mod cases;
 pub mod env;
 pub mod kube_api;
 pub mod lambda;
+pub mod lambda_front;
 pub mod merge;
 pub mod paths;
 pub mod process;

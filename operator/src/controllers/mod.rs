@@ -28,7 +28,6 @@
 //! }
 //! ```
 
-pub mod guard;
 pub mod lambda_bucket;
 pub mod remotion_site;
 pub mod render_function;
@@ -51,6 +50,7 @@ use crate::aws::{AwsFactory, SecretSource};
 use crate::events::Events;
 use crate::http::Readiness;
 use crate::metrics::Metrics;
+use crate::reconcile::guard::InvalidObjects;
 use crate::reconcile::{Backoffs, Error};
 
 /// What every reconcile gets.
@@ -67,8 +67,8 @@ pub struct Context {
     pub backoffs: Backoffs,
     /// Lambda control plane and `info` of RenderFunctions (replaceable in tests).
     pub functions: Arc<dyn FunctionApiFactory>,
-    /// Objects reported as unreadable (see [`guard`]).
-    pub invalid_objects: guard::InvalidObjects,
+    /// Objects reported as unreadable (see [`crate::reconcile::guard`]).
+    pub invalid_objects: InvalidObjects,
 }
 
 impl Context {
@@ -86,7 +86,7 @@ impl Context {
             metrics,
             backoffs: Backoffs::default(),
             functions: Arc::new(SdkFunctions),
-            invalid_objects: guard::InvalidObjects::default(),
+            invalid_objects: InvalidObjects::default(),
         }
     }
 }

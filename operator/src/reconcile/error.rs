@@ -1,62 +1,88 @@
-//! Reconcile errors: transient (retried with backoff) or terminal (the spec, or something it
-//! references, must change). `kind()` is the metric label, the condition reason and the
-//! Warning Event reason.
+//! Reconcile errors. Each carries a [`Reason`] (the metric label, the condition reason and the
+//! Warning Event reason) which also says whether the error is terminal (the spec, or something
+//! it references, must change) or transient (retried with backoff), and keeps its cause as a
+//! `source` so the message a user reads names every link of the chain.
+
+use remotion_crds::Reason;
+
+/// The cause of an error, kept for its message chain.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// What went wrong in a reconcile.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A call to the Kubernetes API failed.
-    #[error("Kubernetes API: {0}")]
+    #[error("Kubernetes API")]
     Kube(#[from] kube::Error),
 
-    /// Retrying the same spec may succeed (network, throttling, eventual consistency).
+    /// Anything else, with its reason.
     #[error("{message}")]
-    Transient {
-        /// CamelCase kind, e.g. `S3Unavailable`.
-        kind: String,
-        /// What failed and what is retried.
+    Failed {
+        /// Why, as one word; decides terminal or transient.
+        reason: Reason,
+        /// What failed, and what to do about it when the reason is terminal.
         message: String,
-    },
-
-    /// The spec (or a referenced object) must change; retrying as is will not help.
-    #[error("{message}")]
-    Terminal {
-        /// CamelCase kind, e.g. `MultipleBuckets`.
-        kind: String,
-        /// What is wrong and what to do about it.
-        message: String,
+        /// What it failed on.
+        #[source]
+        source: Option<Cause>,
     },
 }
 
 impl Error {
-    /// A transient error of `kind`.
-    pub fn transient(kind: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Transient { kind: kind.into(), message: message.into() }
+    /// An error of `reason` with nothing underneath.
+    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
+        Self::Failed { reason, message: message.into(), source: None }
     }
 
-    /// A terminal error of `kind`.
-    pub fn terminal(kind: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Terminal { kind: kind.into(), message: message.into() }
+    /// An error of `reason` caused by `source`: the message says what was being done, the
+    /// source what went wrong.
+    pub fn caused_by(
+        reason: Reason,
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Failed { reason, message: message.into(), source: Some(Box::new(source)) }
     }
 
-    /// One CamelCase word naming the error (metric label, condition and Event reason).
-    pub fn kind(&self) -> &str {
+    /// The reason (metric label, condition and Event reason).
+    pub fn reason(&self) -> Reason {
         match self {
-            Self::Kube(kube::Error::Api(status)) if status.code == 409 => "Conflict",
-            Self::Kube(_) => "KubernetesApi",
-            Self::Transient { kind, .. } | Self::Terminal { kind, .. } => kind,
+            Self::Kube(kube::Error::Api(status)) if status.code == 409 => Reason::Conflict,
+            Self::Kube(_) => Reason::KubernetesApi,
+            Self::Failed { reason, .. } => *reason,
         }
     }
 
     /// Whether the spec must change before a retry can succeed.
     pub fn is_terminal(&self) -> bool {
         match self {
-            Self::Terminal { .. } => true,
             // The API server rejected what we sent as invalid: sending it again will not help.
             Self::Kube(kube::Error::Api(status)) => status.code == 422,
-            Self::Kube(_) | Self::Transient { .. } => false,
+            Self::Kube(_) => false,
+            Self::Failed { reason, .. } => reason.is_terminal(),
         }
     }
+
+    /// The message for conditions and Events: this error and each cause it names, joined by
+    /// `: ` (a cause whose text the message already holds is not repeated).
+    pub fn report(&self) -> String {
+        chain_message(self)
+    }
+}
+
+/// `error` and its sources as one line.
+pub fn chain_message(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !text.is_empty() && !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        next = cause.source();
+    }
+    message
 }
 
 #[cfg(test)]
@@ -64,17 +90,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kinds_and_classes() {
-        let terminal = Error::terminal("MultipleBuckets", "two buckets");
+    fn reasons_decide_the_class() {
+        let terminal = Error::new(Reason::MultipleBuckets, "two buckets");
         assert!(terminal.is_terminal());
-        assert_eq!(terminal.kind(), "MultipleBuckets");
-        assert_eq!(terminal.to_string(), "two buckets");
-        let transient = Error::transient("S3Unavailable", "timed out");
+        assert_eq!(terminal.reason(), Reason::MultipleBuckets);
+        assert_eq!(terminal.report(), "two buckets");
+        let transient = Error::new(Reason::S3Unavailable, "timed out");
         assert!(!transient.is_terminal());
-        assert_eq!(transient.kind(), "S3Unavailable");
         let conflict =
             Error::Kube(kube::Error::Api(Box::new(kube::core::Status::failure("conflict", "Conflict").with_code(409))));
-        assert_eq!(conflict.kind(), "Conflict");
+        assert_eq!(conflict.reason(), Reason::Conflict);
         assert!(!conflict.is_terminal());
+    }
+
+    #[test]
+    fn the_report_names_every_cause_once() {
+        let io = std::io::Error::other("disk full");
+        let error = Error::caused_by(Reason::ScratchSpaceError, "writing the archive", io);
+        assert_eq!(error.report(), "writing the archive: disk full");
+        let said =
+            Error::caused_by(Reason::ScratchSpaceError, "writing: disk full", std::io::Error::other("disk full"));
+        assert_eq!(said.report(), "writing: disk full");
+        let kube = Error::Kube(kube::Error::Api(Box::new(
+            kube::core::Status::failure("forbidden by RBAC", "Forbidden").with_code(403),
+        )));
+        assert!(kube.report().starts_with("Kubernetes API: "), "{}", kube.report());
+        assert!(kube.report().contains("forbidden by RBAC"), "{}", kube.report());
     }
 }

@@ -13,15 +13,16 @@ use aws_sdk_s3::types::{
     ObjectOwnership, OwnershipControls, OwnershipControlsRule, PublicAccessBlockConfiguration, Tag,
 };
 use futures::{StreamExt, TryStreamExt};
-use remotion_crds::keys::RENDERS_PREFIX;
 use remotion_crds::lambda_bucket::is_auto_bucket_of_region;
-use remotion_crds::media::{DELETE_AFTER_TAG, DeleteAfter};
+use remotion_protocol::keys::RENDERS_PREFIX;
+use remotion_protocol::media::{DELETE_AFTER_TAG, DeleteAfter};
 
 use crate::aws::{describe, error_code, http_status, sdk_error};
 use crate::reconcile::Error;
+use remotion_crds::Reason;
 
 /// Error kind of S3 failures that are retried.
-const S3_ERROR: &str = "S3Error";
+const S3_ERROR: Reason = Reason::S3Error;
 
 /// What a HeadBucket found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,8 +42,8 @@ pub async fn bucket_state(s3: &Client, bucket: &str) -> Result<BucketState, Erro
         Err(e) if http_status(&e) == Some(404) => Ok(BucketState::Missing),
         Err(e) if http_status(&e) == Some(403) => Ok(BucketState::Forbidden),
         // HeadBucket of a bucket in another region answers 301 on AWS.
-        Err(e) if http_status(&e) == Some(301) => Err(Error::terminal(
-            "WrongRegion",
+        Err(e) if http_status(&e) == Some(301) => Err(Error::new(
+            Reason::WrongRegion,
             format!("bucket {bucket} exists in another region than the one in spec.region"),
         )),
         Err(e) => Err(sdk_error(S3_ERROR, &format!("HeadBucket {bucket}"), &e)),
@@ -88,12 +89,12 @@ pub async fn create_bucket(s3: &Client, bucket: &str, region: &str) -> Result<()
     match request.send().await {
         Ok(_) => Ok(()),
         Err(e) if error_code(&e) == Some("BucketAlreadyOwnedByYou") => Ok(()),
-        Err(e) if error_code(&e) == Some("BucketAlreadyExists") => Err(Error::terminal(
-            "BucketNameTaken",
+        Err(e) if error_code(&e) == Some("BucketAlreadyExists") => Err(Error::new(
+            Reason::BucketNameTaken,
             format!("bucket name {bucket} belongs to another account; choose another spec.bucketName"),
         )),
         Err(e) if error_code(&e) == Some("InvalidBucketName") => {
-            Err(Error::terminal("InvalidBucketName", format!("{bucket} is not a valid bucket name: {}", describe(&e))))
+            Err(Error::new(Reason::InvalidBucketName, format!("{bucket} is not a valid bucket name: {}", describe(&e))))
         }
         Err(e) => Err(sdk_error(S3_ERROR, &format!("CreateBucket {bucket}"), &e)),
     }
@@ -399,7 +400,7 @@ async fn delete_batch(s3: &Client, bucket: &str, objects: Vec<ObjectIdentifier>)
         .await
         .map_err(|e| sdk_error(S3_ERROR, &format!("DeleteObjects {bucket}"), &e))?;
     if let Some(failed) = out.errors().first() {
-        return Err(Error::transient(
+        return Err(Error::new(
             S3_ERROR,
             format!(
                 "deleting {} from {bucket}: {}",
@@ -413,7 +414,7 @@ async fn delete_batch(s3: &Client, bucket: &str, objects: Vec<ObjectIdentifier>)
 
 impl From<aws_sdk_s3::error::BuildError> for Error {
     fn from(error: aws_sdk_s3::error::BuildError) -> Self {
-        Error::terminal("InternalError", format!("building an S3 request: {error}"))
+        Error::caused_by(Reason::InternalError, "building an S3 request", error)
     }
 }
 

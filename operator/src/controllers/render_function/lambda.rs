@@ -11,14 +11,15 @@ use aws_sdk_lambda::types::{
 };
 use futures::future::BoxFuture;
 use remotion_crds::AwsAccess;
-use remotion_crds::protocol::{FunctionError, InfoResponse, Payload};
-use remotion_crds::render_function::Architecture;
+use remotion_protocol::lambda::Architecture;
+use remotion_protocol::payload::{FunctionError, InfoResponse, Payload};
 
 use crate::aws::{AwsFactory, InvokeError, describe, invoke_json};
 use crate::reconcile::Error;
+use remotion_crds::Reason;
 
-/// Error kind of failed control-plane calls (retried).
-const LAMBDA_ERROR: &str = "LambdaError";
+/// Reason of failed control-plane calls (retried).
+const LAMBDA_ERROR: Reason = Reason::LambdaError;
 /// How long `info` may take (a container image's cold start included).
 pub const INFO_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -186,9 +187,9 @@ where
     };
     match code {
         Some("InvalidParameterValueException") => {
-            Error::terminal("InvalidFunctionSpec", format!("{what}: {}", describe(error)))
+            Error::new(Reason::InvalidFunctionSpec, format!("{what}: {}", describe(error)))
         }
-        _ => Error::transient(LAMBDA_ERROR, format!("{what}: {}", describe(error))),
+        _ => Error::new(LAMBDA_ERROR, format!("{what}: {}", describe(error))),
     }
 }
 
@@ -314,16 +315,16 @@ impl FunctionApi for SdkFunctionApi {
     fn info(&self, name: &str) -> BoxFuture<'_, Result<InfoOutcome, Error>> {
         let name = name.to_owned();
         Box::pin(async move {
-            let payload =
-                serde_json::to_value(Payload::Info).map_err(|e| Error::terminal("InternalError", e.to_string()))?;
+            let payload = serde_json::to_value(Payload::Info)
+                .map_err(|e| Error::caused_by(Reason::InternalError, "serializing info", e))?;
             match invoke_json(&self.invoke, &name, &payload, INFO_TIMEOUT).await {
                 Ok(Ok(answer)) => Ok(match serde_json::from_value::<InfoResponse>(answer.clone()) {
                     Ok(info) => InfoOutcome::Info(info),
                     Err(e) => InfoOutcome::Unexpected(format!("{e}: {}", truncate(&answer.to_string(), 300))),
                 }),
                 Ok(Err(reported)) => Ok(InfoOutcome::Failed(reported)),
-                Err(InvokeError::NotFound(function)) => Err(Error::terminal(
-                    "FunctionNotFound",
+                Err(InvokeError::NotFound(function)) => Err(Error::new(
+                    Reason::LambdaFunctionNotFound,
                     format!(
                         "Lambda function {function} does not exist in this region; deploy it or fix spec.functionName"
                     ),
@@ -331,14 +332,14 @@ impl FunctionApi for SdkFunctionApi {
                 Err(InvokeError::NotJson { function, message }) => Ok(InfoOutcome::Unexpected(format!(
                     "{function} answered with something that is not JSON: {message}"
                 ))),
-                Err(other) => Err(Error::transient("FunctionUnreachable", other.to_string())),
+                Err(other) => Err(Error::caused_by(Reason::FunctionUnreachable, other.to_string(), other)),
             }
         })
     }
 }
 
 fn build_error(error: aws_sdk_lambda::error::BuildError) -> Error {
-    Error::terminal("InternalError", format!("building a Lambda request: {error}"))
+    Error::caused_by(Reason::InternalError, "building a Lambda request", error)
 }
 
 fn truncate(s: &str, max: usize) -> &str {

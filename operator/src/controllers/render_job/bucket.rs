@@ -5,15 +5,16 @@ use std::time::Duration;
 
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
-use remotion_crds::chunking::CostProfile;
-use remotion_crds::media::{DELETE_AFTER_TAG, DeleteAfter};
-use remotion_crds::progress::ProgressDocument;
+use remotion_protocol::chunking::CostProfile;
+use remotion_protocol::media::{DELETE_AFTER_TAG, DeleteAfter};
+use remotion_protocol::progress::ProgressDocument;
 
 use crate::aws::{describe, sdk_error};
 use crate::reconcile::Error;
+use remotion_crds::Reason;
 
-/// Error kind of S3 failures of this controller.
-const KIND: &str = "S3Unavailable";
+/// Reason of S3 failures of this controller.
+const KIND: Reason = Reason::S3Unavailable;
 
 /// Reads a JSON object, `None` when it does not exist.
 async fn get_json<T: serde::de::DeserializeOwned>(
@@ -30,11 +31,11 @@ async fn get_json<T: serde::de::DeserializeOwned>(
         .body
         .collect()
         .await
-        .map_err(|e| Error::transient(KIND, format!("reading s3://{bucket}/{key}: {e}")))?
+        .map_err(|e| Error::caused_by(KIND, format!("reading s3://{bucket}/{key}"), e))?
         .into_bytes();
     serde_json::from_slice(&bytes)
         .map(Some)
-        .map_err(|e| Error::transient("InvalidProgressDocument", format!("s3://{bucket}/{key} is not valid: {e}")))
+        .map_err(|e| Error::caused_by(Reason::InvalidProgressDocument, format!("s3://{bucket}/{key} is not valid"), e))
 }
 
 /// The progress document, `None` before the function wrote one.
@@ -79,14 +80,14 @@ pub async fn presigned_get(
     valid_for: Duration,
 ) -> Result<String, Error> {
     let config = PresigningConfig::expires_in(valid_for)
-        .map_err(|e| Error::terminal("InvalidPresignSeconds", format!("output.presignSeconds: {e}")))?;
+        .map_err(|e| Error::caused_by(Reason::InvalidPresignSeconds, "output.presignSeconds", e))?;
     let presigned = s3
         .get_object()
         .bucket(bucket)
         .key(key)
         .presigned(config)
         .await
-        .map_err(|e| Error::transient(KIND, format!("presigning s3://{bucket}/{key}: {}", describe(&e))))?;
+        .map_err(|e| Error::new(KIND, format!("presigning s3://{bucket}/{key}: {}", describe(&e))))?;
     Ok(presigned.uri().to_owned())
 }
 

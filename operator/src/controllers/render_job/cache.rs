@@ -16,8 +16,8 @@ use serde::de::DeserializeOwned;
 use tokio::task::JoinHandle;
 
 use crate::controllers::Settings;
-use crate::controllers::guard::DeserializeGuard;
 use crate::reconcile::Error;
+use crate::reconcile::guard::DeserializeGuard;
 
 /// The caches and the watches that fill them (stopped on drop).
 pub struct References {

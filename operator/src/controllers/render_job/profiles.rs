@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use remotion_crds::chunking::CostProfile;
+use remotion_protocol::chunking::CostProfile;
 
 use super::bucket;
 

@@ -1,0 +1,296 @@
+//! Headless Chromium, launched with the flags Remotion's renderer uses that matter for
+//! identical output (sRGB colour profile, no font hinting, no background throttling).
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chromiumoxide::browser::{Browser as CdpBrowser, BrowserConfig};
+use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
+use chromiumoxide::cdp::browser_protocol::target::{CreateBrowserContextParams, CreateTargetParams, TargetId};
+use chromiumoxide::page::Page;
+use futures::StreamExt;
+use tokio::task::JoinHandle;
+
+use crate::capture::warm_page::{PageKey, WarmPage};
+use crate::error::RenderError;
+
+/// How to start the browser.
+#[derive(Clone, Debug)]
+pub struct BrowserOptions {
+    /// The Chromium executable.
+    pub executable: PathBuf,
+    /// Longest time a DevTools command may take (page-side waits are bounded separately).
+    pub command_timeout: Duration,
+    /// Running inside AWS Lambda (single process, no /dev/shm).
+    pub in_lambda: bool,
+}
+
+impl BrowserOptions {
+    /// Options for the Chromium found on this machine.
+    pub fn detect() -> Result<Self, RenderError> {
+        let executable = crate::versions::find_chromium().map_err(|e| RenderError::BrowserLaunch(e.to_string()))?;
+        Ok(Self {
+            executable,
+            command_timeout: Duration::from_secs(300),
+            in_lambda: std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some(),
+        })
+    }
+}
+
+/// Flags for the browser process. The rendering ones follow Remotion's renderer; a driver with
+/// this set produced frames byte-identical to Remotion's (see reference/remotion.md §3).
+fn browser_args(in_lambda: bool) -> Vec<&'static str> {
+    let mut args = vec![
+        "disable-gpu",
+        "disable-quic",
+        "no-first-run",
+        "no-default-browser-check",
+        "disable-background-networking",
+        "disable-component-update",
+        "disable-sync",
+        "disable-default-apps",
+        "disable-breakpad",
+        "disable-domain-reliability",
+        "no-pings",
+        "no-proxy-server",
+        "force-color-profile=srgb",
+        "hide-scrollbars",
+        "font-render-hinting=none",
+        "disable-background-timer-throttling",
+        "disable-renderer-backgrounding",
+        "disable-backgrounding-occluded-windows",
+        "disable-ipc-flooding-protection",
+        "disable-hang-monitor",
+        "disable-popup-blocking",
+        "disable-prompt-on-repost",
+        "mute-audio",
+        "disable-dev-shm-usage",
+        "allow-running-insecure-content",
+        "disable-features=Translate,BackForwardCache,IntensiveWakeUpThrottling,LocalNetworkAccessChecks,BlockInsecurePrivateNetworkRequests,PrivateNetworkAccessSendPreflights,PrivateNetworkAccessRespectPreflightResults",
+        "password-store=basic",
+        "use-mock-keychain",
+    ];
+    if in_lambda {
+        args.extend(["single-process", "no-zygote", "use-gl=angle", "use-angle=swiftshader"]);
+    }
+    args
+}
+
+/// A running browser; closed (and its profile removed) on [`Browser::close`] or drop.
+pub struct Browser {
+    inner: CdpBrowser,
+    handler: JoinHandle<()>,
+    _profile: tempfile::TempDir,
+    /// The isolated context tabs open in, for a browser kept warm across invocations.
+    context: Option<BrowserContextId>,
+    /// A loaded page kept for the next chunk of the same render, with the context it lives in.
+    kept: Option<(WarmPage, Option<BrowserContextId>)>,
+    /// The page this invocation hands on when it releases the browser.
+    keeping: Option<WarmPage>,
+}
+
+/// The browser kept between invocations of one function process (Lambda runs one invocation
+/// at a time per process and reuses warm processes): launching Chromium costs far more than a
+/// small chunk's frames.
+static WARM: Mutex<Option<Browser>> = Mutex::new(None);
+
+/// Chromium processes this process launched (for logs and tests of the warm browser).
+static LAUNCHES: AtomicU64 = AtomicU64::new(0);
+
+/// How many browsers this process has launched so far.
+pub fn launches() -> u64 {
+    LAUNCHES.load(Ordering::Relaxed)
+}
+
+/// A new tab that fails this fast failed its set-up, not the command timeout: it is retried.
+const TAB_SETUP_RETRY_WITHIN: Duration = Duration::from_secs(60);
+
+/// Longest wait for a kept browser to answer before a new one is launched instead.
+const WARM_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Drops the browser kept warm between invocations, killing its process: for a process that is
+/// about to exit (statics are never dropped).
+pub fn discard_warm() {
+    drop(WARM.lock().unwrap_or_else(|e| e.into_inner()).take());
+}
+
+impl Browser {
+    /// Launches Chromium with a fresh profile.
+    pub async fn launch(options: &BrowserOptions) -> Result<Self, RenderError> {
+        let profile = tempfile::Builder::new()
+            .prefix("remotion-chromium-")
+            .tempdir()
+            .map_err(|e| RenderError::io("creating the browser profile folder", e))?;
+        let mut builder = BrowserConfig::builder()
+            .chrome_executable(&options.executable)
+            .user_data_dir(profile.path())
+            // Headless is the builder's default (`--headless`, Chromium's new headless mode).
+            .no_sandbox()
+            .disable_default_args()
+            .viewport(None)
+            .launch_timeout(Duration::from_secs(25))
+            .request_timeout(options.command_timeout);
+        for arg in browser_args(options.in_lambda) {
+            builder = builder.arg(arg);
+        }
+        let config = builder.build().map_err(RenderError::BrowserLaunch)?;
+        LAUNCHES.fetch_add(1, Ordering::Relaxed);
+        let (inner, mut handler) =
+            CdpBrowser::launch(config).await.map_err(|e| RenderError::BrowserLaunch(e.to_string()))?;
+        // The handler drives the DevTools connection; it ends when the browser goes away.
+        let handler = tokio::spawn(async move {
+            while let Some(event) = handler.next().await {
+                if let Err(e) = event {
+                    tracing::debug!(error = %e, "devtools connection event error");
+                }
+            }
+        });
+        Ok(Self { inner, handler, _profile: profile, context: None, kept: None, keeping: None })
+    }
+
+    /// The browser this process kept from its last invocation when it still answers, else a
+    /// new one; either way with a fresh isolated context (no cache, storage or service worker
+    /// of an earlier render leaks into this one). Hand it back with [`Browser::release`].
+    pub async fn warm(options: &BrowserOptions) -> Result<Self, RenderError> {
+        Ok(Self::warm_with_page(options, None).await?.0)
+    }
+
+    /// [`Browser::warm`], also handing over the page the previous invocation kept (see
+    /// [`crate::capture::warm_page`]) when it was loaded for `key` and still works. This
+    /// invocation then goes on in that page's context, which belongs to the same render. A kept
+    /// page that does not fit is closed.
+    pub async fn warm_with_page(
+        options: &BrowserOptions,
+        key: Option<&PageKey>,
+    ) -> Result<(Self, Option<WarmPage>), RenderError> {
+        let kept = WARM.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let mut browser = match kept {
+            Some(browser) if browser.answers().await => {
+                tracing::info!("reusing the warm browser");
+                browser
+            }
+            Some(browser) => {
+                tracing::info!("the kept browser does not answer; launching a new one");
+                browser.close().await;
+                Self::launch(options).await?
+            }
+            None => Self::launch(options).await?,
+        };
+        match browser.kept.take() {
+            Some((page, context)) if key == Some(&page.key) && page.tab.reusable(WARM_CHECK_TIMEOUT).await => {
+                tracing::info!("reusing the page kept from the previous chunk");
+                browser.context = context;
+                return Ok((browser, Some(page)));
+            }
+            Some((page, context)) => {
+                tracing::debug!("closing the page kept from the previous invocation");
+                page.close().await;
+                if let Some(context) = context {
+                    let _ =
+                        tokio::time::timeout(WARM_CHECK_TIMEOUT, browser.inner.dispose_browser_context(context)).await;
+                }
+            }
+            None => {}
+        }
+        if options.in_lambda {
+            // Chromium's single-process mode (Lambda) cannot start the renderer of a second
+            // browser context: tabs open in the default one, and the local site server answers
+            // `no-store`, so nothing of an earlier invocation's site is served from a cache.
+            return Ok((browser, None));
+        }
+        match browser.inner.create_browser_context(CreateBrowserContextParams::default()).await {
+            Ok(context) => {
+                browser.context = Some(context);
+                Ok((browser, None))
+            }
+            Err(e) => {
+                browser.close().await;
+                Err(RenderError::BrowserLaunch(format!("creating an isolated browser context: {e}")))
+            }
+        }
+    }
+
+    /// Keeps `page` loaded for the next invocation of this process: [`Browser::release`] keeps
+    /// it, with the context it lives in.
+    pub fn keep_page(&mut self, page: WarmPage) {
+        self.keeping = Some(page);
+    }
+
+    /// Ends this invocation's context (unless a page is kept in it) and keeps the browser for
+    /// the next invocation (or closes it when it cannot be cleaned up, e.g. after a crash).
+    pub async fn release(mut self) {
+        let cleared = match (self.keeping.take(), self.context.take()) {
+            (Some(page), context) => {
+                // Any other tab an interrupted render left open would go on using CPU.
+                let cleared = self.close_tabs_except(Some(page.tab.target_id())).await;
+                self.kept = Some((page, context));
+                cleared
+            }
+            (None, Some(context)) => {
+                let disposed = tokio::time::timeout(WARM_CHECK_TIMEOUT, self.inner.dispose_browser_context(context));
+                matches!(disposed.await, Ok(Ok(())))
+            }
+            // Tabs an interrupted render left open would go on using CPU in the next one.
+            (None, None) => self.close_tabs_except(None).await,
+        };
+        if cleared {
+            tracing::debug!("keeping the browser warm for the next invocation");
+            let previous = WARM.lock().unwrap_or_else(|e| e.into_inner()).replace(self);
+            if let Some(previous) = previous {
+                previous.close().await;
+            }
+        } else {
+            tracing::info!("the browser could not be cleaned up after the invocation; closing it");
+            self.close().await;
+        }
+    }
+
+    async fn close_tabs_except(&self, keep: Option<&TargetId>) -> bool {
+        let Ok(Ok(pages)) = tokio::time::timeout(WARM_CHECK_TIMEOUT, self.inner.pages()).await else {
+            return false;
+        };
+        // A tab the render closed itself may still be listed; failing to close it again is fine.
+        for page in pages.into_iter().filter(|p| Some(p.target_id()) != keep) {
+            let _ = tokio::time::timeout(WARM_CHECK_TIMEOUT, page.close()).await;
+        }
+        true
+    }
+
+    async fn answers(&self) -> bool {
+        matches!(tokio::time::timeout(WARM_CHECK_TIMEOUT, self.inner.version()).await, Ok(Ok(_)))
+    }
+
+    /// A new blank tab (in this invocation's context when there is one).
+    pub async fn new_tab(&self) -> Result<Page, RenderError> {
+        let mut target = CreateTargetParams::new("about:blank");
+        target.browser_context_id = self.context.clone();
+        // A window of its own: in Chromium's new headless mode the tabs of one window are real
+        // tabs, and only the front one is visible. A hidden page gets no animation frames, so
+        // a second tab's `remotion_setFrame` never finished until the first tab closed — two
+        // tabs rendered one after the other, and a tab kept open for the next chunk stalled
+        // the other until the delayRender timeout.
+        target.new_window = Some(true);
+        let started = std::time::Instant::now();
+        match self.inner.new_page(target.clone()).await {
+            // chromiumoxide reports any failure of a new target's set-up commands (e.g. a
+            // session detached while Chromium was starved of CPU) as a timeout, and closes that
+            // target itself. Well short of the command timeout that is a flaky browser error,
+            // which Remotion retries too: try once more before failing the render.
+            Err(chromiumoxide::error::CdpError::Timeout) if started.elapsed() < TAB_SETUP_RETRY_WITHIN => {
+                tracing::warn!("a new tab failed to set up; opening another");
+                Ok(self.inner.new_page(target).await?)
+            }
+            result => Ok(result?),
+        }
+    }
+
+    /// Closes the browser and waits for its process to end.
+    pub async fn close(mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.inner.close()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.inner.wait()).await;
+        let _ = self.inner.kill().await;
+        self.handler.abort();
+    }
+}

@@ -1,0 +1,19 @@
+//! Capture: headless Chromium rendering a Remotion bundle, frame by frame, and what its pages
+//! load from. Nothing here encodes: screenshots leave as the bytes Chromium gave.
+//!
+//! * [`browser`]: Chromium, launched with Remotion's flags and kept warm between invocations.
+//! * [`page`]: Remotion's page protocol over DevTools (globals, bundle modes, readiness,
+//!   composition metadata, seeking, screenshots).
+//! * [`site`]: the site a page loads, and the server of a bundle folder or bucket prefix.
+//! * [`frame_server`]: the `<OffthreadVideo>` frame server the site's pages fetch frames from.
+//! * [`warm_page`]: a loaded page kept in the warm browser for the next chunk of a render.
+//! * [`compositions`]: a site's compositions, metadata resolved for the input props.
+//! * [`still`]: one frame captured as an image.
+
+pub mod browser;
+pub mod compositions;
+pub mod frame_server;
+pub mod page;
+pub mod site;
+pub mod still;
+pub mod warm_page;

@@ -1,0 +1,612 @@
+//! Remotion's page protocol over the DevTools protocol: the globals a bundle expects before it
+//! loads, bundle modes, rAF-polled readiness, composition metadata, seeking and capture —
+//! exactly as Remotion's own renderer drives a bundle (reference/remotion.md §3).
+
+use std::time::Duration;
+
+use base64::Engine;
+use chromiumoxide::cdp::browser_protocol::dom::Rgba;
+use chromiumoxide::cdp::browser_protocol::emulation::{
+    ScreenOrientation, ScreenOrientationType, SetDefaultBackgroundColorOverrideParams, SetDeviceMetricsOverrideParams,
+};
+use chromiumoxide::cdp::browser_protocol::page::{
+    AddScriptToEvaluateOnNewDocumentParams, CaptureScreenshotFormat, CaptureScreenshotParams, Viewport,
+};
+use chromiumoxide::cdp::browser_protocol::target::TargetId;
+use chromiumoxide::cdp::js_protocol::runtime::{EvaluateParams, EventExceptionThrown, ExceptionDetails};
+use chromiumoxide::page::Page;
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::error::RenderError;
+
+/// Extra time the driver waits beyond the page's own delayRender timeout (Remotion: 3 s).
+const READY_GRACE: Duration = Duration::from_secs(3);
+
+/// A function resolving to `'ready'` once the page has no open `delayRender()` (polled on every
+/// animation frame, as Remotion does) or to `'cancelled'` after `cancelRender()`.
+const UNTIL_READY: &str = "() => new Promise((resolve) => { const check = () => { \
+    if (window.remotion_renderReady === true) { resolve('ready'); return; } \
+    if (window.remotion_cancelledError !== undefined) { resolve('cancelled'); return; } \
+    requestAnimationFrame(check); }; check(); })";
+
+/// How a tab is set up before the bundle loads.
+#[derive(Clone, Debug)]
+pub struct TabSetup {
+    /// Viewport width (the composition's).
+    pub width: u32,
+    /// Viewport height.
+    pub height: u32,
+    /// Device scale factor (output scale).
+    pub scale: f64,
+    /// delayRender timeout.
+    pub timeout: Duration,
+    /// First frame this tab renders.
+    pub initial_frame: u64,
+    /// Whether this is the first tab.
+    pub is_main_tab: bool,
+    /// Input props, serialized as the page reads them.
+    pub serialized_input_props: String,
+    /// Environment variables for the page, a JSON object.
+    pub env_variables: String,
+    /// Collect audio.
+    pub audio_enabled: bool,
+    /// Render pictures.
+    pub video_enabled: bool,
+    /// Port of the `<OffthreadVideo>` frame server on 127.0.0.1 (`window.remotion_proxyPort`,
+    /// see [`crate::capture::frame_server`]); 0 on tabs that render no frames.
+    pub frame_server_port: u16,
+}
+
+impl TabSetup {
+    /// The metadata tab: 1280×720, frame 0, no audio or video (Remotion's `selectComposition`).
+    pub fn metadata(serialized_input_props: String, timeout: Duration) -> Self {
+        Self {
+            width: 1280,
+            height: 720,
+            scale: 1.0,
+            timeout,
+            initial_frame: 0,
+            is_main_tab: true,
+            serialized_input_props,
+            env_variables: "{}".into(),
+            audio_enabled: false,
+            video_enabled: false,
+            // The metadata tab evaluates the Root and calculateMetadata, never a frame.
+            frame_server_port: 0,
+        }
+    }
+
+    /// The scripts evaluated before the bundle, in Remotion's order. Without
+    /// `remotion_puppeteerTimeout` and `NODE_ENV = 'production'` the page is not in rendering mode.
+    fn init_scripts(&self) -> Vec<String> {
+        let js = |s: &str| serde_json::to_string(s).expect("strings serialize");
+        let timeout_ms = self.timeout.as_millis();
+        vec![
+            format!(
+                "window.remotion_puppeteerTimeout = {timeout_ms}; window.remotion_isMainTab = {main}; \
+                 window.remotion_mediaCacheSizeInBytes = null; window.remotion_initialMemoryAvailable = {mem}; \
+                 window.remotion_sampleRate = 48000; window.process = window.process || {{}}; \
+                 window.process.env = window.process.env || {{}}; window.process.env.NODE_ENV = 'production';",
+                main = self.is_main_tab,
+                mem = 2u64 * 1024 * 1024 * 1024,
+            ),
+            "window.remotion_broadcastChannel = new BroadcastChannel('remotion-video-frame-extraction');".into(),
+            format!("window.remotion_envVariables = {};", js(&self.env_variables)),
+            format!(
+                "window.remotion_inputProps = {props}; window.remotion_initialFrame = {frame}; window.remotion_attempt = 1; \
+                 window.remotion_proxyPort = {proxy_port}; window.remotion_audioEnabled = {audio}; window.remotion_videoEnabled = {video}; \
+                 window.remotion_logLevel = 'info'; \
+                 window.alert = (message) => {{ window.remotion_cancelledError = new Error('alert(' + message + ') was called; it is not supported while rendering').stack; }}; \
+                 window.confirm = (message) => {{ window.remotion_cancelledError = new Error('confirm(' + message + ') was called; it is not supported while rendering').stack; return false; }};",
+                props = js(&self.serialized_input_props),
+                frame = self.initial_frame,
+                audio = self.audio_enabled,
+                video = self.video_enabled,
+                proxy_port = self.frame_server_port,
+            ),
+        ]
+    }
+}
+
+/// A composition as `remotion_calculateComposition` resolves it (props applied).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolvedComposition {
+    /// Id.
+    pub id: String,
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+    /// Frames per second.
+    pub fps: f64,
+    /// Length.
+    pub duration_in_frames: u64,
+    /// Default codec, if declared.
+    #[serde(default)]
+    pub default_codec: Option<String>,
+    /// Default output name, if declared.
+    #[serde(default)]
+    pub default_out_name: Option<String>,
+    /// Props after `calculateMetadata`, serialized for `setBundleMode`.
+    #[serde(default)]
+    pub serialized_resolved_props_with_custom_schema: String,
+    /// Everything the page returned (passed back to `setBundleMode` as is).
+    #[serde(skip)]
+    pub raw: Value,
+}
+
+impl ResolvedComposition {
+    fn from_value(raw: Value) -> Result<Self, RenderError> {
+        let mut c: ResolvedComposition = serde_json::from_value(raw.clone())
+            .map_err(|e| RenderError::IncompatibleSite(format!("unexpected composition metadata ({e}): {raw}")))?;
+        c.raw = raw;
+        Ok(c)
+    }
+
+    /// A composition resolved elsewhere (by the orchestrator), from its metadata and the
+    /// serialized resolved props.
+    pub fn from_metadata(
+        metadata: &remotion_protocol::payload::CompositionMetadata,
+        serialized_resolved_props: String,
+    ) -> Self {
+        let raw = json!({
+            "id": metadata.id,
+            "width": metadata.width,
+            "height": metadata.height,
+            "fps": metadata.fps,
+            "durationInFrames": metadata.duration_in_frames,
+            "defaultCodec": metadata.default_codec,
+            "defaultOutName": metadata.default_out_name,
+            "serializedResolvedPropsWithCustomSchema": serialized_resolved_props,
+        });
+        Self {
+            id: metadata.id.clone(),
+            width: metadata.width,
+            height: metadata.height,
+            fps: metadata.fps,
+            duration_in_frames: metadata.duration_in_frames,
+            default_codec: metadata.default_codec.clone(),
+            default_out_name: metadata.default_out_name.clone(),
+            serialized_resolved_props_with_custom_schema: serialized_resolved_props,
+            raw,
+        }
+    }
+
+    /// The protocol's metadata view.
+    pub fn metadata(&self) -> remotion_protocol::payload::CompositionMetadata {
+        remotion_protocol::payload::CompositionMetadata {
+            id: self.id.clone(),
+            width: self.width,
+            height: self.height,
+            fps: self.fps,
+            duration_in_frames: self.duration_in_frames,
+            default_codec: self.default_codec.clone(),
+            default_out_name: self.default_out_name.clone(),
+        }
+    }
+
+    /// The argument of `remotion_setBundleMode` that renders this composition.
+    fn bundle_mode(&self) -> Value {
+        let field = |k: &str| self.raw.get(k).cloned().unwrap_or(Value::Null);
+        json!({
+            "type": "composition",
+            "compositionName": self.id,
+            "serializedResolvedPropsWithSchema": self.serialized_resolved_props_with_custom_schema,
+            "compositionDurationInFrames": self.duration_in_frames,
+            "compositionFps": self.fps,
+            "compositionHeight": self.height,
+            "compositionWidth": self.width,
+            "compositionDefaultCodec": field("defaultCodec"),
+            "compositionDefaultOutName": field("defaultOutName"),
+            "compositionDefaultVideoImageFormat": field("defaultVideoImageFormat"),
+            "compositionDefaultPixelFormat": field("defaultPixelFormat"),
+            "compositionDefaultProResProfile": field("defaultProResProfile"),
+            "compositionDefaultSampleRate": field("defaultSampleRate"),
+        })
+    }
+}
+
+/// Format of a captured frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Capture {
+    /// JPEG at a quality (black background, like Remotion).
+    Jpeg(u8),
+    /// PNG (transparent background).
+    Png,
+    /// WebP (transparent background).
+    Webp,
+}
+
+/// A tab with a Remotion bundle loaded.
+pub struct RemotionTab {
+    page: Page,
+    errors: watch::Receiver<Option<String>>,
+    listener: JoinHandle<()>,
+    timeout: Duration,
+    composition: Option<String>,
+    width: u32,
+    height: u32,
+}
+
+fn exception_message(details: &ExceptionDetails) -> String {
+    details
+        .exception
+        .as_ref()
+        .and_then(|e| e.description.clone().or_else(|| e.value.as_ref().map(|v| v.to_string())))
+        .unwrap_or_else(|| details.text.clone())
+}
+
+/// Recognises Remotion's delayRender timeout (`A delayRender() "<label>" was called but not
+/// cleared after <n>ms`): the label and the timeout, when the message is one.
+fn delay_render_timeout(message: &str) -> Option<(Option<String>, Option<u64>)> {
+    let start = message.find("delayRender()")?;
+    let rest = &message[start..];
+    if !rest.contains("not cleared") {
+        return None;
+    }
+    let label = rest
+        .strip_prefix("delayRender() \"")
+        .and_then(|r| r.split_once("\" was called"))
+        .map(|(label, _)| label.to_owned());
+    let timeout = rest
+        .split_once("not cleared after ")
+        .and_then(|(_, r)| r.split_once("ms"))
+        .and_then(|(n, _)| n.trim().parse().ok());
+    Some((label, timeout))
+}
+
+/// Remotion's serve URL normalisation: the query string is dropped and `index.html` appended.
+pub fn normalize_serve_url(url: &str) -> String {
+    let url = url.split(['?', '#']).next().unwrap_or_default();
+    if url.ends_with(".html") {
+        url.to_owned()
+    } else if url.ends_with('/') {
+        format!("{url}index.html")
+    } else {
+        format!("{url}/index.html")
+    }
+}
+
+impl RemotionTab {
+    /// Sets up `page`, a new blank tab (`Browser::new_tab`): installs the globals and loads the
+    /// bundle at `serve_url`.
+    pub async fn open(page: Page, serve_url: &str, setup: &TabSetup) -> Result<Self, RenderError> {
+        let mut exceptions = page.event_listener::<EventExceptionThrown>().await?;
+        let (tx, errors) = watch::channel(None);
+        let listener = tokio::spawn(async move {
+            if let Some(event) = exceptions.next().await {
+                let _ = tx.send(Some(exception_message(&event.exception_details)));
+            }
+        });
+        let tab = Self {
+            page,
+            errors,
+            listener,
+            timeout: setup.timeout,
+            composition: None,
+            width: setup.width,
+            height: setup.height,
+        };
+        tab.page
+            .execute(SetDeviceMetricsOverrideParams {
+                width: i64::from(setup.width),
+                height: i64::from(setup.height),
+                device_scale_factor: setup.scale,
+                mobile: false,
+                scale: None,
+                screen_width: None,
+                screen_height: None,
+                position_x: None,
+                position_y: None,
+                dont_set_visible_size: None,
+                screen_orientation: Some(ScreenOrientation {
+                    r#type: ScreenOrientationType::PortraitPrimary,
+                    angle: 0,
+                }),
+                viewport: None,
+            })
+            .await?;
+        for source in setup.init_scripts() {
+            tab.page.execute(AddScriptToEvaluateOnNewDocumentParams::new(source)).await?;
+        }
+        let url = normalize_serve_url(serve_url);
+        match tokio::time::timeout(setup.timeout, tab.page.goto(url.as_str())).await {
+            Err(_) => {
+                return Err(RenderError::SiteUnavailable {
+                    url,
+                    message: format!("not loaded within {} ms", setup.timeout.as_millis()),
+                });
+            }
+            Ok(Err(e)) => return Err(RenderError::SiteUnavailable { url, message: e.to_string() }),
+            Ok(Ok(_)) => {}
+        }
+        let is_remotion = tab.eval("typeof window.getStaticCompositions !== 'undefined'", setup.timeout).await?;
+        if is_remotion != Value::Bool(true) {
+            let snippet = tab
+                .eval("(document.body ? document.body.innerHTML : '').slice(0, 500)", setup.timeout)
+                .await
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            return Err(RenderError::NotRemotion { url, snippet });
+        }
+        let site_version = tab.eval("window.siteVersion", setup.timeout).await?;
+        if site_version != Value::String("11".into()) {
+            return Err(RenderError::IncompatibleSite(format!(
+                "the bundle has siteVersion {site_version}, this renderer speaks 11: bundle it with Remotion 4"
+            )));
+        }
+        Ok(tab)
+    }
+
+    /// The typed error for a message the page reported (an exception or `cancelRender()`).
+    fn page_error(&self, message: String) -> RenderError {
+        match delay_render_timeout(&message) {
+            Some((label, timeout_ms)) => RenderError::DelayRenderTimeout {
+                composition: self.composition.clone(),
+                frame: None,
+                timeout_ms: timeout_ms.unwrap_or(self.timeout.as_millis() as u64),
+                handles: label.into_iter().collect(),
+                message,
+            },
+            None => RenderError::Page { composition: self.composition.clone(), frame: None, message },
+        }
+    }
+
+    /// Evaluates `expression` in the page (promises awaited, result by value), failing on an
+    /// uncaught page exception; `None` when it did not answer within `wait`.
+    async fn eval_within(&self, expression: &str, wait: Duration) -> Result<Option<Value>, RenderError> {
+        if let Some(message) = self.errors.borrow().clone() {
+            return Err(self.page_error(message));
+        }
+        let mut params = EvaluateParams::new(expression);
+        params.await_promise = Some(true);
+        params.return_by_value = Some(true);
+        params.user_gesture = Some(true);
+        let mut errors = self.errors.clone();
+        tokio::select! {
+            result = self.page.execute(params) => {
+                let returns = result?.result;
+                if let Some(details) = returns.exception_details {
+                    return Err(self.page_error(exception_message(&details)));
+                }
+                Ok(Some(returns.result.value.unwrap_or(Value::Null)))
+            }
+            _ = errors.changed() => {
+                let message = errors.borrow().clone().unwrap_or_default();
+                Err(self.page_error(message))
+            }
+            _ = tokio::time::sleep(wait) => Ok(None),
+        }
+    }
+
+    /// [`Self::eval_within`], a page that does not answer being an error.
+    async fn eval(&self, expression: &str, wait: Duration) -> Result<Value, RenderError> {
+        self.eval_within(expression, wait).await?.ok_or_else(|| RenderError::Page {
+            composition: self.composition.clone(),
+            frame: None,
+            message: format!("the page did not answer within {} ms (evaluating {expression:?})", wait.as_millis()),
+        })
+    }
+
+    /// Waits until the page is ready to be captured (no open `delayRender()`), like Remotion:
+    /// polled on every animation frame, failing on `cancelRender()` and on the timeout with
+    /// the labels of the handles still open.
+    pub async fn wait_for_ready(&self) -> Result<(), RenderError> {
+        let answer = self.eval_within(&format!("({UNTIL_READY})()"), self.timeout + READY_GRACE).await;
+        self.ready_outcome(answer).await
+    }
+
+    /// What a page's answer to [`UNTIL_READY`] (or a script ending with it) means.
+    async fn ready_outcome(&self, answer: Result<Option<Value>, RenderError>) -> Result<(), RenderError> {
+        match answer {
+            Ok(Some(v)) if v == "ready" => Ok(()),
+            Ok(Some(_)) => {
+                let stack = self.eval("String(window.remotion_cancelledError)", self.timeout).await?;
+                Err(self.page_error(stack.as_str().unwrap_or_default().to_owned()))
+            }
+            Ok(None) => Err(RenderError::DelayRenderTimeout {
+                composition: self.composition.clone(),
+                frame: None,
+                timeout_ms: self.timeout.as_millis() as u64,
+                handles: self.open_handles().await,
+                message: "the page never became ready".into(),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Labels of the `delayRender()` handles still open.
+    async fn open_handles(&self) -> Vec<String> {
+        let expression = "JSON.stringify(Object.values(window.remotion_delayRenderTimeouts || {}).map((h) => h.label))";
+        match self.eval(expression, Duration::from_secs(5)).await {
+            Ok(Value::String(s)) => serde_json::from_str::<Vec<Option<String>>>(&s)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|l| l.unwrap_or_else(|| "(no label)".into()))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// `remotion_setBundleMode({type: 'evaluation'})` and wait: the Root renders its compositions.
+    pub async fn evaluate_root(&self) -> Result<(), RenderError> {
+        // React renders the Root in time slices, and the compositions register while it does:
+        // the page can report ready with only some of them registered. Wait until the list
+        // stays the same over two animation frames.
+        const SETTLED: &str = "new Promise((resolve) => { let last = null; let stable = 0; const tick = () => { \
+            let names = null; try { names = JSON.stringify(window.remotion_getCompositionNames()); } catch (e) {} \
+            if (window.remotion_renderReady === true && names !== null && names === last) { \
+              if (++stable >= 2) { resolve(true); return; } } else { stable = 0; } \
+            last = names; requestAnimationFrame(tick); }; tick(); })";
+        self.eval("window.remotion_setBundleMode({type: 'evaluation'})", self.timeout).await?;
+        self.wait_for_ready().await?;
+        self.eval(SETTLED, self.timeout).await?;
+        Ok(())
+    }
+
+    /// Every composition of the site, metadata resolved (`getStaticCompositions`).
+    pub async fn compositions(&self) -> Result<Vec<ResolvedComposition>, RenderError> {
+        let value = self.eval("window.getStaticCompositions()", self.timeout + READY_GRACE).await?;
+        let Value::Array(items) = value else {
+            return Err(RenderError::IncompatibleSite(format!("getStaticCompositions returned {value}")));
+        };
+        items.into_iter().map(ResolvedComposition::from_value).collect()
+    }
+
+    /// One composition, metadata resolved for the tab's props (`calculateMetadata` applied).
+    pub async fn calculate_composition(&mut self, id: &str) -> Result<ResolvedComposition, RenderError> {
+        self.composition = Some(id.to_owned());
+        let id_js = serde_json::to_string(id).expect("strings serialize");
+        // The page itself waits for the composition to register ("Waiting for Composition …");
+        // listing the names first would race the Root's first render.
+        match self.eval(&format!("window.remotion_calculateComposition({id_js})"), self.timeout + READY_GRACE).await {
+            Ok(value) => ResolvedComposition::from_value(value),
+            Err(RenderError::Page { composition, frame, message }) => {
+                let names = self.eval("window.remotion_getCompositionNames()", self.timeout).await?;
+                let available: Vec<String> = serde_json::from_value(names).unwrap_or_default();
+                if available.iter().any(|n| n == id) {
+                    Err(RenderError::Page { composition, frame, message })
+                } else {
+                    Err(RenderError::CompositionNotFound { id: id.to_owned(), available })
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Switches the page to rendering `composition`.
+    pub async fn set_composition(&mut self, composition: &ResolvedComposition) -> Result<(), RenderError> {
+        self.composition = Some(composition.id.clone());
+        let mode = serde_json::to_string(&composition.bundle_mode()).expect("json serializes");
+        self.eval(&format!("window.remotion_setBundleMode({mode})"), self.timeout).await?;
+        self.wait_for_ready().await
+    }
+
+    /// Shows `frame` and waits until it is fully rendered (delayRenders, fonts), in Remotion's
+    /// four separate calls. Not one script in the page: polling for ready right after
+    /// `remotion_setFrame`, in the same task, can see the page ready on the animation frame that
+    /// releases "Setting the current frame" before React has rendered the new frame (a stale
+    /// or, with `<OffthreadVideo>`, black screenshot under load); a round trip between the calls
+    /// is what Remotion's own renderer has too.
+    pub async fn seek(&self, frame: u64, attempt: u32) -> Result<(), RenderError> {
+        let result = async {
+            self.wait_for_ready().await?;
+            let id = serde_json::to_string(self.composition.as_deref().unwrap_or_default()).expect("serializes");
+            self.eval(&format!("window.remotion_setFrame({frame}, {id}, {attempt})"), self.timeout).await?;
+            self.wait_for_ready().await?;
+            self.eval("document.fonts.ready.then(() => true)", self.timeout).await?;
+            Ok(())
+        }
+        .await;
+        result.map_err(|e: RenderError| e.at_frame(frame))
+    }
+
+    /// Captures the viewport with Remotion's exact screenshot parameters.
+    pub async fn capture(&self, format: Capture) -> Result<Vec<u8>, RenderError> {
+        let transparent = !matches!(format, Capture::Jpeg(_));
+        let background = if transparent { "transparent" } else { "black" };
+        self.eval(&format!("document.body.style.background = '{background}'"), self.timeout).await?;
+        self.page.activate().await?;
+        if transparent {
+            self.page
+                .execute(SetDefaultBackgroundColorOverrideParams {
+                    color: Some(Rgba { r: 0, g: 0, b: 0, a: Some(0.0) }),
+                })
+                .await?;
+        }
+        let (cdp_format, quality) = match format {
+            Capture::Jpeg(q) => (CaptureScreenshotFormat::Jpeg, Some(i64::from(q))),
+            Capture::Png => (CaptureScreenshotFormat::Png, None),
+            Capture::Webp => (CaptureScreenshotFormat::Webp, None),
+        };
+        let shot = self
+            .page
+            .execute(CaptureScreenshotParams {
+                format: Some(cdp_format),
+                quality,
+                clip: Some(Viewport {
+                    x: 0.0,
+                    y: 0.0,
+                    width: f64::from(self.width),
+                    height: f64::from(self.height),
+                    scale: 1.0,
+                }),
+                from_surface: Some(true),
+                capture_beyond_viewport: Some(true),
+                optimize_for_speed: Some(true),
+            })
+            .await?;
+        if transparent {
+            self.page.execute(SetDefaultBackgroundColorOverrideParams { color: None }).await?;
+        }
+        base64::engine::general_purpose::STANDARD
+            .decode(AsRef::<str>::as_ref(&shot.result.data))
+            .map_err(|e| RenderError::Browser(format!("screenshot is not base64: {e}")))
+    }
+
+    /// The frame's media assets (`remotion_collectAssets`), for audio mixing.
+    pub async fn collect_assets(&self) -> Result<Value, RenderError> {
+        self.eval("window.remotion_collectAssets()", self.timeout).await
+    }
+
+    /// Whether the tab can go on rendering its composition: no page error so far, and the page
+    /// answers within `wait`, ready and not cancelled (checked before a kept tab is reused).
+    pub async fn reusable(&self, wait: Duration) -> bool {
+        if self.errors.borrow().is_some() || self.composition.is_none() {
+            return false;
+        }
+        let check = "window.remotion_renderReady === true && window.remotion_cancelledError === undefined";
+        matches!(self.eval_within(check, wait).await, Ok(Some(Value::Bool(true))))
+    }
+
+    /// The tab's DevTools target.
+    pub fn target_id(&self) -> &TargetId {
+        self.page.target_id()
+    }
+
+    /// Closes the tab.
+    pub async fn close(self) {
+        self.listener.abort();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.page.close()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_delay_render_timeouts() {
+        let m =
+            "Error: A delayRender() \"This handle is never cleared\" was called but not cleared after 2000ms. See …";
+        assert_eq!(delay_render_timeout(m), Some((Some("This handle is never cleared".into()), Some(2000))));
+        assert_eq!(delay_render_timeout("Error: thrown at frame 5"), None);
+    }
+
+    #[test]
+    fn serve_urls_are_normalised_like_remotion() {
+        assert_eq!(normalize_serve_url("http://h/sites/s/index.html?x=1"), "http://h/sites/s/index.html");
+        assert_eq!(normalize_serve_url("http://h/sites/s"), "http://h/sites/s/index.html");
+        assert_eq!(normalize_serve_url("http://h/sites/s/"), "http://h/sites/s/index.html");
+    }
+
+    #[test]
+    fn init_scripts_put_the_page_in_rendering_mode() {
+        let setup = TabSetup::metadata("{\"a\":\"it's \\\"quoted\\\"\"}".into(), Duration::from_secs(30));
+        let scripts = setup.init_scripts();
+        assert_eq!(scripts.len(), 4);
+        assert!(scripts[0].contains("window.remotion_puppeteerTimeout = 30000"));
+        assert!(scripts[0].contains("NODE_ENV = 'production'"));
+        // Props are a JS string literal holding the serialized JSON.
+        assert!(scripts[3].starts_with("window.remotion_inputProps = \"{\\\"a\\\":"));
+        assert!(scripts[3].contains("window.remotion_proxyPort = 0;"));
+        let render = TabSetup { frame_server_port: 43_210, ..setup };
+        assert!(render.init_scripts()[3].contains("window.remotion_proxyPort = 43210;"));
+    }
+}

@@ -1,0 +1,162 @@
+//! The audio of a composition, mixed and encoded in-process.
+//!
+//! Like Remotion's renderer, the page is asked for its media assets on every frame
+//! (`window.remotion_collectAssets()`): `<Audio>`/`<Video>` tags report their source, the
+//! position in the media (`mediaFrame`), volume and playback rate; `@remotion/media` reports
+//! the frame's decoded samples inline. Each frame's assets are mixed, in frame order, into
+//! exactly that frame's slot of a 48 kHz stereo timeline ([`frame_start_sample`]), so the
+//! audio of a frame range does not depend on where a render or a chunk starts: chunks rendered
+//! separately join sample-exactly. The assets are typed, and their sources fetched, in
+//! [`crate::assets`].
+//!
+//! * [`source`]: a source decoded and resampled (swresample) as a window over its samples.
+//! * [`mix`]: the per-frame mix (sum × volume, clamped), spooled to a temporary file.
+//! * [`encoder`]: AAC/Opus/MP3/PCM encoding and muxing beside already encoded video.
+
+pub mod encoder;
+pub mod mix;
+pub mod source;
+
+use ffmpeg_next::Rational;
+use remotion_protocol::media::{AudioCodec, Codec};
+use remotion_protocol::payload::EncodingSettings;
+
+use crate::error::RenderError;
+
+/// Sample rate of every mix and every output (Remotion's default, `remotion_sampleRate`).
+pub const SAMPLE_RATE: u32 = 48_000;
+
+/// Channels of every mix and every output.
+pub const CHANNELS: usize = 2;
+
+/// Remotion's default audio bitrate.
+pub const DEFAULT_BITRATE: u64 = 320_000;
+
+/// The first sample (of the 48 kHz timeline) of composition frame `frame`: ⌊frame × 48000 / fps⌋,
+/// exact for fractional rates (29.97 = 30000/1001). Absolute, so every chunk agrees on where
+/// its frames' audio begins and ends.
+pub fn frame_start_sample(frame: u64, fps: Rational) -> u64 {
+    let (num, den) = (u128::from(fps.numerator().max(1) as u32), u128::from(fps.denominator().max(1) as u32));
+    (u128::from(frame) * u128::from(SAMPLE_RATE) * den / num) as u64
+}
+
+/// Samples of the frames `first..=last`.
+pub fn samples_of_frames(first: u64, last: u64, fps: Rational) -> u64 {
+    frame_start_sample(last + 1, fps) - frame_start_sample(first, fps)
+}
+
+/// How the output's audio is encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AudioSettings {
+    /// Audio codec of the output.
+    pub codec: AudioCodec,
+    /// Bits per second (ignored for PCM).
+    pub bitrate: u64,
+}
+
+impl AudioSettings {
+    /// The audio of a render: `None` when muted or when the codec's container has no audio
+    /// (GIF). The audio codec defaults to the codec's (Remotion's defaults: AAC for MP4 and
+    /// QuickTime, Opus for WebM), the bitrate to 320 kbit/s.
+    pub fn for_codec(
+        codec: Codec,
+        audio_codec: Option<AudioCodec>,
+        bitrate: Option<&str>,
+        muted: bool,
+    ) -> Result<Option<Self>, RenderError> {
+        if muted || codec.audio_codecs().is_empty() {
+            return Ok(None);
+        }
+        let audio_codec = match audio_codec {
+            Some(a) if !codec.audio_codecs().contains(&a) => {
+                let allowed: Vec<&str> = codec.audio_codecs().iter().map(|a| a.as_str()).collect();
+                return Err(RenderError::InvalidInput(format!(
+                    "{} output cannot carry {} audio: use one of {}",
+                    codec.as_str(),
+                    a.as_str(),
+                    allowed.join(", ")
+                )));
+            }
+            Some(a) => a,
+            None => codec.default_audio_codec().expect("non-empty list"),
+        };
+        let bitrate = bitrate.map(parse_bitrate).transpose()?.unwrap_or(DEFAULT_BITRATE);
+        let settings = Self { codec: audio_codec, bitrate };
+        // Chunk renderers check too, so a launch fails on its first chunk, not after the last.
+        if let Ok(muxer) = crate::encode::muxer(codec, crate::encode::Container::Output) {
+            encoder::check_container(settings, muxer)?;
+        }
+        Ok(Some(settings))
+    }
+
+    /// The audio of a render requested through the protocol.
+    pub fn from_encoding(encoding: &EncodingSettings) -> Result<Option<Self>, RenderError> {
+        Self::for_codec(encoding.codec, encoding.audio_codec, encoding.audio_bitrate.as_deref(), encoding.muted)
+    }
+}
+
+/// `320k`, `1M`, `128000` → bits per second (FFmpeg's notation, as Remotion takes it).
+pub fn parse_bitrate(text: &str) -> Result<u64, RenderError> {
+    let invalid = || RenderError::InvalidInput(format!("audio bitrate {text:?} is not like 320k, 1M or 128000"));
+    let trimmed = text.trim();
+    let (number, factor) = match trimmed.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&trimmed[..i], 1_000.0),
+        Some((i, 'm' | 'M')) => (&trimmed[..i], 1_000_000.0),
+        _ => (trimmed, 1.0),
+    };
+    let value: f64 = number.parse().map_err(|_| invalid())?;
+    let bits = (value * factor).round();
+    if !(8_000.0..=10_000_000.0).contains(&bits) {
+        return Err(RenderError::InvalidInput(format!("audio bitrate {text:?} is outside 8k–10M")));
+    }
+    Ok(bits as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_own_exact_sample_slots() {
+        let fps30 = Rational::new(30, 1);
+        assert_eq!(frame_start_sample(1, fps30), 1600);
+        assert_eq!(samples_of_frames(0, 89, fps30), 144_000);
+        // 29.97 fps: 1601.6 samples a frame; slots of consecutive ranges add up exactly.
+        let ntsc = Rational::new(30000, 1001);
+        let whole = samples_of_frames(0, 99, ntsc);
+        assert_eq!(samples_of_frames(0, 46, ntsc) + samples_of_frames(47, 99, ntsc), whole);
+        assert_eq!(whole, 160_160);
+    }
+
+    #[test]
+    fn defaults_follow_remotion() {
+        let aac = AudioSettings::for_codec(Codec::H264, None, None, false).unwrap().unwrap();
+        assert_eq!((aac.codec, aac.bitrate), (AudioCodec::Aac, 320_000));
+        assert_eq!(AudioSettings::for_codec(Codec::Vp9, None, None, false).unwrap().unwrap().codec, AudioCodec::Opus);
+        assert_eq!(AudioSettings::for_codec(Codec::Prores, None, None, false).unwrap().unwrap().codec, AudioCodec::Aac);
+        assert_eq!(AudioSettings::for_codec(Codec::H264, None, None, true).unwrap(), None);
+        assert_eq!(AudioSettings::for_codec(Codec::Gif, None, None, false).unwrap(), None);
+        let custom = AudioSettings::for_codec(Codec::H264, Some(AudioCodec::Mp3), Some("128k"), false).unwrap();
+        assert_eq!(custom, Some(AudioSettings { codec: AudioCodec::Mp3, bitrate: 128_000 }));
+        match AudioSettings::for_codec(Codec::Vp8, Some(AudioCodec::Aac), None, false) {
+            Err(RenderError::InvalidInput(m)) => assert!(m.contains("opus"), "{m}"),
+            other => panic!("expected InvalidInput, got {other:?}"),
+        }
+        // PCM goes into QuickTime; this FFmpeg (5.1) cannot put it into MP4.
+        assert!(AudioSettings::for_codec(Codec::Prores, Some(AudioCodec::Pcm16), None, false).is_ok());
+        match AudioSettings::for_codec(Codec::H264, Some(AudioCodec::Pcm16), None, false) {
+            Err(RenderError::InvalidInput(m)) => assert!(m.contains("pcm-16") && m.contains("mp4"), "{m}"),
+            other => panic!("expected InvalidInput, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bitrates_parse_like_ffmpeg() {
+        assert_eq!(parse_bitrate("320k").unwrap(), 320_000);
+        assert_eq!(parse_bitrate("1M").unwrap(), 1_000_000);
+        assert_eq!(parse_bitrate("96000").unwrap(), 96_000);
+        assert_eq!(parse_bitrate("1.5M").unwrap(), 1_500_000);
+        assert!(parse_bitrate("loud").is_err());
+        assert!(parse_bitrate("1").is_err());
+    }
+}

@@ -1,0 +1,639 @@
+//! Joining encoded streams without re-encoding video: chunk files into one output, and a
+//! rendered video with its mixed audio. Video packets are copied, their timestamps shifted by
+//! the length of what came before.
+//!
+//! Audio is the exception, by design: chunks carry their audio as lossless 16-bit PCM (see
+//! [`AudioTarget::Chunk`]) and the joined audio is encoded once, here. Remotion instead encodes
+//! AAC per chunk with extra padding and trims at 1024-sample frame boundaries when copying; that
+//! needs every chunk to render audio beyond its own frames and still leaves the joins depending
+//! on the encoder's overlap. Encoding the joined PCM once is exact at every join, whatever the
+//! chunk sizes. The price is a serial tail in the orchestrator: FFmpeg's AAC encoder at 320k
+//! costs about 45 ms of CPU per second of audio on the 2-core test machine (~27 s for a
+//! 10-minute video; Opus about 7.5 ms), paid once instead of in parallel across the chunks.
+
+use std::path::{Path, PathBuf};
+
+use ffmpeg::{Dictionary, Rational, format, media};
+use ffmpeg_next as ffmpeg;
+
+use remotion_protocol::media::Codec;
+
+use crate::encode::audio::encoder::{AudioEncoder, AudioTarget};
+use crate::encode::audio::mix::MixedAudio;
+use crate::encode::audio::source::Resampler;
+use crate::encode::audio::{AudioSettings, SAMPLE_RATE, frame_start_sample};
+use crate::encode::{Container, codec_tag, gif, muxer};
+use crate::error::RenderError;
+use crate::ffmpeg::init;
+
+fn stitching(context: String, e: ffmpeg::Error) -> RenderError {
+    RenderError::Encoding(format!("{context}: {e}"))
+}
+
+/// Audio is encoded this far ahead of the video being copied, so the muxer interleaves
+/// without buffering much.
+const AUDIO_LEAD_SECONDS: f64 = 0.5;
+
+/// What a join wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Joined {
+    /// Video packets (frames).
+    pub frames: u64,
+    /// Stereo audio samples at 48 kHz (0: no audio stream).
+    pub audio_samples: u64,
+}
+
+/// Joins the video streams of `chunks` (in order) into `out`, in the container of `codec`,
+/// leaving any audio out; returns the number of packets written. Each chunk must hold one
+/// video stream of the same codec and size.
+pub fn concat_video(chunks: &[PathBuf], out: &Path, codec: Codec) -> Result<u64, RenderError> {
+    Ok(concat(chunks, out, codec, None)?.frames)
+}
+
+/// The output's video stream, copied from `input`'s.
+struct VideoCopy {
+    frame_rate: Rational,
+}
+
+impl VideoCopy {
+    /// Adds a video stream shaped like `source`'s to `output` (as its first stream).
+    fn add(
+        output: &mut format::context::Output,
+        source: &Path,
+        codec: Codec,
+        muxer: &str,
+    ) -> Result<Self, RenderError> {
+        let probe = format::input(source).map_err(|e| stitching(format!("opening {}", source.display()), e))?;
+        let stream = probe
+            .streams()
+            .best(media::Type::Video)
+            .ok_or_else(|| RenderError::Encoding(format!("{} has no video stream", source.display())))?;
+        let parameters = stream.parameters();
+        let frame_rate = stream.avg_frame_rate();
+        // VP8/VP9 alpha travels beside each packet (Matroska BlockAdditions, kept by the copy);
+        // the track's AlphaMode flag comes from this tag, which Matroska inputs carry.
+        let alpha_mode = stream.metadata().get("alpha_mode").map(str::to_owned);
+        drop(probe);
+        let mut out_stream = output
+            .add_stream(ffmpeg::encoder::find(ffmpeg::codec::Id::None))
+            .map_err(|e| stitching("adding a stream".into(), e))?;
+        out_stream.set_parameters(parameters);
+        // The input's codec tag (a TS stream type, a Matroska id) means nothing in the output.
+        // SAFETY: the stream's parameters were just allocated by set_parameters.
+        unsafe {
+            (*(*out_stream.as_mut_ptr()).codecpar).codec_tag = codec_tag(codec, muxer).unwrap_or(0);
+        }
+        out_stream.set_avg_frame_rate(frame_rate);
+        out_stream.set_time_base(frame_rate.invert());
+        if let Some(mode) = alpha_mode {
+            let mut metadata = Dictionary::new();
+            metadata.set("alpha_mode", &mode);
+            out_stream.set_metadata(metadata);
+        }
+        Ok(Self { frame_rate })
+    }
+}
+
+/// Writes the output's header (index at the front for MP4 and QuickTime).
+fn write_header(output: &mut format::context::Output, muxer: &str) -> Result<(), RenderError> {
+    let mut header = Dictionary::new();
+    if matches!(muxer, "mp4" | "mov") {
+        header.set("movflags", "+faststart");
+    }
+    output.write_header_with(header).map_err(|e| stitching("writing the output header".into(), e))?;
+    Ok(())
+}
+
+/// Copies the video packets of one input after `offset` (in the output's video time base),
+/// calling `before_packet` with each packet's presentation time in seconds and the number of
+/// frames copied from this input so far, and `other` with packets of other streams.
+/// Returns where the input's video ends and how many frames it had.
+fn copy_video(
+    input: &mut format::context::Input,
+    name: &Path,
+    output: &mut format::context::Output,
+    offset: i64,
+    frame_rate: Rational,
+    mut before_packet: impl FnMut(&mut format::context::Output, f64, u64) -> Result<(), RenderError>,
+    mut other: impl FnMut(&mut format::context::Output, usize, ffmpeg::Packet) -> Result<(), RenderError>,
+) -> Result<(i64, u64), RenderError> {
+    let out_time_base = output.stream(0).expect("the video stream is first").time_base();
+    let index = input
+        .streams()
+        .best(media::Type::Video)
+        .ok_or_else(|| RenderError::Encoding(format!("{} has no video stream", name.display())))?
+        .index();
+    let in_time_base = input.stream(index).expect("exists").time_base();
+    // Inputs do not start at zero (MPEG-TS adds a start offset): rebase each so that its first
+    // picture (the IDR frame, first in decode order) shows right after what came before. Decode
+    // timestamps then stay increasing across the join: with B-frames an input's DTS run a few
+    // frames behind its PTS, on both sides of the join alike.
+    let mut base: Option<i64> = None;
+    let mut end = offset;
+    let mut frames = 0u64;
+    for (s, mut packet) in input.packets() {
+        if s.index() != index {
+            other(output, s.index(), packet)?;
+            continue;
+        }
+        packet.rescale_ts(in_time_base, out_time_base);
+        let first_pts = *base.get_or_insert(packet.pts().or(packet.dts()).unwrap_or(0));
+        let shift = offset - first_pts;
+        packet.set_pts(packet.pts().map(|t| t + shift));
+        packet.set_dts(packet.dts().map(|t| t + shift));
+        let duration =
+            if packet.duration() > 0 { packet.duration() } else { frame_duration(frame_rate, out_time_base) };
+        end = end.max(packet.pts().unwrap_or(offset) + duration);
+        frames += 1;
+        let seconds = packet.pts().unwrap_or(offset) as f64 * f64::from(out_time_base);
+        before_packet(output, seconds, frames)?;
+        packet.set_stream(0);
+        packet.set_position(-1);
+        packet.write_interleaved(output).map_err(|e| stitching(format!("copying {}", name.display()), e))?;
+    }
+    Ok((end, frames))
+}
+
+/// Whether a file has an audio stream (container header only: cheap even for thousands of
+/// chunks).
+fn has_audio_stream(path: &Path) -> Result<bool, RenderError> {
+    let c_path = std::ffi::CString::new(path.to_string_lossy().as_bytes())
+        .map_err(|_| RenderError::InvalidInput(format!("{} has a NUL in its name", path.display())))?;
+    // SAFETY: avformat_open_input allocates the context and fills it (or frees it on error);
+    // the streams array holds nb_streams valid pointers; the context is closed before return.
+    unsafe {
+        let mut context = std::ptr::null_mut();
+        let opened =
+            ffmpeg::ffi::avformat_open_input(&mut context, c_path.as_ptr(), std::ptr::null(), std::ptr::null_mut());
+        if opened < 0 {
+            return Err(stitching(format!("opening {}", path.display()), ffmpeg::Error::from(opened)));
+        }
+        let streams = std::slice::from_raw_parts((*context).streams, (*context).nb_streams as usize);
+        let audio =
+            streams.iter().any(|s| (*(**s).codecpar).codec_type == ffmpeg::ffi::AVMediaType::AVMEDIA_TYPE_AUDIO);
+        ffmpeg::ffi::avformat_close_input(&mut context);
+        Ok(audio)
+    }
+}
+
+/// Decodes an input's audio stream to 48 kHz stereo.
+struct AudioDecoder {
+    index: usize,
+    decoder: ffmpeg::decoder::Audio,
+    resampler: Option<Resampler>,
+    frame: ffmpeg::frame::Audio,
+}
+
+impl AudioDecoder {
+    fn open(input: &format::context::Input, name: &Path) -> Result<Option<Self>, RenderError> {
+        let Some(stream) = input.streams().best(media::Type::Audio) else { return Ok(None) };
+        let decoder = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
+            .and_then(|c| c.decoder().audio())
+            .map_err(|e| stitching(format!("opening the audio of {}", name.display()), e))?;
+        Ok(Some(Self { index: stream.index(), decoder, resampler: None, frame: ffmpeg::frame::Audio::empty() }))
+    }
+
+    /// Decodes `packet` (or, with `None`, flushes) and appends the samples to `out`.
+    fn decode(&mut self, packet: Option<&ffmpeg::Packet>, out: &mut Vec<f32>) -> Result<(), RenderError> {
+        let fail = |e| stitching("decoding a chunk's audio".into(), e);
+        match packet {
+            Some(packet) => self.decoder.send_packet(packet).map_err(fail)?,
+            None => self.decoder.send_eof().map_err(fail)?,
+        }
+        while self.decoder.receive_frame(&mut self.frame).is_ok() {
+            if self.resampler.as_ref().is_none_or(|r| !r.fits(&self.frame)) {
+                self.resampler = Some(Resampler::for_frame(&self.frame).map_err(fail)?);
+            }
+            self.resampler.as_mut().expect("set above").convert(Some(&self.frame), out).map_err(fail)?;
+        }
+        if packet.is_none()
+            && let Some(resampler) = &mut self.resampler
+        {
+            resampler.convert(None, out).map_err(fail)?;
+        }
+        Ok(())
+    }
+}
+
+/// The joined audio: chunk audio (or silence for chunks without) kept exactly on the video's
+/// timeline — each chunk's audio is cut or padded to the samples of its frames.
+struct AudioJoin {
+    encoder: AudioEncoder,
+    frame_rate: Rational,
+    /// Samples to drop from the next chunk's start (a chunk that was too long).
+    drop: u64,
+    scratch: Vec<f32>,
+}
+
+impl AudioJoin {
+    fn push(&mut self, output: &mut format::context::Output) -> Result<(), RenderError> {
+        let skip = (self.drop as usize).min(self.scratch.len() / 2);
+        self.drop -= skip as u64;
+        let result = self.encoder.push(&self.scratch[skip * 2..], output);
+        self.scratch.clear();
+        result
+    }
+
+    /// Pads with silence up to the samples of `frames` frames; at the end of a chunk, notes
+    /// what ran past them, to be dropped from the next chunk's start.
+    fn settle(
+        &mut self,
+        frames: u64,
+        output: &mut format::context::Output,
+        end_of_chunk: bool,
+    ) -> Result<(), RenderError> {
+        let target = frame_start_sample(frames, self.frame_rate);
+        let pushed = self.encoder.samples();
+        if pushed < target {
+            self.encoder.push_silence(target - pushed, output)?;
+            if end_of_chunk {
+                self.drop = 0;
+            }
+        } else if end_of_chunk {
+            self.drop = pushed - target;
+            if self.drop > 0 {
+                tracing::debug!(excess = self.drop, "a chunk's audio ran past its frames; trimming the next");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Joins `chunks` (in order) into `out` in the container of `codec`. With `audio`, and when
+/// any chunk has audio, the output gets an audio stream: the chunks' audio decoded, joined on
+/// the video's timeline and encoded once.
+pub fn concat(
+    chunks: &[PathBuf],
+    out: &Path,
+    codec: Codec,
+    audio: Option<AudioSettings>,
+) -> Result<Joined, RenderError> {
+    init();
+    let muxer = muxer(codec, Container::Output)?;
+    let first = chunks.first().ok_or_else(|| RenderError::InvalidInput("no chunks to join".into()))?;
+    if codec.is_audio_only() {
+        return join_audio(chunks, out, muxer, audio);
+    }
+    if codec == Codec::Gif {
+        // The exception to joining by copy: a GIF's palette is learnt from all its frames, so
+        // its chunks are screenshots, quantised and encoded once here (crate::encode::gif).
+        let summary = gif::encode(chunks, out)?;
+        tracing::info!(
+            frames = summary.frames,
+            samples = summary.samples,
+            palette_ms = summary.palette_time.as_millis() as u64,
+            encode_ms = summary.encode_time.as_millis() as u64,
+            "gif stitched"
+        );
+        return Ok(Joined { frames: summary.frames, audio_samples: 0 });
+    }
+    let mut with_audio = None;
+    if let Some(settings) = audio {
+        for chunk in chunks {
+            if has_audio_stream(chunk)? {
+                with_audio = Some(settings);
+                break;
+            }
+        }
+    }
+    let mut output = format::output_as(out, muxer).map_err(|e| stitching(format!("creating {}", out.display()), e))?;
+    let video = VideoCopy::add(&mut output, first, codec, muxer)?;
+    let mut join = match with_audio {
+        Some(settings) => Some(AudioJoin {
+            encoder: AudioEncoder::add(&mut output, AudioTarget::Output(settings))?,
+            frame_rate: video.frame_rate,
+            drop: 0,
+            scratch: Vec::new(),
+        }),
+        None => None,
+    };
+    write_header(&mut output, muxer)?;
+
+    let mut offset = 0i64; // in the output's video time base
+    let mut frames_before = 0u64;
+    for chunk in chunks {
+        let mut input = format::input(chunk).map_err(|e| stitching(format!("opening {}", chunk.display()), e))?;
+        let mut decoder = match &join {
+            Some(_) => AudioDecoder::open(&input, chunk)?,
+            None => None,
+        };
+        let silent = decoder.is_none();
+        let (end, frames) = {
+            let join_cell = std::cell::RefCell::new(&mut join);
+            let decoder_cell = std::cell::RefCell::new(&mut decoder);
+            copy_video(
+                &mut input,
+                chunk,
+                &mut output,
+                offset,
+                video.frame_rate,
+                |output, _, copied| match join_cell.borrow_mut().as_mut() {
+                    // A chunk without audio (nothing audible in its frames) is silence.
+                    Some(join) if silent => join.settle(frames_before + copied, output, false),
+                    _ => Ok(()),
+                },
+                |output, index, packet| {
+                    let mut join = join_cell.borrow_mut();
+                    let mut decoder = decoder_cell.borrow_mut();
+                    match (join.as_mut(), decoder.as_mut()) {
+                        (Some(join), Some(decoder)) if decoder.index == index => {
+                            decoder.decode(Some(&packet), &mut join.scratch)?;
+                            join.push(output)
+                        }
+                        _ => Ok(()),
+                    }
+                },
+            )?
+        };
+        if let Some(join) = &mut join {
+            if let Some(decoder) = &mut decoder {
+                decoder.decode(None, &mut join.scratch)?;
+                join.push(&mut output)?;
+            }
+            join.settle(frames_before + frames, &mut output, true)?;
+        }
+        frames_before += frames;
+        offset = end;
+    }
+    let audio_samples = match join {
+        Some(join) => join.encoder.finish(&mut output)?,
+        None => 0,
+    };
+    output.write_trailer().map_err(|e| stitching("finishing the output".into(), e))?;
+    Ok(Joined { frames: frames_before, audio_samples })
+}
+
+/// Joins the chunks of an audio-only render (each the 16-bit PCM of exactly its frames) and
+/// encodes them once, into `muxer`.
+fn join_audio(
+    chunks: &[PathBuf],
+    out: &Path,
+    muxer: &str,
+    audio: Option<AudioSettings>,
+) -> Result<Joined, RenderError> {
+    let settings =
+        audio.ok_or_else(|| RenderError::InvalidInput("audio-only renders cannot be muted: remove muted".into()))?;
+    let mut output = format::output_as(out, muxer).map_err(|e| stitching(format!("creating {}", out.display()), e))?;
+    let mut encoder = AudioEncoder::add(&mut output, AudioTarget::Output(settings))?;
+    write_header(&mut output, muxer)?;
+    let mut samples = Vec::new();
+    for chunk in chunks {
+        let mut input = format::input(chunk).map_err(|e| stitching(format!("opening {}", chunk.display()), e))?;
+        let mut decoder = AudioDecoder::open(&input, chunk)?
+            .ok_or_else(|| RenderError::Encoding(format!("{} has no audio", chunk.display())))?;
+        for (stream, packet) in input.packets() {
+            if stream.index() == decoder.index {
+                decoder.decode(Some(&packet), &mut samples)?;
+                encoder.push(&samples, &mut output)?;
+                samples.clear();
+            }
+        }
+        decoder.decode(None, &mut samples)?;
+        encoder.push(&samples, &mut output)?;
+        samples.clear();
+    }
+    let audio_samples = encoder.finish(&mut output)?;
+    output.write_trailer().map_err(|e| stitching("finishing the output".into(), e))?;
+    Ok(Joined { frames: 0, audio_samples })
+}
+
+/// Writes an audio-only output or chunk (`codec` mp3, aac or wav): the `audio` mixed, or
+/// `samples` of silence when nothing was heard. Returns the samples written.
+pub fn write_audio(
+    audio: Option<&mut MixedAudio>,
+    samples: u64,
+    out: &Path,
+    codec: Codec,
+    container: Container,
+    target: AudioTarget,
+) -> Result<u64, RenderError> {
+    init();
+    let muxer = muxer(codec, container)?;
+    let mut output = format::output_as(out, muxer).map_err(|e| stitching(format!("creating {}", out.display()), e))?;
+    let mut encoder = AudioEncoder::add(&mut output, target)?;
+    write_header(&mut output, muxer)?;
+    if let Some(mixed) = audio {
+        let mut buffer = Vec::new();
+        let reading = |e| RenderError::io("reading the mixed audio", e);
+        while mixed.read(&mut buffer, SAMPLE_RATE as usize).map_err(reading)? > 0 {
+            encoder.push(&buffer, &mut output)?;
+            buffer.clear();
+        }
+    }
+    // Nothing heard, or a mix that ended early: silence up to the frames' length.
+    if encoder.samples() < samples {
+        encoder.push_silence(samples - encoder.samples(), &mut output)?;
+    }
+    let written = encoder.finish(&mut output)?;
+    output.write_trailer().map_err(|e| stitching("finishing the output".into(), e))?;
+    Ok(written)
+}
+
+/// Writes `video` (a file with one video stream) and `audio` into `out`, in the container of
+/// `codec` (output or chunk), copying the video and encoding the audio for `target`.
+pub fn mux_audio(
+    video: &Path,
+    audio: &mut MixedAudio,
+    out: &Path,
+    codec: Codec,
+    container: Container,
+    target: AudioTarget,
+) -> Result<Joined, RenderError> {
+    init();
+    let muxer = muxer(codec, container)?;
+    let mut output = format::output_as(out, muxer).map_err(|e| stitching(format!("creating {}", out.display()), e))?;
+    let copy = VideoCopy::add(&mut output, video, codec, muxer)?;
+    let mut encoder = AudioEncoder::add(&mut output, target)?;
+    write_header(&mut output, muxer)?;
+    let mut input = format::input(video).map_err(|e| stitching(format!("opening {}", video.display()), e))?;
+    let mut buffer = Vec::new();
+    let total = audio.samples();
+    let mut feed = |output: &mut format::context::Output, until: u64, encoder: &mut AudioEncoder| {
+        while encoder.samples() < until.min(total) {
+            buffer.clear();
+            let wanted = (until.min(total) - encoder.samples()).min(u64::from(SAMPLE_RATE)) as usize;
+            if audio.read(&mut buffer, wanted).map_err(|e| RenderError::io("reading the mixed audio", e))? == 0 {
+                break;
+            }
+            encoder.push(&buffer, output)?;
+        }
+        Ok::<(), RenderError>(())
+    };
+    let (_, frames) = {
+        let encoder_cell = std::cell::RefCell::new(&mut encoder);
+        copy_video(
+            &mut input,
+            video,
+            &mut output,
+            0,
+            copy.frame_rate,
+            |output, seconds, _| {
+                let until = ((seconds + AUDIO_LEAD_SECONDS) * f64::from(SAMPLE_RATE)) as u64;
+                feed(output, until, &mut encoder_cell.borrow_mut())
+            },
+            |_, _, _| Ok(()),
+        )?
+    };
+    feed(&mut output, total, &mut encoder)?;
+    let audio_samples = encoder.finish(&mut output)?;
+    output.write_trailer().map_err(|e| stitching("finishing the output".into(), e))?;
+    Ok(Joined { frames, audio_samples })
+}
+
+/// One frame's duration in `time_base` units.
+fn frame_duration(frame_rate: Rational, time_base: Rational) -> i64 {
+    let (fr_num, fr_den) = (i64::from(frame_rate.numerator().max(1)), i64::from(frame_rate.denominator().max(1)));
+    let (tb_num, tb_den) = (i64::from(time_base.numerator().max(1)), i64::from(time_base.denominator().max(1)));
+    (fr_den * tb_den) / (fr_num * tb_num)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::ImageKind;
+    use crate::encode::video::{VideoEncoder, VideoSettings};
+
+    /// A PNG of a flat colour.
+    fn png(width: u32, height: u32, shade: u8) -> Vec<u8> {
+        let image = image::RgbImage::from_pixel(width, height, image::Rgb([shade, 255 - shade, shade / 2]));
+        let mut bytes = Vec::new();
+        image.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).unwrap();
+        bytes
+    }
+
+    fn chunk(dir: &Path, index: usize, frames: u8) -> PathBuf {
+        chunk_of(Codec::H264, dir, index, frames)
+    }
+
+    fn chunk_of(codec: Codec, dir: &Path, index: usize, frames: u8) -> PathBuf {
+        let path = dir.join(format!("{index:06}.{}", codec.chunk_extension()));
+        let settings = VideoSettings {
+            width: 64,
+            height: 64,
+            fps: 30.0,
+            codec,
+            crf: None,
+            preset: "veryfast".into(),
+            pixel_format: None,
+            container: Container::Chunk,
+        };
+        let mut encoder = VideoEncoder::create(&path, &settings, ImageKind::Png).unwrap();
+        for f in 0..frames {
+            encoder.push_image(&png(64, 64, f.wrapping_mul(9))).unwrap();
+        }
+        encoder.finish().unwrap();
+        path
+    }
+
+    fn probe(path: &Path) -> (u64, f64) {
+        let input = format::input(path).unwrap();
+        let duration = input.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE);
+        let mut input = input;
+        let frames = input.packets().filter(|(s, _)| s.index() == 0).count() as u64;
+        (frames, duration)
+    }
+
+    #[test]
+    fn chunks_join_without_gaps_or_lost_frames() {
+        let dir = tempfile::tempdir().unwrap();
+        let chunks: Vec<PathBuf> = [20u8, 20, 7].iter().enumerate().map(|(i, n)| chunk(dir.path(), i, *n)).collect();
+        let out = dir.path().join("out.mp4");
+        assert_eq!(concat_video(&chunks, &out, Codec::H264).unwrap(), 47);
+        let (frames, duration) = probe(&out);
+        assert_eq!(frames, 47);
+        assert!((duration - 47.0 / 30.0).abs() < 0.02, "47 frames at 30 fps, got {duration} s");
+    }
+
+    /// Resident memory of this process, kB (Linux).
+    fn rss_kb() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn ten_thousand_tiny_chunks_stitch_in_bounded_time_and_memory() {
+        // Resident memory is per process and the other tests run beside this one: measure in a
+        // child process running only this test.
+        const CHILD: &str = "REMOTION_STITCH_MEMORY_CHILD";
+        if std::env::var_os(CHILD).is_none() {
+            // This test's path in the test binary (its module path without the crate's name).
+            let path = concat!(module_path!(), "::ten_thousand_tiny_chunks_stitch_in_bounded_time_and_memory");
+            let test = path.split_once("::").map_or(path, |(_, test)| test);
+            let output = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", test])
+                .args(["--test-threads", "1", "--nocapture"])
+                .env(CHILD, "1")
+                .output()
+                .unwrap();
+            let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+            eprint!("{stdout}{stderr}");
+            // A filter that matches no test passes too: the child must have run this one.
+            assert!(output.status.success() && stdout.contains("1 passed"), "the measuring child failed");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let one = chunk(dir.path(), 0, 1);
+        // The same one-frame chunk many times over: joining cost is per packet, not per file size.
+        let chunks: Vec<PathBuf> = std::iter::repeat_n(one, 10_000).collect();
+        let out = dir.path().join("out.mp4");
+        let before = rss_kb();
+        let started = std::time::Instant::now();
+        assert_eq!(concat_video(&chunks, &out, Codec::H264).unwrap(), 10_000);
+        let elapsed = started.elapsed();
+        let grown_kb = rss_kb().saturating_sub(before);
+        assert!(elapsed < std::time::Duration::from_secs(120), "{elapsed:?}");
+        // Memory must not grow with the number of chunks: one input open at a time, and the
+        // MP4 index (a few bytes per packet) is all that accumulates.
+        assert!(grown_kb < 64 * 1024, "resident memory grew by {grown_kb} kB");
+        assert_eq!(probe(&out).0, 10_000);
+        eprintln!("10,000 chunks joined in {elapsed:?}, resident memory +{grown_kb} kB");
+    }
+
+    #[test]
+    fn every_video_codec_encodes_chunks_that_join_into_its_container() {
+        for (codec, name, container) in [
+            (Codec::H265, "hevc", "mov,mp4,m4a,3gp,3g2,mj2"),
+            (Codec::Vp8, "vp8", "matroska,webm"),
+            (Codec::Vp9, "vp9", "matroska,webm"),
+            (Codec::Prores, "prores", "mov,mp4,m4a,3gp,3g2,mj2"),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let chunks: Vec<PathBuf> =
+                [5u8, 4].iter().enumerate().map(|(i, n)| chunk_of(codec, dir.path(), i, *n)).collect();
+            let out = dir.path().join(format!("out.{}", codec.extension()));
+            assert_eq!(concat_video(&chunks, &out, codec).unwrap(), 9, "{codec:?}");
+            let input = format::input(&out).unwrap();
+            assert_eq!(input.format().name(), container, "{codec:?}");
+            let stream = input.streams().best(media::Type::Video).unwrap();
+            assert_eq!(stream.parameters().id().name(), name, "{codec:?}");
+            drop(input);
+            let (frames, duration) = probe(&out);
+            assert_eq!(frames, 9, "{codec:?}");
+            assert!((duration - 9.0 / 30.0).abs() < 0.05, "{codec:?}: {duration}");
+        }
+    }
+
+    #[test]
+    fn every_codec_has_containers_and_audio_only_joins_need_audio() {
+        for codec in Codec::ALL {
+            for container in [Container::Output, Container::Chunk] {
+                assert!(muxer(codec, container).is_ok(), "{codec:?} {container:?}");
+            }
+        }
+        assert_eq!(muxer(Codec::Aac, Container::Output).unwrap(), "adts");
+        assert_eq!(muxer(Codec::Mp3, Container::Chunk).unwrap(), "wav");
+        let dir = tempfile::tempdir().unwrap();
+        let chunks = vec![chunk(dir.path(), 0, 2)];
+        match concat(&chunks, &dir.path().join("x.mp3"), Codec::Mp3, None) {
+            Err(RenderError::InvalidInput(m)) => assert!(m.contains("cannot be muted"), "{m}"),
+            other => panic!("expected InvalidInput, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn nothing_to_join_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(concat_video(&[], &dir.path().join("x.mp4"), Codec::H264), Err(RenderError::InvalidInput(_))));
+    }
+}

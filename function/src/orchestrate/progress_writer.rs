@@ -1,0 +1,270 @@
+//! The render's progress document: kept in memory by the orchestrator, written to
+//! `renders/<id>/progress.json` on every stage change and at least every 2 s, with the cost
+//! accrued so far.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use remotion_protocol::payload::ChunkProgress;
+use remotion_protocol::pricing::{FunctionShape, LambdaUsage, S3Usage};
+use remotion_protocol::progress::{ProgressDocument, ProgressError, Stage};
+
+use super::chunk_reports::ChunkFrames;
+use crate::error::RenderError;
+use crate::storage;
+
+/// How often the document is written while nothing else triggers a write (a heartbeat the
+/// operator's stall detection relies on).
+pub const WRITE_INTERVAL: Duration = Duration::from_millis(1500);
+
+/// Chunk progress objects read at once on a tick.
+const CHUNK_PROGRESS_READS: usize = 32;
+
+/// Longest a tick waits for chunk progress before it writes the document (which must go out
+/// at least every 2 s: [`WRITE_INTERVAL`] plus this stays below).
+const CHUNK_PROGRESS_BUDGET: Duration = Duration::from_millis(400);
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The document and the usage behind its cost.
+#[derive(Debug)]
+pub struct State {
+    /// The document as it will next be written.
+    pub doc: ProgressDocument,
+    /// Renderer invocations and their billed time.
+    pub renderers: LambdaUsage,
+    /// S3 requests made for this render.
+    pub s3: S3Usage,
+    /// Frames of finished and running chunks, behind the document's frame counts.
+    pub chunks: ChunkFrames,
+}
+
+impl State {
+    /// Brings the document's frame counts up to the chunks' (never down: a document that
+    /// showed more frames stays ahead until the chunks catch up).
+    pub fn count_frames(&mut self) {
+        self.doc.frames_rendered = self.doc.frames_rendered.max(self.chunks.rendered());
+        self.doc.frames_encoded = self.doc.frames_encoded.max(self.chunks.encoded());
+    }
+}
+
+/// Shared progress of one render.
+#[derive(Clone)]
+pub struct ProgressWriter {
+    state: Arc<Mutex<State>>,
+    shape: FunctionShape,
+    started: Instant,
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    key: String,
+    /// Writes go out one at a time, so the store sees documents in sequence order.
+    writing: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl ProgressWriter {
+    /// Progress of a render that starts now.
+    pub fn new(
+        render_id: &str,
+        shape: FunctionShape,
+        s3: aws_sdk_s3::Client,
+        bucket: impl Into<String>,
+        key: impl Into<String>,
+    ) -> Self {
+        let mut doc = ProgressDocument::new(render_id, now_ms());
+        doc.stage = Stage::Launched;
+        Self {
+            state: Arc::new(Mutex::new(State {
+                doc,
+                renderers: LambdaUsage::default(),
+                s3: S3Usage::default(),
+                chunks: ChunkFrames::default(),
+            })),
+            shape,
+            started: Instant::now(),
+            s3,
+            bucket: bucket.into(),
+            key: key.into(),
+            writing: Arc::default(),
+        }
+    }
+
+    /// The state, for an update. Keep the guard short: writers and the scheduler share it.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records an error in the document.
+    pub fn error(&self, error: ProgressError) {
+        self.lock().doc.push_error(error);
+    }
+
+    /// Moves to `stage` and writes the document.
+    pub async fn stage(&self, stage: Stage) -> Result<(), RenderError> {
+        self.lock().doc.stage = stage;
+        self.write().await
+    }
+
+    /// A snapshot of the document with its cost brought up to date (the orchestrator's own
+    /// invocation counts from its start until now).
+    pub fn snapshot(&self) -> ProgressDocument {
+        let orchestrator_ms = remotion_protocol::pricing::billed_milliseconds_from_duration(self.started.elapsed());
+        let mut state = self.lock();
+        let mut lambda = state.renderers;
+        lambda.record(orchestrator_ms);
+        state.doc.invocations = lambda.invocations;
+        state.doc.billed_milliseconds = lambda.billed_milliseconds;
+        // A region without prices keeps the cost at zero; the operator reports "price unknown".
+        if let Ok(cost) = remotion_protocol::pricing::cost(&self.shape, lambda, state.s3) {
+            state.doc.accrued_usd = cost.total;
+        }
+        state.doc.sequence += 1;
+        state.doc.updated_at_ms = now_ms().max(state.doc.updated_at_ms);
+        state.s3.write_requests += 1; // the write this snapshot is for
+        state.doc.clone()
+    }
+
+    /// Writes the document now.
+    pub async fn write(&self) -> Result<(), RenderError> {
+        let _one_at_a_time = self.writing.lock().await;
+        let doc = self.snapshot();
+        let body = serde_json::to_vec(&doc).map_err(|e| RenderError::Encoding(format!("progress document: {e}")))?;
+        storage::put(&self.s3, &self.bucket, &self.key, body, "application/json").await
+    }
+
+    /// Reads the progress objects of the chunks running now and counts their frames; reads
+    /// that have not answered within `budget` are left for the next tick, so that a slow
+    /// store never holds up the document itself.
+    pub async fn read_chunk_progress(&self, budget: Duration) {
+        let running = self.lock().chunks.running();
+        if running.is_empty() {
+            return;
+        }
+        let (s3, bucket) = (&self.s3, self.bucket.as_str());
+        let answered: Vec<Option<(u32, ChunkProgress)>> = futures::stream::iter(running)
+            .map(|(index, key)| async move {
+                // Not there yet (the renderer writes after a second) or unreadable: no news.
+                match storage::get(s3, bucket, &key).await {
+                    Ok(Some(bytes)) => serde_json::from_slice(&bytes).ok().map(|p| (index, p)),
+                    Ok(None) => None,
+                    Err(e) => {
+                        tracing::debug!("could not read the progress of chunk {index}: {e}");
+                        None
+                    }
+                }
+            })
+            .buffer_unordered(CHUNK_PROGRESS_READS)
+            .take_until(tokio::time::sleep(budget))
+            .collect()
+            .await;
+        let mut state = self.lock();
+        state.s3.read_requests += answered.len() as u64;
+        for (index, progress) in answered.iter().flatten() {
+            state.chunks.observe(*index, progress);
+        }
+        state.count_frames();
+    }
+
+    /// Writes the document every [`WRITE_INTERVAL`] until the returned guard is dropped.
+    /// A failed periodic write is logged and retried on the next tick; the render goes on.
+    pub fn heartbeat(&self) -> Heartbeat {
+        let progress = self.clone();
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(WRITE_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => return,
+                    _ = tick.tick() => {}
+                }
+                progress.read_chunk_progress(CHUNK_PROGRESS_BUDGET).await;
+                if let Err(e) = progress.write().await {
+                    tracing::warn!("could not write the progress document: {e}");
+                }
+            }
+        });
+        Heartbeat { stop: Some(stop), task }
+    }
+
+    /// Time since the render started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+/// The periodic writer. Stop it before the final write: a write still in flight could
+/// otherwise land after the final document.
+pub struct Heartbeat {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Heartbeat {
+    /// Stops the periodic writes, waiting for one in flight to finish.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use remotion_protocol::lambda::Architecture;
+
+    use super::*;
+
+    /// A store that accepts connections and never answers.
+    async fn silent_store() -> (aws_sdk_s3::Client, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .endpoint_url(format!("http://127.0.0.1:{port}"))
+            .force_path_style(true)
+            .credentials_provider(aws_sdk_s3::config::Credentials::new("k", "s", None, None, "test"))
+            .build();
+        (aws_sdk_s3::Client::from_conf(config), task)
+    }
+
+    #[tokio::test]
+    async fn chunk_progress_reads_never_hold_up_the_document() {
+        let (s3, _store) = silent_store().await;
+        let shape = FunctionShape {
+            region: "us-east-1".into(),
+            architecture: Architecture::X86_64,
+            memory_mb: 2048,
+            disk_mb: 2048,
+        };
+        let progress = ProgressWriter::new("r", shape, s3, "b", "renders/r/progress.json");
+        for index in 0..3 {
+            progress.lock().chunks.started(index, 10, Some(format!("renders/r/chunk-progress/{index:06}.json")));
+        }
+        let t = Instant::now();
+        tokio::time::timeout(Duration::from_secs(5), progress.read_chunk_progress(Duration::from_millis(300)))
+            .await
+            .expect("the reads are cut off at their budget, not left to the store");
+        assert!(t.elapsed() < Duration::from_secs(2), "cut off after {:?}", t.elapsed());
+        let state = progress.lock();
+        assert_eq!((state.doc.frames_rendered, state.s3.read_requests), (0, 0), "nothing answered, nothing counted");
+    }
+}

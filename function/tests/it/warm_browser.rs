@@ -1,0 +1,37 @@
+//! The browser kept warm between Lambda invocations of one process: a released browser is
+//! reused by the next invocation, in Chromium's single-process mode (Lambda) and in the
+//! ordinary mode (where each invocation gets a fresh browser context).
+
+use std::time::Duration;
+
+use remotion_function::capture::browser::{Browser, BrowserOptions, launches};
+
+use crate::common;
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+async fn lease_and_use(options: &BrowserOptions, html: &str) -> Browser {
+    let browser = tokio::time::timeout(LIMIT, Browser::warm(options)).await.expect("warm in time").unwrap();
+    let tab = tokio::time::timeout(LIMIT, browser.new_tab()).await.expect("tab in time").unwrap();
+    tokio::time::timeout(LIMIT, tab.goto(format!("data:text/html,{html}"))).await.expect("load in time").unwrap();
+    browser
+}
+
+#[tokio::test]
+async fn a_released_browser_is_reused_by_the_next_invocation() {
+    // It counts the browsers its process launched, which other tests must not add to.
+    if !common::in_own_process(concat!(module_path!(), "::a_released_browser_is_reused_by_the_next_invocation")) {
+        return;
+    }
+    let mut options = BrowserOptions::detect().unwrap();
+    for (in_lambda, launched) in [(true, 1), (false, 2)] {
+        options.in_lambda = in_lambda;
+        let first = lease_and_use(&options, "<p>one</p>").await;
+        assert_eq!(launches(), launched, "in_lambda={in_lambda}: one launch for the first lease");
+        tokio::time::timeout(LIMIT, first.release()).await.expect("release in time");
+        let second = lease_and_use(&options, "<p>two</p>").await;
+        assert_eq!(launches(), launched, "in_lambda={in_lambda}: the second lease reuses the first Chromium");
+        // End this mode's browser so the next mode launches its own.
+        tokio::time::timeout(LIMIT, second.close()).await.expect("close in time");
+    }
+}

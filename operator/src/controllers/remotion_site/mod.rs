@@ -1,0 +1,315 @@
+//! RemotionSite controller: fetch the bundle archive (URL, ConfigMap or S3 object), check its
+//! digest, unpack it safely, check it is a Remotion bundle, upload what changed to
+//! `sites/<siteName>/` of the referenced LambdaBucket, and list the compositions through the
+//! referenced RenderFunction. Nothing is uploaded from an archive that fails a check: every
+//! check runs before the first write. The finalizer removes `sites/<siteName>/` unless the
+//! LambdaBucket is gone.
+//!
+//! A site is synced again only when something that decides its content changed: the
+//! generation, the bucket, or the source's identity (URL + digest; the ConfigMap's bytes; the
+//! S3 object's ETag). Sources that can change in place are polled every
+//! [`SiteSettings::poll_interval`]; a URL source is pinned by its digest and never polled.
+//!
+//! The pipeline, one file a step:
+//! 1. [`references`]: the bucket to upload to and the function that lists compositions, or a
+//!    reason to wait;
+//! 2. [`source`]: what identifies the source's content, then fetch ([`fetch`]) → verify the
+//!    digest ([`verify`]) → unpack safely ([`archive`]) → upload what changed ([`sync`], with
+//!    [`content_type`] headers);
+//! 3. [`compositions`]: the compositions, listed through the function;
+//! 4. [`cleanup`]: on deletion, the site's folder removed.
+
+pub mod archive;
+pub mod cleanup;
+pub mod compositions;
+pub mod content_type;
+pub mod fetch;
+pub mod references;
+pub mod settings;
+pub mod source;
+pub mod sync;
+pub mod verify;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{Controller, watcher};
+use kube::{Resource, ResourceExt};
+use remotion_crds::remotion_site::CompositionSummary;
+use remotion_crds::{LambdaBucket, Reason, RemotionSite, RemotionSiteStatus, RenderFunction};
+use remotion_protocol::keys::{self, SiteName};
+use tokio_util::sync::CancellationToken;
+
+use self::references::Wait;
+pub use self::settings::SiteSettings;
+use super::{Context, Settings, log_result, shutdown_signal};
+use crate::reconcile::conditions::Status;
+use crate::reconcile::guard::{self, DeserializeGuard, HasContext};
+use crate::reconcile::shell;
+use crate::reconcile::{Error, apply_status};
+
+/// Metrics label of this controller.
+pub const CONTROLLER: &str = "remotionsite";
+/// Field manager of the status this controller writes.
+pub const FIELD_MANAGER: &str = "remotion-operator/remotionsite";
+/// How often a site waiting for its bucket or function looks again (their watches usually
+/// wake it sooner).
+const WAIT_RECHECK: Duration = Duration::from_secs(60);
+
+crate::ready_resource!(RemotionSite, RemotionSiteStatus, CONTROLLER, FIELD_MANAGER);
+
+/// What the controller keeps between reconciles.
+pub struct SiteContext {
+    /// The operator's shared context.
+    pub ctx: Arc<Context>,
+    /// Limits and timings.
+    pub settings: SiteSettings,
+    /// Client of URL sources.
+    http: reqwest::Client,
+    /// Last successful sync per site UID (lost on restart: the next reconcile syncs again,
+    /// uploading nothing that is already there).
+    synced: Mutex<HashMap<String, Synced>>,
+}
+
+/// What a site was last synced from, and what the function said about it.
+#[derive(Clone, Debug, PartialEq)]
+struct Synced {
+    generation: Option<i64>,
+    bucket: String,
+    source: String,
+    content_hash: String,
+    compositions: Option<(String, Vec<CompositionSummary>)>,
+}
+
+impl HasContext for SiteContext {
+    fn context(&self) -> &Context {
+        &self.ctx
+    }
+}
+
+impl SiteContext {
+    /// A context with `settings` (its HTTP client built from the fetch limits).
+    pub fn new(ctx: Arc<Context>, settings: SiteSettings) -> Result<Self, reqwest::Error> {
+        let http = fetch::http_client(&settings.fetch)?;
+        Ok(Self { ctx, settings, http, synced: Mutex::new(HashMap::new()) })
+    }
+
+    fn synced(&self, uid: &str) -> Option<Synced> {
+        self.synced.lock().unwrap_or_else(|e| e.into_inner()).get(uid).cloned()
+    }
+
+    fn remember(&self, uid: &str, synced: Synced) {
+        self.synced.lock().unwrap_or_else(|e| e.into_inner()).insert(uid.to_owned(), synced);
+    }
+
+    fn forget(&self, uid: &str) {
+        self.synced.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+    }
+}
+
+/// Runs the controller with default [`SiteSettings`] until `shutdown`.
+pub async fn run(ctx: Arc<Context>, settings: Settings, shutdown: CancellationToken) {
+    run_with(ctx, settings, SiteSettings::default(), shutdown).await;
+}
+
+/// Runs the controller with `site_settings` until `shutdown`.
+pub async fn run_with(ctx: Arc<Context>, settings: Settings, site_settings: SiteSettings, shutdown: CancellationToken) {
+    let site_ctx = match SiteContext::new(ctx.clone(), site_settings) {
+        Ok(site_ctx) => Arc::new(site_ctx),
+        Err(e) => {
+            tracing::error!(error = %e, "the HTTP client for site archives could not be built; RemotionSites are not reconciled");
+            return;
+        }
+    };
+    let controller = Controller::new(
+        settings.api::<DeserializeGuard<RemotionSite>>(&ctx.client),
+        watcher::Config::default().any_semantic(),
+    );
+    let sites = controller.store();
+    controller
+        .with_config(settings.controller_config())
+        // A site waiting for its bucket or function goes on as soon as that one changes.
+        .watches(
+            settings.api::<DeserializeGuard<LambdaBucket>>(&ctx.client),
+            watcher::Config::default().any_semantic(),
+            {
+                let sites = sites.clone();
+                move |bucket: DeserializeGuard<LambdaBucket>| {
+                    referencing(&sites, &bucket, |site| Some(&site.spec.bucket_ref.name))
+                }
+            },
+        )
+        .watches(
+            settings.api::<DeserializeGuard<RenderFunction>>(&ctx.client),
+            watcher::Config::default().any_semantic(),
+            {
+                let sites = sites.clone();
+                move |function: DeserializeGuard<RenderFunction>| {
+                    referencing(&sites, &function, |site| site.spec.function_ref.as_ref().map(|r| &r.name))
+                }
+            },
+        )
+        .graceful_shutdown_on(shutdown_signal(shutdown))
+        .run(guard::reconcile(CONTROLLER, reconcile), guard::error_policy(error_policy), site_ctx)
+        .for_each(log_result(CONTROLLER))
+        .await;
+}
+
+/// The sites of `target`'s namespace whose reference (`by`) names it.
+fn referencing<K: Resource>(
+    sites: &Store<DeserializeGuard<RemotionSite>>,
+    target: &K,
+    by: impl Fn(&RemotionSite) -> Option<&String>,
+) -> Vec<ObjectRef<DeserializeGuard<RemotionSite>>> {
+    let namespace = target.meta().namespace.as_deref();
+    let name = target.meta().name.as_deref();
+    sites
+        .state()
+        .iter()
+        .filter(|guarded| {
+            guarded
+                .0
+                .as_ref()
+                .is_ok_and(|site| site.meta().namespace.as_deref() == namespace && by(site).map(String::as_str) == name)
+        })
+        .map(|site| ObjectRef::from_obj(site.as_ref()))
+        .collect()
+}
+
+fn error_policy(site: Arc<RemotionSite>, error: &Error, ctx: Arc<SiteContext>) -> Action {
+    ctx.ctx.backoffs.after_error(&*site, error)
+}
+
+/// One reconcile: `apply` while the site lives, [`cleanup::cleanup`] once it is deleted.
+pub async fn reconcile(site: Arc<RemotionSite>, ctx: Arc<SiteContext>) -> Result<Action, Error> {
+    let api: Api<RemotionSite> = shell::api_of(&ctx.ctx, &*site);
+    let work = shell::with_finalizer(&api, &*site, |live| apply(&api, live, &ctx), |live| cleanup::cleanup(live, &ctx));
+    shell::reconcile(&api, &*site, &ctx.ctx, work).await
+}
+
+/// The site folder: `spec.siteName`, else the resource's name.
+fn site_name(site: &RemotionSite) -> Result<SiteName, Error> {
+    let name = site.spec.site_name.clone().unwrap_or_else(|| site.name_any());
+    SiteName::new(name).map_err(|e| Error::caused_by(Reason::InvalidSiteName, format!("{e}; set spec.siteName"), e))
+}
+
+async fn apply(api: &Api<RemotionSite>, live: Arc<RemotionSite>, ctx: &SiteContext) -> Result<Action, Error> {
+    let live = shell::announce_first_visit(api, (*live).clone(), "Fetching the site").await?;
+    let name = site_name(&live)?;
+    let uid = live.uid().unwrap_or_default();
+
+    let bucket = match references::bucket(&live, &ctx.ctx).await? {
+        Ok(bucket) => bucket,
+        Err(wait) => return wait_for(api, &live, wait).await,
+    };
+    let function = match references::function(&live, &ctx.ctx).await? {
+        Some(Err(wait)) => return wait_for(api, &live, wait).await,
+        Some(Ok(function)) => Some(function),
+        None => None,
+    };
+
+    let scratch = source::scratch_dir(&ctx.settings)?;
+    let source = source::identity(&live, &bucket, ctx, scratch.path()).await?;
+    let previous = ctx.synced(&uid).filter(|s| {
+        s.generation == live.meta().generation
+            && s.bucket == bucket.name
+            && s.source == source.identity
+            && live.status.as_ref().and_then(|st| st.content_hash.as_ref()) == Some(&s.content_hash)
+    });
+    let mut status = shell::owned_status(&live);
+    let mut synced = match previous {
+        Some(previous) => previous,
+        None => {
+            let report = source::fetch_and_sync(&live, &name, &bucket, ctx, scratch.path(), source.fetched).await?;
+            let (unpacked_version, report) = report;
+            status.remotion_version = unpacked_version;
+            status.files = Some(report.files as i64);
+            status.bytes = Some(report.bytes as i64);
+            status.uploaded = Some(report.uploaded as i64);
+            status.deleted = Some(report.deleted as i64);
+            status.unchanged = Some(report.unchanged as i64);
+            status.content_hash = Some(report.content_hash.clone());
+            if report.uploaded + report.deleted > 0 {
+                let note = format!(
+                    "Uploaded {} and deleted {} files of {} to s3://{}/{}",
+                    report.uploaded,
+                    report.deleted,
+                    report.files,
+                    bucket.name,
+                    keys::site_prefix(&name)
+                );
+                ctx.ctx.events.normal(&live, Reason::Synced, "UploadSite", note).await;
+            }
+            Synced {
+                generation: live.meta().generation,
+                bucket: bucket.name.clone(),
+                source: source.identity.clone(),
+                content_hash: report.content_hash,
+                compositions: None,
+            }
+        }
+    };
+    drop(scratch);
+    status.site_name = Some(name.to_string());
+    status.bucket_name = Some(bucket.name.clone());
+    let serve_url = keys::serve_url(&bucket.url, &name);
+    status.serve_url = Some(serve_url.clone());
+
+    match &function {
+        Some(function) => {
+            let wanted = format!("{}@{}", synced.content_hash, function.identity);
+            let listed = match synced.compositions.take().filter(|(key, _)| *key == wanted) {
+                Some((_, listed)) => listed,
+                None => {
+                    compositions::list(function, &bucket, &name, &serve_url, &ctx.settings).await.inspect_err(|_| {
+                        // The site is uploaded: remember that even though listing failed.
+                        ctx.remember(&uid, synced.clone());
+                    })?
+                }
+            };
+            status.compositions = listed.clone();
+            synced.compositions = Some((wanted, listed));
+        }
+        None => status.compositions.clear(),
+    }
+    ctx.remember(&uid, synced);
+
+    let message = format!(
+        "{} files ({} bytes) at {serve_url}{}",
+        status.files.unwrap_or_default(),
+        status.bytes.unwrap_or_default(),
+        if function.is_some() { format!("; {} compositions", status.compositions.len()) } else { String::new() }
+    );
+    shell::set_ready(&mut status, &live, Status::True, Reason::Available, message);
+    apply_status(api, &live, FIELD_MANAGER, &status).await?;
+    Ok(if source.can_change { Action::requeue(ctx.settings.poll_interval) } else { Action::await_change() })
+}
+
+async fn wait_for(api: &Api<RemotionSite>, live: &RemotionSite, wait: Wait) -> Result<Action, Error> {
+    shell::write_ready(api, live, Status::False, wait.reason, wait.message).await?;
+    Ok(Action::requeue(WAIT_RECHECK))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_site_name_defaults_to_the_resource_name_and_is_validated() {
+        let spec: remotion_crds::RemotionSiteSpec = serde_json::from_value(serde_json::json!({
+            "bucketRef": {"name": "b"}, "source": {"url": "https://x/a.tgz", "sha256": "0".repeat(64)}
+        }))
+        .unwrap();
+        let site = RemotionSite::new("my-site", spec.clone());
+        assert_eq!(site_name(&site).unwrap().as_str(), "my-site");
+        let named = RemotionSite::new("x", remotion_crds::RemotionSiteSpec { site_name: Some("a/b".into()), ..spec });
+        let err = site_name(&named).unwrap_err();
+        assert!(err.is_terminal());
+        assert_eq!(err.reason(), Reason::InvalidSiteName);
+    }
+}

@@ -1,0 +1,136 @@
+//! Step 2: the site's files, from the source to the bucket: what identifies the source's
+//! current content, then fetch → verify the digest → unpack safely → upload what changed.
+//! Nothing is uploaded from an archive that fails a check.
+
+use std::path::Path;
+
+use kube::ResourceExt;
+use remotion_crds::{Reason, RemotionSite};
+use remotion_protocol::keys::SiteName;
+
+use super::archive::{self, ArchiveError, UnpackedSite};
+use super::fetch::{self, FetchError, Fetched};
+use super::references::ReadyBucket;
+use super::sync::{self, SyncError, SyncReport};
+use super::verify::verify_sha256;
+use super::{SiteContext, SiteSettings};
+use crate::reconcile::Error;
+
+pub fn scratch_dir(settings: &SiteSettings) -> Result<tempfile::TempDir, Error> {
+    let made = match &settings.scratch_dir {
+        Some(dir) => tempfile::Builder::new().prefix("remotion-site-").tempdir_in(dir),
+        None => tempfile::Builder::new().prefix("remotion-site-").tempdir(),
+    };
+    made.map_err(|e| Error::caused_by(Reason::ScratchSpaceError, "creating a scratch folder for the archive", e))
+}
+
+/// What identifies the source's current content, and (for ConfigMaps, read whole to learn
+/// it) the archive already on disk.
+pub struct SourceIdentity {
+    pub identity: String,
+    pub can_change: bool,
+    pub fetched: Option<Fetched>,
+}
+
+/// File name of the archive in the scratch folder.
+const ARCHIVE_FILE: &str = "archive";
+
+pub async fn identity(
+    site: &RemotionSite,
+    bucket: &ReadyBucket,
+    ctx: &SiteContext,
+    scratch: &Path,
+) -> Result<SourceIdentity, Error> {
+    let source = &site.spec.source;
+    if let Some(url) = &source.url {
+        let digest = source.sha256.clone().unwrap_or_default();
+        return Ok(SourceIdentity { identity: format!("url {url} sha256 {digest}"), can_change: false, fetched: None });
+    }
+    if let Some(reference) = &source.config_map_ref {
+        let namespace = site.namespace().unwrap_or_default();
+        let fetched = fetch::fetch_config_map(
+            ctx.ctx.aws.secrets().as_ref(),
+            &namespace,
+            &reference.name,
+            &reference.key,
+            &scratch.join(ARCHIVE_FILE),
+            &ctx.settings.fetch,
+        )
+        .await
+        .map_err(fetch_error)?;
+        let identity = format!("configMap {}/{} sha256 {}", reference.name, reference.key, fetched.sha256);
+        return Ok(SourceIdentity { identity, can_change: true, fetched: Some(fetched) });
+    }
+    if let Some(object) = &source.s3 {
+        let etag = fetch::s3_object_etag(&bucket.clients.s3, &object.bucket, &object.key).await.map_err(fetch_error)?;
+        let identity = format!("s3 {}/{} etag {etag}", object.bucket, object.key);
+        return Ok(SourceIdentity { identity, can_change: true, fetched: None });
+    }
+    Err(Error::new(Reason::InvalidSource, "spec.source needs one of url, configMapRef or s3"))
+}
+
+/// Fetch (unless already on disk) → verify → unpack → sync. Returns the bundle's Remotion
+/// version and the sync report.
+pub async fn fetch_and_sync(
+    site: &RemotionSite,
+    name: &SiteName,
+    bucket: &ReadyBucket,
+    ctx: &SiteContext,
+    scratch: &Path,
+    fetched: Option<Fetched>,
+) -> Result<(Option<String>, SyncReport), Error> {
+    let archive_path = scratch.join(ARCHIVE_FILE);
+    let source = &site.spec.source;
+    let fetched = match (fetched, &source.url, &source.s3) {
+        (Some(fetched), _, _) => fetched,
+        (None, Some(url), _) => {
+            fetch::fetch_url(&ctx.http, url, &archive_path, &ctx.settings.fetch).await.map_err(fetch_error)?
+        }
+        (None, None, Some(object)) => {
+            fetch::fetch_s3(&bucket.clients.s3, &object.bucket, &object.key, &archive_path, &ctx.settings.fetch)
+                .await
+                .map_err(fetch_error)?
+        }
+        (None, None, None) => return Err(Error::new(Reason::InvalidSource, "spec.source has nothing to fetch")),
+    };
+    verify_sha256(source.sha256.as_deref(), &fetched.sha256)
+        .map_err(|e| Error::caused_by(Reason::DigestMismatch, format!("{e}; nothing was uploaded"), e))?;
+
+    let unpacked = unpack(&archive_path, &scratch.join("site"), ctx.settings.unpack).await?;
+    tracing::info!(
+        site = %name,
+        files = unpacked.files.len(),
+        bytes = unpacked.total_bytes(),
+        archive_bytes = fetched.size,
+        "archive unpacked, syncing"
+    );
+    let report =
+        sync::sync(&bucket.clients.s3, &bucket.name, name, &unpacked, &ctx.settings.sync).await.map_err(sync_error)?;
+    Ok((unpacked.remotion_version, report))
+}
+
+async fn unpack(archive: &Path, dest: &Path, limits: archive::UnpackLimits) -> Result<UnpackedSite, Error> {
+    let (archive, dest) = (archive.to_path_buf(), dest.to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&dest)
+            .map_err(|source| ArchiveError::Io { context: "creating the site folder".into(), source })?;
+        archive::unpack(&archive, &dest, &limits)
+    })
+    .await
+    .map_err(|e| Error::caused_by(Reason::InternalError, "the unpacking task failed", e))?
+    .map_err(archive_error)
+}
+
+fn fetch_error(e: FetchError) -> Error {
+    let message = if e.reason().is_terminal() { format!("{e}; nothing was uploaded") } else { e.to_string() };
+    Error::caused_by(e.reason(), message, e)
+}
+
+fn archive_error(e: ArchiveError) -> Error {
+    let message = if e.reason().is_terminal() { format!("{e}; nothing was uploaded") } else { e.to_string() };
+    Error::caused_by(e.reason(), message, e)
+}
+
+pub fn sync_error(e: SyncError) -> Error {
+    Error::caused_by(e.reason(), e.to_string(), e)
+}

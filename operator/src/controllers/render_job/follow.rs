@@ -1,0 +1,134 @@
+//! Following a launched render: read `renders/<id>/progress.json` at most once per poll
+//! interval, keep the heartbeat, write the cancel signal when asked, and turn what was observed
+//! into the status through the [`super::verdict`] step.
+
+use std::time::{Duration, Instant};
+
+use kube::Resource;
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use remotion_crds::render_job::RenderPhase;
+use remotion_crds::{Reason, RenderJob};
+use remotion_protocol::keys::{self, RenderId};
+use remotion_protocol::progress::Stage;
+
+use super::cancel::request_cancel;
+use super::output::output_of;
+use super::stall::{self, StallPolicy};
+use super::verdict::{self, Limits, Observed};
+use super::write::write_status;
+use super::{Fetched, JobContext, bucket, now, now_ms, status};
+use crate::reconcile::{Error, add_finalizer, has_finalizer};
+
+/// Where a launched job's files are and how long its function may run.
+pub struct Followed {
+    /// Client of the render's bucket.
+    pub s3: aws_sdk_s3::Client,
+    /// The render's bucket.
+    pub bucket: String,
+    /// Base URL of the bucket, for public outputs.
+    pub bucket_url: Option<String>,
+    /// The function's timeout.
+    pub function_timeout: Duration,
+}
+
+/// The bucket and function timeout of a launched job.
+pub async fn locate(job: &RenderJob, ctx: &JobContext, namespace: &str, bucket: String) -> Result<Followed, Error> {
+    let fetched = Fetched::get(ctx, namespace, job).await?;
+    let Some(lambda_bucket) = fetched.bucket else {
+        return Err(Error::new(
+            Reason::BucketNotFound,
+            format!(
+                "the LambdaBucket of RemotionSite {} is gone: cannot read the render's progress",
+                job.spec.site_ref.name
+            ),
+        ));
+    };
+    let clients = ctx.shared.aws.clients(namespace, &lambda_bucket.spec.aws).await?;
+    let function_timeout = fetched
+        .function
+        .as_ref()
+        .map(|f| f.status.as_ref().and_then(|s| s.timeout_seconds).unwrap_or(f.spec.timeout_seconds))
+        .unwrap_or(remotion_crds::render_function::limits::DEFAULT_TIMEOUT_SECONDS);
+    Ok(Followed {
+        s3: clients.s3,
+        bucket,
+        bucket_url: lambda_bucket.status.and_then(|s| s.url),
+        function_timeout: Duration::from_secs(u64::try_from(function_timeout).unwrap_or(900)),
+    })
+}
+
+/// One look at a launched render.
+pub async fn follow(api: &Api<RenderJob>, job: &RenderJob, ctx: &JobContext, namespace: &str) -> Result<Action, Error> {
+    let current = job.status.clone().unwrap_or_default();
+    let generation = job.meta().generation;
+    let id_text = current.render_id.clone().unwrap_or_default();
+    let id = RenderId::new(id_text.clone()).map_err(|e| Error::caused_by(Reason::InvalidRenderId, "following", e))?;
+    let remembered = ctx.memory.of(&id_text);
+    // Each status write wakes the job again: unless a cancel waits to be signalled, read the
+    // progress no more often than the poll interval (at hundreds of live jobs these extra
+    // reconciles doubled the load on the API server and S3).
+    let cancel_pending = job.spec.cancel && remembered.cancel_requested.is_none();
+    if !cancel_pending {
+        if let Some(last) = remembered.last_poll
+            && let Some(wait) = ctx.tuning.poll_interval.checked_sub(last.elapsed())
+            && !wait.is_zero()
+        {
+            return Ok(Action::requeue(wait));
+        }
+        ctx.memory.update(&id_text, |m| m.last_poll = Some(Instant::now()));
+    }
+    // Jobs launched by an operator version without the finalizer get it now.
+    if !has_finalizer(job) {
+        add_finalizer(api, job).await?;
+    }
+    let followed = locate(job, ctx, namespace, current.bucket_name.clone().unwrap_or_default()).await?;
+    if job.spec.cancel {
+        request_cancel(job, ctx, &followed, &id).await?;
+    }
+    let doc = bucket::progress(&followed.s3, &followed.bucket, &keys::progress(&id)).await?;
+    let now_ms = now_ms();
+    let previous = ctx.memory.of(&id_text).heartbeat;
+    if let Some(doc) = &doc
+        && stall::is_stale(previous, doc)
+    {
+        // An older document than one already seen (a stale read): nothing new.
+        return Ok(Action::requeue(ctx.tuning.poll_interval));
+    }
+    let heartbeat = doc.as_ref().map(|d| stall::observe(previous, d, now_ms));
+    let remembered = ctx.memory.update(&id_text, |m| {
+        if heartbeat.is_some() {
+            m.heartbeat = heartbeat;
+        }
+        m.clone()
+    });
+
+    let policy = StallPolicy { function_timeout: followed.function_timeout, margin: ctx.tuning.stall_margin };
+    let launched_at_ms = current.started_at.as_ref().map(status::ms_from_time).unwrap_or(now_ms);
+    let output = match doc.as_ref() {
+        Some(d) if d.stage == Stage::Done => output_of(job, d, &followed).await?,
+        _ => None,
+    };
+    let observed = Observed {
+        doc: doc.as_ref(),
+        output,
+        cancel_overdue: remembered.cancel_requested.is_some_and(|at| at.elapsed() > ctx.tuning.cancel_confirm_timeout),
+        silence: stall::silent_for(policy, launched_at_ms, doc.as_ref(), heartbeat, now_ms),
+        launch: remembered.launch.as_ref(),
+        started_at: current.started_at.clone().unwrap_or_else(now),
+    };
+    let limits = Limits { stall: policy, cancel_confirm_timeout: ctx.tuning.cancel_confirm_timeout };
+    let desired = status::desired(&current, &verdict::verdict(observed, limits), generation, &now());
+    let terminal = desired.phase.is_some_and(RenderPhase::is_terminal);
+    match write_status(api, job, ctx, &desired, false).await? {
+        // Held back: keep polling meanwhile, so that the end of the render (a phase change,
+        // never held back) is seen within a poll interval even when the budget stretches
+        // the write interval far beyond it.
+        Some(wait) => Ok(Action::requeue(wait.min(ctx.tuning.poll_interval))),
+        None if terminal => {
+            ctx.memory.forget(&id_text);
+            Ok(Action::await_change())
+        }
+        None => Ok(Action::requeue(ctx.tuning.poll_interval)),
+    }
+}

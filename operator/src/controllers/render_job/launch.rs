@@ -1,0 +1,177 @@
+//! Launching a job exactly once: its references resolved, its props read and placed, its
+//! payload built and its cost estimated, the launch recorded in the status, then the `launch`
+//! invocation sent. A job whose spec cannot work ends before anything is written to AWS.
+
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
+use remotion_crds::render_job::RenderPhase;
+use remotion_crds::{Reason, RenderJob};
+use remotion_protocol::keys::{self, RenderId};
+use remotion_protocol::payload::Payload;
+
+use super::references::{self, Blocked};
+use super::status::{self, Verdict};
+use super::write::write_status;
+use super::{Fetched, JobContext, bucket, estimate, invoke, now, payload, props};
+use crate::reconcile::{Error, add_finalizer, has_finalizer};
+
+/// Ends a job before launch (invalid spec, cancelled).
+async fn end_before_launch(
+    api: &Api<RenderJob>,
+    job: &RenderJob,
+    ctx: &JobContext,
+    phase: RenderPhase,
+    reason: Reason,
+    message: String,
+) -> Result<Action, Error> {
+    let current = job.status.clone().unwrap_or_default();
+    let verdict = Verdict::Ended { phase, reason, message, doc: None };
+    let desired = status::desired(&current, &verdict, job.meta().generation, &now());
+    match write_status(api, job, ctx, &desired, false).await? {
+        Some(wait) => Ok(Action::requeue(wait)),
+        None => Ok(Action::await_change()),
+    }
+}
+
+/// Marks a job waiting (`Pending`) and looks again later (the watches on the references
+/// usually wake it sooner).
+async fn wait(
+    api: &Api<RenderJob>,
+    job: &RenderJob,
+    ctx: &JobContext,
+    reason: Reason,
+    message: String,
+) -> Result<Action, Error> {
+    let current = job.status.clone().unwrap_or_default();
+    let verdict = Verdict::Waiting { reason, message, estimate: None };
+    let desired = status::desired(&current, &verdict, job.meta().generation, &now());
+    let wait = write_status(api, job, ctx, &desired, false).await?;
+    Ok(Action::requeue(wait.unwrap_or(ctx.tuning.waiting_recheck)))
+}
+
+/// Checks, records and sends the launch of a job not launched yet.
+pub async fn prepare_and_launch(
+    api: &Api<RenderJob>,
+    job: &RenderJob,
+    ctx: &JobContext,
+    namespace: &str,
+) -> Result<Action, Error> {
+    let generation = job.meta().generation;
+    let current = job.status.clone().unwrap_or_default();
+    if job.spec.cancel {
+        let message = "cancelled before launch: nothing was rendered".to_owned();
+        return end_before_launch(api, job, ctx, RenderPhase::Cancelled, Reason::Cancelled, message).await;
+    }
+    let fetched = Fetched::get(ctx, namespace, job).await?;
+    let resolved = match references::resolve(&job.spec, fetched.found()) {
+        Ok(resolved) => resolved,
+        Err(Blocked::Invalid { reason, message }) => {
+            return end_before_launch(api, job, ctx, RenderPhase::Failed, reason, message).await;
+        }
+        Err(Blocked::Waiting { reason, message }) => return wait(api, job, ctx, reason, message).await,
+    };
+    let id = RenderId::from_uid(&job.uid().unwrap_or_default())
+        .map_err(|e| Error::caused_by(Reason::InvalidUid, "deriving the render id", e))?;
+    if ctx.memory.of(id.as_str()).launch.is_some() {
+        // Launched by this process already; the cache has not caught up with the status
+        // write that recorded it yet.
+        return Ok(Action::requeue(ctx.tuning.poll_interval));
+    }
+
+    // Props: read and checked before anything is written, so a bad ConfigMap fails cleanly.
+    let serialized = match read_props(job, ctx, namespace).await {
+        Ok(serialized) => serialized,
+        Err(PropsProblem::Missing(message)) => return wait(api, job, ctx, Reason::InputPropsNotFound, message).await,
+        Err(PropsProblem::Invalid(message)) => {
+            return end_before_launch(api, job, ctx, RenderPhase::Failed, Reason::InvalidInputProps, message).await;
+        }
+        Err(PropsProblem::Api(error)) => return Err(error),
+    };
+    let placed = props::place(serialized, &id);
+    let request = match payload::request(&job.spec, &id, &resolved, placed.payload.clone()) {
+        Ok(request) => request,
+        Err(e) => {
+            return end_before_launch(api, job, ctx, RenderPhase::Failed, Reason::InvalidSpec, e.to_string()).await;
+        }
+    };
+
+    let bucket_clients = ctx.shared.aws.clients(namespace, &resolved.bucket.aws).await?;
+    let function_clients = ctx.shared.aws.clients(namespace, &resolved.function.aws).await?;
+    let s3 = &bucket_clients.s3;
+    let bucket_name = &resolved.bucket.name;
+
+    let estimate = match keys::optimization(&resolved.site_name, &job.spec.composition) {
+        Ok(key) => ctx
+            .profiles
+            .get(s3, bucket_name, &key)
+            .await
+            .and_then(|profile| estimate::before_launch(&job.spec, &resolved, &profile).ok()),
+        Err(_) => None,
+    };
+    if let Some((key, body)) = &placed.upload {
+        bucket::put(s3, bucket_name, key, body.clone().into_bytes(), "application/json", job.spec.delete_after).await?;
+    }
+    if job.spec.delete_after.is_some() && !resolved.bucket.expiry_enabled {
+        let message = format!(
+            "deleteAfter is set but LambdaBucket {} has no expiry rules (spec.expiry.enabled): the render's files will stay",
+            fetched.bucket.as_ref().map(|b| b.name_any()).unwrap_or_default()
+        );
+        ctx.shared.events.warning(job, Reason::ExpiryDisabled, "Launch", message).await;
+    }
+
+    // The finalizer first: a job deleted from now on still gets its render cancelled.
+    if !has_finalizer(job) {
+        add_finalizer(api, job).await?;
+    }
+    // Record the launch before sending it: a restarted operator must never launch twice.
+    let mut record = current.clone();
+    record.render_id = Some(id.to_string());
+    record.bucket_name = Some(bucket_name.clone());
+    let verdict = Verdict::Launched { started_at: now(), estimate };
+    let desired = status::desired(&record, &verdict, generation, &now());
+    write_status(api, job, ctx, &desired, true).await?;
+
+    invoke::spawn(
+        &ctx.memory,
+        function_clients.lambda_invoke.clone(),
+        resolved.function.name.clone(),
+        id.to_string(),
+        &Payload::Launch(request),
+    )
+    .map_err(|e| Error::caused_by(Reason::InvalidPayload, "serializing the launch payload", e))?;
+    tracing::info!(render_id = %id, function = resolved.function.name, "launched");
+    Ok(Action::requeue(ctx.tuning.poll_interval))
+}
+
+/// Why the props could not be read.
+enum PropsProblem {
+    /// The ConfigMap/Secret or its key does not exist (yet).
+    Missing(String),
+    /// They are not a JSON object.
+    Invalid(String),
+    /// Reading them failed.
+    Api(Error),
+}
+
+/// The job's props, serialized (a JSON object).
+async fn read_props(job: &RenderJob, ctx: &JobContext, namespace: &str) -> Result<String, PropsProblem> {
+    let origin = props::origin(&job.spec);
+    let invalid = |e: props::PropsError| PropsProblem::Invalid(e.to_string());
+    let secrets = ctx.shared.aws.secrets();
+    let (found, key) = match &origin {
+        props::PropsOrigin::Defaults => return Ok("{}".to_owned()),
+        props::PropsOrigin::Inline => {
+            let value = job.spec.input_props.clone().unwrap_or_default();
+            return props::serialize(&value, &origin).map_err(invalid);
+        }
+        props::PropsOrigin::ConfigMap { name, key } => (secrets.config_map(namespace, name).await, key),
+        props::PropsOrigin::Secret { name, key } => (secrets.secret(namespace, name).await, key),
+    };
+    let data = found
+        .map_err(|e| PropsProblem::Api(Error::Kube(e)))?
+        .ok_or_else(|| PropsProblem::Missing(format!("waiting for {origin} to exist")))?;
+    let bytes = data.data.get(key).ok_or_else(|| PropsProblem::Missing(format!("waiting for {origin} to exist")))?;
+    let text = std::str::from_utf8(bytes).map_err(|_| PropsProblem::Invalid(format!("{origin} is not UTF-8 text")))?;
+    props::from_text(text, &origin).map_err(invalid)
+}

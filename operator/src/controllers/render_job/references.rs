@@ -1,0 +1,486 @@
+//! Step 1: are the site, the function and the bucket a RenderJob points at usable?
+//!
+//! A reference that is missing or not Ready yet is a wait (the controller watches those kinds
+//! and comes back when they change); a problem only the job's own spec can fix — a composition
+//! the site does not have, a frame range beyond its end, public output on a bucket that forbids
+//! it — is terminal.
+
+use kube::{Resource, ResourceExt};
+use remotion_crds::common::{condition_type, find_condition};
+use remotion_crds::lambda_bucket::LambdaBucket;
+use remotion_crds::remotion_site::{CompositionSummary, RemotionSite};
+use remotion_crds::render_function::{Architecture, RenderFunction};
+use remotion_crds::render_job::{Privacy, RenderJobSpec};
+use remotion_crds::{AwsAccess, Reason};
+use remotion_protocol::keys::{self, SiteName};
+use remotion_protocol::payload::PROTOCOL_VERSION;
+
+/// Why a job cannot launch (yet).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Blocked {
+    /// Something the job references is not there or not ready; retried when it changes.
+    Waiting {
+        /// Why, e.g. `SiteNotReady`.
+        reason: Reason,
+        /// What the job waits for.
+        message: String,
+    },
+    /// The job's spec cannot work: it ends Failed.
+    Invalid {
+        /// Why, e.g. `CompositionNotFound`.
+        reason: Reason,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}
+
+impl Blocked {
+    /// The condition reason.
+    pub fn reason(&self) -> Reason {
+        match self {
+            Self::Waiting { reason, .. } | Self::Invalid { reason, .. } => *reason,
+        }
+    }
+
+    /// The human message.
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Waiting { message, .. } | Self::Invalid { message, .. } => message,
+        }
+    }
+}
+
+/// The objects a job references, as found (None = not found).
+#[derive(Clone, Copy, Debug)]
+pub struct Found<'a> {
+    /// The RemotionSite of `spec.siteRef`.
+    pub site: Option<&'a RemotionSite>,
+    /// The RenderFunction of `spec.functionRef`.
+    pub function: Option<&'a RenderFunction>,
+    /// The LambdaBucket of the site's `bucketRef`.
+    pub bucket: Option<&'a LambdaBucket>,
+}
+
+/// The function a render runs on, as the cost maths and the payload need it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FunctionTarget {
+    /// Lambda function name.
+    pub name: String,
+    /// How to reach Lambda.
+    pub aws: AwsAccess,
+    /// Memory, MB.
+    pub memory_mb: i32,
+    /// Ephemeral storage, MB.
+    pub disk_mb: i32,
+    /// Timeout of one invocation, seconds.
+    pub timeout_seconds: i32,
+    /// Architecture.
+    pub architecture: Architecture,
+    /// Cap on the invocations one render keeps in flight (`maxConcurrentInvocations`).
+    pub max_concurrent_invocations: Option<u32>,
+}
+
+/// The bucket a render writes to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BucketTarget {
+    /// Bucket name.
+    pub name: String,
+    /// How to reach S3.
+    pub aws: AwsAccess,
+    /// Base URL of the bucket, when the bucket's status has one.
+    pub url: Option<String>,
+    /// The bucket's lifecycle rules honour `deleteAfter`.
+    pub expiry_enabled: bool,
+}
+
+/// Everything a launch needs from the referenced objects.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resolved {
+    /// The site's folder name.
+    pub site_name: SiteName,
+    /// URL of the site's index.html.
+    pub serve_url: String,
+    /// The composition's metadata, when the site lists its compositions.
+    pub composition: Option<CompositionSummary>,
+    /// The function.
+    pub function: FunctionTarget,
+    /// The bucket (the site's).
+    pub bucket: BucketTarget,
+}
+
+/// Whether an object's `Ready` condition is True for its current generation.
+fn ready_now(
+    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    generation: Option<i64>,
+) -> bool {
+    find_condition(conditions, condition_type::READY).is_some_and(|c| {
+        c.status == "True"
+            && (generation.is_none() || c.observed_generation.is_none() || c.observed_generation == generation)
+    })
+}
+
+fn waiting(reason: Reason, message: String) -> Blocked {
+    Blocked::Waiting { reason, message }
+}
+
+fn not_ready_detail(conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]) -> String {
+    match find_condition(conditions, condition_type::READY) {
+        Some(c) if !c.message.is_empty() => format!(" ({}: {})", c.reason, c.message),
+        Some(c) => format!(" ({})", c.reason),
+        None => String::new(),
+    }
+}
+
+/// Checks the referenced objects and gathers what a launch needs.
+pub fn resolve(spec: &RenderJobSpec, found: Found<'_>) -> Result<Resolved, Blocked> {
+    let site_ref = &spec.site_ref.name;
+    let function_ref = &spec.function_ref.name;
+
+    let site = found
+        .site
+        .ok_or_else(|| waiting(Reason::SiteNotFound, format!("waiting for RemotionSite {site_ref} to exist")))?;
+    let site_status = site.status.clone().unwrap_or_default();
+    let serve_url =
+        site_status.serve_url.clone().filter(|_| ready_now(&site_status.conditions, site.meta().generation));
+    let Some(serve_url) = serve_url else {
+        return Err(waiting(
+            Reason::SiteNotReady,
+            format!(
+                "waiting for RemotionSite {site_ref} to be Ready with a serveUrl{}",
+                not_ready_detail(&site_status.conditions)
+            ),
+        ));
+    };
+    let site_name_text =
+        site_status.site_name.clone().or_else(|| site.spec.site_name.clone()).unwrap_or_else(|| site.name_any());
+    let site_name = SiteName::new(site_name_text)
+        .map_err(|e| Blocked::Invalid { reason: Reason::InvalidSite, message: e.to_string() })?;
+
+    let composition = check_composition(spec, &site_status.compositions, site_ref)?;
+
+    let bucket_ref = &site.spec.bucket_ref.name;
+    let bucket = found.bucket.ok_or_else(|| {
+        waiting(
+            Reason::BucketNotFound,
+            format!("waiting for LambdaBucket {bucket_ref} (of RemotionSite {site_ref}) to exist"),
+        )
+    })?;
+    let bucket_status = bucket.status.clone().unwrap_or_default();
+    let bucket_name = site_status
+        .bucket_name
+        .clone()
+        .or_else(|| bucket_status.bucket_name.clone())
+        .filter(|_| ready_now(&bucket_status.conditions, bucket.meta().generation));
+    let Some(bucket_name) = bucket_name else {
+        return Err(waiting(
+            Reason::BucketNotReady,
+            format!("waiting for LambdaBucket {bucket_ref} to be Ready{}", not_ready_detail(&bucket_status.conditions)),
+        ));
+    };
+    let privacy = spec.output.as_ref().map(|o| o.privacy).unwrap_or_default();
+    if privacy == Privacy::Public && !bucket.spec.public_outputs {
+        return Err(Blocked::Invalid {
+            reason: Reason::PublicOutputsDisabled,
+            message: format!(
+                "output.privacy is public but LambdaBucket {bucket_ref} does not allow public outputs: \
+                 set publicOutputs: true on the bucket, or render with privacy: private (a presigned URL)"
+            ),
+        });
+    }
+
+    let function = found.function.ok_or_else(|| {
+        waiting(Reason::FunctionNotFound, format!("waiting for RenderFunction {function_ref} to exist"))
+    })?;
+    let function_status = function.status.clone().unwrap_or_default();
+    if let Some(version) = function_status.protocol_version
+        && version != i64::from(PROTOCOL_VERSION)
+    {
+        return Err(waiting(
+            Reason::FunctionNotReady,
+            format!(
+                "RenderFunction {function_ref} speaks protocol version {version} but this operator speaks \
+                 {PROTOCOL_VERSION}: deploy a function image of the operator's version"
+            ),
+        ));
+    }
+    let function_name = function_status.function_name.clone().filter(|_| {
+        ready_now(&function_status.conditions, function.meta().generation) && function_status.protocol_version.is_some()
+    });
+    let Some(function_name) = function_name else {
+        return Err(waiting(
+            Reason::FunctionNotReady,
+            format!(
+                "waiting for RenderFunction {function_ref} to be Ready{}",
+                not_ready_detail(&function_status.conditions)
+            ),
+        ));
+    };
+
+    Ok(Resolved {
+        site_name,
+        serve_url,
+        composition,
+        function: FunctionTarget {
+            name: function_name,
+            aws: function.spec.aws.clone(),
+            memory_mb: function_status.memory_size_mb.unwrap_or(function.spec.memory_size_mb),
+            disk_mb: function_status.disk_size_mb.unwrap_or(function.spec.disk_size_mb),
+            timeout_seconds: function_status.timeout_seconds.unwrap_or(function.spec.timeout_seconds),
+            architecture: function_status.architecture.unwrap_or(function.spec.architecture),
+            max_concurrent_invocations: function.spec.max_concurrent_invocations.and_then(|n| u32::try_from(n).ok()),
+        },
+        bucket: BucketTarget {
+            name: bucket_name,
+            aws: bucket.spec.aws.clone(),
+            url: bucket_status.url.clone(),
+            expiry_enabled: bucket.spec.expiry.as_ref().is_some_and(|e| e.enabled),
+        },
+    })
+}
+
+/// The composition must be one the site lists (when it lists any), and the frames asked for
+/// must lie within it.
+fn check_composition(
+    spec: &RenderJobSpec,
+    compositions: &[CompositionSummary],
+    site_ref: &str,
+) -> Result<Option<CompositionSummary>, Blocked> {
+    if compositions.is_empty() {
+        // Unknown (the site has no functionRef): the function checks when it opens the site.
+        return Ok(None);
+    }
+    let Some(found) = compositions.iter().find(|c| c.id == spec.composition) else {
+        let ids: Vec<&str> = compositions.iter().map(|c| c.id.as_str()).collect();
+        return Err(Blocked::Invalid {
+            reason: Reason::CompositionNotFound,
+            message: format!(
+                "RemotionSite {site_ref} has no composition {:?}; it has: {}",
+                spec.composition,
+                ids.join(", ")
+            ),
+        });
+    };
+    let last_frame = found.duration_in_frames - 1;
+    let out_of_range = |frame: i64| frame > last_frame;
+    let bad_frame = match (&spec.still, &spec.frame_range) {
+        (Some(still), _) if out_of_range(still.frame) => Some(still.frame),
+        (None, Some(range)) if out_of_range(range.start) => Some(range.start),
+        (None, Some(range)) if range.end.is_some_and(out_of_range) => range.end,
+        _ => None,
+    };
+    if let Some(frame) = bad_frame {
+        return Err(Blocked::Invalid {
+            reason: Reason::FrameOutOfRange,
+            message: format!(
+                "frame {frame} is beyond composition {} of RemotionSite {site_ref}, whose frames are 0-{last_frame}",
+                spec.composition
+            ),
+        });
+    }
+    Ok(Some(found.clone()))
+}
+
+/// The site's folder as the function reads it: `sites/<siteName>/` of the bucket.
+pub fn site_prefix(resolved: &Resolved) -> String {
+    keys::site_prefix(&resolved.site_name)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+    use remotion_crds::lambda_bucket::{Expiry, LambdaBucketSpec, LambdaBucketStatus};
+    use remotion_crds::remotion_site::{RemotionSiteSpec, RemotionSiteStatus, SiteSource};
+    use remotion_crds::render_function::{RenderFunctionSpec, RenderFunctionStatus};
+    use remotion_crds::render_job::{FrameRange, OutputSpec};
+    use serde_json::json;
+
+    pub(crate) fn ready() -> Vec<Condition> {
+        vec![Condition {
+            type_: "Ready".into(),
+            status: "True".into(),
+            reason: "Ready".into(),
+            message: String::new(),
+            observed_generation: Some(1),
+            last_transition_time: Time("2026-01-01T00:00:00Z".parse().unwrap()),
+        }]
+    }
+
+    pub(crate) fn access() -> AwsAccess {
+        AwsAccess { region: "us-east-1".into(), credentials: None, endpoint: Some("http://127.0.0.1:1".into()) }
+    }
+
+    pub(crate) fn spec() -> RenderJobSpec {
+        serde_json::from_value(json!({
+            "siteRef": {"name": "site"},
+            "functionRef": {"name": "fn"},
+            "composition": "Intro",
+        }))
+        .unwrap()
+    }
+
+    pub(crate) fn site(compositions: &[(&str, i64)]) -> RemotionSite {
+        let mut site = RemotionSite::new(
+            "site",
+            RemotionSiteSpec {
+                bucket_ref: remotion_crds::LocalObjectRef::new("bucket"),
+                site_name: Some("my-site".into()),
+                source: SiteSource { url: None, sha256: None, config_map_ref: None, s3: None },
+                function_ref: None,
+            },
+        );
+        site.metadata.generation = Some(1);
+        site.status = Some(RemotionSiteStatus {
+            conditions: ready(),
+            site_name: Some("my-site".into()),
+            bucket_name: Some("bkt".into()),
+            serve_url: Some("http://s3/bkt/sites/my-site/index.html".into()),
+            compositions: compositions
+                .iter()
+                .map(|(id, frames)| CompositionSummary {
+                    id: (*id).into(),
+                    width: 1920,
+                    height: 1080,
+                    fps: 30.0,
+                    duration_in_frames: *frames,
+                })
+                .collect(),
+            ..Default::default()
+        });
+        site
+    }
+
+    pub(crate) fn function() -> RenderFunction {
+        let mut spec: RenderFunctionSpec = serde_json::from_value(json!({
+            "region": "us-east-1", "management": "Existing", "functionName": "remotion-render"
+        }))
+        .unwrap();
+        spec.aws = access();
+        let mut f = RenderFunction::new("fn", spec);
+        f.metadata.generation = Some(1);
+        f.status = Some(RenderFunctionStatus {
+            conditions: ready(),
+            function_name: Some("remotion-render".into()),
+            protocol_version: Some(i64::from(PROTOCOL_VERSION)),
+            memory_size_mb: Some(2048),
+            disk_size_mb: Some(10240),
+            timeout_seconds: Some(120),
+            architecture: Some(Architecture::Arm64),
+            ..Default::default()
+        });
+        f
+    }
+
+    pub(crate) fn bucket() -> LambdaBucket {
+        let mut b = LambdaBucket::new(
+            "bucket",
+            LambdaBucketSpec {
+                aws: access(),
+                bucket_name: Some("bkt".into()),
+                deletion_policy: Default::default(),
+                expiry: Some(Expiry { enabled: true }),
+                public_outputs: false,
+            },
+        );
+        b.metadata.generation = Some(1);
+        b.status = Some(LambdaBucketStatus {
+            conditions: ready(),
+            bucket_name: Some("bkt".into()),
+            region: Some("us-east-1".into()),
+            url: Some("http://s3/bkt".into()),
+            ..Default::default()
+        });
+        b
+    }
+
+    fn found<'a>(s: &'a RemotionSite, f: &'a RenderFunction, b: &'a LambdaBucket) -> Found<'a> {
+        Found { site: Some(s), function: Some(f), bucket: Some(b) }
+    }
+
+    #[test]
+    fn ready_references_resolve() {
+        let (s, f, b) = (site(&[("Intro", 300)]), function(), bucket());
+        let r = resolve(&spec(), found(&s, &f, &b)).unwrap();
+        assert_eq!(r.site_name.as_str(), "my-site");
+        assert_eq!(r.serve_url, "http://s3/bkt/sites/my-site/index.html");
+        assert_eq!(r.composition.unwrap().duration_in_frames, 300);
+        assert_eq!(r.function.name, "remotion-render");
+        assert_eq!(r.function.timeout_seconds, 120);
+        assert_eq!(r.function.architecture, Architecture::Arm64);
+        assert_eq!(r.bucket.name, "bkt");
+        assert!(r.bucket.expiry_enabled);
+        assert_eq!(site_prefix(&resolve(&spec(), found(&s, &f, &b)).unwrap()), "sites/my-site/");
+    }
+
+    #[test]
+    fn missing_or_unready_references_are_waits() {
+        let (s, f, b) = (site(&[]), function(), bucket());
+        let none = Found { site: None, function: Some(&f), bucket: Some(&b) };
+        assert_eq!(resolve(&spec(), none).unwrap_err().reason(), Reason::SiteNotFound);
+
+        let mut unready = s.clone();
+        unready.status.as_mut().unwrap().conditions[0].status = "False".into();
+        unready.status.as_mut().unwrap().conditions[0].reason = "DigestMismatch".into();
+        let err = resolve(&spec(), found(&unready, &f, &b)).unwrap_err();
+        assert!(matches!(err, Blocked::Waiting { reason: Reason::SiteNotReady, .. }), "{err:?}");
+        assert!(err.message().contains("DigestMismatch"), "{err:?}");
+
+        // Ready for an older generation is not ready.
+        let mut stale = s.clone();
+        stale.metadata.generation = Some(2);
+        assert_eq!(resolve(&spec(), found(&stale, &f, &b)).unwrap_err().reason(), Reason::SiteNotReady);
+
+        let no_bucket = Found { site: Some(&s), function: Some(&f), bucket: None };
+        assert_eq!(resolve(&spec(), no_bucket).unwrap_err().reason(), Reason::BucketNotFound);
+
+        let no_fn = Found { site: Some(&s), function: None, bucket: Some(&b) };
+        assert_eq!(resolve(&spec(), no_fn).unwrap_err().reason(), Reason::FunctionNotFound);
+
+        let mut unready_fn = f.clone();
+        unready_fn.status.as_mut().unwrap().conditions.clear();
+        assert_eq!(resolve(&spec(), found(&s, &unready_fn, &b)).unwrap_err().reason(), Reason::FunctionNotReady);
+    }
+
+    #[test]
+    fn protocol_mismatch_is_named() {
+        let (s, mut f, b) = (site(&[]), function(), bucket());
+        f.status.as_mut().unwrap().protocol_version = Some(99);
+        let err = resolve(&spec(), found(&s, &f, &b)).unwrap_err();
+        assert_eq!(err.reason(), Reason::FunctionNotReady);
+        assert!(err.message().contains("protocol"), "{err:?}");
+        assert!(err.message().contains("99"), "{err:?}");
+    }
+
+    #[test]
+    fn unknown_composition_is_terminal_and_lists_what_exists() {
+        let (s, f, b) = (site(&[("Outro", 10), ("Teaser", 20)]), function(), bucket());
+        let err = resolve(&spec(), found(&s, &f, &b)).unwrap_err();
+        assert!(matches!(err, Blocked::Invalid { reason: Reason::CompositionNotFound, .. }), "{err:?}");
+        assert!(err.message().contains("Outro, Teaser"), "{err:?}");
+        // A site that lists nothing lets the function decide.
+        let quiet = site(&[]);
+        assert_eq!(resolve(&spec(), found(&quiet, &f, &b)).unwrap().composition, None);
+    }
+
+    #[test]
+    fn frames_beyond_the_composition_are_terminal() {
+        let (s, f, b) = (site(&[("Intro", 100)]), function(), bucket());
+        let mut js = spec();
+        js.frame_range = Some(FrameRange { start: 0, end: Some(100) });
+        let err = resolve(&js, found(&s, &f, &b)).unwrap_err();
+        assert_eq!(err.reason(), Reason::FrameOutOfRange);
+        assert!(err.message().contains("0-99"), "{err:?}");
+        js.frame_range = Some(FrameRange { start: 0, end: Some(99) });
+        assert!(resolve(&js, found(&s, &f, &b)).is_ok());
+    }
+
+    #[test]
+    fn public_output_needs_a_bucket_that_allows_it() {
+        let (s, f, mut b) = (site(&[]), function(), bucket());
+        let mut js = spec();
+        js.output = Some(OutputSpec { key: None, privacy: Privacy::Public, presign_seconds: None });
+        assert_eq!(resolve(&js, found(&s, &f, &b)).unwrap_err().reason(), Reason::PublicOutputsDisabled);
+        b.spec.public_outputs = true;
+        assert!(resolve(&js, found(&s, &f, &b)).is_ok());
+    }
+}

@@ -1,0 +1,94 @@
+//! Writing a job's status: only when it says something new, at most once per write interval
+//! per job, with an Event for each phase change and new waiting reason, and the accrued cost
+//! added to the cost metric.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use kube::ResourceExt;
+use kube::api::Api;
+use remotion_crds::common::{condition_type, find_condition};
+use remotion_crds::render_job::{RenderJobStatus, RenderPhase};
+use remotion_crds::{Reason, RenderJob};
+use remotion_protocol::keys::RenderId;
+use remotion_protocol::money::Usd;
+
+use super::{FIELD_MANAGER, JobContext, status, throttle};
+use crate::reconcile::{Error, apply_status};
+
+/// Writes `desired` when it says something new, at most once per write interval per job
+/// (`force` for the launch record, which must precede the invocation). A phase change waits
+/// for the base interval only, not for the share of the write budget that stretches progress
+/// writes when many renders are live. Returns how long to wait before the next write is
+/// allowed, when this one was held back.
+pub async fn write_status(
+    api: &Api<RenderJob>,
+    job: &RenderJob,
+    ctx: &JobContext,
+    desired: &RenderJobStatus,
+    force: bool,
+) -> Result<Option<Duration>, Error> {
+    let current = job.status.clone().unwrap_or_default();
+    if !status::differs(&current, desired) {
+        return Ok(None);
+    }
+    // Keyed by render id, the key the memory forgets when the job ends (the UID has dashes).
+    let uid = job.uid().unwrap_or_default();
+    let key = RenderId::from_uid(&uid).map(|id| id.to_string()).unwrap_or(uid);
+    let interval = if current.phase == desired.phase {
+        Duration::from_millis(ctx.progress_interval_ms.load(Ordering::Relaxed))
+    } else {
+        ctx.tuning.write_interval
+    };
+    let wait = throttle::wait(ctx.memory.of(&key).last_write, Instant::now(), interval);
+    if !force && !wait.is_zero() {
+        return Ok(Some(wait));
+    }
+    apply_status(api, job, FIELD_MANAGER, desired).await?;
+    ctx.memory.update(&key, |m| m.last_write = Some(Instant::now()));
+    announce(job, ctx, &current, desired).await;
+    Ok(None)
+}
+
+/// The reason of a status's `Ready` condition.
+fn ready_reason(status: &RenderJobStatus) -> Option<(Reason, String)> {
+    let ready = find_condition(&status.conditions, condition_type::READY)?;
+    Some((ready.reason.parse().ok()?, ready.message.clone()))
+}
+
+/// Events for phase changes and new waiting reasons; the accrued-cost metric.
+async fn announce(job: &RenderJob, ctx: &JobContext, before: &RenderJobStatus, after: &RenderJobStatus) {
+    let events = &ctx.shared.events;
+    let Some((reason, message)) = ready_reason(after) else { return };
+    let phase_changed = before.phase != after.phase;
+    match after.phase.unwrap_or_default() {
+        RenderPhase::Pending if ready_reason(before).map(|(r, _)| r) != Some(reason) => {
+            events.normal(job, reason, "Wait", message).await
+        }
+        RenderPhase::Rendering if phase_changed => events.normal(job, Reason::Launched, "Launch", message).await,
+        RenderPhase::Succeeded if phase_changed => {
+            let output = after.output.as_ref().map(|o| o.s3_uri.clone()).unwrap_or_default();
+            let cost = after.cost.as_ref().map(|c| c.accrued_usd.clone()).unwrap_or_default();
+            events.normal(job, Reason::Succeeded, "Render", format!("rendered {output} for ${cost}")).await;
+        }
+        RenderPhase::Failed if phase_changed => events.warning(job, reason, "Render", message).await,
+        RenderPhase::Cancelled if phase_changed => events.normal(job, Reason::Cancelled, "Cancel", message).await,
+        _ => {}
+    }
+    if let (Some(id), Some(cost)) = (&after.render_id, &after.cost) {
+        let accrued: Usd = cost.accrued_usd.parse().unwrap_or(Usd::ZERO);
+        // First sight in this process: count only what accrues from now on.
+        let before_cost = || before.cost.as_ref().and_then(|c| c.accrued_usd.parse().ok()).unwrap_or(Usd::ZERO);
+        let delta = ctx.memory.update(id, |m| {
+            let known = m.accrued.get_or_insert_with(before_cost);
+            (accrued > *known).then(|| {
+                let delta = accrued.amount() - known.amount();
+                *known = accrued;
+                delta
+            })
+        });
+        if let Some(delta) = delta {
+            ctx.shared.metrics.add_render_cost_usd(delta.try_into().unwrap_or(0.0));
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! LambdaBucket controller against the real API server stand-in and SeaweedFS: create, adopt,
+//! MultipleBuckets, Delete vs Retain, status discipline (conditions, observedGeneration,
+//! finalizer, a second field manager, no churn), and the runtime's /ready and /metrics.
+
+use std::time::Duration;
+
+use crate::common::{CREDENTIALS_SECRET, Operator, eventually, http_get, test_secrets};
+use anyhow::Result;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use remotion_crds::common::find_condition;
+use remotion_crds::lambda_bucket::{DeletionPolicy, Expiry, bucket_prefix_for_region};
+use remotion_crds::{AwsAccess, AwsCredentials, LambdaBucket, LambdaBucketSpec, LocalObjectRef};
+use remotion_operator::controllers::lambda_bucket::{CONTROLLER, FIELD_MANAGER};
+use remotion_operator::reconcile::FINALIZER;
+use remotion_tests::TestEnv;
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn spec(region: &str) -> LambdaBucketSpec {
+    LambdaBucketSpec {
+        aws: AwsAccess {
+            region: region.to_owned(),
+            credentials: Some(AwsCredentials {
+                secret_ref: Some(LocalObjectRef::new(CREDENTIALS_SECRET)),
+                role_arn: None,
+                external_id: None,
+            }),
+            endpoint: Some(TestEnv::get().s3().endpoint.clone()),
+        },
+        bucket_name: None,
+        deletion_policy: DeletionPolicy::Retain,
+        expiry: None,
+        public_outputs: false,
+    }
+}
+
+async fn setup(prefix: &str) -> Result<(Client, String, Api<LambdaBucket>, Operator)> {
+    let env = TestEnv::get();
+    let client = env.kube_client().await?;
+    let namespace = env.unique_name(prefix);
+    let api: Api<LambdaBucket> = Api::namespaced(client.clone(), &namespace);
+    let operator = Operator::start(client.clone(), test_secrets(&namespace), &namespace).await?;
+    Ok((client, namespace, api, operator))
+}
+
+async fn create(api: &Api<LambdaBucket>, name: &str, spec: LambdaBucketSpec) -> Result<LambdaBucket> {
+    Ok(api.create(&PostParams::default(), &LambdaBucket::new(name, spec)).await?)
+}
+
+/// Waits until `Ready` has `status` and the status describes the current generation.
+async fn wait_ready(api: &Api<LambdaBucket>, name: &str, status: &str) -> Result<LambdaBucket> {
+    eventually(&format!("{name} Ready={status}"), WAIT, || async {
+        let lb = api.get(name).await?;
+        let ready = lb.status.as_ref().and_then(|s| find_condition(&s.conditions, "Ready")).map(|c| c.status.clone());
+        let observed = lb.status.as_ref().and_then(|s| s.observed_generation);
+        Ok((ready.as_deref() == Some(status) && observed == lb.metadata.generation).then_some(lb))
+    })
+    .await
+}
+
+async fn events_for(client: &Client, namespace: &str, name: &str) -> Result<Vec<(String, String, String)>> {
+    let events: Api<Event> = Api::namespaced(client.clone(), namespace);
+    Ok(events
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .map(|e| (e.type_.unwrap_or_default(), e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+        .collect())
+}
+
+async fn bucket_exists(name: &str) -> bool {
+    TestEnv::get().s3().client().await.head_bucket().bucket(name).send().await.is_ok()
+}
+
+#[tokio::test]
+async fn creates_a_bucket_keeps_its_status_still_and_deletes_it_with_policy_delete() -> Result<()> {
+    let (client, namespace, api, operator) = setup("lb-create").await?;
+    let mut wanted = spec("xa-test-1");
+    wanted.deletion_policy = DeletionPolicy::Delete;
+    wanted.expiry = Some(Expiry { enabled: true });
+    create(&api, "main", wanted).await?;
+
+    let lb = wait_ready(&api, "main", "True").await?;
+    let status = lb.status.clone().unwrap();
+    let bucket = status.bucket_name.clone().unwrap();
+    assert!(bucket.starts_with(&bucket_prefix_for_region("xa-test-1")), "{bucket}");
+    assert_eq!(bucket.len(), "remotionlambda-xatest1-".len() + 10);
+    assert_eq!(status.region.as_deref(), Some("xa-test-1"));
+    assert_eq!(status.url, Some(format!("{}/{bucket}", TestEnv::get().s3().endpoint)));
+    assert!(lb.finalizers().contains(&FINALIZER.to_owned()));
+    let ready = find_condition(&status.conditions, "Ready").unwrap();
+    assert_eq!(ready.reason, "Available");
+    // SeaweedFS has no PublicAccessBlock API: recorded, not fatal (AWS would be an error).
+    assert_eq!(
+        ready.message,
+        format!(
+            "Bucket {bucket} is ready; the S3-compatible store does not support PublicAccessBlock (access is whatever the store enforces)"
+        )
+    );
+    assert_eq!(ready.observed_generation, lb.metadata.generation);
+    assert!(bucket_exists(&bucket).await);
+    // expiry.enabled: one rule per deleteAfter value on the renders/ prefix, by tag.
+    let s3 = TestEnv::get().s3().client().await;
+    let lifecycle = s3.get_bucket_lifecycle_configuration().bucket(&bucket).send().await?;
+    let mut rules: Vec<(String, Option<i32>)> = lifecycle
+        .rules()
+        .iter()
+        .map(|r| (r.id().unwrap_or_default().to_owned(), r.expiration().and_then(|e| e.days())))
+        .collect();
+    rules.sort();
+    assert_eq!(
+        rules,
+        [("1-day", 1), ("3-days", 3), ("30-days", 30), ("7-days", 7)]
+            .map(|(id, days)| (format!("remotion-delete-after-{id}"), Some(days)))
+            .to_vec()
+    );
+    let events = events_for(&client, &namespace, "main").await?;
+    assert!(events.iter().any(|(t, r, n)| t == "Normal" && r == "Created" && n.contains(&bucket)), "{events:?}");
+
+    // The status is written by our field manager through the status subresource.
+    assert!(
+        lb.managed_fields()
+            .iter()
+            .any(|f| f.manager.as_deref() == Some(FIELD_MANAGER) && f.subresource.as_deref() == Some("status"))
+    );
+
+    // A second field manager adds a condition of its own; our next reconcile (triggered by
+    // that very change) must neither remove it nor write anything.
+    let other = json!({
+        "apiVersion": "remotion-operator.io/v1alpha1", "kind": "LambdaBucket",
+        "status": {"conditions": [{"type": "Audited", "status": "True", "reason": "Checked", "message": "by someone else",
+            "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+    });
+    let before = operator.reconciles(CONTROLLER);
+    let written = api.patch_status("main", &PatchParams::apply("someone-else").force(), &Patch::Apply(&other)).await?;
+    let version = written.resource_version();
+    eventually("a reconcile after the foreign write", WAIT, || async {
+        Ok((operator.reconciles(CONTROLLER) > before).then_some(()))
+    })
+    .await?;
+    // Let a write, if one were coming, land.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = api.get("main").await?;
+    assert_eq!(after.resource_version(), version, "the idle reconcile wrote the status");
+    let conditions = &after.status.as_ref().unwrap().conditions;
+    assert!(find_condition(conditions, "Audited").is_some(), "{conditions:?}");
+    assert_eq!(find_condition(conditions, "Ready").unwrap().status, "True");
+
+    // A restarted operator reconciles everything again, and still writes nothing.
+    operator.stop().await?;
+    let operator = Operator::start(client.clone(), test_secrets(&namespace), &namespace).await?;
+    eventually("a reconcile by the new operator", WAIT, || async {
+        Ok((operator.reconciles(CONTROLLER) > 0).then_some(()))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(api.get("main").await?.resource_version(), version, "the resync wrote the status");
+
+    // /metrics exposes the runtime's series.
+    let (code, metrics) = http_get(operator.http, "/metrics").await?;
+    assert_eq!(code, 200);
+    for series in [
+        "remotion_operator_reconciles_total{controller=\"lambdabucket\"}",
+        "remotion_operator_reconcile_duration_seconds_bucket{",
+        "remotion_operator_renders{phase=\"Rendering\"} 0",
+        "remotion_operator_render_cost_usd_total ",
+    ] {
+        assert!(metrics.contains(series), "{series} missing from:\n{metrics}");
+    }
+
+    // deletionPolicy Delete: the bucket is emptied and removed, then the finalizer goes —
+    // old versions, delete markers and unfinished multipart uploads included, which a plain
+    // listing does not show and which keep a bucket from being deleted.
+    s3.put_bucket_versioning()
+        .bucket(&bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await?;
+    for body in [&b"first take"[..], b"second take"] {
+        s3.put_object().bucket(&bucket).key("renders/x/out.mp4").body(body.to_vec().into()).send().await?;
+    }
+    s3.put_object().bucket(&bucket).key("renders/x/progress.json").body(b"{}".to_vec().into()).send().await?;
+    s3.delete_object().bucket(&bucket).key("renders/x/progress.json").send().await?;
+    let versions = s3.list_object_versions().bucket(&bucket).send().await?;
+    assert_eq!(versions.versions().len(), 3, "{versions:?}");
+    assert_eq!(versions.delete_markers().len(), 1, "{versions:?}");
+    let upload = s3.create_multipart_upload().bucket(&bucket).key("renders/y/out.mp4").send().await?;
+    s3.upload_part()
+        .bucket(&bucket)
+        .key("renders/y/out.mp4")
+        .upload_id(upload.upload_id().unwrap())
+        .part_number(1)
+        .body(vec![7u8; 1024].into())
+        .send()
+        .await?;
+    api.delete("main", &DeleteParams::default()).await?;
+    eventually("the LambdaBucket is gone", WAIT, || async { Ok(api.get_opt("main").await?.is_none().then_some(())) })
+        .await?;
+    assert!(!bucket_exists(&bucket).await, "bucket {bucket} still exists");
+    operator.stop().await
+}
+
+#[tokio::test]
+async fn adopts_the_single_bucket_of_the_region_and_retains_it() -> Result<()> {
+    let (client, namespace, api, operator) = setup("lb-adopt").await?;
+    let s3 = TestEnv::get().s3().client().await;
+    let existing = format!("{}adopt12345", bucket_prefix_for_region("xb-test-1"));
+    s3.create_bucket().bucket(&existing).send().await?;
+    s3.put_object().bucket(&existing).key("sites/a/index.html").body(b"<html>".to_vec().into()).send().await?;
+
+    create(&api, "adopted", spec("xb-test-1")).await?;
+    let lb = wait_ready(&api, "adopted", "True").await?;
+    assert_eq!(lb.status.as_ref().unwrap().bucket_name.as_deref(), Some(existing.as_str()));
+    let events = events_for(&client, &namespace, "adopted").await?;
+    assert!(events.iter().any(|(_, r, _)| r == "Adopted"), "{events:?}");
+
+    // Retain (the default): the resource goes, the bucket and its objects stay.
+    api.delete("adopted", &DeleteParams::default()).await?;
+    eventually("the LambdaBucket is gone", WAIT, || async {
+        Ok(api.get_opt("adopted").await?.is_none().then_some(()))
+    })
+    .await?;
+    assert!(bucket_exists(&existing).await);
+    s3.head_object().bucket(&existing).key("sites/a/index.html").send().await?;
+    operator.stop().await
+}
+
+#[tokio::test]
+async fn two_candidate_buckets_are_a_terminal_multiple_buckets_condition() -> Result<()> {
+    let (client, namespace, api, operator) = setup("lb-multiple").await?;
+    let s3 = TestEnv::get().s3().client().await;
+    let prefix = bucket_prefix_for_region("xc-test-1");
+    let (a, b) = (format!("{prefix}aaaaaaaaaa"), format!("{prefix}bbbbbbbbbb"));
+    for name in [&a, &b] {
+        s3.create_bucket().bucket(name).send().await?;
+    }
+    create(&api, "ambiguous", spec("xc-test-1")).await?;
+    let lb = wait_ready(&api, "ambiguous", "False").await?;
+    let status = lb.status.unwrap();
+    let ready = find_condition(&status.conditions, "Ready").unwrap();
+    assert_eq!(ready.reason, "MultipleBuckets");
+    assert!(ready.message.contains(&a) && ready.message.contains(&b), "{}", ready.message);
+    assert!(ready.message.contains("spec.bucketName"), "{}", ready.message);
+    assert_eq!(status.bucket_name, None);
+    let events = events_for(&client, &namespace, "ambiguous").await?;
+    assert!(events.iter().any(|(t, r, _)| t == "Warning" && r == "MultipleBuckets"), "{events:?}");
+    let (_, metrics) = http_get(operator.http, "/metrics").await?;
+    assert!(metrics.contains(r#"reconcile_failures_total{controller="lambdabucket",kind="MultipleBuckets"}"#));
+
+    // Naming the bucket resolves it.
+    let patch = json!({"spec": {"bucketName": b}});
+    api.patch("ambiguous", &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    let lb = wait_ready(&api, "ambiguous", "True").await?;
+    assert_eq!(lb.status.unwrap().bucket_name.as_deref(), Some(b.as_str()));
+    operator.stop().await
+}
+
+#[tokio::test]
+async fn ready_is_503_until_the_crds_are_served() -> Result<()> {
+    // An API server of its own, without the operator's CRDs.
+    let env = TestEnv::get();
+    let dir = env.run_dir().join(env.unique_name("bare-kube"));
+    let reaper = env.reaper();
+    let bare = std::thread::scope(|s| {
+        s.spawn(|| remotion_tests::kube_api::KubeApi::start(reaper, &dir)).join().expect("start thread")
+    })?;
+    let client = bare.client().await?;
+    let namespace = env.unique_name("crd-wait");
+    let operator = Operator::start(client.clone(), test_secrets(&namespace), &namespace).await?;
+
+    assert_eq!(http_get(operator.http, "/health").await?.0, 200);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(http_get(operator.http, "/ready").await?.0, 503);
+
+    remotion_tests::kube_api::install_crds(&client, &remotion_tests::env::project_crds()?).await?;
+    eventually("/ready 200", WAIT, || async { Ok((http_get(operator.http, "/ready").await?.0 == 200).then_some(())) })
+        .await?;
+    assert_eq!(http_get(operator.http, "/health").await?.0, 200);
+    operator.stop().await
+}

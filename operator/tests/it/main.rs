@@ -1,0 +1,17 @@
+//! The operator's integration tests, one binary: the controllers run in-process against the
+//! harness's stand-ins (a real Kubernetes API server, an S3-compatible store, a Lambda
+//! emulator), which this binary starts once and its tests share. Each module names its own
+//! namespaces, buckets and emulated functions so that they never meet.
+
+// Helpers outside `#[test]` functions unwrap too: a panic is how a test fails.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod end_to_end;
+mod iam_policy;
+mod invalid_objects;
+mod lambda_bucket;
+mod leader;
+mod remotion_site;
+mod render_function;
+mod render_job;

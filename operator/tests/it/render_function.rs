@@ -1,0 +1,332 @@
+//! RenderFunction controller: `Managed` against a scripted Lambda control plane behind the
+//! `FunctionApi` trait (state transitions, updates, async retries off), `Existing` against
+//! cargo-lambda running a stand-in render function process (info recorded, ProtocolMismatch,
+//! not a render function).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::common::{CREDENTIALS_SECRET, Operator, eventually, test_secrets};
+use anyhow::Result;
+use futures::future::BoxFuture;
+use kube::Client;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use remotion_crds::common::find_condition;
+use remotion_crds::render_function::{Architecture, FunctionManagement};
+use remotion_crds::{AwsAccess, AwsCredentials, LocalObjectRef, RenderFunction, RenderFunctionSpec};
+use remotion_operator::aws::AwsFactory;
+use remotion_operator::controllers::Context;
+use remotion_operator::controllers::render_function::lambda::{
+    DeployedFunction, FunctionApi, FunctionApiFactory, InfoOutcome, Lifecycle, WantedFunction,
+};
+use remotion_operator::reconcile::Error;
+use remotion_protocol::payload::{InfoResponse, PROTOCOL_VERSION};
+use remotion_tests::TestEnv;
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(60);
+const ROLE: &str = "arn:aws:iam::123456789012:role/remotion-render";
+
+fn spec(management: FunctionManagement, endpoint: &str) -> RenderFunctionSpec {
+    RenderFunctionSpec {
+        aws: AwsAccess {
+            region: "us-east-1".into(),
+            credentials: Some(AwsCredentials {
+                secret_ref: Some(LocalObjectRef::new(CREDENTIALS_SECRET)),
+                role_arn: None,
+                external_id: None,
+            }),
+            endpoint: Some(endpoint.to_owned()),
+        },
+        management,
+        function_name: None,
+        image: None,
+        role_arn: None,
+        memory_size_mb: 2048,
+        disk_size_mb: 10240,
+        timeout_seconds: 900,
+        architecture: Architecture::X86_64,
+        env: BTreeMap::new(),
+        max_concurrent_invocations: None,
+    }
+}
+
+async fn wait_ready(api: &Api<RenderFunction>, name: &str, status: &str, reason: &str) -> Result<RenderFunction> {
+    let reached = eventually(&format!("{name} Ready={status}/{reason}"), WAIT, || async {
+        let rf = api.get(name).await?;
+        let ok = rf.status.as_ref().is_some_and(|s| {
+            s.observed_generation == rf.metadata.generation
+                && find_condition(&s.conditions, "Ready").is_some_and(|c| c.status == status && c.reason == reason)
+        });
+        Ok(ok.then_some(rf))
+    })
+    .await;
+    match reached {
+        Ok(rf) => Ok(rf),
+        Err(e) => {
+            let last = api.get(name).await.ok().and_then(|rf| rf.status);
+            Err(e.context(format!("last status: {last:?}")))
+        }
+    }
+}
+
+/// A Lambda control plane following Lambda's state machine: a created or updated function is
+/// Pending for `pending_polls` GetFunction calls, then Active.
+#[derive(Default)]
+struct ScriptedLambda {
+    state: Mutex<Scripted>,
+}
+
+#[derive(Default)]
+struct Scripted {
+    function: Option<DeployedFunction>,
+    pending_polls: u32,
+    calls: Vec<String>,
+    retries_disabled: bool,
+    info: Option<InfoResponse>,
+}
+
+impl ScriptedLambda {
+    fn calls(&self) -> Vec<String> {
+        self.state.lock().unwrap().calls.clone()
+    }
+
+    fn function(&self) -> Option<DeployedFunction> {
+        self.state.lock().unwrap().function.clone()
+    }
+
+    fn deploy(state: &mut Scripted, wanted: &WantedFunction) {
+        state.function = Some(DeployedFunction {
+            name: wanted.name.clone(),
+            arn: Some(format!("arn:aws:lambda:us-east-1:123456789012:function:{}", wanted.name)),
+            lifecycle: Lifecycle::Pending,
+            failure: None,
+            image: Some(wanted.image.clone()),
+            role: Some(wanted.role.clone()),
+            memory_mb: Some(wanted.memory_mb),
+            disk_mb: Some(wanted.disk_mb),
+            timeout_seconds: Some(wanted.timeout_seconds),
+            architecture: Some(wanted.architecture),
+            env: wanted.env.clone(),
+        });
+        state.pending_polls = 2;
+    }
+}
+
+impl FunctionApi for ScriptedLambda {
+    fn get(&self, _name: &str) -> BoxFuture<'_, Result<Option<DeployedFunction>, Error>> {
+        let mut guard = self.state.lock().unwrap();
+        let state = &mut *guard;
+        state.calls.push("get".into());
+        if let Some(function) = state.function.as_mut().filter(|f| f.lifecycle == Lifecycle::Pending) {
+            if state.pending_polls == 0 {
+                function.lifecycle = Lifecycle::Active;
+            } else {
+                state.pending_polls -= 1;
+            }
+        }
+        let found = state.function.clone();
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn create(&self, wanted: &WantedFunction) -> BoxFuture<'_, Result<(), Error>> {
+        let mut state = self.state.lock().unwrap();
+        state.calls.push("create".into());
+        Self::deploy(&mut state, wanted);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn update_code(&self, wanted: &WantedFunction) -> BoxFuture<'_, Result<(), Error>> {
+        let mut state = self.state.lock().unwrap();
+        state.calls.push("update_code".into());
+        assert_ne!(state.function.as_ref().map(|f| f.lifecycle), Some(Lifecycle::Pending), "update while Pending");
+        Self::deploy(&mut state, wanted);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn update_configuration(&self, wanted: &WantedFunction) -> BoxFuture<'_, Result<(), Error>> {
+        let mut state = self.state.lock().unwrap();
+        state.calls.push("update_configuration".into());
+        assert_ne!(state.function.as_ref().map(|f| f.lifecycle), Some(Lifecycle::Pending), "update while Pending");
+        Self::deploy(&mut state, wanted);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn disable_async_retries(&self, _name: &str) -> BoxFuture<'_, Result<(), Error>> {
+        let mut state = self.state.lock().unwrap();
+        state.calls.push("disable_async_retries".into());
+        state.retries_disabled = true;
+        Box::pin(async { Ok(()) })
+    }
+
+    fn info(&self, _name: &str) -> BoxFuture<'_, Result<InfoOutcome, Error>> {
+        let mut state = self.state.lock().unwrap();
+        state.calls.push("info".into());
+        let active = state.function.as_ref().is_some_and(|f| f.lifecycle == Lifecycle::Active);
+        assert!(active, "info invoked before the function is Active");
+        let info = state.info.clone().expect("scripted info");
+        Box::pin(async move { Ok(InfoOutcome::Info(info)) })
+    }
+}
+
+struct ScriptedFactory(Arc<ScriptedLambda>);
+
+impl FunctionApiFactory for ScriptedFactory {
+    fn for_access<'a>(
+        &'a self,
+        _aws: &'a AwsFactory,
+        _namespace: &'a str,
+        _access: &'a AwsAccess,
+    ) -> BoxFuture<'a, Result<Arc<dyn FunctionApi>, Error>> {
+        let api: Arc<dyn FunctionApi> = self.0.clone();
+        Box::pin(async move { Ok(api) })
+    }
+}
+
+#[tokio::test]
+async fn managed_function_is_created_waited_for_updated_and_verified() -> Result<()> {
+    let env = TestEnv::get();
+    let client = env.kube_client().await?;
+    let namespace = env.unique_name("rf-managed");
+    let lambda = Arc::new(ScriptedLambda::default());
+    lambda.state.lock().unwrap().info = Some(InfoResponse {
+        function_version: "0.1.0".into(),
+        protocol_version: PROTOCOL_VERSION,
+        chromium_version: "Chromium 156".into(),
+        ffmpeg_version: "5.1.9".into(),
+        memory_size_mb: Some(3008),
+        architecture: Some(Architecture::Arm64),
+    });
+    let secrets = test_secrets(&namespace);
+    let factory = Arc::new(ScriptedFactory(lambda.clone()));
+    let operator = Operator::start_with(client.clone(), &namespace, |client, metrics| {
+        let mut ctx = Context::new(client, secrets, metrics, None);
+        ctx.functions = factory;
+        ctx
+    })
+    .await?;
+    let api: Api<RenderFunction> = Api::namespaced(client.clone(), &namespace);
+
+    let mut wanted = spec(FunctionManagement::Managed, "http://127.0.0.1:9");
+    wanted.image = Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/remotion-function:0.1.0".into());
+    wanted.role_arn = Some(ROLE.into());
+    wanted.memory_size_mb = 3008;
+    wanted.architecture = Architecture::Arm64;
+    wanted.env = [("RUST_LOG".to_owned(), "debug".to_owned())].into();
+    api.create(&PostParams::default(), &RenderFunction::new("renderer", wanted)).await?;
+
+    let rf = wait_ready(&api, "renderer", "True", "Available").await?;
+    let status = rf.status.unwrap();
+    let name = "remotion-render-0-1-0-mem3008mb-disk10240mb-900sec";
+    assert_eq!(status.function_name.as_deref(), Some(name));
+    assert_eq!(status.function_arn, Some(format!("arn:aws:lambda:us-east-1:123456789012:function:{name}")));
+    assert_eq!(status.version.as_deref(), Some("0.1.0"));
+    assert_eq!(status.protocol_version, Some(i64::from(PROTOCOL_VERSION)));
+    assert_eq!(status.chromium_version.as_deref(), Some("Chromium 156"));
+    assert_eq!(
+        (status.memory_size_mb, status.disk_size_mb, status.timeout_seconds),
+        (Some(3008), Some(10240), Some(900))
+    );
+    assert_eq!(status.architecture, Some(Architecture::Arm64));
+    let deployed = lambda.function().unwrap();
+    assert_eq!(deployed.role.as_deref(), Some(ROLE));
+    assert_eq!(deployed.env.get("RUST_LOG").map(String::as_str), Some("debug"));
+    assert!(lambda.state.lock().unwrap().retries_disabled);
+    let calls = lambda.calls();
+    assert_eq!(calls.iter().filter(|c| *c == "create").count(), 1, "{calls:?}");
+    // Pending twice after creation: the controller polled until Active before invoking info.
+    let first_info = calls.iter().position(|c| c == "info").unwrap();
+    assert!(calls[..first_info].iter().filter(|c| *c == "get").count() >= 3, "{calls:?}");
+
+    // A new image: the code is updated (not re-created), then Ready again with the new state.
+    let patch = json!({"spec": {"image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/remotion-function:0.1.1"}});
+    api.patch("renderer", &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    wait_ready(&api, "renderer", "True", "Available").await?;
+    eventually("the new image deployed", WAIT, || async {
+        Ok(lambda.function().and_then(|f| f.image).is_some_and(|i| i.ends_with(":0.1.1")).then_some(()))
+    })
+    .await?;
+    let calls = lambda.calls();
+    assert_eq!(calls.iter().filter(|c| *c == "update_code").count(), 1, "{calls:?}");
+    assert_eq!(calls.iter().filter(|c| *c == "create").count(), 1, "{calls:?}");
+    operator.stop().await
+}
+
+/// The stand-in render function built from `tests/doubles/fake-render-function.rs`.
+fn fake_function_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test> → target/<profile>/examples/fake-render-function
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target profile folder");
+    profile_dir.join("examples").join("fake-render-function")
+}
+
+async fn existing_setup(prefix: &str) -> Result<(Client, String, Api<RenderFunction>, Operator)> {
+    let env = TestEnv::get();
+    let client = env.kube_client().await?;
+    let namespace = env.unique_name(prefix);
+    let operator = Operator::start(client.clone(), test_secrets(&namespace), &namespace).await?;
+    Ok((client.clone(), namespace.clone(), Api::namespaced(client, &namespace), operator))
+}
+
+async fn create_existing(api: &Api<RenderFunction>, name: &str, function: &str) -> Result<()> {
+    let mut wanted = spec(FunctionManagement::Existing, &TestEnv::get().lambda().endpoint);
+    wanted.function_name = Some(function.into());
+    api.create(&PostParams::default(), &RenderFunction::new(name, wanted)).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn existing_function_is_verified_with_info_through_the_lambda_emulator() -> Result<()> {
+    let env = TestEnv::get();
+    let _process = env.spawn_function(&fake_function_binary(), "test-fn-10", 2048, &[])?;
+    let (_client, _namespace, api, operator) = existing_setup("rf-existing").await?;
+    create_existing(&api, "existing", "test-fn-10").await?;
+    let rf = wait_ready(&api, "existing", "True", "Available").await?;
+    let status = rf.status.unwrap();
+    assert_eq!(status.function_name.as_deref(), Some("test-fn-10"));
+    assert_eq!(status.version.as_deref(), Some("0.0.0-fake"));
+    assert_eq!(status.protocol_version, Some(i64::from(PROTOCOL_VERSION)));
+    assert_eq!(status.ffmpeg_version.as_deref(), Some("FFmpeg 0.0 (fake)"));
+    assert_eq!(status.memory_size_mb, Some(2048));
+    // Nothing was deployed, so no ARN is known.
+    assert_eq!(status.function_arn, None);
+    // Disk and timeout are the spec's declared values (Existing reads no configuration).
+    assert_eq!((status.disk_size_mb, status.timeout_seconds), (Some(10240), Some(900)));
+    operator.stop().await
+}
+
+#[tokio::test]
+async fn a_function_speaking_another_protocol_is_a_protocol_mismatch() -> Result<()> {
+    let env = TestEnv::get();
+    let other = (PROTOCOL_VERSION + 1).to_string();
+    let _process =
+        env.spawn_function(&fake_function_binary(), "test-fn-11", 2048, &[("FAKE_PROTOCOL_VERSION", other.as_str())])?;
+    let (_client, _namespace, api, operator) = existing_setup("rf-mismatch").await?;
+    create_existing(&api, "old", "test-fn-11").await?;
+    let rf = wait_ready(&api, "old", "False", "ProtocolMismatch").await?;
+    let status = rf.status.unwrap();
+    let ready = find_condition(&status.conditions, "Ready").unwrap();
+    assert!(ready.message.contains(&format!("speaks protocol {other}")), "{}", ready.message);
+    // What the function is, is recorded all the same.
+    assert_eq!(status.protocol_version, Some(i64::from(PROTOCOL_VERSION + 1)));
+    let (_, metrics) = crate::common::http_get(operator.http, "/metrics").await?;
+    assert!(metrics.contains(r#"reconcile_failures_total{controller="renderfunction",kind="ProtocolMismatch"}"#));
+    operator.stop().await
+}
+
+#[tokio::test]
+async fn a_function_that_is_not_a_render_function_is_refused() -> Result<()> {
+    let env = TestEnv::get();
+    let _process =
+        env.spawn_function(&fake_function_binary(), "test-fn-12", 2048, &[("FAKE_INFO_ANSWER", "garbage")])?;
+    let (_client, _namespace, api, operator) = existing_setup("rf-garbage").await?;
+    create_existing(&api, "wrong", "test-fn-12").await?;
+    let rf = wait_ready(&api, "wrong", "False", "NotARenderFunction").await?;
+    let status = rf.status.unwrap();
+    let ready = find_condition(&status.conditions, "Ready").unwrap();
+    assert!(ready.message.contains("test-fn-12") && ready.message.contains("spec.functionName"), "{}", ready.message);
+    assert_eq!(status.version, None);
+    operator.stop().await
+}

@@ -1,0 +1,383 @@
+//! Codecs, image and pixel formats, and what each implies (extension, content type, defaults).
+//!
+//! The compatibility tables here are the single source of the rules the CRD schema enforces
+//! with CEL (see `render_job`), so the operator, the function and the schema cannot disagree.
+
+use serde::{Deserialize, Serialize};
+
+/// Output codec of a video or audio render (Remotion's names).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Codec {
+    /// H.264 in MP4 (default).
+    #[default]
+    H264,
+    /// H.265/HEVC in MP4.
+    H265,
+    /// VP8 in WebM.
+    Vp8,
+    /// VP9 in WebM.
+    Vp9,
+    /// Apple ProRes in QuickTime.
+    Prores,
+    /// Animated GIF.
+    Gif,
+    /// MP3 audio only.
+    Mp3,
+    /// AAC audio only.
+    Aac,
+    /// WAV (PCM) audio only.
+    Wav,
+}
+
+impl Codec {
+    /// Every codec, in declaration order.
+    pub const ALL: [Codec; 9] =
+        [Self::H264, Self::H265, Self::Vp8, Self::Vp9, Self::Prores, Self::Gif, Self::Mp3, Self::Aac, Self::Wav];
+
+    /// Remotion's name of the codec.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::H264 => "h264",
+            Self::H265 => "h265",
+            Self::Vp8 => "vp8",
+            Self::Vp9 => "vp9",
+            Self::Prores => "prores",
+            Self::Gif => "gif",
+            Self::Mp3 => "mp3",
+            Self::Aac => "aac",
+            Self::Wav => "wav",
+        }
+    }
+
+    /// The output produces no picture.
+    pub fn is_audio_only(self) -> bool {
+        matches!(self, Self::Mp3 | Self::Aac | Self::Wav)
+    }
+
+    /// File extension of the final output.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::H264 | Self::H265 => "mp4",
+            Self::Vp8 | Self::Vp9 => "webm",
+            Self::Prores => "mov",
+            Self::Gif => "gif",
+            Self::Mp3 => "mp3",
+            Self::Aac => "aac",
+            Self::Wav => "wav",
+        }
+    }
+
+    /// Content-Type of the final output.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::H264 | Self::H265 => "video/mp4",
+            Self::Vp8 | Self::Vp9 => "video/webm",
+            Self::Prores => "video/quicktime",
+            Self::Gif => "image/gif",
+            Self::Mp3 => "audio/mpeg",
+            Self::Aac => "audio/aac",
+            Self::Wav => "audio/wav",
+        }
+    }
+
+    /// Extension of the per-chunk files: containers whose streams can be joined by copying
+    /// packets (MPEG-TS for H.264/H.265 like Remotion Lambda, Matroska for the rest of the
+    /// video codecs, PCM WAV for audio-only renders, encoded once after joining).
+    pub fn chunk_extension(self) -> &'static str {
+        match self {
+            Self::H264 | Self::H265 => "ts",
+            Self::Vp8 | Self::Vp9 | Self::Prores | Self::Gif => "mkv",
+            Self::Mp3 | Self::Aac | Self::Wav => "wav",
+        }
+    }
+
+    /// Audio codecs this container takes; the first is the default. Empty: no audio.
+    pub fn audio_codecs(self) -> &'static [AudioCodec] {
+        use AudioCodec::*;
+        match self {
+            Self::H264 => &[Aac, Mp3, Pcm16],
+            Self::H265 | Self::Prores => &[Aac, Pcm16],
+            Self::Vp8 | Self::Vp9 => &[Opus, Pcm16],
+            Self::Gif => &[],
+            Self::Mp3 => &[Mp3],
+            Self::Aac => &[Aac],
+            Self::Wav => &[Pcm16],
+        }
+    }
+
+    /// Default audio codec, if the output carries audio at all.
+    pub fn default_audio_codec(self) -> Option<AudioCodec> {
+        self.audio_codecs().first().copied()
+    }
+
+    /// Valid CRF range, if the codec is CRF-controlled.
+    pub fn crf_range(self) -> Option<(i32, i32)> {
+        match self {
+            Self::H264 | Self::H265 => Some((0, 51)),
+            Self::Vp8 => Some((4, 63)),
+            Self::Vp9 => Some((0, 63)),
+            _ => None,
+        }
+    }
+
+    /// Remotion's default CRF.
+    pub fn default_crf(self) -> Option<i32> {
+        match self {
+            Self::H264 => Some(18),
+            Self::H265 => Some(23),
+            Self::Vp8 => Some(9),
+            Self::Vp9 => Some(28),
+            _ => None,
+        }
+    }
+
+    /// Pixel formats the codec can encode; the first is the default. Empty: not applicable.
+    pub fn pixel_formats(self) -> &'static [PixelFormat] {
+        use PixelFormat::*;
+        match self {
+            Self::H264 => &[Yuv420p, Yuv422p, Yuv444p, Yuv420p10le, Yuv422p10le, Yuv444p10le],
+            Self::H265 => &[Yuv420p, Yuv422p, Yuv444p, Yuv420p10le, Yuv422p10le, Yuv444p10le],
+            Self::Vp8 | Self::Vp9 => &[Yuv420p, Yuva420p, Yuv422p, Yuv444p],
+            Self::Prores => &[Yuv422p10le, Yuv444p10le, Yuva444p10le],
+            Self::Gif | Self::Mp3 | Self::Aac | Self::Wav => &[],
+        }
+    }
+}
+
+/// Audio codec of the output's audio stream.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+pub enum AudioCodec {
+    /// AAC-LC.
+    #[serde(rename = "aac")]
+    Aac,
+    /// MP3.
+    #[serde(rename = "mp3")]
+    Mp3,
+    /// Opus.
+    #[serde(rename = "opus")]
+    Opus,
+    /// 16-bit PCM.
+    #[serde(rename = "pcm-16")]
+    Pcm16,
+}
+
+impl AudioCodec {
+    /// Remotion's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Aac => "aac",
+            Self::Mp3 => "mp3",
+            Self::Opus => "opus",
+            Self::Pcm16 => "pcm-16",
+        }
+    }
+}
+
+/// Format of the screenshots a video is made of.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum VideoImageFormat {
+    /// JPEG (default): 4–5× faster to capture than PNG.
+    #[default]
+    Jpeg,
+    /// PNG: lossless, and needed for transparency.
+    Png,
+    /// No picture (audio-only outputs).
+    None,
+}
+
+/// Format of a still image.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum StillImageFormat {
+    /// PNG (default).
+    #[default]
+    Png,
+    /// JPEG.
+    Jpeg,
+    /// WebP.
+    Webp,
+}
+
+impl StillImageFormat {
+    /// File extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Png => "png",
+            Self::Jpeg => "jpeg",
+            Self::Webp => "webp",
+        }
+    }
+
+    /// Content-Type.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Png => "image/png",
+            Self::Jpeg => "image/jpeg",
+            Self::Webp => "image/webp",
+        }
+    }
+}
+
+/// Pixel format of the encoded video (FFmpeg's names).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum PixelFormat {
+    /// 8-bit 4:2:0 (default for most codecs).
+    Yuv420p,
+    /// 8-bit 4:2:0 with alpha (VP8/VP9).
+    Yuva420p,
+    /// 8-bit 4:2:2.
+    Yuv422p,
+    /// 8-bit 4:4:4.
+    Yuv444p,
+    /// 10-bit 4:2:0.
+    Yuv420p10le,
+    /// 10-bit 4:2:2 (ProRes default).
+    Yuv422p10le,
+    /// 10-bit 4:4:4.
+    Yuv444p10le,
+    /// 10-bit 4:4:4 with alpha (ProRes 4444).
+    Yuva444p10le,
+}
+
+impl PixelFormat {
+    /// FFmpeg's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Yuv420p => "yuv420p",
+            Self::Yuva420p => "yuva420p",
+            Self::Yuv422p => "yuv422p",
+            Self::Yuv444p => "yuv444p",
+            Self::Yuv420p10le => "yuv420p10le",
+            Self::Yuv422p10le => "yuv422p10le",
+            Self::Yuv444p10le => "yuv444p10le",
+            Self::Yuva444p10le => "yuva444p10le",
+        }
+    }
+}
+
+/// libx264 speed/size trade-off.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum X264Preset {
+    /// Fastest, largest.
+    Ultrafast,
+    /// Very fast.
+    Superfast,
+    /// Faster than veryfast.
+    Veryfast,
+    /// Faster.
+    Faster,
+    /// Fast.
+    Fast,
+    /// libx264's default.
+    Medium,
+    /// Slow.
+    Slow,
+    /// Slower.
+    Slower,
+    /// Very slow.
+    Veryslow,
+    /// Slowest, smallest.
+    Placebo,
+}
+
+impl X264Preset {
+    /// libx264's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ultrafast => "ultrafast",
+            Self::Superfast => "superfast",
+            Self::Veryfast => "veryfast",
+            Self::Faster => "faster",
+            Self::Fast => "fast",
+            Self::Medium => "medium",
+            Self::Slow => "slow",
+            Self::Slower => "slower",
+            Self::Veryslow => "veryslow",
+            Self::Placebo => "placebo",
+        }
+    }
+}
+
+/// How long a render's files stay in the bucket (S3 lifecycle rule by tag, like Remotion).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+pub enum DeleteAfter {
+    /// One day.
+    #[serde(rename = "1-day")]
+    OneDay,
+    /// Three days.
+    #[serde(rename = "3-days")]
+    ThreeDays,
+    /// Seven days.
+    #[serde(rename = "7-days")]
+    SevenDays,
+    /// Thirty days.
+    #[serde(rename = "30-days")]
+    ThirtyDays,
+}
+
+impl DeleteAfter {
+    /// Every value, shortest first.
+    pub const ALL: [DeleteAfter; 4] = [Self::OneDay, Self::ThreeDays, Self::SevenDays, Self::ThirtyDays];
+
+    /// The tag value and name used in the lifecycle rule.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OneDay => "1-day",
+            Self::ThreeDays => "3-days",
+            Self::SevenDays => "7-days",
+            Self::ThirtyDays => "30-days",
+        }
+    }
+
+    /// Days until expiry.
+    pub fn days(self) -> i32 {
+        match self {
+            Self::OneDay => 1,
+            Self::ThreeDays => 3,
+            Self::SevenDays => 7,
+            Self::ThirtyDays => 30,
+        }
+    }
+}
+
+/// Object tag key carrying a render's `deleteAfter` value.
+pub const DELETE_AFTER_TAG: &str = "remotion-delete-after";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_codec_has_consistent_tables() {
+        for codec in Codec::ALL {
+            assert_eq!(codec.crf_range().is_some(), codec.default_crf().is_some(), "{codec:?}");
+            if let (Some((lo, hi)), Some(d)) = (codec.crf_range(), codec.default_crf()) {
+                assert!(lo <= d && d <= hi, "{codec:?} default crf out of range");
+            }
+            if codec.is_audio_only() {
+                assert!(codec.pixel_formats().is_empty());
+                assert!(codec.default_audio_codec().is_some());
+            }
+            assert!(!codec.extension().is_empty() && codec.content_type().contains('/'));
+        }
+        assert_eq!(Codec::H264.default_audio_codec(), Some(AudioCodec::Aac));
+        assert_eq!(Codec::Gif.default_audio_codec(), None);
+        assert_eq!(serde_json::to_string(&AudioCodec::Pcm16).unwrap(), "\"pcm-16\"");
+        assert_eq!(serde_json::to_string(&DeleteAfter::ThreeDays).unwrap(), "\"3-days\"");
+        for p in [PixelFormat::Yuva444p10le, PixelFormat::Yuv420p] {
+            assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
+        }
+        assert_eq!(serde_json::to_value(X264Preset::Veryslow).unwrap(), X264Preset::Veryslow.as_str());
+    }
+}
