@@ -80,9 +80,11 @@ bash scripts/install-deps.sh >"$current_log" 2>&1 || fail "see the log"
 rm -rf "$run" && mkdir -p "$logs"
 step "building the operator and the render function" "$logs/build.log"
 cargo build --locked "${profile_flag[@]}" -p remotion-operator -p remotion-function --bins >"$current_log" 2>&1 \
+  && cargo build --locked "${profile_flag[@]}" -p remotion-tests --bin lambda-front >>"$current_log" 2>&1 \
   || fail "cargo build failed"
 operator_bin="$CARGO_TARGET_DIR/$profile/remotion-operator"
 function_bin="$CARGO_TARGET_DIR/$profile/remotion-function"
+front_bin="$CARGO_TARGET_DIR/$profile/lambda-front"
 
 # --- 2. Stand-ins ----------------------------------------------------------------------------
 step "starting the Kubernetes API server" "$logs/k8s-up.log"
@@ -120,11 +122,17 @@ printf '[package]\nname = "lambda-stub"\nversion = "0.0.0"\nedition = "2021"\n\n
 echo 'fn main() {}' >"$run/lambda/src/main.rs"
 lambda_port=$(free_port)
 start "$current_log" bash -c "cd '$run/lambda' && exec cargo lambda watch --only-lambda-apis -A 127.0.0.1 -P $lambda_port"
-lambda_endpoint="http://127.0.0.1:$lambda_port"
+emulator_endpoint="http://127.0.0.1:$lambda_port"
 wait_for "cargo-lambda" 60 bash -c "exec 3<>/dev/tcp/127.0.0.1/$lambda_port"
+# Invocations go through a front that answers as Lambda does (202 for Event invocations, 200 +
+# X-Amz-Function-Error for function errors); function processes use the emulator's runtime API.
+front_port=$(free_port)
+start "$logs/lambda-front.log" "$front_bin" "$front_port" "$emulator_endpoint"
+lambda_endpoint="http://127.0.0.1:$front_port"
+wait_for "the Lambda front" 30 bash -c "exec 3<>/dev/tcp/127.0.0.1/$front_port"
 function_pids=()
 for i in $(seq 0 "$renderers"); do
-  AWS_LAMBDA_RUNTIME_API="$lambda_endpoint/.rt/remotion-render" AWS_LAMBDA_FUNCTION_NAME=remotion-render \
+  AWS_LAMBDA_RUNTIME_API="$emulator_endpoint/.rt/remotion-render" AWS_LAMBDA_FUNCTION_NAME=remotion-render \
     AWS_LAMBDA_FUNCTION_VERSION='$LATEST' AWS_LAMBDA_FUNCTION_MEMORY_SIZE=2048 \
     AWS_ENDPOINT_URL_S3="$s3_endpoint" AWS_ENDPOINT_URL_LAMBDA="$lambda_endpoint" \
     start "$logs/function-$i.log" "$function_bin"

@@ -34,10 +34,15 @@ pub struct LambdaFront {
 }
 
 impl LambdaFront {
-    /// Starts a front for the emulator at `upstream`, on a thread and runtime of its own (it
-    /// lives as long as the test binary).
+    /// Starts a front for the emulator at `upstream`, on a free port and on a thread and runtime
+    /// of its own (it lives as long as the process).
     pub fn start(upstream: String) -> Result<Self> {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").context("binding the Lambda front")?;
+        Self::start_on(0, upstream)
+    }
+
+    /// [`LambdaFront::start`] on `port` of 127.0.0.1 (0: a free one).
+    pub fn start_on(port: u16, upstream: String) -> Result<Self> {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).context("binding the Lambda front")?;
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
         let client = reqwest::Client::builder().timeout(INVOCATION_TIMEOUT).build()?;
