@@ -15,6 +15,11 @@ pub const FUNCTION_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Environment variable naming the Chromium executable to use.
 pub const CHROMIUM_ENV: &str = "REMOTION_CHROMIUM";
 
+/// How long `chromium --version` may take. It is not on a hot path, and a cold start (a fresh
+/// Lambda sandbox, or a machine whose page cache does not yet hold Chromium's ~250 MB) can take
+/// several seconds before it prints a line.
+const VERSION_TIMEOUT: Duration = Duration::from_secs(45);
+
 /// Where Chromium is looked for when `REMOTION_CHROMIUM` is not set: Debian's package, the
 /// Lambda image's layer path, and other common installs.
 const CHROMIUM_CANDIDATES: &[&str] =
@@ -36,7 +41,7 @@ pub enum ChromiumError {
         source: std::io::Error,
     },
     /// It did not answer in time.
-    #[error("{0} --version did not answer within 10 s")]
+    #[error("{0} --version did not answer within {secs}s", secs = VERSION_TIMEOUT.as_secs())]
     Timeout(PathBuf),
     /// It answered something else.
     #[error("{path} --version printed no version: {output:?}")]
@@ -69,7 +74,7 @@ pub async fn chromium_version(path: &Path) -> Result<String, ChromiumError> {
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .output();
-    let output = tokio::time::timeout(Duration::from_secs(10), run)
+    let output = tokio::time::timeout(VERSION_TIMEOUT, run)
         .await
         .map_err(|_| ChromiumError::Timeout(path.to_path_buf()))?
         .map_err(|source| ChromiumError::Run { path: path.to_path_buf(), source })?;
