@@ -16,8 +16,10 @@
 //!   command line, or the Lambda runtime when no command is given.
 //!
 //! **Orchestrate**
-//! - [`orchestrate`]: the `launch` action: the composition resolved, chunks planned and each
-//!   rendered by an invocation of its own, joined, uploaded, the progress document kept.
+//! - [`orchestrate`]: the `launch` action: the composition resolved, chunks planned and
+//!   rendered by invocations of their own (as many at once as the render's share of the
+//!   function allows) and by the orchestrator itself, joined, uploaded, the progress document
+//!   kept; and one chunk's render, which a `render` invocation runs.
 //!
 //! **Render**
 //! - [`render`]: a range of frames to a video: tabs capture while the encoder encodes (and

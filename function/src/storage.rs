@@ -62,6 +62,57 @@ pub async fn put(
     Ok(())
 }
 
+/// What a [`create`] came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Created {
+    /// The object is the one this caller wrote.
+    Mine,
+    /// Someone else wrote the object first; it was left alone.
+    Theirs,
+}
+
+/// Object metadata naming who created an object with [`create`].
+const CREATOR: &str = "creator";
+
+/// Writes an object only if none is at `key` (`If-None-Match: *`, atomic in the store): of
+/// callers racing to create it, exactly one gets [`Created::Mine`]. The object records
+/// `creator`, the caller's own token, so that a write the SDK sent again (its first answer
+/// lost, the object created all the same) is still known as the caller's.
+pub async fn create(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    body: Vec<u8>,
+    content_type: &str,
+    creator: &str,
+) -> Result<Created, RenderError> {
+    let sent = client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type(content_type)
+        .metadata(CREATOR, creator)
+        .if_none_match("*")
+        .body(ByteStream::from(body))
+        .send()
+        .await;
+    match sent {
+        Ok(_) => Ok(Created::Mine),
+        // 412: the object exists. 409: a write of it was under way at the same moment.
+        Err(e) if e.raw_response().is_some_and(|r| matches!(r.status().as_u16(), 409 | 412)) => {
+            let head = match client.head_object().bucket(bucket).key(key).send().await {
+                Ok(head) => head,
+                // Not there (yet): the write under way is another caller's.
+                Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => return Ok(Created::Theirs),
+                Err(e) => return Err(storage(format!("checking who created s3://{bucket}/{key}"), e)),
+            };
+            let mine = head.metadata().and_then(|m| m.get(CREATOR)).is_some_and(|c| c == creator);
+            Ok(if mine { Created::Mine } else { Created::Theirs })
+        }
+        Err(e) => Err(storage(format!("creating s3://{bucket}/{key}"), e)),
+    }
+}
+
 /// Whether an object exists.
 pub async fn exists(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<bool, RenderError> {
     match client.head_object().bucket(bucket).key(key).send().await {

@@ -209,6 +209,11 @@ pub fn cancel(id: &RenderId) -> String {
     format!("{RENDERS_PREFIX}{id}/cancel")
 }
 
+/// `renders/<id>/allotment.json` (see [`crate::payload::Allotment`])
+pub fn allotment(id: &RenderId) -> String {
+    format!("{RENDERS_PREFIX}{id}/allotment.json")
+}
+
 /// `renders/<id>/out.<ext>`
 pub fn default_output(id: &RenderId, extension: &str) -> String {
     format!("{RENDERS_PREFIX}{id}/out.{extension}")

@@ -254,8 +254,22 @@ pub struct RendererConfig {
     pub architecture: Architecture,
     /// Timeout of one invocation, s: a chunk running longer is cut off and retried.
     pub timeout_seconds: u32,
-    /// Most chunks in flight at once (the account's concurrency share for this render).
+    /// Chunk invocations this render may keep in flight at once: its share of the function's
+    /// capacity, given by the operator. The orchestrator renders chunks in its own process too,
+    /// so 0 is valid: every chunk is then rendered by the orchestrator itself. The operator may
+    /// change the share while the render runs through the render's [`Allotment`].
     pub max_concurrency: u32,
+}
+
+/// `renders/<id>/allotment.json`: the render's current share of the function's capacity,
+/// written by the operator when it re-divides capacity between running renders, and read by
+/// the orchestrator while chunks remain. Absent: the launch request's `maxConcurrency` holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Allotment {
+    /// Chunk invocations the render may keep in flight from now on (its orchestrator's own
+    /// invocation not counted).
+    pub chunk_slots: u32,
 }
 
 /// Where the output goes.
@@ -647,6 +661,13 @@ mod tests {
         assert!(ErrorKind::BrowserCrashed.is_retriable());
         assert!(!ErrorKind::DelayRenderTimeout.is_retriable());
         assert!(!ErrorKind::CompositionNotFound.is_retriable());
+    }
+
+    #[test]
+    fn an_allotment_is_its_chunk_slots() {
+        let allotment: Allotment = serde_json::from_value(json!({"chunkSlots": 0})).unwrap();
+        assert_eq!(allotment, Allotment { chunk_slots: 0 });
+        assert_eq!(serde_json::to_value(Allotment { chunk_slots: 7 }).unwrap(), json!({"chunkSlots": 7}));
     }
 
     #[test]

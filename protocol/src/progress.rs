@@ -153,6 +153,10 @@ pub struct ProgressDocument {
     pub chunks_total: u64,
     /// Chunks finished.
     pub chunks_done: u64,
+    /// Of the finished chunks, those the orchestrator rendered in its own invocation (they
+    /// count no invocation of their own: their time is the orchestrator's).
+    #[serde(default)]
+    pub chunks_rendered_locally: u64,
     /// Lambda invocations so far (the orchestrator included).
     pub invocations: u64,
     /// Chunk retries so far.
@@ -257,6 +261,17 @@ mod tests {
         doc.stage = Stage::Done;
         check(&doc);
         assert_eq!(doc.percent(), 100);
+    }
+
+    #[test]
+    fn a_document_without_local_chunks_reads_as_none_rendered_locally() {
+        let mut doc = ProgressDocument::new("r", 1);
+        doc.chunks_rendered_locally = 3;
+        let mut json = serde_json::to_value(&doc).unwrap();
+        assert_eq!(json["chunksRenderedLocally"], 3);
+        json.as_object_mut().unwrap().remove("chunksRenderedLocally");
+        let older: ProgressDocument = serde_json::from_value(json).unwrap();
+        assert_eq!(older.chunks_rendered_locally, 0);
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! The orchestrator (the `launch` action): one render from start to finish. It resolves the
-//! composition, plans chunks (balanced by the site's cost profile when one exists), runs every
-//! chunk on its own invocation of the render function, joins the chunks without re-encoding,
+//! composition, plans chunks (balanced by the site's cost profile when one exists), runs the
+//! chunks on invocations of the render function as far as the render's share of the function's
+//! capacity allows and on its own invocation as well, joins the chunks without re-encoding,
 //! uploads the output and keeps `renders/<id>/progress.json` current throughout, cost included.
 //!
-//! * [`scheduler`]: every chunk run to completion, on invocations made by [`invoke`], cut off
-//!   at the [`deadline`] a hung chunk misses.
+//! * [`scheduler`]: every chunk run to completion, on invocations made by [`invoke`] and in
+//!   this process by [`local`], cut off at the [`deadline`] a hung chunk misses.
+//! * [`chunk`]: one chunk rendered in this process (a `render` invocation's work).
+//! * [`allotment`]: the render's share of the function's capacity, as the operator changes it.
 //! * [`progress_writer`]: the progress document, kept and written while the render goes on.
 //! * [`chunk_reports`]: the frames of chunks still rendering, as their renderers report them.
 //! * [`output`]: the chunks joined into the output, uploaded, removed.
@@ -12,10 +15,13 @@
 //! * [`cancel`]: a render stopped when its cancel object appears.
 //! * [`still`]: a launched still, rendered by the orchestrator itself.
 
+pub mod allotment;
 pub mod cancel;
+pub mod chunk;
 pub mod chunk_reports;
 pub mod deadline;
 pub mod invoke;
+pub mod local;
 pub mod output;
 pub mod profile;
 pub mod progress_writer;
@@ -35,10 +41,12 @@ use remotion_protocol::payload::{
 use remotion_protocol::pricing::FunctionShape;
 use remotion_protocol::progress::{FatalError, MAX_EXPENSIVE_RANGES, OutputInfo, Stage};
 
+use self::allotment::AllotmentWatch;
 use self::cancel::{CancelWatch, unless_cancelled};
 use self::invoke::{ChunkInvoker, LambdaInvoker};
+use self::local::LocalInvoker;
 use self::progress_writer::{ProgressWriter, now_ms};
-use self::scheduler::{ChunkDone, Limits, ScheduleError};
+use self::scheduler::{ChunkDone, Lanes, Limits, ScheduleError};
 use crate::capture::browser::{Browser, BrowserOptions};
 use crate::capture::compositions::resolve_composition;
 use crate::capture::page::ResolvedComposition;
@@ -56,7 +64,7 @@ pub async fn launch(request: LaunchRequest) -> Result<LaunchResponse, RenderErro
     launch_with(request, Arc::new(invoker)).await
 }
 
-/// Runs a render with chunks executed by `invoker`.
+/// Runs a render with remote chunks executed by `invoker`.
 pub async fn launch_with<I: ChunkInvoker>(
     request: LaunchRequest,
     invoker: Arc<I>,
@@ -71,7 +79,9 @@ pub async fn launch_with<I: ChunkInvoker>(
         output_key: request.output.key.clone(),
     };
     // Exactly one render per id: a repeated launch (a retried event, a restarted operator)
-    // finds the progress document and leaves the running render alone.
+    // finds the progress document and leaves the running render alone. The check is cheap and
+    // answers most repeats; two launches at the same moment both pass it, and the conditional
+    // create of the document below lets only one of them through.
     if storage::exists(&s3, &bucket, &progress_key).await? {
         tracing::info!(render = id.as_str(), "already launched; not starting it again");
         return Ok(response);
@@ -83,7 +93,13 @@ pub async fn launch_with<I: ChunkInvoker>(
         disk_mb: request.renderer.disk_mb,
     };
     let progress = ProgressWriter::new(id.as_str(), shape, s3.clone(), &bucket, &progress_key);
-    progress.write().await?;
+    if !progress.create().await? {
+        tracing::info!(
+            render = id.as_str(),
+            "launched at the same moment by another invocation; leaving it to that one"
+        );
+        return Ok(response);
+    }
     let heartbeat = progress.heartbeat();
     let polls = progress.clone();
     let watch = CancelWatch::start(s3.clone(), bucket.clone(), keys::cancel(&id), move || {
@@ -199,15 +215,24 @@ async fn render<I: ChunkInvoker>(
         progress_key: Some(keys::chunk_progress(id, index)),
     };
     let limits = Limits {
-        max_concurrency: request.renderer.max_concurrency.min(spans.len() as u32).max(1),
         max_retries: request.max_retries,
         function_timeout: Duration::from_secs(u64::from(request.renderer.timeout_seconds)),
     };
+    let polls = progress.clone();
+    let allotment = AllotmentWatch::start(
+        s3.clone(),
+        request.bucket.clone(),
+        keys::allotment(id),
+        request.renderer.max_concurrency,
+        move || polls.lock().s3.read_requests += 1,
+    );
+    let local = Arc::new(LocalInvoker::new(s3.clone(), signal.clone()));
+    let lanes = Lanes { remote: invoker, remote_cap: allotment.cap(), local: Some(local.clone()) };
     let every_nth = request.encoding.every_nth_frame.unwrap_or(1);
     let mut done: Vec<ChunkDone> = Vec::with_capacity(spans.len());
     let frames_total = selection.count();
     let scheduled = scheduler::run_chunks(
-        invoker,
+        lanes,
         scheduler::Plan { spans: &spans, every_nth_frame: every_nth },
         limits,
         chunk_request,
@@ -226,6 +251,10 @@ async fn render<I: ChunkInvoker>(
         },
     )
     .await;
+    drop(allotment);
+    // A chunk this process was rendering when the chunks stopped winds down first, so that it
+    // uploads nothing after the chunks are removed.
+    local.idle().await;
     match scheduled {
         Ok(()) => {}
         Err(ScheduleError::Cancelled) => return Err(RenderError::Cancelled),

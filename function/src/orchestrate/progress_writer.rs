@@ -135,6 +135,17 @@ impl ProgressWriter {
         storage::put(&self.s3, &self.bucket, &self.key, body, "application/json").await
     }
 
+    /// Writes the first document, unless the render already has one: `false` when another
+    /// launch of the same render created it first (that launch renders, this one must not).
+    pub async fn create(&self) -> Result<bool, RenderError> {
+        let _one_at_a_time = self.writing.lock().await;
+        let doc = self.snapshot();
+        let body = serde_json::to_vec(&doc).map_err(|e| RenderError::Encoding(format!("progress document: {e}")))?;
+        let launch = format!("{:032x}", rand::random::<u128>());
+        let created = storage::create(&self.s3, &self.bucket, &self.key, body, "application/json", &launch).await?;
+        Ok(created == storage::Created::Mine)
+    }
+
     /// Reads the progress objects of the chunks running now and counts their frames; reads
     /// that have not answered within `budget` are left for the next tick, so that a slow
     /// store never holds up the document itself.

@@ -3,13 +3,14 @@
 //! whole composition, frame-exact, whatever happens to the chunks on the way.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_s3::primitives::ByteStream;
 use remotion_function::capture::browser::{Browser, BrowserOptions};
 use remotion_function::capture::page::Capture;
 use remotion_function::capture::site::Site;
 use remotion_function::capture::still::{StillRequest, render_still};
+use remotion_function::storage::{self, Created};
 use remotion_protocol::payload::{LaunchResponse, PROTOCOL_VERSION};
 use remotion_protocol::progress::{ProgressDocument, Stage};
 use remotion_tests::TestEnv;
@@ -149,7 +150,10 @@ async fn launch_renders_300_frames_in_chunks_into_a_frame_exact_video() {
     assert!(seen.len() >= 4, "progress was written along the way: {} documents", seen.len());
     assert!(seen.iter().any(|d| d.stage == Stage::Rendering));
     assert_eq!((done.frames_total, done.frames_rendered, done.chunks_total, done.chunks_done), (300, 300, 4, 4));
-    assert_eq!(done.invocations, 5, "4 chunks and the orchestrator");
+    // The orchestrator renders chunks too (one from the start: 2 remote slots for 4 chunks),
+    // within its own invocation.
+    assert!(done.chunks_rendered_locally >= 1, "{done:?}");
+    assert_eq!(done.invocations, 1 + 4 - done.chunks_rendered_locally, "the orchestrator and the remote chunks");
     assert!(done.billed_milliseconds > 0 && done.accrued_usd > "0".parse().unwrap(), "{done:?}");
     assert_eq!(done.most_expensive_frame_ranges.len(), 4);
     let output = done.output.clone().expect("the output is recorded");
@@ -334,5 +338,195 @@ async fn cancel_stops_the_orchestrator_and_the_renderers_within_seconds() {
     assert_eq!(progress(&s3, &bucket, "cancelled").await.unwrap().sequence, done.sequence);
     for r in &mut renderers {
         r.check_alive("renderer").unwrap();
+    }
+}
+
+/// The output of a render of `Intro` (`frames` frames from frame 0) is every frame once, in
+/// order, checked at `at` (chunk boundaries).
+async fn check_intro(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, frames: u64, at: &[u64]) {
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("out.mp4");
+    download(s3, bucket, key, &video).await;
+    let (codec, counted, width, height, _) = probe_video(&video);
+    assert_eq!((codec.as_str(), counted, width, height), ("h264", frames, 1920, 1080));
+    let site = Site::open(bundle("build").to_str().unwrap()).await.unwrap();
+    let browser = Browser::launch(&BrowserOptions::detect().unwrap()).await.unwrap();
+    for &frame in at {
+        let score = psnr(&video_frame(&video, frame, dir.path()), &still(&browser, &site, "Intro", frame).await);
+        assert!(score > 35.0, "video frame {frame} is composition frame {frame}: {score:.1} dB");
+    }
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn with_no_remote_slots_the_orchestrator_renders_every_chunk_itself() {
+    let env = TestEnv::get();
+    // No process serves the renderer: an invocation of it would never be answered.
+    let (orchestrator, renderer) = ("test-fn-26", "test-fn-27");
+    let (s3, bucket, mut processes) = bucket_and_functions("launch-local", orchestrator, 1).await;
+    let render = Render {
+        id: "local90",
+        bucket: &bucket,
+        composition: "Intro",
+        frames: (0, 89),
+        frames_per_lambda: 30,
+        renderer,
+        max_concurrency: 0,
+        timeout_seconds: 120,
+        max_retries: 1,
+    };
+    let lambda = env.lambda().client();
+    let follower = tokio::spawn(follow(s3.clone(), bucket.clone(), render.id.into()));
+    let answer = remotion_tests::lambda::invoke(&lambda, orchestrator, &render.payload()).await.unwrap();
+    let response: LaunchResponse = serde_json::from_value(answer.expect("the launch succeeds")).unwrap();
+    let done = follower.await.unwrap().last().unwrap().clone();
+    assert_eq!(done.stage, Stage::Done, "{done:?}");
+    assert_eq!(
+        (done.frames_total, done.frames_rendered, done.chunks_total, done.chunks_done, done.chunks_rendered_locally),
+        (90, 90, 3, 3, 3)
+    );
+    assert_eq!(done.invocations, 1, "the orchestrator's own invocation only");
+    assert!(done.billed_milliseconds > 0 && done.accrued_usd > "0".parse().unwrap(), "{done:?}");
+    assert_eq!(done.output.as_ref().map(|o| o.key.as_str()), Some(response.output_key.as_str()));
+    check_intro(&s3, &bucket, &response.output_key, 90, &[29, 30, 59, 60, 89]).await;
+    assert!(keys_under(&s3, &bucket, "renders/local90/chunks/").await.is_empty());
+    processes[0].check_alive("the orchestrator").unwrap();
+}
+
+#[tokio::test]
+async fn a_render_takes_the_remote_slots_its_allotment_gives() {
+    let env = TestEnv::get();
+    let (orchestrator, renderer) = ("test-fn-32", "test-fn-33");
+    let (s3, bucket, mut processes) = bucket_and_functions("launch-allotted", orchestrator, 1).await;
+    processes.extend(common::spawn_functions(renderer, 2));
+    let render = Render {
+        id: "allotted",
+        bucket: &bucket,
+        composition: "Intro",
+        frames: (0, 59),
+        frames_per_lambda: 15,
+        renderer,
+        max_concurrency: 0,
+        timeout_seconds: 120,
+        max_retries: 1,
+    };
+    // The operator gave the render two slots after building its launch request.
+    s3.put_object()
+        .bucket(&bucket)
+        .key("renders/allotted/allotment.json")
+        .body(ByteStream::from_static(br#"{"chunkSlots": 2}"#))
+        .send()
+        .await
+        .unwrap();
+    let lambda = env.lambda().client();
+    let answer = remotion_tests::lambda::invoke(&lambda, orchestrator, &render.payload()).await.unwrap();
+    let response: LaunchResponse = serde_json::from_value(answer.expect("the launch succeeds")).unwrap();
+    let done = progress(&s3, &bucket, "allotted").await.unwrap();
+    assert_eq!((done.stage, done.chunks_done, done.frames_rendered), (Stage::Done, 4, 60), "{done:?}");
+    assert!(done.chunks_rendered_locally < 4, "the renderers took chunks: {done:?}");
+    assert_eq!(done.invocations, 1 + 4 - done.chunks_rendered_locally);
+    check_intro(&s3, &bucket, &response.output_key, 60, &[14, 15, 44, 45]).await;
+    for p in &mut processes {
+        p.check_alive("render function").unwrap();
+    }
+}
+
+#[tokio::test]
+async fn conditional_creates_of_one_key_let_exactly_one_caller_through() {
+    let env = TestEnv::get();
+    let s3 = env.s3().client().await;
+    let bucket = env.s3().create_test_bucket("create-once").await.unwrap();
+    for round in 0..5 {
+        let key = format!("renders/r{round}/progress.json");
+        let racing = (0..8).map(|i| {
+            let (s3, bucket, key) = (s3.clone(), bucket.clone(), key.clone());
+            tokio::spawn(async move {
+                storage::create(&s3, &bucket, &key, format!("{i}").into_bytes(), "application/json", &format!("c{i}"))
+                    .await
+            })
+        });
+        let mut winners = Vec::new();
+        for (i, created) in futures::future::join_all(racing).await.into_iter().enumerate() {
+            match created.unwrap() {
+                Ok(Created::Mine) => winners.push(i),
+                Ok(Created::Theirs) => {}
+                Err(e) => panic!("round {round}: creator {i} failed: {e}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: exactly one creator wins: {winners:?}");
+        let body = storage::get(&s3, &bucket, &key).await.unwrap().unwrap();
+        assert_eq!(String::from_utf8(body).unwrap(), winners[0].to_string());
+        // The winner's write sent again (its first answer lost) is still the winner's.
+        let create = |creator: String| {
+            let (s3, bucket, key) = (s3.clone(), bucket.clone(), key.clone());
+            async move { storage::create(&s3, &bucket, &key, b"x".to_vec(), "application/json", &creator).await }
+        };
+        assert_eq!(create(format!("c{}", winners[0])).await.unwrap(), Created::Mine);
+        assert_eq!(create(format!("c{}", (winners[0] + 1) % 8)).await.unwrap(), Created::Theirs);
+        let body = storage::get(&s3, &bucket, &key).await.unwrap().unwrap();
+        assert_eq!(String::from_utf8(body).unwrap(), winners[0].to_string(), "nothing overwrote the first write");
+    }
+}
+
+#[tokio::test]
+async fn two_launches_of_one_render_at_once_render_it_once() {
+    let env = TestEnv::get();
+    let (orchestrator, renderer) = ("test-fn-28", "test-fn-29");
+    // Two orchestrator processes: the two launches run at the same time.
+    let (s3, bucket, mut processes) = bucket_and_functions("launch-twice", orchestrator, 2).await;
+    processes.extend(common::spawn_functions(renderer, 2));
+    let render = Render {
+        id: "twice",
+        bucket: &bucket,
+        composition: "Intro",
+        frames: (0, 59),
+        frames_per_lambda: 15,
+        renderer,
+        max_concurrency: 2,
+        timeout_seconds: 120,
+        max_retries: 1,
+    };
+    let lambda = env.lambda().client();
+    let launch = || {
+        let (lambda, payload) = (lambda.clone(), render.payload());
+        tokio::spawn(async move {
+            let answer = remotion_tests::lambda::invoke(&lambda, orchestrator, &payload).await.unwrap();
+            (answer, SystemTime::now())
+        })
+    };
+    // A second writer of the document would send its sequence back: `follow` checks it never does.
+    let follower = tokio::spawn(follow(s3.clone(), bucket.clone(), render.id.into()));
+    let (first, second) = (launch(), launch());
+    let ((first, first_at), (second, second_at)) = (first.await.unwrap(), second.await.unwrap());
+    let first: LaunchResponse = serde_json::from_value(first.expect("the first launch is answered")).unwrap();
+    let second: LaunchResponse = serde_json::from_value(second.expect("the second launch is answered")).unwrap();
+    assert_eq!(first, second);
+    let done = follower.await.unwrap().last().unwrap().clone();
+    assert_eq!((done.stage, done.chunks_done, done.frames_rendered), (Stage::Done, 4, 60), "{done:?}");
+    assert_eq!(done.invocations, 1 + 4 - done.chunks_rendered_locally, "one orchestrator and its remote chunks");
+    let epoch_ms = |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let answered_early = epoch_ms(first_at.min(second_at));
+    assert!(
+        answered_early < done.updated_at_ms,
+        "one launch answered before the render ended, without rendering: {answered_early} vs {}",
+        done.updated_at_ms
+    );
+
+    // Exactly one orchestrator stood aside, and says why.
+    let stood_aside: Vec<String> = processes[..2]
+        .iter()
+        .map(|p| std::fs::read_to_string(&p.log).unwrap_or_default())
+        .filter_map(|log| {
+            ["launched at the same moment by another invocation", "already launched; not starting it again"]
+                .into_iter()
+                .find(|line| log.contains(line))
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(stood_aside.len(), 1, "{stood_aside:?}");
+    eprintln!("the second launch stood aside: {}", stood_aside[0]);
+    check_intro(&s3, &bucket, &first.output_key, 60, &[14, 15, 44, 45]).await;
+    for p in &mut processes {
+        p.check_alive("render function").unwrap();
     }
 }
