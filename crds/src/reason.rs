@@ -66,6 +66,10 @@ pub enum Reason {
     FunctionNotReady,
     /// The ConfigMap or Secret key of `inputPropsFrom` does not exist.
     InputPropsNotFound,
+    /// Ready to launch; waiting for a slot of its function's capacity.
+    Queued,
+    /// Ready to launch; its namespace runs `maxRendersPerNamespace` renders on the function.
+    NamespaceLimit,
 
     // --- LambdaBucket ---
     /// Several auto-named buckets exist and none is named.
@@ -98,6 +102,8 @@ pub enum Reason {
     LambdaError,
     /// Invoking `info` failed.
     FunctionUnreachable,
+    /// The function's capacity could not be read (Warning Event); renders are not queued.
+    CapacityUnknown,
     /// The function answered `info` with an error.
     InfoFailed,
     /// The function is not a Remotion render function.
@@ -240,11 +246,12 @@ impl Reason {
             Reconciling | Deploying | Available | Ready | Idle | Launched | Rendering | CancelRequested | Created
             | Adopted | Updated | Deleted | Retained | Synced | ExpiryDisabled => false,
             BucketNotFound | BucketNotReady | SiteNotFound | SiteNotReady | FunctionNotFound | FunctionNotReady
-            | InputPropsNotFound => false,
+            | InputPropsNotFound | Queued | NamespaceLimit => false,
             S3Error
             | CredentialsUnavailable
             | LambdaError
             | FunctionUnreachable
+            | CapacityUnknown
             | InfoFailed
             | SourceNotFound
             | SourceUnavailable

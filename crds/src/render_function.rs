@@ -103,14 +103,23 @@ pub struct RenderFunctionSpec {
     #[schemars(extend("maxProperties" = 50))]
     pub env: BTreeMap<String, String>,
 
-    /// Most invocations of this function one render keeps in flight. Set it to the function's
-    /// reserved concurrency (or what the account leaves free, or the number of processes of a
-    /// local emulator, which queues invocations instead of throttling them): chunks then wait
-    /// their turn instead of queueing past their deadlines. Default: no cap beyond the
-    /// render's own (at most 200 chunks at once).
+    /// The function's capacity: invocations of it that may run at once, over all renders.
+    /// The operator launches a render only when its orchestrator fits, gives each running
+    /// render a share of the rest for its chunks, and queues the others (phase `Queued`).
+    /// Default: the function's reserved concurrency, else the account's unreserved
+    /// concurrency (`status.capacity` shows the value in use). Set it for a local emulator,
+    /// which queues invocations instead of throttling them, or to keep part of the account
+    /// free for other work.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 10000))]
     pub max_concurrent_invocations: Option<i32>,
+
+    /// Most renders of one namespace running on this function at once (the others wait in
+    /// phase `Queued`). Default: no limit beyond the capacity, which the namespaces share
+    /// round-robin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub max_renders_per_namespace: Option<i32>,
 }
 
 fn default_memory_mb() -> i32 {
@@ -174,6 +183,24 @@ pub struct RenderFunctionStatus {
     /// Architecture the function runs on (used for cost).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub architecture: Option<Architecture>,
+    /// Invocations of the function that may run at once, over all renders (see
+    /// `spec.maxConcurrentInvocations`). Absent: unknown, and renders are not queued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<i32>,
+    /// Where `capacity` comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_source: Option<CapacitySource>,
+}
+
+/// Where a function's capacity comes from.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum CapacitySource {
+    /// `spec.maxConcurrentInvocations`.
+    MaxConcurrentInvocations,
+    /// The function's reserved concurrency (`GetFunctionConcurrency`).
+    ReservedConcurrency,
+    /// The account's unreserved concurrency in the region (`GetAccountSettings`).
+    AccountUnreservedConcurrency,
 }
 
 /// The default function name, like Remotion's naming convention:

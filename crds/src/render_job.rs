@@ -31,7 +31,8 @@ pub mod limits {
 
 /// One render of a composition with input props: launched, followed and reported.
 ///
-/// The spec is immutable except `cancel`; render again by creating a new RenderJob.
+/// The spec is immutable except `cancel` and `priority`; render again by creating a new
+/// RenderJob.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[kube(
     group = "remotion-operator.io",
@@ -169,9 +170,16 @@ pub struct RenderJobSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delete_after: Option<DeleteAfter>,
 
-    /// Set to true to cancel the render. The only field that may change after creation.
+    /// Set to true to cancel the render. May change after creation.
     #[serde(default)]
     pub cancel: bool,
+
+    /// Order among renders waiting for their function's capacity (phase `Queued`): higher
+    /// first, then round-robin across namespaces, then oldest first. May change while the
+    /// job waits; no effect once it is launched.
+    #[serde(default)]
+    #[schemars(range(min = -1000, max = 1000))]
+    pub priority: i32,
 }
 
 fn default_max_retries() -> i32 {
@@ -190,7 +198,7 @@ fn input_props_schema(_: &mut SchemaGenerator) -> Schema {
     })
 }
 
-/// Fields of the spec that never change. Everything but `cancel`.
+/// Fields of the spec that never change. Everything but `cancel` and `priority`.
 const IMMUTABLE_SPEC_FIELDS: &[&str] = &[
     "siteRef",
     "functionRef",
@@ -218,14 +226,15 @@ const IMMUTABLE_SPEC_FIELDS: &[&str] = &[
     "deleteAfter",
 ];
 
-/// The spec is immutable except `cancel`: every other field keeps its presence and value.
+/// The spec is immutable except `cancel` and `priority`: every other field keeps its presence
+/// and value.
 fn spec_immutable_rule() -> Rule {
     let clauses: Vec<String> = IMMUTABLE_SPEC_FIELDS
         .iter()
         .map(|f| format!("has(self.{f}) == has(oldSelf.{f}) && (!has(self.{f}) || self.{f} == oldSelf.{f})"))
         .collect();
     Rule::new(clauses.join(" && "))
-        .message("a RenderJob's spec is immutable except cancel: create a new RenderJob to render again")
+        .message("a RenderJob's spec is immutable except cancel and priority: create a new RenderJob to render again")
 }
 
 /// The codec in effect in CEL (h264 when the spec names none).
@@ -347,9 +356,12 @@ pub struct OutputSpec {
 /// Lifecycle phase of a RenderJob (for printer columns; conditions are authoritative).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
 pub enum RenderPhase {
-    /// Accepted, not launched yet (waiting for its site or function, or launching).
+    /// Accepted, not launched yet (waiting for its site, function, bucket or props).
     #[default]
     Pending,
+    /// Ready to launch, waiting for a slot of its function's capacity (the `Ready` condition
+    /// gives its position).
+    Queued,
     /// Launched; chunks are rendering or being stitched.
     Rendering,
     /// The output is in the bucket.
@@ -361,6 +373,10 @@ pub enum RenderPhase {
 }
 
 impl RenderPhase {
+    /// Every phase, in lifecycle order.
+    pub const ALL: [RenderPhase; 6] =
+        [Self::Pending, Self::Queued, Self::Rendering, Self::Succeeded, Self::Failed, Self::Cancelled];
+
     /// The phase is final: nothing more will happen.
     pub fn is_terminal(self) -> bool {
         matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
@@ -397,6 +413,11 @@ pub struct RenderJobStatus {
     /// The result.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<RenderOutput>,
+    /// Invocations of the render function this render may hold at once (its orchestrator and
+    /// its chunks in flight): its share of the function's capacity, given at launch and
+    /// changed as other renders start and end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invocation_slots: Option<i32>,
     /// When the render was launched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Time>,

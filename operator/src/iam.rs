@@ -175,6 +175,7 @@ pub fn lambda_actions(operation: &str) -> Option<&'static [&'static str]> {
         "get_function_event_invoke_config" => &["lambda:GetFunctionEventInvokeConfig"],
         "list_functions" => &["lambda:ListFunctions"],
         "get_account_settings" => &["lambda:GetAccountSettings"],
+        "get_function_concurrency" => &["lambda:GetFunctionConcurrency"],
         "put_function_concurrency" => &["lambda:PutFunctionConcurrency"],
         "tag_resource" => &["lambda:TagResource"],
         "list_tags" => &["lambda:ListTags"],

@@ -19,8 +19,7 @@ use prometheus_client::registry::Registry;
 use remotion_crds::Reason;
 use remotion_crds::render_job::RenderPhase;
 
-const ALL_PHASES: [RenderPhase; 5] =
-    [RenderPhase::Pending, RenderPhase::Rendering, RenderPhase::Succeeded, RenderPhase::Failed, RenderPhase::Cancelled];
+const ALL_PHASES: [RenderPhase; 6] = RenderPhase::ALL;
 
 /// The phase as the API spells it.
 fn phase_name(phase: RenderPhase) -> String {

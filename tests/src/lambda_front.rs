@@ -9,8 +9,13 @@
 //!
 //! Everything else, an invocation of a function the emulator does not serve included, passes
 //! through unchanged. Function processes reach the emulator's runtime API directly.
+//!
+//! Tests can make it refuse the next invocations of a function the way AWS does when it
+//! throttles or fails ([`refuse_next`]), to test the callers' retries.
 
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -25,6 +30,48 @@ use crate::lambda::function_names;
 
 /// How long an invocation may run in the emulator (Lambda's own limit is 15 minutes).
 const INVOCATION_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+
+/// An error AWS answers an invocation with instead of running it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// `429 TooManyRequestsException` (concurrency or rate limit).
+    Throttled,
+    /// `500 ServiceException` (Lambda's own failure).
+    ServiceError,
+}
+
+impl Refusal {
+    fn answer(self) -> Response<Full<Bytes>> {
+        let (status, kind, message) = match self {
+            Self::Throttled => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException", "Rate Exceeded."),
+            Self::ServiceError => (StatusCode::INTERNAL_SERVER_ERROR, "ServiceException", "Lambda is unavailable."),
+        };
+        let body = serde_json::json!({"Type": "Service", "message": message}).to_string();
+        let headers = [
+            ("x-amzn-errortype".to_owned(), HeaderValue::from_static(kind)),
+            ("content-type".to_owned(), HeaderValue::from_static("application/json")),
+        ];
+        answer(status, &headers, Bytes::from(body))
+    }
+}
+
+/// Refusals still to be answered, per function, in order.
+fn refusals() -> &'static Mutex<HashMap<String, VecDeque<Refusal>>> {
+    static REFUSALS: OnceLock<Mutex<HashMap<String, VecDeque<Refusal>>>> = OnceLock::new();
+    REFUSALS.get_or_init(Mutex::default)
+}
+
+/// Makes the fronts of this process answer the next invocations of `function` with `refusals`,
+/// one each, before passing invocations on again.
+pub fn refuse_next(function: &str, next: &[Refusal]) {
+    let mut all = refusals().lock().unwrap_or_else(|e| e.into_inner());
+    all.entry(function.to_owned()).or_default().extend(next);
+}
+
+/// The refusal due for an invocation of `function`, if one is scripted.
+fn scripted_refusal(function: &str) -> Option<Refusal> {
+    refusals().lock().unwrap_or_else(|e| e.into_inner()).get_mut(function)?.pop_front()
+}
 
 /// A running front.
 #[derive(Clone, Debug)]
@@ -101,6 +148,9 @@ async fn forward(
         if name != HOST && name != CONTENT_LENGTH {
             onward = onward.header(name, value);
         }
+    }
+    if let Some(refusal) = invoked_function(parts.uri.path()).and_then(scripted_refusal) {
+        return Ok(refusal.answer());
     }
     let served = invoked_function(parts.uri.path()).is_some_and(|name| function_names().iter().any(|n| n == name));
     let event = parts.headers.get("x-amz-invocation-type").is_some_and(|v| v == "Event");

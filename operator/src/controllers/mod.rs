@@ -104,6 +104,10 @@ pub struct Settings {
     /// Budget of progress-only RenderJob status writes per second, shared by every live
     /// render (phase changes are not counted and never wait).
     pub progress_writes_per_second: u16,
+    /// Handle only RenderJobs matching this label selector (`None`: all in scope), so that
+    /// several controllers can share one API server without meeting: the tests of renders
+    /// from several namespaces use it.
+    pub job_selector: Option<String>,
 }
 
 impl Settings {
@@ -114,6 +118,7 @@ impl Settings {
             concurrency,
             launch_concurrency: DEFAULT_LAUNCH_CONCURRENCY,
             progress_writes_per_second: DEFAULT_PROGRESS_WRITES_PER_SECOND,
+            job_selector: None,
         }
     }
 }

@@ -19,19 +19,26 @@ pub const CREDENTIALS_SECRET: &str = "aws-credentials";
 
 /// Secrets holding the harness's S3 test identity as `CREDENTIALS_SECRET` in `namespace`.
 pub fn test_secrets(namespace: &str) -> Arc<StaticSecrets> {
+    test_secrets_in(&[namespace])
+}
+
+/// [`test_secrets`] in each of `namespaces`.
+pub fn test_secrets_in(namespaces: &[&str]) -> Arc<StaticSecrets> {
     let secrets = Arc::new(StaticSecrets::default());
-    secrets.put_secret(
-        namespace,
-        CREDENTIALS_SECRET,
-        ObjectData {
-            resource_version: "1".into(),
-            data: [
-                ("AWS_ACCESS_KEY_ID".to_owned(), remotion_tests::s3::ACCESS_KEY.as_bytes().to_vec()),
-                ("AWS_SECRET_ACCESS_KEY".to_owned(), remotion_tests::s3::SECRET_KEY.as_bytes().to_vec()),
-            ]
-            .into(),
-        },
-    );
+    for namespace in namespaces {
+        secrets.put_secret(
+            namespace,
+            CREDENTIALS_SECRET,
+            ObjectData {
+                resource_version: "1".into(),
+                data: [
+                    ("AWS_ACCESS_KEY_ID".to_owned(), remotion_tests::s3::ACCESS_KEY.as_bytes().to_vec()),
+                    ("AWS_SECRET_ACCESS_KEY".to_owned(), remotion_tests::s3::SECRET_KEY.as_bytes().to_vec()),
+                ]
+                .into(),
+            },
+        );
+    }
     secrets
 }
 

@@ -544,6 +544,7 @@ async fn compositions_are_listed_through_the_render_function() -> Result<()> {
         architecture: Architecture::X86_64,
         env: Default::default(),
         max_concurrent_invocations: None,
+        max_renders_per_namespace: None,
     };
     functions.create(&PostParams::default(), &RenderFunction::new("renderer", spec)).await?;
 

@@ -14,12 +14,12 @@ use futures::future::BoxFuture;
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use remotion_crds::common::find_condition;
-use remotion_crds::render_function::{Architecture, FunctionManagement};
-use remotion_crds::{AwsAccess, AwsCredentials, LocalObjectRef, RenderFunction, RenderFunctionSpec};
+use remotion_crds::render_function::{Architecture, CapacitySource, FunctionManagement};
+use remotion_crds::{AwsAccess, AwsCredentials, LocalObjectRef, Reason, RenderFunction, RenderFunctionSpec};
 use remotion_operator::aws::AwsFactory;
 use remotion_operator::controllers::Context;
 use remotion_operator::controllers::render_function::lambda::{
-    DeployedFunction, FunctionApi, FunctionApiFactory, InfoOutcome, Lifecycle, WantedFunction,
+    DeployedFunction, FunctionApi, FunctionApiFactory, FunctionCapacity, InfoOutcome, Lifecycle, WantedFunction,
 };
 use remotion_operator::reconcile::Error;
 use remotion_protocol::payload::{InfoResponse, PROTOCOL_VERSION};
@@ -50,6 +50,7 @@ fn spec(management: FunctionManagement, endpoint: &str) -> RenderFunctionSpec {
         architecture: Architecture::X86_64,
         env: BTreeMap::new(),
         max_concurrent_invocations: None,
+        max_renders_per_namespace: None,
     }
 }
 
@@ -85,6 +86,8 @@ struct Scripted {
     pending_polls: u32,
     calls: Vec<String>,
     retries_disabled: bool,
+    /// What `capacity` answers (`None`: access denied).
+    capacity: Option<FunctionCapacity>,
     info: Option<InfoResponse>,
 }
 
@@ -154,11 +157,20 @@ impl FunctionApi for ScriptedLambda {
         Box::pin(async { Ok(()) })
     }
 
-    fn disable_async_retries(&self, _name: &str) -> BoxFuture<'_, Result<(), Error>> {
+    fn configure_async_invocations(&self, _name: &str) -> BoxFuture<'_, Result<(), Error>> {
         let mut state = self.state.lock().unwrap();
-        state.calls.push("disable_async_retries".into());
+        state.calls.push("configure_async_invocations".into());
         state.retries_disabled = true;
         Box::pin(async { Ok(()) })
+    }
+
+    fn capacity(&self, _name: &str) -> BoxFuture<'_, Result<FunctionCapacity, Error>> {
+        let mut state = self.state.lock().unwrap();
+        state.calls.push("capacity".into());
+        let capacity = state.capacity;
+        Box::pin(async move {
+            capacity.ok_or_else(|| Error::new(Reason::LambdaError, "AccessDeniedException (HTTP 403): scripted"))
+        })
     }
 
     fn info(&self, _name: &str) -> BoxFuture<'_, Result<InfoOutcome, Error>> {
@@ -199,6 +211,8 @@ async fn managed_function_is_created_waited_for_updated_and_verified() -> Result
         memory_size_mb: Some(3008),
         architecture: Some(Architecture::Arm64),
     });
+    lambda.state.lock().unwrap().capacity =
+        Some(FunctionCapacity { invocations: 7, source: CapacitySource::ReservedConcurrency });
     let secrets = test_secrets(&namespace);
     let factory = Arc::new(ScriptedFactory(lambda.clone()));
     let operator = Operator::start_with(client.clone(), &namespace, |client, metrics| {
@@ -251,6 +265,20 @@ async fn managed_function_is_created_waited_for_updated_and_verified() -> Result
     let calls = lambda.calls();
     assert_eq!(calls.iter().filter(|c| *c == "update_code").count(), 1, "{calls:?}");
     assert_eq!(calls.iter().filter(|c| *c == "create").count(), 1, "{calls:?}");
+
+    // The capacity: the reserved concurrency Lambda reports, until the spec sets its own.
+    let capacity_of = |rf: RenderFunction| rf.status.and_then(|s| Some((s.capacity?, s.capacity_source?)));
+    eventually("the reserved concurrency in the status", WAIT, || async {
+        Ok((capacity_of(api.get("renderer").await?) == Some((7, CapacitySource::ReservedConcurrency))).then_some(()))
+    })
+    .await?;
+    let patch = json!({"spec": {"maxConcurrentInvocations": 3}});
+    api.patch("renderer", &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    eventually("the spec's capacity in the status", WAIT, || async {
+        Ok((capacity_of(api.get("renderer").await?) == Some((3, CapacitySource::MaxConcurrentInvocations)))
+            .then_some(()))
+    })
+    .await?;
     operator.stop().await
 }
 
@@ -286,6 +314,8 @@ async fn existing_function_is_verified_with_info_through_the_lambda_emulator() -
     let rf = wait_ready(&api, "existing", "True", "Available").await?;
     let status = rf.status.unwrap();
     assert_eq!(status.function_name.as_deref(), Some("test-fn-10"));
+    // The emulator serves Invoke only: the capacity stays unknown (a CapacityUnknown Event says so).
+    assert_eq!(status.capacity, None);
     assert_eq!(status.version.as_deref(), Some("0.0.0-fake"));
     assert_eq!(status.protocol_version, Some(i64::from(PROTOCOL_VERSION)));
     assert_eq!(status.ffmpeg_version.as_deref(), Some("FFmpeg 0.0 (fake)"));

@@ -78,7 +78,7 @@ pub async fn deploy(
     match next_step(&wanted, deployed.as_ref()) {
         Step::Create => {
             lambda.create(&wanted).await?;
-            lambda.disable_async_retries(name).await?;
+            lambda.configure_async_invocations(name).await?;
             ctx.events.normal(live, Reason::Created, "CreateFunction", format!("Created Lambda function {name}")).await;
             Ok(Deployment::InProgress(format!("Creating function {name}")))
         }
@@ -101,7 +101,7 @@ pub async fn deploy(
         }
         Step::UpToDate => {
             // Idempotent; repeated on each pass so a retry policy changed by hand is put back.
-            lambda.disable_async_retries(name).await?;
+            lambda.configure_async_invocations(name).await?;
             Ok(Deployment::Ready(deployed.expect("an up-to-date function was deployed")))
         }
     }

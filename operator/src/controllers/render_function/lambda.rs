@@ -100,6 +100,19 @@ impl WantedFunction {
     }
 }
 
+/// Lambda's minimum for `MaximumEventAgeInSeconds`, below the stall limit of any render (the
+/// function's timeout plus a margin of at least 60 s, counted from when the launch was sent).
+pub const MAXIMUM_EVENT_AGE_SECONDS: i32 = 60;
+
+/// Invocations of a function that may run at once, and where the number comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FunctionCapacity {
+    /// Invocations at once.
+    pub invocations: i32,
+    /// Where it comes from.
+    pub source: remotion_crds::render_function::CapacitySource,
+}
+
 /// What an `info` invocation gave.
 #[derive(Clone, Debug, PartialEq)]
 pub enum InfoOutcome {
@@ -121,8 +134,14 @@ pub trait FunctionApi: Send + Sync {
     fn update_code(&self, wanted: &WantedFunction) -> BoxFuture<'_, Result<(), Error>>;
     /// Updates the configuration (memory, disk, timeout, role, environment).
     fn update_configuration(&self, wanted: &WantedFunction) -> BoxFuture<'_, Result<(), Error>>;
-    /// Sets Lambda's retries of asynchronous invocations to 0 (the function retries chunks itself).
-    fn disable_async_retries(&self, name: &str) -> BoxFuture<'_, Result<(), Error>>;
+    /// Configures asynchronous invocations (launches): no retries by Lambda (the function
+    /// retries chunks itself and the operator retries refused launches), and events older than
+    /// [`MAXIMUM_EVENT_AGE_SECONDS`] dropped, so that Lambda never delivers a launch after the
+    /// operator has given its render up as stalled.
+    fn configure_async_invocations(&self, name: &str) -> BoxFuture<'_, Result<(), Error>>;
+    /// The function's capacity: its reserved concurrency, else the account's unreserved
+    /// concurrency in the region.
+    fn capacity(&self, name: &str) -> BoxFuture<'_, Result<FunctionCapacity, Error>>;
     /// Invokes `info`.
     fn info(&self, name: &str) -> BoxFuture<'_, Result<InfoOutcome, Error>>;
 }
@@ -298,17 +317,49 @@ impl FunctionApi for SdkFunctionApi {
         })
     }
 
-    fn disable_async_retries(&self, name: &str) -> BoxFuture<'_, Result<(), Error>> {
+    fn configure_async_invocations(&self, name: &str) -> BoxFuture<'_, Result<(), Error>> {
         let name = name.to_owned();
         Box::pin(async move {
             self.control
                 .put_function_event_invoke_config()
                 .function_name(&name)
                 .maximum_retry_attempts(0)
+                .maximum_event_age_in_seconds(MAXIMUM_EVENT_AGE_SECONDS)
                 .send()
                 .await
                 .map(|_| ())
                 .map_err(|e| control_error(&format!("PutFunctionEventInvokeConfig {name}"), &e))
+        })
+    }
+
+    fn capacity(&self, name: &str) -> BoxFuture<'_, Result<FunctionCapacity, Error>> {
+        use remotion_crds::render_function::CapacitySource;
+        let name = name.to_owned();
+        Box::pin(async move {
+            let reserved = self
+                .control
+                .get_function_concurrency()
+                .function_name(&name)
+                .send()
+                .await
+                .map_err(|e| control_error(&format!("GetFunctionConcurrency {name}"), &e))?
+                .reserved_concurrent_executions;
+            if let Some(invocations) = reserved {
+                return Ok(FunctionCapacity { invocations, source: CapacitySource::ReservedConcurrency });
+            }
+            let settings = self
+                .control
+                .get_account_settings()
+                .send()
+                .await
+                .map_err(|e| control_error("GetAccountSettings", &e))?;
+            let unreserved = settings.account_limit.and_then(|l| l.unreserved_concurrent_executions);
+            match unreserved {
+                Some(invocations) => {
+                    Ok(FunctionCapacity { invocations, source: CapacitySource::AccountUnreservedConcurrency })
+                }
+                None => Err(Error::new(LAMBDA_ERROR, "GetAccountSettings named no unreserved concurrency")),
+            }
         })
     }
 

@@ -23,11 +23,12 @@ use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::{Controller, watcher};
-use remotion_crds::render_function::FunctionManagement;
+use remotion_crds::render_function::{CapacitySource, FunctionManagement};
 use remotion_crds::{Reason, RenderFunction, RenderFunctionStatus};
 use tokio_util::sync::CancellationToken;
 
 use self::deploy::Deployment;
+use self::lambda::{FunctionApi, FunctionCapacity};
 use super::{Context, Settings, error_policy, log_result, shutdown_signal};
 use crate::reconcile::conditions::Status;
 use crate::reconcile::guard::{self, DeserializeGuard};
@@ -106,7 +107,51 @@ async fn apply(api: &Api<RenderFunction>, function: &RenderFunction, ctx: &Conte
         let note = format!("Function {name} version {} answers info", info.function_version);
         ctx.events.normal(&live, Reason::Ready, "VerifyFunction", note).await;
     }
+    // After Ready: a slow or missing control plane (an endpoint serving Invoke only) must not
+    // hold the function back; renders are not queued until the capacity is known.
+    let had_capacity = live.status.as_ref().is_some_and(|s| s.capacity.is_some());
+    let before = (status.capacity, status.capacity_source);
+    match capacity(&*lambda, &live, &name).await {
+        Ok(found) => {
+            status.capacity = Some(found.invocations);
+            status.capacity_source = Some(found.source);
+        }
+        Err(error) => {
+            status.capacity = None;
+            status.capacity_source = None;
+            if had_capacity || !was_ready {
+                let note = format!(
+                    "could not read the capacity of function {name} ({}): renders on it are not queued and may \
+                     exceed it; set spec.maxConcurrentInvocations",
+                    error.report()
+                );
+                ctx.events.warning(&live, Reason::CapacityUnknown, "ReadCapacity", note).await;
+            }
+        }
+    }
+    if (status.capacity, status.capacity_source) != before {
+        apply_status(api, &live, FIELD_MANAGER, &status).await?;
+    }
     Ok(Action::requeue(RESYNC))
+}
+
+/// How long reading the capacity may take (two small control-plane reads).
+const CAPACITY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The function's capacity: the spec's, else what Lambda reports.
+async fn capacity(lambda: &dyn FunctionApi, function: &RenderFunction, name: &str) -> Result<FunctionCapacity, Error> {
+    match function.spec.max_concurrent_invocations {
+        Some(invocations) => Ok(FunctionCapacity { invocations, source: CapacitySource::MaxConcurrentInvocations }),
+        None => tokio::time::timeout(CAPACITY_TIMEOUT, lambda.capacity(name)).await.unwrap_or_else(|_| {
+            Err(Error::new(
+                Reason::LambdaError,
+                format!(
+                    "GetFunctionConcurrency/GetAccountSettings did not answer within {} s",
+                    CAPACITY_TIMEOUT.as_secs()
+                ),
+            ))
+        }),
+    }
 }
 
 #[cfg(test)]

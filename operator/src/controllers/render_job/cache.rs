@@ -75,6 +75,14 @@ impl References {
         lookup::<RenderFunction>(&self.functions, client, namespace, name).await
     }
 
+    /// The function `name` of `namespace` as the cache has it, without asking the API server
+    /// (for passes over every job, where a missing function only means "not placed yet").
+    pub fn cached_function(&self, namespace: &str, name: &str) -> Option<std::sync::Arc<RenderFunction>> {
+        let key = ObjectRef::<DeserializeGuard<RenderFunction>>::new(name).within(namespace);
+        let cached = self.functions.get(&key)?;
+        cached.0.as_ref().ok().map(|function| std::sync::Arc::new(function.clone()))
+    }
+
     /// The bucket `name` of `namespace`.
     pub async fn bucket(&self, client: &Client, namespace: &str, name: &str) -> Result<Option<LambdaBucket>, Error> {
         lookup::<LambdaBucket>(&self.buckets, client, namespace, name).await

@@ -15,6 +15,7 @@ use remotion_protocol::progress::Stage;
 use super::cancel::request_cancel;
 use super::output::output_of;
 use super::stall::{self, StallPolicy};
+use super::status::Verdict;
 use super::verdict::{self, Limits, Observed};
 use super::write::write_status;
 use super::{Fetched, JobContext, bucket, now, now_ms, status};
@@ -118,7 +119,21 @@ pub async fn follow(api: &Api<RenderJob>, job: &RenderJob, ctx: &JobContext, nam
         started_at: current.started_at.clone().unwrap_or_else(now),
     };
     let limits = Limits { stall: policy, cancel_confirm_timeout: ctx.tuning.cancel_confirm_timeout };
-    let desired = status::desired(&current, &verdict::verdict(observed, limits), generation, &now());
+    let verdict = verdict::verdict(observed, limits);
+    if let Verdict::Ended { reason: Reason::Stalled, .. } = &verdict {
+        // A launch Lambda delivers late, or an orchestrator that lost touch, stops at once
+        // instead of rendering for a job that has ended.
+        bucket::put(
+            &followed.s3,
+            &followed.bucket,
+            &keys::cancel(&id),
+            Vec::new(),
+            "text/plain",
+            job.spec.delete_after,
+        )
+        .await?;
+    }
+    let desired = status::desired(&current, &verdict, generation, &now());
     let terminal = desired.phase.is_some_and(RenderPhase::is_terminal);
     match write_status(api, job, ctx, &desired, false).await? {
         // Held back: keep polling meanwhile, so that the end of the render (a phase change,

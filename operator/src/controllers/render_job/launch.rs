@@ -10,6 +10,7 @@ use remotion_crds::{Reason, RenderJob};
 use remotion_protocol::keys::{self, RenderId};
 use remotion_protocol::payload::Payload;
 
+use super::admission::{self, Decision};
 use super::references::{self, Blocked};
 use super::status::{self, Verdict};
 use super::write::write_status;
@@ -48,6 +49,26 @@ async fn wait(
     let desired = status::desired(&current, &verdict, job.meta().generation, &now());
     let wait = write_status(api, job, ctx, &desired, false).await?;
     Ok(Action::requeue(wait.unwrap_or(ctx.tuning.waiting_recheck)))
+}
+
+/// Marks a job `Queued` with its position, and looks again later (a freed slot reconciles it
+/// sooner). The recheck stretches with the queue so that refreshing positions stays within
+/// the status write budget.
+async fn queue(
+    api: &Api<RenderJob>,
+    job: &RenderJob,
+    ctx: &JobContext,
+    reason: Reason,
+    message: String,
+) -> Result<Action, Error> {
+    let current = job.status.clone().unwrap_or_default();
+    let verdict = Verdict::Queued { reason, message };
+    let desired = status::desired(&current, &verdict, job.meta().generation, &now());
+    let held_back = write_status(api, job, ctx, &desired, false).await?;
+    let queued = ctx.queued.load(std::sync::atomic::Ordering::Relaxed);
+    let budget = f64::from(ctx.progress_writes_per_second.max(1));
+    let recheck = ctx.tuning.queued_recheck.max(std::time::Duration::from_secs_f64(queued as f64 / budget));
+    Ok(Action::requeue(held_back.map_or(recheck, |wait| wait.min(recheck))))
 }
 
 /// Checks, records and sends the launch of a job not launched yet.
@@ -89,12 +110,27 @@ pub async fn prepare_and_launch(
         Err(PropsProblem::Api(error)) => return Err(error),
     };
     let placed = props::place(serialized, &id);
-    let request = match payload::request(&job.spec, &id, &resolved, placed.payload.clone()) {
+    let mut request = match payload::request(&job.spec, &id, &resolved, placed.payload.clone()) {
         Ok(request) => request,
         Err(e) => {
             return end_before_launch(api, job, ctx, RenderPhase::Failed, Reason::InvalidSpec, e.to_string()).await;
         }
     };
+
+    // A slot of the function, or a place in its queue. Nothing has been written to AWS yet.
+    let Some(function) = fetched.function.as_ref() else {
+        return Err(Error::new(Reason::InternalError, "a resolved job has no function"));
+    };
+    let wanted = admission::wanted_slots(&job.spec, resolved.composition.as_ref().map(|c| c.duration_in_frames));
+    let slots = match ctx.admission.decide(&ctx.jobs, &ctx.references, job, function, wanted) {
+        Decision::Admit { slots } => slots,
+        Decision::Wait { reason, message } => return queue(api, job, ctx, reason, message).await,
+    };
+    if let Some(slots) = slots {
+        // The orchestrator holds one slot and renders chunks itself; the rest is for chunk
+        // invocations.
+        request.renderer.max_concurrency = slots.saturating_sub(1);
+    }
 
     let bucket_clients = ctx.shared.aws.clients(namespace, &resolved.bucket.aws).await?;
     let function_clients = ctx.shared.aws.clients(namespace, &resolved.function.aws).await?;
@@ -128,6 +164,7 @@ pub async fn prepare_and_launch(
     let mut record = current.clone();
     record.render_id = Some(id.to_string());
     record.bucket_name = Some(bucket_name.clone());
+    record.invocation_slots = slots.and_then(|s| i32::try_from(s).ok());
     let verdict = Verdict::Launched { started_at: now(), estimate };
     let desired = status::desired(&record, &verdict, generation, &now());
     write_status(api, job, ctx, &desired, true).await?;

@@ -29,7 +29,12 @@
 //! 6. [`status`] and [`write`](mod@write): the status a verdict stands for, written at most once per
 //!    [`throttle`] interval, with Events;
 //! 7. [`memory`]: what is remembered of each render between reconciles.
+//!
+//! Between 2 and 4, [`admission`] decides whether the function has a slot for the render now,
+//! and how many for its chunks; a job that must wait is `Queued`, and a freed slot reconciles
+//! the next one at once.
 
+pub mod admission;
 pub mod bucket;
 pub mod cache;
 pub mod cancel;
@@ -96,6 +101,10 @@ pub struct Tuning {
     /// How often a job waiting for its references is looked at again (the watches on sites,
     /// functions and buckets requeue it at once when they change).
     pub waiting_recheck: Duration,
+    /// How often a queued job is looked at again at least, to refresh its position (a freed
+    /// slot reconciles the next job at once; this only keeps the message current). Stretched
+    /// with the number of queued jobs to stay within the status write budget.
+    pub queued_recheck: Duration,
 }
 
 impl Default for Tuning {
@@ -106,6 +115,7 @@ impl Default for Tuning {
             stall_margin: Duration::from_secs(60),
             cancel_confirm_timeout: Duration::from_secs(30),
             waiting_recheck: Duration::from_secs(60),
+            queued_recheck: Duration::from_secs(60),
         }
     }
 }
@@ -133,13 +143,16 @@ pub struct JobContext {
     tuning: Tuning,
     memory: Memory,
     jobs: Store<DeserializeGuard<RenderJob>>,
-    references: cache::References,
+    references: Arc<cache::References>,
+    admission: Arc<admission::Admission>,
     profiles: profiles::Profiles,
     /// Budget of progress-only status writes per second over all live renders.
     progress_writes_per_second: u16,
     /// The gap between two progress writes of one job now, ms (it stretches with the number
     /// of live renders).
     progress_interval_ms: AtomicU64,
+    /// Jobs in phase `Queued` at the last count.
+    queued: AtomicU64,
 }
 
 impl HasContext for JobContext {
@@ -156,26 +169,35 @@ pub async fn run(ctx: Arc<Context>, settings: Settings, shutdown: CancellationTo
 /// Runs the launching and the following controller until `shutdown`.
 pub async fn run_with(ctx: Arc<Context>, settings: Settings, tuning: Tuning, shutdown: CancellationToken) {
     let client = &ctx.client;
-    let launcher =
-        Controller::new(settings.api::<DeserializeGuard<RenderJob>>(client), watcher::Config::default().any_semantic());
-    let follower =
-        Controller::new(settings.api::<DeserializeGuard<RenderJob>>(client), watcher::Config::default().any_semantic());
+    let job_watch = || match &settings.job_selector {
+        Some(selector) => watcher::Config::default().any_semantic().labels(selector),
+        None => watcher::Config::default().any_semantic(),
+    };
+    let launcher = Controller::new(settings.api::<DeserializeGuard<RenderJob>>(client), job_watch());
+    let follower = Controller::new(settings.api::<DeserializeGuard<RenderJob>>(client), job_watch());
     let jobs = follower.store();
     let waiting = launcher.store();
     let (by_site, by_function, by_bucket) = (waiting.clone(), waiting.clone(), waiting);
+    let (admission, mut admitted) = admission::Admission::new();
+    let references = Arc::new(cache::References::start(client, &settings));
     let job_ctx = Arc::new(JobContext {
         shared: ctx.clone(),
         memory: Memory::default(),
         progress_writes_per_second: settings.progress_writes_per_second,
         progress_interval_ms: AtomicU64::new(millis(tuning.write_interval)),
+        queued: AtomicU64::new(0),
         tuning,
-        jobs,
-        references: cache::References::start(client, &settings),
+        jobs: jobs.clone(),
+        references: references.clone(),
+        admission: admission.clone(),
         profiles: profiles::Profiles::default(),
     });
     let metrics_task = tokio::spawn(publish_phase_counts(job_ctx.clone(), shutdown.clone()));
+    let admission_task = tokio::spawn(admission.run(jobs, references, shutdown.clone()));
     let launching = launcher
         .with_config(controller::Config::default().concurrency(settings.launch_concurrency))
+        // A job a slot has just freed up for launches now.
+        .reconcile_on(futures::stream::poll_fn(move |cx| admitted.poll_recv(cx)))
         // A job waiting for its site, function or bucket goes on as soon as they change.
         .watches(
             settings.api::<DeserializeGuard<RemotionSite>>(client),
@@ -203,6 +225,7 @@ pub async fn run_with(ctx: Arc<Context>, settings: Settings, tuning: Tuning, shu
         .for_each(log_result(CONTROLLER));
     futures::join!(launching, following);
     metrics_task.abort();
+    admission_task.abort();
 }
 
 /// Jobs of `namespace` that have not launched yet and match `filter`.
@@ -239,13 +262,7 @@ fn launched(job: &RenderJob) -> bool {
 /// Keeps `renders{phase}` up to date from the controller's cache, and each job's share of the
 /// progress write budget; drops the memory of vanished jobs.
 async fn publish_phase_counts(ctx: Arc<JobContext>, shutdown: CancellationToken) {
-    let phases = [
-        RenderPhase::Pending,
-        RenderPhase::Rendering,
-        RenderPhase::Succeeded,
-        RenderPhase::Failed,
-        RenderPhase::Cancelled,
-    ];
+    let phases = RenderPhase::ALL;
     let mut last_prune = Instant::now();
     loop {
         if last_prune.elapsed() >= PRUNE_EVERY {
@@ -254,7 +271,7 @@ async fn publish_phase_counts(ctx: Arc<JobContext>, shutdown: CancellationToken)
             last_prune = Instant::now();
         }
         // One pass over the cache, counted per phase.
-        let mut counts = [0usize; 5];
+        let mut counts = [0usize; RenderPhase::ALL.len()];
         for job in ctx.jobs.state().iter().filter_map(|guarded| guarded.0.as_ref().ok()) {
             let phase = phase_of(job).unwrap_or_default();
             if let Some(slot) = phases.iter().position(|p| *p == phase) {
@@ -263,6 +280,9 @@ async fn publish_phase_counts(ctx: Arc<JobContext>, shutdown: CancellationToken)
         }
         for (phase, count) in phases.into_iter().zip(counts) {
             ctx.shared.metrics.set_renders_in_phase(phase, i64::try_from(count).unwrap_or(i64::MAX));
+            if phase == RenderPhase::Queued {
+                ctx.queued.store(count as u64, Ordering::Relaxed);
+            }
             if phase == RenderPhase::Rendering {
                 let interval =
                     throttle::progress_interval(ctx.tuning.write_interval, count, ctx.progress_writes_per_second);
@@ -371,6 +391,7 @@ async fn apply(job: &RenderJob, ctx: &JobContext, role: Role) -> Result<Action, 
         if let Some(id) = id {
             ctx.memory.forget(&id);
         }
+        ctx.admission.release(&job.uid().unwrap_or_default());
         // Nothing runs any more: a finished job must not need the operator to be deleted
         // (an uninstalled operator would otherwise hold up the namespace's deletion).
         remove_finalizer(&api, job).await?;

@@ -7,6 +7,7 @@
 //! | phase      | Ready   | Progressing | Succeeded | Failed |
 //! |------------|---------|-------------|-----------|--------|
 //! | Pending    | Unknown | True        | Unknown   | False  |
+//! | Queued     | Unknown | True        | Unknown   | False  |
 //! | Rendering  | Unknown | True        | Unknown   | False  |
 //! | Succeeded  | True    | False       | True      | False  |
 //! | Failed     | False   | False       | False     | True   |
@@ -39,6 +40,13 @@ pub enum Verdict<'a> {
         message: String,
         /// Pre-launch cost estimate.
         estimate: Option<Usd>,
+    },
+    /// Ready to launch, waiting for a slot of its function's capacity.
+    Queued {
+        /// `Queued` or `NamespaceLimit`.
+        reason: Reason,
+        /// Its position and what it waits for.
+        message: String,
     },
     /// Launched; the function has not written a progress document yet.
     Launched {
@@ -183,7 +191,7 @@ fn set_conditions(
 ) {
     use Status::{False, True, Unknown};
     let (ready, progressing, succeeded, failed) = match phase {
-        RenderPhase::Pending | RenderPhase::Rendering => (Unknown, True, Unknown, False),
+        RenderPhase::Pending | RenderPhase::Queued | RenderPhase::Rendering => (Unknown, True, Unknown, False),
         RenderPhase::Succeeded => (True, False, True, False),
         RenderPhase::Failed | RenderPhase::Cancelled => (False, False, False, True),
     };
@@ -220,6 +228,7 @@ pub fn desired(
             }
             (RenderPhase::Pending, *reason, message.clone())
         }
+        Verdict::Queued { reason, message } => (RenderPhase::Queued, *reason, message.clone()),
         Verdict::Launched { started_at, estimate } => {
             status.started_at.get_or_insert_with(|| started_at.clone());
             if status.cost.is_none() {

@@ -34,7 +34,7 @@ pub async fn write_status(
     }
     // Keyed by render id, the key the memory forgets when the job ends (the UID has dashes).
     let uid = job.uid().unwrap_or_default();
-    let key = RenderId::from_uid(&uid).map(|id| id.to_string()).unwrap_or(uid);
+    let key = RenderId::from_uid(&uid).map(|id| id.to_string()).unwrap_or_else(|_| uid.clone());
     let interval = if current.phase == desired.phase {
         Duration::from_millis(ctx.progress_interval_ms.load(Ordering::Relaxed))
     } else {
@@ -46,6 +46,10 @@ pub async fn write_status(
     }
     apply_status(api, job, FIELD_MANAGER, desired).await?;
     ctx.memory.update(&key, |m| m.last_write = Some(Instant::now()));
+    if desired.phase.is_some_and(RenderPhase::is_terminal) {
+        // Its slots are free from now on: the next queued job need not wait for the cache.
+        ctx.admission.release(&uid);
+    }
     announce(job, ctx, &current, desired).await;
     Ok(None)
 }
@@ -65,6 +69,8 @@ async fn announce(job: &RenderJob, ctx: &JobContext, before: &RenderJobStatus, a
         RenderPhase::Pending if ready_reason(before).map(|(r, _)| r) != Some(reason) => {
             events.normal(job, reason, "Wait", message).await
         }
+        // Once on entering the queue: the position in its message changes too often for Events.
+        RenderPhase::Queued if phase_changed => events.normal(job, reason, "Queue", message).await,
         RenderPhase::Rendering if phase_changed => events.normal(job, Reason::Launched, "Launch", message).await,
         RenderPhase::Succeeded if phase_changed => {
             let output = after.output.as_ref().map(|o| o.s3_uri.clone()).unwrap_or_default();

@@ -1,0 +1,438 @@
+//! The operator owns each render function's capacity: a render is launched only when a slot
+//! of its function is free, with a share of the free slots for its chunks; the others wait in
+//! phase `Queued` in the order [`plan`] gives.
+//!
+//! Everything is derived from the RenderJobs in the controller's cache, so a restarted or newly
+//! elected operator picks up where the last one stopped: a launched job holds the slots its
+//! status records (`invocationSlots`), a `Queued` job waits. Two things only live in memory:
+//! renders admitted but not yet seen launched in the cache (reserved, so two reconciles cannot
+//! both take the last slot), and renders just ended (released before the cache says so, so the
+//! next job starts at once).
+//!
+//! A function is identified by its region and name (and endpoint), not by the RenderFunction
+//! that names it: RenderFunctions of several namespaces naming one Lambda function share its
+//! capacity, round-robin. The capacity and per-namespace limit are those of the RenderFunction
+//! of the job being placed; RenderFunctions naming one function should agree on them.
+
+pub mod plan;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use kube::ResourceExt;
+use kube::runtime::reflector::{ObjectRef, Store};
+use remotion_crds::render_function::CapacitySource;
+use remotion_crds::render_job::{RenderJobSpec, RenderPhase};
+use remotion_crds::{Reason, RenderFunction, RenderJob};
+use remotion_protocol::chunking::{self, FrameSelection};
+use remotion_protocol::payload::Chunking;
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use self::plan::{Candidate, Limits, Occupant, Place, Plan};
+use super::cache::References;
+use crate::reconcile::guard::DeserializeGuard;
+
+/// How often the queues are looked at even when nothing woke them (a job that vanished
+/// without the operator seeing it end still frees its slots within this time).
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+/// How long an admission is reserved without the cache showing the job launched (a launch
+/// that failed before its status write gives its slots back after this).
+const RESERVATION_TTL: Duration = Duration::from_secs(120);
+
+/// One Lambda function, as capacity is counted.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FunctionKey(String);
+
+impl FunctionKey {
+    /// The key of a RenderFunction's Lambda function, once it has one.
+    pub fn of(function: &RenderFunction) -> Option<Self> {
+        let name = function.status.as_ref()?.function_name.as_deref()?;
+        let aws = &function.spec.aws;
+        Some(Self(format!("{}|{}|{name}", aws.endpoint.as_deref().unwrap_or(""), aws.region)))
+    }
+}
+
+/// The limits a RenderFunction sets: `spec.maxConcurrentInvocations` at once, else the
+/// capacity its status reports.
+pub fn limits_of(function: &RenderFunction) -> Limits {
+    let spec = &function.spec;
+    let capacity = spec
+        .max_concurrent_invocations
+        .or_else(|| function.status.as_ref().and_then(|s| s.capacity))
+        .and_then(|c| u32::try_from(c).ok());
+    let per_namespace = spec.max_renders_per_namespace.and_then(|n| u32::try_from(n).ok());
+    Limits { capacity, per_namespace }
+}
+
+/// Where the capacity in [`limits_of`] comes from, for messages.
+fn capacity_source(function: &RenderFunction) -> Option<CapacitySource> {
+    match function.spec.max_concurrent_invocations {
+        Some(_) => Some(CapacitySource::MaxConcurrentInvocations),
+        None => function.status.as_ref().and_then(|s| s.capacity_source),
+    }
+}
+
+/// Slots a job's chunks could use at most: its chunk count (1 for a still), from the
+/// composition's length when the site lists it; unknown is "as many as it can get".
+pub fn wanted_slots(spec: &RenderJobSpec, duration_in_frames: Option<i64>) -> u32 {
+    if spec.still.is_some() {
+        return 1;
+    }
+    let Some(frames) = duration_in_frames.and_then(|d| u64::try_from(d).ok()).filter(|&d| d > 0) else {
+        return u32::MAX;
+    };
+    let last = frames - 1;
+    let (start, end) = match spec.frame_range {
+        Some(range) => {
+            (u64::try_from(range.start).unwrap_or(0), range.end.and_then(|e| u64::try_from(e).ok()).unwrap_or(last))
+        }
+        None => (0, last),
+    };
+    let every_nth = spec.every_nth_frame.and_then(|n| u64::try_from(n).ok()).unwrap_or(1);
+    let chunking = Chunking {
+        frames_per_lambda: spec.frames_per_lambda.and_then(|v| u32::try_from(v).ok()),
+        concurrency: spec.concurrency.and_then(|v| u32::try_from(v).ok()),
+    };
+    match chunking::plan_uniform(FrameSelection::every_nth(start, end.min(last), every_nth), chunking) {
+        Ok(spans) => u32::try_from(spans.len()).unwrap_or(u32::MAX).max(1),
+        Err(_) => u32::MAX,
+    }
+}
+
+/// What a job is told.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Launch with this many slots (its orchestrator included); `None`: the capacity is unknown
+    /// and the render keeps its own cap.
+    Admit {
+        /// Slots given.
+        slots: Option<u32>,
+    },
+    /// Wait in phase `Queued`.
+    Wait {
+        /// `Queued` or `NamespaceLimit`.
+        reason: Reason,
+        /// What it waits for, and its position.
+        message: String,
+    },
+}
+
+struct Reservation {
+    key: FunctionKey,
+    namespace: String,
+    slots: u32,
+    at: Instant,
+}
+
+#[derive(Default)]
+struct State {
+    /// Per function, per namespace: the tick of its last admission (round-robin).
+    served: HashMap<FunctionKey, HashMap<String, u64>>,
+    /// Admitted, not yet launched in the cache; by UID.
+    reserved: HashMap<String, Reservation>,
+    /// Ended, possibly not yet in the cache; by UID.
+    released: HashSet<String>,
+    /// The slots each placed job's chunks could use; by UID.
+    wanted: HashMap<String, u32>,
+}
+
+/// The renders of one function: who holds slots and who waits.
+struct Group<'a> {
+    occupants: Vec<Occupant<'a>>,
+    candidates: Vec<Candidate<'a>>,
+    /// The RenderFunction of the first waiting job, for the sweep's limits.
+    function: Option<Arc<RenderFunction>>,
+}
+
+/// The capacity bookkeeping shared by the launching and following controllers.
+pub struct Admission {
+    state: Mutex<State>,
+    trigger: mpsc::UnboundedSender<ObjectRef<DeserializeGuard<RenderJob>>>,
+    wake: Notify,
+}
+
+/// A job's state as far as capacity is concerned.
+enum Standing {
+    Occupant(u32),
+    Candidate,
+    Neither,
+}
+
+fn standing(job: &RenderJob, released: &HashSet<String>) -> Standing {
+    let Some(status) = job.status.as_ref() else { return Standing::Neither };
+    let phase = status.phase.unwrap_or_default();
+    if phase.is_terminal() || released.contains(job.uid().as_deref().unwrap_or_default()) {
+        return Standing::Neither;
+    }
+    if status.started_at.is_some() && status.render_id.is_some() {
+        let slots = status.invocation_slots.and_then(|s| u32::try_from(s).ok()).unwrap_or(1);
+        return Standing::Occupant(slots);
+    }
+    if phase == RenderPhase::Queued && !job.spec.cancel && job.metadata.deletion_timestamp.is_none() {
+        return Standing::Candidate;
+    }
+    Standing::Neither
+}
+
+fn created_ms(job: &RenderJob) -> i64 {
+    job.metadata.creation_timestamp.as_ref().map_or(0, |t| t.0.as_millisecond())
+}
+
+impl Admission {
+    /// The bookkeeping, and the stream of jobs to reconcile again because a slot is theirs.
+    pub fn new() -> (Arc<Self>, mpsc::UnboundedReceiver<ObjectRef<DeserializeGuard<RenderJob>>>) {
+        let (trigger, triggered) = mpsc::unbounded_channel();
+        (Arc::new(Self { state: Mutex::default(), trigger, wake: Notify::new() }), triggered)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Places `job`, which is ready to launch on `function`, and reserves its slots when it is
+    /// admitted. Other jobs the same plan admits are reconciled again.
+    pub fn decide(
+        &self,
+        jobs: &Store<DeserializeGuard<RenderJob>>,
+        references: &References,
+        job: &RenderJob,
+        function: &RenderFunction,
+        wanted: u32,
+    ) -> Decision {
+        let limits = limits_of(function);
+        let uid = job.uid().unwrap_or_default();
+        let namespace = job.namespace().unwrap_or_default();
+        let Some(key) = FunctionKey::of(function) else {
+            return Decision::Admit { slots: None };
+        };
+        let mut state = self.lock();
+        if let Some(reservation) = state.reserved.get(&uid) {
+            // Admitted already; its launch did not get as far as the status write.
+            return Decision::Admit { slots: Some(reservation.slots) };
+        }
+        state.wanted.insert(uid.clone(), wanted);
+        let snapshot = jobs.state();
+        let mut groups = groups(&snapshot, references, &state, Some(&key));
+        let group =
+            groups.remove(&key).unwrap_or(Group { occupants: Vec::new(), candidates: Vec::new(), function: None });
+        let mut candidates = group.candidates;
+        if !candidates.iter().any(|c| c.uid == uid) {
+            candidates.push(Candidate {
+                uid: &uid,
+                name: job.metadata.name.as_deref().unwrap_or_default(),
+                namespace: &namespace,
+                priority: job.spec.priority,
+                created_ms: created_ms(job),
+                wanted,
+            });
+        }
+        let served = state.served.get(&key).cloned().unwrap_or_default();
+        let plan = plan::plan(limits, &group.occupants, &candidates, &served);
+        self.trigger_admitted(&plan, &snapshot, Some(&uid));
+        let place = plan.places.get(&uid).copied().unwrap_or(Place::Admit { slots: 1 });
+        match place {
+            Place::Admit { slots } => {
+                let tick = served.values().copied().max().unwrap_or(0) + 1;
+                state.served.entry(key.clone()).or_default().insert(namespace.clone(), tick);
+                if limits.capacity.is_some() {
+                    state.reserved.insert(uid, Reservation { key, namespace, slots, at: Instant::now() });
+                }
+                Decision::Admit { slots: limits.capacity.map(|_| slots) }
+            }
+            Place::Wait { reason, position } => {
+                Decision::Wait { reason, message: wait_message(function, &namespace, limits, &plan, reason, position) }
+            }
+        }
+    }
+
+    /// A job ended or was deleted: its slots are free now, whatever the cache says yet.
+    pub fn release(&self, uid: &str) {
+        let mut state = self.lock();
+        state.reserved.remove(uid);
+        state.wanted.remove(uid);
+        state.released.insert(uid.to_owned());
+        drop(state);
+        self.wake.notify_one();
+    }
+
+    /// Looks at every queue every second, or at once when a slot frees, and reconciles the jobs
+    /// a slot is now free for.
+    pub async fn run(
+        self: Arc<Self>,
+        jobs: Store<DeserializeGuard<RenderJob>>,
+        references: Arc<References>,
+        shutdown: CancellationToken,
+    ) {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(SWEEP_EVERY) => {}
+            }
+            self.sweep(&jobs, &references);
+        }
+    }
+
+    /// One look at every queue.
+    pub fn sweep(&self, jobs: &Store<DeserializeGuard<RenderJob>>, references: &References) {
+        let snapshot = jobs.state();
+        let mut state = self.lock();
+        prune(&mut state, &snapshot);
+        let groups = groups(&snapshot, references, &state, None);
+        for (key, group) in &groups {
+            let Some(function) = &group.function else { continue };
+            if group.candidates.is_empty() {
+                continue;
+            }
+            let served = state.served.get(key).cloned().unwrap_or_default();
+            let plan = plan::plan(limits_of(function), &group.occupants, &group.candidates, &served);
+            self.trigger_admitted(&plan, &snapshot, None);
+        }
+    }
+
+    fn trigger_admitted(&self, plan: &Plan, snapshot: &[Arc<DeserializeGuard<RenderJob>>], except: Option<&str>) {
+        let admitted: HashSet<&str> = plan.admitted().map(|(uid, _)| uid).filter(|uid| Some(*uid) != except).collect();
+        if admitted.is_empty() {
+            return;
+        }
+        for guarded in snapshot {
+            if let Ok(job) = &guarded.0
+                && job.uid().is_some_and(|uid| admitted.contains(uid.as_str()))
+            {
+                let _ = self.trigger.send(ObjectRef::from_obj(&**guarded));
+            }
+        }
+    }
+}
+
+/// Drops reservations the cache has caught up with (or that outlived a failed launch), and
+/// releases of jobs the cache shows ended or gone.
+fn prune(state: &mut State, snapshot: &[Arc<DeserializeGuard<RenderJob>>]) {
+    let mut launched_or_ended = HashSet::new();
+    let mut present = HashSet::new();
+    for job in snapshot.iter().filter_map(|g| g.0.as_ref().ok()) {
+        let Some(uid) = job.uid() else { continue };
+        let status = job.status.as_ref();
+        let ended = status.and_then(|s| s.phase).is_some_and(RenderPhase::is_terminal);
+        let launched = status.is_some_and(|s| s.started_at.is_some() && s.render_id.is_some());
+        if ended || launched {
+            launched_or_ended.insert(uid.clone());
+        }
+        if !ended {
+            present.insert(uid);
+        }
+    }
+    state.reserved.retain(|uid, r| !launched_or_ended.contains(uid) && r.at.elapsed() < RESERVATION_TTL);
+    state.released.retain(|uid| present.contains(uid));
+    state.wanted.retain(|uid, _| present.contains(uid));
+}
+
+/// A RenderFunction with the key of its Lambda function.
+type KeyedFunction = (FunctionKey, Arc<RenderFunction>);
+
+/// The occupants and candidates of every function (or of `only`).
+fn groups<'a>(
+    snapshot: &'a [Arc<DeserializeGuard<RenderJob>>],
+    references: &References,
+    state: &'a State,
+    only: Option<&FunctionKey>,
+) -> HashMap<FunctionKey, Group<'a>> {
+    // Each RenderFunction looked up once per pass, by (namespace, name).
+    let mut functions: HashMap<(String, String), Option<KeyedFunction>> = HashMap::new();
+    let mut groups: HashMap<FunctionKey, Group<'a>> = HashMap::new();
+    let mut seen_launched = HashSet::new();
+    for job in snapshot.iter().filter_map(|g| g.0.as_ref().ok()) {
+        let standing = standing(job, &state.released);
+        if matches!(standing, Standing::Neither) {
+            continue;
+        }
+        let namespace = job.metadata.namespace.as_deref().unwrap_or_default();
+        let lookup = (namespace.to_owned(), job.spec.function_ref.name.clone());
+        let found = functions
+            .entry(lookup)
+            .or_insert_with(|| {
+                let function = references.cached_function(namespace, &job.spec.function_ref.name)?;
+                Some((FunctionKey::of(&function)?, function))
+            })
+            .clone();
+        let Some((key, function)) = found else { continue };
+        if only.is_some_and(|only| *only != key) {
+            continue;
+        }
+        let group = groups.entry(key).or_insert_with(|| Group {
+            occupants: Vec::new(),
+            candidates: Vec::new(),
+            function: None,
+        });
+        let uid = job.metadata.uid.as_deref().unwrap_or_default();
+        match standing {
+            Standing::Occupant(slots) => {
+                seen_launched.insert(uid);
+                group.occupants.push(Occupant { namespace, slots });
+            }
+            Standing::Candidate => {
+                if state.reserved.contains_key(uid) {
+                    continue;
+                }
+                group.function.get_or_insert(function);
+                let wanted = state.wanted.get(uid).copied().unwrap_or(u32::MAX);
+                group.candidates.push(Candidate {
+                    uid,
+                    name: job.metadata.name.as_deref().unwrap_or_default(),
+                    namespace,
+                    priority: job.spec.priority,
+                    created_ms: created_ms(job),
+                    wanted,
+                });
+            }
+            Standing::Neither => {}
+        }
+    }
+    for (uid, reservation) in &state.reserved {
+        if seen_launched.contains(uid.as_str()) || only.is_some_and(|only| *only != reservation.key) {
+            continue;
+        }
+        let group = groups.entry(reservation.key.clone()).or_insert_with(|| Group {
+            occupants: Vec::new(),
+            candidates: Vec::new(),
+            function: None,
+        });
+        group.occupants.push(Occupant { namespace: &reservation.namespace, slots: reservation.slots });
+    }
+    groups
+}
+
+fn wait_message(
+    function: &RenderFunction,
+    namespace: &str,
+    limits: Limits,
+    plan: &Plan,
+    reason: Reason,
+    position: u32,
+) -> String {
+    let name = function.status.as_ref().and_then(|s| s.function_name.as_deref()).unwrap_or_default();
+    let resource = function.name_any();
+    match reason {
+        Reason::NamespaceLimit => format!(
+            "waiting: namespace {namespace} already runs {} renders on function {name}, the most RenderFunction \
+             {resource} allows (spec.maxRendersPerNamespace)",
+            limits.per_namespace.unwrap_or_default()
+        ),
+        _ => {
+            let capacity = limits.capacity.unwrap_or_default();
+            let source = match capacity_source(function) {
+                Some(CapacitySource::MaxConcurrentInvocations) => "spec.maxConcurrentInvocations",
+                Some(CapacitySource::ReservedConcurrency) => "its reserved concurrency",
+                Some(CapacitySource::AccountUnreservedConcurrency) => "the account's unreserved concurrency",
+                None => "its capacity",
+            };
+            format!(
+                "waiting for a slot of function {name}: position {position} of {} waiting; {} of {capacity} slots in use \
+                 ({source} of RenderFunction {resource})",
+                plan.waiting, plan.in_use
+            )
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Many renders at once on a function of limited capacity: the RenderJob controller admits a
+//! render only when a slot of its function is free, queues the others (phase `Queued`) by
+//! priority, then round-robin across namespaces, then age, and launches the next one when a
+//! slot frees. Against the API server, SeaweedFS and cargo-lambda running the scripted fake
+//! function in its detached mode (it plays many renders at once, as Lambda would), so that
+//! only the operator limits how many run.
+
+use std::time::{Duration, Instant};
+
+use crate::common::{eventually, test_secrets_in};
+use crate::job_world::{JobOperator, World, tuning};
+use anyhow::{Result, ensure};
+use k8s_openapi::api::events::v1::Event;
+use kube::ResourceExt;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use remotion_crds::RenderJob;
+use remotion_crds::render_job::RenderPhase;
+use remotion_operator::controllers::Settings;
+use remotion_tests::lambda_front::{Refusal, refuse_next};
+use serde_json::{Value, json};
+
+const LONG_WAIT: Duration = Duration::from_secs(120);
+const DETACHED: &[(&str, &str)] = &[("FAKE_LAUNCH_DETACH", "1")];
+
+fn phase(job: &RenderJob) -> RenderPhase {
+    job.status.as_ref().and_then(|s| s.phase).unwrap_or_default()
+}
+
+fn launched(job: &RenderJob) -> bool {
+    job.status.as_ref().is_some_and(|s| s.started_at.is_some())
+}
+
+fn slots(job: &RenderJob) -> i32 {
+    job.status.as_ref().and_then(|s| s.invocation_slots).unwrap_or(0)
+}
+
+/// A label that only this test's jobs carry, so that a controller watching every namespace
+/// handles them alone.
+fn test_label(world: &World) -> (String, Value) {
+    let value = world.namespace.clone();
+    (format!("remotion-operator.io/test={value}"), json!({"remotion-operator.io/test": value}))
+}
+
+/// Watches jobs by listing them every 100 ms: the order in which they launched (first seen
+/// launched), and the most slots seen held at once by launched, unfinished jobs.
+struct Observer {
+    order: Vec<String>,
+    most_slots_at_once: i32,
+    seen_queued_with_position: bool,
+}
+
+impl Observer {
+    async fn run(apis: &[Api<RenderJob>], total: usize, timeout: Duration) -> Result<Self> {
+        let mut observer = Observer { order: Vec::new(), most_slots_at_once: 0, seen_queued_with_position: false };
+        let started = Instant::now();
+        loop {
+            let mut jobs = Vec::new();
+            for api in apis {
+                jobs.extend(api.list(&ListParams::default()).await?.items);
+            }
+            let held: i32 = jobs.iter().filter(|j| launched(j) && !phase(j).is_terminal()).map(slots).sum();
+            observer.most_slots_at_once = observer.most_slots_at_once.max(held);
+            for job in &jobs {
+                let name = format!("{}/{}", job.namespace().unwrap_or_default(), job.name_any());
+                if launched(job) && !observer.order.contains(&name) {
+                    observer.order.push(name);
+                }
+                let message = job
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready").map(|c| c.message.clone()));
+                if phase(job) == RenderPhase::Queued && message.is_some_and(|m| m.contains("position")) {
+                    observer.seen_queued_with_position = true;
+                }
+            }
+            let succeeded = jobs.iter().filter(|j| phase(j) == RenderPhase::Succeeded).count();
+            if succeeded == total {
+                return Ok(observer);
+            }
+            let failed: Vec<_> =
+                jobs.iter().filter(|j| phase(j) == RenderPhase::Failed).map(|j| j.name_any()).collect();
+            ensure!(failed.is_empty(), "jobs ended without succeeding: {failed:?}");
+            if started.elapsed() > timeout {
+                let states: Vec<String> = jobs
+                    .iter()
+                    .map(|j| {
+                        let ready = j.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"));
+                        let (reason, message) =
+                            ready.map_or((String::new(), String::new()), |c| (c.reason.clone(), c.message.clone()));
+                        format!("{} {:?} {reason}: {message}", j.name_any(), phase(j))
+                    })
+                    .collect();
+                anyhow::bail!("only {succeeded} of {total} jobs succeeded within {timeout:?}: {states:#?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn renders_wait_for_their_function_capacity_and_all_succeed() -> Result<()> {
+    let capacity = json!({"maxConcurrentInvocations": 2});
+    let world = World::build("queue-cap", "test-fn-03", &["succeed"], 60, DETACHED, capacity).await?;
+    let operator = JobOperator::start(&world.client, &world.namespace, tuning()).await;
+    for i in 0..6 {
+        world.create_job(&format!("video-{i}"), "succeed", json!({"steps": 6, "intervalMs": 250})).await?;
+    }
+    let observer = Observer::run(std::slice::from_ref(&world.jobs), 6, LONG_WAIT).await?;
+    ensure!(observer.most_slots_at_once <= 2, "renders held {} slots of 2 at once", observer.most_slots_at_once);
+    ensure!(observer.most_slots_at_once >= 1);
+    ensure!(observer.seen_queued_with_position, "no job was seen Queued with its position");
+    // Each render was told its share: one slot (its orchestrator) when six wait for two slots.
+    for job in world.jobs.list(&ListParams::default()).await?.items {
+        ensure!((1..=2).contains(&slots(&job)), "{} holds {} slots", job.name_any(), slots(&job));
+    }
+    let events: Api<Event> = Api::namespaced(world.client.clone(), &world.namespace);
+    let queued_events = events
+        .list(&ListParams::default())
+        .await?
+        .items
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("Queued"))
+        .count();
+    ensure!(queued_events >= 1, "no Queued Event");
+    operator.stop().await
+}
+
+#[tokio::test]
+async fn priority_goes_first_then_namespaces_take_turns() -> Result<()> {
+    let capacity = json!({"maxConcurrentInvocations": 1});
+    let team_a = World::build("queue-prio-a", "test-fn-04", &["succeed"], 60, DETACHED, capacity.clone()).await?;
+    let team_b = team_a.neighbour("queue-prio-b", "test-fn-04", &["succeed"], capacity).await?;
+    let (selector, labels) = test_label(&team_a);
+    let settings = Settings { job_selector: Some(selector), ..Settings::new(None, 4) };
+    let secrets = test_secrets_in(&[&team_a.namespace, &team_b.namespace]);
+    let operator = JobOperator::start_with(&team_a.client, settings, tuning(), secrets).await;
+
+    // One render holds the only slot until it is cancelled, while the others queue up.
+    let holder = json!({"steps": 10_000, "intervalMs": 200});
+    team_a.create_job_with("holder", "succeed", holder, json!({}), labels.clone()).await?;
+    team_a.wait_phase("holder", RenderPhase::Rendering).await?;
+    let short = json!({"steps": 3, "intervalMs": 150});
+    for i in 0..4 {
+        team_a.create_job_with(&format!("a-{i}"), "succeed", short.clone(), json!({}), labels.clone()).await?;
+    }
+    team_b.create_job_with("b-0", "succeed", short.clone(), json!({}), labels.clone()).await?;
+    team_a.create_job_with("urgent", "succeed", short, json!({"priority": 10}), labels).await?;
+    for (world, name) in [(&team_a, "a-0"), (&team_a, "a-3"), (&team_b, "b-0"), (&team_a, "urgent")] {
+        world.wait_phase(name, RenderPhase::Queued).await?;
+    }
+    team_a.jobs.patch("holder", &PatchParams::default(), &Patch::Merge(json!({"spec": {"cancel": true}}))).await?;
+    team_a.wait_phase("holder", RenderPhase::Cancelled).await?;
+
+    let apis = [team_a.jobs.clone(), team_b.jobs.clone()];
+    let observer = Observer::run(&apis, 6, LONG_WAIT).await?;
+    ensure!(observer.most_slots_at_once <= 1, "{} slots held at once", observer.most_slots_at_once);
+    let order: Vec<&str> =
+        observer.order.iter().map(|n| n.rsplit('/').next().unwrap_or_default()).filter(|n| *n != "holder").collect();
+    // The higher priority first; then the namespace not served yet; then team A's, oldest first.
+    ensure!(order == ["urgent", "b-0", "a-0", "a-1", "a-2", "a-3"], "launch order {order:?}");
+    operator.stop().await
+}
+
+#[tokio::test]
+async fn twenty_jobs_of_one_namespace_delay_another_namespace_by_one_render_at_most() -> Result<()> {
+    let capacity = json!({"maxConcurrentInvocations": 1});
+    let team_a = World::build("queue-flood-a", "test-fn-05", &["succeed"], 60, DETACHED, capacity.clone()).await?;
+    let team_b = team_a.neighbour("queue-flood-b", "test-fn-05", &["succeed"], capacity).await?;
+    let (selector, labels) = test_label(&team_a);
+    let settings = Settings { job_selector: Some(selector), ..Settings::new(None, 4) };
+    let secrets = test_secrets_in(&[&team_a.namespace, &team_b.namespace]);
+    let operator = JobOperator::start_with(&team_a.client, settings, tuning(), secrets).await;
+
+    let short = json!({"steps": 2, "intervalMs": 150});
+    for i in 0..20 {
+        team_a.create_job_with(&format!("a-{i:02}"), "succeed", short.clone(), json!({}), labels.clone()).await?;
+    }
+    team_a.wait_phase("a-19", RenderPhase::Queued).await?;
+    team_b.create_job_with("b-0", "succeed", short, json!({}), labels).await?;
+    eventually("b-0 queued or launched", Duration::from_secs(60), || async {
+        let job = team_b.jobs.get("b-0").await?;
+        Ok((phase(&job) != RenderPhase::Pending).then_some(()))
+    })
+    .await?;
+    // Which of team A's jobs had launched when team B's job was accepted.
+    let launched_before: Vec<String> = team_a
+        .jobs
+        .list(&ListParams::default())
+        .await?
+        .items
+        .iter()
+        .filter(|j| launched(j))
+        .map(|j| j.name_any())
+        .collect();
+
+    let apis = [team_a.jobs.clone(), team_b.jobs.clone()];
+    let observer = Observer::run(&apis, 21, LONG_WAIT).await?;
+    let b_at = observer.order.iter().position(|n| n.ends_with("/b-0")).unwrap_or(usize::MAX);
+    let a_between = observer.order[..b_at.min(observer.order.len())]
+        .iter()
+        .filter(|n| !launched_before.iter().any(|l| n.ends_with(&format!("/{l}"))))
+        .count();
+    ensure!(a_between <= 1, "{a_between} of team A's renders launched while team B's job waited: {:?}", observer.order);
+    operator.stop().await
+}
+
+#[tokio::test]
+async fn a_launch_refused_twice_is_retried_and_renders_once() -> Result<()> {
+    let world = World::new("queue-retry", "test-fn-06", &["succeed"], 60).await?;
+    refuse_next("test-fn-06", &[Refusal::Throttled, Refusal::ServiceError]);
+    let operator = JobOperator::start(&world.client, &world.namespace, tuning()).await;
+    let job = world.create_job("video", "succeed", json!({"steps": 3, "intervalMs": 200})).await?;
+    world.wait_phase("video", RenderPhase::Succeeded).await?;
+    ensure!(world.launches(&job).await? == 1, "the render was launched {} times", world.launches(&job).await?);
+    operator.stop().await
+}
