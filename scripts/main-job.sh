@@ -178,9 +178,9 @@ spec:
   memorySizeMb: 2048
   diskSizeMb: 2048
   timeoutSeconds: 300
-  # The emulator runs one invocation per process and queues the rest: one render keeps at
-  # most as many chunks in flight as there are renderer processes.
-  maxConcurrentInvocations: $renderers
+  # The emulator runs one invocation per process and queues the rest: the function's capacity
+  # is its number of processes (the operator queues renders beyond it).
+  maxConcurrentInvocations: $((renderers + 1))
 ---
 apiVersion: remotion-operator.io/v1alpha1
 kind: RemotionSite

@@ -4,7 +4,8 @@
 --   Degraded     phase Failed (or Failed=True): ended without output; the message says why
 --   Suspended    phase Cancelled: stopped on request (spec.cancel), not a failure, no output
 --   Progressing  everything before a terminal phase: no status yet, Pending (waiting for its
---                site or function, launching), Rendering, a cancel not yet carried out, an
+--                site or function), Queued (waiting for a slot of its function), Rendering,
+--                a cancel not yet carried out, an
 --                older generation observed, being deleted
 --
 -- Terminal phases are final, so they win over a stale observedGeneration (setting
@@ -134,6 +135,6 @@ if phase == "Rendering" then
     hs.message = "Rendering"
   end
 else
-  hs.message = "Pending: " .. describe(ready, "waiting to launch")
+  hs.message = (phase or "Pending") .. ": " .. describe(ready, "waiting to launch")
 end
 return hs

@@ -214,3 +214,40 @@ async fn a_launch_refused_twice_is_retried_and_renders_once() -> Result<()> {
     ensure!(world.launches(&job).await? == 1, "the render was launched {} times", world.launches(&job).await?);
     operator.stop().await
 }
+
+#[tokio::test]
+async fn a_running_render_grows_into_slots_nobody_waits_for() -> Result<()> {
+    let capacity = json!({"maxConcurrentInvocations": 4});
+    let world = World::build("queue-grow", "test-fn-07", &["succeed"], 60, DETACHED, capacity).await?;
+    let operator = JobOperator::start(&world.client, &world.namespace, tuning()).await;
+    // A render holds the whole function while three queue; when it ends they split it.
+    world.create_job("holder", "succeed", json!({"steps": 10_000, "intervalMs": 200})).await?;
+    world.wait_phase("holder", RenderPhase::Rendering).await?;
+    world.create_job("long", "succeed", json!({"steps": 40, "intervalMs": 250})).await?;
+    for name in ["short", "shorter"] {
+        world.create_job(name, "succeed", json!({"steps": 2, "intervalMs": 250})).await?;
+    }
+    for name in ["long", "short", "shorter"] {
+        world.wait_phase(name, RenderPhase::Queued).await?;
+    }
+    world.jobs.patch("holder", &PatchParams::default(), &Patch::Merge(json!({"spec": {"cancel": true}}))).await?;
+    let long = world.wait_phase("long", RenderPhase::Rendering).await?;
+    let first_share = slots(&long);
+    ensure!(first_share <= 2, "long was given {first_share} of 4 slots beside two other renders");
+    world.wait_phase("shorter", RenderPhase::Succeeded).await?;
+    world.wait_phase("short", RenderPhase::Succeeded).await?;
+    // Then the long render takes the freed slots, and its orchestrator is told so.
+    let grown = eventually("long grown to four slots", Duration::from_secs(30), || async {
+        let job = world.jobs.get("long").await?;
+        Ok((slots(&job) == 4).then_some(job))
+    })
+    .await?;
+    let id = grown.status.as_ref().and_then(|s| s.render_id.clone()).unwrap_or_default();
+    let key = remotion_protocol::keys::allotment(&remotion_protocol::keys::RenderId::new(id)?);
+    let s3 = remotion_tests::TestEnv::get().s3().client().await;
+    let body = s3.get_object().bucket(&world.bucket).key(&key).send().await?.body.collect().await?.into_bytes();
+    let allotment: remotion_protocol::payload::Allotment = serde_json::from_slice(&body)?;
+    ensure!(allotment.chunk_slots == 3, "{key}: {allotment:?}");
+    world.wait_phase("long", RenderPhase::Succeeded).await?;
+    operator.stop().await
+}

@@ -304,9 +304,14 @@ async fn a_silent_render_is_failed_as_stalled_with_its_cost_so_far() -> Result<(
     assert_eq!(condition(&failed, "Ready").0, "False");
     let cost = failed.status.as_ref().unwrap().cost.clone().unwrap();
     assert_eq!(cost.invocations, 1, "{cost:?}");
+    let failed_id = failed.status.as_ref().unwrap().render_id.clone().unwrap();
     assert!(failed.status.unwrap().completed_at.is_some());
     let events = world.events("frozen").await?;
     assert!(events.iter().any(|(t, r)| t == "Warning" && r == "Stalled"), "{events:?}");
+    // Whatever still runs for it (a late launch, a lost orchestrator) is told to stop.
+    let id = RenderId::new(failed_id)?;
+    let s3 = TestEnv::get().s3().client().await;
+    s3.head_object().bucket(&world.bucket).key(keys::cancel(&id)).send().await.context("the cancel signal")?;
     operator.stop().await
 }
 

@@ -8,9 +8,10 @@ use kube::Resource;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use remotion_crds::render_job::RenderPhase;
-use remotion_crds::{Reason, RenderJob};
+use remotion_crds::{Reason, RenderFunction, RenderJob};
 use remotion_protocol::keys::{self, RenderId};
-use remotion_protocol::progress::Stage;
+use remotion_protocol::payload::Allotment;
+use remotion_protocol::progress::{ProgressDocument, Stage};
 
 use super::cancel::request_cancel;
 use super::output::output_of;
@@ -31,6 +32,8 @@ pub struct Followed {
     pub bucket_url: Option<String>,
     /// The function's timeout.
     pub function_timeout: Duration,
+    /// The RenderFunction, when it still exists.
+    pub function: Option<RenderFunction>,
 }
 
 /// The bucket and function timeout of a launched job.
@@ -56,6 +59,7 @@ pub async fn locate(job: &RenderJob, ctx: &JobContext, namespace: &str, bucket: 
         bucket,
         bucket_url: lambda_bucket.status.and_then(|s| s.url),
         function_timeout: Duration::from_secs(u64::try_from(function_timeout).unwrap_or(900)),
+        function: fetched.function,
     })
 }
 
@@ -119,6 +123,10 @@ pub async fn follow(api: &Api<RenderJob>, job: &RenderJob, ctx: &JobContext, nam
         started_at: current.started_at.clone().unwrap_or_else(now),
     };
     let limits = Limits { stall: policy, cancel_confirm_timeout: ctx.tuning.cancel_confirm_timeout };
+    let grown = match doc.as_ref() {
+        Some(doc) if !job.spec.cancel => grow(job, ctx, &followed, &id, doc).await?,
+        _ => None,
+    };
     let verdict = verdict::verdict(observed, limits);
     if let Verdict::Ended { reason: Reason::Stalled, .. } = &verdict {
         // A launch Lambda delivers late, or an orchestrator that lost touch, stops at once
@@ -133,7 +141,10 @@ pub async fn follow(api: &Api<RenderJob>, job: &RenderJob, ctx: &JobContext, nam
         )
         .await?;
     }
-    let desired = status::desired(&current, &verdict, generation, &now());
+    let mut desired = status::desired(&current, &verdict, generation, &now());
+    if let Some(slots) = grown {
+        desired.invocation_slots = i32::try_from(slots).ok();
+    }
     let terminal = desired.phase.is_some_and(RenderPhase::is_terminal);
     match write_status(api, job, ctx, &desired, false).await? {
         // Held back: keep polling meanwhile, so that the end of the render (a phase change,
@@ -146,4 +157,34 @@ pub async fn follow(api: &Api<RenderJob>, job: &RenderJob, ctx: &JobContext, nam
         }
         None => Ok(Action::requeue(ctx.tuning.poll_interval)),
     }
+}
+
+/// Gives a rendering job more slots when its function has some free and nobody waits for them,
+/// up to one per chunk it has left (its orchestrator renders one itself): the new share goes to
+/// the orchestrator through the render's allotment. Returns the slots its status should show.
+async fn grow(
+    job: &RenderJob,
+    ctx: &JobContext,
+    followed: &Followed,
+    id: &RenderId,
+    doc: &ProgressDocument,
+) -> Result<Option<u32>, Error> {
+    let Some(function) = &followed.function else { return Ok(None) };
+    if doc.stage != Stage::Rendering {
+        return Ok(None);
+    }
+    let usable = u32::try_from(doc.chunks_total.saturating_sub(doc.chunks_done)).unwrap_or(u32::MAX);
+    let Some(growth) = ctx.admission.grow(&ctx.jobs, &ctx.references, job, function, usable) else {
+        return Ok(None);
+    };
+    if growth.grew {
+        let allotment = Allotment { chunk_slots: growth.slots.saturating_sub(1) };
+        let body = serde_json::to_vec(&allotment)
+            .map_err(|e| Error::caused_by(Reason::InternalError, "serializing the allotment", e))?;
+        let key = keys::allotment(id);
+        bucket::put(&followed.s3, &followed.bucket, &key, body, "application/json", job.spec.delete_after).await?;
+        tracing::info!(render_id = %id, slots = growth.slots, "share of the function's capacity grown");
+    }
+    let slots = growth.slots;
+    Ok(Some(slots))
 }

@@ -101,6 +101,15 @@ pub fn wanted_slots(spec: &RenderJobSpec, duration_in_frames: Option<i64>) -> u3
     }
 }
 
+/// A running render's share, grown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Growth {
+    /// The slots it holds now (its orchestrator included).
+    pub slots: u32,
+    /// Grown just now: its orchestrator is yet to be told.
+    pub grew: bool,
+}
+
 /// What a job is told.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
@@ -247,6 +256,45 @@ impl Admission {
         }
     }
 
+    /// More slots for a running render whose chunks could use them, when its function has
+    /// slots free and no render waits for them. Shares only grow: a render keeps what it was
+    /// given until it ends, so a job that arrives later waits at most until one render ends.
+    /// Returns the slots the job's status should record when they differ from it: a growth
+    /// just decided (`grew`), or one decided earlier that the status does not show yet.
+    pub fn grow(
+        &self,
+        jobs: &Store<DeserializeGuard<RenderJob>>,
+        references: &References,
+        job: &RenderJob,
+        function: &RenderFunction,
+        usable: u32,
+    ) -> Option<Growth> {
+        let limits = limits_of(function);
+        let capacity = limits.capacity?;
+        let key = FunctionKey::of(function)?;
+        let uid = job.uid()?;
+        let recorded = job.status.as_ref()?.invocation_slots.and_then(|s| u32::try_from(s).ok())?;
+        let mut state = self.lock();
+        let held = recorded.max(state.reserved.get(&uid).map_or(0, |r| r.slots));
+        let unrecorded = (held > recorded).then_some(Growth { slots: held, grew: false });
+        if usable <= held {
+            return unrecorded;
+        }
+        let snapshot = jobs.state();
+        let groups = groups(&snapshot, references, &state, Some(&key));
+        let (in_use, waiting) = groups
+            .get(&key)
+            .map_or((0, false), |g| (g.occupants.iter().map(|o| o.slots).sum::<u32>(), !g.candidates.is_empty()));
+        let free = capacity.saturating_sub(in_use);
+        if waiting || free == 0 {
+            return unrecorded;
+        }
+        let slots = held + free.min(usable - held);
+        let namespace = job.namespace().unwrap_or_default();
+        state.reserved.insert(uid, Reservation { key, namespace, slots, at: Instant::now() });
+        Some(Growth { slots, grew: true })
+    }
+
     /// A job ended or was deleted: its slots are free now, whatever the cache says yet.
     pub fn release(&self, uid: &str) {
         let mut state = self.lock();
@@ -307,24 +355,33 @@ impl Admission {
     }
 }
 
-/// Drops reservations the cache has caught up with (or that outlived a failed launch), and
+/// Drops reservations the cache has caught up with (or that outlived a failed launch or status
+/// write), and
 /// releases of jobs the cache shows ended or gone.
 fn prune(state: &mut State, snapshot: &[Arc<DeserializeGuard<RenderJob>>]) {
-    let mut launched_or_ended = HashSet::new();
+    // UID → the slots the cache shows (a launch, or a growth, is caught up with once they reach
+    // the reservation's); an ended job's reservation goes whatever it held.
+    let mut launched_or_ended = HashMap::new();
     let mut present = HashSet::new();
     for job in snapshot.iter().filter_map(|g| g.0.as_ref().ok()) {
         let Some(uid) = job.uid() else { continue };
         let status = job.status.as_ref();
         let ended = status.and_then(|s| s.phase).is_some_and(RenderPhase::is_terminal);
         let launched = status.is_some_and(|s| s.started_at.is_some() && s.render_id.is_some());
-        if ended || launched {
-            launched_or_ended.insert(uid.clone());
+        let slots = status.and_then(|s| s.invocation_slots).and_then(|s| u32::try_from(s).ok()).unwrap_or(0);
+        if ended {
+            launched_or_ended.insert(uid.clone(), u32::MAX);
+        } else if launched {
+            launched_or_ended.insert(uid.clone(), slots);
         }
         if !ended {
             present.insert(uid);
         }
     }
-    state.reserved.retain(|uid, r| !launched_or_ended.contains(uid) && r.at.elapsed() < RESERVATION_TTL);
+    state.reserved.retain(|uid, r| {
+        let caught_up = launched_or_ended.get(uid).is_some_and(|&slots| slots >= r.slots);
+        !caught_up && r.at.elapsed() < RESERVATION_TTL
+    });
     state.released.retain(|uid| present.contains(uid));
     state.wanted.retain(|uid, _| present.contains(uid));
 }
@@ -370,7 +427,9 @@ fn groups<'a>(
         match standing {
             Standing::Occupant(slots) => {
                 seen_launched.insert(uid);
-                group.occupants.push(Occupant { namespace, slots });
+                // A share just grown may not be in the cache yet.
+                let grown = state.reserved.get(uid).map_or(0, |r| r.slots);
+                group.occupants.push(Occupant { namespace, slots: slots.max(grown) });
             }
             Standing::Candidate => {
                 if state.reserved.contains_key(uid) {
