@@ -145,7 +145,23 @@ struct State {
     released: HashSet<String>,
     /// The slots each placed job's chunks could use; by UID.
     wanted: HashMap<String, u32>,
+    /// Bumped by every admission, growth and release: a plan made since is still right.
+    generation: u64,
+    /// The last plan of each function, with the generation and time it was made.
+    plans: HashMap<FunctionKey, CachedPlan>,
 }
+
+/// A plan kept for the jobs it tells to wait: with thousands queued, each of their rechecks
+/// would otherwise plan the whole queue again.
+struct CachedPlan {
+    generation: u64,
+    made: Instant,
+    plan: Plan,
+}
+
+/// How long a plan answers "wait" for the jobs in it (jobs queued since are not in it; a
+/// vanished job's slots are found by the sweep within a second anyway).
+const PLAN_REUSE: Duration = Duration::from_secs(1);
 
 /// The renders of one function: who holds slots and who waits.
 struct Group<'a> {
@@ -222,6 +238,16 @@ impl Admission {
             return Decision::Admit { slots: Some(reservation.slots) };
         }
         state.wanted.insert(uid.clone(), wanted);
+        if let Some(cached) = state.plans.get(&key)
+            && cached.generation == state.generation
+            && cached.made.elapsed() < PLAN_REUSE
+            && let Some(Place::Wait { reason, position }) = cached.plan.places.get(&uid).copied()
+        {
+            return Decision::Wait {
+                reason,
+                message: wait_message(function, &namespace, limits, &cached.plan, reason, position),
+            };
+        }
         let snapshot = jobs.state();
         let mut groups = groups(&snapshot, references, &state, Some(&key));
         let group =
@@ -241,19 +267,23 @@ impl Admission {
         let plan = plan::plan(limits, &group.occupants, &candidates, &served);
         self.trigger_admitted(&plan, &snapshot, Some(&uid));
         let place = plan.places.get(&uid).copied().unwrap_or(Place::Admit { slots: 1 });
-        match place {
+        let decision = match place {
             Place::Admit { slots } => {
+                state.generation += 1;
                 let tick = served.values().copied().max().unwrap_or(0) + 1;
                 state.served.entry(key.clone()).or_default().insert(namespace.clone(), tick);
                 if limits.capacity.is_some() {
-                    state.reserved.insert(uid, Reservation { key, namespace, slots, at: Instant::now() });
+                    state.reserved.insert(uid, Reservation { key: key.clone(), namespace, slots, at: Instant::now() });
                 }
                 Decision::Admit { slots: limits.capacity.map(|_| slots) }
             }
             Place::Wait { reason, position } => {
                 Decision::Wait { reason, message: wait_message(function, &namespace, limits, &plan, reason, position) }
             }
-        }
+        };
+        let generation = state.generation;
+        state.plans.insert(key, CachedPlan { generation, made: Instant::now(), plan });
+        decision
     }
 
     /// More slots for a running render whose chunks could use them, when its function has
@@ -292,6 +322,7 @@ impl Admission {
         let slots = held + free.min(usable - held);
         let namespace = job.namespace().unwrap_or_default();
         state.reserved.insert(uid, Reservation { key, namespace, slots, at: Instant::now() });
+        state.generation += 1;
         Some(Growth { slots, grew: true })
     }
 
@@ -301,6 +332,7 @@ impl Admission {
         state.reserved.remove(uid);
         state.wanted.remove(uid);
         state.released.insert(uid.to_owned());
+        state.generation += 1;
         drop(state);
         self.wake.notify_one();
     }
