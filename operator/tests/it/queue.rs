@@ -46,12 +46,18 @@ fn test_label(world: &World) -> (String, Value) {
 struct Observer {
     order: Vec<String>,
     most_slots_at_once: i32,
+    most_running_at_once: usize,
     seen_queued_with_position: bool,
 }
 
 impl Observer {
     async fn run(apis: &[Api<RenderJob>], total: usize, timeout: Duration) -> Result<Self> {
-        let mut observer = Observer { order: Vec::new(), most_slots_at_once: 0, seen_queued_with_position: false };
+        let mut observer = Observer {
+            order: Vec::new(),
+            most_slots_at_once: 0,
+            most_running_at_once: 0,
+            seen_queued_with_position: false,
+        };
         let started = Instant::now();
         loop {
             let mut jobs = Vec::new();
@@ -60,6 +66,8 @@ impl Observer {
             }
             let held: i32 = jobs.iter().filter(|j| launched(j) && !phase(j).is_terminal()).map(slots).sum();
             observer.most_slots_at_once = observer.most_slots_at_once.max(held);
+            let running = jobs.iter().filter(|j| launched(j) && !phase(j).is_terminal()).count();
+            observer.most_running_at_once = observer.most_running_at_once.max(running);
             for job in &jobs {
                 let name = format!("{}/{}", job.namespace().unwrap_or_default(), job.name_any());
                 if launched(job) && !observer.order.contains(&name) {
@@ -249,5 +257,35 @@ async fn a_running_render_grows_into_slots_nobody_waits_for() -> Result<()> {
     let allotment: remotion_protocol::payload::Allotment = serde_json::from_slice(&body)?;
     ensure!(allotment.chunk_slots == 3, "{key}: {allotment:?}");
     world.wait_phase("long", RenderPhase::Succeeded).await?;
+    operator.stop().await
+}
+
+#[tokio::test]
+async fn a_namespace_runs_at_most_its_limit_of_renders() -> Result<()> {
+    let function = json!({"maxConcurrentInvocations": 4, "maxRendersPerNamespace": 1});
+    let world = World::build("queue-limit", "test-fn-08", &["succeed"], 60, DETACHED, function).await?;
+    let operator = JobOperator::start(&world.client, &world.namespace, tuning()).await;
+    for i in 0..3 {
+        world.create_job(&format!("video-{i}"), "succeed", json!({"steps": 4, "intervalMs": 250})).await?;
+    }
+    let waiting = eventually("a job waiting for its namespace's turn", Duration::from_secs(60), || async {
+        let jobs = world.jobs.list(&ListParams::default()).await?.items;
+        Ok(jobs.into_iter().find(|j| {
+            j.status
+                .as_ref()
+                .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Ready" && c.reason == "NamespaceLimit"))
+        }))
+    })
+    .await?;
+    let message = waiting
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+        .map(|c| c.message.clone());
+    ensure!(message.as_deref().is_some_and(|m| m.contains("maxRendersPerNamespace")), "{message:?}");
+    let observer = Observer::run(std::slice::from_ref(&world.jobs), 3, LONG_WAIT).await?;
+    // Four slots, but one render of this namespace at a time.
+    ensure!(observer.most_running_at_once == 1, "{} renders ran at once", observer.most_running_at_once);
+    ensure!(observer.order.len() == 3);
     operator.stop().await
 }
