@@ -40,6 +40,7 @@ pub mod limits {
     printcolumn(name = "Function", type_ = "string", json_path = ".status.functionName"),
     printcolumn(name = "Version", type_ = "string", json_path = ".status.version"),
     printcolumn(name = "Memory", type_ = "integer", json_path = ".spec.memorySizeMb"),
+    printcolumn(name = "Capacity", type_ = "integer", json_path = ".status.capacity"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(
         name = "Reason",
