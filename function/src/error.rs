@@ -92,6 +92,14 @@ pub enum RenderError {
     /// The render was cancelled on request.
     #[error("the render was cancelled")]
     Cancelled,
+    /// A render longer than the function's timeout could not go on in a new invocation.
+    #[error("the render could not go on past this invocation: {message}")]
+    Continuation {
+        /// Why, as a protocol kind.
+        kind: ErrorKind,
+        /// What happened.
+        message: String,
+    },
     /// The input is unusable.
     #[error("invalid input: {0}")]
     InvalidInput(String),
@@ -172,7 +180,7 @@ impl RenderError {
             Self::DelayRenderTimeout { .. } => ErrorKind::DelayRenderTimeout,
             Self::Page { .. } => ErrorKind::PageError,
             Self::Cancelled => ErrorKind::Cancelled,
-            Self::Chunk { kind, .. } => *kind,
+            Self::Chunk { kind, .. } | Self::Continuation { kind, .. } => *kind,
             Self::ProtocolMismatch { .. } => ErrorKind::ProtocolMismatch,
             Self::InvalidInput(_) => ErrorKind::InvalidPayload,
             Self::Encoding(_) => ErrorKind::Encoding,

@@ -1,13 +1,15 @@
 //! The function's Lambda entry point: one JSON payload per invocation, tagged by `type`,
-//! dispatched to the actions. Errors carry the protocol kind as Lambda's `errorType`.
+//! dispatched to the actions. Errors carry the protocol kind as Lambda's `errorType`. The
+//! orchestrator learns the invocation's deadline and its own function's name here, to hand a
+//! render over to a continuation of itself in time.
 
 use std::time::{Duration, Instant};
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use remotion_protocol::keys::{self, RenderId};
 use remotion_protocol::payload::{
-    CompositionsRequest, CompositionsResponse, PROTOCOL_VERSION, Payload, RenderRequest, RenderResponse, StillRequest,
-    StillResponse,
+    CompositionsRequest, CompositionsResponse, ContinueRequest, PROTOCOL_VERSION, Payload, RenderRequest,
+    RenderResponse, StillRequest, StillResponse,
 };
 use serde_json::Value;
 
@@ -16,6 +18,7 @@ use crate::capture::compositions::list_compositions;
 use crate::capture::site::open_site;
 use crate::capture::still::{StillRequest as LocalStill, render_still};
 use crate::error::RenderError;
+use crate::orchestrate::Invocation;
 use crate::orchestrate::cancel::{CancelWatch, cancelled};
 use crate::orchestrate::still::capture_of;
 use crate::props::read_payload_props;
@@ -24,15 +27,19 @@ use crate::{orchestrate, storage, versions};
 /// Runs the Lambda runtime loop until the process is stopped.
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(lambda_runtime::service_fn(|event: LambdaEvent<Value>| async move {
-        handle(event.payload)
+        let invocation = Invocation {
+            deadline: Some(event.context.deadline()),
+            function_name: std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok().filter(|n| !n.is_empty()),
+        };
+        handle(event.payload, invocation)
             .await
             .map_err(|e| Diagnostic { error_type: e.kind().as_str().into(), error_message: e.to_string() })
     }))
     .await
 }
 
-/// Handles one payload.
-pub async fn handle(payload: Value) -> Result<Value, RenderError> {
+/// Handles one payload, in `invocation`.
+pub async fn handle(payload: Value, invocation: Invocation) -> Result<Value, RenderError> {
     let payload: Payload = serde_json::from_value(payload)
         .map_err(|e| RenderError::InvalidInput(format!("the payload is not a render-function payload: {e}")))?;
     if let Some(version) = payload.protocol_version()
@@ -49,7 +56,12 @@ pub async fn handle(payload: Value) -> Result<Value, RenderError> {
         Payload::Compositions(request) => to_value(serde_json::to_value(compositions(&request).await?)),
         Payload::Still(request) => to_value(serde_json::to_value(still(&request).await?)),
         Payload::Render(request) => to_value(serde_json::to_value(render_chunk(&request).await?)),
-        Payload::Launch(request) => to_value(serde_json::to_value(orchestrate::launch(request).await?)),
+        Payload::Launch(request) => {
+            to_value(serde_json::to_value(orchestrate::launch(request, None, invocation).await?))
+        }
+        Payload::Continue(ContinueRequest { number, launch }) => {
+            to_value(serde_json::to_value(orchestrate::launch(launch, Some(number), invocation).await?))
+        }
     }
 }
 

@@ -11,7 +11,7 @@
 //!
 //! **Entry points**
 //! - [`lambda`]: the Lambda handler: one JSON payload per invocation, dispatched to the
-//!   actions (info, compositions, still, a chunk's render, launch).
+//!   actions (info, compositions, still, a chunk's render, launch and its continuations).
 //! - [`cli`]: the `remotion-function` binary: `compositions`, `still` and `render` on the
 //!   command line, or the Lambda runtime when no command is given.
 //!
@@ -19,7 +19,8 @@
 //! - [`orchestrate`]: the `launch` action: the composition resolved, chunks planned and
 //!   rendered by invocations of their own (as many at once as the render's share of the
 //!   function allows) and by the orchestrator itself, joined, uploaded, the progress document
-//!   kept; and one chunk's render, which a `render` invocation runs.
+//!   kept, handed over to a continuation of the orchestrator when the render outlasts the
+//!   function's timeout; and one chunk's render, which a `render` invocation runs.
 //!
 //! **Render**
 //! - [`render`]: a range of frames to a video: tabs capture while the encoder encodes (and

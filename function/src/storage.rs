@@ -124,6 +124,16 @@ pub async fn exists(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Res
     }
 }
 
+/// The size of an object, bytes; `None` when it does not exist.
+pub async fn size(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Option<u64>, RenderError> {
+    match client.head_object().bucket(bucket).key(key).send().await {
+        Ok(head) => Ok(Some(head.content_length().unwrap_or(0).max(0) as u64)),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
+        Err(e) => Err(storage(format!("checking s3://{bucket}/{key}"), e)),
+    }
+}
+
 /// Downloads an object to a file, streaming.
 pub async fn download(
     client: &aws_sdk_s3::Client,

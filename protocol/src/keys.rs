@@ -8,6 +8,8 @@
 //! renders/<renderId>/timings/<index>.json    per-frame timings of each chunk
 //! renders/<renderId>/chunk-progress/<index>.json  frames of a chunk so far (deleted at the end)
 //! renders/<renderId>/cancel                  cancellation signal
+//! renders/<renderId>/continuation.json       the render's state, handed to the orchestrator's next invocation
+//! renders/<renderId>/continuation-claims/<n> taken by continuation n (exactly one runs)
 //! renders/<renderId>/out.<ext>               default output key
 //! optimization/<siteName>/<composition>.json per-frame cost profile for chunk planning
 //! ```
@@ -209,6 +211,23 @@ pub fn cancel(id: &RenderId) -> String {
     format!("{RENDERS_PREFIX}{id}/cancel")
 }
 
+/// `renders/<id>/continuation.json`: the state an orchestrator nearing its function's timeout
+/// hands to its continuation (see [`crate::payload::ContinueRequest`]).
+pub fn continuation(id: &RenderId) -> String {
+    format!("{RENDERS_PREFIX}{id}/continuation.json")
+}
+
+/// `renders/<id>/continuation-claims/`
+pub fn continuation_claims_prefix(id: &RenderId) -> String {
+    format!("{RENDERS_PREFIX}{id}/continuation-claims/")
+}
+
+/// `renders/<id>/continuation-claims/<n>`: created (conditionally) by continuation `n` before
+/// it takes the render over, so that of two deliveries of its event only one does.
+pub fn continuation_claim(id: &RenderId, number: u32) -> String {
+    format!("{RENDERS_PREFIX}{id}/continuation-claims/{number:0CHUNK_INDEX_DIGITS$}")
+}
+
 /// `renders/<id>/allotment.json` (see [`crate::payload::Allotment`])
 pub fn allotment(id: &RenderId) -> String {
     format!("{RENDERS_PREFIX}{id}/allotment.json")
@@ -257,6 +276,9 @@ mod tests {
         assert!(chunk_progress(&id, 42).starts_with(&chunk_progress_prefix(&id)));
         assert!(chunk_progress(&id, 999_999).starts_with(&render_prefix(&id)));
         assert_eq!(cancel(&id), "renders/abc123/cancel");
+        assert_eq!(continuation(&id), "renders/abc123/continuation.json");
+        assert_eq!(continuation_claim(&id, 3), "renders/abc123/continuation-claims/000003");
+        assert!(continuation_claim(&id, 3).starts_with(&continuation_claims_prefix(&id)));
         assert_eq!(default_output(&id, "mp4"), "renders/abc123/out.mp4");
         assert_eq!(optimization(&site, "Intro").unwrap(), "optimization/my-site/Intro.json");
         assert_eq!(

@@ -1,7 +1,8 @@
 //! The render function's protocol: one JSON payload per invocation, tagged by `type`.
 //!
 //! The operator calls `info`, `compositions`, `still` and `launch`; `launch` (the orchestrator)
-//! calls `render` once per chunk. Every request but `info` carries `protocolVersion`; the
+//! calls `render` once per chunk, and `continue` on its own function when a render outlasts
+//! the function's timeout. Every request but `info` carries `protocolVersion`; the
 //! function refuses a payload of another version, and the operator refuses to launch on a
 //! function whose `info` reports another version.
 
@@ -62,6 +63,8 @@ pub enum Payload {
     Compositions(CompositionsRequest),
     /// Orchestrate a whole render.
     Launch(LaunchRequest),
+    /// Go on with a render whose orchestrator neared its timeout.
+    Continue(ContinueRequest),
     /// Render and encode one chunk.
     Render(RenderRequest),
     /// Render one frame as an image.
@@ -76,6 +79,7 @@ impl Payload {
             Self::Info => None,
             Self::Compositions(r) => Some(r.protocol_version),
             Self::Launch(r) => Some(r.protocol_version),
+            Self::Continue(r) => Some(r.launch.protocol_version),
             Self::Render(r) => Some(r.protocol_version),
             Self::Still(r) => Some(r.protocol_version),
         }
@@ -87,6 +91,7 @@ impl Payload {
             Self::Info => "info",
             Self::Compositions(_) => "compositions",
             Self::Launch(_) => "launch",
+            Self::Continue(_) => "continue",
             Self::Render(_) => "render",
             Self::Still(_) => "still",
         }
@@ -325,6 +330,24 @@ pub struct LaunchRequest {
     pub output: OutputTarget,
     /// The renderer function.
     pub renderer: RendererConfig,
+}
+
+/// Request of `continue`: the orchestrator's own continuation of a render, never sent by the
+/// operator. An orchestrator nearing its function's timeout writes the render's state to
+/// `renders/<id>/continuation.json` ([`crate::keys::continuation`]) and invokes its own
+/// function with the render's launch request as continuation `number` (1, 2, …), which takes
+/// the render over from that state instead of starting it. The number must be the one the
+/// state names next, so that a repeated event of a continuation does nothing.
+///
+/// A payload of its own rather than a field of [`LaunchRequest`]: launch requests are built
+/// field by field by the operator, which has no business with continuations.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContinueRequest {
+    /// Which continuation this is (1 for the first).
+    pub number: u32,
+    /// The render's launch request, as the operator sent it.
+    pub launch: LaunchRequest,
 }
 
 /// Response of `launch` (when invoked synchronously; the operator invokes it asynchronously
@@ -668,6 +691,30 @@ mod tests {
         let allotment: Allotment = serde_json::from_value(json!({"chunkSlots": 0})).unwrap();
         assert_eq!(allotment, Allotment { chunk_slots: 0 });
         assert_eq!(serde_json::to_value(Allotment { chunk_slots: 7 }).unwrap(), json!({"chunkSlots": 7}));
+    }
+
+    #[test]
+    fn a_continuation_carries_the_launch_request_and_its_number() {
+        let launch = json!({
+            "protocolVersion": 1, "renderId": "r", "bucket": "b",
+            "site": {"serveUrl": "http://x/index.html"}, "siteName": "s", "composition": "C",
+            "inputProps": {"type": "inline", "serialized": "{}"}, "encoding": {"codec": "h264"},
+            "maxRetries": 1, "timeoutMs": 30000, "output": {"key": "renders/r/out.mp4"},
+            "renderer": {"functionName": "f", "region": "us-east-1", "memoryMb": 2048, "diskMb": 2048,
+                         "architecture": "x86_64", "timeoutSeconds": 60, "maxConcurrency": 2},
+        });
+        let request: LaunchRequest = serde_json::from_value(launch.clone()).unwrap();
+        let payload = Payload::Continue(ContinueRequest { number: 2, launch: request.clone() });
+        let json = serde_json::to_value(&payload).unwrap();
+        assert_eq!((&json["type"], &json["number"]), (&json!("continue"), &json!(2)));
+        assert_eq!(serde_json::from_value::<LaunchRequest>(json["launch"].clone()).unwrap(), request);
+        // The launch request as the operator wrote it is taken as it is.
+        let written: Payload =
+            serde_json::from_value(json!({"type": "continue", "number": 2, "launch": launch})).unwrap();
+        assert_eq!(written, payload);
+        let back: Payload = serde_json::from_value(json).unwrap();
+        assert_eq!(back, payload);
+        assert_eq!((back.kind(), back.protocol_version()), ("continue", Some(1)));
     }
 
     #[test]

@@ -157,7 +157,12 @@ pub struct ProgressDocument {
     /// count no invocation of their own: their time is the orchestrator's).
     #[serde(default)]
     pub chunks_rendered_locally: u64,
-    /// Lambda invocations so far (the orchestrator included).
+    /// Continuations of the orchestrator so far: a render longer than the function's timeout
+    /// goes on in a new invocation of the orchestrator each time the previous one nears its
+    /// timeout (each counts in `invocations` and `billedMilliseconds` too).
+    #[serde(default)]
+    pub continuations: u64,
+    /// Lambda invocations so far (the orchestrator's included, each continuation of it too).
     pub invocations: u64,
     /// Chunk retries so far.
     pub retries: u64,
@@ -272,6 +277,17 @@ mod tests {
         json.as_object_mut().unwrap().remove("chunksRenderedLocally");
         let older: ProgressDocument = serde_json::from_value(json).unwrap();
         assert_eq!(older.chunks_rendered_locally, 0);
+    }
+
+    #[test]
+    fn a_document_without_continuations_reads_as_none() {
+        let mut doc = ProgressDocument::new("r", 1);
+        doc.continuations = 2;
+        let mut json = serde_json::to_value(&doc).unwrap();
+        assert_eq!(json["continuations"], 2);
+        json.as_object_mut().unwrap().remove("continuations");
+        let older: ProgressDocument = serde_json::from_value(json).unwrap();
+        assert_eq!(older.continuations, 0);
     }
 
     #[test]

@@ -50,11 +50,20 @@ impl Deadlines {
     /// The deadline of a chunk of `frames` frames.
     pub fn for_chunk(&self, frames: u64) -> Duration {
         let outer = self.function_timeout + TIMEOUT_MARGIN;
+        match self.predict(frames) {
+            Some(predicted) => predicted.mul_f64(SLACK).clamp(FLOOR, outer),
+            None => outer,
+        }
+    }
+
+    /// How long a chunk of `frames` frames should take (a slow chunk's time: the upper quartile
+    /// of its peers', without the slack of a deadline); `None` until enough have finished.
+    pub fn predict(&self, frames: u64) -> Option<Duration> {
         if self.per_frame_ms.len() < MIN_SAMPLES {
-            return outer;
+            return None;
         }
         let predicted_ms = upper_quartile(&self.overhead_ms) + upper_quartile(&self.per_frame_ms) * frames as f64;
-        Duration::from_secs_f64(predicted_ms * SLACK / 1000.0).clamp(FLOOR, outer)
+        Some(Duration::from_secs_f64(predicted_ms / 1000.0))
     }
 }
 
@@ -80,6 +89,9 @@ mod tests {
         let deadline = d.for_chunk(20);
         assert!(deadline > Duration::from_secs(40) && deadline < Duration::from_secs(60), "{deadline:?}");
         assert!(d.for_chunk(1) >= FLOOR);
+        let predicted = d.predict(20).unwrap();
+        assert!(predicted > Duration::from_secs(10) && predicted < Duration::from_secs(15), "{predicted:?}");
+        assert_eq!(Deadlines::new(Duration::from_secs(900)).predict(20), None, "nothing to predict from");
         assert_eq!(d.for_chunk(100_000), Duration::from_secs(905));
     }
 

@@ -52,19 +52,22 @@ pub struct LambdaInvoker {
 }
 
 impl LambdaInvoker {
-    /// An invoker for `function_name`, with a client from the function's environment
-    /// (`AWS_ENDPOINT_URL_LAMBDA` points at a local emulator). SDK retries are off: the scheduler
-    /// decides what to retry, and a silent SDK retry of a failed render would run it twice.
+    /// An invoker for `function_name`, with a client from the function's environment.
     pub async fn from_env(function_name: &str) -> Self {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .retry_config(aws_config::retry::RetryConfig::disabled())
-            .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder().connect_timeout(Duration::from_secs(5)).build(),
-            )
-            .load()
-            .await;
-        Self { client: aws_sdk_lambda::Client::new(&config), function_name: function_name.to_owned() }
+        Self { client: lambda_client().await, function_name: function_name.to_owned() }
     }
+}
+
+/// A Lambda client from the function's environment (`AWS_ENDPOINT_URL_LAMBDA` points at a local
+/// emulator). SDK retries are off: the caller decides what to retry, and a silent SDK retry of
+/// a failed render would run it twice.
+pub async fn lambda_client() -> aws_sdk_lambda::Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .timeout_config(aws_config::timeout::TimeoutConfig::builder().connect_timeout(Duration::from_secs(5)).build())
+        .load()
+        .await;
+    aws_sdk_lambda::Client::new(&config)
 }
 
 impl ChunkInvoker for LambdaInvoker {

@@ -3,9 +3,13 @@
 //! chunks on invocations of the render function as far as the render's share of the function's
 //! capacity allows and on its own invocation as well, joins the chunks without re-encoding,
 //! uploads the output and keeps `renders/<id>/progress.json` current throughout, cost included.
+//! A render longer than the function's timeout goes on in continuations of the orchestrator
+//! (the `continue` action), each taking over where the previous one stopped.
 //!
 //! * [`scheduler`]: every chunk run to completion, on invocations made by [`invoke`] and in
 //!   this process by [`local`], cut off at the [`deadline`] a hung chunk misses.
+//! * [`continuation`]: the hand-over to a new invocation before this one's deadline, and the
+//!   take-over by it; [`follow`]: the chunks it finds running, followed to their end.
 //! * [`chunk`]: one chunk rendered in this process (a `render` invocation's work).
 //! * [`allotment`]: the render's share of the function's capacity, as the operator changes it.
 //! * [`progress_writer`]: the progress document, kept and written while the render goes on.
@@ -19,7 +23,9 @@ pub mod allotment;
 pub mod cancel;
 pub mod chunk;
 pub mod chunk_reports;
+pub mod continuation;
 pub mod deadline;
+pub mod follow;
 pub mod invoke;
 pub mod local;
 pub mod output;
@@ -29,24 +35,28 @@ pub mod scheduler;
 pub mod still;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 
-use remotion_protocol::chunking::{self, FrameSelection};
+use remotion_protocol::chunking::{self, CostProfile, FrameSelection};
 use remotion_protocol::keys::{self, RenderId, SiteName};
 use remotion_protocol::media::DELETE_AFTER_TAG;
 use remotion_protocol::payload::Privacy;
 use remotion_protocol::payload::{
-    FrameSpan, LaunchRequest, LaunchResponse, PROTOCOL_VERSION, RenderRequest, SerializedProps,
+    CompositionMetadata, FrameSpan, LaunchRequest, LaunchResponse, PROTOCOL_VERSION, RenderRequest, SerializedProps,
 };
 use remotion_protocol::pricing::FunctionShape;
-use remotion_protocol::progress::{FatalError, MAX_EXPENSIVE_RANGES, OutputInfo, Stage};
+use remotion_protocol::progress::{FatalError, MAX_EXPENSIVE_RANGES, OutputInfo, ProgressDocument, Stage};
+// Tokio's clock, as the scheduler's.
+use tokio::time::Instant;
 
 use self::allotment::AllotmentWatch;
 use self::cancel::{CancelWatch, unless_cancelled};
+use self::continuation::{Budget, ContinuationState, Continuer, Planned, TakeOver};
+use self::follow::S3Follower;
 use self::invoke::{ChunkInvoker, LambdaInvoker};
 use self::local::LocalInvoker;
 use self::progress_writer::{ProgressWriter, now_ms};
-use self::scheduler::{ChunkDone, Lanes, Limits, ScheduleError};
+use self::scheduler::{ChunkDone, Lanes, Limits, Plan, ScheduleError, Scheduled, Standing, Stop};
 use crate::capture::browser::{Browser, BrowserOptions};
 use crate::capture::compositions::resolve_composition;
 use crate::capture::page::ResolvedComposition;
@@ -58,17 +68,37 @@ use crate::error::RenderError;
 use crate::props::read_payload_props;
 use crate::storage::{self, UploadOptions};
 
-/// Runs a render through the render function named in the request.
-pub async fn launch(request: LaunchRequest) -> Result<LaunchResponse, RenderError> {
+/// What the orchestrator knows of the invocation it runs in.
+#[derive(Clone, Debug, Default)]
+pub struct Invocation {
+    /// Lambda's deadline of this invocation (none outside Lambda).
+    pub deadline: Option<SystemTime>,
+    /// The function this runs as (`AWS_LAMBDA_FUNCTION_NAME`), which continuations are invoked
+    /// on; when unknown, the renderer function (the orchestrator's own, as the operator
+    /// deploys it).
+    pub function_name: Option<String>,
+}
+
+/// Runs a render through the render function named in the request: from its start, or as
+/// continuation `continuation` of it.
+pub async fn launch(
+    request: LaunchRequest,
+    continuation: Option<u32>,
+    invocation: Invocation,
+) -> Result<LaunchResponse, RenderError> {
     let invoker = LambdaInvoker::from_env(&request.renderer.function_name).await;
-    launch_with(request, Arc::new(invoker)).await
+    launch_with(request, continuation, invocation, Arc::new(invoker)).await
 }
 
 /// Runs a render with remote chunks executed by `invoker`.
 pub async fn launch_with<I: ChunkInvoker>(
     request: LaunchRequest,
+    continuation: Option<u32>,
+    invocation: Invocation,
     invoker: Arc<I>,
 ) -> Result<LaunchResponse, RenderError> {
+    let timeout = Duration::from_secs(u64::from(request.renderer.timeout_seconds));
+    let budget = Budget::new(Instant::now(), SystemTime::now(), invocation.deadline, timeout);
     let id = RenderId::new(request.render_id.clone()).map_err(|e| RenderError::InvalidInput(e.to_string()))?;
     let s3 = storage::client().await;
     let bucket = request.bucket.clone();
@@ -78,39 +108,82 @@ pub async fn launch_with<I: ChunkInvoker>(
         progress_key: progress_key.clone(),
         output_key: request.output.key.clone(),
     };
-    // Exactly one render per id: a repeated launch (a retried event, a restarted operator)
-    // finds the progress document and leaves the running render alone. The check is cheap and
-    // answers most repeats; two launches at the same moment both pass it, and the conditional
-    // create of the document below lets only one of them through.
-    if storage::exists(&s3, &bucket, &progress_key).await? {
-        tracing::info!(render = id.as_str(), "already launched; not starting it again");
-        return Ok(response);
-    }
     let shape = FunctionShape {
         region: request.renderer.region.clone(),
         architecture: request.renderer.architecture,
         memory_mb: request.renderer.memory_mb,
         disk_mb: request.renderer.disk_mb,
     };
-    let progress = ProgressWriter::new(id.as_str(), shape, s3.clone(), &bucket, &progress_key);
-    if !progress.create().await? {
-        tracing::info!(
-            render = id.as_str(),
-            "launched at the same moment by another invocation; leaving it to that one"
-        );
-        return Ok(response);
-    }
+    let (progress, inherited) = match continuation {
+        None => {
+            // Exactly one render per id: a repeated launch (a retried event, a restarted
+            // operator) finds the progress document and leaves the running render alone. The
+            // check is cheap and answers most repeats; two launches at the same moment both
+            // pass it, and the conditional create of the document below lets only one of them
+            // through.
+            if storage::exists(&s3, &bucket, &progress_key).await? {
+                tracing::info!(render = id.as_str(), "already launched; not starting it again");
+                return Ok(response);
+            }
+            let progress = ProgressWriter::new(id.as_str(), shape, s3.clone(), &bucket, &progress_key);
+            if !progress.create().await? {
+                tracing::info!(
+                    render = id.as_str(),
+                    "launched at the same moment by another invocation; leaving it to that one"
+                );
+                return Ok(response);
+            }
+            (progress, None)
+        }
+        // A continuation finds the progress document there, of course: it proves itself by the
+        // state its predecessor left, which names it.
+        Some(number) => match continuation::take_over(&s3, &bucket, &id, number).await {
+            Ok(TakeOver::Mine(state)) => {
+                let mut saved = state.progress.clone();
+                saved.doc.continuations = u64::from(number);
+                // The state read and the claim.
+                saved.s3.read_requests += 1;
+                saved.s3.write_requests += 1;
+                let progress = ProgressWriter::resume(saved, shape, s3.clone(), &bucket, &progress_key);
+                // At once: the operator sees the render go on within moments of the hand-over.
+                progress.write().await?;
+                tracing::info!(render = id.as_str(), continuation = number, "took the render over");
+                (progress, Some(*state))
+            }
+            Ok(TakeOver::NotMine(why)) => {
+                tracing::info!(render = id.as_str(), continuation = number, "{why}: nothing to do");
+                return Ok(response);
+            }
+            Err(e) => {
+                give_up(&s3, &bucket, &id, &e).await;
+                return Err(e);
+            }
+        },
+    };
+    tracing::info!(render = id.as_str(), hands_over_in = ?budget.remaining(), "rendering");
     let heartbeat = progress.heartbeat();
     let polls = progress.clone();
     let watch = CancelWatch::start(s3.clone(), bucket.clone(), keys::cancel(&id), move || {
         polls.lock().s3.read_requests += 1;
     });
 
-    let result = render(&request, &id, &s3, &progress, &watch, invoker).await;
+    let run = Run { request: &request, id: &id, s3: &s3, progress: &progress, watch: &watch, budget };
+    let result = render(&run, invoker, inherited).await;
 
     // Stop the periodic writer before the final document so nothing older lands after it.
     heartbeat.stop().await;
     drop(watch);
+    let result = match result {
+        Ok(Ended::Finished) => Ok(()),
+        Ok(Ended::HandedOver(state)) => {
+            let function = invocation.function_name.as_deref().unwrap_or(&request.renderer.function_name);
+            match hand_over(&request, &id, &s3, &progress, *state, function).await {
+                Ok(()) => return Ok(response),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    };
     let outcome = match &result {
         Ok(()) => Stage::Done,
         Err(RenderError::Cancelled) => Stage::Cancelled,
@@ -120,6 +193,12 @@ pub async fn launch_with<I: ChunkInvoker>(
         // Leave no chunk objects behind (they are only useful to this render).
         if let Err(e) = output::delete_chunks(&s3, &bucket, &id).await {
             tracing::warn!("could not delete the chunks of a stopped render: {e}");
+        }
+    }
+    if continuation.is_some() {
+        progress.lock().s3.write_requests += 1;
+        if let Err(e) = continuation::remove(&s3, &bucket, &id).await {
+            tracing::warn!("could not remove the render's continuation state: {e}");
         }
     }
     {
@@ -133,19 +212,103 @@ pub async fn launch_with<I: ChunkInvoker>(
     result.map(|()| response)
 }
 
-/// Everything between the first and the final progress document.
-async fn render<I: ChunkInvoker>(
+/// Hands the render over to continuation `state.next`: the last document of this invocation,
+/// then the state (with this invocation's time in its cost), then the event. The
+/// continuation's first document follows this invocation's last, which is written before the
+/// continuation can exist. The render's remote chunks run on meanwhile.
+async fn hand_over(
     request: &LaunchRequest,
     id: &RenderId,
     s3: &aws_sdk_s3::Client,
     progress: &ProgressWriter,
-    watch: &CancelWatch,
-    invoker: Arc<I>,
+    mut state: ContinuationState,
+    function: &str,
 ) -> Result<(), RenderError> {
+    progress.write().await?;
+    // The state's own write, counted before it is saved.
+    progress.lock().s3.write_requests += 1;
+    state.progress = progress.saved();
+    continuation::save(s3, &request.bucket, id, &state).await?;
+    let continuer = Continuer::from_env(function).await;
+    if let Err(e) = continuer.invoke(request, state.next).await {
+        // Nobody will go on with the render. Without its state, an event that got through
+        // after all finds nothing to take over.
+        if let Err(e) = continuation::remove(s3, &request.bucket, id).await {
+            tracing::warn!("could not remove the state of a render that could not be handed over: {e}");
+        }
+        return Err(e.into());
+    }
+    tracing::info!(
+        render = id.as_str(),
+        continuation = state.next,
+        pending = state.standing.pending.len(),
+        in_flight = state.standing.in_flight.len(),
+        done = state.done.len(),
+        "handed the render over"
+    );
+    Ok(())
+}
+
+/// Ends a render that a continuation cannot take over (its state unreadable, the store
+/// failing): its progress document, as last written, says so, one sequence on. Nobody else
+/// would: its predecessor has returned.
+async fn give_up(s3: &aws_sdk_s3::Client, bucket: &str, id: &RenderId, error: &RenderError) {
+    let key = keys::progress(id);
+    let doc = match storage::get(s3, bucket, &key).await {
+        Ok(Some(bytes)) => serde_json::from_slice::<ProgressDocument>(&bytes).ok(),
+        _ => None,
+    };
+    let Some(mut doc) = doc.filter(|d| !d.stage.is_terminal()) else {
+        tracing::warn!(render = id.as_str(), "could not go on with the render, and could not say so: {error}");
+        return;
+    };
+    doc.stage = Stage::Failed;
+    doc.fatal = Some(FatalError { kind: error.kind(), message: error.to_string() });
+    doc.sequence += 1;
+    doc.updated_at_ms = now_ms().max(doc.updated_at_ms);
+    let written = match serde_json::to_vec(&doc) {
+        Ok(body) => storage::put(s3, bucket, &key, body, "application/json").await,
+        Err(e) => Err(RenderError::Encoding(e.to_string())),
+    };
+    if let Err(e) = written {
+        tracing::warn!(render = id.as_str(), "could not record that the render failed ({error}): {e}");
+    }
+    if let Err(e) = output::delete_chunks(s3, bucket, id).await {
+        tracing::warn!("could not delete the chunks of a failed render: {e}");
+    }
+}
+
+/// One invocation's share of a render: what it runs with.
+struct Run<'a> {
+    request: &'a LaunchRequest,
+    id: &'a RenderId,
+    s3: &'a aws_sdk_s3::Client,
+    progress: &'a ProgressWriter,
+    watch: &'a CancelWatch,
+    budget: Budget,
+}
+
+/// How an invocation's share of a render ended, short of a failure.
+enum Ended {
+    /// The render is done.
+    Finished,
+    /// The render goes on in the next invocation, from this state.
+    HandedOver(Box<ContinuationState>),
+}
+
+/// Everything between the first and the final progress document (or this invocation's share
+/// of it: from `inherited`, the state an earlier one handed over, to a hand-over of its own).
+async fn render<I: ChunkInvoker>(
+    run: &Run<'_>,
+    invoker: Arc<I>,
+    inherited: Option<ContinuationState>,
+) -> Result<Ended, RenderError> {
+    let Run { request, id, s3, progress, watch, budget } = *run;
     if let Some(options) = &request.still {
+        // One frame: it never outlasts an invocation.
         let output = self::still::render(request, options, s3, progress, watch).await?;
         progress.lock().doc.output = Some(output);
-        return Ok(());
+        return Ok(Ended::Finished);
     }
     let signal = watch.signal();
     let bucket = request.bucket.as_str();
@@ -159,52 +322,47 @@ async fn render<I: ChunkInvoker>(
             request.encoding.codec.as_str()
         )));
     }
-
-    // 1. Resolve the composition once (calculateMetadata may be slow or fetch data).
-    let started = Instant::now();
-    progress.stage(Stage::Evaluating).await?;
-    let composition = unless_cancelled(&signal, evaluate(request, s3)).await?;
-    let selection = select_frames(request, &composition)?;
-    progress.lock().doc.timings.evaluating_ms = elapsed_ms(started);
-
-    // 2. Plan: equal predicted cost per chunk when the site's profile is known.
     let site = SiteName::new(request.site_name.clone()).map_err(|e| RenderError::InvalidInput(e.to_string()))?;
+
+    // 1–2. Resolve the composition and plan the chunks, once for the whole render: a
+    // continuation goes on with the plan it inherits.
+    // The cost profile as read for planning; a continuation reads it again at the end.
+    let mut profile_at_plan: Option<Option<CostProfile>> = None;
+    let (planned, standing, earlier, idle_before, next) = match inherited {
+        // Its own progress was restored before this invocation began rendering.
+        Some(ContinuationState { next, idle_handovers, planned, done, standing, progress: _ }) => {
+            (planned, standing, done, idle_handovers, next + 1)
+        }
+        None => {
+            let (planned, profile) = plan(request, id, s3, progress, &signal, &site).await?;
+            profile_at_plan = Some(profile);
+            let chunks = planned.spans.len() as u32;
+            (planned, Standing::fresh(chunks), Vec::new(), 0, 1)
+        }
+    };
+    let composition = &planned.composition;
+    let selection = select_frames(request, composition)?;
+    let frames_total = selection.count();
     let profile_key =
         keys::optimization(&site, &composition.id).map_err(|e| RenderError::InvalidInput(e.to_string()))?;
-    let previous_profile = profile::read(s3, bucket, &profile_key).await;
-    let spans = match &previous_profile {
-        Some(p) if p.duration_in_frames == composition.duration_in_frames => {
-            chunking::plan_balanced(selection, request.chunking, p)
-        }
-        _ => chunking::plan_uniform(selection, request.chunking),
-    }
-    .map_err(|e| RenderError::InvalidInput(e.to_string()))?;
     {
         let mut state = progress.lock();
-        state.doc.frames_total = selection.count();
-        state.doc.chunks_total = spans.len() as u64;
+        for chunk in &earlier {
+            state.chunks.done(chunk.index, chunk.answer.frames);
+        }
+        state.count_frames();
     }
 
-    // 3. Render every chunk.
-    let resolved_props = offload(
-        s3,
-        bucket,
-        &keys::resolved_props(id),
-        composition.serialized_resolved_props_with_custom_schema.clone(),
-    )
-    .await?;
-    let rendering = Instant::now();
-    progress.stage(Stage::Rendering).await?;
-    let metadata = composition.metadata();
+    // 3. Render every chunk, or as many as this invocation has time for.
     let extension = request.encoding.codec.chunk_extension();
     let chunk_request = |index: u32, frames: FrameSpan, attempt: u32| RenderRequest {
         protocol_version: PROTOCOL_VERSION,
         render_id: id.as_str().to_owned(),
         bucket: request.bucket.clone(),
         site: request.site.clone(),
-        composition: metadata.clone(),
+        composition: composition.clone(),
         input_props: request.input_props.clone(),
-        resolved_props: resolved_props.clone(),
+        resolved_props: planned.resolved_props.clone(),
         encoding: request.encoding.clone(),
         chunk: index,
         frames,
@@ -227,19 +385,20 @@ async fn render<I: ChunkInvoker>(
         move || polls.lock().s3.read_requests += 1,
     );
     let local = Arc::new(LocalInvoker::new(s3.clone(), signal.clone()));
-    let lanes = Lanes { remote: invoker, remote_cap: allotment.cap(), local: Some(local.clone()) };
+    let polls = progress.clone();
+    let follow = Arc::new(S3Follower::new(s3.clone(), move || polls.lock().s3.read_requests += 1));
+    let lanes = Lanes { remote: invoker, remote_cap: allotment.cap(), local: Some(local.clone()), follow };
     let every_nth = request.encoding.every_nth_frame.unwrap_or(1);
-    let mut done: Vec<ChunkDone> = Vec::with_capacity(spans.len());
-    let frames_total = selection.count();
+    let mut finished_here: Vec<ChunkDone> = Vec::with_capacity(standing.pending.len() + standing.in_flight.len());
     let scheduled = scheduler::run_chunks(
         lanes,
-        scheduler::Plan { spans: &spans, every_nth_frame: every_nth },
+        Plan { spans: &planned.spans, every_nth_frame: every_nth, standing, finished: &earlier },
         limits,
         chunk_request,
         progress,
-        signal.clone(),
+        Stop { cancel: signal.clone(), hand_over_at: Some(budget.hand_over_at) },
         |chunk| {
-            done.push(chunk);
+            finished_here.push(chunk);
             // Extrapolate the total from what the finished chunks cost (running chunks' frames
             // are not billed yet).
             let mut state = progress.lock();
@@ -253,19 +412,48 @@ async fn render<I: ChunkInvoker>(
     .await;
     drop(allotment);
     // A chunk this process was rendering when the chunks stopped winds down first, so that it
-    // uploads nothing after the chunks are removed.
+    // uploads nothing after the chunks are removed (or after the render is handed over).
     local.idle().await;
+    let finished_count = finished_here.len();
+    let mut done = earlier;
+    done.extend(finished_here);
     match scheduled {
-        Ok(()) => {}
+        Ok(Scheduled::Finished) => {}
+        Ok(Scheduled::HandedOver(standing)) => {
+            let running_remotely = standing.in_flight.len();
+            let idle_handovers = continuation::idle_handovers(idle_before, finished_count, running_remotely)?;
+            let state = ContinuationState { next, idle_handovers, planned, done, standing, progress: progress.saved() };
+            return Ok(Ended::HandedOver(Box::new(state)));
+        }
         Err(ScheduleError::Cancelled) => return Err(RenderError::Cancelled),
         Err(ScheduleError::ChunkFailed { kind, message, index, span, attempt }) => {
             return Err(RenderError::Chunk { kind, index, start: span.start, end: span.end, attempt, message });
         }
     }
-    progress.lock().doc.timings.rendering_ms = elapsed_ms(rendering);
+    progress.lock().doc.timings.rendering_ms = now_ms().saturating_sub(planned.rendering_started_at_ms);
+
+    // The join and the upload happen in one invocation: in this one if it has time for them,
+    // else in a fresh one.
+    let last = selection.frame(frames_total - 1);
+    let output_seconds = (last - selection.start + 1) as f64 / composition.fps.max(1.0);
+    let chunk_bytes: u64 = done.iter().map(|c| c.answer.size_bytes).sum();
+    let finishing = continuation::finishing_estimate(chunk_bytes, output_seconds);
+    let remaining = budget.remaining();
+    if budget.hand_over_before_finishing(remaining, finishing) {
+        tracing::info!(
+            render = id.as_str(),
+            ?finishing,
+            ?remaining,
+            "every chunk is done; a fresh invocation joins them"
+        );
+        let idle_handovers = continuation::idle_handovers(idle_before, finished_count, 0)?;
+        let standing = Standing::default();
+        let state = ContinuationState { next, idle_handovers, planned, done, standing, progress: progress.saved() };
+        return Ok(Ended::HandedOver(Box::new(state)));
+    }
 
     // 4. Join the chunks in frame order.
-    let stitching = Instant::now();
+    let stitching = std::time::Instant::now();
     progress.stage(Stage::Stitching).await?;
     done.sort_by_key(|c| c.index);
     let chunk_keys: Vec<String> = done.iter().map(|c| c.answer.key.clone()).collect();
@@ -275,11 +463,7 @@ async fn render<I: ChunkInvoker>(
     let out = dir.path().join(format!("out.{}", request.encoding.codec.extension()));
     // Audio-only outputs have no frames to count: their length is the frames' samples.
     let expected = match request.encoding.codec.is_audio_only() {
-        true => output::Expected::Samples(samples_of_frames(
-            selection.start,
-            selection.frame(frames_total - 1),
-            fps_rational(composition.fps),
-        )),
+        true => output::Expected::Samples(samples_of_frames(selection.start, last, fps_rational(composition.fps))),
         false => output::Expected::Frames(frames_total),
     };
     unless_cancelled(&signal, output::stitch(files.clone(), out.clone(), &request.encoding, expected)).await?;
@@ -289,7 +473,7 @@ async fn render<I: ChunkInvoker>(
     progress.lock().doc.timings.stitching_ms = elapsed_ms(stitching);
 
     // 5. Upload the output.
-    let uploading = Instant::now();
+    let uploading = std::time::Instant::now();
     progress.stage(Stage::Uploading).await?;
     let options = UploadOptions {
         content_type: request.encoding.codec.content_type().to_owned(),
@@ -301,6 +485,10 @@ async fn render<I: ChunkInvoker>(
     progress.lock().doc.timings.uploading_ms = elapsed_ms(uploading);
 
     // 6. Learn from this render, record the output, tidy up.
+    let previous_profile = match profile_at_plan {
+        Some(profile) => profile,
+        None => profile::read(s3, bucket, &profile_key).await,
+    };
     let measured =
         profile::measure(&composition.id, composition.duration_in_frames, &done, u64::from(every_nth), now_ms());
     if let Err(e) = profile::update(s3, bucket, &profile_key, previous_profile, measured).await {
@@ -317,7 +505,52 @@ async fn render<I: ChunkInvoker>(
         size_bytes,
         content_type: options.content_type,
     });
-    Ok(())
+    Ok(Ended::Finished)
+}
+
+/// Resolves the composition (calculateMetadata may be slow or fetch data) and plans the chunks:
+/// equal predicted cost per chunk when the site's profile is known. The profile as read.
+async fn plan(
+    request: &LaunchRequest,
+    id: &RenderId,
+    s3: &aws_sdk_s3::Client,
+    progress: &ProgressWriter,
+    signal: &tokio::sync::watch::Receiver<bool>,
+    site: &SiteName,
+) -> Result<(Planned, Option<CostProfile>), RenderError> {
+    let bucket = request.bucket.as_str();
+    let started = std::time::Instant::now();
+    progress.stage(Stage::Evaluating).await?;
+    let composition = unless_cancelled(signal, evaluate(request, s3)).await?;
+    let metadata = composition.metadata();
+    let selection = select_frames(request, &metadata)?;
+    progress.lock().doc.timings.evaluating_ms = elapsed_ms(started);
+
+    let profile_key =
+        keys::optimization(site, &composition.id).map_err(|e| RenderError::InvalidInput(e.to_string()))?;
+    let previous_profile = profile::read(s3, bucket, &profile_key).await;
+    let spans = match &previous_profile {
+        Some(p) if p.duration_in_frames == composition.duration_in_frames => {
+            chunking::plan_balanced(selection, request.chunking, p)
+        }
+        _ => chunking::plan_uniform(selection, request.chunking),
+    }
+    .map_err(|e| RenderError::InvalidInput(e.to_string()))?;
+    {
+        let mut state = progress.lock();
+        state.doc.frames_total = selection.count();
+        state.doc.chunks_total = spans.len() as u64;
+    }
+    let resolved_props = offload(
+        s3,
+        bucket,
+        &keys::resolved_props(id),
+        composition.serialized_resolved_props_with_custom_schema.clone(),
+    )
+    .await?;
+    progress.stage(Stage::Rendering).await?;
+    let planned = Planned { composition: metadata, resolved_props, spans, rendering_started_at_ms: now_ms() };
+    Ok((planned, previous_profile))
 }
 
 /// Resolves the composition in a browser of the orchestrator's own.
@@ -332,7 +565,7 @@ async fn evaluate(request: &LaunchRequest, s3: &aws_sdk_s3::Client) -> Result<Re
 }
 
 /// The frames the request selects, checked against the composition.
-fn select_frames(request: &LaunchRequest, composition: &ResolvedComposition) -> Result<FrameSelection, RenderError> {
+fn select_frames(request: &LaunchRequest, composition: &CompositionMetadata) -> Result<FrameSelection, RenderError> {
     let last = composition.duration_in_frames.saturating_sub(1);
     let (start, end) = match request.frame_range {
         Some(range) => (range.start.max(0) as u64, range.end.map_or(last, |e| e.max(0) as u64)),
@@ -372,6 +605,6 @@ async fn offload(
     }
 }
 
-fn elapsed_ms(since: Instant) -> u64 {
+fn elapsed_ms(since: std::time::Instant) -> u64 {
     remotion_protocol::pricing::billed_milliseconds_from_duration(since.elapsed())
 }

@@ -1,6 +1,8 @@
 //! The render's progress document: kept in memory by the orchestrator, written to
 //! `renders/<id>/progress.json` on every stage change and at least every 2 s, with the cost
-//! accrued so far.
+//! accrued so far. A continuation of the orchestrator goes on from the document and the usage
+//! its predecessor saved ([`SavedProgress`]): the sequence keeps rising and the cost keeps
+//! every invocation.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -9,6 +11,7 @@ use futures::StreamExt;
 use remotion_protocol::payload::ChunkProgress;
 use remotion_protocol::pricing::{FunctionShape, LambdaUsage, S3Usage};
 use remotion_protocol::progress::{ProgressDocument, ProgressError, Stage};
+use serde::{Deserialize, Serialize};
 
 use super::chunk_reports::ChunkFrames;
 use crate::error::RenderError;
@@ -37,10 +40,29 @@ pub struct State {
     pub doc: ProgressDocument,
     /// Renderer invocations and their billed time.
     pub renderers: LambdaUsage,
+    /// The orchestrator's earlier invocations (those a continuation took over from) and their
+    /// billed time; the running one is added at each snapshot.
+    pub orchestrators: LambdaUsage,
     /// S3 requests made for this render.
     pub s3: S3Usage,
     /// Frames of finished and running chunks, behind the document's frame counts.
     pub chunks: ChunkFrames,
+}
+
+/// What a continuation of the orchestrator needs to go on with the progress document: the
+/// document as last written (its sequence, counts, errors and timings) and the usage behind
+/// its cost, the handing-over invocation's own time included.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SavedProgress {
+    /// The document as last written.
+    pub doc: ProgressDocument,
+    /// Renderer invocations so far.
+    pub renderers: LambdaUsage,
+    /// The orchestrator's invocations so far, the one that saved this included.
+    pub orchestrators: LambdaUsage,
+    /// S3 requests so far.
+    pub s3: S3Usage,
 }
 
 impl State {
@@ -76,11 +98,30 @@ impl ProgressWriter {
     ) -> Self {
         let mut doc = ProgressDocument::new(render_id, now_ms());
         doc.stage = Stage::Launched;
+        let saved = SavedProgress {
+            doc,
+            renderers: LambdaUsage::default(),
+            orchestrators: LambdaUsage::default(),
+            s3: S3Usage::default(),
+        };
+        Self::resume(saved, shape, s3, bucket, key)
+    }
+
+    /// Progress of a render that an earlier invocation of the orchestrator saved, going on in
+    /// this invocation (whose time counts from now).
+    pub fn resume(
+        saved: SavedProgress,
+        shape: FunctionShape,
+        s3: aws_sdk_s3::Client,
+        bucket: impl Into<String>,
+        key: impl Into<String>,
+    ) -> Self {
         Self {
             state: Arc::new(Mutex::new(State {
-                doc,
-                renderers: LambdaUsage::default(),
-                s3: S3Usage::default(),
+                doc: saved.doc,
+                renderers: saved.renderers,
+                orchestrators: saved.orchestrators,
+                s3: saved.s3,
                 chunks: ChunkFrames::default(),
             })),
             shape,
@@ -90,6 +131,17 @@ impl ProgressWriter {
             key: key.into(),
             writing: Arc::default(),
         }
+    }
+
+    /// The document as last written and the usage so far, this invocation's time included up
+    /// to now, for a continuation to go on from. Write the document first: the continuation's
+    /// first write follows the last one written here.
+    pub fn saved(&self) -> SavedProgress {
+        let orchestrator_ms = remotion_protocol::pricing::billed_milliseconds_from_duration(self.started.elapsed());
+        let state = self.lock();
+        let mut orchestrators = state.orchestrators;
+        orchestrators.record(orchestrator_ms);
+        SavedProgress { doc: state.doc.clone(), renderers: state.renderers, orchestrators, s3: state.s3 }
     }
 
     /// The state, for an update. Keep the guard short: writers and the scheduler share it.
@@ -108,12 +160,14 @@ impl ProgressWriter {
         self.write().await
     }
 
-    /// A snapshot of the document with its cost brought up to date (the orchestrator's own
-    /// invocation counts from its start until now).
+    /// A snapshot of the document with its cost brought up to date (the orchestrator's running
+    /// invocation counts from its start until now, its earlier ones as they were billed).
     pub fn snapshot(&self) -> ProgressDocument {
         let orchestrator_ms = remotion_protocol::pricing::billed_milliseconds_from_duration(self.started.elapsed());
         let mut state = self.lock();
         let mut lambda = state.renderers;
+        lambda.invocations += state.orchestrators.invocations;
+        lambda.billed_milliseconds += state.orchestrators.billed_milliseconds;
         lambda.record(orchestrator_ms);
         state.doc.invocations = lambda.invocations;
         state.doc.billed_milliseconds = lambda.billed_milliseconds;
@@ -277,5 +331,39 @@ mod tests {
         assert!(t.elapsed() < Duration::from_secs(2), "cut off after {:?}", t.elapsed());
         let state = progress.lock();
         assert_eq!((state.doc.frames_rendered, state.s3.read_requests), (0, 0), "nothing answered, nothing counted");
+    }
+
+    #[test]
+    fn a_continuation_goes_on_with_the_document_and_counts_every_invocation() {
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .build();
+        let shape = FunctionShape {
+            region: "us-east-1".into(),
+            architecture: Architecture::X86_64,
+            memory_mb: 2048,
+            disk_mb: 2048,
+        };
+        let s3 = aws_sdk_s3::Client::from_conf(config);
+        let first = ProgressWriter::new("r", shape.clone(), s3.clone(), "b", "renders/r/progress.json");
+        first.lock().renderers.record(5_000);
+        first.lock().doc.chunks_done = 1;
+        let written = first.snapshot();
+        assert_eq!((written.sequence, written.invocations), (1, 2), "one renderer, the orchestrator");
+        std::thread::sleep(Duration::from_millis(30));
+        let saved = first.saved();
+        assert_eq!(saved.doc, written, "the document as last written");
+        assert_eq!(saved.orchestrators.invocations, 1);
+        assert!(saved.orchestrators.billed_milliseconds >= 30, "{:?}", saved.orchestrators);
+
+        let second = ProgressWriter::resume(saved.clone(), shape, s3, "b", "renders/r/progress.json");
+        let next = second.snapshot();
+        assert_eq!(next.sequence, written.sequence + 1, "the sequence goes on");
+        assert_eq!(next.chunks_done, 1);
+        assert_eq!(next.invocations, 3, "the renderer and both invocations of the orchestrator");
+        assert!(next.billed_milliseconds >= 5_000 + saved.orchestrators.billed_milliseconds);
+        assert!(next.accrued_usd > written.accrued_usd, "{} after {}", next.accrued_usd, written.accrued_usd);
+        assert_eq!(second.saved().orchestrators.invocations, 2);
     }
 }

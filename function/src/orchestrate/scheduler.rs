@@ -4,6 +4,11 @@
 //! chunk at a time, taking whatever the remote lane cannot start now. Failed chunks are
 //! retried with backoff on either lane, deadlines cut off hung chunks, and everything stops on
 //! cancellation or on a failure that retrying cannot fix.
+//!
+//! A render longer than the function's timeout runs in several invocations of the orchestrator.
+//! At its hand-over time an invocation stops and says where the chunks stand ([`Standing`]);
+//! the next one starts from there, following the remote chunks still running (their
+//! invocations outlive the orchestrator's) instead of invoking them again.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -11,6 +16,7 @@ use std::time::Duration;
 
 use remotion_protocol::payload::{ErrorKind, FrameSpan, RenderRequest, RenderResponse};
 use remotion_protocol::progress::ProgressError;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 // Tokio's clock, so that tests can run hours of backoff in paused time.
@@ -18,6 +24,7 @@ use tokio::time::Instant;
 
 use super::cancel::cancelled;
 use super::deadline::Deadlines;
+use super::follow::{self, ChunkFollower};
 use super::invoke::{ChunkInvoker, Invoked, Outcome};
 use super::progress_writer::{ProgressWriter, now_ms};
 
@@ -31,7 +38,7 @@ pub struct Limits {
 }
 
 /// Where chunks run.
-pub struct Lanes<R, L> {
+pub struct Lanes<R, L, F> {
     /// Invokes the render function.
     pub remote: Arc<R>,
     /// Remote chunks in flight at once, at most; it may change while the chunks run (a smaller
@@ -40,10 +47,14 @@ pub struct Lanes<R, L> {
     /// Renders in this process, one chunk at a time. Without it the remote lane keeps at least
     /// one chunk in flight whatever its cap, or nothing would run.
     pub local: Option<Arc<L>>,
+    /// Follows the remote chunks an earlier invocation of the orchestrator left running
+    /// ([`Standing::in_flight`]).
+    pub follow: Arc<F>,
 }
 
 /// The lane a chunk ran on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum Lane {
     /// An invocation of the render function of its own.
     Remote,
@@ -51,17 +62,22 @@ pub enum Lane {
     Local,
 }
 
-/// The chunks of a render.
-#[derive(Clone, Copy, Debug)]
+/// The chunks of a render, and where they stand as this invocation of the orchestrator starts.
+#[derive(Clone, Debug)]
 pub struct Plan<'a> {
     /// Frames of each chunk, by index.
     pub spans: &'a [FrameSpan],
     /// Step between selected frames.
     pub every_nth_frame: u32,
+    /// The chunks not finished yet.
+    pub standing: Standing,
+    /// The chunks earlier invocations finished: their times teach the deadlines.
+    pub finished: &'a [ChunkDone],
 }
 
 /// A chunk that finished.
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ChunkDone {
     /// Chunk index.
     pub index: u32,
@@ -73,6 +89,70 @@ pub struct ChunkDone {
     pub wall: Duration,
     /// Where it was rendered.
     pub lane: Lane,
+}
+
+/// Where the unfinished chunks of a render stand.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Standing {
+    /// Chunks to start, in this order.
+    pub pending: Vec<Queued>,
+    /// Remote chunks running, invoked by an earlier invocation of the orchestrator.
+    pub in_flight: Vec<InFlight>,
+}
+
+impl Standing {
+    /// Every chunk of a render of `chunks` chunks still to start, at its first attempt.
+    pub fn fresh(chunks: u32) -> Self {
+        Self { pending: (0..chunks).map(|index| Queued { index, attempt: 1 }).collect(), in_flight: Vec::new() }
+    }
+
+    /// No chunk is left.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty() && self.in_flight.is_empty()
+    }
+}
+
+/// A chunk waiting to start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Queued {
+    /// Chunk index.
+    pub index: u32,
+    /// The attempt it starts as (1 for the first).
+    pub attempt: u32,
+}
+
+/// A remote chunk whose invocation was running when the orchestrator handed over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InFlight {
+    /// Chunk index.
+    pub index: u32,
+    /// Its attempt.
+    pub attempt: u32,
+    /// When it was invoked, ms since the Unix epoch.
+    pub started_at_ms: u64,
+    /// When it is cut off and retried unless it has finished, ms since the Unix epoch.
+    pub deadline_at_ms: u64,
+}
+
+/// What ends the chunks before they are all done.
+#[derive(Clone, Debug)]
+pub struct Stop {
+    /// Turns true when the render is cancelled.
+    pub cancel: watch::Receiver<bool>,
+    /// When this invocation hands the render over to the next (none: the chunks run to the end).
+    pub hand_over_at: Option<Instant>,
+}
+
+/// How the chunks ended, short of a failure.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Scheduled {
+    /// Every chunk finished.
+    Finished,
+    /// The hand-over time came first: where the unfinished chunks stand.
+    HandedOver(Standing),
 }
 
 /// Why the chunks did not all finish.
@@ -125,15 +205,18 @@ impl Pending {
 }
 
 /// A lane's invoker, for one chunk.
-enum Runner<R, L> {
+enum Runner<R, L, F> {
     Remote(Arc<R>),
     Local(Arc<L>),
+    /// A remote chunk invoked by an earlier invocation of the orchestrator, at this time (ms
+    /// since the Unix epoch).
+    Follow(Arc<F>, u64),
 }
 
-impl<R: ChunkInvoker, L: ChunkInvoker> Runner<R, L> {
+impl<R: ChunkInvoker, L: ChunkInvoker, F: ChunkFollower> Runner<R, L, F> {
     fn lane(&self) -> Lane {
         match self {
-            Self::Remote(_) => Lane::Remote,
+            Self::Remote(_) | Self::Follow(..) => Lane::Remote,
             Self::Local(_) => Lane::Local,
         }
     }
@@ -142,6 +225,7 @@ impl<R: ChunkInvoker, L: ChunkInvoker> Runner<R, L> {
         match self {
             Self::Remote(remote) => remote.invoke(payload).await,
             Self::Local(local) => local.invoke(payload).await,
+            Self::Follow(follow, started_at_ms) => follow.follow(payload, started_at_ms).await,
         }
     }
 }
@@ -153,6 +237,24 @@ struct Finished {
     lane: Lane,
     invoked: Invoked,
     wall: Duration,
+}
+
+/// A chunk running now.
+#[derive(Clone, Copy, Debug)]
+struct Running {
+    lane: Lane,
+    attempt: u32,
+    /// When its invocation began (a followed chunk's: in an earlier invocation).
+    at: Instant,
+    /// How long it may run from then.
+    deadline: Duration,
+}
+
+/// Why the loop over the chunks ended.
+enum Exit {
+    Finished,
+    HandOver,
+    Failed(ScheduleError),
 }
 
 /// The remote window: the cap it may reach and how far it is open now.
@@ -194,102 +296,163 @@ impl Window {
     }
 }
 
-/// Runs `spans` as chunks on `lanes`, calling `on_done` for each finished chunk (in completion
-/// order). `request` builds the payload of chunk `index` at `attempt`; it is the same whichever
-/// lane runs the chunk, so a chunk lands at one key.
-pub async fn run_chunks<R: ChunkInvoker, L: ChunkInvoker>(
-    lanes: Lanes<R, L>,
+/// Runs the chunks of `plan` on `lanes`, calling `on_done` for each finished chunk (in
+/// completion order), until they are all done or `stop` says to stop. `request` builds the
+/// payload of chunk `index` at `attempt`; it is the same whichever lane runs the chunk, so a
+/// chunk lands at one key.
+pub async fn run_chunks<R: ChunkInvoker, L: ChunkInvoker, F: ChunkFollower>(
+    lanes: Lanes<R, L, F>,
     plan: Plan<'_>,
     limits: Limits,
     request: impl Fn(u32, FrameSpan, u32) -> RenderRequest,
     progress: &ProgressWriter,
-    cancel: watch::Receiver<bool>,
+    stop: Stop,
     mut on_done: impl FnMut(ChunkDone),
-) -> Result<(), ScheduleError> {
-    let Lanes { remote, mut remote_cap, local } = lanes;
-    let Plan { spans, every_nth_frame } = plan;
+) -> Result<Scheduled, ScheduleError> {
+    let Lanes { remote, mut remote_cap, local, follow } = lanes;
+    let Plan { spans, every_nth_frame, standing, finished: earlier } = plan;
+    let Stop { cancel, hand_over_at } = stop;
+    let frames_of = |index: u32| spans[index as usize].len(every_nth_frame);
     let mut window = Window::new(*remote_cap.borrow_and_update(), local.is_none());
     let mut cap_open = true;
     let mut last_throttle_cut: Option<Instant> = None;
     let mut deadlines = Deadlines::new(limits.function_timeout);
+    for chunk in earlier {
+        deadlines.record(chunk.answer.frames, chunk.wall, frame_ms_sum(&chunk.answer));
+    }
     let now = Instant::now();
-    let mut queue: VecDeque<Pending> = (0..spans.len() as u32)
-        .map(|index| Pending { index, attempt: 1, throttles: 0, not_before: now, remote_not_before: now })
+    let mut queue: VecDeque<Pending> = standing
+        .pending
+        .iter()
+        .map(|q| Pending { index: q.index, attempt: q.attempt, throttles: 0, not_before: now, remote_not_before: now })
         .collect();
     let mut running: JoinSet<Finished> = JoinSet::new();
+    // What runs, by chunk: its lane, and when it started (to bill the remote chunks still
+    // running at a stop, and to hand them over).
+    let mut started: HashMap<u32, Running> = HashMap::new();
     let mut remote_running = 0usize;
     let mut local_running = false;
-    // When each remote chunk started, to bill the time of those still running at a stop.
-    let mut started_at: HashMap<u32, Instant> = HashMap::new();
 
-    let result = loop {
-        window.set_cap(*remote_cap.borrow_and_update());
-        // Start what the lanes allow, ready chunks first (retries wait for their backoff). The
-        // remote lane fills its window first; the local lane takes the next chunk, which may be
-        // one that the remote lane would only start after its throttle backoff.
-        let now = Instant::now();
-        let start = |runner: Runner<R, L>, pending: Pending, running: &mut JoinSet<Finished>| {
-            let span = spans[pending.index as usize];
-            let payload = request(pending.index, span, pending.attempt);
-            progress.lock().chunks.started(pending.index, span.len(every_nth_frame), payload.progress_key.clone());
-            let deadline = deadlines.for_chunk(span.len(every_nth_frame));
-            let function_timeout = limits.function_timeout;
-            let lane = runner.lane();
-            running.spawn(async move {
-                let t = Instant::now();
-                let invoked = tokio::time::timeout(deadline, runner.invoke(payload)).await;
-                let invoked = invoked.unwrap_or_else(|_| Invoked {
-                    outcome: Outcome::Failed {
+    // Starts a chunk on `runner`, begun at `at`, cut off `deadline` after it.
+    let start = |runner: Runner<R, L, F>,
+                 pending: Pending,
+                 at: Instant,
+                 deadline: Duration,
+                 running: &mut JoinSet<Finished>| {
+        let span = spans[pending.index as usize];
+        let payload = request(pending.index, span, pending.attempt);
+        progress.lock().chunks.started(pending.index, span.len(every_nth_frame), payload.progress_key.clone());
+        let function_timeout = limits.function_timeout;
+        let lane = runner.lane();
+        let followed = matches!(runner, Runner::Follow(..));
+        // A chunk followed past its deadline (this invocation started late) is looked for once
+        // before it is given up.
+        let cut_off =
+            if followed { (at + deadline).max(Instant::now() + follow::POLL_INTERVAL) } else { at + deadline };
+        running.spawn(async move {
+            let invoked = tokio::time::timeout_at(cut_off, runner.invoke(payload)).await;
+            let invoked = invoked.unwrap_or_else(|_| Invoked {
+                outcome: match followed {
+                    true => follow::missed(deadline),
+                    false => Outcome::Failed {
                         kind: ErrorKind::Invocation,
                         message: format!(
                             "no answer within its deadline of {} s; cut off and retried",
                             deadline.as_secs()
                         ),
                     },
-                    // Lambda keeps running (and billing) a hung invocation until the function's
-                    // timeout: count all of it rather than under-report the cost. A local chunk
-                    // stops when cut off, within the orchestrator's own billed time.
-                    billed_milliseconds: (lane == Lane::Remote).then_some(function_timeout.as_millis() as u64),
-                });
-                Finished {
-                    index: pending.index,
-                    attempt: pending.attempt,
-                    throttles: pending.throttles,
-                    lane,
-                    invoked,
-                    wall: t.elapsed(),
-                }
+                },
+                // Lambda keeps running (and billing) a hung invocation until the function's
+                // timeout: count all of it rather than under-report the cost. A local chunk
+                // stops when cut off, within the orchestrator's own billed time.
+                billed_milliseconds: (lane == Lane::Remote).then_some(function_timeout.as_millis() as u64),
             });
+            Finished {
+                index: pending.index,
+                attempt: pending.attempt,
+                throttles: pending.throttles,
+                lane,
+                invoked,
+                wall: at.elapsed(),
+            }
+        });
+    };
+
+    // The remote chunks an earlier invocation left running are followed, not invoked again;
+    // each holds a slot of the remote window until it ends, as its invocation holds one of the
+    // function's.
+    for flight in &standing.in_flight {
+        let since = Duration::from_millis(now_ms().saturating_sub(flight.started_at_ms));
+        let at = now.checked_sub(since).unwrap_or(now);
+        let deadline = Duration::from_millis(flight.deadline_at_ms.saturating_sub(flight.started_at_ms));
+        let pending = Pending {
+            index: flight.index,
+            attempt: flight.attempt,
+            throttles: 0,
+            not_before: now,
+            remote_not_before: now,
         };
+        started.insert(flight.index, Running { lane: Lane::Remote, attempt: flight.attempt, at, deadline });
+        start(Runner::Follow(follow.clone(), flight.started_at_ms), pending, at, deadline, &mut running);
+        remote_running += 1;
+    }
+
+    let exit = loop {
+        window.set_cap(*remote_cap.borrow_and_update());
+        let now = Instant::now();
+        if hand_over_at.is_some_and(|at| now >= at) {
+            break Exit::HandOver;
+        }
+        // Start what the lanes allow, ready chunks first (retries wait for their backoff). The
+        // remote lane fills its window first; the local lane takes the next chunk, which may be
+        // one that the remote lane would only start after its throttle backoff.
         while remote_running < window.open {
             let Some(position) = queue.iter().position(|p| p.ready(Lane::Remote, now)) else { break };
             let pending = queue.remove(position).expect("position is in the queue");
-            started_at.insert(pending.index, Instant::now());
-            start(Runner::Remote(remote.clone()), pending, &mut running);
+            let deadline = deadlines.for_chunk(frames_of(pending.index));
+            started.insert(pending.index, Running { lane: Lane::Remote, attempt: pending.attempt, at: now, deadline });
+            start(Runner::Remote(remote.clone()), pending, now, deadline, &mut running);
             remote_running += 1;
         }
+        // The local lane takes a chunk only if it should finish before the hand-over: a local
+        // chunk stops with this invocation and would be rendered again from its first frame.
+        // (Remote chunks run on past the hand-over.) Until chunks have finished there is no
+        // telling, and it takes one.
+        let fits_locally = |p: &Pending, from: Instant| {
+            hand_over_at.is_none_or(|end| deadlines.predict(frames_of(p.index)).is_none_or(|d| from + d <= end))
+        };
         if !local_running
             && let Some(local) = &local
-            && let Some(position) = queue.iter().position(|p| p.ready(Lane::Local, now))
+            && let Some(position) = queue.iter().position(|p| p.ready(Lane::Local, now) && fits_locally(p, now))
         {
             let pending = queue.remove(position).expect("position is in the queue");
-            start(Runner::Local(local.clone()), pending, &mut running);
+            let deadline = deadlines.for_chunk(frames_of(pending.index));
+            started.insert(pending.index, Running { lane: Lane::Local, attempt: pending.attempt, at: now, deadline });
+            start(Runner::Local(local.clone()), pending, now, deadline, &mut running);
             local_running = true;
         }
         if running.is_empty() && queue.is_empty() {
-            break Ok(());
+            break Exit::Finished;
         }
         // The next time a lane with room could start a waiting chunk.
         let remote_next =
             (remote_running < window.open).then(|| queue.iter().map(|p| p.ready_at(Lane::Remote)).min()).flatten();
-        let local_next =
-            (local.is_some() && !local_running).then(|| queue.iter().map(|p| p.ready_at(Lane::Local)).min()).flatten();
+        let local_next = (local.is_some() && !local_running)
+            .then(|| {
+                queue
+                    .iter()
+                    .filter(|p| fits_locally(p, p.ready_at(Lane::Local).max(now)))
+                    .map(|p| p.ready_at(Lane::Local))
+                    .min()
+            })
+            .flatten();
         let next_ready = remote_next.into_iter().chain(local_next).min();
 
         let finished = tokio::select! {
             biased;
-            () = cancelled(cancel.clone()) => break Err(ScheduleError::Cancelled),
+            () = cancelled(cancel.clone()) => break Exit::Failed(ScheduleError::Cancelled),
             Some(joined) = running.join_next(), if !running.is_empty() => joined,
+            () = tokio::time::sleep_until(hand_over_at.unwrap_or(now)), if hand_over_at.is_some() => continue,
             changed = remote_cap.changed(), if cap_open => {
                 // The cap's sender gone: the cap stays as it is.
                 cap_open = changed.is_ok();
@@ -300,7 +463,7 @@ pub async fn run_chunks<R: ChunkInvoker, L: ChunkInvoker>(
         let finished = match finished {
             Ok(f) => f,
             Err(e) => {
-                break Err(ScheduleError::ChunkFailed {
+                break Exit::Failed(ScheduleError::ChunkFailed {
                     index: u32::MAX,
                     span: FrameSpan { start: 0, end: 0 },
                     attempt: 0,
@@ -310,11 +473,9 @@ pub async fn run_chunks<R: ChunkInvoker, L: ChunkInvoker>(
             }
         };
         let lane = finished.lane;
+        started.remove(&finished.index);
         match lane {
-            Lane::Remote => {
-                remote_running -= 1;
-                started_at.remove(&finished.index);
-            }
+            Lane::Remote => remote_running -= 1,
             Lane::Local => local_running = false,
         }
         // Until it is found finished below, this attempt's progress is read no more.
@@ -332,8 +493,7 @@ pub async fn run_chunks<R: ChunkInvoker, L: ChunkInvoker>(
             Outcome::Rendered(answer) => {
                 let expected = span.len(every_nth_frame);
                 if answer.frames == expected && answer.chunk == finished.index {
-                    let frame_ms_sum: u64 = answer.frame_milliseconds.iter().map(|&m| u64::from(m)).sum();
-                    deadlines.record(answer.frames, finished.wall, frame_ms_sum);
+                    deadlines.record(answer.frames, finished.wall, frame_ms_sum(&answer));
                     bill(progress);
                     {
                         let mut state = progress.lock();
@@ -393,7 +553,7 @@ pub async fn run_chunks<R: ChunkInvoker, L: ChunkInvoker>(
                 if kind == ErrorKind::Cancelled {
                     // The renderer saw the cancel object before our own poll did: the render
                     // was cancelled, no chunk failed.
-                    break Err(ScheduleError::Cancelled);
+                    break Exit::Failed(ScheduleError::Cancelled);
                 }
                 (kind, message)
             }
@@ -410,7 +570,7 @@ pub async fn run_chunks<R: ChunkInvoker, L: ChunkInvoker>(
             at_ms: now_ms(),
         });
         if !will_retry {
-            break Err(ScheduleError::ChunkFailed {
+            break Exit::Failed(ScheduleError::ChunkFailed {
                 index: finished.index,
                 span,
                 attempt: finished.attempt,
@@ -429,21 +589,59 @@ pub async fn run_chunks<R: ChunkInvoker, L: ChunkInvoker>(
         });
     };
 
-    // Chunks still running are abandoned (renderers stop on the cancel object, a local chunk
-    // when its invocation is dropped; a failed render's leftovers are cleaned up by the
-    // caller). Count the time the remote ones ran so far. Waiting for the aborted tasks makes
+    // Stop what still runs: the local chunk, when its invocation is dropped; the tasks waiting
+    // for remote chunks (whose invocations run on in Lambda). Waiting for the aborted tasks makes
     // sure every local chunk has been told to stop before the caller goes on.
-    if !running.is_empty() {
-        running.abort_all();
-        {
+    let handed_over = match exit {
+        Exit::Finished => return Ok(Scheduled::Finished),
+        Exit::HandOver => Ok(hand_over(&started, &queue)),
+        Exit::Failed(e) => {
+            // Remote chunks still running are abandoned: renderers stop on the cancel object, a
+            // failed render's leftovers are cleaned up by the caller. Count the time they ran.
             let mut state = progress.lock();
-            for t in started_at.values() {
-                state.renderers.record(remotion_protocol::pricing::billed_milliseconds_from_duration(t.elapsed()));
+            for chunk in started.values().filter(|c| c.lane == Lane::Remote) {
+                let ms = remotion_protocol::pricing::billed_milliseconds_from_duration(chunk.at.elapsed());
+                state.renderers.record(ms);
             }
+            Err(e)
         }
-        while running.join_next().await.is_some() {}
+    };
+    running.abort_all();
+    while running.join_next().await.is_some() {}
+    handed_over.map(Scheduled::HandedOver)
+}
+
+/// Where the chunks stand when this invocation hands over: remote chunks run on in Lambda, to
+/// be followed by the next invocation (and billed when they are seen to end, from when they
+/// started); the local chunk stops with this invocation and goes first in the next, at the same
+/// attempt (it did not fail); the waiting chunks wait on, their backoff forgotten (the hand-over
+/// is a pause of its own).
+fn hand_over(started: &HashMap<u32, Running>, queue: &VecDeque<Pending>) -> Standing {
+    let now = Instant::now();
+    let wall_now = now_ms();
+    let mut standing = Standing::default();
+    let mut chunks: Vec<(&u32, &Running)> = started.iter().collect();
+    chunks.sort_by_key(|(index, _)| **index);
+    for (&index, chunk) in chunks {
+        match chunk.lane {
+            Lane::Remote => {
+                let started_at_ms = wall_now.saturating_sub(now.duration_since(chunk.at).as_millis() as u64);
+                standing.in_flight.push(InFlight {
+                    index,
+                    attempt: chunk.attempt,
+                    started_at_ms,
+                    deadline_at_ms: started_at_ms + chunk.deadline.as_millis() as u64,
+                });
+            }
+            Lane::Local => standing.pending.push(Queued { index, attempt: chunk.attempt }),
+        }
     }
-    result
+    standing.pending.extend(queue.iter().map(|p| Queued { index: p.index, attempt: p.attempt }));
+    standing
+}
+
+fn frame_ms_sum(answer: &RenderResponse) -> u64 {
+    answer.frame_milliseconds.iter().map(|&m| u64::from(m)).sum()
 }
 
 /// Exponential backoff from 1 s, capped, with up to 25 % jitter so that chunks throttled
@@ -502,6 +700,8 @@ mod tests {
         busy: Arc<Busy>,
         /// How long each invocation takes.
         delay: Duration,
+        /// Chunks followed: index, attempt and the start they were given.
+        followed: Mutex<Vec<(u32, u32, u64)>>,
     }
 
     impl FakeInvoker {
@@ -519,6 +719,7 @@ mod tests {
                 starts: Mutex::default(),
                 busy,
                 delay,
+                followed: Mutex::default(),
             })
         }
 
@@ -578,6 +779,18 @@ mod tests {
         }
     }
 
+    /// As a follower, the fake waits for a chunk as it would render it (its script says how
+    /// the chunk ends), and records the start it was given.
+    impl ChunkFollower for FakeInvoker {
+        async fn follow(&self, request: RenderRequest, started_at_ms: u64) -> Invoked {
+            self.followed.lock().unwrap().push((request.chunk, request.attempt, started_at_ms));
+            let mut invoked = self.invoke(request).await;
+            // What a followed chunk costs is the scheduler's to tell, from the chunk's start.
+            invoked.billed_milliseconds = None;
+            invoked
+        }
+    }
+
     fn progress() -> ProgressWriter {
         // A client that is never used for a request: the scheduler only updates the document.
         let config = aws_sdk_s3::Config::builder()
@@ -624,23 +837,46 @@ mod tests {
         cancel: watch::Receiver<bool>,
     ) -> (Result<(), ScheduleError>, Vec<u32>, ProgressWriter) {
         let (_keep, cap) = watch::channel(setup.cap);
-        let lanes = Lanes { remote: invoker, remote_cap: cap, local: None::<Arc<FakeInvoker>> };
+        let lanes = Lanes {
+            remote: invoker.clone(),
+            remote_cap: cap,
+            local: None::<Arc<FakeInvoker>>,
+            follow: FakeInvoker::new(&[]),
+        };
         let (result, done, progress) = run_lanes(lanes, spans, setup.limits, cancel).await;
+        let result = result.map(|scheduled| assert_eq!(scheduled, Scheduled::Finished));
         (result, done.iter().map(|c| c.0).collect(), progress)
     }
 
-    /// Runs the chunks on `lanes`; the chunks done with their lanes, in completion order.
+    /// Runs every chunk on `lanes`, with no hand-over; the chunks done with their lanes, in
+    /// completion order.
     async fn run_lanes(
-        lanes: Lanes<FakeInvoker, FakeInvoker>,
+        lanes: FakeLanes,
         spans: &[FrameSpan],
         limits: Limits,
         cancel: watch::Receiver<bool>,
-    ) -> (Result<(), ScheduleError>, Vec<(u32, Lane)>, ProgressWriter) {
+    ) -> (Result<Scheduled, ScheduleError>, Vec<(u32, Lane)>, ProgressWriter) {
+        let standing = Standing::fresh(spans.len() as u32);
+        let stop = Stop { cancel, hand_over_at: None };
+        let (result, done, progress) = run_from(lanes, spans, limits, standing, stop).await;
+        (result, done.iter().map(|c| (c.index, c.lane)).collect(), progress)
+    }
+
+    /// Runs the chunks of `standing` on `lanes` until `stop`; the chunks done, in completion
+    /// order.
+    async fn run_from(
+        lanes: FakeLanes,
+        spans: &[FrameSpan],
+        limits: Limits,
+        standing: Standing,
+        stop: Stop,
+    ) -> (Result<Scheduled, ScheduleError>, Vec<ChunkDone>, ProgressWriter) {
         let progress = progress();
         let mut done = Vec::new();
-        let result = run_chunks(lanes, Plan { spans, every_nth_frame: 1 }, limits, request, &progress, cancel, |c| {
+        let plan = Plan { spans, every_nth_frame: 1, standing, finished: &[] };
+        let result = run_chunks(lanes, plan, limits, request, &progress, stop, |c| {
             assert_eq!(c.answer.key, format!("renders/r/chunks/{:06}.ts", c.index), "one key per chunk, either lane");
-            done.push((c.index, c.lane))
+            done.push(c)
         })
         .await;
         (result, done, progress)
@@ -650,12 +886,15 @@ mod tests {
         Setup { cap: max_concurrency, limits: Limits { max_retries, function_timeout: Duration::from_secs(60) } }
     }
 
+    /// Lanes of fakes: remote, local and follower.
+    type FakeLanes = Lanes<FakeInvoker, FakeInvoker, FakeInvoker>;
+
     /// Both lanes, sharing the record of running chunks; every invocation takes 20 ms.
     fn two_lanes(
         remote_script: &[((u32, u32), Script)],
         local_script: &[((u32, u32), Script)],
         cap: watch::Receiver<u32>,
-    ) -> (Lanes<FakeInvoker, FakeInvoker>, Arc<FakeInvoker>, Arc<FakeInvoker>, Arc<Busy>) {
+    ) -> (FakeLanes, Arc<FakeInvoker>, Arc<FakeInvoker>, Arc<Busy>) {
         two_lanes_timed(remote_script, local_script, cap, Duration::from_millis(20))
     }
 
@@ -665,11 +904,12 @@ mod tests {
         local_script: &[((u32, u32), Script)],
         cap: watch::Receiver<u32>,
         local_delay: Duration,
-    ) -> (Lanes<FakeInvoker, FakeInvoker>, Arc<FakeInvoker>, Arc<FakeInvoker>, Arc<Busy>) {
+    ) -> (FakeLanes, Arc<FakeInvoker>, Arc<FakeInvoker>, Arc<Busy>) {
         let busy = Arc::new(Busy::default());
         let remote = FakeInvoker::sharing(remote_script, busy.clone(), Duration::from_millis(20));
         let local = FakeInvoker::sharing(local_script, busy.clone(), local_delay);
-        let lanes = Lanes { remote: remote.clone(), remote_cap: cap, local: Some(local.clone()) };
+        let follow = FakeInvoker::sharing(&[], busy.clone(), Duration::from_millis(20));
+        let lanes = Lanes { remote: remote.clone(), remote_cap: cap, local: Some(local.clone()), follow };
         (lanes, remote, local, busy)
     }
 
@@ -787,7 +1027,7 @@ mod tests {
         let (lanes, remote, local, busy) = two_lanes(&[], &[], cap);
         let (_keep, cancel) = watch::channel(false);
         let (result, done, progress) = run_lanes(lanes, &spans(5, 4), limits(0, 1).limits, cancel).await;
-        result.unwrap();
+        assert_eq!(result.unwrap(), Scheduled::Finished);
         each_once(&done, 5);
         assert!(done.iter().all(|d| d.1 == Lane::Local), "{done:?}");
         assert_eq!(remote.calls(), 0, "no remote invocation at all");
@@ -809,7 +1049,7 @@ mod tests {
         let (_keep, cancel) = watch::channel(false);
         let t = Instant::now();
         let (result, done, _) = run_lanes(lanes, &spans(2, 5), limits(1, 0).limits, cancel).await;
-        result.unwrap();
+        assert_eq!(result.unwrap(), Scheduled::Finished);
         assert_eq!(done, vec![(1, Lane::Local), (0, Lane::Local)]);
         assert_eq!(t.elapsed(), Duration::from_millis(40), "no backoff waited");
         assert_eq!((remote.calls(), local.calls()), (1, 2));
@@ -821,7 +1061,7 @@ mod tests {
         let (lanes, remote, local, busy) = two_lanes_timed(&script, &[], cap, Duration::from_secs(3));
         let (_keep, cancel) = watch::channel(false);
         let (result, done, progress) = run_lanes(lanes, &spans(8, 5), limits(3, 0).limits, cancel).await;
-        result.unwrap();
+        assert_eq!(result.unwrap(), Scheduled::Finished);
         each_once(&done, 8);
         assert!(busy.overlaps.lock().unwrap().is_empty(), "a chunk ran on both lanes at once");
         let (remote_done, local_done) =
@@ -844,7 +1084,7 @@ mod tests {
         let (lanes, remote, local, busy) = two_lanes(&[], &[], cap);
         let (_keep, cancel) = watch::channel(false);
         let (result, done, progress) = run_lanes(lanes, &spans(30, 4), limits(3, 0).limits, cancel).await;
-        result.unwrap();
+        assert_eq!(result.unwrap(), Scheduled::Finished);
         each_once(&done, 30);
         assert_eq!(remote.max_in_flight.load(Ordering::SeqCst), 3, "the cap is reached and never passed");
         assert_eq!(local.max_in_flight.load(Ordering::SeqCst), 1);
@@ -863,7 +1103,7 @@ mod tests {
         let (lanes, _remote, local, _busy) = two_lanes(&[], &[((1, 1), Script::Fail(ErrorKind::BrowserCrashed))], cap);
         let (_keep, cancel) = watch::channel(false);
         let (result, done, progress) = run_lanes(lanes, &spans(3, 5), limits(0, 1).limits, cancel).await;
-        result.unwrap();
+        assert_eq!(result.unwrap(), Scheduled::Finished);
         each_once(&done, 3);
         assert_eq!(local.calls.lock().unwrap()[&1], 2);
         {
@@ -889,7 +1129,7 @@ mod tests {
         let (_keep, cancel) = watch::channel(false);
         let limits = Limits { max_retries: 1, function_timeout: Duration::from_secs(30) };
         let (result, done, progress) = run_lanes(lanes, &spans(2, 5), limits, cancel).await;
-        result.unwrap();
+        assert_eq!(result.unwrap(), Scheduled::Finished);
         each_once(&done, 2);
         assert_eq!(local.calls.lock().unwrap()[&0], 2);
         let state = progress.lock();
@@ -916,7 +1156,7 @@ mod tests {
         });
         let (_keep, cancel) = watch::channel(false);
         let (result, done, progress) = run_lanes(lanes, &spans(200, 2), limits(2, 0).limits, cancel).await;
-        result.unwrap();
+        assert_eq!(result.unwrap(), Scheduled::Finished);
         each_once(&done, 200);
         assert!(busy.overlaps.lock().unwrap().is_empty());
         let starts = remote.starts.lock().unwrap().clone();
@@ -939,5 +1179,120 @@ mod tests {
         let state = progress.lock();
         assert_eq!(state.doc.error_count, 0, "no chunk was cut off by the changes");
         assert_eq!((state.doc.chunks_done, state.doc.chunks_rendered_locally), (200, local_done as u64));
+    }
+
+    /// Lanes whose invocations take `remote_delay` and `local_delay`, following with `follow`.
+    fn slow_lanes(
+        cap: watch::Receiver<u32>,
+        remote_delay: Duration,
+        local_delay: Duration,
+        follow: &[((u32, u32), Script)],
+    ) -> (FakeLanes, [Arc<FakeInvoker>; 3], Arc<Busy>) {
+        let busy = Arc::new(Busy::default());
+        let remote = FakeInvoker::sharing(&[], busy.clone(), remote_delay);
+        let local = FakeInvoker::sharing(&[], busy.clone(), local_delay);
+        let follower = FakeInvoker::sharing(follow, busy.clone(), Duration::from_millis(20));
+        let lanes =
+            Lanes { remote: remote.clone(), remote_cap: cap, local: Some(local.clone()), follow: follower.clone() };
+        (lanes, [remote, local, follower], busy)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn at_the_hand_over_remote_chunks_are_left_running_and_the_local_one_goes_back_to_wait() {
+        let (_keep, cap) = watch::channel(2);
+        let (lanes, [remote, local, _], busy) = slow_lanes(cap, Duration::from_secs(3), Duration::from_secs(3), &[]);
+        let (_keep, cancel) = watch::channel(false);
+        let t = Instant::now();
+        let stop = Stop { cancel, hand_over_at: Some(t + Duration::from_secs(2)) };
+        let (result, done, progress) =
+            run_from(lanes, &spans(10, 5), limits(2, 1).limits, Standing::fresh(10), stop).await;
+        assert_eq!(t.elapsed(), Duration::from_secs(2), "handed over on time");
+        let Ok(Scheduled::HandedOver(standing)) = result else { panic!("{result:?}") };
+        assert!(done.is_empty());
+        assert_eq!(standing.in_flight.iter().map(|f| (f.index, f.attempt)).collect::<Vec<_>>(), [(0, 1), (1, 1)]);
+        for flight in &standing.in_flight {
+            // The deadline it was given at its start (the function's timeout and a margin, as
+            // nothing has finished yet), kept as a moment.
+            assert_eq!(flight.deadline_at_ms - flight.started_at_ms, 65_000);
+            assert!(flight.started_at_ms <= now_ms());
+        }
+        let pending: Vec<(u32, u32)> = standing.pending.iter().map(|q| (q.index, q.attempt)).collect();
+        assert_eq!(pending, [(2, 1), (3, 1), (4, 1), (5, 1), (6, 1), (7, 1), (8, 1), (9, 1)], "the local chunk first");
+        assert_eq!((remote.calls(), local.calls()), (2, 1));
+        assert!(busy.chunks.lock().unwrap().is_empty(), "the local chunk stopped");
+        let state = progress.lock();
+        assert_eq!(state.renderers.invocations, 0, "running chunks are billed by whoever sees them end");
+        assert_eq!((state.doc.error_count, state.doc.retries), (0, 0), "a hand-over fails nothing");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_local_lane_starts_no_chunk_it_cannot_finish_before_the_hand_over() {
+        let (_keep, cap) = watch::channel(0);
+        let (lanes, [remote, local, _], _) = slow_lanes(cap, Duration::from_secs(3), Duration::from_secs(3), &[]);
+        let (_keep, cancel) = watch::channel(false);
+        let t = Instant::now();
+        let stop = Stop { cancel, hand_over_at: Some(t + Duration::from_secs(10)) };
+        let (result, done, _) = run_from(lanes, &spans(5, 5), limits(0, 1).limits, Standing::fresh(5), stop).await;
+        // Three chunks of 3 s end at 9 s: a fourth would end after the hand-over at 10 s.
+        let Ok(Scheduled::HandedOver(standing)) = result else { panic!("{result:?}") };
+        assert_eq!(done.iter().map(|d| d.index).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!((remote.calls(), local.calls()), (0, 3), "no chunk started only to be stopped");
+        assert_eq!(
+            standing,
+            Standing {
+                pending: vec![Queued { index: 3, attempt: 1 }, Queued { index: 4, attempt: 1 }],
+                in_flight: vec![]
+            }
+        );
+        assert_eq!(t.elapsed(), Duration::from_secs(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_continuation_follows_chunks_in_flight_instead_of_invoking_them_again() {
+        let now = now_ms();
+        let standing = Standing {
+            pending: vec![Queued { index: 3, attempt: 1 }, Queued { index: 4, attempt: 2 }],
+            in_flight: vec![
+                // Finishes while followed.
+                InFlight { index: 0, attempt: 1, started_at_ms: now - 5_000, deadline_at_ms: now + 60_000 },
+                // Its deadline passed during the hand-over: looked for once, then retried.
+                InFlight { index: 1, attempt: 2, started_at_ms: now - 70_000, deadline_at_ms: now - 5_000 },
+                // Never finishes: cut off at its deadline, then retried.
+                InFlight { index: 2, attempt: 1, started_at_ms: now - 1_000, deadline_at_ms: now + 10_000 },
+            ],
+        };
+        let follow = [((1, 1), Script::Hang), ((2, 1), Script::Hang)];
+        let (_keep, cap) = watch::channel(2);
+        let (lanes, [remote, local, follower], busy) =
+            slow_lanes(cap, Duration::from_millis(20), Duration::from_millis(20), &follow);
+        let (_keep, cancel) = watch::channel(false);
+        let t = Instant::now();
+        let stop = Stop { cancel, hand_over_at: None };
+        let (result, done, progress) = run_from(lanes, &spans(5, 5), limits(2, 2).limits, standing, stop).await;
+        assert_eq!(result.unwrap(), Scheduled::Finished);
+        let mut finished: Vec<(u32, u32)> = done.iter().map(|d| (d.index, d.answer.attempt)).collect();
+        finished.sort();
+        assert_eq!(finished, [(0, 1), (1, 3), (2, 2), (3, 1), (4, 2)]);
+        let mut followed = follower.followed.lock().unwrap().clone();
+        followed.sort();
+        assert_eq!(followed, [(0, 1, now - 5_000), (1, 2, now - 70_000), (2, 1, now - 1_000)]);
+        let invoked = |i: &FakeInvoker, chunk| i.calls.lock().unwrap().get(&chunk).copied().unwrap_or(0);
+        assert_eq!(invoked(&remote, 0) + invoked(&local, 0), 0, "the followed chunk that finished ran once");
+        assert_eq!(invoked(&remote, 1) + invoked(&local, 1), 1);
+        assert_eq!(invoked(&remote, 2) + invoked(&local, 2), 1);
+        assert!(busy.overlaps.lock().unwrap().is_empty(), "no chunk was invoked while it was followed");
+        // Chunk 0 counts from its start, in the earlier invocation.
+        let zero = done.iter().find(|d| d.index == 0).unwrap();
+        assert_eq!(zero.lane, Lane::Remote);
+        assert!(zero.wall >= Duration::from_secs(5), "{:?}", zero.wall);
+        assert!(t.elapsed() >= Duration::from_secs(10), "chunk 2 was waited for until its deadline");
+        assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+        let state = progress.lock();
+        assert_eq!((state.doc.chunks_done, state.doc.retries, state.doc.error_count), (5, 2, 2));
+        let missed: Vec<_> = state.doc.errors.iter().map(|e| (e.chunk, e.attempt, e.will_retry)).collect();
+        assert_eq!(missed, [(Some(1), Some(2), true), (Some(2), Some(1), true)], "chunk 1 given up first");
+        assert!(state.doc.errors.iter().all(|e| e.message.contains("handed over")), "{:?}", state.doc.errors);
+        // Chunk 0 from its start (5 s), the two that never came for the function's timeout.
+        assert!(state.renderers.billed_milliseconds >= 5_000 + 2 * 60_000, "{:?}", state.renderers);
     }
 }

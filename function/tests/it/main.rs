@@ -14,6 +14,7 @@ mod common;
 
 mod audio;
 mod audio_only;
+mod continuation;
 mod gif;
 mod lambda;
 mod launch;
