@@ -309,3 +309,18 @@ pub async fn upload_file(
     }
     result
 }
+
+/// A client of a test's own S3 server at `endpoint`: no retries (a test's scripted answer is
+/// meant to be seen as is), fixed credentials.
+#[cfg(test)]
+pub(crate) fn test_client(endpoint: &str) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+        .credentials_provider(aws_sdk_s3::config::Credentials::new("k", "s", None, None, "test"))
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}

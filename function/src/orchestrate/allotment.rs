@@ -138,15 +138,7 @@ mod tests {
                 });
             }
         });
-        let config = aws_sdk_s3::Config::builder()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(aws_sdk_s3::config::Region::new("us-east-1"))
-            .endpoint_url(format!("http://127.0.0.1:{port}"))
-            .force_path_style(true)
-            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
-            .credentials_provider(aws_sdk_s3::config::Credentials::new("k", "s", None, None, "test"))
-            .build();
-        aws_sdk_s3::Client::from_conf(config)
+        crate::storage::test_client(&format!("http://127.0.0.1:{port}"))
     }
 
     async fn wait_for(cap: &mut watch::Receiver<u32>, slots: u32) {

@@ -227,3 +227,25 @@ pub mod signal {
         &x[((from * RATE) as usize).min(x.len())..((to * RATE) as usize).min(x.len())]
     }
 }
+
+/// Our still of `frame` of `composition` with `props` (already shown byte-identical to
+/// Remotion's own) as RGBA8: the reference a rendered video's frames are compared with.
+pub async fn still(
+    browser: &remotion_function::capture::browser::Browser,
+    site: &remotion_function::capture::site::Site,
+    composition: &str,
+    props: &str,
+    frame: u64,
+) -> Vec<u8> {
+    use remotion_function::capture::page::Capture;
+    use remotion_function::capture::still::{StillRequest, render_still};
+    let request = StillRequest {
+        composition: composition.into(),
+        serialized_props: props.into(),
+        frame,
+        format: Capture::Png,
+        scale: 1.0,
+        timeout: std::time::Duration::from_secs(30),
+    };
+    decode_png(&render_still(browser, site, &request).await.unwrap().image).2
+}

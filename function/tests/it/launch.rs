@@ -7,9 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_s3::primitives::ByteStream;
 use remotion_function::capture::browser::{Browser, BrowserOptions};
-use remotion_function::capture::page::Capture;
 use remotion_function::capture::site::Site;
-use remotion_function::capture::still::{StillRequest, render_still};
 use remotion_function::storage::{self, Created};
 use remotion_protocol::payload::{LaunchResponse, PROTOCOL_VERSION};
 use remotion_protocol::progress::{ProgressDocument, Stage};
@@ -107,19 +105,6 @@ async fn keys_under(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Vec<
     out.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect()
 }
 
-/// Our still of `frame` (already shown byte-identical to Remotion's own) as RGBA8.
-async fn still(browser: &Browser, site: &Site, composition: &str, frame: u64) -> Vec<u8> {
-    let request = StillRequest {
-        composition: composition.into(),
-        serialized_props: PROPS.into(),
-        frame,
-        format: Capture::Png,
-        scale: 1.0,
-        timeout: Duration::from_secs(30),
-    };
-    common::decode_png(&render_still(browser, site, &request).await.unwrap().image).2
-}
-
 #[tokio::test]
 async fn launch_renders_300_frames_in_chunks_into_a_frame_exact_video() {
     let env = TestEnv::get();
@@ -176,7 +161,8 @@ async fn launch_renders_300_frames_in_chunks_into_a_frame_exact_video() {
     let site = Site::open(bundle("build").to_str().unwrap()).await.unwrap();
     let browser = Browser::launch(&BrowserOptions::detect().unwrap()).await.unwrap();
     for frame in [74u64, 75, 299] {
-        let score = psnr(&video_frame(&video, frame, dir.path()), &still(&browser, &site, "Intro", frame).await);
+        let score =
+            psnr(&video_frame(&video, frame, dir.path()), &common::still(&browser, &site, "Intro", PROPS, frame).await);
         assert!(score > 35.0, "video frame {frame} is composition frame {frame}: {score:.1} dB");
     }
     // Past a chunk boundary, frame 95 is 95 and not a neighbour (nothing dropped or repeated).
@@ -184,7 +170,7 @@ async fn launch_renders_300_frames_in_chunks_into_a_frame_exact_video() {
     let scores: Vec<f64> = {
         let mut s = Vec::new();
         for frame in [94u64, 95, 96] {
-            s.push(psnr(&at_95, &still(&browser, &site, "Intro", frame).await));
+            s.push(psnr(&at_95, &common::still(&browser, &site, "Intro", PROPS, frame).await));
         }
         s
     };
@@ -256,7 +242,8 @@ async fn a_renderer_killed_mid_chunk_is_cut_off_and_its_chunk_rendered_again() {
     let site = Site::open(bundle("build").to_str().unwrap()).await.unwrap();
     let browser = Browser::launch(&BrowserOptions::detect().unwrap()).await.unwrap();
     for frame in [7u64, 22, 37, 52] {
-        let score = psnr(&video_frame(&video, frame, dir.path()), &still(&browser, &site, "Intro", frame).await);
+        let score =
+            psnr(&video_frame(&video, frame, dir.path()), &common::still(&browser, &site, "Intro", PROPS, frame).await);
         assert!(score > 35.0, "frame {frame} of every chunk is right: {score:.1} dB");
     }
     browser.close().await;
@@ -354,7 +341,8 @@ async fn check_intro(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, frames: u
     let site = Site::open(bundle("build").to_str().unwrap()).await.unwrap();
     let browser = Browser::launch(&BrowserOptions::detect().unwrap()).await.unwrap();
     for &frame in at {
-        let score = psnr(&video_frame(&video, frame, dir.path()), &still(&browser, &site, "Intro", frame).await);
+        let score =
+            psnr(&video_frame(&video, frame, dir.path()), &common::still(&browser, &site, "Intro", PROPS, frame).await);
         assert!(score > 35.0, "video frame {frame} is composition frame {frame}: {score:.1} dB");
     }
     browser.close().await;
