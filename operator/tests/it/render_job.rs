@@ -135,8 +135,10 @@ async fn status_writes_are_throttled_to_one_every_two_seconds() -> Result<()> {
     let times: Vec<Instant> = writes.iter().skip(1).map(|(t, _)| *t).collect();
     assert!(times.len() >= 3, "the render showed progress at all: {writes:?}");
     let gaps: Vec<Duration> = times.windows(2).map(|w| w[1] - w[0]).collect();
-    // 2 s apart, less the jitter of watch delivery.
-    assert!(gaps.iter().all(|g| *g >= Duration::from_millis(1700)), "gaps {gaps:?}");
+    // 2 s apart, less the jitter of watch delivery; the last write, the end, does not wait (it
+    // frees the render's slots for the next job).
+    let (_end, progress) = gaps.split_last().expect("several writes");
+    assert!(progress.iter().all(|g| *g >= Duration::from_millis(1700)), "gaps {gaps:?}");
     assert_eq!(done.status.unwrap().progress.unwrap().chunks_done, 40);
     operator.stop().await
 }

@@ -19,7 +19,7 @@ use crate::reconcile::{Error, apply_status};
 /// Writes `desired` when it says something new, at most once per write interval per job
 /// (`force` for the launch record, which must precede the invocation). A phase change waits
 /// for the base interval only, not for the share of the write budget that stretches progress
-/// writes when many renders are live. Returns how long to wait before the next write is
+/// writes when many renders are live; the end of a render does not wait. Returns how long to wait before the next write is
 /// allowed, when this one was held back.
 pub async fn write_status(
     api: &Api<RenderJob>,
@@ -40,8 +40,12 @@ pub async fn write_status(
     } else {
         ctx.tuning.write_interval
     };
+    // The end of a render is written at once: it frees the render's slots for the next job, and
+    // it happens once per job, so it cannot flood anything.
+    let ends =
+        desired.phase.is_some_and(RenderPhase::is_terminal) && !current.phase.is_some_and(RenderPhase::is_terminal);
     let wait = throttle::wait(ctx.memory.of(&key).last_write, Instant::now(), interval);
-    if !force && !wait.is_zero() {
+    if !force && !ends && !wait.is_zero() {
         return Ok(Some(wait));
     }
     apply_status(api, job, FIELD_MANAGER, desired).await?;
