@@ -34,36 +34,30 @@
 // A poisoned lock or a broken pipe ends the benchmark: its figures would be wrong.
 #![allow(clippy::unwrap_used)]
 
-// The operator tests' helpers (`http_get` for /ready and /metrics); the rest is theirs.
-#[path = "../tests/it/common.rs"]
+// What the benchmarks share; each uses a part of it.
 #[allow(dead_code)]
-mod common;
+mod support;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
-use common::http_get;
-use flate2::Compression;
-use flate2::write::GzEncoder;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
+use kube::ResourceExt;
 use kube::api::{Api, PostParams};
-use kube::runtime::watcher;
-use kube::{Client, ResourceExt};
-use remotion_crds::common::find_condition;
 use remotion_crds::render_job::RenderPhase;
-use remotion_crds::{LambdaBucket, RemotionSite, RenderFunction, RenderJob};
+use remotion_crds::{RemotionSite, RenderJob};
 use remotion_protocol::keys::RenderId;
 use remotion_tests::TestEnv;
-use remotion_tests::process::{Spawned, free_port, spawn_logged, tail};
-use serde_json::{Value, json};
-
-/// The function name the fake serves (one the emulator routes).
-const FUNCTION_NAME: &str = "remotion-render";
+use serde_json::json;
+use support::{
+    Observed, OperatorProcess, ProcessUse, Sample, Track, apply_infrastructure, clock_ticks, controller_figures,
+    distribution, fake_binary, fake_launches, high_water_kib, http_get, job_key, loadavg, mib, most_at_once, ms,
+    peak_rates, percentile, proc_sample, sorted, spawn_fakes, spawn_sampler, standin_seconds, standin_ticks, unix_now,
+    upload_site_archive, wait_ready, watch_jobs,
+};
 
 #[derive(Clone, Debug)]
 struct Args {
@@ -155,128 +149,6 @@ fn main() -> Result<()> {
     }
 }
 
-/// The fake function binary: `--fake-binary`, else next to this bench binary's profile
-/// folder (`target/release/examples/`, built by `cargo build --release --example …`).
-fn fake_binary(args: &Args) -> Result<PathBuf> {
-    if let Some(path) = &args.fake_binary {
-        return Ok(path.clone());
-    }
-    let exe = std::env::current_exe()?;
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).context("bench binary folder")?;
-    let path = profile_dir.join("examples").join("fake-launch-function");
-    anyhow::ensure!(
-        path.exists(),
-        "{} is missing: cargo build --release -p remotion-operator --example fake-launch-function",
-        path.display()
-    );
-    Ok(path)
-}
-
-fn unix_now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
-}
-
-/// What the watch saw of one job (times in seconds since the epoch).
-#[derive(Clone, Debug, Default)]
-struct Track {
-    uid: String,
-    create_sent: Option<f64>,
-    applied: Option<f64>,
-    started_seen: Option<f64>,
-    ended_seen: Option<f64>,
-    phase: Option<RenderPhase>,
-    last_status: Option<Value>,
-    writes: Vec<f64>,
-}
-
-#[derive(Default)]
-struct Observed {
-    jobs: HashMap<String, Track>,
-    /// Every status write seen (time).
-    writes: Vec<f64>,
-}
-
-/// One sample of the operator process and the machine.
-#[derive(Clone, Copy, Debug)]
-struct Sample {
-    at: f64,
-    rss_kib: u64,
-    cpu_ticks: u64,
-    machine_busy: u64,
-    machine_total: u64,
-}
-
-fn proc_sample(pid: u32) -> Result<Sample> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let rss_kib = proc_status_kib(&status, "VmRSS:").unwrap_or(0);
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
-    let after = stat.rsplit_once(')').map(|(_, rest)| rest).context("/proc/pid/stat")?;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let cpu_ticks = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
-    let machine = std::fs::read_to_string("/proc/stat")?;
-    let cpu: Vec<u64> = machine
-        .lines()
-        .next()
-        .context("/proc/stat")?
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    let machine_total: u64 = cpu.iter().take(8).sum();
-    let idle = cpu.get(3).copied().unwrap_or(0) + cpu.get(4).copied().unwrap_or(0);
-    Ok(Sample { at: unix_now(), rss_kib, cpu_ticks, machine_busy: machine_total - idle, machine_total })
-}
-
-/// CPU ticks (utime + stime) of the stand-in processes of this run by program name: those
-/// whose command line or working directory is under `run_dir`, and `extra` (the fakes).
-fn standin_ticks(run_dir: &Path, extra: &[u32]) -> HashMap<String, u64> {
-    let run_dir = run_dir.to_string_lossy().into_owned();
-    let mut ticks = HashMap::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else { return ticks };
-    for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).map(|p| p.to_string_lossy().into_owned());
-        let ours = extra.contains(&pid)
-            || (cmdline.contains(&run_dir) && !cmdline.starts_with("bash"))
-            || cwd.is_ok_and(|c| c.starts_with(&run_dir));
-        if !ours || pid == std::process::id() {
-            continue;
-        }
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let used = fields.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-            + fields.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        let program = cmdline.split_whitespace().next().unwrap_or("?");
-        let name = Path::new(program).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        *ticks.entry(name).or_default() += used;
-    }
-    ticks
-}
-
-fn proc_status_kib(status: &str, field: &str) -> Option<u64> {
-    status.lines().find_map(|l| l.strip_prefix(field)).and_then(|v| v.split_whitespace().next()?.parse().ok())
-}
-
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
 async fn run(env: &'static TestEnv, args: &Args) -> Result<String> {
     let load_before = loadavg();
     let client = env.kube_client().await?;
@@ -285,60 +157,28 @@ async fn run(env: &'static TestEnv, args: &Args) -> Result<String> {
     let lambda_endpoint = env.lambda().endpoint.clone();
 
     // The fake function, detached: one process holds many renders.
-    let fake = fake_binary(args)?;
-    let mut fakes: Vec<Spawned> = Vec::new();
-    for _ in 0..args.fake_processes {
-        fakes.push(env.spawn_function(
-            &fake,
-            FUNCTION_NAME,
-            2048,
-            &[
-                ("FAKE_LAUNCH_DETACH", "1"),
-                ("AWS_ENDPOINT_URL_S3", s3_endpoint.as_str()),
-                ("AWS_ACCESS_KEY_ID", remotion_tests::s3::ACCESS_KEY),
-                ("AWS_SECRET_ACCESS_KEY", remotion_tests::s3::SECRET_KEY),
-                ("AWS_REGION", remotion_tests::s3::REGION),
-            ],
-        )?);
-    }
+    let mut fakes = spawn_fakes(env, &fake_binary(args.fake_binary.as_deref())?, args.fake_processes, true)?;
 
     // The bucket, with the fixture bundle as a .tar.gz for the site.
     let bucket = env.s3().create_test_bucket("bench").await?;
     let s3 = env.s3().client().await;
-    let archive = tar_gz_dir(&remotion_tests::paths::repo_root().join("tests/fixtures/remotion-project/build"))?;
-    s3.put_object().bucket(&bucket).key("archives/site.tar.gz").body(archive.into()).send().await?;
+    upload_site_archive(&s3, &bucket).await?;
 
     // The operator, as a process of its own.
-    let http: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
-    let mut command = Command::new(env!("CARGO_BIN_EXE_remotion-operator"));
-    command
-        .args(["--namespace", &namespace, "--http-addr", &http.to_string(), "--log-format", "json"])
-        .args(["--concurrency", &args.operator_concurrency.to_string()])
-        .args(["--progress-writes-per-second", &args.progress_writes_per_second.to_string()])
-        .args(["--launch-concurrency", &args.launch_concurrency.to_string()])
-        .env("KUBECONFIG", &env.kube().kubeconfig)
-        .env("AWS_ACCESS_KEY_ID", remotion_tests::s3::ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", remotion_tests::s3::SECRET_KEY)
-        .env("AWS_REGION", remotion_tests::s3::REGION)
-        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()));
-    let operator_log = env.run_dir().join("operator.log");
-    let mut operator = spawn_logged(env.reaper(), command, &operator_log)?;
-    let pid = operator.pid();
-    let started = Instant::now();
-    loop {
-        operator.check_alive("remotion-operator")?;
-        if matches!(http_get(http, "/ready").await, Ok((200, _))) {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            bail!("the operator was not ready within 60 s:\n{}", tail(&operator_log, 20));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let operator_args = [
+        "--concurrency".to_owned(),
+        args.operator_concurrency.to_string(),
+        "--progress-writes-per-second".to_owned(),
+        args.progress_writes_per_second.to_string(),
+        "--launch-concurrency".to_owned(),
+        args.launch_concurrency.to_string(),
+    ];
+    let mut operator = OperatorProcess::start(env, Some(&namespace), &operator_args).await?;
+    let (pid, http) = (operator.pid, operator.http);
     eprintln!("many_jobs: operator pid {pid} ready; namespace {namespace}, bucket {bucket}");
 
-    apply_infrastructure(&client, &namespace, &bucket, &s3_endpoint, &lambda_endpoint).await?;
-    wait_ready(&client, &namespace, &operator_log).await?;
+    apply_infrastructure(&client, &namespace, &bucket, &s3_endpoint, &lambda_endpoint, &json!({})).await?;
+    wait_ready(&client, &namespace, &operator.log).await?;
     let idle = proc_sample(pid)?;
     eprintln!("many_jobs: bucket, function and site Ready; operator RSS {} MiB idle", idle.rss_kib / 1024);
 
@@ -346,23 +186,11 @@ async fn run(env: &'static TestEnv, args: &Args) -> Result<String> {
     let jobs: Api<RenderJob> = Api::namespaced(client.clone(), &namespace);
     let observed = Arc::new(Mutex::new(Observed::default()));
     let (synced_tx, synced_rx) = tokio::sync::oneshot::channel();
-    let watch = tokio::spawn(watch_jobs(jobs.clone(), observed.clone(), synced_tx));
+    let watch = tokio::spawn(watch_jobs(jobs.clone(), observed.clone(), synced_tx, "many_jobs"));
     synced_rx.await.context("the watch ended before its first list")?;
 
     // Sample the operator every second.
-    let samples = Arc::new(Mutex::new(vec![proc_sample(pid)?]));
-    let sampler = {
-        let samples = samples.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                match proc_sample(pid) {
-                    Ok(s) => samples.lock().unwrap().push(s),
-                    Err(_) => return,
-                }
-            }
-        })
-    };
+    let (samples, sampler) = spawn_sampler(pid)?;
 
     // Create the jobs as fast as the API server takes them.
     // Round trips of a client like the operator's: one API GET and one S3 HEAD every 500 ms.
@@ -385,7 +213,7 @@ async fn run(env: &'static TestEnv, args: &Args) -> Result<String> {
             }
         })
     };
-    let fake_pids: Vec<u32> = fakes.iter().map(Spawned::pid).collect();
+    let fake_pids: Vec<u32> = fakes.iter().map(|f| f.pid()).collect();
     let standins_before = standin_ticks(env.run_dir(), &fake_pids);
     let t_start = unix_now();
     let props = json!({"steps": args.steps, "intervalMs": args.interval_ms});
@@ -393,8 +221,8 @@ async fn run(env: &'static TestEnv, args: &Args) -> Result<String> {
     let create_rate = args.create_rate;
     let creations = futures::stream::iter(0..args.jobs)
         .map(|i| {
-            let (jobs, observed, props, errors) =
-                (jobs.clone(), observed.clone(), props.clone(), create_errors.clone());
+            let (jobs, observed, props, errors, namespace) =
+                (jobs.clone(), observed.clone(), props.clone(), create_errors.clone(), namespace.clone());
             async move {
                 // Paced creates: job i is sent i / rate seconds after the start, so that the
                 // latency of a launch is measured under a steady load rather than in a burst.
@@ -418,7 +246,7 @@ async fn run(env: &'static TestEnv, args: &Args) -> Result<String> {
                         Ok(created) => {
                             let applied = unix_now();
                             let mut seen = observed.lock().unwrap();
-                            let track = seen.jobs.entry(name.clone()).or_default();
+                            let track = seen.jobs.entry(job_key(&namespace, &name)).or_default();
                             track.uid = created.uid().unwrap_or_default();
                             track.create_sent = Some(sent);
                             track.applied = Some(applied);
@@ -450,7 +278,7 @@ async fn run(env: &'static TestEnv, args: &Args) -> Result<String> {
             eprintln!("many_jobs: timed out with {ended}/{} jobs ended", args.jobs);
             break;
         }
-        operator.check_alive("remotion-operator")?;
+        operator.process.check_alive("remotion-operator")?;
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let t_end = unix_now();
@@ -460,18 +288,14 @@ async fn run(env: &'static TestEnv, args: &Args) -> Result<String> {
     prober.abort();
     let last = proc_sample(pid)?;
     samples.lock().unwrap().push(last);
-    let hwm_kib = proc_status_kib(&std::fs::read_to_string(format!("/proc/{pid}/status"))?, "VmHWM:").unwrap_or(0);
+    let hwm_kib = high_water_kib(pid)?;
     let metrics = http_get(http, "/metrics").await.map(|(_, body)| body).unwrap_or_default();
     watch.abort();
     let launches = fake_launches(&s3, &bucket).await?;
     let load_after = loadavg();
 
     // Stop the operator gracefully (the reaper stops the rest when this process exits).
-    let _ = Command::new("kill").arg(pid.to_string()).status();
-    let stop = Instant::now();
-    while operator.child.try_wait()?.is_none() && stop.elapsed() < Duration::from_secs(30) {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    operator.stop().await?;
     for fake in &mut fakes {
         let _ = fake.check_alive("fake function");
     }
@@ -480,15 +304,7 @@ async fn run(env: &'static TestEnv, args: &Args) -> Result<String> {
     let samples = samples.lock().unwrap().clone();
     let errors = create_errors.lock().unwrap().clone();
     let probes = probes.lock().unwrap().clone();
-    let mut standins: Vec<(String, f64)> = standins_after
-        .iter()
-        .map(|(name, after)| {
-            let used = after - standins_before.get(name).copied().unwrap_or(0).min(*after);
-            (name.clone(), used as f64 / clock_ticks())
-        })
-        .filter(|(name, _)| name != "remotion-operator")
-        .collect();
-    standins.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let standins = standin_seconds(&standins_before, &standins_after);
     Ok(Report {
         args,
         observed: &observed,
@@ -507,133 +323,6 @@ async fn run(env: &'static TestEnv, args: &Args) -> Result<String> {
         standins: &standins,
     }
     .render())
-}
-
-/// Applies the LambdaBucket (adopting `bucket`), the RenderFunction (`Existing`, the fake)
-/// and the RemotionSite (the archive in the bucket). Credentials: the operator's environment.
-async fn apply_infrastructure(
-    client: &Client,
-    namespace: &str,
-    bucket: &str,
-    s3_endpoint: &str,
-    lambda_endpoint: &str,
-) -> Result<()> {
-    let pp = PostParams::default();
-    let buckets: Api<LambdaBucket> = Api::namespaced(client.clone(), namespace);
-    buckets
-        .create(
-            &pp,
-            &serde_json::from_value(json!({
-                "apiVersion": "remotion-operator.io/v1alpha1", "kind": "LambdaBucket",
-                "metadata": {"name": "bucket"},
-                "spec": {"region": remotion_tests::s3::REGION, "endpoint": s3_endpoint, "bucketName": bucket}}))?,
-        )
-        .await?;
-    let functions: Api<RenderFunction> = Api::namespaced(client.clone(), namespace);
-    functions
-        .create(
-            &pp,
-            &serde_json::from_value(json!({
-                "apiVersion": "remotion-operator.io/v1alpha1", "kind": "RenderFunction",
-                "metadata": {"name": "renderer"},
-                "spec": {"region": remotion_tests::s3::REGION, "endpoint": lambda_endpoint, "management": "Existing",
-                    "functionName": FUNCTION_NAME, "memorySizeMb": 2048, "diskSizeMb": 2048, "timeoutSeconds": 300}}))?,
-        )
-        .await?;
-    let sites: Api<RemotionSite> = Api::namespaced(client.clone(), namespace);
-    sites
-        .create(
-            &pp,
-            &serde_json::from_value(json!({
-                "apiVersion": "remotion-operator.io/v1alpha1", "kind": "RemotionSite",
-                "metadata": {"name": "site"},
-                "spec": {"bucketRef": {"name": "bucket"}, "siteName": "bench",
-                    "source": {"s3": {"bucket": bucket, "key": "archives/site.tar.gz"}}}}))?,
-        )
-        .await?;
-    Ok(())
-}
-
-/// Waits until the operator made the bucket, the function and the site Ready.
-async fn wait_ready(client: &Client, namespace: &str, operator_log: &Path) -> Result<()> {
-    let buckets: Api<LambdaBucket> = Api::namespaced(client.clone(), namespace);
-    let functions: Api<RenderFunction> = Api::namespaced(client.clone(), namespace);
-    let sites: Api<RemotionSite> = Api::namespaced(client.clone(), namespace);
-    let ready = |conditions: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>>| {
-        conditions.and_then(|c| find_condition(c, "Ready")).map(|c| (c.status == "True", format!("{c:?}")))
-    };
-    let started = Instant::now();
-    loop {
-        let b = buckets.get("bucket").await?;
-        let f = functions.get("renderer").await?;
-        let s = sites.get("site").await?;
-        let states = [
-            ("LambdaBucket", ready(b.status.as_ref().map(|s| &s.conditions))),
-            ("RenderFunction", ready(f.status.as_ref().map(|s| &s.conditions))),
-            ("RemotionSite", ready(s.status.as_ref().map(|s| &s.conditions))),
-        ];
-        if states.iter().all(|(_, r)| r.as_ref().is_some_and(|(ok, _)| *ok)) {
-            return Ok(());
-        }
-        if started.elapsed() > Duration::from_secs(180) {
-            bail!("not Ready within 180 s: {states:?}\noperator log:\n{}", tail(operator_log, 20));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
-/// Follows every RenderJob of the namespace: status writes, startedAt, end.
-async fn watch_jobs(jobs: Api<RenderJob>, observed: Arc<Mutex<Observed>>, synced: tokio::sync::oneshot::Sender<()>) {
-    let mut synced = Some(synced);
-    let mut stream = watcher(jobs, watcher::Config::default()).boxed();
-    loop {
-        let event = match stream.try_next().await {
-            Ok(Some(event)) => event,
-            Ok(None) => return,
-            Err(e) => {
-                eprintln!("many_jobs: watch error (the watcher retries): {e}");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-        };
-        let job = match event {
-            watcher::Event::InitDone => {
-                if let Some(tx) = synced.take() {
-                    let _ = tx.send(());
-                }
-                continue;
-            }
-            watcher::Event::Apply(job) | watcher::Event::InitApply(job) => job,
-            _ => continue,
-        };
-        let now = unix_now();
-        let status = serde_json::to_value(&job.status).unwrap_or(Value::Null);
-        let mut seen = observed.lock().unwrap();
-        let track = seen.jobs.entry(job.name_any()).or_default();
-        if track.uid.is_empty() {
-            track.uid = job.uid().unwrap_or_default();
-        }
-        let changed = track.last_status.as_ref() != Some(&status);
-        let first_sight = track.last_status.is_none();
-        if !changed {
-            continue;
-        }
-        let job_status = job.status.as_ref();
-        if job_status.is_some_and(|s| s.started_at.is_some()) && track.started_seen.is_none() {
-            track.started_seen = Some(now);
-        }
-        track.phase = job_status.and_then(|s| s.phase);
-        if track.phase.is_some_and(RenderPhase::is_terminal) && track.ended_seen.is_none() {
-            track.ended_seen = Some(now);
-        }
-        // The object as created has no status; every later change of it is a status write.
-        let is_write = !(first_sight && job.status.is_none());
-        track.last_status = Some(status);
-        if is_write {
-            track.writes.push(now);
-            seen.writes.push(now);
-        }
-    }
 }
 
 /// A line on stderr every 5 s.
@@ -668,70 +357,6 @@ async fn report_progress(observed: Arc<Mutex<Observed>>, samples: Arc<Mutex<Vec<
     }
 }
 
-/// `fake-launches` markers per render id: the times (s since the epoch) the fake received them.
-async fn fake_launches(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<HashMap<String, Vec<f64>>> {
-    let mut found: HashMap<String, Vec<f64>> = HashMap::new();
-    let mut pages = s3.list_objects_v2().bucket(bucket).prefix("renders/").into_paginator().send();
-    while let Some(page) = pages.next().await {
-        for object in page?.contents() {
-            let Some(key) = object.key() else { continue };
-            let parts: Vec<&str> = key.split('/').collect();
-            if let ["renders", id, "fake-launches", nanos] = parts.as_slice()
-                && let Ok(nanos) = nanos.parse::<u128>()
-            {
-                found.entry((*id).to_owned()).or_default().push(nanos as f64 / 1e9);
-            }
-        }
-    }
-    Ok(found)
-}
-
-/// `tar czf` of `dir`'s files at the archive's top level.
-fn tar_gz_dir(dir: &Path) -> Result<Vec<u8>> {
-    anyhow::ensure!(
-        dir.join("index.html").exists(),
-        "{} is missing: bash tests/fixtures/remotion-project/build.sh",
-        dir.display()
-    );
-    let mut builder = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
-    builder.append_dir_all(".", dir)?;
-    Ok(builder.into_inner()?.finish()?)
-}
-
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = (p * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn sorted(mut values: Vec<f64>) -> Vec<f64> {
-    values.sort_by(f64::total_cmp);
-    values
-}
-
-fn ms(seconds: f64) -> String {
-    if seconds.is_nan() { "–".into() } else { format!("{:.0} ms", seconds * 1000.0) }
-}
-
-fn distribution(values: &[f64]) -> String {
-    format!(
-        "{} / {} / {} / {} (n={})",
-        ms(percentile(values, 0.50)),
-        ms(percentile(values, 0.90)),
-        ms(percentile(values, 0.99)),
-        ms(values.last().copied().unwrap_or(f64::NAN)),
-        values.len()
-    )
-}
-
-/// A counter of the operator's metrics with exactly these labels, 0 when absent.
-fn metric(metrics: &str, series: &str) -> f64 {
-    metrics.lines().find_map(|l| l.strip_prefix(series)?.trim().parse().ok()).unwrap_or(0.0)
-}
-
 struct Report<'a> {
     args: &'a Args,
     observed: &'a Observed,
@@ -756,7 +381,6 @@ impl Report<'_> {
     fn render(&self) -> String {
         let args = self.args;
         let jobs: Vec<&Track> = self.observed.jobs.values().filter(|t| t.applied.is_some()).collect();
-        let ticks = clock_ticks();
 
         // apply → launch.
         let mut to_launch = Vec::new();
@@ -782,28 +406,11 @@ impl Report<'_> {
         exactly_once.sort();
 
         // Rendering at once: launched (fake received) and not yet seen ended.
-        let mut edges: Vec<(f64, i64)> = intervals.iter().flat_map(|(a, b)| [(*a, 1), (*b, -1)]).collect();
-        edges.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        let (mut live, mut peak_live, mut peak_live_at) = (0i64, 0i64, 0.0);
-        for (at, delta) in &edges {
-            live += delta;
-            if live > peak_live {
-                (peak_live, peak_live_at) = (live, *at);
-            }
-        }
+        let (peak_live, peak_live_at) = most_at_once(&intervals);
         // Existing and not ended at once (what the API server holds live).
-        let mut edges: Vec<(f64, i64)> =
-            jobs.iter().flat_map(|t| [(t.applied.unwrap_or(0.0), 1), (t.ended_seen.unwrap_or(f64::MAX), -1)]).collect();
-        edges.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        let mut open = 0i64;
-        let peak_open = edges
-            .iter()
-            .map(|(_, d)| {
-                open += d;
-                open
-            })
-            .max()
-            .unwrap_or(0);
+        let open: Vec<(f64, f64)> =
+            jobs.iter().map(|t| (t.applied.unwrap_or(0.0), t.ended_seen.unwrap_or(f64::MAX))).collect();
+        let (peak_open, _) = most_at_once(&open);
 
         // Outcome.
         let succeeded = jobs.iter().filter(|t| t.phase == Some(RenderPhase::Succeeded)).count();
@@ -815,22 +422,7 @@ impl Report<'_> {
         let writes = &self.observed.writes;
         let window = (self.t_start, if last_end.is_nan() { self.t_end } else { last_end });
         let in_window = writes.iter().filter(|w| **w >= window.0 && **w <= window.1).count();
-        let mut per_second: HashMap<i64, usize> = HashMap::new();
-        for w in writes {
-            *per_second.entry(w.floor() as i64).or_default() += 1;
-        }
-        let peak_per_second = per_second.values().copied().max().unwrap_or(0);
-        let peak_5s = {
-            let mut secs: Vec<(i64, usize)> = per_second.iter().map(|(k, v)| (*k, *v)).collect();
-            secs.sort();
-            secs.iter()
-                .map(|(s, _)| {
-                    per_second.iter().filter(|(k, _)| **k >= *s && **k < s + 5).map(|(_, v)| v).sum::<usize>()
-                })
-                .max()
-                .unwrap_or(0) as f64
-                / 5.0
-        };
+        let (peak_per_second, peak_5s) = peak_rates(writes);
         let per_job: Vec<f64> = jobs.iter().map(|t| t.writes.len() as f64).collect();
         let per_job_rate = sorted(
             jobs.iter()
@@ -845,23 +437,13 @@ impl Report<'_> {
         let short_gaps = gaps.iter().filter(|g| **g < 1.5).count();
 
         // Operator process.
-        let during: Vec<&Sample> = self.samples.iter().filter(|s| s.at >= self.t_start).collect();
-        let first = during.first().copied().copied().unwrap_or(self.idle);
-        let last = during.last().copied().copied().unwrap_or(self.idle);
-        let cpu_seconds = (last.cpu_ticks - first.cpu_ticks) as f64 / ticks;
-        let cores = cpu_seconds / (last.at - first.at).max(0.001);
-        let peak_cores = during
-            .windows(6)
-            .map(|w| (w[5].cpu_ticks - w[0].cpu_ticks) as f64 / ticks / (w[5].at - w[0].at).max(0.001))
-            .fold(0.0, f64::max);
-        let machine_busy = (last.machine_busy - first.machine_busy) as f64
-            / (last.machine_total - first.machine_total).max(1) as f64
-            * 100.0;
-        let peak_rss = during.iter().map(|s| s.rss_kib).max().unwrap_or(0);
+        let ProcessUse { cpu_seconds, cores, peak_cores, machine_busy, peak_rss_kib: peak_rss, last } =
+            ProcessUse::between(self.samples, self.t_start, f64::INFINITY, self.idle);
         // Steady state: while at least 90 % of the peak number of renders were live.
         let steady: Vec<f64> = sorted(
-            during
+            self.samples
                 .iter()
+                .filter(|s| s.at >= self.t_start)
                 .filter(|s| {
                     let live = intervals.iter().filter(|(a, b)| *a <= s.at && s.at <= *b).count() as f64;
                     live >= 0.9 * peak_live as f64 && peak_live > 0
@@ -869,29 +451,9 @@ impl Report<'_> {
                 .map(|s| s.rss_kib as f64)
                 .collect(),
         );
-        let mib = |kib: f64| format!("{:.1} MiB", kib / 1024.0);
 
         // Launching and following are two controllers (labels `renderjob-launch`, `renderjob`).
-        let per_controller = |label: &str| {
-            let reconciles =
-                metric(self.metrics, &format!("remotion_operator_reconciles_total{{controller=\"{label}\"}} "));
-            let failures: u64 = self
-                .metrics
-                .lines()
-                .filter(|l| {
-                    l.starts_with(&format!("remotion_operator_reconcile_failures_total{{controller=\"{label}\""))
-                })
-                .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-                .sum();
-            let mean = metric(
-                self.metrics,
-                &format!("remotion_operator_reconcile_duration_seconds_sum{{controller=\"{label}\"}} "),
-            ) / metric(
-                self.metrics,
-                &format!("remotion_operator_reconcile_duration_seconds_count{{controller=\"{label}\"}} "),
-            );
-            format!("{reconciles:.0} / {failures} / {}", ms(mean))
-        };
+        let per_controller = |label: &str| controller_figures(self.metrics, label);
         let launch_times = sorted(
             jobs.iter()
                 .filter_map(|t| {
