@@ -36,11 +36,12 @@
 //! the first second when every job has a status and the jobs not launched got at most the
 //! operator's progress write budget (`--progress-writes-per-second`) of writes per second over
 //! the 5 s before. The run goes on until `--complete` renders have ended after that (or all),
-//! and the steady figures are taken over that window. Reported: the operator's RSS (VmHWM, and the median VmRSS in the
-//! window; target < 200 MiB) and CPU (creating, settling, window), slot free → next launch
-//! (target p99 < 1 s, in the window; also from the last create on), status writes per second
-//! (those of waiting jobs apart), the most renders running at once as the fake saw them
-//! (≤ slots), and the phases at the end (the rest Queued).
+//! and the steady figures are taken over that window. Reported: the operator's RSS (VmHWM, and
+//! the median VmRSS in the window; target < 200 MiB) and CPU (creating, settling, window), slot
+//! free → next launch (target p99 < 1 s, in the window; also from the last create on), status
+//! writes per second (those of waiting jobs apart), the slots busy on average while settling
+//! and in the window, the most renders running at once as the fake saw them (≤ slots), and
+//! the phases at the end (the rest Queued).
 //!
 //! Slot free → next launch: a slot frees when a render ends; the time is the fake's final
 //! progress document (`updatedAtMs`), or, second figure, when the benchmark's watch saw the
