@@ -324,3 +324,40 @@ pub(crate) fn test_client(endpoint: &str) -> aws_sdk_s3::Client {
         .build();
     aws_sdk_s3::Client::from_conf(config)
 }
+
+/// A test's own S3 server: every request is answered by `answer(method, path)` with a status and
+/// a body (sent for any method but HEAD), and counted in `requests`. Returns a client of it.
+#[cfg(test)]
+pub(crate) async fn test_store(
+    answer: impl Fn(&str, &str) -> (u16, String) + Send + Sync + 'static,
+    requests: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> aws_sdk_s3::Client {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding a test store");
+    let port = listener.local_addr().expect("the test store's address").port();
+    let answer = std::sync::Arc::new(answer);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let (answer, requests) = (answer.clone(), requests.clone());
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).await.is_ok_and(|n| n == 1) {
+                    head.push(byte[0]);
+                }
+                requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let mut words = head.split_whitespace();
+                let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+                let (status, body) = answer(method, path.split('?').next().unwrap_or(""));
+                let sent = if method == "HEAD" { "" } else { body.as_str() };
+                let response = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{sent}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    test_client(&format!("http://127.0.0.1:{port}"))
+}

@@ -111,34 +111,11 @@ mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::{Arc, Mutex};
 
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
     use super::*;
 
     /// A store answering every request with `answer` (status and body), counting requests.
     async fn store(answer: Arc<Mutex<(u16, String)>>, requests: Arc<AtomicU64>) -> aws_sdk_s3::Client {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let (answer, requests) = (answer.clone(), requests.clone());
-                tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut byte = [0u8; 1];
-                    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).await.is_ok_and(|n| n == 1) {
-                        head.push(byte[0]);
-                    }
-                    requests.fetch_add(1, Ordering::SeqCst);
-                    let (status, body) = answer.lock().unwrap().clone();
-                    let response = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-type: application/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = stream.write_all(response.as_bytes()).await;
-                });
-            }
-        });
-        crate::storage::test_client(&format!("http://127.0.0.1:{port}"))
+        crate::storage::test_store(move |_, _| answer.lock().unwrap().clone(), requests).await
     }
 
     async fn wait_for(cap: &mut watch::Receiver<u32>, slots: u32) {

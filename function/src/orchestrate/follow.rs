@@ -185,7 +185,6 @@ mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use remotion_protocol::payload::SerializedProps;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
 
@@ -222,47 +221,14 @@ mod tests {
     /// A store answering GETs and HEADs of `objects` (key → body), 404 for anything else,
     /// counting requests.
     async fn store(objects: Arc<Mutex<Vec<(String, String)>>>, requests: Arc<AtomicU64>) -> aws_sdk_s3::Client {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let (objects, requests) = (objects.clone(), requests.clone());
-                tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut byte = [0u8; 1];
-                    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).await.is_ok_and(|n| n == 1) {
-                        head.push(byte[0]);
-                    }
-                    requests.fetch_add(1, Ordering::SeqCst);
-                    let head = String::from_utf8_lossy(&head).into_owned();
-                    let mut words = head.split_whitespace();
-                    let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-                    let path = path.split('?').next().unwrap_or("");
-                    let found = objects.lock().unwrap().iter().find(|(k, _)| path == format!("/b/{k}")).cloned();
-                    let response = match found {
-                        Some((_, body)) => {
-                            let sent = if method == "HEAD" { "" } else { body.as_str() };
-                            format!(
-                                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{sent}",
-                                body.len()
-                            )
-                        }
-                        None if method == "HEAD" => {
-                            "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
-                        }
-                        None => {
-                            let body = "<Error><Code>NoSuchKey</Code><Message>none</Message></Error>";
-                            format!(
-                                "HTTP/1.1 404 Not Found\r\ncontent-type: application/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                                body.len()
-                            )
-                        }
-                    };
-                    let _ = stream.write_all(response.as_bytes()).await;
-                });
+        let answer = move |_: &str, path: &str| {
+            let found = objects.lock().unwrap().iter().find(|(k, _)| path == format!("/b/{k}")).cloned();
+            match found {
+                Some((_, body)) => (200, body),
+                None => (404, "<Error><Code>NoSuchKey</Code><Message>none</Message></Error>".to_owned()),
             }
-        });
-        crate::storage::test_client(&format!("http://127.0.0.1:{port}"))
+        };
+        crate::storage::test_store(answer, requests).await
     }
 
     #[tokio::test]
