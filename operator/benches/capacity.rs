@@ -325,26 +325,7 @@ fn simulate(jobs: &[(usize, f64)], slots: usize, round_robin: bool) -> Vec<(usiz
 
 fn main() -> Result<()> {
     let args = Args::parse()?;
-    let env = TestEnv::get();
-    // Start the stand-ins outside the runtime (they start on threads of their own).
-    eprintln!("{LABEL}: starting the stand-ins");
-    env.kube();
-    env.s3();
-    env.lambda();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let report = runtime.block_on(run(env, &args));
-    runtime.shutdown_timeout(Duration::from_secs(5));
-    match report {
-        Ok(table) => {
-            println!("{table}");
-            Ok(())
-        }
-        Err(e) => {
-            eprintln!("{LABEL}: failed: {e:#}");
-            eprintln!("{LABEL}: logs in {} (set REMOTION_KEEP_TEST_RUN=1 to keep them)", env.run_dir().display());
-            Err(e)
-        }
-    }
+    support::bench_main(LABEL, |env| async move { run(env, &args).await })
 }
 
 /// A job as created.

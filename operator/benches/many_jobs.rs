@@ -127,26 +127,7 @@ impl Args {
 
 fn main() -> Result<()> {
     let args = Args::parse()?;
-    let env = TestEnv::get();
-    // Start the stand-ins outside the runtime (they start on threads of their own).
-    eprintln!("many_jobs: starting the stand-ins");
-    env.kube();
-    env.s3();
-    env.lambda();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let report = runtime.block_on(run(env, &args));
-    runtime.shutdown_timeout(Duration::from_secs(5));
-    match report {
-        Ok(table) => {
-            println!("{table}");
-            Ok(())
-        }
-        Err(e) => {
-            eprintln!("many_jobs: failed: {e:#}");
-            eprintln!("many_jobs: logs in {} (set REMOTION_KEEP_TEST_RUN=1 to keep them)", env.run_dir().display());
-            Err(e)
-        }
-    }
+    support::bench_main("many_jobs", |env| async move { run(env, &args).await })
 }
 
 async fn run(env: &'static TestEnv, args: &Args) -> Result<String> {

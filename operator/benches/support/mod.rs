@@ -598,3 +598,32 @@ pub fn peak_rates(times: &[f64]) -> (usize, f64) {
             / 5.0;
     (peak_1s, peak_5s)
 }
+
+/// A benchmark's `main`: starts the stand-ins (outside the runtime: they start threads of their
+/// own), runs `run` on a two-worker runtime, prints its markdown table, or says where the logs
+/// are when it failed. `label` prefixes what goes to stderr.
+pub fn bench_main<F, Fut>(label: &str, run: F) -> Result<()>
+where
+    F: FnOnce(&'static TestEnv) -> Fut,
+    Fut: std::future::Future<Output = Result<String>>,
+{
+    let env = TestEnv::get();
+    eprintln!("{label}: starting the stand-ins");
+    env.kube();
+    env.s3();
+    env.lambda();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let report = runtime.block_on(run(env));
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    match report {
+        Ok(table) => {
+            println!("{table}");
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("{label}: failed: {e:#}");
+            eprintln!("{label}: logs in {} (set REMOTION_KEEP_TEST_RUN=1 to keep them)", env.run_dir().display());
+            Err(e)
+        }
+    }
+}
