@@ -22,6 +22,8 @@ use md5::Md5;
 use remotion_crds::Reason;
 use sha2::{Digest, Sha256};
 
+use super::zip_end::{self, DirectoryLimits};
+
 /// Bounds of an unpacked site.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UnpackLimits {
@@ -29,8 +31,17 @@ pub struct UnpackLimits {
     pub max_file_bytes: u64,
     /// Largest site (sum of its files), bytes.
     pub max_total_bytes: u64,
-    /// Most files (folders count separately, against the same number).
+    /// Most files; folders (listed or implied by a file's path) count separately, against
+    /// the same number.
     pub max_files: u64,
+}
+
+impl UnpackLimits {
+    /// Most entries a zip's directory may list: files and folders, each up to `max_files`
+    /// (Finder's `__MACOSX/` entries, skipped when unpacking, count here too).
+    pub fn max_entries(&self) -> u64 {
+        self.max_files.saturating_mul(2)
+    }
 }
 
 impl Default for UnpackLimits {
@@ -148,6 +159,24 @@ pub enum ArchiveError {
         /// The limit, bytes.
         limit: u64,
     },
+    /// A zip whose end record lists more entries than files and folders are allowed together;
+    /// refused before its directory is read.
+    #[error("the zip's end record lists {listed} entries, more than the limit of {limit} (files and folders together)")]
+    TooManyEntries {
+        /// Entries the end record claims.
+        listed: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// A zip whose central directory is larger than its allowed entries need; refused before
+    /// it is read.
+    #[error("the zip's central directory spans {bytes} bytes, more than the limit of {limit}")]
+    DirectoryTooLarge {
+        /// From the directory's offset to the end of the file.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// More files (or folders) than allowed.
     #[error("the archive holds more than {limit} {what} (limit reached at entry {entry:?})")]
     TooManyFiles {
@@ -196,7 +225,11 @@ impl ArchiveError {
             | Self::Link { .. }
             | Self::SpecialFile { .. }
             | Self::DuplicateEntry { .. } => Reason::UnsafeArchiveEntry,
-            Self::FileTooLarge { .. } | Self::TooLarge { .. } | Self::TooManyFiles { .. } => Reason::ArchiveTooLarge,
+            Self::FileTooLarge { .. }
+            | Self::TooLarge { .. }
+            | Self::TooManyFiles { .. }
+            | Self::TooManyEntries { .. }
+            | Self::DirectoryTooLarge { .. } => Reason::ArchiveTooLarge,
             Self::NotABundle { .. } => Reason::NotARemotionBundle,
             Self::Io { .. } => Reason::ScratchSpaceError,
         }
@@ -316,7 +349,9 @@ const S_IFDIR: u32 = 0o040000;
 const S_IFLNK: u32 = 0o120000;
 
 fn unpack_zip(archive: &Path, unpacker: &mut Unpacker) -> Result<(), ArchiveError> {
-    let file = File::open(archive).map_err(ArchiveError::io("opening the downloaded archive"))?;
+    let mut file = File::open(archive).map_err(ArchiveError::io("opening the downloaded archive"))?;
+    // The reader parses the whole central directory first: its size is checked before that.
+    zip_end::check(&mut file, &DirectoryLimits { max_entries: unpacker.limits.max_entries() })?;
     let mut zip = zip::ZipArchive::new(BufReader::new(file)).map_err(corrupt)?;
     if zip.has_duplicate_names() {
         // The zip reader keeps one entry per name, so which name repeats is not known here.
@@ -397,20 +432,12 @@ struct Unpacker {
     files: BTreeMap<String, SiteFile>,
     /// Every folder: explicit entries and the parents of files.
     dirs: HashSet<String>,
-    explicit_dirs: u64,
     total_bytes: u64,
 }
 
 impl Unpacker {
     fn new(dest: &Path, limits: UnpackLimits) -> Self {
-        Self {
-            dest: dest.to_path_buf(),
-            limits,
-            files: BTreeMap::new(),
-            dirs: HashSet::new(),
-            explicit_dirs: 0,
-            total_bytes: 0,
-        }
+        Self { dest: dest.to_path_buf(), limits, files: BTreeMap::new(), dirs: HashSet::new(), total_bytes: 0 }
     }
 
     fn add_dir(&mut self, raw_name: &[u8]) -> Result<(), ArchiveError> {
@@ -418,11 +445,20 @@ impl Unpacker {
         if self.files.contains_key(&path) || self.ancestors_include_file(&path) {
             return Err(ArchiveError::DuplicateEntry { entry: path });
         }
-        self.explicit_dirs += 1;
-        if self.explicit_dirs > self.limits.max_files {
-            return Err(ArchiveError::TooManyFiles { entry: path, what: "folders", limit: self.limits.max_files });
-        }
         self.note_dir_and_parents(&path);
+        self.check_folder_count(&path)
+    }
+
+    /// Folders take disk space too (a block each), and one deep path implies many: every
+    /// folder, listed or implied by a file's path, counts against `max_files`.
+    fn check_folder_count(&self, entry: &str) -> Result<(), ArchiveError> {
+        if self.dirs.len() as u64 > self.limits.max_files {
+            return Err(ArchiveError::TooManyFiles {
+                entry: entry.to_owned(),
+                what: "folders",
+                limit: self.limits.max_files,
+            });
+        }
         Ok(())
     }
 
@@ -454,6 +490,7 @@ impl Unpacker {
         }
         if let Some((parent, _)) = path.rsplit_once('/') {
             self.note_dir_and_parents(parent);
+            self.check_folder_count(&path)?;
             fs::create_dir_all(self.dest.join(parent))
                 .map_err(ArchiveError::io(format!("creating folder {parent}")))?;
         }
@@ -735,6 +772,58 @@ mod tests {
         let files: Vec<Tar<'_>> = ["1", "2", "3", "4", "5"].into_iter().map(|n| Tar::File(n, b"x")).collect();
         let err = unpack_err(&tar_gz(&files), small_limits());
         assert!(matches!(&err, ArchiveError::TooManyFiles { entry, limit: 4, .. } if entry == "5"), "{err:?}");
+    }
+
+    /// Files under `dir`, recursively.
+    fn files_in(dir: &Path) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                found.extend(files_in(&path));
+            } else {
+                found.push(path);
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn a_zip_listing_too_many_entries_is_refused_before_any_entry_is_read() {
+        // Three entries where files and folders may be two together (max_files 1).
+        let limits = UnpackLimits { max_files: 1, ..UnpackLimits::default() };
+        let bytes = zip(&[("index.html", INDEX), ("bundle.js", b"js"), ("public/a.png", b"png")]);
+        let (dir, result) = unpack_bytes(&bytes, limits);
+        let err = result.unwrap_err();
+        assert!(matches!(err, ArchiveError::TooManyEntries { listed: 3, limit: 2 }), "{err:?}");
+        assert_eq!(err.reason(), Reason::ArchiveTooLarge);
+        assert!(files_in(&dir.path().join("site")).is_empty(), "an entry was unpacked");
+
+        // The end record claims 60,000 entries and the directory is cut off: only the claim is
+        // read, and it is what refuses the archive (not the missing directory).
+        let mut claimed = zip(&[("index.html", INDEX)]);
+        let end = claimed.len() - 22;
+        let directory_offset = u32::from_le_bytes(claimed[end + 16..end + 20].try_into().unwrap()) as usize;
+        let mut record = claimed[end..].to_vec();
+        record[8..10].copy_from_slice(&60_000u16.to_le_bytes());
+        record[10..12].copy_from_slice(&60_000u16.to_le_bytes());
+        claimed.truncate(directory_offset);
+        claimed.extend(record);
+        let (dir, result) = unpack_bytes(&claimed, UnpackLimits::default());
+        let err = result.unwrap_err();
+        assert!(matches!(err, ArchiveError::TooManyEntries { listed: 60_000, limit: 20_000 }), "{err:?}");
+        assert!(files_in(&dir.path().join("site")).is_empty());
+    }
+
+    #[test]
+    fn folders_implied_by_deep_paths_count_against_the_limit() {
+        let err = unpack_err(&tar_gz(&[Tar::File("a/b/c/d/e/deep.txt", b"x")]), small_limits());
+        assert!(
+            matches!(&err, ArchiveError::TooManyFiles { what: "folders", limit: 4, entry } if entry == "a/b/c/d/e/deep.txt"),
+            "{err:?}"
+        );
+        let err = unpack_err(&zip(&[("a/b/c/d/e/deep.txt", b"x")]), small_limits());
+        assert!(matches!(&err, ArchiveError::TooManyFiles { what: "folders", .. }), "{err:?}");
     }
 
     #[test]
