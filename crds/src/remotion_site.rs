@@ -1,6 +1,6 @@
 //! `RemotionSite`: a bundled Remotion project uploaded to a LambdaBucket.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
@@ -132,6 +132,25 @@ pub struct RemotionSiteStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 1000))]
     pub compositions: Vec<CompositionSummary>,
+    /// Set while syncs of this generation fail (or stop half-way, as when the operator is
+    /// restarted during one): the operator fetches the source again no sooner than
+    /// `nextAttemptAt`, also after a restart. Cleared by a successful sync; a spec change
+    /// starts afresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<SyncRetry>,
+}
+
+/// Consecutive sync attempts of a site that did not succeed, and when the next one may start.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncRetry {
+    /// The spec generation the attempts were for.
+    pub generation: i64,
+    /// Attempts of that generation that failed or did not finish (an attempt under way counts
+    /// until it succeeds).
+    pub failures: i32,
+    /// No attempt starts before this time.
+    pub next_attempt_at: Time,
 }
 
 /// One composition of a site, with metadata resolved for its default props.
