@@ -1,5 +1,15 @@
 //! Headless Chromium, launched with the flags Remotion's renderer uses that matter for
 //! identical output (sRGB colour profile, no font hinting, no background throttling).
+//!
+//! One Chromium is kept warm between the invocations of a function process, which may belong
+//! to different renders of different tenants, so no invocation may see what an earlier one's
+//! pages stored (cookies, localStorage, IndexedDB, Cache Storage, service workers, HTTP cache,
+//! permissions). Every invocation's tabs open in a browser context of their own, disposed of
+//! when the invocation releases the browser. Lambda's single-process Chromium cannot open a tab
+//! in a second context (`Target.createTarget` never answers), so there all tabs share the
+//! default context, and the unit of isolation is the browser itself: it is handed on only with
+//! the page kept for the next chunk of the same render ([`crate::capture::warm_page`]) and
+//! closed otherwise, and the next render launches a fresh one.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -23,7 +33,8 @@ pub struct BrowserOptions {
     pub executable: PathBuf,
     /// Longest time a DevTools command may take (page-side waits are bounded separately).
     pub command_timeout: Duration,
-    /// Running inside AWS Lambda (single process, no /dev/shm).
+    /// Running inside AWS Lambda (single process, no /dev/shm): Chromium runs in its
+    /// single-process mode, which has one browser context only (see the module's doc).
     pub in_lambda: bool,
 }
 
@@ -83,7 +94,10 @@ pub struct Browser {
     inner: CdpBrowser,
     handler: JoinHandle<()>,
     _profile: tempfile::TempDir,
-    /// The isolated context tabs open in, for a browser kept warm across invocations.
+    /// Chromium's single-process mode: every tab opens in the default context, which keeps
+    /// what pages store for as long as the browser runs.
+    single_process: bool,
+    /// The isolated context this invocation's tabs open in; none in single-process mode.
     context: Option<BrowserContextId>,
     /// A loaded page kept for the next chunk of the same render, with the context it lives in.
     kept: Option<(WarmPage, Option<BrowserContextId>)>,
@@ -147,66 +161,93 @@ impl Browser {
                 }
             }
         });
-        Ok(Self { inner, handler, _profile: profile, context: None, kept: None, keeping: None })
+        Ok(Self {
+            inner,
+            handler,
+            _profile: profile,
+            single_process: options.in_lambda,
+            context: None,
+            kept: None,
+            keeping: None,
+        })
     }
 
     /// The browser this process kept from its last invocation when it still answers, else a
-    /// new one; either way with a fresh isolated context (no cache, storage or service worker
-    /// of an earlier render leaks into this one). Hand it back with [`Browser::release`].
+    /// new one; either way with nothing of an earlier invocation's state (a new browser context,
+    /// or in single-process mode a new browser). Hand it back with [`Browser::release`].
     pub async fn warm(options: &BrowserOptions) -> Result<Self, RenderError> {
         Ok(Self::warm_with_page(options, None).await?.0)
     }
 
     /// [`Browser::warm`], also handing over the page the previous invocation kept (see
     /// [`crate::capture::warm_page`]) when it was loaded for `key` and still works. This
-    /// invocation then goes on in that page's context, which belongs to the same render. A kept
-    /// page that does not fit is closed.
+    /// invocation then goes on in that page's context (in single-process mode, the browser's
+    /// only one), which holds the state of the same render only: the key names the render. A
+    /// kept page that does not fit is closed with its context, or in single-process mode with
+    /// its browser.
     pub async fn warm_with_page(
         options: &BrowserOptions,
         key: Option<&PageKey>,
     ) -> Result<(Self, Option<WarmPage>), RenderError> {
-        let kept = WARM.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let mut browser = match kept {
-            Some(browser) if browser.answers().await => {
-                tracing::info!("reusing the warm browser");
-                browser
-            }
-            Some(browser) => {
-                tracing::info!("the kept browser does not answer; launching a new one");
-                browser.close().await;
-                Self::launch(options).await?
-            }
-            None => Self::launch(options).await?,
-        };
-        match browser.kept.take() {
-            Some((page, context)) if key == Some(&page.key) && page.tab.reusable(WARM_CHECK_TIMEOUT).await => {
-                tracing::info!("reusing the page kept from the previous chunk");
-                browser.context = context;
-                return Ok((browser, Some(page)));
-            }
-            Some((page, context)) => {
-                tracing::debug!("closing the page kept from the previous invocation");
-                page.close().await;
-                if let Some(context) = context {
-                    let _ =
-                        tokio::time::timeout(WARM_CHECK_TIMEOUT, browser.inner.dispose_browser_context(context)).await;
+        if let Some(mut browser) = Self::take_warm().await {
+            let fits = match &browser.kept {
+                Some((page, _)) => key == Some(&page.key) && page.tab.reusable(WARM_CHECK_TIMEOUT).await,
+                None => false,
+            };
+            match browser.kept.take() {
+                Some((page, context)) if fits => {
+                    tracing::info!("reusing the page kept from the previous chunk");
+                    browser.context = context;
+                    return Ok((browser, Some(page)));
                 }
+                Some((page, context)) => {
+                    tracing::debug!("closing the page kept from the previous invocation");
+                    page.close().await;
+                    if let Some(context) = context {
+                        let _ =
+                            tokio::time::timeout(WARM_CHECK_TIMEOUT, browser.inner.dispose_browser_context(context))
+                                .await;
+                    }
+                }
+                None => {}
             }
-            None => {}
+            if !browser.single_process {
+                return Ok((browser.in_fresh_context().await?, None));
+            }
+            tracing::info!("the warm browser's only context holds another render's state; launching a new one");
+            browser.close().await;
         }
-        if options.in_lambda {
-            // Chromium's single-process mode (Lambda) cannot start the renderer of a second
-            // browser context: tabs open in the default one, and the local site server answers
-            // `no-store`, so nothing of an earlier invocation's site is served from a cache.
+        let browser = Self::launch(options).await?;
+        if browser.single_process {
+            // A new profile: its default context has nothing in it yet.
             return Ok((browser, None));
         }
-        match browser.inner.create_browser_context(CreateBrowserContextParams::default()).await {
+        Ok((browser.in_fresh_context().await?, None))
+    }
+
+    /// The browser the previous invocation released, if it still answers (else it is closed).
+    async fn take_warm() -> Option<Self> {
+        let browser = WARM.lock().unwrap_or_else(|e| e.into_inner()).take()?;
+        if browser.answers().await {
+            tracing::debug!("the warm browser answers");
+            Some(browser)
+        } else {
+            tracing::info!("the kept browser does not answer; launching a new one");
+            browser.close().await;
+            None
+        }
+    }
+
+    /// This browser with a new isolated context for this invocation's tabs: its own cookies,
+    /// storage, caches, service workers and permissions, none of them written to disk.
+    async fn in_fresh_context(mut self) -> Result<Self, RenderError> {
+        match self.inner.create_browser_context(CreateBrowserContextParams::default()).await {
             Ok(context) => {
-                browser.context = Some(context);
-                Ok((browser, None))
+                self.context = Some(context);
+                Ok(self)
             }
             Err(e) => {
-                browser.close().await;
+                self.close().await;
                 Err(RenderError::BrowserLaunch(format!("creating an isolated browser context: {e}")))
             }
         }
@@ -219,12 +260,13 @@ impl Browser {
     }
 
     /// Ends this invocation's context (unless a page is kept in it) and keeps the browser for
-    /// the next invocation (or closes it when it cannot be cleaned up, e.g. after a crash).
+    /// the next invocation. A browser that cannot be cleaned up (e.g. after a crash) is closed,
+    /// and so is one whose tabs used its default context (single-process mode, or a browser not
+    /// taken with [`Browser::warm`]) with no page kept: that context cannot be emptied.
     pub async fn release(mut self) {
         let cleared = match (self.keeping.take(), self.context.take()) {
             (Some(page), context) => {
-                // Any other tab an interrupted render left open would go on using CPU.
-                let cleared = self.close_tabs_except(Some(page.tab.target_id())).await;
+                let cleared = self.close_tabs_except(page.tab.target_id()).await;
                 self.kept = Some((page, context));
                 cleared
             }
@@ -232,8 +274,7 @@ impl Browser {
                 let disposed = tokio::time::timeout(WARM_CHECK_TIMEOUT, self.inner.dispose_browser_context(context));
                 matches!(disposed.await, Ok(Ok(())))
             }
-            // Tabs an interrupted render left open would go on using CPU in the next one.
-            (None, None) => self.close_tabs_except(None).await,
+            (None, None) => false,
         };
         if cleared {
             tracing::debug!("keeping the browser warm for the next invocation");
@@ -242,17 +283,19 @@ impl Browser {
                 previous.close().await;
             }
         } else {
-            tracing::info!("the browser could not be cleaned up after the invocation; closing it");
+            tracing::info!("the browser cannot be handed on clean; closing it");
             self.close().await;
         }
     }
 
-    async fn close_tabs_except(&self, keep: Option<&TargetId>) -> bool {
+    /// Closes every tab but the kept one: tabs an interrupted render left open would go on
+    /// using CPU in the next invocation.
+    async fn close_tabs_except(&self, keep: &TargetId) -> bool {
         let Ok(Ok(pages)) = tokio::time::timeout(WARM_CHECK_TIMEOUT, self.inner.pages()).await else {
             return false;
         };
         // A tab the render closed itself may still be listed; failing to close it again is fine.
-        for page in pages.into_iter().filter(|p| Some(p.target_id()) != keep) {
+        for page in pages.into_iter().filter(|p| p.target_id() != keep) {
             let _ = tokio::time::timeout(WARM_CHECK_TIMEOUT, page.close()).await;
         }
         true
@@ -286,10 +329,15 @@ impl Browser {
         }
     }
 
-    /// Closes the browser and waits for its process to end.
+    /// Closes the browser and waits for its process to end. Chromium's single-process mode is
+    /// killed at once: its shutdown (about 0.2 s, paid by every invocation that does not keep a
+    /// page) only saves a profile that is a temporary folder, and it has no child processes
+    /// that a shutdown would end.
     pub async fn close(mut self) {
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.inner.close()).await;
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.inner.wait()).await;
+        if !self.single_process {
+            let _ = tokio::time::timeout(Duration::from_secs(5), self.inner.close()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), self.inner.wait()).await;
+        }
         let _ = self.inner.kill().await;
         self.handler.abort();
     }

@@ -1,7 +1,8 @@
 //! Capture: headless Chromium rendering a Remotion bundle, frame by frame, and what its pages
 //! load from. Nothing here encodes: screenshots leave as the bytes Chromium gave.
 //!
-//! * [`browser`]: Chromium, launched with Remotion's flags and kept warm between invocations.
+//! * [`browser`]: Chromium, launched with Remotion's flags and kept warm between invocations,
+//!   none of which sees what another render's pages stored.
 //! * [`page`]: Remotion's page protocol over DevTools (globals, bundle modes, readiness,
 //!   composition metadata, seeking, screenshots).
 //! * [`site`]: the site a page loads, and the server of a bundle folder or bucket prefix.

@@ -12,6 +12,11 @@
 //! resolved) and every option the page is set up with. It lives inside the warm browser, so it
 //! goes when the browser is recycled, and one invocation holds the browser at a time, so two
 //! invocations never share it. A page that reported an error or does not answer is not reused.
+//!
+//! What the render's pages stored (cookies, storage, caches) lives on with the kept page, in
+//! its browser context, or in Lambda's single-process Chromium in the whole browser: the key
+//! names the render, so only the same render's next chunk sees it, and any other invocation
+//! gets the page closed with its context or browser (see [`crate::capture::browser`]).
 
 use std::fmt::Debug;
 

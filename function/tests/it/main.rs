@@ -16,6 +16,7 @@ mod audio;
 mod audio_only;
 mod continuation;
 mod gif;
+mod isolation;
 mod lambda;
 mod launch;
 mod launch_progress;
