@@ -4,6 +4,9 @@ use std::net::SocketAddr;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::controllers::remotion_site::SiteSettings;
+use crate::controllers::remotion_site::scratch::ScratchTooSmall;
+
 /// Log output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -60,6 +63,17 @@ pub struct Config {
     /// Name of the Lease used for leader election.
     #[arg(long, env = "REMOTION_OPERATOR_LEASE_NAME", default_value = "remotion-operator")]
     pub lease_name: String,
+    /// Size of the scratch volume RemotionSite archives are downloaded and unpacked in (the
+    /// chart's `scratch.sizeLimit`, a Kubernetes quantity): the largest archive and site derive
+    /// from it, so that every sync at once fits.
+    #[arg(long, env = "REMOTION_OPERATOR_SITE_SCRATCH_SIZE", default_value = "1Gi", value_parser = crate::controllers::remotion_site::settings::parse_quantity)]
+    pub site_scratch_size: u64,
+
+    /// RemotionSites downloaded, unpacked and uploaded at once; each gets an equal share of the
+    /// scratch volume.
+    #[arg(long, env = "REMOTION_OPERATOR_SITE_SYNCS", default_value_t = crate::controllers::remotion_site::scratch::DEFAULT_SITE_SYNCS, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub site_syncs: u16,
+
 
     /// Namespace of the Lease (default: the pod's namespace, else `default`).
     #[arg(long, env = "POD_NAMESPACE")]
@@ -97,6 +111,11 @@ mod tests {
     use super::*;
 
     #[test]
+
+    /// The RemotionSite controller's settings: its limits derived from the scratch volume.
+    pub fn site_settings(&self) -> Result<SiteSettings, ScratchTooSmall> {
+        SiteSettings::for_scratch(self.site_scratch_size, self.site_syncs)
+    }
     fn defaults_follow_the_operator_contract() {
         let config = Config::try_parse_from(["remotion-operator"]).unwrap();
         assert_eq!(config.http_addr, "0.0.0.0:8080".parse().unwrap());
@@ -115,6 +134,22 @@ mod tests {
         use crate::iam::{IamPolicyArgs, PolicyRole};
         let config =
             Config::try_parse_from(["remotion-operator", "iam-policy", "function", "--bucket", "my-videos"]).unwrap();
+        assert_eq!(config.site_scratch_size, 1 << 30);
+        assert_eq!(config.site_syncs, 1);
+        assert_eq!(config.site_settings().unwrap(), SiteSettings::default());
+    }
+
+    #[test]
+    fn site_limits_follow_the_scratch_size_and_syncs() {
+        let config =
+            Config::try_parse_from(["remotion-operator", "--site-scratch-size=3Gi", "--site-syncs=3"]).unwrap();
+        assert_eq!(config.site_settings().unwrap(), SiteSettings::for_scratch(3 << 30, 3).unwrap());
+        assert_eq!(config.site_settings().unwrap().scratch.syncs, 3);
+        let small =
+            Config::try_parse_from(["remotion-operator", "--site-scratch-size=100Mi", "--site-syncs=4"]).unwrap();
+        assert!(small.site_settings().is_err());
+        assert!(Config::try_parse_from(["remotion-operator", "--site-scratch-size=lots"]).is_err());
+        assert!(Config::try_parse_from(["remotion-operator", "--site-syncs=0"]).is_err());
         let wanted = IamPolicyArgs { role: PolicyRole::Function, bucket: Some("my-videos".into()) };
         assert_eq!(config.command, Some(Command::IamPolicy(wanted)));
         assert!(Config::try_parse_from(["remotion-operator", "iam-policy", "operator", "--bucket=No_Such"]).is_err());

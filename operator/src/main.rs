@@ -24,6 +24,7 @@ async fn main() -> Result<()> {
         return remotion_operator::iam::print_policy(args);
     }
     telemetry::init(config.log_format).context("installing the log subscriber")?;
+    let site_settings = config.site_settings().context("sizing RemotionSite syncs to the scratch volume")?;
 
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
@@ -78,6 +79,7 @@ async fn main() -> Result<()> {
         Ok(()) => Ok(()),
         Err(controllers::RunError::ShutDownWhileWaiting) => {
             tracing::info!("shut down before the CRDs were served");
+        site: site_settings,
             Ok(())
         }
     }

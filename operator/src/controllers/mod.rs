@@ -117,6 +117,8 @@ impl Settings {
             namespace,
             concurrency,
             launch_concurrency: DEFAULT_LAUNCH_CONCURRENCY,
+    /// Limits of RemotionSite syncs, derived from the scratch volume, and how many run at once.
+    pub site: remotion_site::SiteSettings,
             progress_writes_per_second: DEFAULT_PROGRESS_WRITES_PER_SECOND,
             job_selector: None,
         }
@@ -128,6 +130,7 @@ pub const DEFAULT_LAUNCH_CONCURRENCY: u16 = 16;
 
 /// Default of [`Settings::progress_writes_per_second`]: kube-controller-manager's own client
 /// budget is 20 requests/s; a little more, since these are small status patches.
+            site: remotion_site::SiteSettings::default(),
 pub const DEFAULT_PROGRESS_WRITES_PER_SECOND: u16 = 25;
 
 impl Settings {

@@ -268,6 +268,54 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     message
 }
 
+/// An archive held in memory (a ConfigMap's key), with its digest: a ConfigMap source is
+/// identified by it without touching the scratch volume, which only a sync may use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InMemoryArchive {
+    /// Where it came from, for messages.
+    pub source_name: String,
+    /// The archive.
+    pub bytes: Vec<u8>,
+    /// SHA-256 of `bytes`, lowercase hex.
+    pub sha256: String,
+}
+
+/// Reads the archive held in key `key` of ConfigMap `name`.
+pub async fn read_config_map(
+    source: &dyn SecretSource,
+    namespace: &str,
+    name: &str,
+    key: &str,
+    limits: &FetchLimits,
+) -> Result<InMemoryArchive, FetchError> {
+    let config_map = source
+        .config_map(namespace, name)
+        .await
+        .map_err(|e| FetchError::ConfigMapRead { name: name.to_owned(), source: e })?
+        .ok_or_else(|| FetchError::ConfigMapNotFound { name: name.to_owned() })?;
+    let source_name = format!("ConfigMap {name} key {key}");
+    let Some(bytes) = config_map.data.get(key) else {
+        let keys: Vec<&String> = config_map.data.keys().collect();
+        return Err(FetchError::ConfigMapKeyMissing {
+            name: name.to_owned(),
+            key: key.to_owned(),
+            keys: format!("{keys:?}"),
+        });
+    };
+    if bytes.len() as u64 > limits.max_archive_bytes {
+        return Err(FetchError::TooLarge { source_name, limit: limits.max_archive_bytes });
+    }
+    let sha256 = hex::encode(Sha256::digest(bytes));
+    Ok(InMemoryArchive { source_name, bytes: bytes.clone(), sha256 })
+}
+
+/// Writes an archive read into memory to `dest`.
+pub async fn write_archive(archive: &InMemoryArchive, dest: &Path) -> Result<Fetched, FetchError> {
+    let mut sink = Sink::create(dest, archive.bytes.len() as u64, &archive.source_name).await?;
+    sink.write(&archive.bytes).await?;
+    sink.finish().await
+}
+
 /// Writes the archive held in key `key` of ConfigMap `name` into `dest`.
 pub async fn fetch_config_map(
     source: &dyn SecretSource,
@@ -277,22 +325,7 @@ pub async fn fetch_config_map(
     dest: &Path,
     limits: &FetchLimits,
 ) -> Result<Fetched, FetchError> {
-    let config_map = source
-        .config_map(namespace, name)
-        .await
-        .map_err(|e| FetchError::ConfigMapRead { name: name.to_owned(), source: e })?
-        .ok_or_else(|| FetchError::ConfigMapNotFound { name: name.to_owned() })?;
-    let Some(bytes) = config_map.data.get(key) else {
-        let keys: Vec<&String> = config_map.data.keys().collect();
-        return Err(FetchError::ConfigMapKeyMissing {
-            name: name.to_owned(),
-            key: key.to_owned(),
-            keys: format!("{keys:?}"),
-        });
-    };
-    let mut sink = Sink::create(dest, limits.max_archive_bytes, &format!("ConfigMap {name} key {key}")).await?;
-    sink.write(bytes).await?;
-    sink.finish().await
+    write_archive(&read_config_map(source, namespace, name, key, limits).await?, dest).await
 }
 
 /// Identity of an S3 object's current content, to notice when it changes without downloading.

@@ -10,12 +10,18 @@
 //! S3 object's ETag). Sources that can change in place are polled every
 //! [`SiteSettings::poll_interval`]; a URL source is pinned by its digest and never polled.
 //!
+//! The work is bounded: the size limits derive from the scratch volume and the number of syncs
+//! that share it, a sync holds one of that many permits while it uses the volume
+//! ([`scratch`]), and a site whose syncs fail waits before the next attempt — the backoff is
+//! kept in its status, so a restart does not fetch it again at once ([`retry`]).
+//!
 //! The pipeline, one file a step:
 //! 1. [`references`]: the bucket to upload to and the function that lists compositions, or a
 //!    reason to wait;
-//! 2. [`source`]: what identifies the source's content, then fetch ([`fetch`]) → verify the
-//!    digest ([`verify`]) → unpack safely ([`archive`]) → upload what changed ([`sync`], with
-//!    [`content_type`] headers);
+//! 2. [`source`]: what identifies the source's content; unless [`retry`] says to wait, a claim
+//!    on the scratch volume ([`scratch`]), then fetch ([`fetch`]) → verify the digest
+//!    ([`verify`]) → unpack safely ([`archive`], a zip's size checked from its end records
+//!    first: [`zip_end`]) → upload what changed ([`sync`], with [`content_type`] headers);
 //! 3. [`compositions`]: the compositions, listed through the function;
 //! 4. [`cleanup`]: on deletion, the site's folder removed.
 
@@ -25,29 +31,36 @@ pub mod compositions;
 pub mod content_type;
 pub mod fetch;
 pub mod references;
+pub mod retry;
+pub mod scratch;
 pub mod settings;
 pub mod source;
 pub mod sync;
 pub mod verify;
+pub mod zip_end;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
+use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-pub mod zip_end;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
 use kube::{Resource, ResourceExt};
-use remotion_crds::remotion_site::CompositionSummary;
+use remotion_crds::common::condition_type::READY;
+use remotion_crds::remotion_site::{CompositionSummary, SyncRetry};
 use remotion_crds::{LambdaBucket, Reason, RemotionSite, RemotionSiteStatus, RenderFunction};
 use remotion_protocol::keys::{self, SiteName};
 use tokio_util::sync::CancellationToken;
 
-use self::references::Wait;
+use self::references::{ReadyBucket, Wait};
+use self::scratch::Scratch;
 pub use self::settings::SiteSettings;
+use self::source::SourceIdentity;
+use self::sync::SyncReport;
 use super::{Context, Settings, log_result, shutdown_signal};
 use crate::reconcile::conditions::Status;
 use crate::reconcile::guard::{self, DeserializeGuard, HasContext};
@@ -70,11 +83,17 @@ pub struct SiteContext {
     pub ctx: Arc<Context>,
     /// Limits and timings.
     pub settings: SiteSettings,
+    /// The scratch volume: one permit per sync at once.
+    scratch: Scratch,
     /// Client of URL sources.
     http: reqwest::Client,
     /// Last successful sync per site UID (lost on restart: the next reconcile syncs again,
     /// uploading nothing that is already there).
     synced: Mutex<HashMap<String, Synced>>,
+    /// The `status.retry` this process last wrote per site UID: newer than the watch cache may
+    /// be just after the write, so a reconcile that follows at once does not take an older
+    /// record (an attempt still "under way") for the truth.
+    retries: Mutex<HashMap<String, SyncRetry>>,
 }
 
 /// What a site was last synced from, and what the function said about it.
@@ -97,7 +116,15 @@ impl SiteContext {
     /// A context with `settings` (its HTTP client built from the fetch limits).
     pub fn new(ctx: Arc<Context>, settings: SiteSettings) -> Result<Self, reqwest::Error> {
         let http = fetch::http_client(&settings.fetch)?;
-        Ok(Self { ctx, settings, http, synced: Mutex::new(HashMap::new()) })
+        let scratch = Scratch::new(settings.scratch.syncs, settings.scratch_dir.clone());
+        Ok(Self {
+            ctx,
+            settings,
+            scratch,
+            http,
+            synced: Mutex::new(HashMap::new()),
+            retries: Mutex::new(HashMap::new()),
+        })
     }
 
     fn synced(&self, uid: &str) -> Option<Synced> {
@@ -110,12 +137,28 @@ impl SiteContext {
 
     fn forget(&self, uid: &str) {
         self.synced.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+        self.note_retry(uid, None);
+    }
+
+    /// The retry record this process last wrote for the site, if any.
+    fn retry_written(&self, uid: &str) -> Option<SyncRetry> {
+        self.retries.lock().unwrap_or_else(|e| e.into_inner()).get(uid).cloned()
+    }
+
+    /// Notes the retry record just written for the site (`None`: cleared).
+    fn note_retry(&self, uid: &str, retry: Option<SyncRetry>) {
+        let mut retries = self.retries.lock().unwrap_or_else(|e| e.into_inner());
+        match retry {
+            Some(retry) => retries.insert(uid.to_owned(), retry),
+            None => retries.remove(uid),
+        };
     }
 }
 
-/// Runs the controller with default [`SiteSettings`] until `shutdown`.
+/// Runs the controller with the [`SiteSettings`] of `settings` until `shutdown`.
 pub async fn run(ctx: Arc<Context>, settings: Settings, shutdown: CancellationToken) {
-    run_with(ctx, settings, SiteSettings::default(), shutdown).await;
+    let site_settings = settings.site.clone();
+    run_with(ctx, settings, site_settings, shutdown).await;
 }
 
 /// Runs the controller with `site_settings` until `shutdown`.
@@ -200,7 +243,11 @@ fn site_name(site: &RemotionSite) -> Result<SiteName, Error> {
 }
 
 async fn apply(api: &Api<RemotionSite>, live: Arc<RemotionSite>, ctx: &SiteContext) -> Result<Action, Error> {
-    let live = shell::announce_first_visit(api, (*live).clone(), "Fetching the site").await?;
+    // Decide on the object as it is now: a status write of this controller (the record of an
+    // attempt) wakes the next reconcile, which may start before the watch cache holds the
+    // writes that followed, and would then rewrite an older status or sync again.
+    let Some(live) = api.get_opt(&live.name_any()).await? else { return Ok(Action::await_change()) };
+    let live = shell::announce_first_visit(api, live, "Fetching the site").await?;
     let name = site_name(&live)?;
     let uid = live.uid().unwrap_or_default();
 
@@ -214,20 +261,27 @@ async fn apply(api: &Api<RemotionSite>, live: Arc<RemotionSite>, ctx: &SiteConte
         None => None,
     };
 
-    let scratch = source::scratch_dir(&ctx.settings)?;
-    let source = source::identity(&live, &bucket, ctx, scratch.path()).await?;
+    let source = source::identity(&live, &bucket, ctx).await?;
     let previous = ctx.synced(&uid).filter(|s| {
         s.generation == live.meta().generation
             && s.bucket == bucket.name
             && s.source == source.identity
             && live.status.as_ref().and_then(|st| st.content_hash.as_ref()) == Some(&s.content_hash)
     });
-    let mut status = shell::owned_status(&live);
-    let mut synced = match previous {
-        Some(previous) => previous,
+    let (live, mut status, mut synced) = match previous {
+        Some(previous) => {
+            let status = shell::owned_status(&live);
+            (live, status, previous)
+        }
         None => {
-            let report = source::fetch_and_sync(&live, &name, &bucket, ctx, scratch.path(), source.fetched).await?;
-            let (unpacked_version, report) = report;
+            let (live, unpacked_version, report) = match attempt_sync(api, live, &name, &bucket, ctx, &source).await? {
+                Attempt::Synced { live, unpacked_version, report } => (live, unpacked_version, report),
+                Attempt::Waiting { live, wait } => {
+                    let ours = ctx.retry_written(&uid).is_some();
+                    return hold(api, &live, wait, ours).await;
+                }
+            };
+            let mut status = shell::owned_status(&live);
             status.remotion_version = unpacked_version;
             status.files = Some(report.files as i64);
             status.bytes = Some(report.bytes as i64);
@@ -246,16 +300,19 @@ async fn apply(api: &Api<RemotionSite>, live: Arc<RemotionSite>, ctx: &SiteConte
                 );
                 ctx.ctx.events.normal(&live, Reason::Synced, "UploadSite", note).await;
             }
-            Synced {
+            let synced = Synced {
                 generation: live.meta().generation,
                 bucket: bucket.name.clone(),
                 source: source.identity.clone(),
                 content_hash: report.content_hash,
                 compositions: None,
-            }
+            };
+            (live, status, synced)
         }
     };
-    drop(scratch);
+    // The site's files are in the bucket: no attempt is owed.
+    status.retry = None;
+    ctx.note_retry(&uid, None);
     status.site_name = Some(name.to_string());
     status.bucket_name = Some(bucket.name.clone());
     let serve_url = keys::serve_url(&bucket.url, &name);
@@ -266,12 +323,16 @@ async fn apply(api: &Api<RemotionSite>, live: Arc<RemotionSite>, ctx: &SiteConte
             let wanted = format!("{}@{}", synced.content_hash, function.identity);
             let listed = match synced.compositions.take().filter(|(key, _)| *key == wanted) {
                 Some((_, listed)) => listed,
-                None => {
-                    compositions::list(function, &bucket, &name, &serve_url, &ctx.settings).await.inspect_err(|_| {
-                        // The site is uploaded: remember that even though listing failed.
+                None => match compositions::list(function, &bucket, &name, &serve_url, &ctx.settings).await {
+                    Ok(listed) => listed,
+                    Err(error) => {
+                        // The site is uploaded: remember that, and say so in the status (its
+                        // content hash, no retry), so that listing again fetches nothing.
                         ctx.remember(&uid, synced.clone());
-                    })?
-                }
+                        apply_status(api, &live, FIELD_MANAGER, &status).await?;
+                        return Err(error);
+                    }
+                },
             };
             status.compositions = listed.clone();
             synced.compositions = Some((wanted, listed));
@@ -289,6 +350,73 @@ async fn apply(api: &Api<RemotionSite>, live: Arc<RemotionSite>, ctx: &SiteConte
     shell::set_ready(&mut status, &live, Status::True, Reason::Available, message);
     apply_status(api, &live, FIELD_MANAGER, &status).await?;
     Ok(if source.can_change { Action::requeue(ctx.settings.poll_interval) } else { Action::await_change() })
+}
+
+/// The outcome of [`attempt_sync`].
+enum Attempt {
+    /// Uploaded; `live` is the object as the attempt's record left it.
+    Synced { live: RemotionSite, unpacked_version: Option<String>, report: SyncReport },
+    /// Earlier attempts failed: not before `wait` has passed.
+    Waiting { live: RemotionSite, wait: Duration },
+}
+
+/// One attempt to fetch, unpack and upload the site, under [`retry`]'s backoff and with a
+/// claim on the scratch volume. The attempt is recorded in `status.retry` before it starts
+/// (so one the operator does not live through counts as failed), and a failure records when
+/// the next may start.
+async fn attempt_sync(
+    api: &Api<RemotionSite>,
+    live: RemotionSite,
+    name: &SiteName,
+    bucket: &ReadyBucket,
+    ctx: &SiteContext,
+    source: &SourceIdentity,
+) -> Result<Attempt, Error> {
+    let generation = live.meta().generation.unwrap_or_default();
+    let uid = live.uid().unwrap_or_default();
+    let previous = ctx.retry_written(&uid).or_else(|| live.status.as_ref().and_then(|s| s.retry.clone()));
+    if let Some(wait) = retry::wait(previous.as_ref(), generation, Timestamp::now()) {
+        return Ok(Attempt::Waiting { live, wait });
+    }
+    let claim = ctx.scratch.claim().await?;
+    let attempt = retry::attempt(previous.as_ref(), generation, Timestamp::now());
+    let mut status = shell::owned_status(&live);
+    status.retry = Some(attempt.clone());
+    let live = apply_status(api, &live, FIELD_MANAGER, &status).await?.unwrap_or(live);
+    ctx.note_retry(&uid, Some(attempt.clone()));
+    let result = source::fetch_and_sync(&live, name, bucket, ctx, claim.path(), source.in_memory.clone()).await;
+    drop(claim);
+    match result {
+        Ok((unpacked_version, report)) => Ok(Attempt::Synced { live, unpacked_version, report }),
+        Err(error) => {
+            let failed = retry::failed(&attempt, error.is_terminal(), Timestamp::now());
+            status.retry = Some(failed.clone());
+            match apply_status(api, &live, FIELD_MANAGER, &status).await {
+                Ok(_) => ctx.note_retry(&uid, Some(failed)),
+                Err(e) => tracing::warn!(site = %name, error = %e, "recording the failed attempt in the status failed"),
+            }
+            Err(error)
+        }
+    }
+}
+
+/// A site waiting for its next attempt. When its record was left by an earlier process (not
+/// `ours`) and `Ready` still says the attempt is under way, that attempt never finished (the
+/// operator stopped during it, or ran out of memory or scratch space): say so, and when the
+/// next one starts.
+async fn hold(api: &Api<RemotionSite>, live: &RemotionSite, wait: Duration, ours: bool) -> Result<Action, Error> {
+    let ready = live.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == READY));
+    let retry = live.status.as_ref().and_then(|s| s.retry.as_ref());
+    if let (false, Some(ready), Some(retry)) = (ours, ready, retry)
+        && ready.reason == Reason::Reconciling.as_str()
+    {
+        let message = format!(
+            "{} sync attempt(s) did not finish (was the operator stopped, or out of memory or scratch space?); the next starts at {}",
+            retry.failures, retry.next_attempt_at.0
+        );
+        shell::write_ready(api, live, Status::Unknown, Reason::Reconciling, message).await?;
+    }
+    Ok(Action::requeue(wait))
 }
 
 async fn wait_for(api: &Api<RemotionSite>, live: &RemotionSite, wait: Wait) -> Result<Action, Error> {

@@ -8,81 +8,71 @@ use kube::ResourceExt;
 use remotion_crds::{Reason, RemotionSite};
 use remotion_protocol::keys::SiteName;
 
+use super::SiteContext;
 use super::archive::{self, ArchiveError, UnpackedSite};
-use super::fetch::{self, FetchError, Fetched};
+use super::fetch::{self, FetchError, InMemoryArchive};
 use super::references::ReadyBucket;
 use super::sync::{self, SyncError, SyncReport};
 use super::verify::verify_sha256;
-use super::{SiteContext, SiteSettings};
 use crate::reconcile::Error;
 
-pub fn scratch_dir(settings: &SiteSettings) -> Result<tempfile::TempDir, Error> {
-    let made = match &settings.scratch_dir {
-        Some(dir) => tempfile::Builder::new().prefix("remotion-site-").tempdir_in(dir),
-        None => tempfile::Builder::new().prefix("remotion-site-").tempdir(),
-    };
-    made.map_err(|e| Error::caused_by(Reason::ScratchSpaceError, "creating a scratch folder for the archive", e))
-}
-
 /// What identifies the source's current content, and (for ConfigMaps, read whole to learn
-/// it) the archive already on disk.
+/// it) the archive already in memory. Learning it writes nothing to the scratch volume.
 pub struct SourceIdentity {
     pub identity: String,
     pub can_change: bool,
-    pub fetched: Option<Fetched>,
+    pub in_memory: Option<InMemoryArchive>,
 }
 
 /// File name of the archive in the scratch folder.
 const ARCHIVE_FILE: &str = "archive";
 
-pub async fn identity(
-    site: &RemotionSite,
-    bucket: &ReadyBucket,
-    ctx: &SiteContext,
-    scratch: &Path,
-) -> Result<SourceIdentity, Error> {
+pub async fn identity(site: &RemotionSite, bucket: &ReadyBucket, ctx: &SiteContext) -> Result<SourceIdentity, Error> {
     let source = &site.spec.source;
     if let Some(url) = &source.url {
         let digest = source.sha256.clone().unwrap_or_default();
-        return Ok(SourceIdentity { identity: format!("url {url} sha256 {digest}"), can_change: false, fetched: None });
+        return Ok(SourceIdentity {
+            identity: format!("url {url} sha256 {digest}"),
+            can_change: false,
+            in_memory: None,
+        });
     }
     if let Some(reference) = &source.config_map_ref {
         let namespace = site.namespace().unwrap_or_default();
-        let fetched = fetch::fetch_config_map(
+        let archive = fetch::read_config_map(
             ctx.ctx.aws.secrets().as_ref(),
             &namespace,
             &reference.name,
             &reference.key,
-            &scratch.join(ARCHIVE_FILE),
             &ctx.settings.fetch,
         )
         .await
         .map_err(fetch_error)?;
-        let identity = format!("configMap {}/{} sha256 {}", reference.name, reference.key, fetched.sha256);
-        return Ok(SourceIdentity { identity, can_change: true, fetched: Some(fetched) });
+        let identity = format!("configMap {}/{} sha256 {}", reference.name, reference.key, archive.sha256);
+        return Ok(SourceIdentity { identity, can_change: true, in_memory: Some(archive) });
     }
     if let Some(object) = &source.s3 {
         let etag = fetch::s3_object_etag(&bucket.clients.s3, &object.bucket, &object.key).await.map_err(fetch_error)?;
         let identity = format!("s3 {}/{} etag {etag}", object.bucket, object.key);
-        return Ok(SourceIdentity { identity, can_change: true, fetched: None });
+        return Ok(SourceIdentity { identity, can_change: true, in_memory: None });
     }
     Err(Error::new(Reason::InvalidSource, "spec.source needs one of url, configMapRef or s3"))
 }
 
-/// Fetch (unless already on disk) → verify → unpack → sync. Returns the bundle's Remotion
-/// version and the sync report.
+/// Fetch (unless already in memory) → verify → unpack → sync, in `scratch` (the sync's claim
+/// on the scratch volume). Returns the bundle's Remotion version and the sync report.
 pub async fn fetch_and_sync(
     site: &RemotionSite,
     name: &SiteName,
     bucket: &ReadyBucket,
     ctx: &SiteContext,
     scratch: &Path,
-    fetched: Option<Fetched>,
+    in_memory: Option<InMemoryArchive>,
 ) -> Result<(Option<String>, SyncReport), Error> {
     let archive_path = scratch.join(ARCHIVE_FILE);
     let source = &site.spec.source;
-    let fetched = match (fetched, &source.url, &source.s3) {
-        (Some(fetched), _, _) => fetched,
+    let fetched = match (in_memory, &source.url, &source.s3) {
+        (Some(archive), _, _) => fetch::write_archive(&archive, &archive_path).await.map_err(fetch_error)?,
         (None, Some(url), _) => {
             fetch::fetch_url(&ctx.http, url, &archive_path, &ctx.settings.fetch).await.map_err(fetch_error)?
         }
