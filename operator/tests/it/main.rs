@@ -17,3 +17,4 @@ mod queue;
 mod remotion_site;
 mod render_function;
 mod render_job;
+mod site_bounds;
