@@ -56,13 +56,6 @@ pub struct Config {
     #[arg(long, env = "REMOTION_OPERATOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
 
-    /// Run the controllers only while holding a coordination.k8s.io Lease (for more than one replica).
-    #[arg(long, env = "REMOTION_OPERATOR_LEADER_ELECTION", default_value_t = false)]
-    pub leader_election: bool,
-
-    /// Name of the Lease used for leader election.
-    #[arg(long, env = "REMOTION_OPERATOR_LEASE_NAME", default_value = "remotion-operator")]
-    pub lease_name: String,
     /// Size of the scratch volume RemotionSite archives are downloaded and unpacked in (the
     /// chart's `scratch.sizeLimit`, a Kubernetes quantity): the largest archive and site derive
     /// from it, so that every sync at once fits.
@@ -74,6 +67,13 @@ pub struct Config {
     #[arg(long, env = "REMOTION_OPERATOR_SITE_SYNCS", default_value_t = crate::controllers::remotion_site::scratch::DEFAULT_SITE_SYNCS, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub site_syncs: u16,
 
+    /// Run the controllers only while holding a coordination.k8s.io Lease (for more than one replica).
+    #[arg(long, env = "REMOTION_OPERATOR_LEADER_ELECTION", default_value_t = false)]
+    pub leader_election: bool,
+
+    /// Name of the Lease used for leader election.
+    #[arg(long, env = "REMOTION_OPERATOR_LEASE_NAME", default_value = "remotion-operator")]
+    pub lease_name: String,
 
     /// Namespace of the Lease (default: the pod's namespace, else `default`).
     #[arg(long, env = "POD_NAMESPACE")]
@@ -104,6 +104,11 @@ impl Config {
     pub fn lease_namespace(&self) -> String {
         self.lease_namespace.clone().unwrap_or_else(|| "default".to_owned())
     }
+
+    /// The RemotionSite controller's settings: its limits derived from the scratch volume.
+    pub fn site_settings(&self) -> Result<SiteSettings, ScratchTooSmall> {
+        SiteSettings::for_scratch(self.site_scratch_size, self.site_syncs)
+    }
 }
 
 #[cfg(test)]
@@ -111,11 +116,6 @@ mod tests {
     use super::*;
 
     #[test]
-
-    /// The RemotionSite controller's settings: its limits derived from the scratch volume.
-    pub fn site_settings(&self) -> Result<SiteSettings, ScratchTooSmall> {
-        SiteSettings::for_scratch(self.site_scratch_size, self.site_syncs)
-    }
     fn defaults_follow_the_operator_contract() {
         let config = Config::try_parse_from(["remotion-operator"]).unwrap();
         assert_eq!(config.http_addr, "0.0.0.0:8080".parse().unwrap());
@@ -127,13 +127,6 @@ mod tests {
         assert_eq!(config.lease_name, "remotion-operator");
         assert_eq!(config.namespace, None);
         assert_eq!(config.command, None);
-    }
-
-    #[test]
-    fn iam_policy_is_a_subcommand_beside_the_flags() {
-        use crate::iam::{IamPolicyArgs, PolicyRole};
-        let config =
-            Config::try_parse_from(["remotion-operator", "iam-policy", "function", "--bucket", "my-videos"]).unwrap();
         assert_eq!(config.site_scratch_size, 1 << 30);
         assert_eq!(config.site_syncs, 1);
         assert_eq!(config.site_settings().unwrap(), SiteSettings::default());
@@ -150,6 +143,13 @@ mod tests {
         assert!(small.site_settings().is_err());
         assert!(Config::try_parse_from(["remotion-operator", "--site-scratch-size=lots"]).is_err());
         assert!(Config::try_parse_from(["remotion-operator", "--site-syncs=0"]).is_err());
+    }
+
+    #[test]
+    fn iam_policy_is_a_subcommand_beside_the_flags() {
+        use crate::iam::{IamPolicyArgs, PolicyRole};
+        let config =
+            Config::try_parse_from(["remotion-operator", "iam-policy", "function", "--bucket", "my-videos"]).unwrap();
         let wanted = IamPolicyArgs { role: PolicyRole::Function, bucket: Some("my-videos".into()) };
         assert_eq!(config.command, Some(Command::IamPolicy(wanted)));
         assert!(Config::try_parse_from(["remotion-operator", "iam-policy", "operator", "--bucket=No_Such"]).is_err());

@@ -23,8 +23,8 @@ async fn main() -> Result<()> {
     if let Some(Command::IamPolicy(args)) = &config.command {
         return remotion_operator::iam::print_policy(args);
     }
-    telemetry::init(config.log_format).context("installing the log subscriber")?;
     let site_settings = config.site_settings().context("sizing RemotionSite syncs to the scratch volume")?;
+    telemetry::init(config.log_format).context("installing the log subscriber")?;
 
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
@@ -67,6 +67,7 @@ async fn main() -> Result<()> {
     let settings = Settings {
         progress_writes_per_second: config.progress_writes_per_second,
         launch_concurrency: config.launch_concurrency,
+        site: site_settings,
         ..Settings::new(config.namespace.clone(), config.concurrency)
     };
     let result = controllers::run(ctx, settings, readiness, shutdown.clone()).await;
@@ -79,7 +80,6 @@ async fn main() -> Result<()> {
         Ok(()) => Ok(()),
         Err(controllers::RunError::ShutDownWhileWaiting) => {
             tracing::info!("shut down before the CRDs were served");
-        site: site_settings,
             Ok(())
         }
     }

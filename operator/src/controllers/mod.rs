@@ -108,6 +108,8 @@ pub struct Settings {
     /// several controllers can share one API server without meeting: the tests of renders
     /// from several namespaces use it.
     pub job_selector: Option<String>,
+    /// Limits of RemotionSite syncs, derived from the scratch volume, and how many run at once.
+    pub site: remotion_site::SiteSettings,
 }
 
 impl Settings {
@@ -117,10 +119,9 @@ impl Settings {
             namespace,
             concurrency,
             launch_concurrency: DEFAULT_LAUNCH_CONCURRENCY,
-    /// Limits of RemotionSite syncs, derived from the scratch volume, and how many run at once.
-    pub site: remotion_site::SiteSettings,
             progress_writes_per_second: DEFAULT_PROGRESS_WRITES_PER_SECOND,
             job_selector: None,
+            site: remotion_site::SiteSettings::default(),
         }
     }
 }
@@ -130,7 +131,6 @@ pub const DEFAULT_LAUNCH_CONCURRENCY: u16 = 16;
 
 /// Default of [`Settings::progress_writes_per_second`]: kube-controller-manager's own client
 /// budget is 20 requests/s; a little more, since these are small status patches.
-            site: remotion_site::SiteSettings::default(),
 pub const DEFAULT_PROGRESS_WRITES_PER_SECOND: u16 = 25;
 
 impl Settings {
