@@ -407,13 +407,8 @@ async fn attempt_sync(
 async fn hold(api: &Api<RemotionSite>, live: &RemotionSite, wait: Duration, ours: bool) -> Result<Action, Error> {
     let ready = live.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == READY));
     let retry = live.status.as_ref().and_then(|s| s.retry.as_ref());
-    if let (false, Some(ready), Some(retry)) = (ours, ready, retry)
-        && ready.reason == Reason::Reconciling.as_str()
-    {
-        let message = format!(
-            "{} sync attempt(s) did not finish (was the operator stopped, or out of memory or scratch space?); the next starts at {}",
-            retry.failures, retry.next_attempt_at.0
-        );
+    let unfinished = ready.is_some_and(|c| c.reason == Reason::Reconciling.as_str());
+    if let Some(message) = retry.and_then(|r| retry::unfinished_attempt(r, unfinished && !ours)) {
         shell::write_ready(api, live, Status::Unknown, Reason::Reconciling, message).await?;
     }
     Ok(Action::requeue(wait))

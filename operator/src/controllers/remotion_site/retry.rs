@@ -43,6 +43,18 @@ pub fn failed(attempt: &SyncRetry, terminal: bool, now: Timestamp) -> SyncRetry 
     SyncRetry { next_attempt_at: Time(now + delay(attempt.failures, terminal)), ..attempt.clone() }
 }
 
+/// What `Ready` says of a site waiting for its next attempt when the last one never finished:
+/// its record was left by an earlier operator process while `Ready` still said the attempt was
+/// under way (`unfinished`). `None` when a finished failure explains itself already.
+pub fn unfinished_attempt(retry: &SyncRetry, unfinished: bool) -> Option<String> {
+    unfinished.then(|| {
+        format!(
+            "{} sync attempt(s) did not finish (was the operator stopped, or out of memory or scratch space?); the next starts at {}",
+            retry.failures, retry.next_attempt_at.0
+        )
+    })
+}
+
 /// The wait after `failures` consecutive failures.
 pub fn delay(failures: i32, terminal: bool) -> Duration {
     let (first, max) = if terminal { (FIRST_TERMINAL, MAX_TERMINAL) } else { (FIRST_TRANSIENT, MAX_TRANSIENT) };
@@ -89,6 +101,15 @@ mod tests {
         assert_eq!(wait(Some(&failed), 1, at(100)), Some(Duration::from_secs(600)));
         assert_eq!(wait(Some(&failed), 1, at(700)), None);
         assert_eq!(wait(Some(&failed), 1, at(9000)), None);
+    }
+
+    #[test]
+    fn an_attempt_left_unfinished_by_an_earlier_process_says_when_the_next_starts() {
+        let record = attempt(Some(&attempt(None, 1, at(0))), 1, at(5));
+        let message = unfinished_attempt(&record, true).unwrap();
+        assert!(message.starts_with("2 sync attempt(s) did not finish"), "{message}");
+        assert!(message.ends_with(&at(9).to_string()), "{message}");
+        assert_eq!(unfinished_attempt(&record, false), None);
     }
 
     #[test]
