@@ -61,11 +61,12 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::Resource;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::{self, Action};
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{Controller, watcher};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
 use remotion_crds::render_job::RenderPhase;
 use remotion_crds::{LambdaBucket, RemotionSite, RenderFunction, RenderJob};
 use remotion_protocol::keys::RenderId;
@@ -120,6 +121,27 @@ impl Default for Tuning {
     }
 }
 
+/// Watch events buffered for the slower of the two controllers sharing the RenderJob watch
+/// (each takes events as fast as it can queue them; the buffer only absorbs bursts).
+const SHARED_EVENT_BUFFER: usize = 1024;
+
+/// What the cache keeps of a RenderJob: everything but the field managers' records, except the
+/// one of this controller's status writes (which tells [`apply_status`](crate::reconcile::apply_status)
+/// which fields it owns) and kubectl's copy of the last applied spec. Those records made up
+/// about half of a cached job.
+fn trim_cached_job(job: &mut DeserializeGuard<RenderJob>) {
+    let meta = job.meta_mut();
+    if let Some(entries) = meta.managed_fields.as_mut() {
+        entries.retain(|entry| entry.manager.as_deref() == Some(FIELD_MANAGER));
+    }
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
+/// The annotation in which `kubectl apply` keeps a second copy of the spec.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 /// How often memory of vanished jobs is dropped.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
@@ -173,10 +195,19 @@ pub async fn run_with(ctx: Arc<Context>, settings: Settings, tuning: Tuning, shu
         Some(selector) => watcher::Config::default().any_semantic().labels(selector),
         None => watcher::Config::default().any_semantic(),
     };
-    let launcher = Controller::new(settings.api::<DeserializeGuard<RenderJob>>(client), job_watch());
-    let follower = Controller::new(settings.api::<DeserializeGuard<RenderJob>>(client), job_watch());
-    let jobs = follower.store();
-    let waiting = launcher.store();
+    // One watch and one cache of RenderJobs for both controllers: with 10,000 jobs present, a
+    // cache each doubled the operator's memory.
+    let (jobs, writer) = reflector::store_shared::<DeserializeGuard<RenderJob>>(SHARED_EVENT_BUFFER);
+    let subscribe = || writer.subscribe().expect("a shared store hands out subscriptions");
+    let launcher = Controller::<DeserializeGuard<RenderJob>>::for_shared_stream(subscribe(), jobs.clone());
+    let follower = Controller::<DeserializeGuard<RenderJob>>::for_shared_stream(subscribe(), jobs.clone());
+    let job_stream = watcher(settings.api::<DeserializeGuard<RenderJob>>(client), job_watch())
+        .default_backoff()
+        .modify(trim_cached_job)
+        .reflect_shared(writer)
+        .for_each(|_| futures::future::ready(()));
+    let job_stream_task = tokio::spawn(job_stream);
+    let waiting = jobs.clone();
     let (by_site, by_function, by_bucket) = (waiting.clone(), waiting.clone(), waiting);
     let (admission, mut admitted) = admission::Admission::new();
     let references = Arc::new(cache::References::start(client, &settings));
@@ -224,6 +255,7 @@ pub async fn run_with(ctx: Arc<Context>, settings: Settings, tuning: Tuning, shu
         .run(guard::reconcile(CONTROLLER, reconcile_follow), guard::error_policy(error_policy), job_ctx)
         .for_each(log_result(CONTROLLER));
     futures::join!(launching, following);
+    job_stream_task.abort();
     metrics_task.abort();
     admission_task.abort();
 }

@@ -14,7 +14,8 @@
 //!   (`report::<K>(…)`), or — for the reconcile wrapper of a `Controller` — by being an argument
 //!   of the `.run(…)` of a `Controller` of that kind (its reconcile receives that kind).
 //!   Generic functions calling generic functions are followed.
-//! - **Watches**: a kube `Controller` lists and watches its main kind (`Controller::new(api, …)`)
+//! - **Watches**: a kube `Controller` lists and watches its main kind (`Controller::new(api, …)`;
+//!   one on a shared stream, `Controller::<K>::for_shared_stream`, reconciles kind K)
 //!   and every kind of `.owns(api, …)` and `.watches(api, …)`; `watcher(api, …)` and
 //!   `metadata_watcher(api, …)` are the same list+watch streams ([`WATCH_CALLS`]). Nothing in
 //!   our code says `list`/`watch` there: the derivation adds both for the kind of the `Api`
@@ -553,6 +554,27 @@ impl<'a> Scanner<'a> {
                     for run in self.run_args(index, &code, at, close + 1) {
                         runs.push((run, kind.clone()));
                     }
+                }
+            }
+        }
+
+        // Controllers on a shared stream (`Controller::<K>::for_shared_stream(…)`): the kind is
+        // the turbofish's; the list+watch is the `watcher(api, …)` feeding the stream.
+        for at in self.tokens_in(index, "Controller") {
+            let open = at + "Controller::".len();
+            if !code[at..].starts_with("Controller::<") {
+                continue;
+            }
+            let Some(close) = matching_angle(&code, open) else { continue };
+            let constructor = "::for_shared_stream";
+            if !code[close + 1..].starts_with(constructor) {
+                continue;
+            }
+            let paren = skip_ws(&code, close + 1 + constructor.len());
+            let Some(end) = matching(&code, paren) else { continue };
+            if let KindRef::Concrete(kind) = kind_ref(&kind_of_type(&code[open + 1..close]), &tp) {
+                for run in self.run_args(index, &code, at, end + 1) {
+                    runs.push((run, kind.clone()));
                 }
             }
         }
