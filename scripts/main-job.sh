@@ -152,7 +152,15 @@ wait_for "the site server" 20 curl -sf -o /dev/null "http://127.0.0.1:$http_port
 # --- 3. The operator ---------------------------------------------------------------------------
 step "starting the operator" "$logs/operator.log"
 operator_port=$(free_port)
-RUST_LOG=${RUST_LOG:-info} start "$current_log" "$operator_bin" --http-addr "127.0.0.1:$operator_port" --log-format text
+# The cluster admin's tenancy policy (docs/security.md): one team on this machine, whose
+# resources use the operator's identity and the stand-ins on loopback.
+cat >"$run/tenancy.yaml" <<EOF
+operatorIdentity: ['*']
+network:
+  allowedPrivateNetworks: [127.0.0.0/8]
+EOF
+RUST_LOG=${RUST_LOG:-info} start "$current_log" "$operator_bin" --http-addr "127.0.0.1:$operator_port" --log-format text \
+  --tenancy-policy "$run/tenancy.yaml"
 wait_for "the operator (/ready)" 60 curl -sf "http://127.0.0.1:$operator_port/ready"
 
 # --- 4. The resources --------------------------------------------------------------------------

@@ -67,6 +67,10 @@ pub struct AwsCredentials {
     pub external_id: Option<String>,
 }
 
+/// The label a Secret needs before a RenderJob may read it as input props
+/// (`inputPropsFrom.secretKeyRef`), with the value `"true"`.
+pub const INPUT_PROPS_SECRET_LABEL: &str = "remotion-operator.io/input-props";
+
 /// Keys the operator reads from a credentials Secret.
 pub mod credential_keys {
     /// Access key id.

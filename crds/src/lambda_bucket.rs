@@ -100,6 +100,11 @@ pub struct LambdaBucketStatus {
     /// Base URL of the bucket (path-style for custom endpoints).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The external ID the operator presents when it assumes `credentials.roleArn` with its
+    /// own identity (`remotion-operator:<clusterId>:<namespace>`): the role's trust policy
+    /// should require it (`sts:ExternalId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
 }
 
 /// The prefix every auto-named bucket of `region` starts with, e.g. `remotionlambda-useast1-`.

@@ -66,6 +66,8 @@ pub enum Reason {
     FunctionNotReady,
     /// The ConfigMap or Secret key of `inputPropsFrom` does not exist.
     InputPropsNotFound,
+    /// The Secret of `inputPropsFrom` is not labelled for use as input props.
+    InputPropsNotAllowed,
     /// Ready to launch; waiting for a slot of its function's capacity.
     Queued,
     /// Ready to launch; its namespace runs `maxRendersPerNamespace` renders on the function.
@@ -90,6 +92,12 @@ pub enum Reason {
     CredentialsUnavailable,
     /// The credentials Secret is missing or lacks its keys.
     InvalidCredentials,
+    /// The tenancy policy does not let the namespace use the AWS identity the spec asks for
+    /// (the operator's own, or a role assumed with it), or the spec chose an external ID.
+    IdentityNotAllowed,
+    /// The tenancy policy refuses the endpoint or URL (a private, loopback or link-local
+    /// address, or a host the admin does not allow).
+    EndpointNotAllowed,
 
     // --- RenderFunction ---
     /// The spec cannot become a Lambda function.
@@ -152,6 +160,8 @@ pub enum Reason {
     PublicOutputsDisabled,
     /// The input props are not a JSON object.
     InvalidInputProps,
+    /// `output.key` lies outside the job's own folders and the prefixes the admin allows.
+    OutputKeyNotAllowed,
     /// `output.presignSeconds` outside what SigV4 allows.
     InvalidPresignSeconds,
     /// The render id derived from the UID is unusable.
@@ -221,7 +231,7 @@ impl Reason {
         match self {
             Succeeded | Cancelled => true,
             MultipleBuckets | BucketNotAccessible | BucketNameTaken | WrongRegion | InvalidBucketName => true,
-            InvalidCredentials => true,
+            InvalidCredentials | IdentityNotAllowed | EndpointNotAllowed => true,
             InvalidFunctionSpec | DeploymentFailed | LambdaFunctionNotFound | NotARenderFunction | ProtocolMismatch => {
                 true
             }
@@ -232,6 +242,7 @@ impl Reason {
             | InvalidSite
             | PublicOutputsDisabled
             | InvalidInputProps
+            | OutputKeyNotAllowed
             | InvalidPresignSeconds
             | InvalidRenderId
             | InvalidUid
@@ -246,7 +257,7 @@ impl Reason {
             Reconciling | Deploying | Available | Ready | Idle | Launched | Rendering | CancelRequested | Created
             | Adopted | Updated | Deleted | Retained | Synced | ExpiryDisabled => false,
             BucketNotFound | BucketNotReady | SiteNotFound | SiteNotReady | FunctionNotFound | FunctionNotReady
-            | InputPropsNotFound | Queued | NamespaceLimit => false,
+            | InputPropsNotFound | InputPropsNotAllowed | Queued | NamespaceLimit => false,
             S3Error
             | CredentialsUnavailable
             | LambdaError

@@ -154,6 +154,11 @@ pub struct RenderFunctionStatus {
     #[serde(default)]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
+    /// The external ID the operator presents when it assumes `credentials.roleArn` with its
+    /// own identity (`remotion-operator:<clusterId>:<namespace>`): the role's trust policy
+    /// should require it (`sts:ExternalId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
     /// Name of the function in use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_name: Option<String>,

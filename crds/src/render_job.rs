@@ -291,7 +291,8 @@ pub struct InputPropsSource {
     /// A ConfigMap key holding a JSON object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_map_key_ref: Option<KeyRef>,
-    /// A Secret key holding a JSON object.
+    /// A Secret key holding a JSON object. The Secret must carry the label
+    /// `remotion-operator.io/input-props: "true"`: only Secrets labelled for it become props.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_key_ref: Option<KeyRef>,
 }
@@ -339,9 +340,14 @@ impl From<&StillOptions> for remotion_protocol::payload::StillOptions {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OutputSpec {
-    /// Object key of the output. Default: `renders/<renderId>/out.<ext>`.
+    /// Object key of the output. Default: `renders/<renderId>/out.<ext>`. A custom key must
+    /// start with `renders/<renderId>/` or a prefix the cluster admin allows for the namespace
+    /// (by default `outputs/<namespace>/`), and never reaches into the operator's `sites/` or
+    /// `optimization/` folders.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[^/].*[^/]$|^[^/]$"), length(min = 1, max = 1024))]
+    #[x_kube(validation = Rule::new("!self.startsWith('sites/') && !self.startsWith('optimization/')").message("output.key may not be under sites/ or optimization/: those folders hold the bucket's sites and cost profiles"))]
+    #[x_kube(validation = Rule::new("!self.split('/').exists(s, s == '' || s == '.' || s == '..')").message("output.key may not have empty, '.' or '..' segments"))]
     pub key: Option<String>,
     /// `private` (default): the status URL is presigned. `public`: a public object URL (the
     /// bucket must allow public outputs).

@@ -5,6 +5,9 @@
 //!
 //! Secrets and ConfigMaps are read through [`SecretSource`], so tests (and the API server
 //! stand-in, which has no core types) can supply them.
+//!
+//! Every client is built only for what the admin's [`TenancyPolicy`] lets the namespace use:
+//! its identity (the operator's own, a role, the namespace's own keys) and its endpoint.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -24,6 +27,8 @@ use remotion_crds::common::credential_keys;
 use remotion_crds::{AwsAccess, AwsCredentials};
 
 use crate::reconcile;
+use crate::tenancy::identity::{self, Grant, IdentityRefusal};
+use crate::tenancy::{NetworkRefusal, TenancyPolicy};
 
 /// The data of a Secret or ConfigMap, with the resourceVersion it was read at.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -32,6 +37,8 @@ pub struct ObjectData {
     pub resource_version: String,
     /// Keys and values (Secret `data`, or ConfigMap `data` and `binaryData`).
     pub data: BTreeMap<String, Vec<u8>>,
+    /// The object's labels.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// Reads Secrets and ConfigMaps the resources reference (same namespace).
@@ -73,6 +80,7 @@ impl SecretSource for KubeSecrets {
             Ok(secret.map(|s| ObjectData {
                 resource_version: s.metadata.resource_version.unwrap_or_default(),
                 data: s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect(),
+                labels: s.metadata.labels.unwrap_or_default(),
             }))
         })
     }
@@ -88,7 +96,11 @@ impl SecretSource for KubeSecrets {
                 let mut data: BTreeMap<String, Vec<u8>> =
                     m.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
                 data.extend(m.binary_data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)));
-                ObjectData { resource_version: m.metadata.resource_version.unwrap_or_default(), data }
+                ObjectData {
+                    resource_version: m.metadata.resource_version.unwrap_or_default(),
+                    data,
+                    labels: m.metadata.labels.unwrap_or_default(),
+                }
             }))
         })
     }
@@ -181,6 +193,12 @@ pub enum AwsError {
         /// The API error.
         source: kube::Error,
     },
+    /// The tenancy policy refuses the identity.
+    #[error(transparent)]
+    IdentityNotAllowed(#[from] IdentityRefusal),
+    /// The tenancy policy refuses the endpoint.
+    #[error("endpoint: {0}")]
+    EndpointNotAllowed(#[from] NetworkRefusal),
 }
 
 impl From<AwsError> for reconcile::Error {
@@ -194,6 +212,12 @@ impl From<AwsError> for reconcile::Error {
                 format!("{error}; create it or fix credentials.secretRef"),
                 error,
             ),
+            AwsError::IdentityNotAllowed(_) => {
+                reconcile::Error::caused_by(Reason::IdentityNotAllowed, error.to_string(), error)
+            }
+            AwsError::EndpointNotAllowed(_) => {
+                reconcile::Error::caused_by(Reason::EndpointNotAllowed, error.to_string(), error)
+            }
         }
     }
 }
@@ -252,13 +276,24 @@ struct CacheKey {
 /// Builds and caches [`AwsClients`].
 pub struct AwsFactory {
     secrets: Arc<dyn SecretSource>,
+    policy: Arc<TenancyPolicy>,
     cache: Mutex<HashMap<CacheKey, AwsClients>>,
 }
 
 impl AwsFactory {
-    /// A factory reading credentials Secrets through `secrets`.
-    pub fn new(secrets: Arc<dyn SecretSource>) -> Self {
-        Self { secrets, cache: Mutex::new(HashMap::new()) }
+    /// A factory reading credentials Secrets through `secrets`, under `policy`.
+    pub fn new(secrets: Arc<dyn SecretSource>, policy: Arc<TenancyPolicy>) -> Self {
+        Self { secrets, policy, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// The admin's tenancy policy.
+    pub fn policy(&self) -> &Arc<TenancyPolicy> {
+        &self.policy
+    }
+
+    /// What `access` of a resource in `namespace` may use, by the tenancy policy.
+    pub fn grant(&self, namespace: &str, access: &AwsAccess) -> Result<Grant, AwsError> {
+        Ok(identity::authorize(&self.policy, namespace, access)?)
     }
 
     /// The source of Secrets and ConfigMaps (also for other readers of referenced data).
@@ -268,6 +303,12 @@ impl AwsFactory {
 
     /// Clients for `access` of a resource in `namespace`.
     pub async fn clients(&self, namespace: &str, access: &AwsAccess) -> Result<AwsClients, AwsError> {
+        let grant = self.grant(namespace, access)?;
+        if let Some(endpoint) = &access.endpoint {
+            // Without resolving: cheap enough for every reconcile (names resolve below, once
+            // per client).
+            self.policy.network.check_url(endpoint)?;
+        }
         let secret = match access.credentials.as_ref().and_then(|c| c.secret_ref.as_ref()) {
             Some(reference) => Some(self.read_keys(namespace, &reference.name).await?),
             None => None,
@@ -280,7 +321,10 @@ impl AwsFactory {
         if let Some(clients) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(clients.clone());
         }
-        let sdk = sdk_config(access, secret.as_ref()).await;
+        if let Some(endpoint) = &access.endpoint {
+            self.policy.network.check_url_resolved(endpoint).await?;
+        }
+        let sdk = sdk_config(access, secret.as_ref(), &grant).await;
         let clients = build_clients(&sdk, access);
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         // Clients for an older version of the same Secret are stale now.
@@ -320,8 +364,9 @@ struct SecretKeys {
 }
 
 /// The shared SDK configuration: region and credentials (Secret keys, else the default chain;
-/// then the role assumed with them when `roleArn` is set).
-async fn sdk_config(access: &AwsAccess, secret: Option<&SecretKeys>) -> SdkConfig {
+/// then the role assumed with them when `roleArn` is set, presenting the tenant's external ID
+/// with its own keys and the operator's with the operator's identity).
+async fn sdk_config(access: &AwsAccess, secret: Option<&SecretKeys>, grant: &Grant) -> SdkConfig {
     let region = Region::new(access.region.clone());
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(region.clone());
     if let Some(keys) = secret {
@@ -334,8 +379,12 @@ async fn sdk_config(access: &AwsAccess, secret: Option<&SecretKeys>) -> SdkConfi
         ));
     }
     let base = loader.load().await;
-    let Some(AwsCredentials { role_arn: Some(role_arn), external_id, .. }) = access.credentials.as_ref() else {
+    let Some(AwsCredentials { role_arn: Some(role_arn), external_id: chosen, .. }) = access.credentials.as_ref() else {
         return base;
+    };
+    let external_id = match grant {
+        Grant::AssumedRole { external_id, .. } => Some(external_id),
+        Grant::OwnKeys | Grant::OperatorIdentity => chosen.as_ref(),
     };
     let mut role = aws_config::sts::AssumeRoleProvider::builder(role_arn.clone())
         .session_name("remotion-operator")

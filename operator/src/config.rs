@@ -52,6 +52,13 @@ pub struct Config {
     #[arg(long, env = "REMOTION_OPERATOR_PROGRESS_WRITES_PER_SECOND", default_value_t = crate::controllers::DEFAULT_PROGRESS_WRITES_PER_SECOND, value_parser = clap::value_parser!(u16).range(1..))]
     pub progress_writes_per_second: u16,
 
+    /// The cluster admin's tenancy policy, a YAML file (the Helm chart mounts it from its
+    /// values): which namespaces may use the operator's AWS identity and which roles, where
+    /// endpoints and outputs may point. Absent: the secure default (each namespace only its
+    /// own credentials; see docs/security.md).
+    #[arg(long, env = "REMOTION_OPERATOR_TENANCY_POLICY")]
+    pub tenancy_policy: Option<std::path::PathBuf>,
+
     /// Log format; the filter comes from RUST_LOG (default `info`).
     #[arg(long, env = "REMOTION_OPERATOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,

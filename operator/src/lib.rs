@@ -14,7 +14,9 @@
 //!   synchronous `invoke` of the render function;
 //! - [`events`], [`metrics`], [`telemetry`]: Kubernetes Events, Prometheus metrics, logs;
 //! - [`http`]: `/health`, `/ready`, `/metrics`; [`leader`]: Lease leader election;
-//! - [`config`]: the binary's flags; [`iam`]: the least-privilege IAM policies.
+//! - [`config`]: the binary's flags; [`iam`]: the least-privilege IAM policies;
+//! - [`tenancy`]: what each namespace may make the operator do (identity, network, output
+//!   keys), by the cluster admin's policy.
 //!
 //! Condition reasons are [`remotion_crds::Reason`]; what the operator sends to and reads from
 //! the render function is in `remotion-protocol`.
@@ -29,3 +31,4 @@ pub mod leader;
 pub mod metrics;
 pub mod reconcile;
 pub mod telemetry;
+pub mod tenancy;

@@ -14,6 +14,7 @@ use remotion_operator::http::{self, HttpState, Readiness};
 use remotion_operator::leader::{self, LeaseSettings};
 use remotion_operator::metrics::Metrics;
 use remotion_operator::telemetry;
+use remotion_operator::tenancy::TenancyPolicy;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +26,15 @@ async fn main() -> Result<()> {
     }
     let site_settings = config.site_settings().context("sizing RemotionSite syncs to the scratch volume")?;
     telemetry::init(config.log_format).context("installing the log subscriber")?;
+    // Read before anything starts: a policy that does not load must stop the operator, not
+    // leave it running under another policy than the admin's.
+    let tenancy = match &config.tenancy_policy {
+        Some(path) => TenancyPolicy::load(path)?,
+        None => {
+            tracing::info!("no --tenancy-policy: each namespace may use only its own AWS credentials");
+            TenancyPolicy::default_secure()
+        }
+    };
 
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
@@ -63,7 +73,9 @@ async fn main() -> Result<()> {
         None
     };
 
-    let ctx = Arc::new(Context::new(client.clone(), Arc::new(KubeSecrets::new(client)), metrics, Some(identity)));
+    let ctx = Arc::new(
+        Context::new(client.clone(), Arc::new(KubeSecrets::new(client)), metrics, Some(identity)).with_tenancy(tenancy),
+    );
     let settings = Settings {
         progress_writes_per_second: config.progress_writes_per_second,
         launch_concurrency: config.launch_concurrency,

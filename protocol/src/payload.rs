@@ -18,6 +18,11 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// for async invocations; like Remotion we leave room for the rest of the payload.
 pub const INLINE_PROPS_LIMIT_BYTES: usize = 200_000 - 6_024;
 
+/// The deepest nesting of input props the operator accepts (objects and arrays, the props
+/// object itself counting 1). Deeper props are refused with `InvalidInputProps`: serde_json, and
+/// with it the operator's watch, stops at 128 levels.
+pub const MAX_PROPS_DEPTH: usize = 64;
+
 /// Who may read an output.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]

@@ -47,6 +47,9 @@ fn case(name: &'static str, sample: &'static str, phase: Phase, valid: Value, in
 use Expect::{Field, Rule};
 use Phase::{Create, Update};
 
+const OUTPUT_KEY_FOLDERS: &str =
+    "output.key may not be under sites/ or optimization/: those folders hold the bucket's sites and cost profiles";
+const OUTPUT_KEY_SEGMENTS: &str = "output.key may not have empty, '.' or '..' segments";
 const REGION_IMMUTABLE: &str = "region is immutable: create a new resource for another region";
 const BUCKET_IMMUTABLE: &str = "bucketName is immutable once set";
 const CREDENTIALS: &str = "credentials need a secretRef, a roleArn, or both";
@@ -626,6 +629,22 @@ pub fn all() -> Vec<Case> {
             json!({"spec": {"output": {"key": "videos/alice.mp4"}}}),
             json!({"spec": {"output": {"key": "/absolute.mp4"}}}),
             Field("spec.output.key"),
+        ),
+        case(
+            "rj-output-key-sites",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"output": {"key": "outputs/team/sites/x.mp4"}}}),
+            json!({"spec": {"output": {"key": "sites/other-team/index.html"}}}),
+            Rule(OUTPUT_KEY_FOLDERS),
+        ),
+        case(
+            "rj-output-key-dots",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"output": {"key": "outputs/team/a..b.mp4"}}}),
+            json!({"spec": {"output": {"key": "outputs/team/../other/x.mp4"}}}),
+            Rule(OUTPUT_KEY_SEGMENTS),
         ),
         case(
             "rj-site-ref",

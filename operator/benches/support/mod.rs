@@ -83,10 +83,14 @@ pub struct OperatorProcess {
 impl OperatorProcess {
     /// Starts the operator (watching `namespace`, or every namespace when `None`) with `args`
     /// added, and waits until it is ready. Credentials: the harness's S3 identity in its
-    /// environment, so that the resources need no Secret (the stand-in has no core types).
+    /// environment, so that the resources need no Secret (the stand-in has no core types);
+    /// the tenancy policy lets every namespace use it and the stand-ins on loopback.
     pub async fn start(env: &'static TestEnv, namespace: Option<&str>, args: &[String]) -> Result<Self> {
         let http: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
+        let policy = env.run_dir().join("tenancy.yaml");
+        std::fs::write(&policy, "operatorIdentity: ['*']\nnetwork: {allowedPrivateNetworks: [127.0.0.0/8]}\n")?;
         let mut command = Command::new(env!("CARGO_BIN_EXE_remotion-operator"));
+        command.arg("--tenancy-policy").arg(&policy);
         if let Some(namespace) = namespace {
             command.args(["--namespace", namespace]);
         }

@@ -52,6 +52,7 @@ use crate::http::Readiness;
 use crate::metrics::Metrics;
 use crate::reconcile::guard::InvalidObjects;
 use crate::reconcile::{Backoffs, Error};
+use crate::tenancy::TenancyPolicy;
 
 /// What every reconcile gets.
 pub struct Context {
@@ -72,7 +73,8 @@ pub struct Context {
 }
 
 impl Context {
-    /// A context with production defaults; `instance` is the Event reporting instance (pod name).
+    /// A context with production defaults and the secure default tenancy policy (see
+    /// [`Context::with_tenancy`]); `instance` is the Event reporting instance (pod name).
     pub fn new(
         client: Client,
         secrets: Arc<dyn SecretSource>,
@@ -82,12 +84,19 @@ impl Context {
         Self {
             events: Events::new(client.clone(), instance),
             client,
-            aws: AwsFactory::new(secrets),
+            aws: AwsFactory::new(secrets, Arc::new(TenancyPolicy::default_secure())),
             metrics,
             backoffs: Backoffs::default(),
             functions: Arc::new(SdkFunctions),
             invalid_objects: InvalidObjects::default(),
         }
+    }
+
+    /// The same context under the admin's tenancy `policy`.
+    #[must_use]
+    pub fn with_tenancy(mut self, policy: TenancyPolicy) -> Self {
+        self.aws = AwsFactory::new(self.aws.secrets().clone(), Arc::new(policy));
+        self
     }
 }
 

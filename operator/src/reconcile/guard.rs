@@ -18,14 +18,13 @@ use futures::future::BoxFuture;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
-use kube::core::error_boundary::InvalidObject;
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use remotion_crds::Reason;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-pub use kube::core::DeserializeGuard;
+pub use super::readable::{DeserializeGuard, InvalidObject, Unreadable};
 
 use crate::controllers::Context;
 use crate::reconcile::Error;
@@ -114,13 +113,22 @@ where
 
 /// The message telling the user what to do about an object that does not read.
 pub fn message(kind: &str, invalid: &InvalidObject) -> String {
-    format!(
-        "remotion-operator {} cannot read this {kind}: {}. The object does not match the schema this \
-         operator version knows (were the CRDs upgraded without the operator?): upgrade the operator to \
-         the CRDs' version, or correct the object",
-        env!("CARGO_PKG_VERSION"),
-        invalid.error
-    )
+    match invalid.cause {
+        Unreadable::Schema => format!(
+            "remotion-operator {} cannot read this {kind}: {}. The object does not match the schema this \
+             operator version knows (were the CRDs upgraded without the operator?): upgrade the operator to \
+             the CRDs' version, or correct the object",
+            env!("CARGO_PKG_VERSION"),
+            invalid.error
+        ),
+        Unreadable::TooDeep { depth } => format!(
+            "remotion-operator cannot read this {kind}: it is nested {depth} levels deep, and the operator \
+             reads objects nested at most {} levels (a RenderJob's inputProps may nest {} levels); flatten \
+             the deepest value, or move the data into a file the composition fetches",
+            super::readable::MAX_OBJECT_DEPTH,
+            remotion_protocol::payload::MAX_PROPS_DEPTH,
+        ),
+    }
 }
 
 async fn report<K>(ctx: &Context, controller: &str, object: &DeserializeGuard<K>, invalid: &InvalidObject)

@@ -41,6 +41,30 @@ where
     api.patch_status(&live.name_any(), &params, &Patch::Apply(&patch)).await.map(Some)
 }
 
+/// Applies `desired` as the status of `live` only if the object is still at `live`'s
+/// resourceVersion (the API server answers 409 Conflict otherwise): for a write that must not
+/// happen twice, like recording a launch, where another writer (a previous leader finishing
+/// its reconcile) may have changed the object since it was read.
+pub async fn apply_status_unchanged<K, S>(
+    api: &Api<K>,
+    live: &K,
+    field_manager: &str,
+    desired: &S,
+) -> Result<K, kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Serialize + Debug,
+    S: Serialize,
+{
+    let patch = json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "metadata": {"resourceVersion": live.resource_version()},
+        "status": desired,
+    });
+    let params = PatchParams::apply(field_manager).force();
+    api.patch_status(&live.name_any(), &params, &Patch::Apply(&patch)).await
+}
+
 /// The `f:status` node of the fields `field_manager` owns through the status subresource.
 pub fn owned_status_fields(entries: &[ManagedFieldsEntry], field_manager: &str) -> Option<Value> {
     entries

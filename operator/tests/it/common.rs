@@ -10,6 +10,7 @@ use remotion_operator::aws::{ObjectData, SecretSource, StaticSecrets};
 use remotion_operator::controllers::{self, Context, Settings};
 use remotion_operator::http::{self, HttpState, Readiness};
 use remotion_operator::metrics::Metrics;
+use remotion_operator::tenancy::TenancyPolicy;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -36,6 +37,7 @@ pub fn test_secrets_in(namespaces: &[&str]) -> Arc<StaticSecrets> {
                     ("AWS_SECRET_ACCESS_KEY".to_owned(), remotion_tests::s3::SECRET_KEY.as_bytes().to_vec()),
                 ]
                 .into(),
+                ..Default::default()
             },
         );
     }
@@ -55,7 +57,10 @@ pub struct Operator {
 impl Operator {
     /// Starts the controllers watching `namespace` (so tests do not see each other's objects).
     pub async fn start(client: Client, secrets: Arc<dyn SecretSource>, namespace: &str) -> Result<Self> {
-        Self::start_with(client, namespace, |client, metrics| Context::new(client, secrets, metrics, None)).await
+        Self::start_with(client, namespace, |client, metrics| {
+            Context::new(client, secrets, metrics, None).with_tenancy(TenancyPolicy::permissive_local())
+        })
+        .await
     }
 
     /// Starts with a context built by `context` (to replace parts with fakes).

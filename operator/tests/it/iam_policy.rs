@@ -245,13 +245,13 @@ fn function_policy_grants_exactly_the_actions_the_function_calls_and_its_logs() 
 }
 
 /// Every resource is one the docs promise: `remotionlambda-*` buckets (bucket actions on the
-/// bucket, object actions under `sites/`, `renders/`, `optimization/`), the render functions,
+/// bucket, object actions under `sites/`, `renders/`, `optimization/`, `outputs/`), the render functions,
 /// their log groups, the roles; `*` only for ListAllMyBuckets, which cannot be scoped.
 #[test]
 fn every_statement_is_scoped_and_explained() {
     let bucket = format!("arn:aws:s3:::{BUCKET_PATTERN}");
     let function = "arn:aws:lambda:*:*:function:remotion-render-*";
-    let prefixes = ["sites/*", "renders/*", "optimization/*"];
+    let prefixes = ["sites/*", "renders/*", "optimization/*", "outputs/*"];
     let object_actions = [
         "s3:GetObject",
         "s3:PutObject",

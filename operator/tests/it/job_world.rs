@@ -21,6 +21,7 @@ use remotion_operator::aws::StaticSecrets;
 use remotion_operator::controllers::render_job::{self, Tuning};
 use remotion_operator::controllers::{Context, Settings};
 use remotion_operator::metrics::Metrics;
+use remotion_operator::tenancy::TenancyPolicy;
 use remotion_protocol::keys::{self, RenderId};
 use remotion_protocol::payload::PROTOCOL_VERSION;
 use remotion_tests::TestEnv;
@@ -56,8 +57,19 @@ impl JobOperator {
     }
 
     pub async fn start_with(client: &Client, settings: Settings, tuning: Tuning, secrets: Arc<StaticSecrets>) -> Self {
+        Self::start_with_policy(client, settings, tuning, secrets, TenancyPolicy::permissive_local()).await
+    }
+
+    /// Starts under the admin's tenancy `policy`.
+    pub async fn start_with_policy(
+        client: &Client,
+        settings: Settings,
+        tuning: Tuning,
+        secrets: Arc<StaticSecrets>,
+        policy: TenancyPolicy,
+    ) -> Self {
         let metrics = Arc::new(Metrics::new());
-        let ctx = Arc::new(Context::new(client.clone(), secrets, metrics.clone(), None));
+        let ctx = Arc::new(Context::new(client.clone(), secrets, metrics.clone(), None).with_tenancy(policy));
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(render_job::run_with(ctx, settings, tuning, shutdown.clone()));
         Self { metrics, shutdown, task }

@@ -36,6 +36,7 @@ use remotion_operator::controllers::remotion_site::fetch::FetchLimits;
 use remotion_operator::controllers::{self, Context, Settings};
 use remotion_operator::metrics::Metrics;
 use remotion_operator::reconcile::FINALIZER;
+use remotion_operator::tenancy::TenancyPolicy;
 use remotion_tests::TestEnv;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
@@ -61,7 +62,10 @@ struct Controllers {
 
 impl Controllers {
     fn start(client: Client, secrets: Arc<StaticSecrets>, namespace: &str) -> Self {
-        let ctx = Arc::new(Context::new(client, secrets, Arc::new(Metrics::new()), None));
+        let ctx = Arc::new(
+            Context::new(client, secrets, Arc::new(Metrics::new()), None)
+                .with_tenancy(TenancyPolicy::permissive_local()),
+        );
         let settings = Settings::new(Some(namespace.to_owned()), 4);
         let shutdown = CancellationToken::new();
         let tasks = vec![
@@ -368,7 +372,11 @@ async fn a_bundle_syncs_from_url_then_s3_then_config_map_and_the_finalizer_remov
     setup.secrets.put_config_map(
         &setup.namespace,
         "small-site",
-        ObjectData { resource_version: "1".into(), data: [("site.tgz".to_owned(), small)].into() },
+        ObjectData {
+            resource_version: "1".into(),
+            data: [("site.tgz".to_owned(), small)].into(),
+            ..Default::default()
+        },
     );
     let patch = serde_json::json!({"spec": {"source": {"s3": null, "sha256": null, "configMapRef": {"name": "small-site", "key": "site.tgz"}}}});
     setup.sites.patch("demo", &PatchParams::default(), &Patch::Merge(&patch)).await?;
@@ -443,7 +451,11 @@ async fn bad_archives_end_in_a_terminal_condition_and_write_nothing() -> Result<
         setup.secrets.put_config_map(
             &setup.namespace,
             name,
-            ObjectData { resource_version: "1".into(), data: [("site.tgz".to_owned(), archive.clone())].into() },
+            ObjectData {
+                resource_version: "1".into(),
+                data: [("site.tgz".to_owned(), archive.clone())].into(),
+                ..Default::default()
+            },
         );
         let site = RemotionSite::new(name, site_spec(config_map_source(name, "site.tgz")));
         setup.sites.create(&PostParams::default(), &site).await?;
@@ -484,7 +496,11 @@ async fn a_site_waits_for_its_bucket() -> Result<()> {
     secrets.put_config_map(
         &namespace,
         "site",
-        ObjectData { resource_version: "1".into(), data: [("a.tgz".to_owned(), small_bundle(vec![]))].into() },
+        ObjectData {
+            resource_version: "1".into(),
+            data: [("a.tgz".to_owned(), small_bundle(vec![]))].into(),
+            ..Default::default()
+        },
     );
     sites
         .create(&PostParams::default(), &RemotionSite::new("early", site_spec(config_map_source("site", "a.tgz"))))

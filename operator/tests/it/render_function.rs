@@ -22,6 +22,7 @@ use remotion_operator::controllers::render_function::lambda::{
     DeployedFunction, FunctionApi, FunctionApiFactory, FunctionCapacity, InfoOutcome, Lifecycle, WantedFunction,
 };
 use remotion_operator::reconcile::Error;
+use remotion_operator::tenancy::TenancyPolicy;
 use remotion_protocol::payload::{InfoResponse, PROTOCOL_VERSION};
 use remotion_tests::TestEnv;
 use serde_json::json;
@@ -216,7 +217,7 @@ async fn managed_function_is_created_waited_for_updated_and_verified() -> Result
     let secrets = test_secrets(&namespace);
     let factory = Arc::new(ScriptedFactory(lambda.clone()));
     let operator = Operator::start_with(client.clone(), &namespace, |client, metrics| {
-        let mut ctx = Context::new(client, secrets, metrics, None);
+        let mut ctx = Context::new(client, secrets, metrics, None).with_tenancy(TenancyPolicy::permissive_local());
         ctx.functions = factory;
         ctx
     })

@@ -418,6 +418,7 @@ async fn large_props_are_offloaded_and_props_from_a_config_map_are_checked() -> 
                 ("bad.json".to_owned(), b"[1, 2]".to_vec()),
             ]
             .into(),
+            ..Default::default()
         },
     );
     let operator = JobOperator::start_with_secrets(&world.client, &world.namespace, tuning(), secrets).await;

@@ -88,6 +88,7 @@ async fn apply(api: &Api<LambdaBucket>, live: Arc<LambdaBucket>, ctx: &Context) 
     status.bucket_name = Some(name.clone());
     status.region = Some(spec.aws.region.clone());
     status.url = Some(status::bucket_url(clients.endpoint.as_deref(), &clients.region, &name));
+    status.external_id = ctx.aws.grant(&live.namespace().unwrap_or_default(), &spec.aws)?.external_id().map(Into::into);
     let message = status::ready_message(&name, public, expiry, expiry_enabled);
     shell::set_ready(&mut status, &live, Status::True, Reason::Available, message);
     apply_status(api, &live, FIELD_MANAGER, &status).await?;

@@ -395,7 +395,7 @@ mod tests {
     fn config_map(entries: &[(&str, &[u8])]) -> StaticSecrets {
         let source = StaticSecrets::default();
         let data = entries.iter().map(|(k, v)| ((*k).to_owned(), v.to_vec())).collect();
-        source.put_config_map("ns", "site", ObjectData { resource_version: "1".into(), data });
+        source.put_config_map("ns", "site", ObjectData { resource_version: "1".into(), data, ..Default::default() });
         source
     }
 

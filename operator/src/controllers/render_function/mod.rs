@@ -92,6 +92,8 @@ async fn apply(api: &Api<RenderFunction>, function: &RenderFunction, ctx: &Conte
 
     let info = status::info(lambda.info(&name).await?, &name)?;
     let mut status = shell::owned_status(&live);
+    status.external_id =
+        ctx.aws.grant(&live.namespace().unwrap_or_default(), &live.spec.aws)?.external_id().map(Into::into);
     status::record(&mut status, &live.spec, &name, deployed.as_ref(), &info);
     if let Err(mismatch) = status::speaks_our_protocol(&name, &info) {
         shell::set_ready(&mut status, &live, Status::False, mismatch.reason(), mismatch.report());

@@ -146,7 +146,7 @@ pub async fn follow(api: &Api<RenderJob>, job: &RenderJob, ctx: &JobContext, nam
         desired.invocation_slots = i32::try_from(slots).ok();
     }
     let terminal = desired.phase.is_some_and(RenderPhase::is_terminal);
-    match write_status(api, job, ctx, &desired, false).await? {
+    match write_status(api, job, ctx, &desired).await? {
         // Held back: keep polling meanwhile, so that the end of the render (a phase change,
         // never held back) is seen within a poll interval even when the budget stretches
         // the write interval far beyond it.

@@ -5,6 +5,7 @@
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
+use remotion_crds::common::INPUT_PROPS_SECRET_LABEL;
 use remotion_crds::render_job::RenderPhase;
 use remotion_crds::{Reason, RenderJob};
 use remotion_protocol::keys::{self, RenderId};
@@ -13,9 +14,10 @@ use remotion_protocol::payload::Payload;
 use super::admission::{self, Decision};
 use super::references::{self, Blocked};
 use super::status::{self, Verdict};
-use super::write::write_status;
+use super::write::{record_launch, write_status};
 use super::{Fetched, JobContext, bucket, estimate, invoke, now, payload, props};
 use crate::reconcile::{Error, add_finalizer, has_finalizer};
+use crate::tenancy::outputs;
 
 /// Ends a job before launch (invalid spec, cancelled).
 async fn end_before_launch(
@@ -29,7 +31,7 @@ async fn end_before_launch(
     let current = job.status.clone().unwrap_or_default();
     let verdict = Verdict::Ended { phase, reason, message, doc: None };
     let desired = status::desired(&current, &verdict, job.meta().generation, &now());
-    match write_status(api, job, ctx, &desired, false).await? {
+    match write_status(api, job, ctx, &desired).await? {
         Some(wait) => Ok(Action::requeue(wait)),
         None => Ok(Action::await_change()),
     }
@@ -47,7 +49,7 @@ async fn wait(
     let current = job.status.clone().unwrap_or_default();
     let verdict = Verdict::Waiting { reason, message, estimate: None };
     let desired = status::desired(&current, &verdict, job.meta().generation, &now());
-    let wait = write_status(api, job, ctx, &desired, false).await?;
+    let wait = write_status(api, job, ctx, &desired).await?;
     Ok(Action::requeue(wait.unwrap_or(ctx.tuning.waiting_recheck)))
 }
 
@@ -64,7 +66,7 @@ async fn queue(
     let current = job.status.clone().unwrap_or_default();
     let verdict = Verdict::Queued { reason, message };
     let desired = status::desired(&current, &verdict, job.meta().generation, &now());
-    let held_back = write_status(api, job, ctx, &desired, false).await?;
+    let held_back = write_status(api, job, ctx, &desired).await?;
     let queued = ctx.queued.load(std::sync::atomic::Ordering::Relaxed);
     let budget = f64::from(ctx.progress_writes_per_second.max(1));
     let recheck = ctx.tuning.queued_recheck.max(std::time::Duration::from_secs_f64(queued as f64 / budget));
@@ -104,11 +106,20 @@ pub async fn prepare_and_launch(
     let serialized = match read_props(job, ctx, namespace).await {
         Ok(serialized) => serialized,
         Err(PropsProblem::Missing(message)) => return wait(api, job, ctx, Reason::InputPropsNotFound, message).await,
+        Err(PropsProblem::NotAllowed(message)) => {
+            return wait(api, job, ctx, Reason::InputPropsNotAllowed, message).await;
+        }
         Err(PropsProblem::Invalid(message)) => {
             return end_before_launch(api, job, ctx, RenderPhase::Failed, Reason::InvalidInputProps, message).await;
         }
         Err(PropsProblem::Api(error)) => return Err(error),
     };
+    if let Some(key) = job.spec.output.as_ref().and_then(|o| o.key.as_deref())
+        && let Err(refusal) = outputs::check_key(ctx.shared.aws.policy(), namespace, &id, key)
+    {
+        let message = refusal.to_string();
+        return end_before_launch(api, job, ctx, RenderPhase::Failed, Reason::OutputKeyNotAllowed, message).await;
+    }
     let placed = props::place(serialized, &id);
     let mut request = match payload::request(&job.spec, &id, &resolved, placed.payload.clone()) {
         Ok(request) => request,
@@ -157,9 +168,7 @@ pub async fn prepare_and_launch(
     }
 
     // The finalizer first: a job deleted from now on still gets its render cancelled.
-    if !has_finalizer(job) {
-        add_finalizer(api, job).await?;
-    }
+    let job = &if has_finalizer(job) { job.clone() } else { add_finalizer(api, job).await? };
     // Record the launch before sending it: a restarted operator must never launch twice.
     let mut record = current.clone();
     record.render_id = Some(id.to_string());
@@ -167,7 +176,12 @@ pub async fn prepare_and_launch(
     record.invocation_slots = slots.and_then(|s| i32::try_from(s).ok());
     let verdict = Verdict::Launched { started_at: now(), estimate };
     let desired = status::desired(&record, &verdict, generation, &now());
-    write_status(api, job, ctx, &desired, true).await?;
+    if !record_launch(api, job, ctx, &desired).await? {
+        // Changed since it was read (by another writer, or the cache was behind): it may have
+        // been launched already. Look again once the cache has the change.
+        tracing::info!(render_id = %id, "the job changed before its launch was recorded; looking again");
+        return Ok(Action::requeue(ctx.tuning.poll_interval));
+    }
 
     invoke::spawn(
         &ctx.memory,
@@ -185,6 +199,8 @@ pub async fn prepare_and_launch(
 enum PropsProblem {
     /// The ConfigMap/Secret or its key does not exist (yet).
     Missing(String),
+    /// The Secret is not labelled for use as input props.
+    NotAllowed(String),
     /// They are not a JSON object.
     Invalid(String),
     /// Reading them failed.
@@ -208,6 +224,14 @@ async fn read_props(job: &RenderJob, ctx: &JobContext, namespace: &str) -> Resul
     let data = found
         .map_err(|e| PropsProblem::Api(Error::Kube(e)))?
         .ok_or_else(|| PropsProblem::Missing(format!("waiting for {origin} to exist")))?;
+    if let props::PropsOrigin::Secret { name, .. } = &origin
+        && data.labels.get(INPUT_PROPS_SECRET_LABEL).map(String::as_str) != Some("true")
+    {
+        return Err(PropsProblem::NotAllowed(format!(
+            "Secret {name} is not labelled {INPUT_PROPS_SECRET_LABEL}=true; RenderJobs read only Secrets labelled \
+             for input props: `kubectl label secret {name} {INPUT_PROPS_SECRET_LABEL}=true`"
+        )));
+    }
     let bytes = data.data.get(key).ok_or_else(|| PropsProblem::Missing(format!("waiting for {origin} to exist")))?;
     let text = std::str::from_utf8(bytes).map_err(|_| PropsProblem::Invalid(format!("{origin} is not UTF-8 text")))?;
     props::from_text(text, &origin).map_err(invalid)

@@ -3,8 +3,10 @@
 
 use remotion_crds::render_job::RenderJobSpec;
 use remotion_protocol::keys::{self, RenderId};
-use remotion_protocol::payload::SerializedProps;
+use remotion_protocol::payload::{MAX_PROPS_DEPTH, SerializedProps};
 use serde_json::Value;
+
+use crate::reconcile::readable::nesting_depth;
 
 /// Input props that cannot be used.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -24,6 +26,17 @@ pub enum PropsError {
         origin: String,
         /// What was found instead.
         found: &'static str,
+    },
+    /// Nested more deeply than [`MAX_PROPS_DEPTH`].
+    #[error(
+        "input props from {origin} nest {depth} levels deep; at most {MAX_PROPS_DEPTH} are accepted: flatten \
+         the deepest values, or fetch such data in the composition"
+    )]
+    TooDeep {
+        /// Where the props came from.
+        origin: String,
+        /// Their nesting depth.
+        depth: usize,
     },
 }
 
@@ -85,16 +98,28 @@ fn kind_of(value: &Value) -> &'static str {
     }
 }
 
-/// Serializes props that must be a JSON object.
+/// Serializes props that must be a JSON object nested at most [`MAX_PROPS_DEPTH`] levels.
 pub fn serialize(value: &Value, origin: &PropsOrigin) -> Result<String, PropsError> {
     if !value.is_object() {
         return Err(PropsError::NotAnObject { origin: origin.to_string(), found: kind_of(value) });
     }
-    Ok(value.to_string())
+    let serialized = value.to_string();
+    check_depth(&serialized, origin)?;
+    Ok(serialized)
+}
+
+fn check_depth(text: &str, origin: &PropsOrigin) -> Result<(), PropsError> {
+    let depth = nesting_depth(text);
+    if depth > MAX_PROPS_DEPTH {
+        return Err(PropsError::TooDeep { origin: origin.to_string(), depth });
+    }
+    Ok(())
 }
 
 /// Parses the text of a ConfigMap or Secret key into props (a JSON object), serialized.
 pub fn from_text(text: &str, origin: &PropsOrigin) -> Result<String, PropsError> {
+    // Measured before parsing: the parser's own limit would only say "recursion limit".
+    check_depth(text, origin)?;
     let value: Value = serde_json::from_str(text)
         .map_err(|e| PropsError::NotJson { origin: origin.to_string(), detail: e.to_string() })?;
     serialize(&value, origin)
@@ -149,6 +174,19 @@ mod tests {
             "input props from ConfigMap cm key props.json must be a JSON object, found an array"
         );
         assert!(matches!(from_text("{not json", &o), Err(PropsError::NotJson { .. })));
+    }
+
+    #[test]
+    fn props_nest_at_most_the_limit() {
+        let nested = |levels: usize| format!("{}1{}", "{\"a\":".repeat(levels), "}".repeat(levels));
+        let o = PropsOrigin::Inline;
+        assert!(from_text(&nested(MAX_PROPS_DEPTH), &o).is_ok());
+        let value: Value = serde_json::from_str(&nested(MAX_PROPS_DEPTH + 1)).unwrap();
+        assert_eq!(serialize(&value, &o), Err(PropsError::TooDeep { origin: o.to_string(), depth: 65 }));
+        // Deeper than serde_json parses: still this error, not the parser's.
+        let error = from_text(&nested(500), &o).unwrap_err();
+        assert_eq!(error, PropsError::TooDeep { origin: o.to_string(), depth: 500 });
+        assert!(error.to_string().contains("nest 500 levels deep; at most 64"), "{error}");
     }
 
     #[test]

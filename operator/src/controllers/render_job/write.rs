@@ -14,10 +14,10 @@ use remotion_protocol::keys::RenderId;
 use remotion_protocol::money::Usd;
 
 use super::{FIELD_MANAGER, JobContext, status, throttle};
-use crate::reconcile::{Error, apply_status};
+use crate::reconcile::{Error, apply_status, apply_status_unchanged};
 
 /// Writes `desired` when it says something new, at most once per write interval per job
-/// (`force` for the launch record, which must precede the invocation). A phase change waits
+/// (the launch record, which must precede the invocation, is [`record_launch`]). A phase change waits
 /// for the base interval only, not for the share of the write budget that stretches progress
 /// writes when many renders are live; the end of a render does not wait. Returns how long to wait before the next write is
 /// allowed, when this one was held back.
@@ -26,7 +26,6 @@ pub async fn write_status(
     job: &RenderJob,
     ctx: &JobContext,
     desired: &RenderJobStatus,
-    force: bool,
 ) -> Result<Option<Duration>, Error> {
     let current = job.status.clone().unwrap_or_default();
     if !status::differs(&current, desired) {
@@ -45,7 +44,7 @@ pub async fn write_status(
     let ends =
         desired.phase.is_some_and(RenderPhase::is_terminal) && !current.phase.is_some_and(RenderPhase::is_terminal);
     let wait = throttle::wait(ctx.memory.of(&key).last_write, Instant::now(), interval);
-    if !force && !ends && !wait.is_zero() {
+    if !ends && !wait.is_zero() {
         return Ok(Some(wait));
     }
     apply_status(api, job, FIELD_MANAGER, desired).await?;
@@ -56,6 +55,27 @@ pub async fn write_status(
     }
     announce(job, ctx, &current, desired).await;
     Ok(None)
+}
+
+/// Records a launch in the status, only if nobody changed the job since `job` was read: the
+/// record is what stops a second launch, so two writers (a leader change in the middle of a
+/// reconcile) must not both succeed. `Ok(false)`: the job changed; read it again.
+pub async fn record_launch(
+    api: &Api<RenderJob>,
+    job: &RenderJob,
+    ctx: &JobContext,
+    desired: &RenderJobStatus,
+) -> Result<bool, Error> {
+    match apply_status_unchanged(api, job, FIELD_MANAGER, desired).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 409 => return Ok(false),
+        Err(error) => return Err(error.into()),
+    }
+    let uid = job.uid().unwrap_or_default();
+    let key = RenderId::from_uid(&uid).map(|id| id.to_string()).unwrap_or(uid);
+    ctx.memory.update(&key, |m| m.last_write = Some(Instant::now()));
+    announce(job, ctx, &job.status.clone().unwrap_or_default(), desired).await;
+    Ok(true)
 }
 
 /// The reason of a status's `Ready` condition.

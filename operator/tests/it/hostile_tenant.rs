@@ -1,0 +1,309 @@
+//! A hostile tenant, on real components (API server stand-in, SeaweedFS, the Lambda emulator):
+//! each attack from a namespace the cluster admin has not trusted ends in a clear condition or
+//! an admission error, and touches nothing of anyone else's.
+//!
+//! The admin's policy here: the operator's own identity serves only a namespace the attacker
+//! is not; no role is granted; outputs under `outputs/<namespace>/`; loopback reachable (the
+//! stand-ins live there), every other non-public address refused.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use aws_sdk_s3::primitives::ByteStream;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use remotion_crds::common::{INPUT_PROPS_SECRET_LABEL, find_condition};
+use remotion_crds::render_job::RenderPhase;
+use remotion_crds::{LambdaBucket, RenderJob};
+use remotion_operator::aws::{ObjectData, StaticSecrets};
+use remotion_operator::controllers::render_job::Tuning;
+use remotion_operator::controllers::{Context, Settings};
+use remotion_operator::reconcile::guard::DeserializeGuard;
+use remotion_operator::reconcile::{apply_status_unchanged, readable::MAX_OBJECT_DEPTH};
+use remotion_operator::tenancy::{NetworkPolicy, TenancyPolicy};
+use remotion_protocol::keys::{self, RenderId};
+use remotion_tests::TestEnv;
+use serde_json::{Value, json};
+
+use crate::common::{CREDENTIALS_SECRET, Operator, eventually, test_secrets};
+use crate::job_world::{JobOperator, World, condition, tuning};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// The admin's policy of these tests: the operator's identity for `trusted` only.
+fn policy(trusted: &str) -> TenancyPolicy {
+    TenancyPolicy {
+        operator_identity: remotion_operator::tenancy::NamespaceSet(vec![trusted.to_owned()]),
+        network: NetworkPolicy::loopback_allowed(),
+        ..TenancyPolicy::default_secure()
+    }
+}
+
+/// `{"a": {"a": … 1}}`, `levels` objects deep.
+fn nested(levels: usize) -> Value {
+    (0..levels).fold(json!(1), |inner, _| json!({ "a": inner }))
+}
+
+async fn ready_reason(api: &Api<LambdaBucket>, name: &str) -> Result<(String, String)> {
+    eventually(&format!("{name} has a Ready reason"), WAIT, || async {
+        let bucket = api.get(name).await?;
+        let ready = bucket.status.as_ref().and_then(|s| find_condition(&s.conditions, "Ready")).cloned();
+        Ok(ready.filter(|c| c.status == "False").map(|c| (c.reason, c.message)))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_tenant_cannot_borrow_the_operators_identity_a_role_or_a_private_endpoint() -> Result<()> {
+    let env = TestEnv::get();
+    let client = env.kube_client().await?;
+    let attacker = env.unique_name("evil");
+    let secrets = test_secrets(&attacker);
+    let operator = Operator::start_with(client.clone(), &attacker, |client, metrics| {
+        Context::new(client, secrets, metrics, None).with_tenancy(policy("victim"))
+    })
+    .await?;
+    let api: Api<LambdaBucket> = Api::namespaced(client.clone(), &attacker);
+    let s3 = env.s3().endpoint.clone();
+    let own_keys = json!({"secretRef": {"name": CREDENTIALS_SECRET}});
+    let attacks = [
+        // The operator's identity, which the admin gave the victim's namespace only.
+        (
+            "no-credentials",
+            json!({"region": "us-east-1", "endpoint": s3}),
+            "IdentityNotAllowed",
+            "operator's AWS identity",
+        ),
+        // A role of the victim's, assumed with the operator's identity.
+        (
+            "victims-role",
+            json!({"region": "us-east-1", "endpoint": s3,
+                "credentials": {"roleArn": "arn:aws:iam::111122223333:role/remotion-victim"}}),
+            "IdentityNotAllowed",
+            "may not have the operator assume",
+        ),
+        // The victim's external ID, chosen by the attacker.
+        (
+            "chosen-external-id",
+            json!({"region": "us-east-1", "endpoint": s3,
+                "credentials": {"roleArn": "arn:aws:iam::111122223333:role/remotion-victim",
+                                "externalId": format!("remotion-operator:default:victim")}}),
+            "IdentityNotAllowed",
+            format!("presents remotion-operator:default:{attacker}").leak() as &str,
+        ),
+        // The instance metadata service as an "S3 endpoint", with the tenant's own keys.
+        (
+            "metadata-endpoint",
+            json!({"region": "us-east-1", "endpoint": "http://169.254.169.254", "credentials": own_keys}),
+            "EndpointNotAllowed",
+            "169.254.169.254",
+        ),
+        // A cluster-internal address.
+        (
+            "internal-endpoint",
+            json!({"region": "us-east-1", "endpoint": "http://10.96.0.1:443", "credentials": own_keys}),
+            "EndpointNotAllowed",
+            "non-public address",
+        ),
+    ];
+    let mut names = Vec::new();
+    for (name, aws, _, _) in &attacks {
+        let bucket_name = env.unique_name(&format!("x-{name}"));
+        let mut spec = aws.clone();
+        spec["bucketName"] = json!(bucket_name);
+        let object: LambdaBucket = serde_json::from_value(json!({
+            "apiVersion": "remotion-operator.io/v1alpha1", "kind": "LambdaBucket",
+            "metadata": {"name": name}, "spec": spec}))?;
+        api.create(&PostParams::default(), &object).await?;
+        names.push(bucket_name);
+    }
+    for ((name, _, reason, says), bucket_name) in attacks.iter().zip(&names) {
+        let (found, message) = ready_reason(&api, name).await?;
+        assert_eq!((name, found.as_str()), (name, *reason), "{message}");
+        assert!(message.contains(says), "{name}: {message}");
+        // Nothing was created in S3 on the attacker's behalf.
+        let exists = env.s3().client().await.head_bucket().bucket(bucket_name).send().await.is_ok();
+        assert!(!exists, "{name}: bucket {bucket_name} was created");
+    }
+    // The same spec with the tenant's own keys works: the refusals were the policy's.
+    let mut own = json!({"region": "us-east-1", "endpoint": s3, "credentials": own_keys});
+    own["bucketName"] = json!(env.unique_name("x-own"));
+    let object: LambdaBucket = serde_json::from_value(json!({
+        "apiVersion": "remotion-operator.io/v1alpha1", "kind": "LambdaBucket",
+        "metadata": {"name": "own-keys"}, "spec": own}))?;
+    api.create(&PostParams::default(), &object).await?;
+    eventually("own-keys Ready", WAIT, || async {
+        let bucket = api.get("own-keys").await?;
+        let ready = bucket.status.as_ref().and_then(|s| find_condition(&s.conditions, "Ready")).cloned();
+        Ok(ready.filter(|c| c.status == "True"))
+    })
+    .await?;
+    operator.stop().await
+}
+
+/// A job controller under the policy of these tests.
+async fn job_operator(world: &World, secrets: std::sync::Arc<StaticSecrets>, tuning: Tuning) -> JobOperator {
+    let settings = Settings::new(Some(world.namespace.clone()), 4);
+    JobOperator::start_with_policy(&world.client, settings, tuning, secrets, policy("victim")).await
+}
+
+#[tokio::test]
+async fn props_nested_too_deep_fail_their_job_only() -> Result<()> {
+    let world = World::new("evil-props", "test-fn-60", &["succeed"], 60).await?;
+    let operator = job_operator(&world, test_secrets(&world.namespace), tuning()).await;
+
+    // Deeper than serde_json reads: the API server takes it; the operator's watch must not
+    // break. Sent as bytes (a typed client could not read the answer).
+    let guarded: Api<DeserializeGuard<RenderJob>> = Api::namespaced(world.client.clone(), &world.namespace);
+    let deep = json!({"apiVersion": "remotion-operator.io/v1alpha1", "kind": "RenderJob", "metadata": {"name": "abyss"},
+        "spec": {"siteRef": {"name": "site"}, "functionRef": {"name": "renderer"}, "composition": "succeed",
+                 "inputProps": nested(200)}});
+    let path = format!("/apis/remotion-operator.io/v1alpha1/namespaces/{}/renderjobs", world.namespace);
+    let request = kube::core::Request::new(path).create(&PostParams::default(), serde_json::to_vec(&deep)?)?;
+    world.client.request_text(request).await?;
+    // Deeper than the props limit, within what the operator reads.
+    world.create_job("deep", "succeed", nested(70)).await?;
+    world.create_job("fine", "succeed", json!({"steps": 2, "intervalMs": 100})).await?;
+
+    world.wait_phase("fine", RenderPhase::Succeeded).await?;
+    let deep = world.wait_phase("deep", RenderPhase::Failed).await?;
+    let (_, reason, message) = condition(&deep, "Ready");
+    assert_eq!(reason, "InvalidInputProps", "{message}");
+    assert!(message.contains("nest 70 levels deep; at most 64"), "{message}");
+
+    // Reported on the job itself: a Warning Event (its Ready condition is written too, but
+    // the object is too deep for a test client to read it back).
+    eventually("the abyss reported", WAIT, || async {
+        let events = world.events("abyss").await?;
+        Ok(events.iter().any(|(kind, reason)| kind == "Warning" && reason == "InvalidObject").then_some(()))
+    })
+    .await?;
+    let object = guarded.get("abyss").await?;
+    let invalid = object.0.as_ref().expect_err("too deep to read");
+    assert!(invalid.error.contains(&format!("more than the {MAX_OBJECT_DEPTH}")), "{}", invalid.error);
+    // Never launched.
+    let id = RenderId::from_uid(&object.uid().unwrap())?;
+    let progress = env_head(&world.bucket, &keys::progress(&id)).await;
+    assert!(!progress, "the abyss was launched");
+    operator.stop().await
+}
+
+async fn env_head(bucket: &str, key: &str) -> bool {
+    TestEnv::get().s3().client().await.head_object().bucket(bucket).key(key).send().await.is_ok()
+}
+
+#[tokio::test]
+async fn a_job_reads_only_secrets_labelled_for_props() -> Result<()> {
+    let world = World::new("evil-secret", "test-fn-61", &["succeed"], 60).await?;
+    let secrets = test_secrets(&world.namespace);
+    let props = br#"{"steps": 1, "intervalMs": 100}"#.to_vec();
+    let data = || [("props.json".to_owned(), props.clone())].into();
+    secrets.put_secret(
+        &world.namespace,
+        "db-password",
+        ObjectData { resource_version: "1".into(), data: data(), ..Default::default() },
+    );
+    let quick = Tuning { waiting_recheck: Duration::from_secs(1), ..tuning() };
+    let operator = job_operator(&world, secrets.clone(), quick).await;
+
+    let from_secret =
+        json!({"inputProps": null, "inputPropsFrom": {"secretKeyRef": {"name": "db-password", "key": "props.json"}}});
+    world.create_job_with("leak", "succeed", Value::Null, from_secret, json!({})).await?;
+    let waiting = eventually("leak waits for a label", WAIT, || async {
+        let job = world.jobs.get("leak").await?;
+        let ready = job.status.as_ref().and_then(|s| find_condition(&s.conditions, "Ready")).cloned();
+        Ok(ready.filter(|c| c.reason == "InputPropsNotAllowed"))
+    })
+    .await?;
+    assert!(
+        waiting.message.contains(&format!("kubectl label secret db-password {INPUT_PROPS_SECRET_LABEL}=true")),
+        "{}",
+        waiting.message
+    );
+    assert_eq!(world.jobs.get("leak").await?.status.and_then(|s| s.phase), Some(RenderPhase::Pending));
+
+    // The namespace's admin labels it: now it may be read.
+    let labels = [(INPUT_PROPS_SECRET_LABEL.to_owned(), "true".to_owned())].into();
+    secrets.put_secret(
+        &world.namespace,
+        "db-password",
+        ObjectData { resource_version: "2".into(), data: data(), labels },
+    );
+    world.wait_phase("leak", RenderPhase::Succeeded).await?;
+    operator.stop().await
+}
+
+#[tokio::test]
+async fn output_keys_stay_in_the_jobs_folders() -> Result<()> {
+    let world = World::new("evil-out", "test-fn-62", &["succeed"], 60).await?;
+    let operator = job_operator(&world, test_secrets(&world.namespace), tuning()).await;
+    let env = TestEnv::get();
+    // A victim's render whose cancel signal and output the attacker targets.
+    let victim = "renders/victimrender/";
+    env.s3()
+        .client()
+        .await
+        .put_object()
+        .bucket(&world.bucket)
+        .key(format!("{victim}out.mp4"))
+        .body(ByteStream::from_static(b"victim's video"))
+        .send()
+        .await?;
+    let output = |key: &str| json!({"output": {"key": key, "privacy": "private"}});
+    let props = json!({"steps": 1, "intervalMs": 100});
+    let refused = [
+        ("other-ns", "outputs/some-other-team/stolen.mp4".to_owned()),
+        ("victims-output", format!("{victim}out.mp4")),
+        ("victims-cancel", format!("{victim}cancel")),
+        ("bucket-root", "final.mp4".to_owned()),
+    ];
+    for (name, key) in &refused {
+        world.create_job_with(name, "succeed", props.clone(), output(key), json!({})).await?;
+    }
+    let mine = format!("outputs/{}/videos/mine.mp4", world.namespace);
+    world.create_job_with("mine", "succeed", props.clone(), output(&mine), json!({})).await?;
+
+    for (name, key) in &refused {
+        let job = world.wait_phase(name, RenderPhase::Failed).await?;
+        let (_, reason, message) = condition(&job, "Ready");
+        assert_eq!(reason, "OutputKeyNotAllowed", "{name}: {message}");
+        assert!(message.contains(&format!("\"outputs/{}/\"", world.namespace)), "{message}");
+        assert_eq!(world.launches(&job).await?, 0, "{name} launched");
+        if key.starts_with("outputs/") || key == "final.mp4" {
+            assert!(!env_head(&world.bucket, key).await, "{name} wrote {key}");
+        }
+    }
+    let body =
+        env.s3().client().await.get_object().bucket(&world.bucket).key(format!("{victim}out.mp4")).send().await?;
+    assert_eq!(body.body.collect().await?.into_bytes().as_ref(), b"victim's video");
+    assert!(!env_head(&world.bucket, &format!("{victim}cancel")).await);
+
+    let job = world.wait_phase("mine", RenderPhase::Succeeded).await?;
+    assert_eq!(job.status.and_then(|s| s.output).map(|o| o.s3_uri), Some(format!("s3://{}/{mine}", world.bucket)));
+    operator.stop().await
+}
+
+#[tokio::test]
+async fn a_launch_record_written_from_a_stale_read_is_refused() -> Result<()> {
+    let env = TestEnv::get();
+    let client: Client = env.kube_client().await?;
+    let namespace = env.unique_name("stale");
+    let jobs: Api<RenderJob> = Api::namespaced(client.clone(), &namespace);
+    let job: RenderJob = serde_json::from_value(json!({
+        "apiVersion": "remotion-operator.io/v1alpha1", "kind": "RenderJob", "metadata": {"name": "twice"},
+        "spec": {"siteRef": {"name": "s"}, "functionRef": {"name": "f"}, "composition": "Intro"}}))?;
+    let read = jobs.create(&PostParams::default(), &job).await?;
+    // Another writer (a previous leader recording the launch) changes the job after this read.
+    let other = json!({"apiVersion": "remotion-operator.io/v1alpha1", "kind": "RenderJob",
+        "status": {"renderId": "first", "phase": "Rendering"}});
+    jobs.patch_status("twice", &PatchParams::apply("previous-leader").force(), &Patch::Apply(&other)).await?;
+
+    let second = json!({"renderId": "second", "phase": "Rendering"});
+    let refused = apply_status_unchanged(&jobs, &read, "remotion-operator/renderjob", &second).await;
+    assert!(matches!(&refused, Err(kube::Error::Api(status)) if status.code == 409), "{refused:?}");
+    assert_eq!(jobs.get("twice").await?.status.and_then(|s| s.render_id).as_deref(), Some("first"));
+    // From a fresh read, the write goes through.
+    let fresh = jobs.get("twice").await?;
+    apply_status_unchanged(&jobs, &fresh, "remotion-operator/renderjob", &second).await?;
+    Ok(())
+}
