@@ -210,12 +210,11 @@ impl reqwest::dns::Resolve for GuardedResolver {
             let allowed: Vec<SocketAddr> =
                 found.iter().copied().filter(|a| policy.check_address(&host, a.ip()).is_ok()).collect();
             if allowed.is_empty() {
-                let refusal = match found.first() {
-                    Some(address) => policy.check_address(&host, address.ip()).err(),
-                    None => None,
-                };
-                let message = refusal.map_or_else(|| format!("{host} has no address"), |r| r.to_string());
-                return Err(message.into());
+                // The refusal itself, so that the caller can tell it from a network failure.
+                return Err(match found.first().and_then(|a| policy.check_address(&host, a.ip()).err()) {
+                    Some(refusal) => Box::new(refusal) as Box<dyn std::error::Error + Send + Sync>,
+                    None => format!("{host} has no address").into(),
+                });
             }
             Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
         })
@@ -231,7 +230,7 @@ pub fn redirect_policy(policy: Arc<NetworkPolicy>, max: usize) -> reqwest::redir
         }
         match policy.check_url(attempt.url().as_str()) {
             Ok(_) => attempt.follow(),
-            Err(refusal) => attempt.error(format!("redirected to a refused URL: {refusal}")),
+            Err(refusal) => attempt.error(refusal),
         }
     })
 }

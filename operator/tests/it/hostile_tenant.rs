@@ -14,7 +14,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use remotion_crds::common::{INPUT_PROPS_SECRET_LABEL, find_condition};
 use remotion_crds::render_job::RenderPhase;
-use remotion_crds::{LambdaBucket, RenderJob};
+use remotion_crds::{LambdaBucket, RemotionSite, RenderJob};
 use remotion_operator::aws::{ObjectData, StaticSecrets};
 use remotion_operator::controllers::render_job::Tuning;
 use remotion_operator::controllers::{Context, Settings};
@@ -138,6 +138,52 @@ async fn a_tenant_cannot_borrow_the_operators_identity_a_role_or_a_private_endpo
         Ok(ready.filter(|c| c.status == "True"))
     })
     .await?;
+    operator.stop().await
+}
+
+#[tokio::test]
+async fn a_site_cannot_make_the_operator_fetch_from_private_addresses() -> Result<()> {
+    let env = TestEnv::get();
+    let client = env.kube_client().await?;
+    let attacker = env.unique_name("evil-site");
+    let secrets = test_secrets(&attacker);
+    let operator = Operator::start_with(client.clone(), &attacker, |client, metrics| {
+        Context::new(client, secrets, metrics, None).with_tenancy(policy("victim"))
+    })
+    .await?;
+    let bucket_name = env.s3().create_test_bucket("evil-site").await?;
+    let bucket: LambdaBucket = serde_json::from_value(json!({
+        "apiVersion": "remotion-operator.io/v1alpha1", "kind": "LambdaBucket", "metadata": {"name": "bucket"},
+        "spec": {"region": "us-east-1", "endpoint": env.s3().endpoint, "bucketName": bucket_name,
+                 "credentials": {"secretRef": {"name": CREDENTIALS_SECRET}}}}))?;
+    Api::<LambdaBucket>::namespaced(client.clone(), &attacker).create(&PostParams::default(), &bucket).await?;
+    let sites: Api<RemotionSite> = Api::namespaced(client.clone(), &attacker);
+    for (name, url) in [
+        ("metadata", "http://169.254.169.254/latest/meta-data/iam/security-credentials/"),
+        ("cluster-dns", "http://10.96.0.10:53/"),
+        ("file", "file:///var/run/secrets/kubernetes.io/serviceaccount/token"),
+    ] {
+        let site: RemotionSite = serde_json::from_value(json!({
+            "apiVersion": "remotion-operator.io/v1alpha1", "kind": "RemotionSite", "metadata": {"name": name},
+            "spec": {"bucketRef": {"name": "bucket"}, "source": {"url": url, "sha256": "0".repeat(64)}}}))?;
+        match sites.create(&PostParams::default(), &site).await {
+            Ok(_) => {
+                let (reason, message) = eventually(&format!("{name} refused"), WAIT, || async {
+                    let site = sites.get(name).await?;
+                    let ready = site.status.as_ref().and_then(|s| find_condition(&s.conditions, "Ready")).cloned();
+                    Ok(ready.filter(|c| c.status == "False").map(|c| (c.reason, c.message)))
+                })
+                .await?;
+                assert_eq!(reason, "EndpointNotAllowed", "{name}: {message}");
+            }
+            // The CRD takes http(s) URLs only: refused at admission, which is as good.
+            Err(kube::Error::Api(status)) if status.code == 422 => assert_eq!(name, "file", "{status:?}"),
+            Err(other) => return Err(other.into()),
+        }
+    }
+    // Nothing was uploaded on the attacker's behalf.
+    let listed = env.s3().client().await.list_objects_v2().bucket(&bucket_name).send().await?;
+    assert_eq!(listed.key_count(), Some(0));
     operator.stop().await
 }
 

@@ -13,6 +13,7 @@
 //! - **S3 object**: read with the bucketRef's credentials; the SDK retries transient errors.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use remotion_crds::Reason;
@@ -20,6 +21,8 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use crate::aws::SecretSource;
+use crate::tenancy::network::{GuardedResolver, redirect_policy};
+use crate::tenancy::{NetworkPolicy, NetworkRefusal};
 
 /// Bounds of a download.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +83,14 @@ pub enum FetchError {
         attempts: u32,
         /// The last error.
         message: String,
+    },
+    /// The tenancy policy refuses the URL, or a host it resolved or redirected to.
+    #[error("GET {url}: {refusal}")]
+    Refused {
+        /// The URL.
+        url: String,
+        /// Why.
+        refusal: NetworkRefusal,
     },
     /// The archive is over the size limit.
     #[error("the archive at {source_name} is larger than the limit of {limit} bytes")]
@@ -147,6 +158,7 @@ impl FetchError {
             Self::ConfigMapKeyMissing { .. } => Reason::SourceKeyMissing,
             Self::Unreachable { .. } | Self::ConfigMapRead { .. } | Self::S3 { .. } => Reason::SourceUnavailable,
             Self::TooLarge { .. } => Reason::ArchiveTooLarge,
+            Self::Refused { .. } => Reason::EndpointNotAllowed,
             Self::Io(_) => Reason::ScratchSpaceError,
         }
     }
@@ -184,9 +196,16 @@ impl Sink {
     }
 }
 
-/// The HTTP client for archive downloads (build once, share: it pools connections).
-pub fn http_client(limits: &FetchLimits) -> reqwest::Result<reqwest::Client> {
+/// Redirects an archive download follows at most.
+const MAX_REDIRECTS: usize = 10;
+
+/// The HTTP client for archive downloads (build once, share: it pools connections). It
+/// connects only to addresses `network` allows, whatever a name resolves to at the time, and
+/// follows only redirects to URLs it allows.
+pub fn http_client(limits: &FetchLimits, network: Arc<NetworkPolicy>) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
+        .dns_resolver(Arc::new(GuardedResolver::new(network.clone())))
+        .redirect(redirect_policy(network, MAX_REDIRECTS))
         .user_agent(concat!("remotion-operator/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(limits.connect_timeout)
         .read_timeout(limits.read_timeout)
@@ -234,7 +253,11 @@ async fn fetch_url_once(
     dest: &Path,
     limits: &FetchLimits,
 ) -> Result<Fetched, Attempt> {
-    let network = |e: reqwest::Error| Attempt::Retry(error_chain(&e));
+    let network = |e: reqwest::Error| match refusal_in(&e) {
+        // Refused by the policy (at a connection or a redirect): retrying cannot help.
+        Some(refusal) => Attempt::Fail(FetchError::Refused { url: url.to_owned(), refusal }),
+        None => Attempt::Retry(error_chain(&e)),
+    };
     let mut response = client.get(url).send().await.map_err(network)?;
     let status = response.status();
     if !status.is_success() {
@@ -254,6 +277,18 @@ async fn fetch_url_once(
         sink.write(&chunk).await.map_err(Attempt::Fail)?;
     }
     sink.finish().await.map_err(Attempt::Fail)
+}
+
+/// The policy's refusal among the causes of `e`, if that is why it failed.
+fn refusal_in(e: &(dyn std::error::Error + 'static)) -> Option<NetworkRefusal> {
+    let mut cause = Some(e);
+    while let Some(current) = cause {
+        if let Some(refusal) = current.downcast_ref::<NetworkRefusal>() {
+            return Some(refusal.clone());
+        }
+        cause = current.source();
+    }
+    None
 }
 
 /// `e` with its sources, which is where reqwest keeps the interesting part.
@@ -388,9 +423,66 @@ fn s3_error(bucket: &str, key: &str, e: impl std::error::Error + 'static) -> Fet
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use tokio::io::AsyncReadExt;
+
     use crate::aws::{ObjectData, StaticSecrets};
 
     use super::*;
+
+    /// A server on loopback answering every request with `answer`; counts connections.
+    async fn server(answer: String) -> (u16, Arc<AtomicU32>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = Arc::new(AtomicU32::new(0));
+        let counted = connections.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request).await;
+                let _ = stream.write_all(answer.as_bytes()).await;
+            }
+        });
+        (port, connections)
+    }
+
+    fn quick() -> FetchLimits {
+        FetchLimits { attempts: 1, ..FetchLimits::default() }
+    }
+
+    #[tokio::test]
+    async fn a_name_resolving_to_a_refused_address_is_never_connected() {
+        let (port, connections) = server("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".into()).await;
+        let client = http_client(&quick(), Arc::new(NetworkPolicy::default())).unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        let url = format!("http://localhost:{port}/site.tgz");
+        let error = fetch_url(&client, &url, &dest.path().join("a"), &quick()).await.unwrap_err();
+        assert!(
+            matches!(&error, FetchError::Refused { refusal: NetworkRefusal::PrivateAddress { .. }, .. }),
+            "{error}"
+        );
+        assert_eq!(error.reason(), Reason::EndpointNotAllowed);
+        assert_eq!(connections.load(Ordering::SeqCst), 0);
+        // Allowed, the same URL is fetched: the refusal was the policy's.
+        let client = http_client(&quick(), Arc::new(NetworkPolicy::loopback_allowed())).unwrap();
+        fetch_url(&client, &url, &dest.path().join("b"), &quick()).await.unwrap();
+        assert_eq!(connections.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_redirect_to_a_refused_address_is_not_followed() {
+        let redirect =
+            "HTTP/1.1 302 Found\r\nlocation: http://169.254.169.254/latest/meta-data/\r\ncontent-length: 0\r\n\r\n";
+        let (port, _) = server(redirect.into()).await;
+        let client = http_client(&quick(), Arc::new(NetworkPolicy::loopback_allowed())).unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        let url = format!("http://127.0.0.1:{port}/site.tgz");
+        let error = fetch_url(&client, &url, &dest.path().join("a"), &quick()).await.unwrap_err();
+        let FetchError::Refused { refusal, .. } = &error else { panic!("{error}") };
+        assert!(refusal.to_string().contains("169.254.169.254"), "{refusal}");
+    }
 
     fn config_map(entries: &[(&str, &[u8])]) -> StaticSecrets {
         let source = StaticSecrets::default();

@@ -115,7 +115,7 @@ impl HasContext for SiteContext {
 impl SiteContext {
     /// A context with `settings` (its HTTP client built from the fetch limits).
     pub fn new(ctx: Arc<Context>, settings: SiteSettings) -> Result<Self, reqwest::Error> {
-        let http = fetch::http_client(&settings.fetch)?;
+        let http = fetch::http_client(&settings.fetch, Arc::new(ctx.aws.policy().network.clone()))?;
         let scratch = Scratch::new(settings.scratch.syncs, settings.scratch_dir.clone());
         Ok(Self {
             ctx,

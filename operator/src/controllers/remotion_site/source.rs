@@ -74,6 +74,13 @@ pub async fn fetch_and_sync(
     let fetched = match (in_memory, &source.url, &source.s3) {
         (Some(archive), _, _) => fetch::write_archive(&archive, &archive_path).await.map_err(fetch_error)?,
         (None, Some(url), _) => {
+            // IP literals and allowed hosts here; names again at each connection (the client's resolver).
+            ctx.ctx
+                .aws
+                .policy()
+                .network
+                .check_url(url)
+                .map_err(|refusal| fetch_error(fetch::FetchError::Refused { url: url.clone(), refusal }))?;
             fetch::fetch_url(&ctx.http, url, &archive_path, &ctx.settings.fetch).await.map_err(fetch_error)?
         }
         (None, None, Some(object)) => {
