@@ -94,9 +94,32 @@ fn default_values_render_a_locked_down_operator() -> Result<()> {
         }
     }
     assert!(container.get("args").is_none(), "no flags without leader election");
-    // The only writable place: /tmp, an emptyDir for site archives.
-    assert_eq!(container["volumeMounts"], json!([{"name": "tmp", "mountPath": "/tmp"}]));
-    assert_eq!(pod["volumes"], json!([{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}]));
+    // The only writable place: /tmp, an emptyDir for site archives; the tenancy policy read-only.
+    assert_eq!(
+        container["volumeMounts"],
+        json!([{"name": "tmp", "mountPath": "/tmp"},
+               {"name": "tenancy", "mountPath": "/etc/remotion-operator", "readOnly": true}])
+    );
+    assert_eq!(
+        pod["volumes"],
+        json!([{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+               {"name": "tenancy", "configMap": {"name": "rel-remotion-operator-tenancy"}}])
+    );
+    assert_eq!(env_of(container)["REMOTION_OPERATOR_TENANCY_POLICY"], "/etc/remotion-operator/tenancy.yaml");
+    // The default policy trusts no namespace with more than its own credentials (the
+    // operator's own default, docs/security.md).
+    let policy = one_of_kind(&docs, "ConfigMap");
+    assert_eq!(policy["metadata"]["name"], "rel-remotion-operator-tenancy");
+    assert_eq!(policy["metadata"]["namespace"], "ops");
+    let text = policy["data"]["tenancy.yaml"].as_str().expect("the policy file");
+    assert_eq!(
+        yaml_documents(text)?,
+        vec![json!({"clusterId": "default", "operatorIdentity": [], "roles": [],
+            "outputPrefixes": ["outputs/{namespace}/"],
+            "network": {"allowedHosts": ["*"], "allowedPrivateNetworks": []}})]
+    );
+    let annotations = &deployment["spec"]["template"]["metadata"]["annotations"];
+    assert!(annotations["checksum/tenancy"].as_str().is_some_and(|c| c.len() == 64), "{annotations}");
     let env = env_of(container);
     assert_eq!(env["REMOTION_OPERATOR_HTTP_ADDR"], "0.0.0.0:8080");
     assert_eq!(env["REMOTION_OPERATOR_LOG_FORMAT"], "json");
@@ -154,7 +177,7 @@ fn non_default_values_render_leader_election_one_namespace_and_monitoring() -> R
     assert_eq!(container["image"], "ghcr.io/remotion-operator/remotion-operator:0.1.0-test");
     assert_eq!(container["args"], json!(["--lease-name=renders-leader"]));
     let volumes = &deployment["spec"]["template"]["spec"]["volumes"];
-    assert_eq!(volumes, &json!([{"name": "tmp", "emptyDir": {"sizeLimit": "3Gi"}}]));
+    assert_eq!(volumes[0], json!({"name": "tmp", "emptyDir": {"sizeLimit": "3Gi"}}));
     let env = env_of(container);
     assert_eq!(env["REMOTION_OPERATOR_LEADER_ELECTION"], "true");
     assert_eq!(env["REMOTION_OPERATOR_NAMESPACE"], "videos");

@@ -60,9 +60,16 @@ fn default_base_equals_the_charts_defaults() -> Result<()> {
     let ours = &one_of_kind(&docs, "Deployment")["spec"];
     let helms = &one_of_kind(&chart, "Deployment")["spec"];
     assert_eq!(ours["template"]["spec"]["containers"], helms["template"]["spec"]["containers"]);
-    for field in ["securityContext", "volumes"] {
-        assert_eq!(ours["template"]["spec"][field], helms["template"]["spec"][field], "{field}");
-    }
+    assert_eq!(ours["template"]["spec"]["securityContext"], helms["template"]["spec"]["securityContext"]);
+    // The same volumes; the chart's names carry the release's prefix.
+    let chart_volumes =
+        helms["template"]["spec"]["volumes"].to_string().replace("rel-remotion-operator", "remotion-operator");
+    assert_eq!(ours["template"]["spec"]["volumes"].to_string(), chart_volumes);
+    // The same default policy.
+    let policy = |docs: &[Value]| {
+        yaml_documents(one_of_kind(docs, "ConfigMap")["data"]["tenancy.yaml"].as_str().unwrap_or_default())
+    };
+    assert_eq!(policy(&docs)?, policy(&chart)?);
     assert_eq!(ours["strategy"], helms["strategy"]);
     assert_eq!(ours["replicas"], helms["replicas"]);
     assert_eq!(one_of_kind(&docs, "Service")["spec"]["ports"], one_of_kind(&chart, "Service")["spec"]["ports"]);
