@@ -274,7 +274,11 @@ impl Browser {
                 let disposed = tokio::time::timeout(WARM_CHECK_TIMEOUT, self.inner.dispose_browser_context(context));
                 matches!(disposed.await, Ok(Ok(())))
             }
-            (None, None) => false,
+            (None, None) => {
+                tracing::debug!("closing the browser: its only context holds this invocation's state");
+                self.close().await;
+                return;
+            }
         };
         if cleared {
             tracing::debug!("keeping the browser warm for the next invocation");
@@ -283,7 +287,7 @@ impl Browser {
                 previous.close().await;
             }
         } else {
-            tracing::info!("the browser cannot be handed on clean; closing it");
+            tracing::info!("the browser could not be cleaned up after the invocation; closing it");
             self.close().await;
         }
     }
