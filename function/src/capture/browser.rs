@@ -150,7 +150,8 @@ impl Browser {
             builder = builder.arg(arg);
         }
         let config = builder.build().map_err(RenderError::BrowserLaunch)?;
-        LAUNCHES.fetch_add(1, Ordering::Relaxed);
+        let launch = LAUNCHES.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::info!(launch, "launching Chromium");
         let (inner, mut handler) =
             CdpBrowser::launch(config).await.map_err(|e| RenderError::BrowserLaunch(e.to_string()))?;
         // The handler drives the DevTools connection; it ends when the browser goes away.
@@ -212,6 +213,7 @@ impl Browser {
                 None => {}
             }
             if !browser.single_process {
+                tracing::info!("reusing the warm browser, in a new browser context");
                 return Ok((browser.in_fresh_context().await?, None));
             }
             tracing::info!("the warm browser's only context holds another render's state; launching a new one");
