@@ -162,6 +162,8 @@ pub struct AwsClients {
     pub region: String,
     /// The custom endpoint, if any.
     pub endpoint: Option<String>,
+    /// The credentials the clients sign with (their expiry bounds presigned URLs).
+    pub credentials: Option<aws_sdk_s3::config::SharedCredentialsProvider>,
 }
 
 /// Why clients could not be built.
@@ -417,6 +419,7 @@ fn build_clients(sdk: &SdkConfig, access: &AwsAccess) -> AwsClients {
         lambda_invoke: lambda_with(&LAMBDA_INVOKE_CALLS),
         region: access.region.clone(),
         endpoint: access.endpoint.clone(),
+        credentials: sdk.credentials_provider(),
     }
 }
 

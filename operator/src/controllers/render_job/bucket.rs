@@ -1,8 +1,9 @@
 //! The render's objects in its bucket: the progress document, the cost profile, offloaded
 //! props, the cancel signal, and the output's URL.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use aws_sdk_s3::config::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use remotion_protocol::chunking::CostProfile;
@@ -72,13 +73,27 @@ pub async fn put(
     Ok(())
 }
 
-/// A presigned GET URL of the output, valid `valid_for`.
+/// A presigned GET URL of the output, valid `wanted` or until the signing credentials expire,
+/// whichever comes first, and when it stops working. Temporary credentials (IRSA, an assumed
+/// role, a session token) end a presigned URL when they expire, whatever the URL says.
 pub async fn presigned_get(
     s3: &aws_sdk_s3::Client,
+    credentials: Option<&SharedCredentialsProvider>,
     bucket: &str,
     key: &str,
-    valid_for: Duration,
-) -> Result<String, Error> {
+    wanted: Duration,
+) -> Result<(String, SystemTime), Error> {
+    let now = SystemTime::now();
+    // The provider caches: this is the identity the presigning below signs with.
+    let credentials_expire = match credentials {
+        Some(provider) => provider.provide_credentials().await.ok().and_then(|c| c.expiry()),
+        None => None,
+    };
+    let valid_for = match credentials_expire {
+        // At least a second: PresigningConfig refuses zero; such a URL is as good as expired.
+        Some(expiry) => wanted.min(expiry.duration_since(now).unwrap_or_default()).max(Duration::from_secs(1)),
+        None => wanted,
+    };
     let config = PresigningConfig::expires_in(valid_for)
         .map_err(|e| Error::caused_by(Reason::InvalidPresignSeconds, "output.presignSeconds", e))?;
     let presigned = s3
@@ -88,7 +103,7 @@ pub async fn presigned_get(
         .presigned(config)
         .await
         .map_err(|e| Error::new(KIND, format!("presigning s3://{bucket}/{key}: {}", describe(&e))))?;
-    Ok(presigned.uri().to_owned())
+    Ok((presigned.uri().to_owned(), now + valid_for))
 }
 
 /// The public URL of an object under the bucket's base URL (each key segment escaped).
@@ -112,7 +127,42 @@ fn escape_segment(segment: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+
     use super::*;
+
+    fn client(expiry: Option<SystemTime>) -> (aws_sdk_s3::Client, SharedCredentialsProvider) {
+        let credentials =
+            SharedCredentialsProvider::new(Credentials::new("AKID", "secret", Some("token".into()), expiry, "test"));
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(credentials.clone())
+            .build();
+        (aws_sdk_s3::Client::from_conf(config), credentials)
+    }
+
+    fn expires_param(url: &str) -> u64 {
+        let value = url.split("X-Amz-Expires=").nth(1).and_then(|rest| rest.split('&').next()).unwrap();
+        value.parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_presigned_url_ends_no_later_than_its_credentials() {
+        let hour = Duration::from_secs(3600);
+        let now = SystemTime::now();
+        // Credentials of an assumed role, 10 minutes left: the URL says 10 minutes, not an hour.
+        let (s3, credentials) = client(Some(now + Duration::from_secs(600)));
+        let (url, expires) = presigned_get(&s3, Some(&credentials), "b", "k", hour).await.unwrap();
+        assert!((595..=600).contains(&expires_param(&url)), "{url}");
+        let left = expires.duration_since(now).unwrap();
+        assert!(left <= Duration::from_secs(601) && left >= Duration::from_secs(590), "{left:?}");
+        // Long-lived keys: the lifetime asked for.
+        let (s3, credentials) = client(None);
+        let (url, expires) = presigned_get(&s3, Some(&credentials), "b", "k", hour).await.unwrap();
+        assert_eq!(expires_param(&url), 3600);
+        assert!(expires.duration_since(now).unwrap() >= hour);
+    }
 
     #[test]
     fn public_urls_escape_each_segment() {

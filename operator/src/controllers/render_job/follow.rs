@@ -26,6 +26,8 @@ use crate::reconcile::{Error, add_finalizer, has_finalizer};
 pub struct Followed {
     /// Client of the render's bucket.
     pub s3: aws_sdk_s3::Client,
+    /// The credentials it signs with.
+    pub credentials: Option<aws_sdk_s3::config::SharedCredentialsProvider>,
     /// The render's bucket.
     pub bucket: String,
     /// Base URL of the bucket, for public outputs.
@@ -56,6 +58,7 @@ pub async fn locate(job: &RenderJob, ctx: &JobContext, namespace: &str, bucket: 
         .unwrap_or(remotion_crds::render_function::limits::DEFAULT_TIMEOUT_SECONDS);
     Ok(Followed {
         s3: clients.s3,
+        credentials: clients.credentials,
         bucket,
         bucket_url: lambda_bucket.status.and_then(|s| s.url),
         function_timeout: Duration::from_secs(u64::try_from(function_timeout).unwrap_or(900)),

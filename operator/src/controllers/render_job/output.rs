@@ -30,13 +30,11 @@ pub async fn output_of(
         }
         Privacy::Private => {
             let seconds = spec.presign_seconds.unwrap_or(limits::DEFAULT_PRESIGN_SECONDS);
-            let valid_for = Duration::from_secs(u64::try_from(seconds).unwrap_or(3600));
-            let url = bucket::presigned_get(&followed.s3, &info.bucket, &info.key, valid_for).await?;
-            let expires = k8s_openapi::jiff::Timestamp::now()
-                .checked_add(k8s_openapi::jiff::SignedDuration::from_secs(i64::from(seconds)))
-                .ok()
-                .map(Time);
-            (url, expires)
+            let wanted = Duration::from_secs(u64::try_from(seconds).unwrap_or(3600));
+            let (url, expires) =
+                bucket::presigned_get(&followed.s3, followed.credentials.as_ref(), &info.bucket, &info.key, wanted)
+                    .await?;
+            (url, k8s_openapi::jiff::Timestamp::try_from(expires).ok().map(Time))
         }
     };
     Ok(Some(RenderOutput {
