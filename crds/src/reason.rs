@@ -112,6 +112,9 @@ pub enum Reason {
     FunctionUnreachable,
     /// The function's capacity could not be read (Warning Event); renders are not queued.
     CapacityUnknown,
+    /// A deleted object's cleanup kept failing and was given up (Warning Event): what it
+    /// managed in AWS may remain.
+    CleanupAbandoned,
     /// The function answered `info` with an error.
     InfoFailed,
     /// The function is not a Remotion render function.
@@ -263,6 +266,7 @@ impl Reason {
             | LambdaError
             | FunctionUnreachable
             | CapacityUnknown
+            | CleanupAbandoned
             | InfoFailed
             | SourceNotFound
             | SourceUnavailable

@@ -120,6 +120,11 @@ impl StaticSecrets {
         self.secrets.lock().unwrap_or_else(|e| e.into_inner()).insert((namespace.into(), name.into()), data);
     }
 
+    /// Removes a Secret (as a namespace's deletion does).
+    pub fn remove_secret(&self, namespace: &str, name: &str) {
+        self.secrets.lock().unwrap_or_else(|e| e.into_inner()).remove(&(namespace.into(), name.into()));
+    }
+
     /// Stores (or replaces) a ConfigMap.
     pub fn put_config_map(&self, namespace: &str, name: &str, data: ObjectData) {
         self.config_maps.lock().unwrap_or_else(|e| e.into_inner()).insert((namespace.into(), name.into()), data);

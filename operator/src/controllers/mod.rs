@@ -50,6 +50,7 @@ use crate::aws::{AwsFactory, SecretSource};
 use crate::events::Events;
 use crate::http::Readiness;
 use crate::metrics::Metrics;
+use crate::reconcile::abandon::CleanupDeadlines;
 use crate::reconcile::guard::InvalidObjects;
 use crate::reconcile::{Backoffs, Error};
 use crate::tenancy::TenancyPolicy;
@@ -70,6 +71,8 @@ pub struct Context {
     pub functions: Arc<dyn FunctionApiFactory>,
     /// Objects reported as unreadable (see [`crate::reconcile::guard`]).
     pub invalid_objects: InvalidObjects,
+    /// How long a deleted object's failing cleanup is retried (see [`crate::reconcile::abandon`]).
+    pub cleanup_deadlines: CleanupDeadlines,
 }
 
 impl Context {
@@ -89,6 +92,7 @@ impl Context {
             backoffs: Backoffs::default(),
             functions: Arc::new(SdkFunctions),
             invalid_objects: InvalidObjects::default(),
+            cleanup_deadlines: CleanupDeadlines::default(),
         }
     }
 

@@ -11,6 +11,7 @@
 //!   transient (retry with backoff) or terminal (the spec must change), and [`Backoffs`]
 //!   turning them into requeue delays.
 
+pub mod abandon;
 pub mod backoff;
 pub mod conditions;
 pub mod error;

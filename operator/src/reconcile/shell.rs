@@ -25,6 +25,7 @@ use remotion_crds::common::condition_type::READY;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::abandon::{self, Leftovers};
 use super::conditions::{self, Desired, Status};
 use super::{Error, FINALIZER, apply_status};
 use crate::controllers::Context;
@@ -158,14 +159,25 @@ where
 }
 
 /// Runs one reconcile of `object` (reached through `api`): [`timed`], and a failure also written
-/// into `Ready`.
+/// into `Ready`. The cleanup of a deleted object that keeps failing is given up after a bounded
+/// time ([`abandon`]).
 pub async fn reconcile<K, Fut>(api: &Api<K>, object: &K, ctx: &Context, work: Fut) -> Result<Action, Error>
 where
-    K: ReadyResource,
+    K: ReadyResource + Leftovers,
     Fut: Future<Output = Result<Action, Error>>,
 {
     let result = timed(K::CONTROLLER, object, ctx, work).await;
     if let Err(error) = &result {
+        if abandon::is_due(object, error, &ctx.cleanup_deadlines) {
+            return abandon::give_up(api, object, ctx, error).await;
+        }
+        // A terminal failure is otherwise looked at again only after a long while: a cleanup
+        // must be back when it is due.
+        if let Some(due_in) = abandon::due_in(object, error, &ctx.cleanup_deadlines)
+            && error.is_terminal()
+        {
+            return Ok(Action::requeue(due_in));
+        }
         write_error(api, object, error).await;
     }
     result

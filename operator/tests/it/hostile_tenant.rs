@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use aws_sdk_s3::primitives::ByteStream;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
@@ -18,6 +18,7 @@ use remotion_crds::{LambdaBucket, RemotionSite, RenderJob};
 use remotion_operator::aws::{ObjectData, StaticSecrets};
 use remotion_operator::controllers::render_job::Tuning;
 use remotion_operator::controllers::{Context, Settings};
+use remotion_operator::reconcile::abandon::CleanupDeadlines;
 use remotion_operator::reconcile::guard::DeserializeGuard;
 use remotion_operator::reconcile::{apply_status_unchanged, readable::MAX_OBJECT_DEPTH};
 use remotion_operator::tenancy::{NetworkPolicy, TenancyPolicy};
@@ -184,6 +185,58 @@ async fn a_site_cannot_make_the_operator_fetch_from_private_addresses() -> Resul
     // Nothing was uploaded on the attacker's behalf.
     let listed = env.s3().client().await.list_objects_v2().bucket(&bucket_name).send().await?;
     assert_eq!(listed.key_count(), Some(0));
+    operator.stop().await
+}
+
+#[tokio::test]
+async fn a_deletion_whose_credentials_went_first_completes_and_names_what_is_left() -> Result<()> {
+    let env = TestEnv::get();
+    let client = env.kube_client().await?;
+    let namespace = env.unique_name("leaving");
+    let secrets = test_secrets(&namespace);
+    let start = |secrets: std::sync::Arc<StaticSecrets>| {
+        Operator::start_with(client.clone(), &namespace, move |client, metrics| {
+            let mut ctx = Context::new(client, secrets, metrics, None).with_tenancy(policy("victim"));
+            ctx.cleanup_deadlines =
+                CleanupDeadlines { hopeless: Duration::from_secs(3), retried: Duration::from_secs(600) };
+            ctx
+        })
+    };
+    let operator = start(secrets.clone()).await?;
+    let bucket_name = env.s3().create_test_bucket("leaving").await?;
+    let api: Api<LambdaBucket> = Api::namespaced(client.clone(), &namespace);
+    let bucket: LambdaBucket = serde_json::from_value(json!({
+        "apiVersion": "remotion-operator.io/v1alpha1", "kind": "LambdaBucket", "metadata": {"name": "bucket"},
+        "spec": {"region": "us-east-1", "endpoint": env.s3().endpoint, "bucketName": bucket_name,
+                 "deletionPolicy": "Delete", "credentials": {"secretRef": {"name": CREDENTIALS_SECRET}}}}))?;
+    api.create(&PostParams::default(), &bucket).await?;
+    eventually("bucket Ready", WAIT, || async {
+        let bucket = api.get("bucket").await?;
+        Ok(bucket.status.as_ref().and_then(|s| find_condition(&s.conditions, "Ready")).filter(|c| c.status == "True").cloned())
+    })
+    .await?;
+    operator.stop().await?;
+
+    // The namespace goes: its Secret first, then (a new operator process, which never saw
+    // the keys) the LambdaBucket.
+    secrets.remove_secret(&namespace, CREDENTIALS_SECRET);
+    let operator = start(secrets.clone()).await?;
+    api.delete("bucket", &Default::default()).await?;
+    eventually("the LambdaBucket gone", WAIT, || async { Ok(api.get_opt("bucket").await?.is_none().then_some(())) })
+        .await?;
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), &namespace);
+    let abandoned = events
+        .list(&Default::default())
+        .await?
+        .items
+        .into_iter()
+        .find(|e| e.reason.as_deref() == Some("CleanupAbandoned"))
+        .context("a CleanupAbandoned Event")?;
+    let note = abandoned.note.unwrap_or_default();
+    assert_eq!(abandoned.type_.as_deref(), Some("Warning"));
+    assert!(note.contains(&format!("S3 bucket {bucket_name}")) && note.contains("does not exist"), "{note}");
+    // Nothing was deleted without credentials: the bucket is still there, as the Event says.
+    assert!(env.s3().client().await.head_bucket().bucket(&bucket_name).send().await.is_ok());
     operator.stop().await
 }
 

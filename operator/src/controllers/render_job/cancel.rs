@@ -12,7 +12,7 @@ use remotion_protocol::keys::{self, RenderId};
 
 use super::follow::{Followed, locate};
 use super::{JobContext, bucket, launched};
-use crate::reconcile::{Error, remove_finalizer};
+use crate::reconcile::{Error, abandon, remove_finalizer};
 
 /// A job deleted before it ended: a launched render is told to stop, then the finalizer goes.
 pub async fn on_delete(
@@ -26,11 +26,25 @@ pub async fn on_delete(
     {
         let id = RenderId::new(id_text.clone())
             .map_err(|e| Error::caused_by(Reason::InvalidRenderId, "cancelling the deleted job's render", e))?;
-        match locate(job, ctx, namespace, bucket.clone()).await {
-            Ok(followed) => request_cancel(job, ctx, &followed, &id).await?,
+        let signalled = match locate(job, ctx, namespace, bucket.clone()).await {
+            Ok(followed) => request_cancel(job, ctx, &followed, &id).await,
+            Err(error) => Err(error),
+        };
+        match signalled {
+            Ok(()) => {}
             // The bucket (and with it the render's files) is gone: nothing to signal in.
             Err(error) if error.reason() == Reason::BucketNotFound => {
                 tracing::info!(render_id = %id, "deleted job: its bucket is gone, no cancel signal written")
+            }
+            // The credentials went first (a namespace being deleted): not forever.
+            Err(error) if abandon::is_due(job, &error, &ctx.shared.cleanup_deadlines) => {
+                ctx.memory.forget(id_text);
+                return abandon::give_up(api, job, &ctx.shared, &error).await;
+            }
+            // Terminal failures are otherwise looked at again only after a long while.
+            Err(error) if error.is_terminal() => {
+                let due_in = abandon::due_in(job, &error, &ctx.shared.cleanup_deadlines);
+                return due_in.map(Action::requeue).ok_or(error);
             }
             Err(error) => return Err(error),
         }
