@@ -87,6 +87,11 @@ pub enum Reason {
     /// An S3 call of the bucket's configuration failed.
     S3Error,
 
+    // --- Ownership (LambdaBucket, RenderFunction) ---
+    /// The bucket or Lambda function belongs to another resource (its owner tag names another
+    /// cluster, namespace or name), or a Managed function was not created by the operator.
+    OwnedByAnother,
+
     // --- Credentials (LambdaBucket, RenderFunction) ---
     /// No credentials could be had (Secret unreadable, empty default chain).
     CredentialsUnavailable,
@@ -234,6 +239,7 @@ impl Reason {
         match self {
             Succeeded | Cancelled => true,
             MultipleBuckets | BucketNotAccessible | BucketNameTaken | WrongRegion | InvalidBucketName => true,
+            OwnedByAnother => true,
             InvalidCredentials | IdentityNotAllowed | EndpointNotAllowed => true,
             InvalidFunctionSpec | DeploymentFailed | LambdaFunctionNotFound | NotARenderFunction | ProtocolMismatch => {
                 true
