@@ -1,5 +1,7 @@
 //! LambdaBucket controller against the real API server stand-in and SeaweedFS: create, adopt,
-//! MultipleBuckets, Delete vs Retain, status discipline (conditions, observedGeneration,
+//! MultipleBuckets, Delete vs Retain, ownership between namespaces (owner tags: no adopting,
+//! reconfiguring or deleting another's bucket; auto-named buckets one per namespace; only
+//! created buckets deleted), status discipline (conditions, observedGeneration,
 //! finalizer, a second field manager, no churn), and the runtime's /ready and /metrics.
 
 use std::time::Duration;
@@ -285,5 +287,139 @@ async fn ready_is_503_until_the_crds_are_served() -> Result<()> {
     eventually("/ready 200", WAIT, || async { Ok((http_get(operator.http, "/ready").await?.0 == 200).then_some(())) })
         .await?;
     assert_eq!(http_get(operator.http, "/health").await?.0, 200);
+    operator.stop().await
+}
+
+/// The tags of `bucket`, as S3 reports them.
+async fn bucket_tags(bucket: &str) -> Result<std::collections::BTreeMap<String, String>> {
+    let s3 = TestEnv::get().s3().client().await;
+    let out = s3.get_bucket_tagging().bucket(bucket).send().await?;
+    Ok(out.tag_set().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect())
+}
+
+/// The reason and message of `Ready`.
+fn ready_of(lb: &LambdaBucket) -> (String, String) {
+    let ready = lb.status.as_ref().and_then(|s| find_condition(&s.conditions, "Ready")).unwrap();
+    (ready.reason.clone(), ready.message.clone())
+}
+
+/// Lifecycle rule ids of `bucket`, sorted.
+async fn rule_ids(bucket: &str) -> Result<Vec<String>> {
+    let s3 = TestEnv::get().s3().client().await;
+    let lifecycle = s3.get_bucket_lifecycle_configuration().bucket(bucket).send().await?;
+    let mut ids: Vec<String> = lifecycle.rules().iter().filter_map(|r| r.id()).map(str::to_owned).collect();
+    ids.sort();
+    Ok(ids)
+}
+
+#[tokio::test]
+async fn another_namespace_can_neither_adopt_nor_reconfigure_nor_delete_a_bucket() -> Result<()> {
+    let (_client_a, namespace_a, api_a, operator_a) = setup("lb-owner-a").await?;
+    let (client_b, namespace_b, api_b, operator_b) = setup("lb-owner-b").await?;
+    let bucket = TestEnv::get().unique_name("owned-by-a");
+
+    // Namespace A creates the bucket, with expiry rules and public access blocked.
+    let mut a = spec("xd-test-1");
+    a.bucket_name = Some(bucket.clone());
+    a.deletion_policy = DeletionPolicy::Delete;
+    a.expiry = Some(Expiry { enabled: true });
+    create(&api_a, "main", a).await?;
+    wait_ready(&api_a, "main", "True").await?;
+    let owner_a = format!("default/{namespace_a}/main");
+    let tags = bucket_tags(&bucket).await?;
+    assert_eq!(tags.get("remotion-operator.io/owner"), Some(&owner_a), "{tags:?}");
+    assert_eq!(tags.get("remotion-operator.io/created-by"), Some(&owner_a), "{tags:?}");
+    let rules = rule_ids(&bucket).await?;
+    assert_eq!(rules.len(), 4, "{rules:?}");
+    let s3 = TestEnv::get().s3().client().await;
+    s3.put_object().bucket(&bucket).key("sites/a/index.html").body(b"<html>".to_vec().into()).send().await?;
+
+    // Namespace B names it, with other settings and deletionPolicy Delete: refused, naming A.
+    let mut b = spec("xd-test-1");
+    b.bucket_name = Some(bucket.clone());
+    b.deletion_policy = DeletionPolicy::Delete;
+    b.expiry = Some(Expiry { enabled: false });
+    b.public_outputs = true;
+    create(&api_b, "main", b).await?;
+    let lb = wait_ready(&api_b, "main", "False").await?;
+    let (reason, message) = ready_of(&lb);
+    assert_eq!(reason, "OwnedByAnother");
+    assert!(message.contains(&owner_a), "{message}");
+    assert_eq!(lb.status.as_ref().unwrap().bucket_name, None);
+    // A's settings and tags are as A left them.
+    assert_eq!(rule_ids(&bucket).await?, rules);
+    assert_eq!(bucket_tags(&bucket).await?, tags);
+
+    // Deleting B's LambdaBucket keeps A's bucket and everything in it.
+    api_b.delete("main", &DeleteParams::default()).await?;
+    eventually("B's LambdaBucket is gone", WAIT, || async { Ok(api_b.get_opt("main").await?.is_none().then_some(())) })
+        .await?;
+    assert!(bucket_exists(&bucket).await, "B deleted A's bucket");
+    s3.head_object().bucket(&bucket).key("sites/a/index.html").send().await?;
+    let events = events_for(&client_b, &namespace_b, "main").await?;
+    assert!(
+        events.iter().any(|(t, r, n)| t == "Warning" && r == "OwnedByAnother" && n.contains("Kept bucket")),
+        "{events:?}"
+    );
+    // A, its owner and creator, still deletes it.
+    api_a.delete("main", &DeleteParams::default()).await?;
+    eventually("A's bucket is deleted", WAIT, || async { Ok((!bucket_exists(&bucket).await).then_some(())) }).await?;
+    operator_b.stop().await?;
+    operator_a.stop().await
+}
+
+#[tokio::test]
+async fn two_namespaces_each_get_an_auto_named_bucket_of_their_own() -> Result<()> {
+    let (_client_a, namespace_a, api_a, operator_a) = setup("lb-auto-a").await?;
+    let (_client_b, namespace_b, api_b, operator_b) = setup("lb-auto-b").await?;
+    create(&api_a, "main", spec("xe-test-1")).await?;
+    let bucket_a = wait_ready(&api_a, "main", "True").await?.status.unwrap().bucket_name.unwrap();
+    // B finds A's bucket in the region, owned by A: it is passed over, not adopted, and not a
+    // second candidate either (no MultipleBuckets).
+    create(&api_b, "main", spec("xe-test-1")).await?;
+    let bucket_b = wait_ready(&api_b, "main", "True").await?.status.unwrap().bucket_name.unwrap();
+    assert_ne!(bucket_a, bucket_b);
+    assert!(bucket_b.starts_with(&bucket_prefix_for_region("xe-test-1")), "{bucket_b}");
+    let owner_a = bucket_tags(&bucket_a).await?.remove("remotion-operator.io/owner");
+    assert_eq!(owner_a, Some(format!("default/{namespace_a}/main")));
+    let owner_b = bucket_tags(&bucket_b).await?.remove("remotion-operator.io/owner");
+    assert_eq!(owner_b, Some(format!("default/{namespace_b}/main")));
+    // A, reconciled again (a spec change), keeps its own bucket although the region has two now.
+    let patch = json!({"spec": {"publicOutputs": true}});
+    api_a.patch("main", &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    let lb = wait_ready(&api_a, "main", "True").await?;
+    assert_eq!(lb.status.unwrap().bucket_name, Some(bucket_a));
+    operator_b.stop().await?;
+    operator_a.stop().await
+}
+
+#[tokio::test]
+async fn deletion_policy_delete_keeps_a_bucket_that_existed_before() -> Result<()> {
+    let (client, namespace, api, operator) = setup("lb-pre-existing").await?;
+    let s3 = TestEnv::get().s3().client().await;
+    let bucket = TestEnv::get().unique_name("pre-existing");
+    s3.create_bucket().bucket(&bucket).send().await?;
+    s3.put_object().bucket(&bucket).key("renders/old/out.mp4").body(b"video".to_vec().into()).send().await?;
+
+    let mut wanted = spec("xf-test-1");
+    wanted.bucket_name = Some(bucket.clone());
+    wanted.deletion_policy = DeletionPolicy::Delete;
+    create(&api, "named", wanted).await?;
+    wait_ready(&api, "named", "True").await?;
+    // Adopted: owned from now on, but not created by the operator.
+    let tags = bucket_tags(&bucket).await?;
+    assert_eq!(tags.get("remotion-operator.io/owner"), Some(&format!("default/{namespace}/named")), "{tags:?}");
+    assert_eq!(tags.get("remotion-operator.io/created-by"), None, "{tags:?}");
+
+    api.delete("named", &DeleteParams::default()).await?;
+    eventually("the LambdaBucket is gone", WAIT, || async { Ok(api.get_opt("named").await?.is_none().then_some(())) })
+        .await?;
+    assert!(bucket_exists(&bucket).await, "a bucket the operator did not create was deleted");
+    s3.head_object().bucket(&bucket).key("renders/old/out.mp4").send().await?;
+    let events = events_for(&client, &namespace, "named").await?;
+    assert!(
+        events.iter().any(|(t, r, n)| t == "Warning" && r == "Retained" && n.contains("did not create it")),
+        "{events:?}"
+    );
     operator.stop().await
 }

@@ -1,15 +1,19 @@
-//! LambdaBucket controller: finds, adopts or creates the region's bucket, blocks public
-//! access, installs expiry rules, and on deletion keeps or removes the bucket by
-//! `deletionPolicy`.
+//! LambdaBucket controller: finds, adopts or creates the region's bucket, records itself as
+//! the bucket's owner, blocks public access, installs expiry rules, and on deletion keeps or
+//! removes the bucket by `deletionPolicy`.
 //!
 //! The pipeline, one file a step:
 //! 1. [`resolve`]: which bucket (the spec's, the one recorded before, or the region's single
-//!    auto-named bucket), created when missing;
-//! 2. [`s3`]: the bucket's settings made to match the spec (public access, expiry rules);
-//! 3. [`status`]: the status and `Ready` message that say what was found;
-//! 4. [`cleanup`]: on deletion, the bucket removed or kept.
+//!    auto-named bucket no other resource owns), created when missing;
+//! 2. [`ownership`]: the bucket taken (its owner tag, [`owner`]), or refused with
+//!    `OwnedByAnother` when another resource owns it;
+//! 3. [`s3`]: the bucket's settings made to match the spec (public access, expiry rules);
+//! 4. [`status`]: the status and `Ready` message that say what was found;
+//! 5. [`cleanup`]: on deletion, the bucket removed (only one this resource created) or kept.
 
 pub mod cleanup;
+pub mod owner;
+pub mod ownership;
 pub mod resolve;
 pub mod s3;
 pub mod status;
@@ -25,6 +29,7 @@ use kube::runtime::{Controller, watcher};
 use remotion_crds::{LambdaBucket, LambdaBucketStatus, Reason};
 use tokio_util::sync::CancellationToken;
 
+use self::owner::Owner;
 use self::resolve::Found;
 pub use self::s3::{Setting, unsupported_by_store};
 use super::{Context, Settings, error_policy, log_result, shutdown_signal};
@@ -68,7 +73,12 @@ async fn apply(api: &Api<LambdaBucket>, live: Arc<LambdaBucket>, ctx: &Context) 
     let spec = &live.spec;
     let clients = ctx.aws.clients(&live.namespace().unwrap_or_default(), &spec.aws).await?;
 
-    let (name, found) = resolve::bucket(&clients, &live).await?;
+    let owner = Owner::of(&ctx.aws.policy().cluster_id, &live);
+    let custom_endpoint = spec.aws.endpoint.is_some();
+
+    let (name, found) = resolve::bucket(&clients, &live, &owner).await?;
+    // Before anything is written to the bucket or said about it: is it ours to use?
+    let owned = ownership::take(&clients.s3, &name, &owner, found == Found::Created, custom_endpoint).await?;
     match found {
         Found::Created => {
             ctx.events.normal(&live, Reason::Created, "CreateBucket", format!("Created bucket {name}")).await
@@ -79,7 +89,6 @@ async fn apply(api: &Api<LambdaBucket>, live: Arc<LambdaBucket>, ctx: &Context) 
         Found::Adopted | Found::Existing => {}
     }
 
-    let custom_endpoint = spec.aws.endpoint.is_some();
     let public = s3::ensure_public_access(&clients.s3, &name, spec.public_outputs, custom_endpoint).await?;
     let expiry_enabled = spec.expiry.as_ref().is_some_and(|e| e.enabled);
     let expiry = s3::ensure_expiry(&clients.s3, &name, expiry_enabled, custom_endpoint).await?;
@@ -89,7 +98,7 @@ async fn apply(api: &Api<LambdaBucket>, live: Arc<LambdaBucket>, ctx: &Context) 
     status.region = Some(spec.aws.region.clone());
     status.url = Some(status::bucket_url(clients.endpoint.as_deref(), &clients.region, &name));
     status.external_id = ctx.aws.grant(&live.namespace().unwrap_or_default(), &spec.aws)?.external_id().map(Into::into);
-    let message = status::ready_message(&name, public, expiry, expiry_enabled);
+    let message = status::ready_message(&name, owned, public, expiry, expiry_enabled);
     shell::set_ready(&mut status, &live, Status::True, Reason::Available, message);
     apply_status(api, &live, FIELD_MANAGER, &status).await?;
     Ok(Action::requeue(RESYNC))

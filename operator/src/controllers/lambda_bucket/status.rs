@@ -12,8 +12,13 @@ pub fn bucket_url(endpoint: Option<&str>, region: &str, name: &str) -> String {
 
 /// The Ready message: stable across reconciles (how the bucket was found goes to an Event),
 /// plus what an S3-compatible store could not do.
-pub fn ready_message(name: &str, public: Setting, expiry: Setting, expiry_enabled: bool) -> String {
+pub fn ready_message(name: &str, owner: Setting, public: Setting, expiry: Setting, expiry_enabled: bool) -> String {
     let mut message = format!("Bucket {name} is ready");
+    if owner == Setting::Unsupported {
+        message.push_str(
+            "; the S3-compatible store does not support bucket tags, so no owner is recorded (and deletionPolicy Delete keeps the bucket)",
+        );
+    }
     if public == Setting::Unsupported {
         message.push_str(
             "; the S3-compatible store does not support PublicAccessBlock (access is whatever the store enforces)",
@@ -37,10 +42,13 @@ mod tests {
 
     #[test]
     fn the_message_says_what_the_store_could_not_do() {
-        assert_eq!(ready_message("b", Setting::Applied, Setting::Applied, true), "Bucket b is ready");
-        let message = ready_message("b", Setting::Unsupported, Setting::Unsupported, true);
+        let ok = Setting::Applied;
+        assert_eq!(ready_message("b", ok, ok, ok, true), "Bucket b is ready");
+        let message = ready_message("b", ok, Setting::Unsupported, Setting::Unsupported, true);
         assert!(message.contains("PublicAccessBlock") && message.contains("lifecycle rules"), "{message}");
         // Expiry not asked for: its support does not matter.
-        assert_eq!(ready_message("b", Setting::Unchanged, Setting::Unsupported, false), "Bucket b is ready");
+        assert_eq!(ready_message("b", ok, Setting::Unchanged, Setting::Unsupported, false), "Bucket b is ready");
+        let message = ready_message("b", Setting::Unsupported, ok, ok, false);
+        assert!(message.contains("no owner is recorded"), "{message}");
     }
 }
