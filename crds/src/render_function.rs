@@ -65,7 +65,8 @@ pub struct RenderFunctionSpec {
     pub management: FunctionManagement,
 
     /// Name of the Lambda function. Default: derived from the function version, memory, disk
-    /// and timeout, e.g. `remotion-render-0-1-0-mem2048mb-disk10240mb-900sec`.
+    /// and timeout, and a digest of this resource's cluster, namespace and name, e.g.
+    /// `remotion-render-0-1-0-mem2048mb-disk10240mb-900sec-1a2b3c4d`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[a-zA-Z0-9_-]{1,64}$"))]
     pub function_name: Option<String>,
@@ -209,18 +210,30 @@ pub enum CapacitySource {
     AccountUnreservedConcurrency,
 }
 
-/// The default function name, like Remotion's naming convention:
+/// Characters of the version in a default function name (the rest is cut off).
+const VERSION_CHARS: usize = 9;
+
+/// Characters of the owner digest a default function name ends with.
+pub const OWNER_DIGEST_CHARS: usize = 8;
+
+/// The stem of a default function name, like Remotion's naming convention:
 /// `remotion-render-<version with dashes>-mem<MB>mb-disk<MB>mb-<s>sec`.
 pub fn default_function_name(version: &str, memory_mb: i32, disk_mb: i32, timeout_seconds: i32) -> String {
-    let version: String = version.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).take(10).collect();
+    let version: String =
+        version.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).take(VERSION_CHARS).collect();
     format!("remotion-render-{version}-mem{memory_mb}mb-disk{disk_mb}mb-{timeout_seconds}sec")
 }
 
 impl RenderFunctionSpec {
-    /// The function name to use: the explicit one or the derived default.
-    pub fn effective_function_name(&self, function_version: &str) -> String {
+    /// The function name to use: the explicit one, or the default stem followed by
+    /// `owner_digest` ([`OWNER_DIGEST_CHARS`] lowercase hex characters naming the resource's
+    /// cluster, namespace and name), so that two RenderFunctions with the same settings in two
+    /// namespaces never share a function by default.
+    pub fn effective_function_name(&self, function_version: &str, owner_digest: &str) -> String {
         self.function_name.clone().unwrap_or_else(|| {
-            default_function_name(function_version, self.memory_size_mb, self.disk_size_mb, self.timeout_seconds)
+            let stem =
+                default_function_name(function_version, self.memory_size_mb, self.disk_size_mb, self.timeout_seconds);
+            format!("{stem}-{owner_digest}")
         })
     }
 }
@@ -235,8 +248,29 @@ mod tests {
             default_function_name("0.1.0", 2048, 10240, 900),
             "remotion-render-0-1-0-mem2048mb-disk10240mb-900sec"
         );
+    }
+
+    #[test]
+    fn default_names_end_with_the_owner_digest_and_fit_lambdas_limit() {
+        let spec: RenderFunctionSpec = serde_json::from_value(serde_json::json!({"region": "eu-west-1"})).unwrap();
+        assert_eq!(
+            spec.effective_function_name("0.1.0", "1a2b3c4d"),
+            "remotion-render-0-1-0-mem2048mb-disk10240mb-900sec-1a2b3c4d"
+        );
+        assert_ne!(
+            spec.effective_function_name("0.1.0", "1a2b3c4d"),
+            spec.effective_function_name("0.1.0", "5e6f7a8b")
+        );
         // Lambda names are at most 64 characters; the longest settings still fit.
-        let longest = default_function_name("10.100.1000-rc1", 10240, 10240, 900);
-        assert!(longest.len() <= 64, "{longest}");
+        let longest: RenderFunctionSpec = serde_json::from_value(serde_json::json!({
+            "region": "eu-west-1", "memorySizeMb": 10240, "diskSizeMb": 10240, "timeoutSeconds": 900
+        }))
+        .unwrap();
+        let name = longest.effective_function_name("10.100.1000-rc1", &"f".repeat(OWNER_DIGEST_CHARS));
+        assert_eq!(name.len(), 64, "{name}");
+        // An explicit name is used as it is.
+        let named: RenderFunctionSpec =
+            serde_json::from_value(serde_json::json!({"region": "eu-west-1", "functionName": "mine"})).unwrap();
+        assert_eq!(named.effective_function_name("0.1.0", "1a2b3c4d"), "mine");
     }
 }

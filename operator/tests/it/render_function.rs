@@ -1,5 +1,6 @@
 //! RenderFunction controller: `Managed` against a scripted Lambda control plane behind the
-//! `FunctionApi` trait (state transitions, updates, async retries off), `Existing` against
+//! `FunctionApi` trait (state transitions, updates, async retries off, owner tags: another
+//! namespace's or an untagged function never updated, default names per namespace), `Existing` against
 //! cargo-lambda running a stand-in render function process (info recorded, ProtocolMismatch,
 //! not a render function).
 
@@ -14,15 +15,16 @@ use futures::future::BoxFuture;
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use remotion_crds::common::find_condition;
-use remotion_crds::render_function::{Architecture, CapacitySource, FunctionManagement};
+use remotion_crds::render_function::{Architecture, CapacitySource, FunctionManagement, OWNER_DIGEST_CHARS};
 use remotion_crds::{AwsAccess, AwsCredentials, LocalObjectRef, Reason, RenderFunction, RenderFunctionSpec};
 use remotion_operator::aws::AwsFactory;
 use remotion_operator::controllers::Context;
+use remotion_operator::controllers::lambda_bucket::owner::Owner;
 use remotion_operator::controllers::render_function::lambda::{
     DeployedFunction, FunctionApi, FunctionApiFactory, FunctionCapacity, InfoOutcome, Lifecycle, WantedFunction,
 };
 use remotion_operator::reconcile::Error;
-use remotion_operator::tenancy::TenancyPolicy;
+use remotion_operator::tenancy::{ClusterId, TenancyPolicy};
 use remotion_protocol::payload::{InfoResponse, PROTOCOL_VERSION};
 use remotion_tests::TestEnv;
 use serde_json::json;
@@ -74,8 +76,8 @@ async fn wait_ready(api: &Api<RenderFunction>, name: &str, status: &str, reason:
     }
 }
 
-/// A Lambda control plane following Lambda's state machine: a created or updated function is
-/// Pending for `pending_polls` GetFunction calls, then Active.
+/// A Lambda control plane (one account) following Lambda's state machine: a created or
+/// updated function is Pending for `pending_polls` GetFunction calls, then Active.
 #[derive(Default)]
 struct ScriptedLambda {
     state: Mutex<Scripted>,
@@ -83,9 +85,11 @@ struct ScriptedLambda {
 
 #[derive(Default)]
 struct Scripted {
-    function: Option<DeployedFunction>,
-    pending_polls: u32,
+    functions: BTreeMap<String, DeployedFunction>,
+    pending_polls: BTreeMap<String, u32>,
     calls: Vec<String>,
+    /// The functions each write (create, update, async configuration) went to.
+    written: Vec<String>,
     retries_disabled: bool,
     /// What `capacity` answers (`None`: access denied).
     capacity: Option<FunctionCapacity>,
@@ -97,12 +101,16 @@ impl ScriptedLambda {
         self.state.lock().unwrap().calls.clone()
     }
 
-    fn function(&self) -> Option<DeployedFunction> {
-        self.state.lock().unwrap().function.clone()
+    fn written(&self) -> Vec<String> {
+        self.state.lock().unwrap().written.clone()
     }
 
-    fn deploy(state: &mut Scripted, wanted: &WantedFunction) {
-        state.function = Some(DeployedFunction {
+    fn function(&self, name: &str) -> Option<DeployedFunction> {
+        self.state.lock().unwrap().functions.get(name).cloned()
+    }
+
+    fn deploy(state: &mut Scripted, wanted: &WantedFunction, owner: Option<String>) {
+        let function = DeployedFunction {
             name: wanted.name.clone(),
             arn: Some(format!("arn:aws:lambda:us-east-1:123456789012:function:{}", wanted.name)),
             lifecycle: Lifecycle::Pending,
@@ -114,53 +122,65 @@ impl ScriptedLambda {
             timeout_seconds: Some(wanted.timeout_seconds),
             architecture: Some(wanted.architecture),
             env: wanted.env.clone(),
-        });
-        state.pending_polls = 2;
+            owner,
+        };
+        state.written.push(wanted.name.clone());
+        state.functions.insert(wanted.name.clone(), function);
+        state.pending_polls.insert(wanted.name.clone(), 2);
+    }
+
+    /// Updates keep the function's tags, as Lambda does.
+    fn update(state: &mut Scripted, wanted: &WantedFunction) {
+        let current = state.functions.get(&wanted.name);
+        assert_ne!(current.map(|f| f.lifecycle), Some(Lifecycle::Pending), "update while Pending");
+        let owner = current.and_then(|f| f.owner.clone());
+        Self::deploy(state, wanted, owner);
     }
 }
 
 impl FunctionApi for ScriptedLambda {
-    fn get(&self, _name: &str) -> BoxFuture<'_, Result<Option<DeployedFunction>, Error>> {
+    fn get(&self, name: &str) -> BoxFuture<'_, Result<Option<DeployedFunction>, Error>> {
         let mut guard = self.state.lock().unwrap();
         let state = &mut *guard;
         state.calls.push("get".into());
-        if let Some(function) = state.function.as_mut().filter(|f| f.lifecycle == Lifecycle::Pending) {
-            if state.pending_polls == 0 {
+        if let Some(function) = state.functions.get_mut(name).filter(|f| f.lifecycle == Lifecycle::Pending) {
+            let polls = state.pending_polls.entry(name.to_owned()).or_default();
+            if *polls == 0 {
                 function.lifecycle = Lifecycle::Active;
             } else {
-                state.pending_polls -= 1;
+                *polls -= 1;
             }
         }
-        let found = state.function.clone();
+        let found = state.functions.get(name).cloned();
         Box::pin(async move { Ok(found) })
     }
 
     fn create(&self, wanted: &WantedFunction) -> BoxFuture<'_, Result<(), Error>> {
         let mut state = self.state.lock().unwrap();
         state.calls.push("create".into());
-        Self::deploy(&mut state, wanted);
+        assert!(!state.functions.contains_key(&wanted.name), "create of an existing function");
+        Self::deploy(&mut state, wanted, Some(wanted.owner.clone()));
         Box::pin(async { Ok(()) })
     }
 
     fn update_code(&self, wanted: &WantedFunction) -> BoxFuture<'_, Result<(), Error>> {
         let mut state = self.state.lock().unwrap();
         state.calls.push("update_code".into());
-        assert_ne!(state.function.as_ref().map(|f| f.lifecycle), Some(Lifecycle::Pending), "update while Pending");
-        Self::deploy(&mut state, wanted);
+        Self::update(&mut state, wanted);
         Box::pin(async { Ok(()) })
     }
 
     fn update_configuration(&self, wanted: &WantedFunction) -> BoxFuture<'_, Result<(), Error>> {
         let mut state = self.state.lock().unwrap();
         state.calls.push("update_configuration".into());
-        assert_ne!(state.function.as_ref().map(|f| f.lifecycle), Some(Lifecycle::Pending), "update while Pending");
-        Self::deploy(&mut state, wanted);
+        Self::update(&mut state, wanted);
         Box::pin(async { Ok(()) })
     }
 
-    fn configure_async_invocations(&self, _name: &str) -> BoxFuture<'_, Result<(), Error>> {
+    fn configure_async_invocations(&self, name: &str) -> BoxFuture<'_, Result<(), Error>> {
         let mut state = self.state.lock().unwrap();
         state.calls.push("configure_async_invocations".into());
+        state.written.push(name.to_owned());
         state.retries_disabled = true;
         Box::pin(async { Ok(()) })
     }
@@ -174,11 +194,11 @@ impl FunctionApi for ScriptedLambda {
         })
     }
 
-    fn info(&self, _name: &str) -> BoxFuture<'_, Result<InfoOutcome, Error>> {
+    fn info(&self, name: &str) -> BoxFuture<'_, Result<InfoOutcome, Error>> {
         let mut state = self.state.lock().unwrap();
         state.calls.push("info".into());
-        let active = state.function.as_ref().is_some_and(|f| f.lifecycle == Lifecycle::Active);
-        assert!(active, "info invoked before the function is Active");
+        let active = state.functions.get(name).is_some_and(|f| f.lifecycle == Lifecycle::Active);
+        assert!(active, "info invoked before {name} is Active");
         let info = state.info.clone().expect("scripted info");
         Box::pin(async move { Ok(InfoOutcome::Info(info)) })
     }
@@ -234,7 +254,9 @@ async fn managed_function_is_created_waited_for_updated_and_verified() -> Result
 
     let rf = wait_ready(&api, "renderer", "True", "Available").await?;
     let status = rf.status.unwrap();
-    let name = "remotion-render-0-1-0-mem3008mb-disk10240mb-900sec";
+    let digest = Owner::new(&ClusterId::default(), &namespace, "renderer").digest(OWNER_DIGEST_CHARS);
+    let name = format!("remotion-render-0-1-0-mem3008mb-disk10240mb-900sec-{digest}");
+    let name = name.as_str();
     assert_eq!(status.function_name.as_deref(), Some(name));
     assert_eq!(status.function_arn, Some(format!("arn:aws:lambda:us-east-1:123456789012:function:{name}")));
     assert_eq!(status.version.as_deref(), Some("0.1.0"));
@@ -245,7 +267,8 @@ async fn managed_function_is_created_waited_for_updated_and_verified() -> Result
         (Some(3008), Some(10240), Some(900))
     );
     assert_eq!(status.architecture, Some(Architecture::Arm64));
-    let deployed = lambda.function().unwrap();
+    let deployed = lambda.function(name).unwrap();
+    assert_eq!(deployed.owner, Some(format!("default/{namespace}/renderer")));
     assert_eq!(deployed.role.as_deref(), Some(ROLE));
     assert_eq!(deployed.env.get("RUST_LOG").map(String::as_str), Some("debug"));
     assert!(lambda.state.lock().unwrap().retries_disabled);
@@ -260,7 +283,7 @@ async fn managed_function_is_created_waited_for_updated_and_verified() -> Result
     api.patch("renderer", &PatchParams::default(), &Patch::Merge(&patch)).await?;
     wait_ready(&api, "renderer", "True", "Available").await?;
     eventually("the new image deployed", WAIT, || async {
-        Ok(lambda.function().and_then(|f| f.image).is_some_and(|i| i.ends_with(":0.1.1")).then_some(()))
+        Ok(lambda.function(name).and_then(|f| f.image).is_some_and(|i| i.ends_with(":0.1.1")).then_some(()))
     })
     .await?;
     let calls = lambda.calls();
@@ -281,6 +304,89 @@ async fn managed_function_is_created_waited_for_updated_and_verified() -> Result
     })
     .await?;
     operator.stop().await
+}
+
+/// The operator for `namespace`, its Lambda control plane `lambda` (shared between namespaces
+/// to play one AWS account).
+async fn start_scripted(client: &Client, namespace: &str, lambda: &Arc<ScriptedLambda>) -> Result<Operator> {
+    let secrets = test_secrets(namespace);
+    let factory = Arc::new(ScriptedFactory(lambda.clone()));
+    Operator::start_with(client.clone(), namespace, |client, metrics| {
+        let mut ctx = Context::new(client, secrets, metrics, None).with_tenancy(TenancyPolicy::permissive_local());
+        ctx.functions = factory;
+        ctx
+    })
+    .await
+}
+
+fn managed(image: &str) -> RenderFunctionSpec {
+    let mut wanted = spec(FunctionManagement::Managed, "http://127.0.0.1:9");
+    wanted.image = Some(image.into());
+    wanted.role_arn = Some(ROLE.into());
+    wanted
+}
+
+#[tokio::test]
+async fn a_function_another_namespace_owns_or_nobody_owns_is_never_updated() -> Result<()> {
+    let env = TestEnv::get();
+    let client = env.kube_client().await?;
+    let (namespace_a, namespace_b) = (env.unique_name("rf-owner-a"), env.unique_name("rf-owner-b"));
+    let lambda = Arc::new(ScriptedLambda::default());
+    lambda.state.lock().unwrap().info = Some(InfoResponse {
+        function_version: "0.1.0".into(),
+        protocol_version: PROTOCOL_VERSION,
+        chromium_version: "Chromium 156".into(),
+        ffmpeg_version: "5.1.9".into(),
+        memory_size_mb: None,
+        architecture: None,
+    });
+    let operator_a = start_scripted(&client, &namespace_a, &lambda).await?;
+    let operator_b = start_scripted(&client, &namespace_b, &lambda).await?;
+    let api_a: Api<RenderFunction> = Api::namespaced(client.clone(), &namespace_a);
+    let api_b: Api<RenderFunction> = Api::namespaced(client.clone(), &namespace_b);
+    let image_a = "123456789012.dkr.ecr.us-east-1.amazonaws.com/remotion-function:a";
+    let image_b = "123456789012.dkr.ecr.us-east-1.amazonaws.com/remotion-function:b";
+
+    // The same name and settings in two namespaces: two functions, each tagged with its owner.
+    api_a.create(&PostParams::default(), &RenderFunction::new("renderer", managed(image_a))).await?;
+    api_b.create(&PostParams::default(), &RenderFunction::new("renderer", managed(image_b))).await?;
+    let name_a = wait_ready(&api_a, "renderer", "True", "Available").await?.status.unwrap().function_name.unwrap();
+    let name_b = wait_ready(&api_b, "renderer", "True", "Available").await?.status.unwrap().function_name.unwrap();
+    assert_ne!(name_a, name_b);
+    assert!(name_a.starts_with("remotion-render-") && name_a.len() <= 64, "{name_a}");
+    let owner_a = format!("default/{namespace_a}/renderer");
+    assert_eq!(lambda.function(&name_a).unwrap().owner.as_ref(), Some(&owner_a));
+    assert_eq!(lambda.function(&name_b).unwrap().owner, Some(format!("default/{namespace_b}/renderer")));
+
+    // B names A's function, with its own image and memory: refused, naming A; nothing written.
+    let mut intruder = managed(image_b);
+    intruder.function_name = Some(name_a.clone());
+    intruder.memory_size_mb = 4096;
+    let before = lambda.written();
+    api_b.create(&PostParams::default(), &RenderFunction::new("intruder", intruder)).await?;
+    let rf = wait_ready(&api_b, "intruder", "False", "OwnedByAnother").await?;
+    let ready = find_condition(&rf.status.as_ref().unwrap().conditions, "Ready").unwrap().clone();
+    assert!(ready.message.contains(&owner_a) && ready.message.contains(&name_a), "{}", ready.message);
+    let deployed = lambda.function(&name_a).unwrap();
+    assert_eq!((deployed.image.as_deref(), deployed.memory_mb), (Some(image_a), Some(2048)));
+    assert_eq!(lambda.written()[before.len()..].iter().filter(|n| **n == name_a).count(), 0);
+
+    // A function deployed by other means (no owner tag) is not taken over either.
+    let handmade = "remotion-render-handmade";
+    let mut wanted = lambda.function(&name_b).unwrap();
+    wanted.name = handmade.into();
+    wanted.owner = None;
+    wanted.lifecycle = Lifecycle::Active;
+    lambda.state.lock().unwrap().functions.insert(handmade.into(), wanted);
+    let mut taker = managed(image_b);
+    taker.function_name = Some(handmade.into());
+    api_b.create(&PostParams::default(), &RenderFunction::new("taker", taker)).await?;
+    let rf = wait_ready(&api_b, "taker", "False", "OwnedByAnother").await?;
+    let ready = find_condition(&rf.status.as_ref().unwrap().conditions, "Ready").unwrap().clone();
+    assert!(ready.message.contains("no remotion-operator.io/owner tag"), "{}", ready.message);
+    assert!(!lambda.written().iter().any(|n| n == handmade), "{:?}", lambda.written());
+    operator_b.stop().await?;
+    operator_a.stop().await
 }
 
 /// The stand-in render function built from `tests/doubles/fake-render-function.rs`.

@@ -1,10 +1,15 @@
 //! Step 1 (Managed functions): the next deployment step, decided from what Lambda reports and
 //! taken one at a time (Lambda refuses a second update while one is in progress).
+//!
+//! A function is created tagged with its owner (`remotion-operator.io/owner`), and only a
+//! function whose tag names this RenderFunction is ever updated: one owned by another resource,
+//! or deployed by other means (no tag), is refused with `OwnedByAnother` before any write.
 
 use remotion_crds::{Reason, RenderFunction};
 
 use super::lambda::{DeployedFunction, FunctionApi, Lifecycle, WantedFunction};
 use crate::controllers::Context;
+use crate::controllers::lambda_bucket::owner::{OWNER_TAG, Owner};
 use crate::reconcile::Error;
 
 /// Where a managed deployment stands.
@@ -20,6 +25,8 @@ pub enum Deployment {
 pub enum Step {
     /// It does not exist: create it.
     Create,
+    /// It exists and another resource owns it (this value), or nobody (`None`): leave it.
+    OwnedByAnother(Option<String>),
     /// Lambda is deploying: look again later.
     Wait,
     /// The last deployment of this very spec failed: only a spec change helps.
@@ -35,6 +42,9 @@ pub enum Step {
 /// The next step for `deployed` (None: no such function) to become `wanted`.
 pub fn next_step(wanted: &WantedFunction, deployed: Option<&DeployedFunction>) -> Step {
     let Some(deployed) = deployed else { return Step::Create };
+    if deployed.owner.as_deref() != Some(wanted.owner.as_str()) {
+        return Step::OwnedByAnother(deployed.owner.clone());
+    }
     let code_differs = wanted.code_differs(deployed);
     let configuration_differs = wanted.configuration_differs(deployed);
     match deployed.lifecycle {
@@ -58,6 +68,7 @@ pub async fn deploy(
     lambda: &dyn FunctionApi,
     live: &RenderFunction,
     name: &str,
+    owner: &Owner,
     ctx: &Context,
 ) -> Result<Deployment, Error> {
     let spec = &live.spec;
@@ -73,6 +84,7 @@ pub async fn deploy(
         timeout_seconds: spec.timeout_seconds,
         architecture: spec.architecture,
         env: spec.env.clone(),
+        owner: owner.as_str().to_owned(),
     };
     let deployed = lambda.get(name).await?;
     match next_step(&wanted, deployed.as_ref()) {
@@ -82,6 +94,7 @@ pub async fn deploy(
             ctx.events.normal(live, Reason::Created, "CreateFunction", format!("Created Lambda function {name}")).await;
             Ok(Deployment::InProgress(format!("Creating function {name}")))
         }
+        Step::OwnedByAnother(other) => Err(owned_by_another(name, other.as_deref())),
         Step::Wait => Ok(Deployment::InProgress(format!("Lambda is deploying {name}"))),
         Step::Failed(why) => Err(Error::new(
             Reason::DeploymentFailed,
@@ -107,6 +120,21 @@ pub async fn deploy(
     }
 }
 
+/// The terminal error for a function this RenderFunction does not own.
+fn owned_by_another(name: &str, owner: Option<&str>) -> Error {
+    let whose = match owner {
+        Some(other) => format!("belongs to {other} (its {OWNER_TAG} tag)"),
+        None => format!("was not created by the operator for this RenderFunction (it has no {OWNER_TAG} tag)"),
+    };
+    Error::new(
+        Reason::OwnedByAnother,
+        format!(
+            "Lambda function {name} {whose}: it is not updated from here; leave spec.functionName empty for a \
+             function of this RenderFunction's own, or use management: Existing to only invoke it"
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -125,6 +153,7 @@ mod tests {
             timeout_seconds: 120,
             architecture: Architecture::Arm64,
             env: BTreeMap::new(),
+            owner: "default/a/renderer".into(),
         }
     }
 
@@ -142,6 +171,7 @@ mod tests {
             timeout_seconds: Some(w.timeout_seconds),
             architecture: Some(w.architecture),
             env: w.env,
+            owner: Some(w.owner),
         }
     }
 
@@ -158,6 +188,24 @@ mod tests {
         let mut small = deployed(Lifecycle::Active);
         small.memory_mb = Some(1024);
         assert_eq!(next_step(&w, Some(&small)), Step::UpdateConfiguration);
+    }
+
+    #[test]
+    fn a_function_of_another_owner_or_of_none_is_never_updated() {
+        let w = wanted();
+        let mut theirs = deployed(Lifecycle::Active);
+        theirs.owner = Some("default/b/renderer".into());
+        theirs.image = Some("img:0".into());
+        assert_eq!(next_step(&w, Some(&theirs)), Step::OwnedByAnother(Some("default/b/renderer".into())));
+        // Even when it looks exactly as wanted, or is still deploying.
+        let mut untagged = deployed(Lifecycle::Pending);
+        untagged.owner = None;
+        assert_eq!(next_step(&w, Some(&untagged)), Step::OwnedByAnother(None));
+        let error = owned_by_another("f", Some("default/b/renderer"));
+        assert_eq!(error.reason(), Reason::OwnedByAnother);
+        assert!(error.is_terminal());
+        assert!(error.report().contains("belongs to default/b/renderer"), "{}", error.report());
+        assert!(owned_by_another("f", None).report().contains("no remotion-operator.io/owner tag"));
     }
 
     #[test]

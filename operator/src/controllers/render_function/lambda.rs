@@ -15,6 +15,7 @@ use remotion_protocol::lambda::Architecture;
 use remotion_protocol::payload::{FunctionError, InfoResponse, Payload};
 
 use crate::aws::{AwsFactory, InvokeError, describe, invoke_json};
+use crate::controllers::lambda_bucket::owner::OWNER_TAG;
 use crate::reconcile::Error;
 use remotion_crds::Reason;
 
@@ -61,6 +62,8 @@ pub struct DeployedFunction {
     pub architecture: Option<Architecture>,
     /// Environment variables.
     pub env: BTreeMap<String, String>,
+    /// Its `remotion-operator.io/owner` tag: the resource that owns it, if any.
+    pub owner: Option<String>,
 }
 
 /// What the function should look like.
@@ -82,6 +85,8 @@ pub struct WantedFunction {
     pub architecture: Architecture,
     /// Environment variables.
     pub env: BTreeMap<String, String>,
+    /// The owner tag it is created with: the RenderFunction's `<clusterId>/<namespace>/<name>`.
+    pub owner: String,
 }
 
 impl WantedFunction {
@@ -126,9 +131,9 @@ pub enum InfoOutcome {
 
 /// The Lambda calls the controller makes.
 pub trait FunctionApi: Send + Sync {
-    /// The function's configuration, `None` when it does not exist.
+    /// The function's configuration and owner tag, `None` when it does not exist.
     fn get(&self, name: &str) -> BoxFuture<'_, Result<Option<DeployedFunction>, Error>>;
-    /// Creates the function.
+    /// Creates the function, tagged with its owner.
     fn create(&self, wanted: &WantedFunction) -> BoxFuture<'_, Result<(), Error>>;
     /// Deploys new code (image, architecture).
     fn update_code(&self, wanted: &WantedFunction) -> BoxFuture<'_, Result<(), Error>>;
@@ -222,6 +227,21 @@ impl FunctionApi for SdkFunctionApi {
                 Err(e) => return Err(control_error(&format!("GetFunction {name}"), &e)),
             };
             let Some(config) = out.configuration() else { return Ok(None) };
+            // GetFunction returns tags only to callers allowed lambda:ListTags, and silently
+            // none otherwise: asked for explicitly, a missing permission is an error, never an
+            // unowned function.
+            let owner = match config.function_arn() {
+                Some(arn) => self
+                    .control
+                    .list_tags()
+                    .resource(arn)
+                    .send()
+                    .await
+                    .map_err(|e| control_error(&format!("ListTags {name}"), &e))?
+                    .tags()
+                    .and_then(|tags| tags.get(OWNER_TAG).cloned()),
+                None => None,
+            };
             let failed = matches!(config.state(), Some(State::Failed))
                 || matches!(config.last_update_status(), Some(LastUpdateStatus::Failed));
             let lifecycle = if failed {
@@ -258,6 +278,7 @@ impl FunctionApi for SdkFunctionApi {
                     .and_then(|e| e.variables())
                     .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                     .unwrap_or_default(),
+                owner,
             }))
         })
     }
@@ -277,6 +298,7 @@ impl FunctionApi for SdkFunctionApi {
                 .architectures(lambda_architecture(wanted.architecture))
                 .environment(environment(&wanted))
                 .description("Remotion render function (managed by remotion-operator)")
+                .tags(OWNER_TAG, &wanted.owner)
                 .send()
                 .await
                 .map(|_| ())

@@ -4,6 +4,11 @@
 //! then invoke `info`, record the versions, and refuse a function speaking another protocol
 //! (`ProtocolMismatch`). `Existing` changes nothing in AWS.
 //!
+//! A Managed function is created tagged with its owner (`<clusterId>/<namespace>/<name>`) and
+//! only updated while that tag names this RenderFunction (`OwnedByAnother` otherwise); its
+//! default name ends with a digest of the owner, so that namespaces never share a function by
+//! default. An Existing function is only invoked: ownership does not apply to it.
+//!
 //! The pipeline, one file a step:
 //! 1. [`deploy`]: for a Managed function, the next deployment step (create, update code, update
 //!    configuration, wait) decided from what Lambda reports, then taken;
@@ -23,13 +28,14 @@ use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::{Controller, watcher};
-use remotion_crds::render_function::{CapacitySource, FunctionManagement};
+use remotion_crds::render_function::{CapacitySource, FunctionManagement, OWNER_DIGEST_CHARS};
 use remotion_crds::{Reason, RenderFunction, RenderFunctionStatus};
 use tokio_util::sync::CancellationToken;
 
 use self::deploy::Deployment;
 use self::lambda::{FunctionApi, FunctionCapacity};
 use super::{Context, Settings, error_policy, log_result, shutdown_signal};
+use crate::controllers::lambda_bucket::owner::Owner;
 use crate::reconcile::conditions::Status;
 use crate::reconcile::guard::{self, DeserializeGuard};
 use crate::reconcile::shell;
@@ -71,10 +77,11 @@ pub async fn reconcile(function: Arc<RenderFunction>, ctx: Arc<Context>) -> Resu
 async fn apply(api: &Api<RenderFunction>, function: &RenderFunction, ctx: &Context) -> Result<Action, Error> {
     let live = shell::announce_first_visit(api, function.clone(), "Checking the function").await?;
     let lambda = ctx.functions.for_access(&ctx.aws, &live.namespace().unwrap_or_default(), &live.spec.aws).await?;
-    let name = live.spec.effective_function_name(FUNCTION_VERSION);
+    let owner = Owner::of(&ctx.aws.policy().cluster_id, &live);
+    let name = live.spec.effective_function_name(FUNCTION_VERSION, &owner.digest(OWNER_DIGEST_CHARS));
 
     let deployed = match live.spec.management {
-        FunctionManagement::Managed => match deploy::deploy(&*lambda, &live, &name, ctx).await? {
+        FunctionManagement::Managed => match deploy::deploy(&*lambda, &live, &name, &owner, ctx).await? {
             Deployment::Ready(deployed) => Some(deployed),
             Deployment::InProgress(message) => {
                 let mut status = shell::owned_status(&live);
