@@ -1,7 +1,8 @@
-//! The S3 key layout of a bucket (mirrors Remotion Lambda's, so its users feel at home):
+//! The S3 key layout of a bucket (Remotion Lambda's, with a folder per namespace):
 //!
 //! ```text
-//! sites/<siteName>/…                         bundle files; serveUrl = …/sites/<siteName>/index.html
+//! sites/<namespace>/<siteName>/…             bundle files; serveUrl = …/sites/<namespace>/<siteName>/index.html
+//! sites/<namespace>/<siteName>/.remotion-operator-owner.json  who owns the folder (created once)
 //! renders/<renderId>/progress.json           progress document
 //! renders/<renderId>/input-props.json        when props are large
 //! renders/<renderId>/chunks/<index>.<ext>    chunk outputs (deleted after stitching)
@@ -11,8 +12,14 @@
 //! renders/<renderId>/continuation.json       the render's state, handed to the orchestrator's next invocation
 //! renders/<renderId>/continuation-claims/<n> taken by continuation n (exactly one runs)
 //! renders/<renderId>/out.<ext>               default output key
-//! optimization/<siteName>/<composition>.json per-frame cost profile for chunk planning
+//! optimization/<namespace>/<siteName>/<composition>.json  per-frame cost profile for chunk planning
 //! ```
+//!
+//! Sites and cost profiles live in a folder of their namespace: RemotionSites are namespaced,
+//! and two teams naming the same site must never read, replace or delete each other's files.
+//! A namespace is a DNS label (no `/`), so `<namespace>/<siteName>` names one folder of one
+//! namespace and no two namespaces share any. Remotion Lambda's own layout (`sites/<siteName>/`,
+//! which versions of the operator before this one used) is [`legacy_site_prefix`].
 
 use std::fmt;
 
@@ -26,6 +33,8 @@ pub const RENDERS_PREFIX: &str = "renders/";
 pub const OPTIMIZATION_PREFIX: &str = "optimization/";
 /// File name of a site's entry page.
 pub const SITE_INDEX: &str = "index.html";
+/// File name of a site folder's owner marker (see [`site_owner`]).
+pub const SITE_OWNER_FILE: &str = ".remotion-operator-owner.json";
 /// Digits of a chunk index in keys: zero-padded so that listings sort in frame order.
 const CHUNK_INDEX_DIGITS: usize = 6;
 
@@ -35,6 +44,9 @@ pub enum KeyError {
     /// The site name has characters outside Remotion's `[-0-9a-zA-Z!_.*'()]`.
     #[error("site name {0:?} must be 1–128 characters of letters, digits and -!_.*'()")]
     SiteName(String),
+    /// The namespace is not a Kubernetes namespace name (a DNS label).
+    #[error("namespace {0:?} must be 1–63 characters of lowercase letters, digits and dashes")]
+    Namespace(String),
     /// The render id is not 1–64 characters of `[a-z0-9-]`.
     #[error("render id {0:?} must be 1–64 characters of lowercase letters, digits and dashes")]
     RenderId(String),
@@ -87,6 +99,40 @@ impl fmt::Display for SiteName {
     }
 }
 
+/// Where a site lives in a bucket: its namespace and its name (`sites/<namespace>/<name>/`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SiteFolder {
+    namespace: String,
+    name: SiteName,
+}
+
+impl SiteFolder {
+    /// The folder of site `name` of `namespace`, which must be a Kubernetes namespace name:
+    /// 1–63 characters of `[a-z0-9-]`, never `/`, so that it is one folder of its own.
+    pub fn new(namespace: impl Into<String>, name: SiteName) -> Result<Self, KeyError> {
+        let namespace = namespace.into();
+        let ok = (1..=63).contains(&namespace.len())
+            && namespace.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if ok { Ok(Self { namespace, name }) } else { Err(KeyError::Namespace(namespace)) }
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The site name.
+    pub fn name(&self) -> &SiteName {
+        &self.name
+    }
+}
+
+impl fmt::Display for SiteFolder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
 /// A validated render id (the folder under `renders/`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -133,19 +179,32 @@ impl fmt::Display for RenderId {
     }
 }
 
-/// `sites/<site>/`
-pub fn site_prefix(site: &SiteName) -> String {
+/// `sites/<namespace>/<site>/`
+pub fn site_prefix(site: &SiteFolder) -> String {
     format!("{SITES_PREFIX}{site}/")
 }
 
-/// `sites/<site>/<path>` for a path relative to the bundle root (no leading slash).
-pub fn site_object(site: &SiteName, relative_path: &str) -> String {
+/// `sites/<namespace>/<site>/<path>` for a path relative to the bundle root (no leading slash).
+pub fn site_object(site: &SiteFolder, relative_path: &str) -> String {
     format!("{SITES_PREFIX}{site}/{}", relative_path.trim_start_matches('/'))
 }
 
-/// `sites/<site>/index.html`
-pub fn site_index(site: &SiteName) -> String {
+/// `sites/<namespace>/<site>/index.html`
+pub fn site_index(site: &SiteFolder) -> String {
     site_object(site, SITE_INDEX)
+}
+
+/// `sites/<namespace>/<site>/.remotion-operator-owner.json`: which resource of which cluster
+/// owns the folder. Created once, conditionally, before the first file is uploaded, and kept
+/// by every sync (it is no file of the bundle, yet never stale).
+pub fn site_owner(site: &SiteFolder) -> String {
+    site_object(site, SITE_OWNER_FILE)
+}
+
+/// `sites/<site>/`: where versions of the operator before the namespaced layout put a site
+/// (Remotion Lambda's layout). Named in notes only: the operator never writes there.
+pub fn legacy_site_prefix(site: &SiteName) -> String {
+    format!("{SITES_PREFIX}{site}/")
 }
 
 /// `renders/<id>/`
@@ -238,8 +297,8 @@ pub fn default_output(id: &RenderId, extension: &str) -> String {
     format!("{RENDERS_PREFIX}{id}/out.{extension}")
 }
 
-/// `optimization/<site>/<composition>.json`
-pub fn optimization(site: &SiteName, composition: &str) -> Result<String, KeyError> {
+/// `optimization/<namespace>/<site>/<composition>.json`
+pub fn optimization(site: &SiteFolder, composition: &str) -> Result<String, KeyError> {
     let ok = !composition.is_empty()
         && composition.len() <= 256
         && !composition.contains('/')
@@ -252,8 +311,8 @@ pub fn optimization(site: &SiteName, composition: &str) -> Result<String, KeyErr
     Ok(format!("{OPTIMIZATION_PREFIX}{site}/{composition}.json"))
 }
 
-/// The serve URL of a site under a bucket base URL (`…/sites/<site>/index.html`).
-pub fn serve_url(bucket_base_url: &str, site: &SiteName) -> String {
+/// The serve URL of a site under a bucket base URL (`…/sites/<namespace>/<site>/index.html`).
+pub fn serve_url(bucket_base_url: &str, site: &SiteFolder) -> String {
     format!("{}/{}", bucket_base_url.trim_end_matches('/'), site_index(site))
 }
 
@@ -263,11 +322,13 @@ mod tests {
 
     #[test]
     fn layout_matches_the_design() {
-        let site = SiteName::new("my-site").unwrap();
+        let site = SiteFolder::new("team-a", SiteName::new("my-site").unwrap()).unwrap();
         let id = RenderId::new("abc123").unwrap();
-        assert_eq!(site_prefix(&site), "sites/my-site/");
-        assert_eq!(site_object(&site, "/public/logo.png"), "sites/my-site/public/logo.png");
-        assert_eq!(site_index(&site), "sites/my-site/index.html");
+        assert_eq!(site_prefix(&site), "sites/team-a/my-site/");
+        assert_eq!(site_object(&site, "/public/logo.png"), "sites/team-a/my-site/public/logo.png");
+        assert_eq!(site_index(&site), "sites/team-a/my-site/index.html");
+        assert_eq!(site_owner(&site), "sites/team-a/my-site/.remotion-operator-owner.json");
+        assert_eq!(legacy_site_prefix(site.name()), "sites/my-site/");
         assert_eq!(progress(&id), "renders/abc123/progress.json");
         assert_eq!(input_props(&id), "renders/abc123/input-props.json");
         assert_eq!(chunk(&id, 7, "ts"), "renders/abc123/chunks/000007.ts");
@@ -280,11 +341,27 @@ mod tests {
         assert_eq!(continuation_claim(&id, 3), "renders/abc123/continuation-claims/000003");
         assert!(continuation_claim(&id, 3).starts_with(&continuation_claims_prefix(&id)));
         assert_eq!(default_output(&id, "mp4"), "renders/abc123/out.mp4");
-        assert_eq!(optimization(&site, "Intro").unwrap(), "optimization/my-site/Intro.json");
+        assert_eq!(optimization(&site, "Intro").unwrap(), "optimization/team-a/my-site/Intro.json");
         assert_eq!(
             serve_url("http://127.0.0.1:8333/bucket/", &site),
-            "http://127.0.0.1:8333/bucket/sites/my-site/index.html"
+            "http://127.0.0.1:8333/bucket/sites/team-a/my-site/index.html"
         );
+    }
+
+    #[test]
+    fn sites_of_different_namespaces_never_share_a_folder() {
+        let name = SiteName::new("promo").unwrap();
+        let a = SiteFolder::new("team-a", name.clone()).unwrap();
+        let b = SiteFolder::new("team-b", name.clone()).unwrap();
+        // Neither folder is the other's, nor inside it.
+        assert!(!site_prefix(&a).starts_with(&site_prefix(&b)) && !site_prefix(&b).starts_with(&site_prefix(&a)));
+        assert_ne!(optimization(&a, "Intro").unwrap(), optimization(&b, "Intro").unwrap());
+        // A namespace is one folder: it cannot reach into another's.
+        assert_eq!(SiteFolder::new("team-a/promo", name.clone()), Err(KeyError::Namespace("team-a/promo".into())));
+        for bad in ["", "Team", "..", "a.b", &"x".repeat(64)] {
+            assert!(SiteFolder::new(bad, name.clone()).is_err(), "{bad:?}");
+        }
+        assert_eq!(a.to_string(), "team-a/promo");
     }
 
     #[test]
@@ -303,7 +380,7 @@ mod tests {
         assert!(SiteName::new("a/b").is_err());
         assert!(SiteName::new("..").is_err());
         assert!(RenderId::new("Abc").is_err());
-        assert!(optimization(&SiteName::new("s").unwrap(), "a/b").is_err());
+        assert!(optimization(&SiteFolder::new("n", SiteName::new("s").unwrap()).unwrap(), "a/b").is_err());
         assert_eq!(
             RenderId::from_uid("6F1E2D3C-0000-4000-8000-00000000ABCD").unwrap().as_str(),
             "6f1e2d3c00004000800000000000abcd"

@@ -8,11 +8,15 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::keys::{KeyError, SiteFolder, SiteName};
 use crate::lambda::Architecture;
 use crate::media::{AudioCodec, Codec, DeleteAfter, PixelFormat, StillImageFormat, VideoImageFormat, X264Preset};
 
 /// Version of this protocol. Bump on any incompatible change of a payload or response.
-pub const PROTOCOL_VERSION: u32 = 1;
+///
+/// 2: `launch` names the site's namespace (`siteNamespace`), whose folder holds the site's cost
+/// profiles; a function of version 1 would ignore it and share profiles across namespaces.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Serialized props above this size (bytes) go to S3 instead of the payload. Lambda takes 256 KB
 /// for async invocations; like Remotion we leave room for the rest of the payload.
@@ -308,7 +312,10 @@ pub struct LaunchRequest {
     pub bucket: String,
     /// The site.
     pub site: SiteLocation,
-    /// Site name (cost profile key).
+    /// Namespace of the site: with [`Self::site_name`], the folder of its cost profiles
+    /// ([`crate::keys::optimization`]).
+    pub site_namespace: String,
+    /// Site name.
     pub site_name: String,
     /// Composition id.
     pub composition: String,
@@ -335,6 +342,13 @@ pub struct LaunchRequest {
     pub output: OutputTarget,
     /// The renderer function.
     pub renderer: RendererConfig,
+}
+
+impl LaunchRequest {
+    /// The site's folder, which keys its cost profiles.
+    pub fn site_folder(&self) -> Result<SiteFolder, KeyError> {
+        SiteFolder::new(self.site_namespace.clone(), SiteName::new(self.site_name.clone())?)
+    }
 }
 
 /// Request of `continue`: the orchestrator's own continuation of a render, never sent by the
@@ -702,7 +716,7 @@ mod tests {
     fn a_continuation_carries_the_launch_request_and_its_number() {
         let launch = json!({
             "protocolVersion": 1, "renderId": "r", "bucket": "b",
-            "site": {"serveUrl": "http://x/index.html"}, "siteName": "s", "composition": "C",
+            "site": {"serveUrl": "http://x/index.html"}, "siteNamespace": "n", "siteName": "s", "composition": "C",
             "inputProps": {"type": "inline", "serialized": "{}"}, "encoding": {"codec": "h264"},
             "maxRetries": 1, "timeoutMs": 30000, "output": {"key": "renders/r/out.mp4"},
             "renderer": {"functionName": "f", "region": "us-east-1", "memoryMb": 2048, "diskMb": 2048,
@@ -720,6 +734,7 @@ mod tests {
         let back: Payload = serde_json::from_value(json).unwrap();
         assert_eq!(back, payload);
         assert_eq!((back.kind(), back.protocol_version()), ("continue", Some(1)));
+        assert_eq!(request.site_folder().unwrap().to_string(), "n/s");
     }
 
     #[test]

@@ -38,7 +38,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use remotion_protocol::chunking::{self, CostProfile, FrameSelection};
-use remotion_protocol::keys::{self, RenderId, SiteName};
+use remotion_protocol::keys::{self, RenderId, SiteFolder};
 use remotion_protocol::media::DELETE_AFTER_TAG;
 use remotion_protocol::payload::Privacy;
 use remotion_protocol::payload::{
@@ -322,7 +322,8 @@ async fn render<I: ChunkInvoker>(
             request.encoding.codec.as_str()
         )));
     }
-    let site = SiteName::new(request.site_name.clone()).map_err(|e| RenderError::InvalidInput(e.to_string()))?;
+    // The site's folder keys its cost profiles: `optimization/<namespace>/<siteName>/`.
+    let site = request.site_folder().map_err(|e| RenderError::InvalidInput(e.to_string()))?;
 
     // 1–2. Resolve the composition and plan the chunks, once for the whole render: a
     // continuation goes on with the plan it inherits.
@@ -516,7 +517,7 @@ async fn plan(
     s3: &aws_sdk_s3::Client,
     progress: &ProgressWriter,
     signal: &tokio::sync::watch::Receiver<bool>,
-    site: &SiteName,
+    site: &SiteFolder,
 ) -> Result<(Planned, Option<CostProfile>), RenderError> {
     let bucket = request.bucket.as_str();
     let started = std::time::Instant::now();

@@ -1,5 +1,6 @@
-//! The per-frame cost profile of a site's composition (`optimization/<site>/<composition>.json`):
-//! read before planning so chunks have equal predicted cost, updated after every render.
+//! The per-frame cost profile of a site's composition
+//! (`optimization/<namespace>/<site>/<composition>.json`): read before planning so chunks have
+//! equal predicted cost, updated after every render.
 
 use remotion_protocol::chunking::CostProfile;
 use remotion_protocol::progress::FrameRangeCost;

@@ -294,7 +294,8 @@ async fn a_launch_joins_the_chunks_audio_from_a_private_site() {
     let payload = serde_json::json!({
         "type": "launch", "protocolVersion": remotion_protocol::payload::PROTOCOL_VERSION, "renderId": id,
         "bucket": bucket, "site": {"serveUrl": "private", "s3": {"bucket": bucket, "prefix": "sites/fixture/"}},
-        "siteName": "fixture", "composition": "WithAudio", "inputProps": {"type": "inline", "serialized": "{}"},
+        "siteNamespace": "tests", "siteName": "fixture", "composition": "WithAudio",
+        "inputProps": {"type": "inline", "serialized": "{}"},
         "encoding": {"codec": "h264", "x264Preset": "ultrafast", "audioBitrate": "192k"},
         "chunking": {"framesPerLambda": 25}, "maxRetries": 1, "timeoutMs": 30000,
         "output": {"key": format!("renders/{id}/out.mp4")},

@@ -107,7 +107,7 @@ async fn a_launch_joins_pcm_chunks_into_the_same_audio_as_one_render() {
         let payload = json!({
             "type": "launch", "protocolVersion": PROTOCOL_VERSION, "renderId": id, "bucket": bucket,
             "site": {"serveUrl": "private", "s3": {"bucket": bucket, "prefix": "sites/fixture/"}},
-            "siteName": "fixture", "composition": "WithAudio",
+            "siteNamespace": "tests", "siteName": "fixture", "composition": "WithAudio",
             "inputProps": {"type": "inline", "serialized": "{}"},
             "encoding": {"codec": codec, "imageFormat": "none"},
             "chunking": {"framesPerLambda": 25},

@@ -99,7 +99,7 @@ fn launch_request(id: &str, bucket: &str, renderer: &str, timeout: Duration) -> 
     json!({
         "protocolVersion": PROTOCOL_VERSION, "renderId": id, "bucket": bucket,
         "site": {"serveUrl": "private", "s3": {"bucket": bucket, "prefix": "sites/fixture/"}},
-        "siteName": "fixture", "composition": "Intro",
+        "siteNamespace": "tests", "siteName": "fixture", "composition": "Intro",
         "inputProps": {"type": "inline", "serialized": PROPS},
         "encoding": {"codec": "h264", "x264Preset": "veryfast"},
         "frameRange": {"start": 0, "end": 299},

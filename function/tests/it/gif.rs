@@ -190,7 +190,7 @@ async fn the_gif_sample_renders_in_chunks_into_one_gif_with_one_palette() {
     let payload = json!({
         "type": "launch", "protocolVersion": PROTOCOL_VERSION, "renderId": id, "bucket": bucket,
         "site": {"serveUrl": "private", "s3": {"bucket": bucket, "prefix": "sites/fixture/"}},
-        "siteName": "fixture", "composition": "Intro",
+        "siteNamespace": "tests", "siteName": "fixture", "composition": "Intro",
         "inputProps": {"type": "inline", "serialized": PROPS},
         "encoding": {"codec": "gif", "everyNthFrame": 2, "scale": 0.5},
         "frameRange": {"start": 0, "end": 59},

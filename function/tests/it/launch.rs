@@ -35,7 +35,7 @@ impl Render<'_> {
         json!({
             "type": "launch", "protocolVersion": PROTOCOL_VERSION, "renderId": self.id, "bucket": self.bucket,
             "site": {"serveUrl": "private", "s3": {"bucket": self.bucket, "prefix": "sites/fixture/"}},
-            "siteName": "fixture", "composition": self.composition,
+            "siteNamespace": "tests", "siteName": "fixture", "composition": self.composition,
             "inputProps": {"type": "inline", "serialized": PROPS},
             "encoding": {"codec": "h264", "x264Preset": "veryfast"},
             "frameRange": {"start": self.frames.0, "end": self.frames.1},
@@ -179,7 +179,7 @@ async fn launch_renders_300_frames_in_chunks_into_a_frame_exact_video() {
 
     // Chunks are gone, the cost profile is learnt.
     assert!(keys_under(&s3, &bucket, "renders/full300/chunks/").await.is_empty());
-    assert_eq!(keys_under(&s3, &bucket, "optimization/fixture/Intro.json").await.len(), 1);
+    assert_eq!(keys_under(&s3, &bucket, "optimization/tests/fixture/Intro.json").await.len(), 1);
 
     // Launching the same render again does not render it again.
     let again = remotion_tests::lambda::invoke(&lambda, orchestrator, &render.payload()).await.unwrap();

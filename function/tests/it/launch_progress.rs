@@ -36,7 +36,7 @@ async fn frames_rendered_moves_while_slow_chunks_render_and_ends_exact() {
     let payload = json!({
         "type": "launch", "protocolVersion": PROTOCOL_VERSION, "renderId": id, "bucket": bucket,
         "site": {"serveUrl": "private", "s3": {"bucket": bucket, "prefix": "sites/errors/"}},
-        "siteName": "errors", "composition": "SlowData",
+        "siteNamespace": "tests", "siteName": "errors", "composition": "SlowData",
         "inputProps": {"type": "inline", "serialized": "{}"},
         "encoding": {"codec": "h264", "x264Preset": "veryfast"},
         "frameRange": {"start": 0, "end": 29},

@@ -130,7 +130,7 @@ async fn the_transparent_webm_sample_renders_in_chunks_with_its_alpha() {
     let payload = json!({
         "type": "launch", "protocolVersion": PROTOCOL_VERSION, "renderId": id, "bucket": bucket,
         "site": {"serveUrl": "private", "s3": {"bucket": bucket, "prefix": "sites/fixture/"}},
-        "siteName": "fixture", "composition": "LowerThird",
+        "siteNamespace": "tests", "siteName": "fixture", "composition": "LowerThird",
         "inputProps": {"type": "inline", "serialized": r#"{"name":"Bob"}"#},
         "encoding": {"codec": "vp9", "imageFormat": "png", "pixelFormat": "yuva420p", "crf": 30, "audioCodec": "opus"},
         "chunking": {"framesPerLambda": 40},

@@ -278,7 +278,7 @@ impl World {
         json!({
             "apiVersion": "remotion-operator.io/v1alpha1", "kind": "RemotionSite",
             "status": {"observedGeneration": 1, "conditions": conditions, "siteName": "fixture", "bucketName": self.bucket,
-                "serveUrl": format!("{}/{}/sites/fixture/index.html", env.s3().endpoint, self.bucket),
+                "serveUrl": format!("{}/{}/sites/{}/fixture/index.html", env.s3().endpoint, self.bucket, self.namespace),
                 "compositions": listed}})
     }
 

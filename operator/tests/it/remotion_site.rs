@@ -1,8 +1,9 @@
 //! RemotionSite controller against the real API server stand-in, SeaweedFS and a local HTTP
 //! server: the fixture bundle uploaded from a URL, then from S3 (nothing changed: nothing
 //! uploaded), then a smaller bundle from a ConfigMap (changes uploaded, stale files deleted),
-//! the finalizer emptying the prefix; bad archives ending in a terminal condition with zero
-//! objects written; compositions listed by the real render function under cargo-lambda.
+//! the finalizer emptying the prefix; bad archives ending in a terminal condition with no file
+//! written (only the folder's owner marker); compositions listed by the real render function
+//! under cargo-lambda.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -324,20 +325,24 @@ async fn a_bundle_syncs_from_url_then_s3_then_config_map_and_the_finalizer_remov
     assert_eq!(status.site_name.as_deref(), Some("demo"));
     assert_eq!(status.bucket_name.as_deref(), Some(setup.bucket.as_str()));
     let endpoint = &TestEnv::get().s3().endpoint;
-    assert_eq!(status.serve_url, Some(format!("{endpoint}/{}/sites/demo/index.html", setup.bucket)));
+    let folder = format!("sites/{}/demo/", setup.namespace);
+    assert_eq!(status.serve_url, Some(format!("{endpoint}/{}/{folder}index.html", setup.bucket)));
     let content_hash = status.content_hash.clone().unwrap();
     assert_eq!(content_hash.len(), 64);
     assert!(site.finalizers().contains(&FINALIZER.to_owned()));
-    let expected: Vec<String> = fixture_files.iter().map(|f| format!("sites/demo/{f}")).collect();
-    assert_eq!(keys_under(&setup.s3, &setup.bucket, "sites/demo/").await?, expected);
-    let index = setup.s3.head_object().bucket(&setup.bucket).key("sites/demo/index.html").send().await?;
+    // The bundle's files and the folder's owner marker (sorted first).
+    let marker = format!("{folder}.remotion-operator-owner.json");
+    let expected: Vec<String> =
+        std::iter::once(marker.clone()).chain(fixture_files.iter().map(|f| format!("{folder}{f}"))).collect();
+    assert_eq!(keys_under(&setup.s3, &setup.bucket, &folder).await?, expected);
+    let index = setup.s3.head_object().bucket(&setup.bucket).key(format!("{folder}index.html")).send().await?;
     assert_eq!(index.content_type(), Some("text/html; charset=utf-8"));
     assert_eq!(index.cache_control(), Some("no-cache"));
     let index_bytes = std::fs::read(bundle_dir.join("index.html"))?;
     assert_eq!(index.metadata().and_then(|m| m.get("sha256")), Some(&sha256_hex(&index_bytes)));
-    let js = setup.s3.head_object().bucket(&setup.bucket).key("sites/demo/bundle.js").send().await?;
+    let js = setup.s3.head_object().bucket(&setup.bucket).key(format!("{folder}bundle.js")).send().await?;
     assert_eq!(js.content_type(), Some("application/javascript; charset=utf-8"));
-    let wav = setup.s3.head_object().bucket(&setup.bucket).key("sites/demo/public/tone.wav").send().await?;
+    let wav = setup.s3.head_object().bucket(&setup.bucket).key(format!("{folder}public/tone.wav")).send().await?;
     assert_eq!(wav.content_type(), Some("audio/wav"));
     // The digest pins the URL's content: our own status writes do not make it download again.
     let downloads = server.requests.load(Ordering::Relaxed);
@@ -393,15 +398,15 @@ async fn a_bundle_syncs_from_url_then_s3_then_config_map_and_the_finalizer_remov
     assert_eq!(status.remotion_version.as_deref(), Some("4.0.1"));
     assert_ne!(status.content_hash.as_deref(), Some(content_hash.as_str()));
     assert_eq!(
-        keys_under(&setup.s3, &setup.bucket, "sites/demo/").await?,
-        ["sites/demo/bundle.js", "sites/demo/index.html"]
+        keys_under(&setup.s3, &setup.bucket, &folder).await?,
+        [marker.clone(), format!("{folder}bundle.js"), format!("{folder}index.html")]
     );
 
     // 4. Deleting the site empties its prefix, then the object goes.
     setup.sites.delete("demo", &DeleteParams::default()).await?;
     eventually("demo deleted", WAIT, || async { Ok(setup.sites.get_opt("demo").await?.is_none().then_some(())) })
         .await?;
-    assert!(keys_under(&setup.s3, &setup.bucket, "sites/demo/").await?.is_empty());
+    assert!(keys_under(&setup.s3, &setup.bucket, &folder).await?.is_empty());
     setup.controllers.stop().await
 }
 
@@ -475,7 +480,9 @@ async fn bad_archives_end_in_a_terminal_condition_and_write_nothing() -> Result<
         assert!(message.contains("nothing was uploaded"), "{name}: {message}");
         assert_eq!(site.status.as_ref().and_then(|s| s.files), None, "{name}");
     }
-    assert!(keys_under(&setup.s3, &setup.bucket, "").await?.is_empty(), "a bad archive wrote to the bucket");
+    // Each site claimed its folder (its owner marker), and no file of a bad archive was written.
+    let written = keys_under(&setup.s3, &setup.bucket, "").await?;
+    assert!(written.iter().all(|k| k.ends_with("/.remotion-operator-owner.json")), "a bad archive wrote: {written:?}");
 
     // Fixing the digest fixes the site.
     let patch = serde_json::json!({"spec": {"source": {"sha256": sha256_hex(&good)}}});

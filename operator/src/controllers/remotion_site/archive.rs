@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use md5::Md5;
 use remotion_crds::Reason;
+use remotion_protocol::keys;
 use sha2::{Digest, Sha256};
 
 use super::zip_end::{self, DirectoryLimits};
@@ -421,6 +422,10 @@ pub fn safe_relative_path(raw: &[u8]) -> Result<Option<String>, ArchiveError> {
             }
             part => parts.push(part),
         }
+    }
+    if parts == [keys::SITE_OWNER_FILE] {
+        // The sync keeps this object as the folder's owner marker: a bundle may not replace it.
+        return Err(ArchiveError::UnsafeName { entry: shown(), why: "the name of the site folder's owner marker" });
     }
     Ok(if parts.is_empty() { None } else { Some(parts.join("/")) })
 }
@@ -882,6 +887,14 @@ mod tests {
         assert!(matches!(safe_relative_path(b"a\\b"), Err(ArchiveError::UnsafeName { .. })));
         assert!(matches!(safe_relative_path(b"a\nb"), Err(ArchiveError::UnsafeName { .. })));
         assert!(matches!(safe_relative_path(b"\xff"), Err(ArchiveError::UnsafeName { .. })));
+        assert!(matches!(
+            safe_relative_path(b"./.remotion-operator-owner.json"),
+            Err(ArchiveError::UnsafeName { why: "the name of the site folder's owner marker", .. })
+        ));
+        assert_eq!(
+            safe_relative_path(b"public/.remotion-operator-owner.json").unwrap().as_deref(),
+            Some("public/.remotion-operator-owner.json")
+        );
         // Dots inside names are fine.
         assert_eq!(safe_relative_path(b"a..b/..c").unwrap().as_deref(), Some("a..b/..c"));
     }

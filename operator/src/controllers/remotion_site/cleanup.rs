@@ -1,5 +1,6 @@
-//! Step 4: on deletion, `sites/<siteName>/` is removed unless the LambdaBucket (or its
-//! bucket) is gone; the shell then drops the finalizer.
+//! Step 4: on deletion, `sites/<namespace>/<siteName>/` is removed unless the LambdaBucket (or
+//! its bucket) is gone, or the folder is not the site's ([`owner`]: then a Warning Event says
+//! whose it is, and nothing is deleted); the shell then drops the finalizer.
 
 use std::sync::Arc;
 
@@ -7,8 +8,9 @@ use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use remotion_crds::{LambdaBucket, Reason, RemotionSite};
-use remotion_protocol::keys::{self, SiteName};
+use remotion_protocol::keys::{self, SiteFolder, SiteName};
 
+use super::owner::{self, Owner, Standing};
 use super::source::sync_error;
 use super::{SiteContext, site_name, sync};
 use crate::reconcile::Error;
@@ -21,18 +23,33 @@ pub async fn cleanup(site: Arc<RemotionSite>, ctx: &SiteContext) -> Result<Actio
         Some(Ok(name)) => Some(name),
         _ => site_name(&site).ok(),
     };
+    let folder = name.and_then(|name| SiteFolder::new(namespace.clone(), name).ok());
     let bucket_ref = &site.spec.bucket_ref.name;
     let bucket = Api::<LambdaBucket>::namespaced(ctx.ctx.client.clone(), &namespace).get_opt(bucket_ref).await?;
     let bucket_name = bucket.as_ref().and_then(|b| b.status.as_ref()).and_then(|s| s.bucket_name.clone());
-    match (bucket, bucket_name, name) {
-        (Some(bucket), Some(bucket_name), Some(name)) => {
+    match (bucket, bucket_name, folder) {
+        (Some(bucket), Some(bucket_name), Some(folder)) => {
             let clients = ctx.ctx.aws.clients(&namespace, &bucket.spec.aws).await?;
-            let prefix = keys::site_prefix(&name);
-            match sync::delete_prefix(&clients.s3, &bucket_name, &prefix, &ctx.settings.sync).await {
-                Ok(deleted) => {
+            let s3 = &clients.s3;
+            let ours = Owner::of(&site, &ctx.ctx.aws.policy().cluster_id);
+            let prefix = keys::site_prefix(&folder);
+            match owner::inspect(s3, &bucket_name, &folder, &ours, &ctx.settings.sync).await {
+                Ok(Standing::Ours) => {
+                    let deleted =
+                        sync::delete_folder(s3, &bucket_name, &folder, &ctx.settings.sync).await.map_err(sync_error)?;
                     let note = format!("Deleted {deleted} objects under s3://{bucket_name}/{prefix}");
                     ctx.ctx.events.normal(&*site, Reason::Deleted, "DeleteSite", note).await;
                 }
+                Ok(standing) => match owner::refusal(&bucket_name, &folder, standing) {
+                    // Never synced: nothing of the site's to delete.
+                    None => tracing::info!(bucket = %bucket_name, %prefix, "the site's folder is empty"),
+                    // Not the site's folder: its owner's files stay, and so does nothing block
+                    // the deletion of this resource.
+                    Some(refusal) => {
+                        let reason = refusal.reason();
+                        ctx.ctx.events.warning(&*site, reason, "DeleteSite", refusal.to_string()).await;
+                    }
+                },
                 Err(e) if e.is_missing_bucket() => {
                     tracing::info!(bucket = %bucket_name, "the bucket is gone: nothing to delete");
                 }

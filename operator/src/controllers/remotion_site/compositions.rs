@@ -2,7 +2,7 @@
 
 use remotion_crds::Reason;
 use remotion_crds::remotion_site::CompositionSummary;
-use remotion_protocol::keys::{self, SiteName};
+use remotion_protocol::keys::{self, SiteFolder};
 use remotion_protocol::payload::{
     CompositionMetadata, CompositionsRequest, CompositionsResponse, PROTOCOL_VERSION, Payload, S3Prefix,
     SerializedProps, SiteLocation,
@@ -19,7 +19,7 @@ const MAX_COMPOSITIONS: usize = 1000;
 pub async fn list(
     function: &ReadyFunction,
     bucket: &ReadyBucket,
-    name: &SiteName,
+    folder: &SiteFolder,
     serve_url: &str,
     settings: &SiteSettings,
 ) -> Result<Vec<CompositionSummary>, Error> {
@@ -27,7 +27,7 @@ pub async fn list(
         protocol_version: PROTOCOL_VERSION,
         site: SiteLocation {
             serve_url: serve_url.to_owned(),
-            s3: Some(S3Prefix { bucket: bucket.name.clone(), prefix: keys::site_prefix(name) }),
+            s3: Some(S3Prefix { bucket: bucket.name.clone(), prefix: keys::site_prefix(folder) }),
         },
         input_props: SerializedProps::empty(),
         timeout_ms: settings.compositions_timeout.as_millis().min(u128::from(u64::MAX)) as u64,

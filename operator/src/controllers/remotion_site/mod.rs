@@ -1,9 +1,14 @@
 //! RemotionSite controller: fetch the bundle archive (URL, ConfigMap or S3 object), check its
 //! digest, unpack it safely, check it is a Remotion bundle, upload what changed to
-//! `sites/<siteName>/` of the referenced LambdaBucket, and list the compositions through the
-//! referenced RenderFunction. Nothing is uploaded from an archive that fails a check: every
-//! check runs before the first write. The finalizer removes `sites/<siteName>/` unless the
+//! `sites/<namespace>/<siteName>/` of the referenced LambdaBucket, and list the compositions
+//! through the referenced RenderFunction. Nothing is uploaded from an archive that fails a
+//! check: every check runs before the first write. The finalizer removes the folder unless the
 //! LambdaBucket is gone.
+//!
+//! Each namespace has a folder of its own, and each site folder an owner marker ([`owner`]):
+//! a folder another RemotionSite (of this namespace, or of another cluster sharing the bucket)
+//! owns is neither written nor deleted (`OwnedByAnother`). A folder of the layout before
+//! namespaces is left as it is, and named in an Event ([`legacy`]).
 //!
 //! A site is synced again only when something that decides its content changed: the
 //! generation, the bucket, or the source's identity (URL + digest; the ConfigMap's bytes; the
@@ -18,18 +23,21 @@
 //! The pipeline, one file a step:
 //! 1. [`references`]: the bucket to upload to and the function that lists compositions, or a
 //!    reason to wait;
-//! 2. [`source`]: what identifies the source's content; unless [`retry`] says to wait, a claim
+//! 2. [`owner`]: the site's folder is its own, or claimed now;
+//! 3. [`source`]: what identifies the source's content; unless [`retry`] says to wait, a claim
 //!    on the scratch volume ([`scratch`]), then fetch ([`fetch`]) → verify the digest
 //!    ([`verify`]) → unpack safely ([`archive`], a zip's size checked from its end records
 //!    first: [`zip_end`]) → upload what changed ([`sync`], with [`content_type`] headers);
-//! 3. [`compositions`]: the compositions, listed through the function;
-//! 4. [`cleanup`]: on deletion, the site's folder removed.
+//! 4. [`compositions`]: the compositions, listed through the function;
+//! 5. [`cleanup`]: on deletion, the site's folder removed.
 
 pub mod archive;
 pub mod cleanup;
 pub mod compositions;
 pub mod content_type;
 pub mod fetch;
+pub mod legacy;
+pub mod owner;
 pub mod references;
 pub mod retry;
 pub mod scratch;
@@ -53,9 +61,10 @@ use kube::{Resource, ResourceExt};
 use remotion_crds::common::condition_type::READY;
 use remotion_crds::remotion_site::{CompositionSummary, SyncRetry};
 use remotion_crds::{LambdaBucket, Reason, RemotionSite, RemotionSiteStatus, RenderFunction};
-use remotion_protocol::keys::{self, SiteName};
+use remotion_protocol::keys::{self, SiteFolder, SiteName};
 use tokio_util::sync::CancellationToken;
 
+use self::owner::{Owner, OwnerError};
 use self::references::{ReadyBucket, Wait};
 use self::scratch::Scratch;
 pub use self::settings::SiteSettings;
@@ -242,13 +251,19 @@ fn site_name(site: &RemotionSite) -> Result<SiteName, Error> {
     SiteName::new(name).map_err(|e| Error::caused_by(Reason::InvalidSiteName, format!("{e}; set spec.siteName"), e))
 }
 
+/// The site's folder in its bucket: its namespace's, named by [`site_name`].
+fn site_folder(site: &RemotionSite) -> Result<SiteFolder, Error> {
+    SiteFolder::new(site.namespace().unwrap_or_default(), site_name(site)?)
+        .map_err(|e| Error::caused_by(Reason::InvalidSiteName, e.to_string(), e))
+}
+
 async fn apply(api: &Api<RemotionSite>, live: Arc<RemotionSite>, ctx: &SiteContext) -> Result<Action, Error> {
     // Decide on the object as it is now: a status write of this controller (the record of an
     // attempt) wakes the next reconcile, which may start before the watch cache holds the
     // writes that followed, and would then rewrite an older status or sync again.
     let Some(live) = api.get_opt(&live.name_any()).await? else { return Ok(Action::await_change()) };
     let live = shell::announce_first_visit(api, live, "Fetching the site").await?;
-    let name = site_name(&live)?;
+    let folder = site_folder(&live)?;
     let uid = live.uid().unwrap_or_default();
 
     let bucket = match references::bucket(&live, &ctx.ctx).await? {
@@ -274,7 +289,12 @@ async fn apply(api: &Api<RemotionSite>, live: Arc<RemotionSite>, ctx: &SiteConte
             (live, status, previous)
         }
         None => {
-            let (live, unpacked_version, report) = match attempt_sync(api, live, &name, &bucket, ctx, &source).await? {
+            let ours = Owner::of(&live, &ctx.ctx.aws.policy().cluster_id);
+            owner::claim(&bucket.clients.s3, &bucket.name, &folder, &ours, &ctx.settings.sync)
+                .await
+                .map_err(OwnerError::into_error)?;
+            let (live, unpacked_version, report) = match attempt_sync(api, live, &folder, &bucket, ctx, &source).await?
+            {
                 Attempt::Synced { live, unpacked_version, report } => (live, unpacked_version, report),
                 Attempt::Waiting { live, wait } => {
                     let ours = ctx.retry_written(&uid).is_some();
@@ -296,9 +316,10 @@ async fn apply(api: &Api<RemotionSite>, live: Arc<RemotionSite>, ctx: &SiteConte
                     report.deleted,
                     report.files,
                     bucket.name,
-                    keys::site_prefix(&name)
+                    keys::site_prefix(&folder)
                 );
                 ctx.ctx.events.normal(&live, Reason::Synced, "UploadSite", note).await;
+                note_legacy_folder(&live, &folder, &bucket, ctx).await;
             }
             let synced = Synced {
                 generation: live.meta().generation,
@@ -313,9 +334,9 @@ async fn apply(api: &Api<RemotionSite>, live: Arc<RemotionSite>, ctx: &SiteConte
     // The site's files are in the bucket: no attempt is owed.
     status.retry = None;
     ctx.note_retry(&uid, None);
-    status.site_name = Some(name.to_string());
+    status.site_name = Some(folder.name().to_string());
     status.bucket_name = Some(bucket.name.clone());
-    let serve_url = keys::serve_url(&bucket.url, &name);
+    let serve_url = keys::serve_url(&bucket.url, &folder);
     status.serve_url = Some(serve_url.clone());
 
     match &function {
@@ -323,7 +344,7 @@ async fn apply(api: &Api<RemotionSite>, live: Arc<RemotionSite>, ctx: &SiteConte
             let wanted = format!("{}@{}", synced.content_hash, function.identity);
             let listed = match synced.compositions.take().filter(|(key, _)| *key == wanted) {
                 Some((_, listed)) => listed,
-                None => match compositions::list(function, &bucket, &name, &serve_url, &ctx.settings).await {
+                None => match compositions::list(function, &bucket, &folder, &serve_url, &ctx.settings).await {
                     Ok(listed) => listed,
                     Err(error) => {
                         // The site is uploaded: remember that, and say so in the status (its
@@ -367,7 +388,7 @@ enum Attempt {
 async fn attempt_sync(
     api: &Api<RemotionSite>,
     live: RemotionSite,
-    name: &SiteName,
+    folder: &SiteFolder,
     bucket: &ReadyBucket,
     ctx: &SiteContext,
     source: &SourceIdentity,
@@ -384,7 +405,7 @@ async fn attempt_sync(
     status.retry = Some(attempt.clone());
     let live = apply_status(api, &live, FIELD_MANAGER, &status).await?.unwrap_or(live);
     ctx.note_retry(&uid, Some(attempt.clone()));
-    let result = source::fetch_and_sync(&live, name, bucket, ctx, claim.path(), source.in_memory.clone()).await;
+    let result = source::fetch_and_sync(&live, folder, bucket, ctx, claim.path(), source.in_memory.clone()).await;
     drop(claim);
     match result {
         Ok((unpacked_version, report)) => Ok(Attempt::Synced { live, unpacked_version, report }),
@@ -393,10 +414,26 @@ async fn attempt_sync(
             status.retry = Some(failed.clone());
             match apply_status(api, &live, FIELD_MANAGER, &status).await {
                 Ok(_) => ctx.note_retry(&uid, Some(failed)),
-                Err(e) => tracing::warn!(site = %name, error = %e, "recording the failed attempt in the status failed"),
+                Err(e) => {
+                    tracing::warn!(site = %folder, error = %e, "recording the failed attempt in the status failed")
+                }
             }
             Err(error)
         }
+    }
+}
+
+/// After a sync that wrote the site's folder: names the folder of the layout before namespaces
+/// in an Event when one of the site's name is in the bucket ([`legacy`]). A failure to look is
+/// only logged: the note is worth no retry.
+async fn note_legacy_folder(live: &RemotionSite, folder: &SiteFolder, bucket: &ReadyBucket, ctx: &SiteContext) {
+    match legacy::left_behind(&bucket.clients.s3, &bucket.name, folder.name(), &ctx.settings.sync).await {
+        Ok(true) => {
+            let note = legacy::note(&bucket.name, folder);
+            ctx.ctx.events.normal(live, Reason::Synced, "LegacySiteFolder", note).await;
+        }
+        Ok(false) => {}
+        Err(error) => tracing::debug!(site = %folder, %error, "could not look for a folder of the older layout"),
     }
 }
 

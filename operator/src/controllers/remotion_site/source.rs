@@ -6,7 +6,7 @@ use std::path::Path;
 
 use kube::ResourceExt;
 use remotion_crds::{Reason, RemotionSite};
-use remotion_protocol::keys::SiteName;
+use remotion_protocol::keys::SiteFolder;
 
 use super::SiteContext;
 use super::archive::{self, ArchiveError, UnpackedSite};
@@ -63,7 +63,7 @@ pub async fn identity(site: &RemotionSite, bucket: &ReadyBucket, ctx: &SiteConte
 /// on the scratch volume). Returns the bundle's Remotion version and the sync report.
 pub async fn fetch_and_sync(
     site: &RemotionSite,
-    name: &SiteName,
+    folder: &SiteFolder,
     bucket: &ReadyBucket,
     ctx: &SiteContext,
     scratch: &Path,
@@ -95,14 +95,15 @@ pub async fn fetch_and_sync(
 
     let unpacked = unpack(&archive_path, &scratch.join("site"), ctx.settings.unpack).await?;
     tracing::info!(
-        site = %name,
+        site = %folder,
         files = unpacked.files.len(),
         bytes = unpacked.total_bytes(),
         archive_bytes = fetched.size,
         "archive unpacked, syncing"
     );
-    let report =
-        sync::sync(&bucket.clients.s3, &bucket.name, name, &unpacked, &ctx.settings.sync).await.map_err(sync_error)?;
+    let report = sync::sync(&bucket.clients.s3, &bucket.name, folder, &unpacked, &ctx.settings.sync)
+        .await
+        .map_err(sync_error)?;
     Ok((unpacked.remotion_version, report))
 }
 

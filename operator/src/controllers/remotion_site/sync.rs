@@ -1,4 +1,5 @@
-//! Incremental upload of an unpacked site to `sites/<siteName>/` of a bucket.
+//! Incremental upload of an unpacked site to `sites/<namespace>/<siteName>/` of a bucket, whose
+//! owner marker ([`super::owner`]) the caller has checked.
 //!
 //! **What counts as unchanged.** Every object we write carries its SHA-256 in the metadata
 //! `x-amz-meta-sha256`, and is written in one PUT, so S3 reports the MD5 of its content as its
@@ -6,7 +7,8 @@
 //! unchanged when the object's size matches and its ETag is the file's MD5 — decided from the
 //! listing alone, no request per file. When the size matches but the ETag does not (SSE-KMS,
 //! or an object another tool wrote in parts), one HEAD compares the `sha256` metadata. Anything
-//! else is uploaded. Objects under the prefix that the site does not have are deleted.
+//! else is uploaded. Objects under the prefix that the site does not have are deleted, but for
+//! the folder's owner marker.
 //!
 //! **Order.** Changed files first, `index.html` after them, stale files last: a renderer that
 //! loads the site mid-sync sees the old entry page with the old files, or the new one with the
@@ -24,7 +26,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use futures::{StreamExt, TryStreamExt};
 use remotion_crds::Reason;
-use remotion_protocol::keys::{self, SiteName};
+use remotion_protocol::keys::{self, SiteFolder};
 use sha2::{Digest, Sha256};
 
 use super::archive::{SiteFile, UnpackedSite};
@@ -142,10 +144,12 @@ pub struct SyncPlan {
     pub delete: Vec<String>,
 }
 
-/// Compares the local files with the objects under `prefix`.
+/// Compares the local files with the objects under `prefix`, the folder's owner marker aside.
 pub fn plan(prefix: &str, files: &[SiteFile], remote: &[RemoteObject]) -> SyncPlan {
+    let marker = format!("{prefix}{}", keys::SITE_OWNER_FILE);
+    let remote: Vec<&RemoteObject> = remote.iter().filter(|o| o.key != marker).collect();
     let by_path: HashMap<&str, &RemoteObject> =
-        remote.iter().filter_map(|o| o.key.strip_prefix(prefix).map(|path| (path, o))).collect();
+        remote.iter().filter_map(|o| o.key.strip_prefix(prefix).map(|path| (path, *o))).collect();
     let mut plan = SyncPlan::default();
     for (index, file) in files.iter().enumerate() {
         match by_path.get(file.path.as_str()) {
@@ -165,11 +169,12 @@ pub fn plan(prefix: &str, files: &[SiteFile], remote: &[RemoteObject]) -> SyncPl
     plan
 }
 
-/// Makes `sites/<site>/` of `bucket` hold exactly the files of `unpacked`.
+/// Makes `sites/<namespace>/<site>/` of `bucket` hold exactly the files of `unpacked` (and its
+/// owner marker).
 pub async fn sync(
     client: &aws_sdk_s3::Client,
     bucket: &str,
-    site: &SiteName,
+    site: &SiteFolder,
     unpacked: &UnpackedSite,
     options: &SyncOptions,
 ) -> Result<SyncReport, SyncError> {
@@ -215,27 +220,33 @@ pub async fn sync(
     })
 }
 
-/// Deletes every object under `prefix` (the finalizer of a site). Returns how many.
-pub async fn delete_prefix(
+/// Deletes every object of the site's folder (the finalizer of a site), its owner marker last:
+/// a cleanup cut short leaves the folder claimed. Returns how many.
+pub async fn delete_folder(
     client: &aws_sdk_s3::Client,
     bucket: &str,
-    prefix: &str,
+    site: &SiteFolder,
     options: &SyncOptions,
 ) -> Result<u64, SyncError> {
-    let keys: Vec<String> = list(client, bucket, prefix, options).await?.into_iter().map(|o| o.key).collect();
-    delete_keys(client, bucket, &keys, options).await
+    let marker = keys::site_owner(site);
+    let (markers, files): (Vec<String>, Vec<String>) = list(client, bucket, &keys::site_prefix(site), options)
+        .await?
+        .into_iter()
+        .map(|o| o.key)
+        .partition(|k| *k == marker);
+    Ok(delete_keys(client, bucket, &files, options).await? + delete_keys(client, bucket, &markers, options).await?)
 }
 
-fn sync_error(operation: &'static str, bucket: &str, key: &str) -> impl Fn(String) -> SyncError {
+pub(super) fn sync_error(operation: &'static str, bucket: &str, key: &str) -> impl Fn(String) -> SyncError {
     move |message| SyncError { operation, bucket: bucket.to_owned(), key: key.to_owned(), message, code: None }
 }
 
-fn sdk_message(e: impl std::error::Error + 'static) -> String {
+pub(super) fn sdk_message(e: impl std::error::Error + 'static) -> String {
     aws_sdk_s3::error::DisplayErrorContext(e).to_string()
 }
 
 /// Runs `call` with a timeout, turning both failures into a [`SyncError`].
-async fn timed<T, E: ProvideErrorMetadata + std::error::Error + 'static>(
+pub(super) async fn timed<T, E: ProvideErrorMetadata + std::error::Error + 'static>(
     timeout: Duration,
     error: impl Fn(String) -> SyncError,
     call: impl Future<Output = Result<T, E>>,
@@ -396,11 +407,13 @@ mod tests {
             object("sites/s/bundle.js", b"same"),
             object("sites/s/stale.js", b"gone"),
             RemoteObject { key: "sites/s/kms.js".into(), size: 9, etag: "0123456789abcdef0123456789abcdef".into() },
+            object("sites/s/.remotion-operator-owner.json", b"{}"),
         ];
         let plan = plan(prefix, &files, &remote);
         assert_eq!(plan.unchanged, vec![1]);
         assert_eq!(plan.upload, vec![0, 2]);
         assert_eq!(plan.check, vec![3]);
+        // The owner marker is no file of the site, and never stale.
         assert_eq!(plan.delete, vec!["sites/s/stale.js".to_owned()]);
     }
 

@@ -148,7 +148,7 @@ pub async fn prepare_and_launch(
     let s3 = &bucket_clients.s3;
     let bucket_name = &resolved.bucket.name;
 
-    let estimate = match keys::optimization(&resolved.site_name, &job.spec.composition) {
+    let estimate = match keys::optimization(&resolved.site, &job.spec.composition) {
         Ok(key) => ctx
             .profiles
             .get(s3, bucket_name, &key)

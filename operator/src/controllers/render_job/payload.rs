@@ -81,9 +81,10 @@ pub fn request(
             serve_url: resolved.serve_url.clone(),
             // The function serves the page from the bucket with its own credentials, so the
             // site never needs to be public.
-            s3: Some(S3Prefix { bucket: resolved.bucket.name.clone(), prefix: keys::site_prefix(&resolved.site_name) }),
+            s3: Some(S3Prefix { bucket: resolved.bucket.name.clone(), prefix: keys::site_prefix(&resolved.site) }),
         },
-        site_name: resolved.site_name.to_string(),
+        site_namespace: resolved.site.namespace().to_owned(),
+        site_name: resolved.site.name().to_string(),
         composition: spec.composition.clone(),
         input_props,
         encoding: encoding(spec)?,
@@ -151,8 +152,9 @@ mod tests {
         assert_eq!(req.protocol_version, PROTOCOL_VERSION);
         assert_eq!(req.render_id, "r1");
         assert_eq!(req.bucket, "bkt");
-        assert_eq!(req.site.serve_url, "http://s3/bkt/sites/my-site/index.html");
-        assert_eq!(req.site.s3, Some(S3Prefix { bucket: "bkt".into(), prefix: "sites/my-site/".into() }));
+        assert_eq!(req.site.serve_url, "http://s3/bkt/sites/team-a/my-site/index.html");
+        assert_eq!(req.site.s3, Some(S3Prefix { bucket: "bkt".into(), prefix: "sites/team-a/my-site/".into() }));
+        assert_eq!(req.site_namespace, "team-a");
         assert_eq!(req.site_name, "my-site");
         assert_eq!(req.composition, "Intro");
         assert_eq!(req.encoding.codec, Codec::Vp9);

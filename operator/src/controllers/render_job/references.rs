@@ -12,7 +12,7 @@ use remotion_crds::remotion_site::{CompositionSummary, RemotionSite};
 use remotion_crds::render_function::{Architecture, RenderFunction};
 use remotion_crds::render_job::{Privacy, RenderJobSpec};
 use remotion_crds::{AwsAccess, Reason};
-use remotion_protocol::keys::{self, SiteName};
+use remotion_protocol::keys::{self, SiteFolder, SiteName};
 use remotion_protocol::payload::PROTOCOL_VERSION;
 
 /// Why a job cannot launch (yet).
@@ -96,8 +96,8 @@ pub struct BucketTarget {
 /// Everything a launch needs from the referenced objects.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Resolved {
-    /// The site's folder name.
-    pub site_name: SiteName,
+    /// The site's folder: its namespace and name.
+    pub site: SiteFolder,
     /// URL of the site's index.html.
     pub serve_url: String,
     /// The composition's metadata, when the site lists its compositions.
@@ -153,8 +153,21 @@ pub fn resolve(spec: &RenderJobSpec, found: Found<'_>) -> Result<Resolved, Block
     };
     let site_name_text =
         site_status.site_name.clone().or_else(|| site.spec.site_name.clone()).unwrap_or_else(|| site.name_any());
-    let site_name = SiteName::new(site_name_text)
+    let site_folder = SiteName::new(site_name_text)
+        .and_then(|name| SiteFolder::new(site.namespace().unwrap_or_default(), name))
         .map_err(|e| Blocked::Invalid { reason: Reason::InvalidSite, message: e.to_string() })?;
+    if !serve_url.ends_with(&keys::site_index(&site_folder)) {
+        // Synced by an operator before the namespaced layout: its files are not where the
+        // function would read them until the site controller syncs it again.
+        return Err(waiting(
+            Reason::SiteNotReady,
+            format!(
+                "waiting for RemotionSite {site_ref} to be synced into {} (its serveUrl {serve_url} is of an \
+                 older operator version)",
+                keys::site_prefix(&site_folder)
+            ),
+        ));
+    }
 
     let composition = check_composition(spec, &site_status.compositions, site_ref)?;
 
@@ -217,7 +230,7 @@ pub fn resolve(spec: &RenderJobSpec, found: Found<'_>) -> Result<Resolved, Block
     };
 
     Ok(Resolved {
-        site_name,
+        site: site_folder,
         serve_url,
         composition,
         function: FunctionTarget {
@@ -280,9 +293,9 @@ fn check_composition(
     Ok(Some(found.clone()))
 }
 
-/// The site's folder as the function reads it: `sites/<siteName>/` of the bucket.
+/// The site's folder as the function reads it: `sites/<namespace>/<siteName>/` of the bucket.
 pub fn site_prefix(resolved: &Resolved) -> String {
-    keys::site_prefix(&resolved.site_name)
+    keys::site_prefix(&resolved.site)
 }
 
 #[cfg(test)]
@@ -330,11 +343,12 @@ pub(crate) mod tests {
             },
         );
         site.metadata.generation = Some(1);
+        site.metadata.namespace = Some("team-a".into());
         site.status = Some(RemotionSiteStatus {
             conditions: ready(),
             site_name: Some("my-site".into()),
             bucket_name: Some("bkt".into()),
-            serve_url: Some("http://s3/bkt/sites/my-site/index.html".into()),
+            serve_url: Some("http://s3/bkt/sites/team-a/my-site/index.html".into()),
             compositions: compositions
                 .iter()
                 .map(|(id, frames)| CompositionSummary {
@@ -401,15 +415,25 @@ pub(crate) mod tests {
     fn ready_references_resolve() {
         let (s, f, b) = (site(&[("Intro", 300)]), function(), bucket());
         let r = resolve(&spec(), found(&s, &f, &b)).unwrap();
-        assert_eq!(r.site_name.as_str(), "my-site");
-        assert_eq!(r.serve_url, "http://s3/bkt/sites/my-site/index.html");
+        assert_eq!((r.site.namespace(), r.site.name().as_str()), ("team-a", "my-site"));
+        assert_eq!(r.serve_url, "http://s3/bkt/sites/team-a/my-site/index.html");
         assert_eq!(r.composition.unwrap().duration_in_frames, 300);
         assert_eq!(r.function.name, "remotion-render");
         assert_eq!(r.function.timeout_seconds, 120);
         assert_eq!(r.function.architecture, Architecture::Arm64);
         assert_eq!(r.bucket.name, "bkt");
         assert!(r.bucket.expiry_enabled);
-        assert_eq!(site_prefix(&resolve(&spec(), found(&s, &f, &b)).unwrap()), "sites/my-site/");
+        assert_eq!(site_prefix(&resolve(&spec(), found(&s, &f, &b)).unwrap()), "sites/team-a/my-site/");
+    }
+
+    #[test]
+    fn a_site_synced_by_an_older_operator_is_waited_for() {
+        let (mut s, f, b) = (site(&[("Intro", 300)]), function(), bucket());
+        // The folder of the layout before namespaces: another namespace's site may own it now.
+        s.status.as_mut().unwrap().serve_url = Some("http://s3/bkt/sites/my-site/index.html".into());
+        let blocked = resolve(&spec(), found(&s, &f, &b)).unwrap_err();
+        assert_eq!(blocked.reason(), Reason::SiteNotReady);
+        assert!(blocked.message().contains("sites/team-a/my-site/"), "{}", blocked.message());
     }
 
     #[test]
