@@ -19,3 +19,4 @@ mod remotion_site;
 mod render_function;
 mod render_job;
 mod site_bounds;
+mod site_tenancy;
