@@ -87,9 +87,10 @@ pub enum Reason {
     /// An S3 call of the bucket's configuration failed.
     S3Error,
 
-    // --- Ownership (LambdaBucket, RenderFunction) ---
-    /// The bucket or Lambda function belongs to another resource (its owner tag names another
-    /// cluster, namespace or name), or a Managed function was not created by the operator.
+    // --- Ownership (LambdaBucket, RenderFunction, RemotionSite) ---
+    /// The bucket, Lambda function or site folder belongs to another resource (its owner tag or
+    /// marker names another cluster, namespace, name or UID), or a Managed function was not
+    /// created by the operator.
     OwnedByAnother,
 
     // --- Credentials (LambdaBucket, RenderFunction) ---
