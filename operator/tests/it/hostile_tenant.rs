@@ -212,7 +212,12 @@ async fn a_deletion_whose_credentials_went_first_completes_and_names_what_is_lef
     api.create(&PostParams::default(), &bucket).await?;
     eventually("bucket Ready", WAIT, || async {
         let bucket = api.get("bucket").await?;
-        Ok(bucket.status.as_ref().and_then(|s| find_condition(&s.conditions, "Ready")).filter(|c| c.status == "True").cloned())
+        Ok(bucket
+            .status
+            .as_ref()
+            .and_then(|s| find_condition(&s.conditions, "Ready"))
+            .filter(|c| c.status == "True")
+            .cloned())
     })
     .await?;
     operator.stop().await?;
