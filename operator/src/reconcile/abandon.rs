@@ -11,7 +11,7 @@ use std::time::Duration;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
-use remotion_crds::{LambdaBucket, Reason, RemotionSite, RenderFunction, RenderJob};
+use remotion_crds::{LambdaBucket, Reason, RemotionSite, RenderJob};
 use serde::de::DeserializeOwned;
 
 use super::{Error, has_finalizer, remove_finalizer};
@@ -62,13 +62,6 @@ impl Leftovers for RemotionSite {
     fn leftovers(&self) -> Option<String> {
         let url = self.status.as_ref()?.serve_url.clone()?;
         Some(format!("the site's files of {}", url.trim_end_matches("index.html")))
-    }
-}
-
-impl Leftovers for RenderFunction {
-    fn leftovers(&self) -> Option<String> {
-        let name = self.status.as_ref()?.function_name.clone()?;
-        Some(format!("Lambda function {name}"))
     }
 }
 

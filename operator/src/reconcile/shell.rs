@@ -159,9 +159,22 @@ where
 }
 
 /// Runs one reconcile of `object` (reached through `api`): [`timed`], and a failure also written
-/// into `Ready`. The cleanup of a deleted object that keeps failing is given up after a bounded
-/// time ([`abandon`]).
+/// into `Ready`.
 pub async fn reconcile<K, Fut>(api: &Api<K>, object: &K, ctx: &Context, work: Fut) -> Result<Action, Error>
+where
+    K: ReadyResource,
+    Fut: Future<Output = Result<Action, Error>>,
+{
+    let result = timed(K::CONTROLLER, object, ctx, work).await;
+    if let Err(error) = &result {
+        write_error(api, object, error).await;
+    }
+    result
+}
+
+/// [`reconcile`] of a kind with a finalizer ([`with_finalizer`]): the cleanup of a deleted
+/// object that keeps failing is also given up after a bounded time ([`abandon`]).
+pub async fn reconcile_finalized<K, Fut>(api: &Api<K>, object: &K, ctx: &Context, work: Fut) -> Result<Action, Error>
 where
     K: ReadyResource + Leftovers,
     Fut: Future<Output = Result<Action, Error>>,

@@ -65,7 +65,7 @@ pub async fn reconcile(bucket: Arc<LambdaBucket>, ctx: Arc<Context>) -> Result<A
     let api: Api<LambdaBucket> = shell::api_of(&ctx, &*bucket);
     let work =
         shell::with_finalizer(&api, &*bucket, |live| apply(&api, live, &ctx), |live| cleanup::cleanup(live, &ctx));
-    shell::reconcile(&api, &*bucket, &ctx, work).await
+    shell::reconcile_finalized(&api, &*bucket, &ctx, work).await
 }
 
 async fn apply(api: &Api<LambdaBucket>, live: Arc<LambdaBucket>, ctx: &Context) -> Result<Action, Error> {

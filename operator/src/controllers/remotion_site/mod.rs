@@ -242,7 +242,7 @@ fn error_policy(site: Arc<RemotionSite>, error: &Error, ctx: Arc<SiteContext>) -
 pub async fn reconcile(site: Arc<RemotionSite>, ctx: Arc<SiteContext>) -> Result<Action, Error> {
     let api: Api<RemotionSite> = shell::api_of(&ctx.ctx, &*site);
     let work = shell::with_finalizer(&api, &*site, |live| apply(&api, live, &ctx), |live| cleanup::cleanup(live, &ctx));
-    shell::reconcile(&api, &*site, &ctx.ctx, work).await
+    shell::reconcile_finalized(&api, &*site, &ctx.ctx, work).await
 }
 
 /// The site folder: `spec.siteName`, else the resource's name.
