@@ -147,7 +147,7 @@ fn config_map_source(name: &str, key: &str) -> SiteSource {
 }
 
 /// Waits until `Ready` is `status` with `reason` for the current generation.
-async fn wait_ready(api: &Api<RemotionSite>, name: &str, status: &str, reason: &str) -> Result<RemotionSite> {
+pub async fn wait_ready(api: &Api<RemotionSite>, name: &str, status: &str, reason: &str) -> Result<RemotionSite> {
     eventually(&format!("{name} Ready={status}/{reason}"), WAIT, || async {
         let site = api.get(name).await?;
         let ready = site.status.as_ref().and_then(|s| find_condition(&s.conditions, "Ready"));
@@ -159,7 +159,7 @@ async fn wait_ready(api: &Api<RemotionSite>, name: &str, status: &str, reason: &
     .await
 }
 
-fn ready_message(site: &RemotionSite) -> String {
+pub fn ready_message(site: &RemotionSite) -> String {
     site.status
         .as_ref()
         .and_then(|s| find_condition(&s.conditions, "Ready"))
@@ -167,8 +167,8 @@ fn ready_message(site: &RemotionSite) -> String {
         .unwrap_or_default()
 }
 
-/// Keys under `prefix`.
-async fn keys_under(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<String>> {
+/// Keys under `prefix`, sorted.
+pub async fn keys_under(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<String>> {
     let listed = s3.list_objects_v2().bucket(bucket).prefix(prefix).max_keys(1000).send().await?;
     let mut keys: Vec<String> = listed.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect();
     keys.sort();

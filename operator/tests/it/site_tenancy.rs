@@ -17,7 +17,6 @@ use flate2::write::GzEncoder;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
-use remotion_crds::common::find_condition;
 use remotion_crds::remotion_site::SiteSource;
 use remotion_crds::{KeyRef, LambdaBucket, LocalObjectRef, RemotionSite, RemotionSiteSpec};
 use remotion_operator::aws::{ObjectData, StaticSecrets};
@@ -30,6 +29,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::common::{CREDENTIALS_SECRET, eventually, test_secrets};
+use crate::remotion_site::{keys_under, ready_message, wait_ready};
 
 const WAIT: Duration = Duration::from_secs(90);
 /// Field manager of the fixtures' statuses (not the operator's).
@@ -159,35 +159,6 @@ fn bundle(script: &str) -> Vec<u8> {
         builder.append_data(&mut header, path, data).unwrap();
     }
     builder.into_inner().unwrap().finish().unwrap()
-}
-
-/// Waits until `Ready` is `status` with `reason` for the current generation.
-async fn wait_ready(api: &Api<RemotionSite>, name: &str, status: &str, reason: &str) -> Result<RemotionSite> {
-    eventually(&format!("{name} Ready={status}/{reason}"), WAIT, || async {
-        let site = api.get(name).await?;
-        let ready = site.status.as_ref().and_then(|s| find_condition(&s.conditions, "Ready"));
-        let observed = site.status.as_ref().and_then(|s| s.observed_generation);
-        let done =
-            ready.is_some_and(|c| c.status == status && c.reason == reason) && observed == site.metadata.generation;
-        Ok(done.then_some(site))
-    })
-    .await
-}
-
-fn ready_message(site: &RemotionSite) -> String {
-    site.status
-        .as_ref()
-        .and_then(|s| find_condition(&s.conditions, "Ready"))
-        .map(|c| c.message.clone())
-        .unwrap_or_default()
-}
-
-/// Keys under `prefix`, sorted.
-async fn keys_under(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<String>> {
-    let listed = s3.list_objects_v2().bucket(bucket).prefix(prefix).max_keys(1000).send().await?;
-    let mut keys: Vec<String> = listed.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect();
-    keys.sort();
-    Ok(keys)
 }
 
 async fn read(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<String> {
