@@ -25,6 +25,7 @@ pub mod lambda_front;
 pub mod merge;
 pub mod paths;
 pub mod process;
+pub mod recording_proxy;
 pub mod s3;
 pub mod samples;
 pub mod source_scan;

@@ -1,0 +1,679 @@
+//! A recording proxy in front of a stand-in (the S3 store or the Lambda front): tests point one
+//! tenant's `endpoint` at it and then ask which requests that tenant's operator sent, to show
+//! at the request level that nothing of another tenant's was written, changed or deleted.
+//! Outcome checks (objects still there) miss a write of the same bytes, a write undone later,
+//! and a call that failed only by chance; the record does not.
+//!
+//! Every request is forwarded unchanged (headers included, so that SigV4 signatures over
+//! `Host` still verify) on a fresh upstream connection, bodies streamed both ways. Only two
+//! bodies are read whole before forwarding, to record what they name: S3's multi-object delete
+//! (`POST /<bucket>?delete`, whose keys are in its XML) and Lambda's Invoke and CreateFunction
+//! (the payload names the render; the function name of a create is in its body).
+//!
+//! A proxy lives on the runtime of the test that started it and stops when it is dropped, so
+//! every test has its own and no test sees another's requests.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use remotion_tests::recording_proxy::RecordingProxy;
+//! let env = remotion_tests::TestEnv::get();
+//! let proxy = RecordingProxy::s3(&env.s3().endpoint).await?;
+//! // … a LambdaBucket of the attacker's with `endpoint: proxy.endpoint` …
+//! assert!(proxy.writes_to("victims-bucket", "sites/victim/").is_empty());
+//! # Ok(()) }
+//! ```
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{HeaderMap, Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::task::AbortHandle;
+
+/// The API a proxy stands in front of: how its requests are parsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    /// S3, path-style (`/<bucket>/<key>`), as the operator and the harness address custom endpoints.
+    S3,
+    /// Lambda's REST API (`/2015-03-31/functions/<name>/…`).
+    Lambda,
+}
+
+/// One request the proxy forwarded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    /// HTTP method.
+    pub method: Method,
+    /// The path as sent (percent-encoded).
+    pub path: String,
+    /// The query as sent, without `?` (empty when none).
+    pub query: String,
+    /// The API operation, e.g. `PutObject`, `DeleteObjects`, `PutBucketTagging`, `Invoke`,
+    /// `UpdateFunctionCode`; for a request this module does not know, `<METHOD> <path>`.
+    pub operation: String,
+    /// S3: the bucket (decoded).
+    pub bucket: Option<String>,
+    /// S3: the object key (decoded); for `DeleteObjects`, see [`Recorded::deleted_keys`].
+    pub key: Option<String>,
+    /// S3 `DeleteObjects`: the keys its XML body names.
+    pub deleted_keys: Vec<String>,
+    /// S3 `CopyObject`/`UploadPartCopy`: the source (`x-amz-copy-source`, decoded).
+    pub copy_source: Option<String>,
+    /// Lambda: the function (the name, also when the request named it by ARN).
+    pub function: Option<String>,
+    /// Lambda `Invoke`/`CreateFunction`: the body.
+    pub payload: Option<Bytes>,
+    /// The upstream's status code (`None`: no answer, the request failed on the way).
+    pub status: Option<u16>,
+}
+
+impl Recorded {
+    /// Whether the request can change something: anything but `GET`, `HEAD` and `OPTIONS`.
+    /// A conservative reading: a `POST` that only reads (S3 Select) counts as a write.
+    pub fn is_write(&self) -> bool {
+        !matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS")
+    }
+
+    /// The object keys the request names: its key, or a multi-object delete's keys.
+    pub fn keys(&self) -> Vec<&str> {
+        self.key.iter().map(String::as_str).chain(self.deleted_keys.iter().map(String::as_str)).collect()
+    }
+
+    /// Whether the request names `bucket` and, unless `prefix` is empty, a key under `prefix`
+    /// (a bucket-level request, e.g. PutBucketTagging, matches the empty prefix only).
+    pub fn touches(&self, bucket: &str, prefix: &str) -> bool {
+        self.bucket.as_deref() == Some(bucket)
+            && (prefix.is_empty() || self.keys().iter().any(|key| key.starts_with(prefix)))
+    }
+
+    /// The Lambda payload as text (lossy), empty when there is none.
+    pub fn payload_text(&self) -> String {
+        self.payload.as_ref().map(|p| String::from_utf8_lossy(p).into_owned()).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for Recorded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} {}", self.operation, self.method, self.path)?;
+        if !self.query.is_empty() {
+            write!(f, "?{}", self.query)?;
+        }
+        if !self.deleted_keys.is_empty() {
+            write!(f, " keys={:?}", self.deleted_keys)?;
+        }
+        match self.status {
+            Some(status) => write!(f, " -> {status}"),
+            None => write!(f, " -> no answer"),
+        }
+    }
+}
+
+/// A running proxy; stops when dropped.
+#[derive(Debug)]
+pub struct RecordingProxy {
+    /// `http://127.0.0.1:<port>`: the endpoint to give the code under test.
+    pub endpoint: String,
+    log: Arc<Mutex<Vec<Recorded>>>,
+    accept: AbortHandle,
+}
+
+impl Drop for RecordingProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+impl RecordingProxy {
+    /// A proxy in front of the S3 store at `upstream` (`http://127.0.0.1:<port>`).
+    pub async fn s3(upstream: &str) -> Result<Self> {
+        Self::start(Service::S3, upstream).await
+    }
+
+    /// A proxy in front of the Lambda API at `upstream` (the harness's Lambda front).
+    pub async fn lambda(upstream: &str) -> Result<Self> {
+        Self::start(Service::Lambda, upstream).await
+    }
+
+    /// Starts a proxy for `service` in front of `upstream` on a free port of 127.0.0.1, on the
+    /// calling runtime.
+    pub async fn start(service: Service, upstream: &str) -> Result<Self> {
+        let Some(authority) = upstream.strip_prefix("http://").map(|a| a.trim_end_matches('/')) else {
+            bail!("the recording proxy forwards to http:// upstreams only, not {upstream}");
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the recording proxy")?;
+        let endpoint = format!("http://{}", listener.local_addr()?);
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let shared = Arc::new(Forwarding { service, upstream: authority.to_owned(), log: log.clone() });
+        let accept = tokio::spawn(serve(listener, shared)).abort_handle();
+        Ok(Self { endpoint, log, accept })
+    }
+
+    /// Every request so far, in the order they arrived.
+    pub fn recorded(&self) -> Vec<Recorded> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// How many requests so far (a mark for [`RecordingProxy::since`]).
+    pub fn len(&self) -> usize {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether no request arrived yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The requests after the first `mark`.
+    pub fn since(&self, mark: usize) -> Vec<Recorded> {
+        self.recorded().into_iter().skip(mark).collect()
+    }
+
+    /// Every request naming `bucket`, reads included.
+    pub fn requests_to(&self, bucket: &str) -> Vec<Recorded> {
+        self.recorded().into_iter().filter(|r| r.touches(bucket, "")).collect()
+    }
+
+    /// The writes (PUT, POST, DELETE: PutObject, CopyObject, DeleteObject(s), multipart
+    /// uploads, CreateBucket, DeleteBucket, PutBucketTagging, PutBucketLifecycleConfiguration,
+    /// PutPublicAccessBlock, …) naming `bucket` and, unless `prefix` is empty, a key under
+    /// `prefix`. Attempts count, whatever the store answered: a refused write was still tried.
+    pub fn writes_to(&self, bucket: &str, prefix: &str) -> Vec<Recorded> {
+        self.recorded().into_iter().filter(|r| r.is_write() && r.touches(bucket, prefix)).collect()
+    }
+
+    /// The requests naming `function` that can change it or run it: UpdateFunctionCode,
+    /// UpdateFunctionConfiguration, DeleteFunction, PutFunctionConcurrency, TagResource, Invoke, …
+    /// (everything but reads).
+    pub fn lambda_mutations(&self, function: &str) -> Vec<Recorded> {
+        self.recorded().into_iter().filter(|r| r.is_write() && r.function.as_deref() == Some(function)).collect()
+    }
+
+    /// The Invoke requests (of any function), with their payloads.
+    pub fn invocations(&self) -> Vec<Recorded> {
+        self.recorded().into_iter().filter(|r| r.operation == "Invoke").collect()
+    }
+}
+
+/// What every connection of one proxy shares.
+struct Forwarding {
+    service: Service,
+    /// `127.0.0.1:<port>` of the upstream.
+    upstream: String,
+    log: Arc<Mutex<Vec<Recorded>>>,
+}
+
+type ProxyBody = BoxBody<Bytes, hyper::Error>;
+
+async fn serve(listener: tokio::net::TcpListener, shared: Arc<Forwarding>) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors or similar: back off instead of spinning.
+                eprintln!("recording proxy: accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| forward(request, shared.clone()));
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
+}
+
+/// Whether the proxy reads `parts`' body whole before forwarding, to record what it names.
+fn reads_body(service: Service, method: &Method, path: &str, query: &str) -> bool {
+    match service {
+        Service::S3 => *method == Method::POST && query_has(query, "delete"),
+        Service::Lambda => {
+            *method == Method::POST
+                && (path.ends_with("/invocations") || path.trim_end_matches('/').ends_with("/functions"))
+        }
+    }
+}
+
+async fn forward(request: Request<Incoming>, shared: Arc<Forwarding>) -> Result<Response<ProxyBody>, Infallible> {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_owned();
+    let query = parts.uri.query().unwrap_or_default().to_owned();
+    let mut record = match shared.service {
+        Service::S3 => parse_s3(&parts.method, &path, &query, &parts.headers),
+        Service::Lambda => parse_lambda(&parts.method, &path),
+    };
+    let body: ProxyBody = if reads_body(shared.service, &parts.method, &path, &query) {
+        let bytes = match body.collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) => return Ok(text(StatusCode::BAD_REQUEST, format!("recording proxy: reading the body: {e}"))),
+        };
+        match shared.service {
+            Service::S3 => record.deleted_keys = delete_objects_keys(&bytes),
+            Service::Lambda => {
+                if record.function.is_none() {
+                    // CreateFunction names its function in the body.
+                    record.function = serde_json::from_slice::<serde_json::Value>(&bytes)
+                        .ok()
+                        .and_then(|v| v.get("FunctionName")?.as_str().map(function_of));
+                }
+                record.payload = Some(bytes.clone());
+            }
+        }
+        Full::new(bytes).map_err(|never| match never {}).boxed()
+    } else {
+        body.boxed()
+    };
+    // Recorded before it is forwarded: a test that sees the effect sees the request too.
+    let index = {
+        let mut log = shared.log.lock().unwrap_or_else(|e| e.into_inner());
+        log.push(record);
+        log.len() - 1
+    };
+    let onward = Request::from_parts(parts, body);
+    match send(&shared.upstream, onward).await {
+        Ok(answer) => {
+            shared.log.lock().unwrap_or_else(|e| e.into_inner())[index].status = Some(answer.status().as_u16());
+            Ok(answer.map(BodyExt::boxed))
+        }
+        Err(e) => Ok(text(StatusCode::BAD_GATEWAY, format!("recording proxy: {e:#}"))),
+    }
+}
+
+/// Sends `request` as it is (origin-form URI, the client's `Host`) on a new connection.
+async fn send(upstream: &str, request: Request<ProxyBody>) -> Result<Response<Incoming>> {
+    let stream = tokio::net::TcpStream::connect(upstream).await.with_context(|| format!("connecting to {upstream}"))?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    // Drives the connection until the answer's body is read to its end.
+    tokio::spawn(connection);
+    Ok(sender.send_request(request).await?)
+}
+
+fn text(status: StatusCode, message: String) -> Response<ProxyBody> {
+    let mut response = Response::new(Full::new(Bytes::from(message)).map_err(|never| match never {}).boxed());
+    *response.status_mut() = status;
+    response
+}
+
+/// Decodes `%XX` escapes (no `+`: paths and S3 query values are not form-encoded).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether the query has parameter `name` (`name`, `name=` or `name=value`).
+fn query_has(query: &str, name: &str) -> bool {
+    query.split('&').any(|pair| pair.split('=').next() == Some(name))
+}
+
+/// The S3 operation of a path-style request, with its bucket, key and copy source.
+fn parse_s3(method: &Method, path: &str, query: &str, headers: &HeaderMap) -> Recorded {
+    let trimmed = path.strip_prefix('/').unwrap_or(path);
+    let (bucket, key) = match trimmed.split_once('/') {
+        Some((bucket, key)) if !key.is_empty() => (Some(percent_decode(bucket)), Some(percent_decode(key))),
+        Some((bucket, _)) => (Some(percent_decode(bucket)), None),
+        None if trimmed.is_empty() => (None, None),
+        None => (Some(percent_decode(trimmed)), None),
+    };
+    let copy_source = headers.get("x-amz-copy-source").and_then(|v| v.to_str().ok()).map(percent_decode);
+    let has = |name| query_has(query, name);
+    // Sub-resources of buckets whose operation is `<Verb>Bucket<Name>`, and their query names.
+    const BUCKET_SUBRESOURCES: [(&str, &str); 10] = [
+        ("tagging", "Tagging"),
+        ("lifecycle", "LifecycleConfiguration"),
+        ("publicAccessBlock", "PublicAccessBlock"),
+        ("ownershipControls", "OwnershipControls"),
+        ("policy", "Policy"),
+        ("acl", "Acl"),
+        ("cors", "Cors"),
+        ("versioning", "Versioning"),
+        ("encryption", "Encryption"),
+        ("location", "Location"),
+    ];
+    let subresource = BUCKET_SUBRESOURCES.iter().find(|(name, _)| has(name)).map(|(_, op)| *op);
+    let bucket_op = |verb: &str, default: &str| match subresource {
+        // AWS names it PutPublicAccessBlock, not PutBucketPublicAccessBlock.
+        Some("PublicAccessBlock") => format!("{verb}PublicAccessBlock"),
+        Some(op) => format!("{verb}Bucket{op}"),
+        None => default.to_owned(),
+    };
+    let operation = match (method.as_str(), bucket.is_some(), key.is_some()) {
+        ("GET", false, _) => "ListBuckets".to_owned(),
+        ("GET", true, false) => bucket_op("Get", if has("uploads") { "ListMultipartUploads" } else { "ListObjects" }),
+        ("HEAD", true, false) => "HeadBucket".to_owned(),
+        ("PUT", true, false) => bucket_op("Put", "CreateBucket"),
+        // AWS names it DeleteBucketLifecycle, not DeleteBucketLifecycleConfiguration.
+        ("DELETE", true, false) if has("lifecycle") => "DeleteBucketLifecycle".to_owned(),
+        ("DELETE", true, false) => bucket_op("Delete", "DeleteBucket"),
+        ("POST", true, false) if has("delete") => "DeleteObjects".to_owned(),
+        ("GET", true, true) if has("tagging") => "GetObjectTagging".to_owned(),
+        ("GET", true, true) if has("uploadId") => "ListParts".to_owned(),
+        ("GET", true, true) => "GetObject".to_owned(),
+        ("HEAD", true, true) => "HeadObject".to_owned(),
+        ("PUT", true, true) if has("partNumber") && copy_source.is_some() => "UploadPartCopy".to_owned(),
+        ("PUT", true, true) if has("partNumber") => "UploadPart".to_owned(),
+        ("PUT", true, true) if has("tagging") => "PutObjectTagging".to_owned(),
+        ("PUT", true, true) if has("acl") => "PutObjectAcl".to_owned(),
+        ("PUT", true, true) if copy_source.is_some() => "CopyObject".to_owned(),
+        ("PUT", true, true) => "PutObject".to_owned(),
+        ("POST", true, true) if has("uploads") => "CreateMultipartUpload".to_owned(),
+        ("POST", true, true) if has("uploadId") => "CompleteMultipartUpload".to_owned(),
+        ("DELETE", true, true) if has("uploadId") => "AbortMultipartUpload".to_owned(),
+        ("DELETE", true, true) if has("tagging") => "DeleteObjectTagging".to_owned(),
+        ("DELETE", true, true) => "DeleteObject".to_owned(),
+        _ => format!("{method} {path}"),
+    };
+    Recorded {
+        method: method.clone(),
+        path: path.to_owned(),
+        query: query.to_owned(),
+        operation,
+        bucket,
+        key,
+        deleted_keys: Vec::new(),
+        copy_source,
+        function: None,
+        payload: None,
+        status: None,
+    }
+}
+
+/// The keys of a DeleteObjects body (`<Delete><Object><Key>k</Key>…</Object>…</Delete>`).
+fn delete_objects_keys(body: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(body);
+    let mut keys = Vec::new();
+    let mut rest = text.as_ref();
+    while let Some(start) = rest.find("<Key>") {
+        rest = &rest[start + "<Key>".len()..];
+        let Some(end) = rest.find("</Key>") else { break };
+        keys.push(xml_unescape(&rest[..end]));
+        rest = &rest[end..];
+    }
+    keys
+}
+
+/// Undoes XML's escapes: the five entities and numeric references.
+fn xml_unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        rest = &rest[amp..];
+        let Some(semicolon) = rest.find(';') else { break };
+        let entity = &rest[1..semicolon];
+        let decoded = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => entity
+                .strip_prefix("#x")
+                .map(|hex| u32::from_str_radix(hex, 16))
+                .or_else(|| entity.strip_prefix('#').map(str::parse))
+                .and_then(Result::ok)
+                .and_then(char::from_u32),
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[semicolon + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A function's name from a name, a partial ARN or an ARN, qualifier dropped
+/// (`arn:aws:lambda:us-east-1:123456789012:function:render:live` → `render`).
+fn function_of(named: &str) -> String {
+    let after = named.rsplit_once("function:").map_or(named, |(_, name)| name);
+    after.split(':').next().unwrap_or(after).to_owned()
+}
+
+/// The Lambda operation of a REST request, and the function it names.
+fn parse_lambda(method: &Method, path: &str) -> Recorded {
+    let segments: Vec<String> = path.trim_matches('/').split('/').map(percent_decode).collect();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let (function, operation) = match segments.as_slice() {
+        [_, "functions"] if *method == Method::POST => (None, Some("CreateFunction")),
+        [_, "functions"] => (None, Some("ListFunctions")),
+        [_, "functions", name, rest @ ..] => {
+            let operation = match (method.as_str(), rest) {
+                ("GET", []) => Some("GetFunction"),
+                ("DELETE", []) => Some("DeleteFunction"),
+                ("POST", ["invocations"]) => Some("Invoke"),
+                ("POST", ["invoke-async"]) => Some("InvokeAsync"),
+                ("PUT", ["code"]) => Some("UpdateFunctionCode"),
+                ("GET", ["configuration"]) => Some("GetFunctionConfiguration"),
+                ("PUT", ["configuration"]) => Some("UpdateFunctionConfiguration"),
+                ("GET", ["concurrency"]) => Some("GetFunctionConcurrency"),
+                ("PUT", ["concurrency"]) => Some("PutFunctionConcurrency"),
+                ("DELETE", ["concurrency"]) => Some("DeleteFunctionConcurrency"),
+                ("GET", ["event-invoke-config"]) => Some("GetFunctionEventInvokeConfig"),
+                ("PUT", ["event-invoke-config"]) => Some("PutFunctionEventInvokeConfig"),
+                ("POST", ["event-invoke-config"]) => Some("UpdateFunctionEventInvokeConfig"),
+                ("DELETE", ["event-invoke-config"]) => Some("DeleteFunctionEventInvokeConfig"),
+                ("POST", ["versions"]) => Some("PublishVersion"),
+                ("POST", ["policy"]) => Some("AddPermission"),
+                ("DELETE", ["policy", _]) => Some("RemovePermission"),
+                _ => None,
+            };
+            (Some(function_of(name)), operation)
+        }
+        [_, "tags", arn] => {
+            let operation = match method.as_str() {
+                "GET" => Some("ListTags"),
+                "POST" => Some("TagResource"),
+                "DELETE" => Some("UntagResource"),
+                _ => None,
+            };
+            (Some(function_of(arn)), operation)
+        }
+        _ => (None, None),
+    };
+    Recorded {
+        method: method.clone(),
+        path: path.to_owned(),
+        query: String::new(),
+        operation: operation.map_or_else(|| format!("{method} {path}"), str::to_owned),
+        bucket: None,
+        key: None,
+        deleted_keys: Vec::new(),
+        copy_source: None,
+        function,
+        payload: None,
+        status: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_s3::primitives::ByteStream;
+    use aws_sdk_s3::types::{Delete, ObjectIdentifier, Tag, Tagging};
+
+    use crate::TestEnv;
+    use crate::s3::S3Store;
+
+    fn s3(method: Method, path: &str, query: &str) -> Recorded {
+        parse_s3(&method, path, query, &HeaderMap::new())
+    }
+
+    #[test]
+    fn recording_names_s3_operations_buckets_and_keys() {
+        let put = s3(Method::PUT, "/b/sites/team%20a/x%2By.js", "x-id=PutObject");
+        assert_eq!(
+            (put.operation.as_str(), put.bucket.as_deref(), put.key.as_deref()),
+            ("PutObject", Some("b"), Some("sites/team a/x+y.js"))
+        );
+        assert!(put.is_write() && put.touches("b", "sites/team a/") && !put.touches("b", "sites/team b/"));
+        for (method, query, operation) in [
+            (Method::PUT, "tagging", "PutBucketTagging"),
+            (Method::PUT, "lifecycle", "PutBucketLifecycleConfiguration"),
+            (Method::PUT, "publicAccessBlock", "PutPublicAccessBlock"),
+            (Method::PUT, "ownershipControls", "PutBucketOwnershipControls"),
+            (Method::PUT, "", "CreateBucket"),
+            (Method::DELETE, "", "DeleteBucket"),
+            (Method::DELETE, "lifecycle", "DeleteBucketLifecycle"),
+            (Method::GET, "tagging", "GetBucketTagging"),
+            (Method::GET, "list-type=2&prefix=sites%2F", "ListObjects"),
+            (Method::HEAD, "", "HeadBucket"),
+            (Method::POST, "delete", "DeleteObjects"),
+        ] {
+            let recorded = s3(method, "/b", query);
+            assert_eq!(recorded.operation, operation, "{query}");
+            // A bucket-level request names no key: it touches the bucket, not a folder.
+            assert!(recorded.touches("b", "") && !recorded.touches("b", "sites/"), "{query}");
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert("x-amz-copy-source", "src/renders/r%201/out.mp4".parse().unwrap());
+        let copy = parse_s3(&Method::PUT, "/b/outputs/ns/out.mp4", "x-id=CopyObject", &headers);
+        assert_eq!(copy.operation, "CopyObject");
+        assert_eq!(copy.copy_source.as_deref(), Some("src/renders/r 1/out.mp4"));
+        assert!(!s3(Method::GET, "/b/sites/a/index.html", "").is_write());
+        assert_eq!(s3(Method::DELETE, "/b/k", "uploadId=1").operation, "AbortMultipartUpload");
+        assert_eq!(s3(Method::GET, "/", "").operation, "ListBuckets");
+    }
+
+    #[test]
+    fn recording_reads_the_keys_of_a_multi_object_delete() {
+        let body = br#"<?xml version="1.0" encoding="UTF-8"?><Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Object><Key>sites/a/x&amp;y.js</Key></Object><Object><Key>sites/a/&#233;&#x41;</Key><VersionId>1</VersionId></Object><Quiet>true</Quiet></Delete>"#;
+        assert_eq!(delete_objects_keys(body), ["sites/a/x&y.js", "sites/a/éA"]);
+        assert_eq!(xml_unescape("a &unknown; b &lt;"), "a &unknown; b <");
+    }
+
+    #[test]
+    fn recording_names_lambda_operations_and_functions() {
+        let cases = [
+            (Method::POST, "/2015-03-31/functions/test-fn-01/invocations", "Invoke", Some("test-fn-01")),
+            (Method::PUT, "/2015-03-31/functions/render/code", "UpdateFunctionCode", Some("render")),
+            (Method::PUT, "/2015-03-31/functions/render/configuration", "UpdateFunctionConfiguration", Some("render")),
+            (Method::GET, "/2015-03-31/functions/render/configuration", "GetFunctionConfiguration", Some("render")),
+            (Method::DELETE, "/2015-03-31/functions/render", "DeleteFunction", Some("render")),
+            (Method::GET, "/2015-03-31/functions/render", "GetFunction", Some("render")),
+            (Method::PUT, "/2017-10-31/functions/render/concurrency", "PutFunctionConcurrency", Some("render")),
+            (
+                Method::PUT,
+                "/2019-09-25/functions/render/event-invoke-config",
+                "PutFunctionEventInvokeConfig",
+                Some("render"),
+            ),
+            (
+                Method::POST,
+                "/2017-03-31/tags/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Arender",
+                "TagResource",
+                Some("render"),
+            ),
+            (
+                Method::POST,
+                "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Arender%3Alive/invocations",
+                "Invoke",
+                Some("render"),
+            ),
+            (Method::POST, "/2015-03-31/functions", "CreateFunction", None),
+        ];
+        for (method, path, operation, function) in cases {
+            let recorded = parse_lambda(&method, path);
+            assert_eq!((recorded.operation.as_str(), recorded.function.as_deref()), (operation, function), "{path}");
+        }
+        assert!(!parse_lambda(&Method::GET, "/2015-03-31/functions/render").is_write());
+        assert!(parse_lambda(&Method::POST, "/2015-03-31/functions/render/invocations").is_write());
+    }
+
+    /// Through the proxy to the real S3 stand-in: requests arrive signed and intact both ways
+    /// (a large body streamed), and every write is recorded with its bucket and keys.
+    #[tokio::test]
+    async fn recording_a_real_store_through_the_proxy() -> Result<()> {
+        let env = TestEnv::get();
+        let proxy = RecordingProxy::s3(&env.s3().endpoint).await?;
+        let client = S3Store { endpoint: proxy.endpoint.clone() }.client().await;
+        let bucket = env.unique_name("recording-proxy");
+        client.create_bucket().bucket(&bucket).send().await?;
+        let large: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+        client
+            .put_object()
+            .bucket(&bucket)
+            .key("sites/ns/a b+c.bin")
+            .body(ByteStream::from(large.clone()))
+            .send()
+            .await?;
+        let read = client.get_object().bucket(&bucket).key("sites/ns/a b+c.bin").send().await?;
+        assert_eq!(read.body.collect().await?.into_bytes().as_ref(), large.as_slice());
+        client
+            .copy_object()
+            .bucket(&bucket)
+            .key("sites/other/copy.bin")
+            .copy_source(format!("{bucket}/sites/ns/a%20b%2Bc.bin"))
+            .send()
+            .await?;
+        let tag = Tag::builder().key("remotion-operator.io/owner").value("default/ns/bucket").build()?;
+        client.put_bucket_tagging().bucket(&bucket).tagging(Tagging::builder().tag_set(tag).build()?).send().await?;
+        let objects = ["sites/ns/a b+c.bin", "sites/other/copy.bin"]
+            .map(|key| ObjectIdentifier::builder().key(key).build())
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
+        let deleted = client
+            .delete_objects()
+            .bucket(&bucket)
+            .delete(Delete::builder().set_objects(Some(objects)).build()?)
+            .send()
+            .await?;
+        assert_eq!(deleted.deleted().len(), 2, "{deleted:?}");
+        client.delete_bucket().bucket(&bucket).send().await?;
+
+        let names = |recorded: Vec<Recorded>| recorded.iter().map(|r| r.operation.clone()).collect::<Vec<_>>();
+        assert_eq!(names(proxy.writes_to(&bucket, "sites/ns/")), ["PutObject", "DeleteObjects"]);
+        assert_eq!(names(proxy.writes_to(&bucket, "sites/other/")), ["CopyObject", "DeleteObjects"]);
+        assert_eq!(
+            names(proxy.writes_to(&bucket, "")),
+            ["CreateBucket", "PutObject", "CopyObject", "PutBucketTagging", "DeleteObjects", "DeleteBucket"]
+        );
+        let all = proxy.requests_to(&bucket);
+        assert!(all.iter().any(|r| r.operation == "GetObject" && !r.is_write()), "{all:?}");
+        // Every request reached the store and was answered as it answers the store's own clients.
+        assert!(all.iter().all(|r| r.status.is_some_and(|s| s < 300)), "{all:?}");
+        let delete = all.iter().find(|r| r.operation == "DeleteObjects").unwrap();
+        assert_eq!(delete.deleted_keys, ["sites/ns/a b+c.bin", "sites/other/copy.bin"]);
+        let copy = all.iter().find(|r| r.operation == "CopyObject").unwrap();
+        assert_eq!(copy.copy_source.as_deref(), Some(format!("{bucket}/sites/ns/a b+c.bin").as_str()));
+        assert!(proxy.writes_to("another-bucket", "").is_empty());
+
+        // Dropped, it stops: nothing listens on its port any more.
+        let endpoint = proxy.endpoint.clone();
+        drop(proxy);
+        let address = endpoint.trim_start_matches("http://").to_owned();
+        // The aborted task lets go of its listener the next time the runtime runs it.
+        for _ in 0..50 {
+            if tokio::net::TcpStream::connect(&address).await.is_err() {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("the dropped proxy still listens on {address}");
+    }
+}
