@@ -2,6 +2,12 @@
 //! each attack from a namespace the cluster admin has not trusted ends in a clear condition or
 //! an admission error, and touches nothing of anyone else's.
 //!
+//! "Touches nothing" is checked on the wire: the attacker's S3 and Lambda endpoints are
+//! recording proxies of the test's own ([`RecordingProxy`]) in front of the stand-ins, and the
+//! tests assert that the attacker's operator sent no write, update or delete naming the
+//! victim's bucket, folders, renders or function. Each test also shows its proxy recording the
+//! attacker's own traffic, so that an empty record means "not sent", not "not seen".
+//!
 //! The admin's policy here: the operator's own identity serves only a namespace the attacker
 //! is not; no role is granted; outputs under `outputs/<namespace>/`; loopback reachable (the
 //! stand-ins live there), every other non-public address refused.
@@ -10,11 +16,11 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use aws_sdk_s3::primitives::ByteStream;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use remotion_crds::common::{INPUT_PROPS_SECRET_LABEL, find_condition};
 use remotion_crds::render_job::RenderPhase;
-use remotion_crds::{LambdaBucket, RemotionSite, RenderJob};
+use remotion_crds::{LambdaBucket, RemotionSite, RenderFunction, RenderJob};
 use remotion_operator::aws::{ObjectData, StaticSecrets};
 use remotion_operator::controllers::render_job::Tuning;
 use remotion_operator::controllers::{Context, Settings};
@@ -24,10 +30,11 @@ use remotion_operator::reconcile::{apply_status_unchanged, readable::MAX_OBJECT_
 use remotion_operator::tenancy::{NetworkPolicy, TenancyPolicy};
 use remotion_protocol::keys::{self, RenderId};
 use remotion_tests::TestEnv;
+use remotion_tests::recording_proxy::{Recorded, RecordingProxy};
 use serde_json::{Value, json};
 
 use crate::common::{CREDENTIALS_SECRET, Operator, eventually, test_secrets};
-use crate::job_world::{JobOperator, World, condition, tuning};
+use crate::job_world::{FIXTURES, JobOperator, World, condition, tuning};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -54,31 +61,91 @@ async fn ready_reason(api: &Api<LambdaBucket>, name: &str) -> Result<(String, St
     .await
 }
 
+/// One request a line, for failure messages.
+fn listed(recorded: &[Recorded]) -> String {
+    recorded.iter().map(|r| format!("\n  {r}")).collect()
+}
+
+/// Fails, naming them, when `recorded` holds any request.
+#[track_caller]
+fn assert_none_sent(what: &str, recorded: &[Recorded]) {
+    assert!(recorded.is_empty(), "{what}, yet the attacker's operator sent:{}", listed(recorded));
+}
+
+/// A LambdaBucket `name` of `spec`.
+fn lambda_bucket(name: &str, spec: Value) -> Result<LambdaBucket> {
+    Ok(serde_json::from_value(json!({
+        "apiVersion": "remotion-operator.io/v1alpha1", "kind": "LambdaBucket",
+        "metadata": {"name": name}, "spec": spec}))?)
+}
+
+/// Waits until LambdaBucket `name` is Ready=True for its current generation.
+async fn wait_bucket_ready(api: &Api<LambdaBucket>, name: &str) -> Result<LambdaBucket> {
+    eventually(&format!("{name} Ready"), WAIT, || async {
+        let bucket = api.get(name).await?;
+        let status = bucket.status.as_ref();
+        let ready = status.and_then(|s| find_condition(&s.conditions, "Ready")).is_some_and(|c| c.status == "True");
+        let current = status.and_then(|s| s.observed_generation) == bucket.metadata.generation;
+        Ok((ready && current).then_some(bucket))
+    })
+    .await
+}
+
 #[tokio::test]
 async fn a_tenant_cannot_borrow_the_operators_identity_a_role_or_a_private_endpoint() -> Result<()> {
     let env = TestEnv::get();
     let client = env.kube_client().await?;
+    let s3 = env.s3().endpoint.clone();
+    let own_keys = json!({"secretRef": {"name": CREDENTIALS_SECRET}});
+    // Region of this test's auto-named buckets (no other test lists buckets of this region).
+    let region = "xz-test-1";
+
+    // The victim: the one namespace the admin trusts with the operator's identity, with its own
+    // keys all the same, a bucket it named and one the operator chose for it, and files in both.
+    let victim = env.unique_name("victim");
+    let victim_secrets = test_secrets(&victim);
+    let victim_operator = Operator::start_with(client.clone(), &victim, |client, metrics| {
+        Context::new(client, victim_secrets, metrics, None).with_tenancy(policy(&victim))
+    })
+    .await?;
+    let victims: Api<LambdaBucket> = Api::namespaced(client.clone(), &victim);
+    let victim_bucket = env.unique_name("victims-bucket");
+    let named = json!({"region": "us-east-1", "endpoint": s3, "credentials": own_keys, "bucketName": victim_bucket,
+        "expiry": {"enabled": true}});
+    victims.create(&PostParams::default(), &lambda_bucket("bucket", named)?).await?;
+    let auto = json!({"region": region, "endpoint": s3, "credentials": own_keys});
+    victims.create(&PostParams::default(), &lambda_bucket("auto", auto)?).await?;
+    wait_bucket_ready(&victims, "bucket").await?;
+    let victim_auto = wait_bucket_ready(&victims, "auto").await?.status.and_then(|s| s.bucket_name).unwrap();
+    let store = env.s3().client().await;
+    for bucket in [&victim_bucket, &victim_auto] {
+        for key in [format!("sites/{victim}/promo/index.html"), "renders/victimrender/out.mp4".to_owned()] {
+            store.put_object().bucket(bucket).key(key).body(ByteStream::from_static(b"victim's")).send().await?;
+        }
+    }
+
+    // The attacker, under the same policy, reaches S3 only through a proxy of its own.
     let attacker = env.unique_name("evil");
     let secrets = test_secrets(&attacker);
     let operator = Operator::start_with(client.clone(), &attacker, |client, metrics| {
-        Context::new(client, secrets, metrics, None).with_tenancy(policy("victim"))
+        Context::new(client, secrets, metrics, None).with_tenancy(policy(&victim))
     })
     .await?;
+    let proxy = RecordingProxy::s3(&s3).await?;
     let api: Api<LambdaBucket> = Api::namespaced(client.clone(), &attacker);
-    let s3 = env.s3().endpoint.clone();
-    let own_keys = json!({"secretRef": {"name": CREDENTIALS_SECRET}});
+    let through = proxy.endpoint.clone();
     let attacks = [
         // The operator's identity, which the admin gave the victim's namespace only.
         (
             "no-credentials",
-            json!({"region": "us-east-1", "endpoint": s3}),
+            json!({"region": "us-east-1", "endpoint": through}),
             "IdentityNotAllowed",
             "operator's AWS identity",
         ),
         // A role of the victim's, assumed with the operator's identity.
         (
             "victims-role",
-            json!({"region": "us-east-1", "endpoint": s3,
+            json!({"region": "us-east-1", "endpoint": through,
                 "credentials": {"roleArn": "arn:aws:iam::111122223333:role/remotion-victim"}}),
             "IdentityNotAllowed",
             "may not have the operator assume",
@@ -86,9 +153,9 @@ async fn a_tenant_cannot_borrow_the_operators_identity_a_role_or_a_private_endpo
         // The victim's external ID, chosen by the attacker.
         (
             "chosen-external-id",
-            json!({"region": "us-east-1", "endpoint": s3,
+            json!({"region": "us-east-1", "endpoint": through,
                 "credentials": {"roleArn": "arn:aws:iam::111122223333:role/remotion-victim",
-                                "externalId": format!("remotion-operator:default:victim")}}),
+                                "externalId": format!("remotion-operator:default:{victim}")}}),
             "IdentityNotAllowed",
             format!("presents remotion-operator:default:{attacker}").leak() as &str,
         ),
@@ -107,39 +174,68 @@ async fn a_tenant_cannot_borrow_the_operators_identity_a_role_or_a_private_endpo
             "non-public address",
         ),
     ];
-    let mut names = Vec::new();
+    // Every one of them aims at the victim's bucket, with settings of the attacker's.
     for (name, aws, _, _) in &attacks {
-        let bucket_name = env.unique_name(&format!("x-{name}"));
         let mut spec = aws.clone();
-        spec["bucketName"] = json!(bucket_name);
-        let object: LambdaBucket = serde_json::from_value(json!({
-            "apiVersion": "remotion-operator.io/v1alpha1", "kind": "LambdaBucket",
-            "metadata": {"name": name}, "spec": spec}))?;
-        api.create(&PostParams::default(), &object).await?;
-        names.push(bucket_name);
+        spec["bucketName"] = json!(victim_bucket);
+        spec["deletionPolicy"] = json!("Delete");
+        spec["expiry"] = json!({"enabled": false});
+        api.create(&PostParams::default(), &lambda_bucket(name, spec)?).await?;
     }
-    for ((name, _, reason, says), bucket_name) in attacks.iter().zip(&names) {
+    for (name, _, reason, says) in &attacks {
         let (found, message) = ready_reason(&api, name).await?;
         assert_eq!((name, found.as_str()), (name, *reason), "{message}");
         assert!(message.contains(says), "{name}: {message}");
-        // Nothing was created in S3 on the attacker's behalf.
-        let exists = env.s3().client().await.head_bucket().bucket(bucket_name).send().await.is_ok();
-        assert!(!exists, "{name}: bucket {bucket_name} was created");
     }
-    // The same spec with the tenant's own keys works: the refusals were the policy's.
-    let mut own = json!({"region": "us-east-1", "endpoint": s3, "credentials": own_keys});
-    own["bucketName"] = json!(env.unique_name("x-own"));
-    let object: LambdaBucket = serde_json::from_value(json!({
-        "apiVersion": "remotion-operator.io/v1alpha1", "kind": "LambdaBucket",
-        "metadata": {"name": "own-keys"}, "spec": own}))?;
-    api.create(&PostParams::default(), &object).await?;
-    eventually("own-keys Ready", WAIT, || async {
-        let bucket = api.get("own-keys").await?;
-        let ready = bucket.status.as_ref().and_then(|s| find_condition(&s.conditions, "Ready")).cloned();
-        Ok(ready.filter(|c| c.status == "True"))
+    // Refused before any AWS call: the proxy, which the three identity attacks name as their
+    // endpoint, saw nothing at all.
+    assert_none_sent("identities and endpoints were refused", &proxy.recorded());
+
+    // The tenant's own keys naming the victim's bucket: owned by another, refused before any
+    // setting is written; deleting it (deletionPolicy Delete) keeps the bucket and its files.
+    let mut theirs = json!({"region": "us-east-1", "endpoint": through, "credentials": own_keys,
+        "bucketName": victim_bucket, "deletionPolicy": "Delete", "expiry": {"enabled": false}, "publicOutputs": true});
+    api.create(&PostParams::default(), &lambda_bucket("victims-bucket", theirs.clone())?).await?;
+    let (reason, message) = ready_reason(&api, "victims-bucket").await?;
+    assert_eq!(reason, "OwnedByAnother", "{message}");
+    assert!(message.contains(&format!("default/{victim}/bucket")), "{message}");
+    // Positive control: the attacker's operator did reach the store through the proxy (to read
+    // the bucket's owner), so the empty record of writes below is one of requests sent.
+    assert!(!proxy.requests_to(&victim_bucket).is_empty(), "the proxy saw no request:{}", listed(&proxy.recorded()));
+    api.delete("victims-bucket", &Default::default()).await?;
+    eventually("the attacker's LambdaBucket gone", WAIT, || async {
+        Ok(api.get_opt("victims-bucket").await?.is_none().then_some(()))
     })
     .await?;
-    operator.stop().await
+
+    // An auto-named bucket in the victim's region: the victim's is passed over, not adopted.
+    theirs = json!({"region": region, "endpoint": through, "credentials": own_keys, "deletionPolicy": "Delete"});
+    api.create(&PostParams::default(), &lambda_bucket("auto", theirs)?).await?;
+    let own_auto = wait_bucket_ready(&api, "auto").await?.status.and_then(|s| s.bucket_name).unwrap();
+    assert_ne!(own_auto, victim_auto);
+
+    // The same spec as the identity attacks with the tenant's own keys works: the refusals
+    // were the policy's.
+    let own_bucket = env.unique_name("x-own");
+    let own = json!({"region": "us-east-1", "endpoint": through, "credentials": own_keys, "bucketName": own_bucket});
+    api.create(&PostParams::default(), &lambda_bucket("own-keys", own)?).await?;
+    wait_bucket_ready(&api, "own-keys").await?;
+    // Positive control: the proxy records the attacker's writes (creating and tagging its own).
+    for bucket in [&own_bucket, &own_auto] {
+        let writes: Vec<String> = proxy.writes_to(bucket, "").into_iter().map(|r| r.operation).collect();
+        assert!(writes.iter().any(|op| op == "CreateBucket"), "{bucket}: {writes:?}");
+        assert!(writes.iter().any(|op| op == "PutBucketTagging"), "{bucket}: {writes:?}");
+    }
+
+    // Over the whole attack, not one write, setting or delete of the victim's buckets went out.
+    assert_none_sent("the victim's named bucket is the victim's", &proxy.writes_to(&victim_bucket, ""));
+    assert_none_sent("the victim's auto-named bucket is the victim's", &proxy.writes_to(&victim_auto, ""));
+    for bucket in [&victim_bucket, &victim_auto] {
+        store.head_object().bucket(bucket).key(format!("sites/{victim}/promo/index.html")).send().await?;
+        store.head_object().bucket(bucket).key("renders/victimrender/out.mp4").send().await?;
+    }
+    operator.stop().await?;
+    victim_operator.stop().await
 }
 
 #[tokio::test]
@@ -153,9 +249,20 @@ async fn a_site_cannot_make_the_operator_fetch_from_private_addresses() -> Resul
     })
     .await?;
     let bucket_name = env.s3().create_test_bucket("evil-site").await?;
+    // A bucket the attacker shares with another namespace, which has a site of the same name.
+    let victims = format!("sites/{}/metadata/", env.unique_name("victim"));
+    let store = env.s3().client().await;
+    store
+        .put_object()
+        .bucket(&bucket_name)
+        .key(format!("{victims}index.html"))
+        .body(b"v".to_vec().into())
+        .send()
+        .await?;
+    let proxy = RecordingProxy::s3(&env.s3().endpoint).await?;
     let bucket: LambdaBucket = serde_json::from_value(json!({
         "apiVersion": "remotion-operator.io/v1alpha1", "kind": "LambdaBucket", "metadata": {"name": "bucket"},
-        "spec": {"region": "us-east-1", "endpoint": env.s3().endpoint, "bucketName": bucket_name,
+        "spec": {"region": "us-east-1", "endpoint": proxy.endpoint, "bucketName": bucket_name,
                  "credentials": {"secretRef": {"name": CREDENTIALS_SECRET}}}}))?;
     Api::<LambdaBucket>::namespaced(client.clone(), &attacker).create(&PostParams::default(), &bucket).await?;
     let sites: Api<RemotionSite> = Api::namespaced(client.clone(), &attacker);
@@ -185,11 +292,27 @@ async fn a_site_cannot_make_the_operator_fetch_from_private_addresses() -> Resul
             Err(other) => return Err(other.into()),
         }
     }
-    // Nothing was uploaded on the attacker's behalf: each site claimed its folder (the owner
-    // marker, written before any fetch) and nothing else.
-    let listed = env.s3().client().await.list_objects_v2().bucket(&bucket_name).send().await?;
-    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
-    assert!(keys.iter().all(|k| k.ends_with("/.remotion-operator-owner.json")), "{keys:?}");
+    // Nothing was uploaded on the attacker's behalf: of the objects, each site claimed its
+    // folder (the owner marker, written before any fetch) and nothing else was written. The
+    // LambdaBucket's own settings (tags, expiry rules) name no object.
+    let objects: Vec<Recorded> =
+        proxy.writes_to(&bucket_name, "").into_iter().filter(|r| !r.keys().is_empty()).collect();
+    let markers: Vec<String> =
+        ["metadata", "cluster-dns"].map(|name| format!("sites/{attacker}/{name}/.remotion-operator-owner.json")).into();
+    let stray: Vec<Recorded> = objects
+        .iter()
+        .filter(|r| r.operation != "PutObject" || !r.keys().iter().all(|k| markers.iter().any(|m| m == k)))
+        .cloned()
+        .collect();
+    assert_none_sent("only owner markers were to be written", &stray);
+    // Positive control: the markers were sent through the proxy.
+    for marker in &markers {
+        assert!(objects.iter().any(|r| r.key.as_deref() == Some(marker)), "{marker} not recorded:{}", listed(&objects));
+    }
+    assert_none_sent("the other namespace's folder is its own", &proxy.writes_to(&bucket_name, &victims));
+    let listed_keys = store.list_objects_v2().bucket(&bucket_name).send().await?;
+    let keys: Vec<&str> = listed_keys.contents().iter().filter_map(|o| o.key()).collect();
+    assert!(keys.iter().all(|k| k.ends_with("/.remotion-operator-owner.json") || k.starts_with(&victims)), "{keys:?}");
     operator.stop().await
 }
 
@@ -209,10 +332,11 @@ async fn a_deletion_whose_credentials_went_first_completes_and_names_what_is_lef
     };
     let operator = start(secrets.clone()).await?;
     let bucket_name = env.s3().create_test_bucket("leaving").await?;
+    let proxy = RecordingProxy::s3(&env.s3().endpoint).await?;
     let api: Api<LambdaBucket> = Api::namespaced(client.clone(), &namespace);
     let bucket: LambdaBucket = serde_json::from_value(json!({
         "apiVersion": "remotion-operator.io/v1alpha1", "kind": "LambdaBucket", "metadata": {"name": "bucket"},
-        "spec": {"region": "us-east-1", "endpoint": env.s3().endpoint, "bucketName": bucket_name,
+        "spec": {"region": "us-east-1", "endpoint": proxy.endpoint, "bucketName": bucket_name,
                  "deletionPolicy": "Delete", "credentials": {"secretRef": {"name": CREDENTIALS_SECRET}}}}))?;
     api.create(&PostParams::default(), &bucket).await?;
     eventually("bucket Ready", WAIT, || async {
@@ -226,6 +350,10 @@ async fn a_deletion_whose_credentials_went_first_completes_and_names_what_is_lef
     })
     .await?;
     operator.stop().await?;
+    // Positive control: with its keys, the operator adopted the bucket through the proxy.
+    let adopted: Vec<String> = proxy.writes_to(&bucket_name, "").into_iter().map(|r| r.operation).collect();
+    assert!(adopted.iter().any(|op| op == "PutBucketTagging"), "{adopted:?}");
+    let mark = proxy.len();
 
     // The namespace goes: its Secret first, then (a new operator process, which never saw
     // the keys) the LambdaBucket.
@@ -245,9 +373,54 @@ async fn a_deletion_whose_credentials_went_first_completes_and_names_what_is_lef
     let note = abandoned.note.unwrap_or_default();
     assert_eq!(abandoned.type_.as_deref(), Some("Warning"));
     assert!(note.contains(&format!("S3 bucket {bucket_name}")) && note.contains("does not exist"), "{note}");
-    // Nothing was deleted without credentials: the bucket is still there, as the Event says.
+    // Nothing was deleted without credentials: not a request went out, and the bucket is still
+    // there, as the Event says.
+    assert_none_sent("the namespace's keys were gone", &proxy.since(mark));
     assert!(env.s3().client().await.head_bucket().bucket(&bucket_name).send().await.is_ok());
     operator.stop().await
+}
+
+/// Points `world`'s LambdaBucket and RenderFunction at this test's proxies, and keeps them
+/// Ready for their new generation (the fixtures' manager applies their status again, as it
+/// was, with the generation the references' check compares).
+async fn route_through(world: &World, s3: &RecordingProxy, lambda: &RecordingProxy) -> Result<()> {
+    let kinds = [
+        (ApiResource::erase::<LambdaBucket>(&()), "bucket", &s3.endpoint),
+        (ApiResource::erase::<RenderFunction>(&()), "renderer", &lambda.endpoint),
+    ];
+    for (kind, name, endpoint) in kinds {
+        let api: Api<DynamicObject> = Api::namespaced_with(world.client.clone(), &world.namespace, &kind);
+        let patch = json!({"spec": {"endpoint": endpoint}});
+        let patched = api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+        let generation = json!(patched.metadata.generation.context("a generation")?);
+        let mut status = patched.data.get("status").cloned().context("the fixture's status")?;
+        status["observedGeneration"] = generation.clone();
+        for condition in status["conditions"].as_array_mut().into_iter().flatten() {
+            condition["observedGeneration"] = generation.clone();
+        }
+        let applied = json!({"apiVersion": kind.api_version, "kind": kind.kind, "status": status});
+        api.patch_status(name, &PatchParams::apply(FIXTURES).force(), &Patch::Apply(&applied)).await?;
+    }
+    Ok(())
+}
+
+/// The proxies of a job test: S3 and Lambda as the attacker's operator reaches them.
+async fn job_proxies(world: &World) -> Result<(RecordingProxy, RecordingProxy)> {
+    let env = TestEnv::get();
+    let s3 = RecordingProxy::s3(&env.s3().endpoint).await?;
+    let lambda = RecordingProxy::lambda(&env.lambda().endpoint).await?;
+    route_through(world, &s3, &lambda).await?;
+    Ok((s3, lambda))
+}
+
+/// The render id of job `name`.
+async fn render_id(world: &World, name: &str) -> Result<RenderId> {
+    Ok(RenderId::from_uid(&world.jobs.get(name).await?.uid().context("a uid")?)?)
+}
+
+/// The invocations whose payload names render `id`.
+fn invocations_of(lambda: &RecordingProxy, id: &RenderId) -> Vec<Recorded> {
+    lambda.invocations().into_iter().filter(|r| r.payload_text().contains(id.as_str())).collect()
 }
 
 /// A job controller under the policy of these tests.
@@ -259,6 +432,7 @@ async fn job_operator(world: &World, secrets: std::sync::Arc<StaticSecrets>, tun
 #[tokio::test]
 async fn props_nested_too_deep_fail_their_job_only() -> Result<()> {
     let world = World::new("evil-props", "test-fn-60", &["succeed"], 60).await?;
+    let (s3, lambda) = job_proxies(&world).await?;
     let operator = job_operator(&world, test_secrets(&world.namespace), tuning()).await;
 
     // Deeper than serde_json reads: the API server takes it; the operator's watch must not
@@ -290,10 +464,21 @@ async fn props_nested_too_deep_fail_their_job_only() -> Result<()> {
     let object = guarded.get("abyss").await?;
     let invalid = object.0.as_ref().expect_err("too deep to read");
     assert!(invalid.error.contains(&format!("more than the {MAX_OBJECT_DEPTH}")), "{}", invalid.error);
-    // Never launched.
+    // Never launched, and nothing written for either: not an invocation naming their renders,
+    // not a write into their folders.
     let id = RenderId::from_uid(&object.uid().unwrap())?;
     let progress = env_head(&world.bucket, &keys::progress(&id)).await;
     assert!(!progress, "the abyss was launched");
+    for id in [id, render_id(&world, "deep").await?] {
+        assert_none_sent(&format!("render {id} was refused"), &invocations_of(&lambda, &id));
+        assert_none_sent(&format!("render {id} was refused"), &s3.writes_to(&world.bucket, &keys::render_prefix(&id)));
+    }
+    // Positive control: the neighbour's launch went through the proxy, as did the reads of its
+    // progress; and nothing else was invoked.
+    let fine = render_id(&world, "fine").await?;
+    assert!(!invocations_of(&lambda, &fine).is_empty(), "fine's launch not recorded:{}", listed(&lambda.recorded()));
+    assert_eq!(lambda.invocations().len(), invocations_of(&lambda, &fine).len(), "{}", listed(&lambda.recorded()));
+    assert!(s3.requests_to(&world.bucket).iter().any(|r| r.key.as_deref() == Some(keys::progress(&fine).as_str())));
     operator.stop().await
 }
 
@@ -313,6 +498,7 @@ async fn a_job_reads_only_secrets_labelled_for_props() -> Result<()> {
         ObjectData { resource_version: "1".into(), data: data(), ..Default::default() },
     );
     let quick = Tuning { waiting_recheck: Duration::from_secs(1), ..tuning() };
+    let (_s3, lambda) = job_proxies(&world).await?;
     let operator = job_operator(&world, secrets.clone(), quick).await;
 
     let from_secret =
@@ -330,6 +516,8 @@ async fn a_job_reads_only_secrets_labelled_for_props() -> Result<()> {
         waiting.message
     );
     assert_eq!(world.jobs.get("leak").await?.status.and_then(|s| s.phase), Some(RenderPhase::Pending));
+    // The Secret's content went nowhere: nothing was invoked.
+    assert_none_sent("the Secret is not labelled", &lambda.invocations());
 
     // The namespace's admin labels it: now it may be read.
     let labels = [(INPUT_PROPS_SECRET_LABEL.to_owned(), "true".to_owned())].into();
@@ -339,12 +527,16 @@ async fn a_job_reads_only_secrets_labelled_for_props() -> Result<()> {
         ObjectData { resource_version: "2".into(), data: data(), labels },
     );
     world.wait_phase("leak", RenderPhase::Succeeded).await?;
+    // Positive control: once allowed, the launch went out through the proxy.
+    let id = render_id(&world, "leak").await?;
+    assert!(!invocations_of(&lambda, &id).is_empty(), "leak's launch not recorded:{}", listed(&lambda.recorded()));
     operator.stop().await
 }
 
 #[tokio::test]
 async fn output_keys_stay_in_the_jobs_folders() -> Result<()> {
     let world = World::new("evil-out", "test-fn-62", &["succeed"], 60).await?;
+    let (s3, lambda) = job_proxies(&world).await?;
     let operator = job_operator(&world, test_secrets(&world.namespace), tuning()).await;
     let env = TestEnv::get();
     // A victim's render whose cancel signal and output the attacker targets.
@@ -389,6 +581,22 @@ async fn output_keys_stay_in_the_jobs_folders() -> Result<()> {
 
     let job = world.wait_phase("mine", RenderPhase::Succeeded).await?;
     assert_eq!(job.status.and_then(|s| s.output).map(|o| o.s3_uri), Some(format!("s3://{}/{mine}", world.bucket)));
+
+    // On the wire: no write into the victim's render (output, cancel signal, anything), the
+    // other team's outputs or the bucket's root, and no launch of a refused job.
+    for prefix in [victim, "outputs/some-other-team/", "final.mp4"] {
+        assert_none_sent(&format!("{prefix} is not the attacker's"), &s3.writes_to(&world.bucket, prefix));
+    }
+    for (name, _) in &refused {
+        let id = render_id(&world, name).await?;
+        assert_none_sent(&format!("{name} was refused"), &invocations_of(&lambda, &id));
+        assert_none_sent(&format!("{name} was refused"), &s3.writes_to(&world.bucket, &keys::render_prefix(&id)));
+    }
+    // Positive control: the one allowed job's launch and progress reads went through the proxies.
+    let id = render_id(&world, "mine").await?;
+    assert!(!invocations_of(&lambda, &id).is_empty(), "mine's launch not recorded:{}", listed(&lambda.recorded()));
+    assert_eq!(lambda.invocations().len(), invocations_of(&lambda, &id).len(), "{}", listed(&lambda.recorded()));
+    assert!(s3.requests_to(&world.bucket).iter().any(|r| r.key.as_deref() == Some(keys::progress(&id).as_str())));
     operator.stop().await
 }
 

@@ -7,6 +7,10 @@
 //!
 //! Only the RemotionSite controller runs: the LambdaBuckets are fixtures made Ready by the test,
 //! so that the folders are all that is shared.
+//!
+//! Each tenant reaches S3 through a recording proxy of its own ([`RecordingProxy`]), so that
+//! "neither written nor deleted" is checked on the wire as well as in the bucket: a tenant's
+//! operator sends no write or delete naming a key outside its own folder.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +29,7 @@ use remotion_operator::controllers::{self, Context, Settings};
 use remotion_operator::metrics::Metrics;
 use remotion_operator::tenancy::TenancyPolicy;
 use remotion_tests::TestEnv;
+use remotion_tests::recording_proxy::{Recorded, RecordingProxy};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -43,6 +48,8 @@ struct Tenant {
     namespace: String,
     secrets: Arc<StaticSecrets>,
     sites: Api<RemotionSite>,
+    /// The tenant's S3 endpoint: what its operator sent.
+    proxy: RecordingProxy,
     shutdown: CancellationToken,
     controller: tokio::task::JoinHandle<()>,
 }
@@ -65,7 +72,8 @@ impl Tenant {
             shutdown.clone(),
         ));
         let buckets: Api<LambdaBucket> = Api::namespaced(client.clone(), &namespace);
-        let spec = json!({"region": "us-east-1", "endpoint": env.s3().endpoint, "bucketName": bucket,
+        let proxy = RecordingProxy::s3(&env.s3().endpoint).await?;
+        let spec = json!({"region": "us-east-1", "endpoint": proxy.endpoint, "bucketName": bucket,
             "credentials": {"secretRef": {"name": CREDENTIALS_SECRET}}});
         let object = json!({"apiVersion": "remotion-operator.io/v1alpha1", "kind": "LambdaBucket",
             "metadata": {"name": "bucket"}, "spec": spec});
@@ -77,7 +85,7 @@ impl Tenant {
                 "url": format!("{}/{bucket}", env.s3().endpoint)}});
         buckets.patch_status("bucket", &PatchParams::apply(FIXTURES).force(), &Patch::Apply(status)).await?;
         let sites = Api::namespaced(client.clone(), &namespace);
-        Ok(Self { namespace, secrets, sites, shutdown, controller })
+        Ok(Self { namespace, secrets, sites, proxy, shutdown, controller })
     }
 
     /// Creates RemotionSite `name` of site name `site_name`, from a ConfigMap holding a bundle
@@ -137,6 +145,13 @@ impl Tenant {
         format!("sites/{}/{site_name}/", self.namespace)
     }
 
+    /// The writes this tenant's operator sent to `bucket` naming anything but keys under
+    /// `folder` (bucket-level writes included).
+    fn writes_outside(&self, bucket: &str, folder: &str) -> Vec<Recorded> {
+        let outside = |r: &Recorded| r.keys().is_empty() || r.keys().iter().any(|k| !k.starts_with(folder));
+        self.proxy.writes_to(bucket, "").into_iter().filter(outside).collect()
+    }
+
     async fn stop(self) -> Result<()> {
         self.shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(30), self.controller)
@@ -144,6 +159,18 @@ impl Tenant {
             .context("the controller did not stop")??;
         Ok(())
     }
+}
+
+/// Fails, naming them, when `recorded` holds any request.
+#[track_caller]
+fn assert_none_sent(what: &str, recorded: &[Recorded]) {
+    let listed: String = recorded.iter().map(|r| format!("\n  {r}")).collect();
+    assert!(recorded.is_empty(), "{what}, yet the operator sent:{listed}");
+}
+
+/// The operations of the writes `tenant` sent under `folder`.
+fn writes_under(tenant: &Tenant, bucket: &str, folder: &str) -> Vec<String> {
+    tenant.proxy.writes_to(bucket, folder).into_iter().map(|r| r.operation).collect()
 }
 
 /// A minimal bundle whose `bundle.js` is `script`.
@@ -213,6 +240,15 @@ async fn two_namespaces_naming_the_same_site_sync_into_folders_of_their_own() ->
     assert_eq!(marker["uid"], json!(site_a.uid().unwrap()));
     assert_eq!(marker["clusterId"], json!("default"));
 
+    // On the wire: each team wrote into its own folder only (not the other's, not the folder of
+    // the layout before namespaces); the proxies did see their uploads.
+    assert_none_sent("team B syncs into its own folder", &team_b.writes_outside(&bucket, &folder_b));
+    assert_none_sent("team A syncs into its own folder", &team_a.writes_outside(&bucket, &folder_a));
+    for (team, folder) in [(&team_a, &folder_a), (&team_b, &folder_b)] {
+        let writes = writes_under(team, &bucket, folder);
+        assert!(writes.iter().filter(|op| *op == "PutObject").count() >= 3, "{folder}: {writes:?}");
+    }
+
     // Deleting team A's site empties its folder only.
     team_a.delete_site("promo").await?;
     assert!(keys_under(&s3, &bucket, &folder_a).await?.is_empty());
@@ -220,6 +256,16 @@ async fn two_namespaces_naming_the_same_site_sync_into_folders_of_their_own() ->
     assert_eq!(keys_under(&s3, &bucket, &folder_b).await?, synced_keys(&folder_b));
     assert_eq!(read(&s3, &bucket, &format!("{folder_b}bundle.js")).await?, "console.log('team b')");
     wait_ready(&team_b.sites, "promo", "True", "Available").await?;
+    // Team A's deletes named its own keys only; positive control: they were recorded.
+    assert_none_sent("team A deletes its own folder", &team_a.writes_outside(&bucket, &folder_a));
+    assert_none_sent("team B deleted nothing", &team_b.writes_outside(&bucket, &folder_b));
+    let deleted: Vec<Recorded> = team_a
+        .proxy
+        .writes_to(&bucket, &folder_a)
+        .into_iter()
+        .filter(|r| r.operation.starts_with("DeleteObject"))
+        .collect();
+    assert!(!deleted.is_empty(), "team A's deletes not recorded:{:?}", team_a.proxy.recorded());
 
     team_a.stop().await?;
     team_b.stop().await
@@ -236,6 +282,8 @@ async fn a_second_site_of_a_namespace_naming_the_same_folder_is_refused() -> Res
     let first = wait_ready(&team.sites, "promo", "True", "Available").await?;
     let folder = team.folder("promo");
 
+    // From here on only the refused site acts: whatever the proxy records is its doing.
+    let mark = team.proxy.len();
     team.create_site("promo-copy", "promo", "console.log('second')").await?;
     let second = wait_ready(&team.sites, "promo-copy", "False", "OwnedByAnother").await?;
     let message = ready_message(&second);
@@ -249,6 +297,13 @@ async fn a_second_site_of_a_namespace_naming_the_same_folder_is_refused() -> Res
     team.delete_site("promo-copy").await?;
     assert_eq!(keys_under(&s3, &bucket, &folder).await?, synced_keys(&folder));
     assert_eq!(read(&s3, &bucket, &format!("{folder}bundle.js")).await?, "console.log('first')");
+    // On the wire: the refused site read the marker and wrote nothing; positive control: its
+    // read of the marker went through the proxy.
+    let since = team.proxy.since(mark);
+    let writes: Vec<Recorded> = since.iter().filter(|r| r.is_write()).cloned().collect();
+    assert_none_sent("the folder is the first site's", &writes);
+    let marker = format!("{folder}{MARKER}");
+    assert!(since.iter().any(|r| r.key.as_deref() == Some(marker.as_str())), "{since:?}");
     team.stop().await
 }
 
@@ -281,6 +336,14 @@ async fn a_folder_of_another_cluster_or_of_no_one_is_left_alone() -> Result<()> 
     // Neither folder was written, nor is it deleted with the sites.
     team.delete_site("taken").await?;
     team.delete_site("unmarked").await?;
+    assert_none_sent("the folder is another cluster's", &team.proxy.writes_to(&bucket, &taken));
+    assert_none_sent("the folder is no one's", &team.proxy.writes_to(&bucket, &unmarked));
+    // Positive control: the team's operator read both folders through the proxy.
+    let read_marker = |folder: &str| {
+        let marker = format!("{folder}{MARKER}");
+        team.proxy.requests_to(&bucket).iter().any(|r| r.key.as_deref() == Some(marker.as_str()))
+    };
+    assert!(read_marker(&taken) && read_marker(&unmarked), "{:?}", team.proxy.recorded());
     assert_eq!(keys_under(&s3, &bucket, &taken).await?, [format!("{taken}{MARKER}"), format!("{taken}index.html")]);
     assert_eq!(read(&s3, &bucket, &format!("{taken}index.html")).await?, "theirs");
     assert_eq!(keys_under(&s3, &bucket, &unmarked).await?, [format!("{unmarked}index.html")]);
