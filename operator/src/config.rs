@@ -29,9 +29,17 @@ pub struct Config {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// Address of the HTTP server for /health, /ready and /metrics.
-    #[arg(long, env = "REMOTION_OPERATOR_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    /// Address of the HTTP server for /health and /ready, and for /metrics unless
+    /// --metrics-addr serves them apart. `[::]` takes IPv6 and IPv4 clients (IPv4 only on a
+    /// kernel without IPv6), so the default fits IPv4, IPv6 and dual-stack clusters.
+    #[arg(long, env = "REMOTION_OPERATOR_HTTP_ADDR", default_value = "[::]:8080")]
     pub http_addr: SocketAddr,
+
+    /// Serve /metrics on this address, and only there: the probes stay on --http-addr, so a
+    /// NetworkPolicy or a Service can open the metrics without the probes and the other way
+    /// round. Unset (or equal to --http-addr): everything on --http-addr.
+    #[arg(long, env = "REMOTION_OPERATOR_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
 
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "REMOTION_OPERATOR_NAMESPACE")]
@@ -112,6 +120,17 @@ impl Config {
         self.lease_namespace.clone().unwrap_or_else(|| "default".to_owned())
     }
 
+    /// The HTTP listeners to open and what each serves.
+    pub fn http_listeners(&self) -> Vec<(SocketAddr, crate::http::Endpoints)> {
+        use crate::http::Endpoints;
+        match self.metrics_addr {
+            Some(metrics) if metrics != self.http_addr => {
+                vec![(self.http_addr, Endpoints::Probes), (metrics, Endpoints::Metrics)]
+            }
+            _ => vec![(self.http_addr, Endpoints::All)],
+        }
+    }
+
     /// The RemotionSite controller's settings: its limits derived from the scratch volume.
     pub fn site_settings(&self) -> Result<SiteSettings, ScratchTooSmall> {
         SiteSettings::for_scratch(self.site_scratch_size, self.site_syncs)
@@ -125,7 +144,8 @@ mod tests {
     #[test]
     fn defaults_follow_the_operator_contract() {
         let config = Config::try_parse_from(["remotion-operator"]).unwrap();
-        assert_eq!(config.http_addr, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(config.http_addr, "[::]:8080".parse().unwrap());
+        assert_eq!(config.http_listeners(), vec![(config.http_addr, crate::http::Endpoints::All)]);
         assert_eq!(config.concurrency, 4);
         assert_eq!(config.progress_writes_per_second, 25);
         assert_eq!(config.launch_concurrency, 16);
@@ -150,6 +170,23 @@ mod tests {
         assert!(small.site_settings().is_err());
         assert!(Config::try_parse_from(["remotion-operator", "--site-scratch-size=lots"]).is_err());
         assert!(Config::try_parse_from(["remotion-operator", "--site-syncs=0"]).is_err());
+    }
+
+    #[test]
+    fn metrics_can_be_served_apart_from_the_probes() {
+        use crate::http::Endpoints;
+        let config =
+            Config::try_parse_from(["remotion-operator", "--http-addr=[::]:8081", "--metrics-addr=[::]:8080"]).unwrap();
+        assert_eq!(
+            config.http_listeners(),
+            vec![("[::]:8081".parse().unwrap(), Endpoints::Probes), ("[::]:8080".parse().unwrap(), Endpoints::Metrics)]
+        );
+        // The old single address keeps working, and naming it twice is one listener.
+        let config =
+            Config::try_parse_from(["remotion-operator", "--http-addr=0.0.0.0:9000", "--metrics-addr=0.0.0.0:9000"])
+                .unwrap();
+        assert_eq!(config.http_listeners(), vec![("0.0.0.0:9000".parse().unwrap(), Endpoints::All)]);
+        assert!(Config::try_parse_from(["remotion-operator", "--metrics-addr=8080"]).is_err());
     }
 
     #[test]

@@ -1,7 +1,11 @@
 //! The operator's HTTP server: `GET /health` (the process is up), `GET /ready` (503 until the
-//! CRDs are served and the controllers run) and `GET /metrics` (OpenMetrics text).
+//! CRDs are served and the controllers run) and `GET /metrics` (OpenMetrics text). The probes
+//! and the metrics can be served on two listeners, so that a NetworkPolicy or a Service can
+//! open one without the other.
 
 use std::convert::Infallible;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -43,11 +47,63 @@ pub struct HttpState {
     pub readiness: Readiness,
 }
 
+/// Which paths a listener answers; the others get 404.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoints {
+    /// `/health`, `/ready` and `/metrics` on one port.
+    All,
+    /// `/health` and `/ready` only (the kubelet's port).
+    Probes,
+    /// `/metrics` only (the scraper's port).
+    Metrics,
+}
+
+impl Endpoints {
+    fn probes(self) -> bool {
+        matches!(self, Endpoints::All | Endpoints::Probes)
+    }
+
+    fn metrics(self) -> bool {
+        matches!(self, Endpoints::All | Endpoints::Metrics)
+    }
+}
+
 /// A slow or idle client must not hold a connection (and a task) forever.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves requests on `listener` until `shutdown` is cancelled.
+/// Binds `addr`. The unspecified IPv6 address (`[::]`) takes IPv4 connections too (a pod's
+/// network namespace keeps `net.ipv6.bindv6only` at 0), so one default serves IPv4, IPv6 and
+/// dual-stack clusters; on a kernel without IPv6 it fails, and `0.0.0.0` on the same port is
+/// bound instead.
+pub async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    match TcpListener::bind(addr).await {
+        Ok(listener) => Ok(listener),
+        Err(error) if addr.is_ipv6() && addr.ip().is_unspecified() => {
+            let v4 = SocketAddr::from((Ipv4Addr::UNSPECIFIED, addr.port()));
+            match TcpListener::bind(v4).await {
+                Ok(listener) => {
+                    tracing::warn!(%addr, %error, fallback = %v4, "no IPv6: listening on IPv4 only");
+                    Ok(listener)
+                }
+                Err(_) => Err(error),
+            }
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Serves all endpoints on `listener` until `shutdown` is cancelled.
 pub async fn serve(listener: TcpListener, state: HttpState, shutdown: CancellationToken) {
+    serve_endpoints(listener, state, Endpoints::All, shutdown).await;
+}
+
+/// Serves `endpoints` on `listener` until `shutdown` is cancelled.
+pub async fn serve_endpoints(
+    listener: TcpListener,
+    state: HttpState,
+    endpoints: Endpoints,
+    shutdown: CancellationToken,
+) {
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -63,9 +119,9 @@ pub async fn serve(listener: TcpListener, state: HttpState, shutdown: Cancellati
         };
         let state = state.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |request| {
+            let service = service_fn(move |request: Request<Incoming>| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(respond(&state, &request)) }
+                async move { Ok::<_, Infallible>(respond(&state, endpoints, request.method(), request.uri().path())) }
             });
             let mut builder = http1::Builder::new();
             builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
@@ -76,15 +132,17 @@ pub async fn serve(listener: TcpListener, state: HttpState, shutdown: Cancellati
     }
 }
 
-fn respond(state: &HttpState, request: &Request<Incoming>) -> Response<Full<Bytes>> {
-    if request.method() != Method::GET && request.method() != Method::HEAD {
+fn respond(state: &HttpState, endpoints: Endpoints, method: &Method, path: &str) -> Response<Full<Bytes>> {
+    if method != Method::GET && method != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n");
     }
-    match request.uri().path() {
-        "/health" | "/healthz" => text(StatusCode::OK, "ok\n"),
-        "/ready" | "/readyz" if state.readiness.is_ready() => text(StatusCode::OK, "ready\n"),
-        "/ready" | "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "waiting for the CRDs and the controllers\n"),
-        "/metrics" => {
+    match path {
+        "/health" | "/healthz" if endpoints.probes() => text(StatusCode::OK, "ok\n"),
+        "/ready" | "/readyz" if endpoints.probes() && state.readiness.is_ready() => text(StatusCode::OK, "ready\n"),
+        "/ready" | "/readyz" if endpoints.probes() => {
+            text(StatusCode::SERVICE_UNAVAILABLE, "waiting for the CRDs and the controllers\n")
+        }
+        "/metrics" if endpoints.metrics() => {
             let mut response = Response::new(Full::new(Bytes::from(state.metrics.encode())));
             response
                 .headers_mut()
@@ -100,4 +158,39 @@ fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(endpoints: Endpoints, path: &str) -> StatusCode {
+        let state = HttpState { metrics: Arc::new(Metrics::new()), readiness: Readiness::default() };
+        state.readiness.set(true);
+        respond(&state, endpoints, &Method::GET, path).status()
+    }
+
+    #[test]
+    fn each_listener_answers_only_its_endpoints() {
+        for path in ["/health", "/ready", "/metrics"] {
+            assert_eq!(status(Endpoints::All, path), StatusCode::OK, "{path}");
+        }
+        assert_eq!(status(Endpoints::Probes, "/health"), StatusCode::OK);
+        assert_eq!(status(Endpoints::Probes, "/ready"), StatusCode::OK);
+        assert_eq!(status(Endpoints::Probes, "/metrics"), StatusCode::NOT_FOUND);
+        assert_eq!(status(Endpoints::Metrics, "/metrics"), StatusCode::OK);
+        assert_eq!(status(Endpoints::Metrics, "/health"), StatusCode::NOT_FOUND);
+        assert_eq!(status(Endpoints::Metrics, "/ready"), StatusCode::NOT_FOUND);
+    }
+
+    /// `[::]` takes IPv4 clients too (or, without IPv6, falls back to `0.0.0.0`).
+    #[tokio::test]
+    async fn unspecified_ipv6_takes_ipv4_connections() {
+        let listener = bind("[::]:0".parse().unwrap()).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (client, accepted) =
+            tokio::join!(tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)), listener.accept());
+        client.unwrap();
+        accepted.unwrap();
+    }
 }

@@ -41,15 +41,8 @@ async fn main() -> Result<()> {
 
     let metrics = Arc::new(Metrics::new());
     let readiness = Readiness::default();
-    let listener = tokio::net::TcpListener::bind(config.http_addr)
-        .await
-        .with_context(|| format!("binding the HTTP server to {}", config.http_addr))?;
-    tracing::info!(addr = %config.http_addr, "serving /health, /ready and /metrics");
-    let server = tokio::spawn(http::serve(
-        listener,
-        HttpState { metrics: metrics.clone(), readiness: readiness.clone() },
-        shutdown.clone(),
-    ));
+    let server =
+        serve_http(&config, HttpState { metrics: metrics.clone(), readiness: readiness.clone() }, &shutdown).await?;
 
     let client = Client::try_default().await.context("building the Kubernetes client")?;
     let identity = config.identity();
@@ -65,7 +58,7 @@ async fn main() -> Result<()> {
             tracing::info!("shut down while standing by");
             election.stop().await;
             shutdown.cancel();
-            let _ = server.await;
+            server.join().await;
             return Ok(());
         }
         Some(election)
@@ -87,7 +80,7 @@ async fn main() -> Result<()> {
     if let Some(election) = election {
         election.stop().await;
     }
-    let _ = server.await;
+    server.join().await;
     match result {
         Ok(()) => Ok(()),
         Err(controllers::RunError::ShutDownWhileWaiting) => {
@@ -95,6 +88,32 @@ async fn main() -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The HTTP listeners (probes and metrics on one port, or on two).
+struct HttpServers(Vec<tokio::task::JoinHandle<()>>);
+
+impl HttpServers {
+    /// Waits for every listener to stop (after `shutdown` is cancelled).
+    async fn join(self) {
+        for server in self.0 {
+            let _ = server.await;
+        }
+    }
+}
+
+/// Binds every listener before anything else starts: a port that cannot be bound stops the
+/// operator at once instead of failing its probes later.
+async fn serve_http(config: &Config, state: HttpState, shutdown: &CancellationToken) -> Result<HttpServers> {
+    let mut servers = Vec::new();
+    for (addr, endpoints) in config.http_listeners() {
+        let listener =
+            http::bind(addr).await.with_context(|| format!("binding the HTTP server ({endpoints:?}) to {addr}"))?;
+        let local = listener.local_addr().unwrap_or(addr);
+        tracing::info!(addr = %local, ?endpoints, "serving HTTP");
+        servers.push(tokio::spawn(http::serve_endpoints(listener, state.clone(), endpoints, shutdown.clone())));
+    }
+    Ok(HttpServers(servers))
 }
 
 /// How long the Lease's release may take at shutdown.
