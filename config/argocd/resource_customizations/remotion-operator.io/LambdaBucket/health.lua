@@ -1,14 +1,25 @@
 -- Argo CD health of LambdaBucket, RenderFunction and RemotionSite (remotion-operator.io).
+-- The three kinds share this script: keep their health.lua files identical.
 --
 --   Healthy      Ready=True and the status describes the current generation
---   Progressing  no status yet; an older generation observed; Ready missing or Unknown;
---                Ready=False while Progressing=True (the operator retries a transient error)
---                or with a reason ending in NotReady (waiting on a referenced resource);
+--   Progressing  no status yet; an older generation observed; Ready missing or Unknown
+--                (first visit, deploying, or a transient error being retried);
+--                Ready=False while Progressing=True, or with a reason saying it waits for
+--                a referenced resource (BucketNotReady, SiteNotReady, FunctionNotReady);
 --                being deleted (the finalizer is cleaning up in AWS)
 --   Degraded     any other Ready=False (a terminal error: the spec must change)
 --
--- Argo CD runs this in its Lua 5.1 sandbox (no os/io; numbers are floats): keep it plain.
+-- Argo CD runs checks from argocd-cm in gopher-lua (Lua 5.1) with only the base and table
+-- libraries (no string, math or io; os has time and date only): keep to those.
 local hs = {}
+
+-- Ready=False reasons that mean "waiting for another resource": that resource shows its
+-- own health, so this one is only progressing.
+local waiting_reasons = {
+  BucketNotReady = true,
+  SiteNotReady = true,
+  FunctionNotReady = true,
+}
 
 local function find_condition(status, condition_type)
   if status == nil or status.conditions == nil then
@@ -72,10 +83,8 @@ if ready.status == "True" then
 end
 
 if ready.status == "False" then
-  -- Waiting on another resource (reason <Kind>NotReady, e.g. BucketNotReady) is progress:
-  -- that resource shows its own health.
   local progressing = find_condition(status, "Progressing")
-  local waiting = ready.reason ~= nil and string.sub(ready.reason, -8) == "NotReady"
+  local waiting = ready.reason ~= nil and waiting_reasons[ready.reason] == true
   if waiting or (progressing ~= nil and progressing.status == "True") then
     hs.status = "Progressing"
   else

@@ -5,12 +5,12 @@
 --   Suspended    phase Cancelled: stopped on request (spec.cancel), not a failure, no output
 --   Progressing  everything before a terminal phase: no status yet, Pending (waiting for its
 --                site or function), Queued (waiting for a slot of its function), Rendering,
---                a cancel not yet carried out, an
---                older generation observed, being deleted
+--                a cancel not yet carried out, an older generation observed, being deleted
 --
 -- Terminal phases are final, so they win over a stale observedGeneration (setting
 -- spec.cancel on a finished render bumps the generation but changes nothing).
--- Argo CD runs this in its Lua 5.1 sandbox (no os/io; numbers are floats): keep it plain.
+-- Argo CD runs checks from argocd-cm in gopher-lua (Lua 5.1) with only the base and table
+-- libraries (no string, math or io; os has time and date only): keep to those.
 local hs = {}
 
 local function find_condition(status, condition_type)
@@ -29,12 +29,16 @@ local function is_true(condition)
   return condition ~= nil and condition.status == "True"
 end
 
--- "Reason: message", or whichever of the two is there.
-local function describe(condition, fallback)
+-- "Reason: message", or whichever of the two is there; a reason equal to `said` (the phase
+-- the message already starts with) is left out.
+local function describe(condition, fallback, said)
   if condition == nil then
     return fallback
   end
   local reason = condition.reason or ""
+  if reason == said then
+    reason = ""
+  end
   local message = condition.message or ""
   if reason ~= "" and message ~= "" then
     return reason .. ": " .. message
@@ -93,7 +97,7 @@ local succeeded = find_condition(status, "Succeeded")
 -- without output); the phase or that reason alone is enough.
 if phase == "Cancelled" or (is_true(failed) and failed.reason == "Cancelled") then
   hs.status = "Suspended"
-  hs.message = "Cancelled: " .. describe(ready, "stopped on request")
+  hs.message = "Cancelled: " .. describe(ready, "stopped on request", "Cancelled")
   return hs
 end
 
@@ -132,9 +136,10 @@ if phase == "Rendering" then
   if progress ~= "" then
     hs.message = "Rendering " .. progress
   else
-    hs.message = "Rendering"
+    hs.message = "Rendering: " .. describe(ready, "launched", "Rendering")
   end
 else
-  hs.message = (phase or "Pending") .. ": " .. describe(ready, "waiting to launch")
+  phase = phase or "Pending"
+  hs.message = phase .. ": " .. describe(ready, "waiting to launch", phase)
 end
 return hs
