@@ -8,7 +8,9 @@
 mod crds_server;
 mod harness;
 mod packaging_argocd;
+mod packaging_argocd_apps;
 mod packaging_helm;
+mod packaging_helm_values;
 mod packaging_kustomize;
 mod packaging_rbac;
 mod packaging_support;

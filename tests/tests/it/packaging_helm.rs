@@ -85,9 +85,15 @@ fn default_values_render_a_locked_down_operator() -> Result<()> {
     assert_eq!(security["allowPrivilegeEscalation"], false);
     assert_eq!(security["capabilities"]["drop"], json!(["ALL"]));
     assert!(security["capabilities"].get("add").is_none());
-    assert_eq!(container["ports"], json!([{"name": "http", "containerPort": 8080, "protocol": "TCP"}]));
-    assert_eq!(container["livenessProbe"]["httpGet"], json!({"path": "/health", "port": "http"}));
-    assert_eq!(container["readinessProbe"]["httpGet"], json!({"path": "/ready", "port": "http"}));
+    // /metrics and the probes on two ports (packaging_helm_values.rs checks them in depth).
+    assert_eq!(
+        container["ports"],
+        json!([{"name": "metrics", "containerPort": 8080, "protocol": "TCP"},
+               {"name": "probes", "containerPort": 8081, "protocol": "TCP"}])
+    );
+    assert_eq!(container["livenessProbe"]["httpGet"], json!({"path": "/health", "port": "probes"}));
+    assert_eq!(container["readinessProbe"]["httpGet"], json!({"path": "/ready", "port": "probes"}));
+    assert_eq!(pod["nodeSelector"], json!({"kubernetes.io/os": "linux"}));
     for kind in ["requests", "limits"] {
         for resource in ["cpu", "memory"] {
             assert!(container["resources"][kind][resource].is_string(), "resources.{kind}.{resource}");
@@ -121,7 +127,8 @@ fn default_values_render_a_locked_down_operator() -> Result<()> {
     let annotations = &deployment["spec"]["template"]["metadata"]["annotations"];
     assert!(annotations["checksum/tenancy"].as_str().is_some_and(|c| c.len() == 64), "{annotations}");
     let env = env_of(container);
-    assert_eq!(env["REMOTION_OPERATOR_HTTP_ADDR"], "0.0.0.0:8080");
+    assert_eq!(env["REMOTION_OPERATOR_HTTP_ADDR"], "[::]:8081");
+    assert_eq!(env["REMOTION_OPERATOR_METRICS_ADDR"], "[::]:8080");
     assert_eq!(env["REMOTION_OPERATOR_LOG_FORMAT"], "json");
     assert_eq!(env["RUST_LOG"], "info");
     assert_eq!(env["REMOTION_OPERATOR_CONCURRENCY"], "4");
@@ -155,7 +162,7 @@ fn default_values_render_a_locked_down_operator() -> Result<()> {
     let service = one_of_kind(&docs, "Service");
     assert_eq!(
         service["spec"]["ports"],
-        json!([{"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}])
+        json!([{"name": "metrics", "port": 8080, "targetPort": "metrics", "protocol": "TCP"}])
     );
     assert_eq!(service["spec"]["selector"], deployment["spec"]["selector"]["matchLabels"]);
     assert_eq!(
@@ -219,7 +226,7 @@ fn non_default_values_render_leader_election_one_namespace_and_monitoring() -> R
 
     let monitor = one_of_kind(&docs, "ServiceMonitor");
     assert_eq!(monitor["apiVersion"], "monitoring.coreos.com/v1");
-    assert_eq!(monitor["spec"]["endpoints"][0]["port"], "http");
+    assert_eq!(monitor["spec"]["endpoints"][0]["port"], "metrics");
     assert_eq!(monitor["spec"]["endpoints"][0]["path"], "/metrics");
     assert_eq!(monitor["spec"]["selector"]["matchLabels"], one_of_kind(&docs, "Service")["spec"]["selector"]);
     assert!(of_kind(&docs, "CustomResourceDefinition").is_empty(), "installCrds=false");
