@@ -28,7 +28,7 @@ use remotion_crds::{AwsAccess, AwsCredentials};
 
 use crate::reconcile;
 use crate::tenancy::identity::{self, Grant, IdentityRefusal};
-use crate::tenancy::{NetworkRefusal, TenancyPolicy};
+use crate::tenancy::{NetworkRefusal, TenancyPolicy, foreign};
 
 /// The data of a Secret or ConfigMap, with the resourceVersion it was read at.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -340,6 +340,32 @@ impl AwsFactory {
         Ok(clients)
     }
 
+    /// Clients for cleaning up after `access` (deleting what a resource made, signalling a
+    /// deleted job's render to stop). When the credentials Secret is gone, which is the usual
+    /// order when a namespace is deleted, these are the clients this process last built for
+    /// the same access, so that cleanup still finishes; the tenancy policy is applied again
+    /// all the same. After a restart nothing is remembered, and cleanup gives up after a
+    /// bounded time instead ([`crate::reconcile::abandon`]).
+    pub async fn clients_for_cleanup(&self, namespace: &str, access: &AwsAccess) -> Result<AwsClients, AwsError> {
+        match self.clients(namespace, access).await {
+            Err(error @ (AwsError::SecretNotFound { .. } | AwsError::SecretKeyMissing { .. })) => {
+                let remembered = self.last_built(namespace, access);
+                if remembered.is_some() {
+                    tracing::info!(%namespace, %error, "cleaning up with the credentials last read from the Secret");
+                }
+                remembered.ok_or(error)
+            }
+            other => other,
+        }
+    }
+
+    /// The clients last built for `access` of `namespace` (whatever Secret version).
+    fn last_built(&self, namespace: &str, access: &AwsAccess) -> Option<AwsClients> {
+        let access = serde_json::to_string(access).unwrap_or_default();
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.iter().find(|(k, _)| k.namespace == namespace && k.access == access).map(|(_, clients)| clients.clone())
+    }
+
     async fn read_keys(&self, namespace: &str, name: &str) -> Result<SecretKeys, AwsError> {
         let found = self
             .secrets
@@ -455,23 +481,29 @@ where
 }
 
 /// A one-line description of an SDK error: code and message, or the transport failure.
+///
+/// The service may be a tenant's own endpoint, so what it answered passes only as a short,
+/// printable excerpt ([`foreign`]): the description goes into conditions and Events.
 pub fn describe<E>(error: &SdkError<E, HttpResponse>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
+    let excerpt = |text: &str| foreign::one_line(text, foreign::MAX_MESSAGE_CHARS);
     match error {
         SdkError::ServiceError(service) => {
             let err = service.err();
             let status = service.raw().status().as_u16();
-            match (err.code(), err.message()) {
-                (Some(code), Some(message)) => format!("{code} (HTTP {status}): {message}"),
+            match (err.code().map(foreign::error_code), err.message()) {
+                (Some(code), Some(message)) => format!("{code} (HTTP {status}): {}", excerpt(message)),
                 (Some(code), None) => format!("{code} (HTTP {status})"),
-                _ => format!("HTTP {status}: {err}"),
+                _ => format!("HTTP {status}: {}", excerpt(&err.to_string())),
             }
         }
         SdkError::TimeoutError(_) => "timed out".to_owned(),
-        SdkError::DispatchFailure(failure) => format!("could not reach the service: {failure:?}"),
-        other => format!("{}", aws_sdk_s3::error::DisplayErrorContext(other)),
+        SdkError::DispatchFailure(failure) => {
+            format!("could not reach the service: {}", excerpt(&format!("{failure:?}")))
+        }
+        other => excerpt(&aws_sdk_s3::error::DisplayErrorContext(other).to_string()),
     }
 }
 
@@ -537,7 +569,7 @@ pub async fn invoke_json(
             if out.function_error().is_some() {
                 Ok(Err(serde_json::from_value(answer.clone()).unwrap_or_else(|_| FunctionError {
                     error_type: "Unhandled".into(),
-                    error_message: answer.to_string(),
+                    error_message: foreign::one_line(&answer.to_string(), foreign::MAX_MESSAGE_CHARS),
                 })))
             } else {
                 Ok(Ok(answer))
@@ -551,5 +583,68 @@ pub async fn invoke_json(
             }
             Err(InvokeError::Api { function: function.into(), message: describe(&error) })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_s3::error::ErrorMetadata;
+    use aws_sdk_s3::operation::head_bucket::HeadBucketError;
+    use aws_sdk_s3::primitives::SdkBody;
+
+    fn answered(code: &str, message: &str) -> SdkError<HeadBucketError, HttpResponse> {
+        let error = HeadBucketError::generic(ErrorMetadata::builder().code(code).message(message).build());
+        let raw = HttpResponse::new(403u16.try_into().expect("a status"), SdkBody::empty());
+        SdkError::service_error(error, raw)
+    }
+
+    #[test]
+    fn a_foreign_answer_reaches_the_status_only_as_a_short_line() {
+        let leaked = format!("line one\nline two {}", "x".repeat(10_000));
+        let text = describe(&answered("AccessDenied", &leaked));
+        assert!(text.starts_with("AccessDenied (HTTP 403): line one line two xxx"), "{text}");
+        assert!(text.chars().count() < 260, "{} characters", text.chars().count());
+        assert!(!text.contains('\n'));
+        let odd = describe(&answered("<html><body>internal page</body></html>", "m"));
+        assert_eq!(odd, "UnreadableErrorCode (HTTP 403): m");
+    }
+
+    fn keyed_access() -> AwsAccess {
+        serde_json::from_value(serde_json::json!({
+            "region": "us-east-1",
+            "credentials": {"secretRef": {"name": "keys"}}
+        }))
+        .expect("an AwsAccess")
+    }
+
+    fn keys() -> ObjectData {
+        let data = [(credential_keys::ACCESS_KEY_ID, "AKIDEXAMPLE"), (credential_keys::SECRET_ACCESS_KEY, "secret")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.as_bytes().to_vec()))
+            .collect();
+        ObjectData { resource_version: "1".into(), data, labels: BTreeMap::new() }
+    }
+
+    #[tokio::test]
+    async fn cleanup_outlives_the_secret_with_the_clients_last_built() {
+        let secrets = Arc::new(StaticSecrets::default());
+        let factory = AwsFactory::new(secrets.clone(), Arc::new(TenancyPolicy::permissive_local()));
+        let access = keyed_access();
+        // Never read: nothing to fall back on, so cleanup fails as reconciles do.
+        assert!(matches!(factory.clients_for_cleanup("team", &access).await, Err(AwsError::SecretNotFound { .. })));
+
+        secrets.put_secret("team", "keys", keys());
+        factory.clients("team", &access).await.expect("clients from the Secret");
+        secrets.remove_secret("team", "keys");
+
+        assert!(matches!(factory.clients("team", &access).await, Err(AwsError::SecretNotFound { .. })));
+        let clients = factory.clients_for_cleanup("team", &access).await.expect("the clients last built");
+        let provider = clients.credentials.expect("credentials");
+        let credentials =
+            aws_sdk_s3::config::ProvideCredentials::provide_credentials(&provider).await.expect("credentials");
+        assert_eq!(credentials.access_key_id(), "AKIDEXAMPLE");
+        // Another namespace never gets them.
+        assert!(factory.clients_for_cleanup("other", &access).await.is_err());
     }
 }

@@ -14,6 +14,7 @@
 //!
 //! `docs/security.md` states the trust model these rules implement.
 
+pub mod foreign;
 pub mod identity;
 pub mod network;
 pub mod outputs;

@@ -211,6 +211,34 @@ async fn creates_a_bucket_keeps_its_status_still_and_deletes_it_with_policy_dele
     operator.stop().await
 }
 
+/// A namespace's deletion removes its credentials Secret before the resources that use it:
+/// the operator still deletes the bucket, with the credentials it last read.
+#[tokio::test]
+async fn a_bucket_is_deleted_even_when_its_credentials_secret_went_first() -> Result<()> {
+    let env = TestEnv::get();
+    let client = env.kube_client().await?;
+    let namespace = env.unique_name("lb-keys-gone");
+    let secrets = test_secrets(&namespace);
+    let api: Api<LambdaBucket> = Api::namespaced(client.clone(), &namespace);
+    let operator = Operator::start(client.clone(), secrets.clone(), &namespace).await?;
+    let mut wanted = spec("us-east-1");
+    wanted.deletion_policy = DeletionPolicy::Delete;
+    create(&api, "main", wanted).await?;
+    let lb = wait_ready(&api, "main", "True").await?;
+    let bucket = lb.status.and_then(|s| s.bucket_name).expect("a bucket name");
+    assert!(bucket_exists(&bucket).await);
+
+    secrets.remove_secret(&namespace, CREDENTIALS_SECRET);
+    api.delete("main", &DeleteParams::default()).await?;
+    eventually("the LambdaBucket is gone", WAIT, || async { Ok(api.get_opt("main").await?.is_none().then_some(())) })
+        .await?;
+    assert!(!bucket_exists(&bucket).await, "bucket {bucket} still exists");
+    let events = events_for(&client, &namespace, "main").await?;
+    assert!(events.iter().any(|(_, r, n)| r == "Deleted" && n.contains(&bucket)), "{events:?}");
+    assert!(!events.iter().any(|(_, r, _)| r == "CleanupAbandoned"), "{events:?}");
+    operator.stop().await
+}
+
 #[tokio::test]
 async fn adopts_the_single_bucket_of_the_region_and_retains_it() -> Result<()> {
     let (client, namespace, api, operator) = setup("lb-adopt").await?;

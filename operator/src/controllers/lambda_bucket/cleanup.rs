@@ -55,7 +55,8 @@ pub async fn cleanup(bucket: Arc<LambdaBucket>, ctx: &Context) -> Result<Action,
     let fate = match bucket.spec.deletion_policy {
         DeletionPolicy::Retain => Fate::Retain,
         DeletionPolicy::Delete => {
-            let clients = ctx.aws.clients(&bucket.namespace().unwrap_or_default(), &bucket.spec.aws).await?;
+            let clients =
+                ctx.aws.clients_for_cleanup(&bucket.namespace().unwrap_or_default(), &bucket.spec.aws).await?;
             let tags = ownership::read(&clients.s3, &name, bucket.spec.aws.endpoint.is_some()).await?;
             let fate = fate_under_delete(&tags, &Owner::of(&ctx.aws.policy().cluster_id, &*bucket));
             if fate == Fate::Delete {

@@ -19,6 +19,7 @@ use remotion_protocol::media::{DELETE_AFTER_TAG, DeleteAfter};
 
 use crate::aws::{describe, error_code, http_status, sdk_error};
 use crate::reconcile::Error;
+use crate::tenancy::foreign;
 use remotion_crds::Reason;
 
 /// Error kind of S3 failures that are retried.
@@ -404,8 +405,8 @@ async fn delete_batch(s3: &Client, bucket: &str, objects: Vec<ObjectIdentifier>)
             S3_ERROR,
             format!(
                 "deleting {} from {bucket}: {}",
-                failed.key().unwrap_or_default(),
-                failed.message().or(failed.code()).unwrap_or("failed")
+                foreign::one_line(failed.key().unwrap_or_default(), foreign::MAX_MESSAGE_CHARS),
+                foreign::one_line(failed.message().or(failed.code()).unwrap_or("failed"), foreign::MAX_MESSAGE_CHARS)
             ),
         ));
     }

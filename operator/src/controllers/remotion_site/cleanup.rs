@@ -29,7 +29,7 @@ pub async fn cleanup(site: Arc<RemotionSite>, ctx: &SiteContext) -> Result<Actio
     let bucket_name = bucket.as_ref().and_then(|b| b.status.as_ref()).and_then(|s| s.bucket_name.clone());
     match (bucket, bucket_name, folder) {
         (Some(bucket), Some(bucket_name), Some(folder)) => {
-            let clients = ctx.ctx.aws.clients(&namespace, &bucket.spec.aws).await?;
+            let clients = ctx.ctx.aws.clients_for_cleanup(&namespace, &bucket.spec.aws).await?;
             let s3 = &clients.s3;
             let ours = Owner::of(&site, &ctx.ctx.aws.policy().cluster_id);
             let prefix = keys::site_prefix(&folder);

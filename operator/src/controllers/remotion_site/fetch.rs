@@ -22,7 +22,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::aws::SecretSource;
 use crate::tenancy::network::{GuardedResolver, redirect_policy};
-use crate::tenancy::{NetworkPolicy, NetworkRefusal};
+use crate::tenancy::{NetworkPolicy, NetworkRefusal, foreign};
 
 /// Bounds of a download.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -417,7 +417,7 @@ fn s3_error(bucket: &str, key: &str, e: impl std::error::Error + 'static) -> Fet
     FetchError::S3 {
         bucket: bucket.to_owned(),
         key: key.to_owned(),
-        message: aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+        message: foreign::one_line(&aws_sdk_s3::error::DisplayErrorContext(e).to_string(), foreign::MAX_MESSAGE_CHARS),
     }
 }
 

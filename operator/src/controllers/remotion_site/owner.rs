@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::sync::{SyncError, SyncOptions, sdk_message, sync_error, timed};
 use crate::reconcile::Error;
-use crate::tenancy::ClusterId;
+use crate::tenancy::{ClusterId, foreign};
 
 /// The largest marker read (a marker is a few hundred bytes; anything larger is not one).
 const MARKER_LIMIT_BYTES: i64 = 4096;
@@ -57,7 +57,10 @@ impl Owner {
 
 impl std::fmt::Display for Owner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RemotionSite {}/{} (uid {}) of cluster {}", self.namespace, self.name, self.uid, self.cluster_id)
+        // The marker is a file in a shared bucket: anyone with write access there wrote it.
+        let field = |text: &str| foreign::one_line(text, 100);
+        let (namespace, name) = (field(&self.namespace), field(&self.name));
+        write!(f, "RemotionSite {namespace}/{name} (uid {}) of cluster {}", field(&self.uid), field(&self.cluster_id))
     }
 }
 

@@ -31,6 +31,7 @@ use sha2::{Digest, Sha256};
 
 use super::archive::{SiteFile, UnpackedSite};
 use super::content_type::{CACHE_CONTROL, content_type};
+use crate::tenancy::foreign;
 
 /// Metadata key (without `x-amz-meta-`) holding a file's SHA-256.
 pub const SHA256_METADATA: &str = "sha256";
@@ -242,7 +243,7 @@ pub(super) fn sync_error(operation: &'static str, bucket: &str, key: &str) -> im
 }
 
 pub(super) fn sdk_message(e: impl std::error::Error + 'static) -> String {
-    aws_sdk_s3::error::DisplayErrorContext(e).to_string()
+    foreign::one_line(&aws_sdk_s3::error::DisplayErrorContext(e).to_string(), foreign::MAX_MESSAGE_CHARS)
 }
 
 /// Runs `call` with a timeout, turning both failures into a [`SyncError`].
@@ -351,8 +352,8 @@ async fn delete_keys(
                     "{} of {} deletions failed, first: {} {}",
                     output.errors().len(),
                     batch.len(),
-                    failed.code().unwrap_or_default(),
-                    failed.message().unwrap_or_default()
+                    foreign::error_code(failed.code().unwrap_or_default()),
+                    foreign::one_line(failed.message().unwrap_or_default(), foreign::MAX_MESSAGE_CHARS)
                 ),
                 code: failed.code().map(str::to_owned),
             });

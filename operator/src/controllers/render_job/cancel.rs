@@ -10,7 +10,7 @@ use kube::runtime::controller::Action;
 use remotion_crds::{Reason, RenderJob};
 use remotion_protocol::keys::{self, RenderId};
 
-use super::follow::{Followed, locate};
+use super::follow::{Followed, Purpose, locate};
 use super::{JobContext, bucket, launched};
 use crate::reconcile::{Error, abandon, remove_finalizer};
 
@@ -26,7 +26,7 @@ pub async fn on_delete(
     {
         let id = RenderId::new(id_text.clone())
             .map_err(|e| Error::caused_by(Reason::InvalidRenderId, "cancelling the deleted job's render", e))?;
-        let signalled = match locate(job, ctx, namespace, bucket.clone()).await {
+        let signalled = match locate(job, ctx, namespace, bucket.clone(), Purpose::Cleanup).await {
             Ok(followed) => request_cancel(job, ctx, &followed, &id).await,
             Err(error) => Err(error),
         };

@@ -38,8 +38,23 @@ pub struct Followed {
     pub function: Option<RenderFunction>,
 }
 
+/// Why a launched job's render is located.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// Following it: the credentials must be there now.
+    Follow,
+    /// Stopping a deleted job's render: credentials whose Secret just went still serve.
+    Cleanup,
+}
+
 /// The bucket and function timeout of a launched job.
-pub async fn locate(job: &RenderJob, ctx: &JobContext, namespace: &str, bucket: String) -> Result<Followed, Error> {
+pub async fn locate(
+    job: &RenderJob,
+    ctx: &JobContext,
+    namespace: &str,
+    bucket: String,
+    purpose: Purpose,
+) -> Result<Followed, Error> {
     let fetched = Fetched::get(ctx, namespace, job).await?;
     let Some(lambda_bucket) = fetched.bucket else {
         return Err(Error::new(
@@ -50,7 +65,11 @@ pub async fn locate(job: &RenderJob, ctx: &JobContext, namespace: &str, bucket: 
             ),
         ));
     };
-    let clients = ctx.shared.aws.clients(namespace, &lambda_bucket.spec.aws).await?;
+    let aws = &ctx.shared.aws;
+    let clients = match purpose {
+        Purpose::Follow => aws.clients(namespace, &lambda_bucket.spec.aws).await?,
+        Purpose::Cleanup => aws.clients_for_cleanup(namespace, &lambda_bucket.spec.aws).await?,
+    };
     let function_timeout = fetched
         .function
         .as_ref()
@@ -90,7 +109,8 @@ pub async fn follow(api: &Api<RenderJob>, job: &RenderJob, ctx: &JobContext, nam
     if !has_finalizer(job) {
         add_finalizer(api, job).await?;
     }
-    let followed = locate(job, ctx, namespace, current.bucket_name.clone().unwrap_or_default()).await?;
+    let bucket = current.bucket_name.clone().unwrap_or_default();
+    let followed = locate(job, ctx, namespace, bucket, Purpose::Follow).await?;
     if job.spec.cancel {
         request_cancel(job, ctx, &followed, &id).await?;
     }
