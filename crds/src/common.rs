@@ -21,6 +21,11 @@ pub mod condition_type {
     pub const SUCCEEDED: &str = "Succeeded";
     /// A bounded run (RenderJob) ended without output.
     pub const FAILED: &str = "Failed";
+    /// kstatus: the controller is working towards the desired state (present only while true).
+    pub const RECONCILING: &str = "Reconciling";
+    /// kstatus: the controller cannot reach the desired state until something changes
+    /// (present only while true).
+    pub const STALLED: &str = "Stalled";
 }
 
 /// Where and as whom the operator reaches AWS (or an S3-/Lambda-compatible service).

@@ -61,6 +61,11 @@ pub fn set(conditions: &mut Vec<Condition>, desired: Desired<'_>, generation: Op
     }
 }
 
+/// Removes the condition of type `type_`, if any.
+pub fn remove(conditions: &mut Vec<Condition>, type_: &str) {
+    conditions.retain(|c| c.type_ != type_);
+}
+
 /// Whether two condition lists say the same thing, timestamps aside (order ignored).
 pub fn same_ignoring_time(a: &[Condition], b: &[Condition]) -> bool {
     a.len() == b.len()

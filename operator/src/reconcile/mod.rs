@@ -17,6 +17,7 @@ pub mod conditions;
 pub mod error;
 pub mod finalizer;
 pub mod guard;
+pub mod kstatus;
 pub mod readable;
 pub mod shell;
 pub mod status;

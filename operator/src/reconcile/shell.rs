@@ -5,6 +5,7 @@
 //! - the per-object backoff, reset after a success;
 //! - the `Ready` condition: `Unknown`/`Reconciling` on the first visit, and after a failure
 //!   `False` (terminal) or `Unknown` with "(retrying)" (transient), with the message chain;
+//!   beside it kstatus's `Reconciling` or `Stalled` ([`super::kstatus`]);
 //! - a Warning Event for a terminal failure;
 //! - the operator's finalizer around cleanup, through `kube::runtime::finalizer`.
 //!
@@ -21,12 +22,13 @@ use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{self, Event};
 use kube::{Resource, ResourceExt};
 use remotion_crds::Reason;
-use remotion_crds::common::condition_type::READY;
+use remotion_crds::common::condition_type::{READY, RECONCILING, STALLED};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::abandon::{self, Leftovers};
 use super::conditions::{self, Desired, Status};
+use super::kstatus;
 use super::{Error, FINALIZER, apply_status};
 use crate::controllers::Context;
 
@@ -85,19 +87,18 @@ macro_rules! ready_resource {
 /// left out, so that applying it never takes them over.
 pub fn owned_status<K: ReadyResource>(live: &K) -> K::Status {
     let mut status = live.live_status();
-    K::conditions_mut(&mut status).retain(|c| c.type_ == READY);
+    K::conditions_mut(&mut status).retain(|c| [READY, RECONCILING, STALLED].contains(&c.type_.as_str()));
     status
 }
 
-/// Sets `Ready` (and the observed generation) in `status`.
+/// Sets `Ready`, kstatus's `Reconciling`/`Stalled` to match, and the observed generation in
+/// `status`.
 pub fn set_ready<K: ReadyResource>(status: &mut K::Status, live: &K, state: Status, reason: Reason, message: String) {
     let generation = live.meta().generation;
-    conditions::set(
-        K::conditions_mut(status),
-        Desired { type_: READY, status: state, reason, message },
-        generation,
-        Time(k8s_openapi::jiff::Timestamp::now()),
-    );
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let conditions = K::conditions_mut(status);
+    kstatus::set(conditions, kstatus::Standing::of_ready(state, reason), reason, &message, generation, &now);
+    conditions::set(conditions, Desired { type_: READY, status: state, reason, message }, generation, now);
     K::set_observed_generation(status, generation);
 }
 

@@ -16,6 +16,7 @@ use remotion_crds::lambda_bucket::{DeletionPolicy, Expiry, bucket_prefix_for_reg
 use remotion_crds::{AwsAccess, AwsCredentials, LambdaBucket, LambdaBucketSpec, LocalObjectRef};
 use remotion_operator::controllers::lambda_bucket::{CONTROLLER, FIELD_MANAGER};
 use remotion_operator::reconcile::FINALIZER;
+use remotion_operator::reconcile::kstatus::{self, Standing};
 use remotion_tests::TestEnv;
 use serde_json::json;
 
@@ -281,6 +282,10 @@ async fn two_candidate_buckets_are_a_terminal_multiple_buckets_condition() -> Re
     assert!(ready.message.contains(&a) && ready.message.contains(&b), "{}", ready.message);
     assert!(ready.message.contains("spec.bucketName"), "{}", ready.message);
     assert_eq!(status.bucket_name, None);
+    // kstatus (Flux, kpt): a terminal condition is Stalled, not "in progress" until a timeout.
+    let standing = kstatus::compute(lb.metadata.generation, status.observed_generation, &status.conditions);
+    assert_eq!(standing, Standing::Stalled);
+    assert_eq!(find_condition(&status.conditions, "Stalled").unwrap().reason, "MultipleBuckets");
     let events = events_for(&client, &namespace, "ambiguous").await?;
     assert!(events.iter().any(|(t, r, _)| t == "Warning" && r == "MultipleBuckets"), "{events:?}");
     let (_, metrics) = http_get(operator.http, "/metrics").await?;
@@ -290,7 +295,10 @@ async fn two_candidate_buckets_are_a_terminal_multiple_buckets_condition() -> Re
     let patch = json!({"spec": {"bucketName": b}});
     api.patch("ambiguous", &PatchParams::default(), &Patch::Merge(&patch)).await?;
     let lb = wait_ready(&api, "ambiguous", "True").await?;
-    assert_eq!(lb.status.unwrap().bucket_name.as_deref(), Some(b.as_str()));
+    let status = lb.status.unwrap();
+    assert_eq!(status.bucket_name.as_deref(), Some(b.as_str()));
+    let standing = kstatus::compute(lb.metadata.generation, status.observed_generation, &status.conditions);
+    assert_eq!(standing, Standing::Current, "{:?}", status.conditions);
     operator.stop().await
 }
 

@@ -17,6 +17,7 @@ use remotion_crds::{RemotionSite, RenderJob};
 use remotion_operator::aws::ObjectData;
 use remotion_operator::controllers::Settings;
 use remotion_operator::controllers::render_job::{self, Tuning};
+use remotion_operator::reconcile::kstatus::{self, Standing};
 use remotion_protocol::keys::{self, RenderId};
 use remotion_tests::TestEnv;
 use serde_json::{Value, json};
@@ -68,6 +69,12 @@ async fn progress_cost_and_output_reach_the_status() -> Result<()> {
         assert_eq!(condition(&done, type_).0, want, "{type_}");
     }
     assert_eq!(status.observed_generation, done.metadata.generation);
+    // As Flux and kpt read it (kstatus): done, with neither Reconciling nor Stalled left.
+    assert_eq!(
+        kstatus::compute(done.metadata.generation, status.observed_generation, &status.conditions),
+        Standing::Current
+    );
+    assert!(find_condition(&status.conditions, "Reconciling").is_none(), "{:?}", status.conditions);
     assert_eq!(world.launches(&done).await?, 1);
     let events = world.events("video").await?;
     for reason in ["Launched", "Succeeded"] {
@@ -326,6 +333,12 @@ async fn an_unknown_composition_fails_at_once_and_names_the_ones_that_exist() ->
     let (status, reason, message) = condition(&failed, "Failed");
     assert_eq!((status.as_str(), reason.as_str()), ("True", "CompositionNotFound"));
     assert!(message.contains("succeed, fail"), "{message}");
+    // kstatus calls it failed at once, instead of waiting for a timeout.
+    let status = failed.status.clone().unwrap_or_default();
+    let standing = kstatus::compute(failed.metadata.generation, status.observed_generation, &status.conditions);
+    assert_eq!(standing, Standing::Stalled);
+    let stalled = find_condition(&status.conditions, "Stalled").unwrap();
+    assert_eq!((stalled.reason.as_str(), stalled.message.as_str()), ("CompositionNotFound", message.as_str()));
     assert_eq!(world.launches(&job).await?, 0);
     assert!(failed.status.unwrap().render_id.is_none(), "nothing was launched");
     operator.stop().await

@@ -112,7 +112,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_owned_status_keeps_only_the_ready_condition() {
+    fn the_owned_status_keeps_only_the_controllers_conditions() {
         let mut bucket =
             LambdaBucket::new("b", serde_json::from_value(serde_json::json!({"region": "eu-west-1"})).unwrap());
         let condition = |type_: &str| Condition {
@@ -127,12 +127,12 @@ mod tests {
         };
         bucket.status = Some(LambdaBucketStatus {
             bucket_name: Some("n".into()),
-            conditions: vec![condition("Ready"), condition("SomeoneElses")],
+            conditions: vec![condition("Ready"), condition("SomeoneElses"), condition("Stalled")],
             ..Default::default()
         });
         let owned = shell::owned_status(&bucket);
         assert_eq!(owned.bucket_name.as_deref(), Some("n"));
-        assert_eq!(owned.conditions.iter().map(|c| c.type_.as_str()).collect::<Vec<_>>(), ["Ready"]);
+        assert_eq!(owned.conditions.iter().map(|c| c.type_.as_str()).collect::<Vec<_>>(), ["Ready", "Stalled"]);
         assert!(bucket.meta().name.is_some());
     }
 }

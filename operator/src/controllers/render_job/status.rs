@@ -12,6 +12,9 @@
 //! | Succeeded  | True    | False       | True      | False  |
 //! | Failed     | False   | False       | False     | True   |
 //! | Cancelled  | False   | False       | False     | True (reason `Cancelled`: it ended without output) |
+//!
+//! kstatus's conditions, present only while true: `Reconciling` in Pending, Queued and
+//! Rendering, `Stalled` in Failed (a cancelled job did what it was asked).
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -25,6 +28,7 @@ use remotion_protocol::payload::ErrorKind;
 use remotion_protocol::progress::{MAX_ERRORS, ProgressDocument, ProgressError, Stage};
 
 use crate::reconcile::conditions::{self, Desired, Status};
+use crate::reconcile::kstatus::{self, Standing};
 
 /// Longest error message kept in the status (the schema's limit).
 const MAX_ERROR_MESSAGE: usize = 4096;
@@ -204,6 +208,12 @@ fn set_conditions(
         let desired = Desired { type_, status: s, reason, message: message.to_owned() };
         conditions::set(&mut status.conditions, desired, generation, now.clone());
     }
+    let standing = match phase {
+        RenderPhase::Pending | RenderPhase::Queued | RenderPhase::Rendering => Standing::InProgress,
+        RenderPhase::Succeeded | RenderPhase::Cancelled => Standing::Current,
+        RenderPhase::Failed => Standing::Stalled,
+    };
+    kstatus::set(&mut status.conditions, standing, reason, message, generation, now);
 }
 
 /// The status the job should have now. `current` provides what stays (render id, bucket,
