@@ -96,9 +96,10 @@ pub async fn follow(api: &Api<RenderJob>, job: &RenderJob, ctx: &JobContext, nam
     // progress no more often than the poll interval (at hundreds of live jobs these extra
     // reconciles doubled the load on the API server and S3).
     let cancel_pending = job.spec.cancel && remembered.cancel_requested.is_none();
+    let poll_every = remembered.poll_every.unwrap_or(ctx.tuning.poll_interval);
     if !cancel_pending {
         if let Some(last) = remembered.last_poll
-            && let Some(wait) = ctx.tuning.poll_interval.checked_sub(last.elapsed())
+            && let Some(wait) = poll_every.checked_sub(last.elapsed())
             && !wait.is_zero()
         {
             return Ok(Action::requeue(wait));
@@ -124,10 +125,12 @@ pub async fn follow(api: &Api<RenderJob>, job: &RenderJob, ctx: &JobContext, nam
         return Ok(Action::requeue(ctx.tuning.poll_interval));
     }
     let heartbeat = doc.as_ref().map(|d| stall::observe(previous, d, now_ms));
+    let poll_every = poll_interval(&ctx.tuning, doc.as_ref());
     let remembered = ctx.memory.update(&id_text, |m| {
         if heartbeat.is_some() {
             m.heartbeat = heartbeat;
         }
+        m.poll_every = Some(poll_every);
         m.clone()
     });
 
@@ -173,13 +176,25 @@ pub async fn follow(api: &Api<RenderJob>, job: &RenderJob, ctx: &JobContext, nam
         // Held back: keep polling meanwhile, so that the end of the render (a phase change,
         // never held back) is seen within a poll interval even when the budget stretches
         // the write interval far beyond it.
-        Some(wait) => Ok(Action::requeue(wait.min(ctx.tuning.poll_interval))),
+        Some(wait) => Ok(Action::requeue(wait.min(poll_every))),
         None if terminal => {
             ctx.memory.forget(&id_text);
             Ok(Action::await_change())
         }
-        None => Ok(Action::requeue(ctx.tuning.poll_interval)),
+        None => Ok(Action::requeue(poll_every)),
     }
+}
+
+/// How soon a render's progress is read again: often once only its end is left to see (the
+/// poll interval alone made a short render hold its slots for half an interval past its end
+/// on average), else at the poll interval.
+pub fn poll_interval(tuning: &super::Tuning, doc: Option<&ProgressDocument>) -> Duration {
+    let near_end = doc.is_some_and(|d| match d.stage {
+        Stage::Stitching | Stage::Uploading => true,
+        Stage::Rendering => d.chunks_total > 0 && d.chunks_done >= d.chunks_total,
+        _ => false,
+    });
+    if near_end { tuning.final_poll_interval.min(tuning.poll_interval) } else { tuning.poll_interval }
 }
 
 /// Gives a rendering job more slots when its function has some free and nobody waits for them,
@@ -210,4 +225,30 @@ async fn grow(
     }
     let slots = growth.slots;
     Ok(Some(slots))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controllers::render_job::Tuning;
+
+    fn doc(stage: Stage, chunks_done: u64, chunks_total: u64) -> ProgressDocument {
+        ProgressDocument { stage, chunks_done, chunks_total, ..ProgressDocument::default() }
+    }
+
+    #[test]
+    fn the_end_of_a_render_is_looked_for_more_often() {
+        let tuning = Tuning::default();
+        let (usual, near_end) = (tuning.poll_interval, tuning.final_poll_interval);
+        assert!(near_end < usual);
+        assert_eq!(poll_interval(&tuning, None), usual);
+        assert_eq!(poll_interval(&tuning, Some(&doc(Stage::Evaluating, 0, 0))), usual);
+        assert_eq!(poll_interval(&tuning, Some(&doc(Stage::Rendering, 3, 4))), usual);
+        assert_eq!(poll_interval(&tuning, Some(&doc(Stage::Rendering, 4, 4))), near_end);
+        assert_eq!(poll_interval(&tuning, Some(&doc(Stage::Stitching, 4, 4))), near_end);
+        assert_eq!(poll_interval(&tuning, Some(&doc(Stage::Uploading, 4, 4))), near_end);
+        // Never slower than the usual interval, whatever the two are set to.
+        let odd = Tuning { final_poll_interval: usual * 2, ..Tuning::default() };
+        assert_eq!(poll_interval(&odd, Some(&doc(Stage::Stitching, 1, 1))), usual);
+    }
 }

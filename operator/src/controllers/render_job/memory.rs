@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use remotion_protocol::money::Usd;
 
@@ -18,6 +18,8 @@ pub struct RenderMemory {
     pub last_write: Option<Instant>,
     /// When its progress document was last read.
     pub last_poll: Option<Instant>,
+    /// How long after that it is read again (shorter near the render's end).
+    pub poll_every: Option<Duration>,
     /// The newest progress seen, and when.
     pub heartbeat: Option<Heartbeat>,
     /// When its cancel signal was written.

@@ -31,10 +31,11 @@
 //! 7. [`memory`]: what is remembered of each render between reconciles.
 //!
 //! Between 2 and 4, [`admission`] decides whether the function has a slot for the render now,
-//! and how many for its chunks; a job that must wait is `Queued`, and a freed slot reconciles
-//! the next one at once.
+//! and how many for its chunks; a job that must wait is `Queued`, and a freed slot launches
+//! the next one at once, through the [`admitted`] fast lane.
 
 pub mod admission;
+pub mod admitted;
 pub mod bucket;
 pub mod cache;
 pub mod cancel;
@@ -92,6 +93,9 @@ pub const FIELD_MANAGER: &str = "remotion-operator/renderjob";
 pub struct Tuning {
     /// How often a rendering job's progress document is read.
     pub poll_interval: Duration,
+    /// How often it is read once the render is near its end (every chunk done, stitching,
+    /// uploading): the sooner its end is seen, the sooner its slots go to the next job.
+    pub final_poll_interval: Duration,
     /// Minimum time between two status writes of one job.
     pub write_interval: Duration,
     /// Silence tolerated beyond the function's timeout before a render counts as stalled.
@@ -112,6 +116,7 @@ impl Default for Tuning {
     fn default() -> Self {
         Self {
             poll_interval: Duration::from_millis(1500),
+            final_poll_interval: Duration::from_millis(250),
             write_interval: STATUS_WRITE_INTERVAL,
             stall_margin: Duration::from_secs(60),
             cancel_confirm_timeout: Duration::from_secs(30),
@@ -209,7 +214,8 @@ pub async fn run_with(ctx: Arc<Context>, settings: Settings, tuning: Tuning, shu
     let job_stream_task = tokio::spawn(job_stream);
     let waiting = jobs.clone();
     let (by_site, by_function, by_bucket) = (waiting.clone(), waiting.clone(), waiting);
-    let (admission, mut admitted) = admission::Admission::new();
+    let (admission, admitted) = admission::Admission::new();
+    let (retry, mut retries) = tokio::sync::mpsc::unbounded_channel();
     let references = Arc::new(cache::References::start(client, &settings));
     let job_ctx = Arc::new(JobContext {
         shared: ctx.clone(),
@@ -225,10 +231,17 @@ pub async fn run_with(ctx: Arc<Context>, settings: Settings, tuning: Tuning, shu
     });
     let metrics_task = tokio::spawn(publish_phase_counts(job_ctx.clone(), shutdown.clone()));
     let admission_task = tokio::spawn(admission.run(jobs, references, shutdown.clone()));
+    let admitted_task = tokio::spawn(admitted::launch_admitted(
+        admitted,
+        retry,
+        job_ctx.clone(),
+        usize::from(settings.launch_concurrency),
+        shutdown.clone(),
+    ));
     let launching = launcher
         .with_config(controller::Config::default().concurrency(settings.launch_concurrency))
-        // A job a slot has just freed up for launches now.
-        .reconcile_on(futures::stream::poll_fn(move |cx| admitted.poll_recv(cx)))
+        // An admitted job whose launch failed in the fast lane: retried with the error policy.
+        .reconcile_on(futures::stream::poll_fn(move |cx| retries.poll_recv(cx)))
         // A job waiting for its site, function or bucket goes on as soon as they change.
         .watches(
             settings.api::<DeserializeGuard<RemotionSite>>(client),
@@ -258,6 +271,7 @@ pub async fn run_with(ctx: Arc<Context>, settings: Settings, tuning: Tuning, shu
     job_stream_task.abort();
     metrics_task.abort();
     admission_task.abort();
+    admitted_task.abort();
 }
 
 /// Jobs of `namespace` that have not launched yet and match `filter`.
