@@ -4,21 +4,30 @@
 --   Healthy      Ready=True and the status describes the current generation
 --   Progressing  no status yet; an older generation observed; Ready missing or Unknown
 --                (first visit, deploying, or a transient error being retried);
---                Ready=False while Progressing=True, or with a reason saying it waits for
---                a referenced resource (BucketNotReady, SiteNotReady, FunctionNotReady);
+--                Ready=False while Reconciling=True (the operator goes on by itself, e.g.
+--                waiting for a referenced resource, which shows its own health);
 --                being deleted (the finalizer is cleaning up in AWS)
---   Degraded     any other Ready=False (a terminal error: the spec must change)
+--   Degraded     Ready=False with Stalled=True (terminal: the spec, or a referenced
+--                object, must change)
+--
+-- Reconciling and Stalled are kstatus's conditions, which the operator writes beside Ready.
+-- A status without them (written by an earlier build of the operator) is judged by Ready's
+-- reason: waiting for a reference (BucketNotFound, FunctionNotReady, ...) is Progressing,
+-- any other Ready=False is Degraded.
 --
 -- Argo CD runs checks from argocd-cm in gopher-lua (Lua 5.1) with only the base and table
 -- libraries (no string, math or io; os has time and date only): keep to those.
 local hs = {}
 
--- Ready=False reasons that mean "waiting for another resource": that resource shows its
--- own health, so this one is only progressing.
+-- Ready=False reasons that mean "waiting for another resource", for statuses without
+-- kstatus's conditions.
 local waiting_reasons = {
+  BucketNotFound = true,
   BucketNotReady = true,
-  SiteNotReady = true,
+  FunctionNotFound = true,
   FunctionNotReady = true,
+  SiteNotFound = true,
+  SiteNotReady = true,
 }
 
 local function find_condition(status, condition_type)
@@ -31,6 +40,10 @@ local function find_condition(status, condition_type)
     end
   end
   return nil
+end
+
+local function is_true(condition)
+  return condition ~= nil and condition.status == "True"
 end
 
 -- "Reason: message", or whichever of the two is there.
@@ -83,9 +96,11 @@ if ready.status == "True" then
 end
 
 if ready.status == "False" then
-  local progressing = find_condition(status, "Progressing")
-  local waiting = ready.reason ~= nil and waiting_reasons[ready.reason] == true
-  if waiting or (progressing ~= nil and progressing.status == "True") then
+  if is_true(find_condition(status, "Stalled")) then
+    hs.status = "Degraded"
+  elseif is_true(find_condition(status, "Reconciling")) then
+    hs.status = "Progressing"
+  elseif ready.reason ~= nil and waiting_reasons[ready.reason] == true then
     hs.status = "Progressing"
   else
     hs.status = "Degraded"
