@@ -106,6 +106,13 @@ impl std::fmt::Display for Recorded {
         if !self.deleted_keys.is_empty() {
             write!(f, " keys={:?}", self.deleted_keys)?;
         }
+        if self.payload.is_some() {
+            // Enough to tell which render or request it was.
+            let text = self.payload_text();
+            let shown: String = text.chars().take(160).collect();
+            let more = if shown.len() < text.len() { "…" } else { "" };
+            write!(f, " payload={shown}{more}")?;
+        }
         match self.status {
             Some(status) => write!(f, " -> {status}"),
             None => write!(f, " -> no answer"),
@@ -601,6 +608,11 @@ mod tests {
             let recorded = parse_lambda(&method, path);
             assert_eq!((recorded.operation.as_str(), recorded.function.as_deref()), (operation, function), "{path}");
         }
+        let mut invoke = parse_lambda(&Method::POST, "/2015-03-31/functions/render/invocations");
+        invoke.payload = Some(Bytes::from_static(br#"{"type":"info"}"#));
+        invoke.status = Some(202);
+        let shown = invoke.to_string();
+        assert_eq!(shown, r#"Invoke POST /2015-03-31/functions/render/invocations payload={"type":"info"} -> 202"#);
         assert!(!parse_lambda(&Method::GET, "/2015-03-31/functions/render").is_write());
         assert!(parse_lambda(&Method::POST, "/2015-03-31/functions/render/invocations").is_write());
     }
