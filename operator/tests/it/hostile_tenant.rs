@@ -238,6 +238,90 @@ async fn a_tenant_cannot_borrow_the_operators_identity_a_role_or_a_private_endpo
     victim_operator.stop().await
 }
 
+/// The stand-in render function built from `tests/doubles/fake-render-function.rs` (cargo
+/// builds examples for `cargo test`).
+fn fake_render_function() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test> → target/<profile>/examples/fake-render-function
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target profile folder");
+    profile_dir.join("examples").join("fake-render-function")
+}
+
+/// Waits until RenderFunction `name` is Ready=True for its current generation.
+async fn wait_function_ready(api: &Api<RenderFunction>, name: &str) -> Result<RenderFunction> {
+    eventually(&format!("{name} Ready"), WAIT, || async {
+        let function = api.get(name).await?;
+        let status = function.status.as_ref();
+        let ready = status.and_then(|s| find_condition(&s.conditions, "Ready")).is_some_and(|c| c.status == "True");
+        let current = status.and_then(|s| s.observed_generation) == function.metadata.generation;
+        Ok((ready && current).then_some(function))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_tenant_naming_anothers_function_only_invokes_it() -> Result<()> {
+    let env = TestEnv::get();
+    let client = env.kube_client().await?;
+    let function = "test-fn-63";
+    let _process = env.spawn_function(&fake_render_function(), function, 2048, &[])?;
+    let own_keys = json!({"secretRef": {"name": CREDENTIALS_SECRET}});
+    let render_function = |spec: Value| -> Result<RenderFunction> {
+        Ok(serde_json::from_value(json!({
+            "apiVersion": "remotion-operator.io/v1alpha1", "kind": "RenderFunction",
+            "metadata": {"name": "renderer"}, "spec": spec}))?)
+    };
+
+    // The victim's function, which its namespace uses (management: Existing, as on the emulator).
+    let victim = env.unique_name("victim-fn");
+    let victim_secrets = test_secrets(&victim);
+    let victim_operator = Operator::start_with(client.clone(), &victim, |client, metrics| {
+        Context::new(client, victim_secrets, metrics, None).with_tenancy(policy(&victim))
+    })
+    .await?;
+    let victims: Api<RenderFunction> = Api::namespaced(client.clone(), &victim);
+    let spec = json!({"region": "us-east-1", "endpoint": env.lambda().endpoint, "credentials": own_keys,
+        "management": "Existing", "functionName": function});
+    victims.create(&PostParams::default(), &render_function(spec)?).await?;
+    wait_function_ready(&victims, "renderer").await?;
+
+    // The attacker names it too, with settings of its own (memory, environment, a concurrency
+    // cap): several namespaces may share an Existing function, which is only ever invoked.
+    let attacker = env.unique_name("evil-fn");
+    let secrets = test_secrets(&attacker);
+    let operator = Operator::start_with(client.clone(), &attacker, |client, metrics| {
+        Context::new(client, secrets, metrics, None).with_tenancy(policy(&victim))
+    })
+    .await?;
+    let proxy = RecordingProxy::lambda(&env.lambda().endpoint).await?;
+    let api: Api<RenderFunction> = Api::namespaced(client.clone(), &attacker);
+    let spec = json!({"region": "us-east-1", "endpoint": proxy.endpoint, "credentials": own_keys,
+        "management": "Existing", "functionName": function, "memorySizeMb": 10240, "timeoutSeconds": 60,
+        "maxConcurrentInvocations": 1, "env": {"REMOTION_SECRET": "the attacker's"}});
+    api.create(&PostParams::default(), &render_function(spec)?).await?;
+    wait_function_ready(&api, "renderer").await?;
+    // A spec change reconciles it again.
+    let patch = json!({"spec": {"memorySizeMb": 3008}});
+    api.patch("renderer", &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    wait_function_ready(&api, "renderer").await?;
+
+    // On the wire: of everything that can change or run the function, only `info` invocations
+    // went out (positive control: they did go out, through the proxy). No update of its code or
+    // configuration, no concurrency, tags or deletion.
+    let sent = proxy.lambda_mutations(function);
+    assert!(!sent.is_empty(), "no info invocation recorded:{}", listed(&proxy.recorded()));
+    let other: Vec<Recorded> = sent
+        .into_iter()
+        .filter(|r| {
+            let payload: Option<Value> = r.payload.as_ref().and_then(|p| serde_json::from_slice(p).ok());
+            r.operation != "Invoke" || payload != Some(json!({"type": "info"}))
+        })
+        .collect();
+    assert_none_sent("the function is only invoked for info", &other);
+    operator.stop().await?;
+    victim_operator.stop().await
+}
+
 #[tokio::test]
 async fn a_site_cannot_make_the_operator_fetch_from_private_addresses() -> Result<()> {
     let env = TestEnv::get();
