@@ -431,14 +431,20 @@ async fn sdk_config(access: &AwsAccess, secret: Option<&SecretKeys>, grant: &Gra
 }
 
 fn build_clients(sdk: &SdkConfig, access: &AwsAccess) -> AwsClients {
-    let mut s3 =
-        aws_sdk_s3::config::Builder::from(sdk).timeout_config(S3_CALLS.timeouts()).retry_config(S3_CALLS.retries());
+    // Every call counted by service, operation and outcome (`crate::aws_metrics`).
+    let calls = crate::aws_metrics::AwsMetrics::global();
+    let mut s3 = aws_sdk_s3::config::Builder::from(sdk)
+        .timeout_config(S3_CALLS.timeouts())
+        .retry_config(S3_CALLS.retries())
+        .interceptor(calls.interceptor());
     if let Some(endpoint) = &access.endpoint {
         s3 = s3.endpoint_url(endpoint).force_path_style(true);
     }
     let lambda_with = |class: &CallClass| {
-        let mut builder =
-            aws_sdk_lambda::config::Builder::from(sdk).timeout_config(class.timeouts()).retry_config(class.retries());
+        let mut builder = aws_sdk_lambda::config::Builder::from(sdk)
+            .timeout_config(class.timeouts())
+            .retry_config(class.retries())
+            .interceptor(calls.interceptor());
         if let Some(endpoint) = &access.endpoint {
             builder = builder.endpoint_url(endpoint);
         }

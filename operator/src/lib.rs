@@ -22,6 +22,7 @@
 //! the render function is in `remotion-protocol`.
 
 pub mod aws;
+pub mod aws_metrics;
 pub mod config;
 pub mod controllers;
 pub mod events;

@@ -289,7 +289,7 @@ async fn two_candidate_buckets_are_a_terminal_multiple_buckets_condition() -> Re
     let events = events_for(&client, &namespace, "ambiguous").await?;
     assert!(events.iter().any(|(t, r, _)| t == "Warning" && r == "MultipleBuckets"), "{events:?}");
     let (_, metrics) = http_get(operator.http, "/metrics").await?;
-    assert!(metrics.contains(r#"reconcile_failures_total{controller="lambdabucket",kind="MultipleBuckets"}"#));
+    assert!(metrics.contains(r#"reconcile_failures_total{controller="lambdabucket",reason="MultipleBuckets"}"#));
 
     // Naming the bucket resolves it.
     let patch = json!({"spec": {"bucketName": b}});

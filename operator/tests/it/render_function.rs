@@ -449,7 +449,7 @@ async fn a_function_speaking_another_protocol_is_a_protocol_mismatch() -> Result
     // What the function is, is recorded all the same.
     assert_eq!(status.protocol_version, Some(i64::from(PROTOCOL_VERSION + 1)));
     let (_, metrics) = crate::common::http_get(operator.http, "/metrics").await?;
-    assert!(metrics.contains(r#"reconcile_failures_total{controller="renderfunction",kind="ProtocolMismatch"}"#));
+    assert!(metrics.contains(r#"reconcile_failures_total{controller="renderfunction",reason="ProtocolMismatch"}"#));
     operator.stop().await
 }
 

@@ -84,11 +84,24 @@ fn ready_reason(status: &RenderJobStatus) -> Option<(Reason, String)> {
     Some((ready.reason.parse().ok()?, ready.message.clone()))
 }
 
-/// Events for phase changes and new waiting reasons; the accrued-cost metric.
+/// Events for phase changes and new waiting reasons; the end, duration and accrued-cost
+/// metrics.
 async fn announce(job: &RenderJob, ctx: &JobContext, before: &RenderJobStatus, after: &RenderJobStatus) {
     let events = &ctx.shared.events;
     let Some((reason, message)) = ready_reason(after) else { return };
     let phase_changed = before.phase != after.phase;
+    // Once per render: only the write that makes the status terminal gets here with a
+    // non-terminal `before` (later writes and other replicas see it terminal already).
+    if let Some(end) = after.phase.filter(|p| p.is_terminal())
+        && !before.phase.is_some_and(RenderPhase::is_terminal)
+    {
+        // Launched renders only: a job cancelled or refused before launch has no duration.
+        let duration = match (&after.started_at, &after.completed_at) {
+            (Some(started), Some(completed)) => Duration::try_from(completed.0.duration_since(started.0)).ok(),
+            _ => None,
+        };
+        ctx.shared.metrics.render_ended(end, reason, duration);
+    }
     match after.phase.unwrap_or_default() {
         RenderPhase::Pending if ready_reason(before).map(|(r, _)| r) != Some(reason) => {
             events.normal(job, reason, "Wait", message).await
