@@ -48,6 +48,7 @@ async fn main() -> Result<()> {
     let identity = config.identity();
     let election = if config.leader_election {
         let election = start_election(&client, &config, &identity);
+        tokio::spawn(mirror_leadership(election.leader.clone(), metrics.clone()));
         // A standby replica is Ready: it is healthy and can take over at once. (Were it not,
         // a rolling update would wait forever for new replicas while the old leader holds
         // the Lease.) The leader is Ready once its controllers run, as without election.
@@ -63,11 +64,14 @@ async fn main() -> Result<()> {
         }
         Some(election)
     } else {
+        // Without election this replica is the only one: it leads while it runs.
+        metrics.set_leader(true);
         None
     };
 
     let ctx = Arc::new(
-        Context::new(client.clone(), Arc::new(KubeSecrets::new(client)), metrics, Some(identity)).with_tenancy(tenancy),
+        Context::new(client.clone(), Arc::new(KubeSecrets::new(client)), metrics.clone(), Some(identity))
+            .with_tenancy(tenancy),
     );
     let settings = Settings {
         progress_writes_per_second: config.progress_writes_per_second,
@@ -76,6 +80,9 @@ async fn main() -> Result<()> {
         ..Settings::new(config.namespace.clone(), config.concurrency)
     };
     let result = controllers::run(ctx, settings, readiness, shutdown.clone()).await;
+    if election.is_none() {
+        metrics.set_leader(false);
+    }
     shutdown.cancel();
     if let Some(election) = election {
         election.stop().await;
@@ -169,6 +176,18 @@ async fn wait_for_leadership(election: &Election, shutdown: &CancellationToken) 
         }
     });
     true
+}
+
+/// Keeps the `leader` gauge equal to whether this replica holds the Lease, standby or not,
+/// until the election loop ends (it sets false on release).
+async fn mirror_leadership(mut leader: watch::Receiver<bool>, metrics: Arc<Metrics>) {
+    loop {
+        metrics.set_leader(*leader.borrow_and_update());
+        if leader.changed().await.is_err() {
+            metrics.set_leader(false);
+            return;
+        }
+    }
 }
 
 /// Cancels `shutdown` on SIGTERM or Ctrl-C; a second signal exits at once.
