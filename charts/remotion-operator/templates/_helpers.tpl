@@ -93,3 +93,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- $_ := set $resources "requests" $requests -}}
 {{- toYaml $resources -}}
 {{- end -}}
+
+{{/*
+  A series selector for the alert rules: (list $ "metric_name" "matchers"), with
+  prometheusRule.selector added to the matchers, e.g. remotion_operator_renders{phase="Queued",namespace="ops"}.
+*/}}
+{{- define "remotion-operator.series" -}}
+{{- $root := index . 0 -}}
+{{- $matchers := compact (list (index . 2) $root.Values.prometheusRule.selector) | join "," -}}
+{{- index . 1 -}}{{- with $matchers -}}{ {{- . -}} }{{- end -}}
+{{- end -}}
