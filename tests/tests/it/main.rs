@@ -12,6 +12,7 @@ mod packaging_argocd_apps;
 mod packaging_helm;
 mod packaging_helm_values;
 mod packaging_kustomize;
+mod packaging_prometheus;
 mod packaging_rbac;
 mod packaging_support;
 mod validation;
