@@ -207,7 +207,10 @@ impl Intercept for CallMetrics {
         self.metrics.calls.get_or_create(&call).inc();
         let failed = context.output_or_error().and_then(Result::err);
         let response = context.response();
-        let throttled = response.is_some_and(|r| is_throttling(r, answered_code(r).as_deref()));
+        // Error answers only: a successful body is the caller's data (an Invoke payload may
+        // hold anything), never an error code.
+        let throttled =
+            response.is_some_and(|r| !r.status().is_success() && is_throttling(r, answered_code(r).as_deref()));
         if let Some(error) = failed {
             let (code, status) = match response {
                 Some(response) => {
@@ -312,10 +315,12 @@ mod tests {
         let metrics = Arc::new(AwsMetrics::new());
         let endpoint = serve(vec![
             (200, vec![], "{}"),
-            (200, vec![("x-amz-function-error", "Unhandled")], r#"{"errorMessage":"boom"}"#),
+            // A payload that looks like a throttling answer is still the function's payload.
+            (200, vec![("x-amz-function-error", "Unhandled")], "<Error><Code>SlowDown</Code></Error>"),
             (429, vec![("x-amzn-errortype", "TooManyRequestsException:http://internal")], r#"{"message":"slow"}"#),
             (404, vec![("content-type", "application/xml")], "<Error><Code>NoSuchBucket</Code></Error>"),
             (403, vec![], ""),
+            (503, vec![("content-type", "application/xml")], "<Error><Code>SlowDown</Code></Error>"),
         ])
         .await;
         let config = sdk(&endpoint);
@@ -333,6 +338,15 @@ mod tests {
         }
         let _ = s3.list_objects_v2().bucket("b").send().await;
         let _ = s3.head_bucket().bucket("b").send().await;
+        let _ = s3.put_object().bucket("b").key("k").send().await;
+        // Nothing listens on port 1: no answer at all.
+        let unreachable = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk("http://127.0.0.1:1"))
+                .force_path_style(true)
+                .interceptor(metrics.interceptor())
+                .build(),
+        );
+        let _ = unreachable.head_bucket().bucket("b").send().await;
 
         let mut registry = Registry::with_prefix("remotion_operator");
         metrics.register(&mut registry);
@@ -344,7 +358,11 @@ mod tests {
             r#"remotion_operator_aws_call_errors_total{service="Lambda",operation="Invoke",code="TooManyRequestsException",status="4xx"} 1"#,
             r#"remotion_operator_aws_call_errors_total{service="S3",operation="ListObjectsV2",code="NoSuchBucket",status="4xx"} 1"#,
             r#"remotion_operator_aws_call_errors_total{service="S3",operation="HeadBucket",code="HTTP 403",status="4xx"} 1"#,
+            r#"remotion_operator_aws_call_errors_total{service="S3",operation="PutObject",code="SlowDown",status="5xx"} 1"#,
+            r#"remotion_operator_aws_call_errors_total{service="S3",operation="HeadBucket",code="ConnectionError",status="none"} 1"#,
+            r#"remotion_operator_aws_calls_total{service="S3",operation="HeadBucket"} 2"#,
             r#"remotion_operator_aws_throttles_total{service="Lambda",operation="Invoke"} 1"#,
+            r#"remotion_operator_aws_throttles_total{service="S3",operation="PutObject"} 1"#,
             r#"remotion_operator_lambda_invocations_total{result="ok"} 1"#,
             r#"remotion_operator_lambda_invocations_total{result="function_error"} 1"#,
             r#"remotion_operator_lambda_invocations_total{result="throttled"} 1"#,
