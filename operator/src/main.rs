@@ -210,3 +210,36 @@ async fn cancel_on_signal(shutdown: CancellationToken) {
     tracing::warn!("second signal: exiting now");
     std::process::exit(130);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Waits (bounded) until the gauge reads `want`.
+    async fn leader_reads(metrics: &Metrics, want: u8) -> bool {
+        for _ in 0..200 {
+            if metrics.encode().contains(&format!("remotion_operator_leader {want}\n")) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn the_leader_gauge_follows_the_lease() {
+        let metrics = Arc::new(Metrics::new());
+        let (tx, rx) = watch::channel(false);
+        tokio::spawn(mirror_leadership(rx, metrics.clone()));
+        assert!(leader_reads(&metrics, 0).await, "a standby");
+        tx.send_replace(true);
+        assert!(leader_reads(&metrics, 1).await, "won the Lease");
+        tx.send_replace(false);
+        assert!(leader_reads(&metrics, 0).await, "lost it");
+        tx.send_replace(true);
+        assert!(leader_reads(&metrics, 1).await, "won it again");
+        // The election loop ends (the Lease released at shutdown): no longer the leader.
+        drop(tx);
+        assert!(leader_reads(&metrics, 0).await, "released");
+    }
+}
