@@ -3,7 +3,7 @@
 //!
 //! Series (prefixed `remotion_operator_`, registered by [`crate::metrics::Metrics::new`]):
 //! - `aws_calls_total{service, operation}`: calls made (one per SDK operation, counted when it
-//!   ends; its retries are part of the call);
+//!   starts; its retries are part of the call);
 //! - `aws_call_errors_total{service, operation, code, status}`: calls that ended in an error,
 //!   by the error code the service answered with (`AccessDenied`, `NoSuchBucket`; `HTTP 404`
 //!   when the answer carried none; `Timeout`, `ConnectionError`, `Other` when no answer came)
@@ -21,7 +21,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use aws_sdk_s3::config::interceptors::FinalizerInterceptorContextRef;
+use aws_sdk_s3::config::interceptors::{BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef};
 use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
@@ -178,6 +178,18 @@ impl Intercept for CallMetrics {
         "remotion-operator-call-metrics"
     }
 
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        // Here rather than in `read_before_execution`: a client's interceptors run that hook
+        // before the operation has stored its name in the config bag.
+        self.metrics.calls.get_or_create(&call_labels(cfg)).inc();
+        Ok(())
+    }
+
     fn read_after_attempt(
         &self,
         context: &FinalizerInterceptorContextRef<'_>,
@@ -201,10 +213,7 @@ impl Intercept for CallMetrics {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        // Counted at the end: the operation's name is in the config bag only once the
-        // execution has begun. A call whose future is dropped (cancelled) is not counted.
         let call = call_labels(cfg);
-        self.metrics.calls.get_or_create(&call).inc();
         let failed = context.output_or_error().and_then(Result::err);
         let response = context.response();
         // Error answers only: a successful body is the caller's data (an Invoke payload may
@@ -347,13 +356,23 @@ mod tests {
                 .build(),
         );
         let _ = unreachable.head_bucket().bucket("b").send().await;
+        // A call its caller gives up on (as the launch does after its timeout) is a call, and
+        // no result: nothing answers on this listener.
+        let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent_lambda = aws_sdk_lambda::Client::from_conf(
+            aws_sdk_lambda::config::Builder::from(&sdk(&format!("http://{}", silent.local_addr().unwrap())))
+                .interceptor(metrics.interceptor())
+                .build(),
+        );
+        let abandoned = silent_lambda.invoke().function_name("f").send();
+        assert!(tokio::time::timeout(std::time::Duration::from_millis(300), abandoned).await.is_err());
 
         let mut registry = Registry::with_prefix("remotion_operator");
         metrics.register(&mut registry);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
         for line in [
-            r#"remotion_operator_aws_calls_total{service="Lambda",operation="Invoke"} 3"#,
+            r#"remotion_operator_aws_calls_total{service="Lambda",operation="Invoke"} 4"#,
             r#"remotion_operator_aws_calls_total{service="S3",operation="ListObjectsV2"} 1"#,
             r#"remotion_operator_aws_call_errors_total{service="Lambda",operation="Invoke",code="TooManyRequestsException",status="4xx"} 1"#,
             r#"remotion_operator_aws_call_errors_total{service="S3",operation="ListObjectsV2",code="NoSuchBucket",status="4xx"} 1"#,
