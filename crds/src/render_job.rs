@@ -31,8 +31,8 @@ pub mod limits {
 
 /// One render of a composition with input props: launched, followed and reported.
 ///
-/// The spec is immutable except `cancel` and `priority`; render again by creating a new
-/// RenderJob.
+/// The spec is immutable except `cancel`, `priority` and `ttlSecondsAfterFinished`; render
+/// again by creating a new RenderJob.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[kube(
     group = "remotion-operator.io",
@@ -180,6 +180,14 @@ pub struct RenderJobSpec {
     #[serde(default)]
     #[schemars(range(min = -1000, max = 1000))]
     pub priority: i32,
+
+    /// Delete the RenderJob this many seconds after it finished (Succeeded, Failed or
+    /// Cancelled), as a Job's `ttlSecondsAfterFinished`; its output stays in the bucket. Unset:
+    /// the operator's default (`--finished-job-ttl-seconds`, Helm value `renderJobs.ttlSecondsAfterFinished`), else kept until deleted.
+    /// May change after creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub ttl_seconds_after_finished: Option<i32>,
 }
 
 fn default_max_retries() -> i32 {
@@ -198,7 +206,8 @@ fn input_props_schema(_: &mut SchemaGenerator) -> Schema {
     })
 }
 
-/// Fields of the spec that never change. Everything but `cancel` and `priority`.
+/// Fields of the spec that never change. Everything but `cancel`, `priority` and
+/// `ttlSecondsAfterFinished`.
 const IMMUTABLE_SPEC_FIELDS: &[&str] = &[
     "siteRef",
     "functionRef",
@@ -226,15 +235,15 @@ const IMMUTABLE_SPEC_FIELDS: &[&str] = &[
     "deleteAfter",
 ];
 
-/// The spec is immutable except `cancel` and `priority`: every other field keeps its presence
-/// and value.
+/// The spec is immutable except `cancel`, `priority` and `ttlSecondsAfterFinished`: every other
+/// field keeps its presence and value.
 fn spec_immutable_rule() -> Rule {
     let clauses: Vec<String> = IMMUTABLE_SPEC_FIELDS
         .iter()
         .map(|f| format!("has(self.{f}) == has(oldSelf.{f}) && (!has(self.{f}) || self.{f} == oldSelf.{f})"))
         .collect();
     Rule::new(clauses.join(" && "))
-        .message("a RenderJob's spec is immutable except cancel and priority: create a new RenderJob to render again")
+        .message("a RenderJob's spec is immutable except cancel, priority and ttlSecondsAfterFinished: create a new RenderJob to render again")
 }
 
 /// The codec in effect in CEL (h264 when the spec names none).

@@ -60,6 +60,12 @@ pub struct Config {
     #[arg(long, env = "REMOTION_OPERATOR_PROGRESS_WRITES_PER_SECOND", default_value_t = crate::controllers::DEFAULT_PROGRESS_WRITES_PER_SECOND, value_parser = clap::value_parser!(u16).range(1..))]
     pub progress_writes_per_second: u16,
 
+    /// Delete finished RenderJobs (Succeeded, Failed, Cancelled) this many seconds after they
+    /// finished, unless a job sets its own `ttlSecondsAfterFinished`. Unset: keep them until
+    /// someone deletes them. Their outputs stay in the bucket either way.
+    #[arg(long, env = "REMOTION_OPERATOR_FINISHED_JOB_TTL_SECONDS")]
+    pub finished_job_ttl_seconds: Option<u32>,
+
     /// The cluster admin's tenancy policy, a YAML file (the Helm chart mounts it from its
     /// values): which namespaces may use the operator's AWS identity and which roles, where
     /// endpoints and outputs may point. Absent: the secure default (each namespace only its

@@ -76,6 +76,7 @@ async fn main() -> Result<()> {
     let settings = Settings {
         progress_writes_per_second: config.progress_writes_per_second,
         launch_concurrency: config.launch_concurrency,
+        finished_job_ttl: config.finished_job_ttl_seconds.map(|s| std::time::Duration::from_secs(u64::from(s))),
         site: site_settings,
         ..Settings::new(config.namespace.clone(), config.concurrency)
     };

@@ -59,8 +59,7 @@ const FUNCTION_NAME_IMMUTABLE: &str = "functionName is immutable once set";
 const ONE_SOURCE: &str = "source needs exactly one of url, configMapRef or s3";
 const URL_SHA: &str = "a url source needs sha256, the digest of the archive";
 const SITE_NAME_IMMUTABLE: &str = "siteName is immutable: create a new RemotionSite for another site name";
-const SPEC_IMMUTABLE: &str =
-    "a RenderJob's spec is immutable except cancel and priority: create a new RenderJob to render again";
+const SPEC_IMMUTABLE: &str = "a RenderJob's spec is immutable except cancel, priority and ttlSecondsAfterFinished: create a new RenderJob to render again";
 const CHUNKING: &str = "set framesPerLambda or concurrency, not both";
 const PROPS: &str = "set inputProps or inputPropsFrom, not both";
 const PROPS_FROM: &str = "inputPropsFrom needs exactly one of configMapKeyRef or secretKeyRef";
@@ -363,6 +362,14 @@ pub fn all() -> Vec<Case> {
             json!({"spec": {"priority": -5}}),
             json!({"spec": {"priority": 5000}}),
             Field("spec.priority"),
+        ),
+        case(
+            "rj-ttl",
+            "renderjob-video.yaml",
+            Update,
+            json!({"spec": {"ttlSecondsAfterFinished": 3600}}),
+            json!({"spec": {"ttlSecondsAfterFinished": -1}}),
+            Field("spec.ttlSecondsAfterFinished"),
         ),
         // RenderJob: cross-field rules
         case(

@@ -123,6 +123,9 @@ pub struct Settings {
     pub job_selector: Option<String>,
     /// Limits of RemotionSite syncs, derived from the scratch volume, and how many run at once.
     pub site: remotion_site::SiteSettings,
+    /// How long a finished RenderJob is kept when it sets no `ttlSecondsAfterFinished`
+    /// (`None`: until someone deletes it).
+    pub finished_job_ttl: Option<std::time::Duration>,
 }
 
 impl Settings {
@@ -135,6 +138,7 @@ impl Settings {
             progress_writes_per_second: DEFAULT_PROGRESS_WRITES_PER_SECOND,
             job_selector: None,
             site: remotion_site::SiteSettings::default(),
+            finished_job_ttl: None,
         }
     }
 }

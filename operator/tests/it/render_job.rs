@@ -344,6 +344,43 @@ async fn an_unknown_composition_fails_at_once_and_names_the_ones_that_exist() ->
     operator.stop().await
 }
 
+/// `ttlSecondsAfterFinished`, as on a Job: a finished job goes after its own TTL, or the
+/// operator's default; one without either stays; the TTL may change after the job ended.
+#[tokio::test]
+async fn finished_jobs_are_deleted_after_their_ttl() -> Result<()> {
+    let world = World::new("rj-ttl", "test-fn-36", &["succeed"], 60).await?;
+    let settings =
+        Settings { finished_job_ttl: Some(Duration::from_secs(3)), ..Settings::new(Some(world.namespace.clone()), 4) };
+    let operator = JobOperator::start_with(&world.client, settings, tuning(), test_secrets(&world.namespace)).await;
+    // They fail at once (no such composition): finished without a render.
+    let own = json!({"ttlSecondsAfterFinished": 1});
+    world.create_job_with("own-ttl", "Missing", json!({}), own, json!({})).await?;
+    world.create_job("default-ttl", "Missing", json!({})).await?;
+    let long = json!({"ttlSecondsAfterFinished": 3600});
+    world.create_job_with("kept", "Missing", json!({}), long, json!({})).await?;
+    world.wait_phase("kept", RenderPhase::Failed).await?;
+    let gone = |name: &'static str| {
+        let jobs = world.jobs.clone();
+        async move {
+            eventually(&format!("{name} deleted"), WAIT, || async {
+                Ok(jobs.get_opt(name).await?.is_none().then_some(()))
+            })
+            .await
+        }
+    };
+    let started = Instant::now();
+    gone("own-ttl").await?;
+    gone("default-ttl").await?;
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert!(world.jobs.get_opt("kept").await?.is_some(), "a job with an hour to live was deleted");
+
+    // Lowering the TTL of a finished job applies it.
+    let patch = json!({"spec": {"ttlSecondsAfterFinished": 0}});
+    world.jobs.patch("kept", &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    gone("kept").await?;
+    operator.stop().await
+}
+
 #[tokio::test]
 async fn a_failed_render_reports_its_fatal_error_chunk_errors_and_cost() -> Result<()> {
     let world = World::new("rj-fail", "test-fn-46", &["succeed", "fail"], 60).await?;

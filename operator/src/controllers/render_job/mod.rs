@@ -52,6 +52,7 @@ pub mod references;
 pub mod stall;
 pub mod status;
 pub mod throttle;
+pub mod ttl;
 pub mod verdict;
 pub mod write;
 
@@ -180,6 +181,8 @@ pub struct JobContext {
     progress_interval_ms: AtomicU64,
     /// Jobs in phase `Queued` at the last count.
     queued: AtomicU64,
+    /// How long a finished job is kept when it does not say ([`ttl`]).
+    finished_job_ttl: Option<Duration>,
 }
 
 impl HasContext for JobContext {
@@ -223,6 +226,7 @@ pub async fn run_with(ctx: Arc<Context>, settings: Settings, tuning: Tuning, shu
         progress_writes_per_second: settings.progress_writes_per_second,
         progress_interval_ms: AtomicU64::new(millis(tuning.write_interval)),
         queued: AtomicU64::new(0),
+        finished_job_ttl: settings.finished_job_ttl,
         tuning,
         jobs: jobs.clone(),
         references: references.clone(),
@@ -441,7 +445,10 @@ async fn apply(job: &RenderJob, ctx: &JobContext, role: Role) -> Result<Action, 
         // Nothing runs any more: a finished job must not need the operator to be deleted
         // (an uninstalled operator would otherwise hold up the namespace's deletion).
         remove_finalizer(&api, job).await?;
-        return Ok(Action::await_change());
+        if is_deleting(job) {
+            return Ok(Action::await_change());
+        }
+        return ttl::collect(&api, job, ctx.finished_job_ttl).await;
     }
     if is_deleting(job) {
         return cancel::on_delete(&api, job, ctx, &namespace).await;
