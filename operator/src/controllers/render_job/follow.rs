@@ -125,7 +125,7 @@ pub async fn follow(api: &Api<RenderJob>, job: &RenderJob, ctx: &JobContext, nam
         return Ok(Action::requeue(ctx.tuning.poll_interval));
     }
     let heartbeat = doc.as_ref().map(|d| stall::observe(previous, d, now_ms));
-    let poll_every = poll_interval(&ctx.tuning, doc.as_ref());
+    let poll_every = poll_interval(&ctx.tuning, doc.as_ref(), now_ms);
     let remembered = ctx.memory.update(&id_text, |m| {
         if heartbeat.is_some() {
             m.heartbeat = heartbeat;
@@ -185,16 +185,33 @@ pub async fn follow(api: &Api<RenderJob>, job: &RenderJob, ctx: &JobContext, nam
     }
 }
 
-/// How soon a render's progress is read again: often once only its end is left to see (the
-/// poll interval alone made a short render hold its slots for half an interval past its end
-/// on average), else at the poll interval.
-pub fn poll_interval(tuning: &super::Tuning, doc: Option<&ProgressDocument>) -> Duration {
+/// How soon a render's progress is read again: often once its end is near, else at the poll
+/// interval. Polling at the interval alone made a short render hold its slots for up to a
+/// whole interval past its end (1.5 s on renders of a few seconds, where it was measured).
+///
+/// Near means: stitching or uploading, every chunk done, or the frames still to render
+/// predicted (at the rate so far) to be done within one poll interval of `now_ms`.
+pub fn poll_interval(tuning: &super::Tuning, doc: Option<&ProgressDocument>, now_ms: u64) -> Duration {
+    let usual = tuning.poll_interval;
     let near_end = doc.is_some_and(|d| match d.stage {
         Stage::Stitching | Stage::Uploading => true,
-        Stage::Rendering => d.chunks_total > 0 && d.chunks_done >= d.chunks_total,
+        Stage::Rendering if d.chunks_total > 0 && d.chunks_done >= d.chunks_total => true,
+        Stage::Rendering => predicted_end_ms(d).is_some_and(|end| end <= now_ms.saturating_add(super::millis(usual))),
         _ => false,
     });
-    if near_end { tuning.final_poll_interval.min(tuning.poll_interval) } else { tuning.poll_interval }
+    if near_end { tuning.final_poll_interval.min(usual) } else { usual }
+}
+
+/// When the render's frames will all be rendered, at the rate since its orchestrator started
+/// (evaluation included, so the prediction errs late).
+fn predicted_end_ms(doc: &ProgressDocument) -> Option<u64> {
+    let elapsed = doc.updated_at_ms.checked_sub(doc.started_at_ms)?;
+    if doc.frames_rendered == 0 || doc.frames_total < doc.frames_rendered {
+        return None;
+    }
+    let left = doc.frames_total - doc.frames_rendered;
+    let per_frame = elapsed as f64 / doc.frames_rendered as f64;
+    Some(doc.updated_at_ms.saturating_add((left as f64 * per_frame) as u64))
 }
 
 /// Gives a rendering job more slots when its function has some free and nobody waits for them,
@@ -236,19 +253,48 @@ mod tests {
         ProgressDocument { stage, chunks_done, chunks_total, ..ProgressDocument::default() }
     }
 
+    /// `rendered` of 100 frames after `elapsed_ms` of the orchestrator, written at t = 100 s.
+    fn rendering(rendered: u64, elapsed_ms: u64) -> ProgressDocument {
+        ProgressDocument {
+            stage: Stage::Rendering,
+            frames_total: 100,
+            frames_rendered: rendered,
+            chunks_total: 4,
+            chunks_done: 1,
+            started_at_ms: 100_000 - elapsed_ms,
+            updated_at_ms: 100_000,
+            ..ProgressDocument::default()
+        }
+    }
+
     #[test]
     fn the_end_of_a_render_is_looked_for_more_often() {
         let tuning = Tuning::default();
         let (usual, near_end) = (tuning.poll_interval, tuning.final_poll_interval);
         assert!(near_end < usual);
-        assert_eq!(poll_interval(&tuning, None), usual);
-        assert_eq!(poll_interval(&tuning, Some(&doc(Stage::Evaluating, 0, 0))), usual);
-        assert_eq!(poll_interval(&tuning, Some(&doc(Stage::Rendering, 3, 4))), usual);
-        assert_eq!(poll_interval(&tuning, Some(&doc(Stage::Rendering, 4, 4))), near_end);
-        assert_eq!(poll_interval(&tuning, Some(&doc(Stage::Stitching, 4, 4))), near_end);
-        assert_eq!(poll_interval(&tuning, Some(&doc(Stage::Uploading, 4, 4))), near_end);
+        let now = 100_000;
+        assert_eq!(poll_interval(&tuning, None, now), usual);
+        assert_eq!(poll_interval(&tuning, Some(&doc(Stage::Evaluating, 0, 0)), now), usual);
+        assert_eq!(poll_interval(&tuning, Some(&doc(Stage::Rendering, 3, 4)), now), usual);
+        assert_eq!(poll_interval(&tuning, Some(&doc(Stage::Rendering, 4, 4)), now), near_end);
+        assert_eq!(poll_interval(&tuning, Some(&doc(Stage::Stitching, 4, 4)), now), near_end);
+        assert_eq!(poll_interval(&tuning, Some(&doc(Stage::Uploading, 4, 4)), now), near_end);
         // Never slower than the usual interval, whatever the two are set to.
         let odd = Tuning { final_poll_interval: usual * 2, ..Tuning::default() };
-        assert_eq!(poll_interval(&odd, Some(&doc(Stage::Stitching, 1, 1))), usual);
+        assert_eq!(poll_interval(&odd, Some(&doc(Stage::Stitching, 1, 1)), now), usual);
+    }
+
+    #[test]
+    fn a_render_predicted_to_end_within_a_poll_is_looked_at_often() {
+        let tuning = Tuning::default();
+        let (usual, near_end) = (tuning.poll_interval, tuning.final_poll_interval);
+        // 90 frames in 9 s: the last 10 take about 1 s, within the 1.5 s interval.
+        assert_eq!(poll_interval(&tuning, Some(&rendering(90, 9_000)), 100_000), near_end);
+        // 50 frames in 5 s: 5 s to go.
+        assert_eq!(poll_interval(&tuning, Some(&rendering(50, 5_000)), 100_000), usual);
+        // ... but the same document read 4 s later predicts the end within the interval.
+        assert_eq!(poll_interval(&tuning, Some(&rendering(50, 5_000)), 104_000), near_end);
+        // Nothing rendered yet: no rate, no prediction.
+        assert_eq!(poll_interval(&tuning, Some(&rendering(0, 5_000)), 100_000), usual);
     }
 }
