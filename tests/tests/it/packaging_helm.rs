@@ -134,6 +134,7 @@ fn default_values_render_a_locked_down_operator() -> Result<()> {
     assert_eq!(env["REMOTION_OPERATOR_CONCURRENCY"], "4");
     assert_eq!(env["REMOTION_OPERATOR_PROGRESS_WRITES_PER_SECOND"], "25");
     assert_eq!(env["REMOTION_OPERATOR_LAUNCH_CONCURRENCY"], "16");
+    assert_eq!(env["REMOTION_OPERATOR_FINISHED_JOB_TTL_SECONDS"], "604800");
     assert_eq!(env["REMOTION_OPERATOR_LEADER_ELECTION"], "false");
     assert!(!env.contains_key("REMOTION_OPERATOR_NAMESPACE"), "all namespaces by default");
     assert_eq!(env["POD_NAMESPACE"], json!({"fieldRef": {"fieldPath": "metadata.namespace"}}));

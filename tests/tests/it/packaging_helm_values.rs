@@ -489,3 +489,17 @@ fn chart_lints_strict_with_every_new_value() -> Result<()> {
     charts.helm_ok(&args)?;
     Ok(())
 }
+
+/// `renderJobs.ttlSecondsAfterFinished`: the operator's default TTL of finished RenderJobs, a
+/// week unless set; `null` keeps them (no flag at all), `0` deletes them at once.
+#[test]
+fn finished_render_jobs_have_a_default_ttl() -> Result<()> {
+    const TTL: &str = "REMOTION_OPERATOR_FINISHED_JOB_TTL_SECONDS";
+    assert_eq!(env(&render(&[])?)[TTL], "604800");
+    assert_eq!(env(&render(&sets(&["renderJobs.ttlSecondsAfterFinished=0"]))?)[TTL], "0");
+    assert_eq!(env(&render(&sets(&["renderJobs.ttlSecondsAfterFinished=86400"]))?)[TTL], "86400");
+    assert!(!env(&render(&sets(&["renderJobs.ttlSecondsAfterFinished=null"]))?).contains_key(TTL));
+    assert_refused(&sets(&["renderJobs.ttlSecondsAfterFinished=-1"]), "/renderJobs/ttlSecondsAfterFinished")?;
+    assert_refused(&sets(&["renderJobs.ttlSecondAfterFinished=60"]), "additional properties 'ttlSecondAfterFinished'")?;
+    Ok(())
+}
