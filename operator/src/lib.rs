@@ -11,7 +11,8 @@
 //!   metrics, backoff, `Ready`, Events, finalizer), typed [`reconcile::Error`]s with their
 //!   reasons, conditions, server-side-applied status, and the guard against unreadable objects;
 //! - [`aws`]: every AWS client (S3, Lambda), built per [`remotion_crds::AwsAccess`], and the
-//!   synchronous `invoke` of the render function;
+//!   synchronous `invoke` of the render function; [`aws_metrics`] counts their calls, errors
+//!   and throttles;
 //! - [`events`], [`metrics`], [`telemetry`]: Kubernetes Events, Prometheus metrics, logs;
 //! - [`http`]: `/health`, `/ready`, `/metrics`; [`leader`]: Lease leader election;
 //! - [`config`]: the binary's flags; [`iam`]: the least-privilege IAM policies;
