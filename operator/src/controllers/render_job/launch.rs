@@ -169,6 +169,13 @@ pub async fn prepare_and_launch(
 
     // The finalizer first: a job deleted from now on still gets its render cancelled.
     let job = &if has_finalizer(job) { job.clone() } else { add_finalizer(api, job).await? };
+    // The patch answers with the job as it is now, and a launch recorded since it was read
+    // (by the admitted lane, or a previous leader) is in it: the record below would pass the
+    // resourceVersion check and launch the render a second time.
+    if super::launched(job) {
+        tracing::info!(render_id = %id, "launched by another writer since it was read; following it");
+        return Ok(Action::requeue(ctx.tuning.poll_interval));
+    }
     // Record the launch before sending it: a restarted operator must never launch twice.
     let mut record = current.clone();
     record.render_id = Some(id.to_string());
