@@ -208,12 +208,17 @@ fn set_conditions(
         let desired = Desired { type_, status: s, reason, message: message.to_owned() };
         conditions::set(&mut status.conditions, desired, generation, now.clone());
     }
-    let standing = match phase {
-        RenderPhase::Pending | RenderPhase::Queued | RenderPhase::Rendering => Standing::InProgress,
-        RenderPhase::Succeeded | RenderPhase::Cancelled => Standing::Current,
-        RenderPhase::Failed => Standing::Stalled,
+    // In progress, the details (a queue position, frames so far) are Ready's: a copy of them in
+    // `Reconciling` would change with every progress write and, with 10,000 jobs queued, add
+    // megabytes to every cache of RenderJobs. A failure's message is what kstatus shows.
+    let (standing, kstatus_message) = match phase {
+        RenderPhase::Pending => (Standing::InProgress, "Pending: see the Ready condition"),
+        RenderPhase::Queued => (Standing::InProgress, "Queued: see the Ready condition"),
+        RenderPhase::Rendering => (Standing::InProgress, "Rendering: see the Ready condition"),
+        RenderPhase::Succeeded | RenderPhase::Cancelled => (Standing::Current, ""),
+        RenderPhase::Failed => (Standing::Stalled, message),
     };
-    kstatus::set(&mut status.conditions, standing, reason, message, generation, now);
+    kstatus::set(&mut status.conditions, standing, reason, kstatus_message, generation, now);
 }
 
 /// The status the job should have now. `current` provides what stays (render id, bucket,
@@ -440,6 +445,23 @@ mod tests {
         assert_eq!(last.frames.as_deref(), Some("220-239"));
         assert_eq!((last.chunk, last.attempt, last.retried), (Some(11), Some(1), true));
         assert!(s.completed_at.is_some());
+    }
+
+    #[test]
+    fn kstatus_sees_progress_without_its_details_and_failures_with_them() {
+        let doc = rendering_doc();
+        let rendering =
+            desired(&RenderJobStatus::default(), &Verdict::Progress { doc: &doc, output: None }, Some(1), &now());
+        let reconciling = rendering.conditions.iter().find(|c| c.type_ == "Reconciling").unwrap();
+        assert_eq!((reconciling.status.as_str(), reconciling.reason.as_str()), ("True", "Rendering"));
+        assert_eq!(reconciling.message, "Rendering: see the Ready condition");
+        assert!(!rendering.conditions.iter().any(|c| c.type_ == "Stalled"));
+        let v =
+            Verdict::Ended { phase: RenderPhase::Failed, reason: Reason::Stalled, message: "silent".into(), doc: None };
+        let failed = desired(&rendering, &v, Some(1), &now());
+        let stalled = failed.conditions.iter().find(|c| c.type_ == "Stalled").unwrap();
+        assert_eq!((stalled.reason.as_str(), stalled.message.as_str()), ("Stalled", "silent"));
+        assert!(!failed.conditions.iter().any(|c| c.type_ == "Reconciling"));
     }
 
     #[test]
