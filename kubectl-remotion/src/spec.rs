@@ -1,0 +1,302 @@
+//! Flags → `RenderJobSpec`. Only fields the RenderJob has are set; combinations the spec
+//! forbids (a crf for gif, x264Preset without h264, …) are refused by the API server with its
+//! validation message, which the plugin prints as is. What the server cannot judge (the frame
+//! range's syntax, milliseconds that are no whole seconds) is checked here.
+
+use anyhow::{Context as _, Result, bail, ensure};
+use remotion_crds::render_job::RenderJobSpec;
+use remotion_protocol::media::StillImageFormat;
+use serde_json::{Map, Value, json};
+
+use crate::args::{JobArgs, VideoArgs};
+use crate::props;
+
+/// What a job renders, and with which function.
+#[derive(Clone, Copy, Debug)]
+pub struct Target<'a> {
+    pub site: &'a str,
+    pub function: &'a str,
+    pub composition: &'a str,
+}
+
+/// The spec of a video render.
+pub fn video(target: Target<'_>, job: &JobArgs, video: &VideoArgs) -> Result<RenderJobSpec> {
+    let mut spec = common(target, job)?;
+    set(&mut spec, "codec", video.codec);
+    set(&mut spec, "audioCodec", video.audio_codec);
+    set(&mut spec, "audioBitrate", video.audio_bitrate.as_deref());
+    if video.muted {
+        spec.insert("muted".into(), json!(true));
+    }
+    set(&mut spec, "crf", video.crf);
+    set(&mut spec, "pixelFormat", video.pixel_format);
+    set(&mut spec, "imageFormat", video.image_format);
+    set(&mut spec, "x264Preset", video.x264_preset);
+    if let Some(frames) = &video.frames {
+        let (start, end) = frame_range(frames)?;
+        spec.insert("frameRange".into(), json!({"start": start, "end": end}));
+    }
+    set(&mut spec, "everyNthFrame", video.every_nth_frame);
+    set(&mut spec, "framesPerLambda", video.frames_per_lambda);
+    set(&mut spec, "concurrency", video.concurrency);
+    typed(spec)
+}
+
+/// The spec of a still.
+pub fn still(
+    target: Target<'_>,
+    job: &JobArgs,
+    frame: i64,
+    image_format: Option<StillImageFormat>,
+) -> Result<RenderJobSpec> {
+    ensure!(frame >= 0, "--frame must be 0 or more (0 is the first frame)");
+    let mut spec = common(target, job)?;
+    spec.insert("still".into(), json!({"frame": frame, "imageFormat": image_format.unwrap_or_default()}));
+    typed(spec)
+}
+
+/// Fields every render has.
+fn common(target: Target<'_>, job: &JobArgs) -> Result<Map<String, Value>> {
+    let mut spec = Map::new();
+    spec.insert("siteRef".into(), json!({"name": target.site}));
+    spec.insert("functionRef".into(), json!({"name": target.function}));
+    spec.insert("composition".into(), json!(target.composition));
+    if let Some(arg) = &job.props {
+        spec.insert("inputProps".into(), props::read(arg)?);
+    }
+    set(&mut spec, "scale", job.scale);
+    set(&mut spec, "jpegQuality", job.jpeg_quality);
+    set(&mut spec, "maxRetries", job.max_retries);
+    if let Some(ms) = job.timeout {
+        spec.insert("timeoutSeconds".into(), json!(timeout_seconds(ms)?));
+    }
+    set(&mut spec, "deleteAfter", job.delete_after);
+    set(&mut spec, "priority", job.priority);
+    let mut output = Map::new();
+    set(&mut output, "key", job.out_name.as_deref());
+    set(&mut output, "privacy", job.privacy);
+    set(&mut output, "presignSeconds", job.presign_seconds);
+    if !output.is_empty() {
+        spec.insert("output".into(), Value::Object(output));
+    }
+    Ok(spec)
+}
+
+fn set<T: serde::Serialize>(spec: &mut Map<String, Value>, field: &str, value: Option<T>) {
+    if let Some(value) = value {
+        spec.insert(field.into(), json!(value));
+    }
+}
+
+/// The spec as the resource's type: defaults filled in, and anything the type cannot hold
+/// refused here rather than by the server.
+fn typed(spec: Map<String, Value>) -> Result<RenderJobSpec> {
+    serde_json::from_value(Value::Object(spec)).context("the flags do not make a RenderJob spec")
+}
+
+/// `--frames`: `A-B` (inclusive), `A-` (to the composition's end) or `N` (just frame N), as
+/// Remotion's CLI reads it.
+pub fn frame_range(arg: &str) -> Result<(i64, Option<i64>)> {
+    let number = |s: &str| -> Result<i64> {
+        s.trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .with_context(|| format!("--frames {arg:?}: {s:?} is not a frame number; use A-B (e.g. 0-59), A- or N"))
+    };
+    let (start, end) = match arg.split_once('-') {
+        None => {
+            let n = number(arg)?;
+            (n, Some(n))
+        }
+        Some((start, "")) => (number(start)?, None),
+        Some((start, end)) => (number(start)?, Some(number(end)?)),
+    };
+    if let Some(end) = end {
+        ensure!(start <= end, "--frames {arg}: the first frame ({start}) is after the last ({end})");
+    }
+    Ok((start, end))
+}
+
+/// Remotion's `--timeout` is in milliseconds; the RenderJob counts whole seconds (1–900), so
+/// the value is rounded up: a `delayRender()` never gets less time than asked for.
+pub fn timeout_seconds(ms: u64) -> Result<i32> {
+    let seconds = ms.div_ceil(1000);
+    if !(1..=900).contains(&seconds) {
+        bail!("--timeout {ms}: a delayRender() timeout is 1–900000 ms (1 s to 15 min)");
+    }
+    i32::try_from(seconds).context("--timeout")
+}
+
+/// The prefix of a generated job name (`metadata.generateName`): the composition id as a
+/// DNS label, e.g. `MyVideo_2` → `myvideo-2-`.
+pub fn generate_name(composition: &str) -> String {
+    let mut name = String::new();
+    for c in composition.chars() {
+        if c.is_ascii_alphanumeric() {
+            name.push(c.to_ascii_lowercase());
+        } else if !name.is_empty() && !name.ends_with('-') {
+            name.push('-');
+        }
+    }
+    // The server appends 5 characters; names stay well under 63.
+    name.truncate(40);
+    let name = name.trim_end_matches('-');
+    if name.is_empty() { "render-".to_owned() } else { format!("{name}-") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::{Cli, Command};
+    use clap::Parser;
+    use remotion_crds::render_job::{FrameRange, Privacy};
+    use remotion_protocol::media::{AudioCodec, Codec, DeleteAfter, PixelFormat, X264Preset};
+
+    const TARGET: Target<'static> = Target { site: "site", function: "renderer", composition: "Intro" };
+
+    fn render_spec(flags: &[&str]) -> Result<RenderJobSpec> {
+        let argv = ["kubectl-remotion", "render", "site", "Intro"].iter().chain(flags);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Render(args) => video(TARGET, &args.job, &args.video),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    fn still_spec(flags: &[&str]) -> Result<RenderJobSpec> {
+        let argv = ["kubectl-remotion", "still", "site", "Intro"].iter().chain(flags);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Still(args) => still(TARGET, &args.job, args.frame, args.image_format),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn remotion_flags_become_the_render_job_fields() {
+        let spec = render_spec(&[
+            "--props",
+            r#"{"titleText":"Hi"}"#,
+            "--codec",
+            "h264",
+            "--audio-codec",
+            "mp3",
+            "--audio-bitrate",
+            "192k",
+            "--crf",
+            "20",
+            "--pixel-format",
+            "yuv444p",
+            "--x264-preset",
+            "veryfast",
+            "--frames",
+            "0-59",
+            "--frames-per-lambda",
+            "20",
+            "--scale",
+            "0.5",
+            "--jpeg-quality",
+            "90",
+            "--max-retries",
+            "3",
+            "--timeout",
+            "45000",
+            "--privacy",
+            "public",
+            "--out-name",
+            "outputs/ns/intro.mp4",
+            "--presign-seconds",
+            "600",
+            "--delete-after",
+            "7-days",
+            "--priority",
+            "-5",
+        ])
+        .unwrap();
+        assert_eq!((spec.site_ref.name.as_str(), spec.function_ref.name.as_str()), ("site", "renderer"));
+        assert_eq!(spec.composition, "Intro");
+        assert_eq!(spec.input_props, Some(serde_json::json!({"titleText": "Hi"})));
+        assert_eq!(spec.codec, Some(Codec::H264));
+        assert_eq!(spec.audio_codec, Some(AudioCodec::Mp3));
+        assert_eq!(spec.audio_bitrate.as_deref(), Some("192k"));
+        assert_eq!(
+            (spec.crf, spec.pixel_format, spec.x264_preset),
+            (Some(20), Some(PixelFormat::Yuv444p), Some(X264Preset::Veryfast))
+        );
+        assert_eq!(spec.frame_range, Some(FrameRange { start: 0, end: Some(59) }));
+        assert_eq!((spec.frames_per_lambda, spec.concurrency), (Some(20), None));
+        assert_eq!((spec.scale, spec.jpeg_quality, spec.max_retries), (Some(0.5), Some(90), 3));
+        assert_eq!(spec.timeout_seconds, 45);
+        let output = spec.output.unwrap();
+        assert_eq!(output.key.as_deref(), Some("outputs/ns/intro.mp4"));
+        assert_eq!((output.privacy, output.presign_seconds), (Privacy::Public, Some(600)));
+        assert_eq!((spec.delete_after, spec.priority), (Some(DeleteAfter::SevenDays), -5));
+        assert!(spec.still.is_none() && !spec.muted && !spec.cancel);
+    }
+
+    #[test]
+    fn no_flags_leave_every_default_to_the_operator() {
+        let spec = render_spec(&[]).unwrap();
+        assert_eq!((spec.codec, spec.frame_range, spec.output, spec.input_props), (None, None, None, None));
+        assert_eq!((spec.max_retries, spec.timeout_seconds), (1, 30), "the CRD's defaults");
+        let muted =
+            render_spec(&["--muted", "--concurrency", "4", "--codec", "gif", "--every-nth-frame", "2"]).unwrap();
+        assert!(muted.muted);
+        assert_eq!((muted.concurrency, muted.every_nth_frame, muted.codec), (Some(4), Some(2), Some(Codec::Gif)));
+    }
+
+    #[test]
+    fn a_still_names_its_frame_and_format() {
+        let spec = still_spec(&["--frame", "95", "--image-format", "jpeg", "--jpeg-quality", "70"]).unwrap();
+        let still = spec.still.unwrap();
+        assert_eq!((still.frame, still.image_format, spec.jpeg_quality), (95, StillImageFormat::Jpeg, Some(70)));
+        assert_eq!(spec.codec, None);
+        assert_eq!(still_spec(&[]).unwrap().still.unwrap().image_format, StillImageFormat::Png);
+    }
+
+    #[test]
+    fn still_takes_no_video_flags() {
+        let error = still_spec(&["--codec", "h264"]).unwrap_err().to_string();
+        assert!(error.contains("--codec"), "{error}");
+    }
+
+    #[test]
+    fn frame_ranges_read_like_remotions() {
+        assert_eq!(frame_range("0-59").unwrap(), (0, Some(59)));
+        assert_eq!(frame_range("30-").unwrap(), (30, None));
+        assert_eq!(frame_range("12").unwrap(), (12, Some(12)));
+        for bad in ["59-0", "a-b", "-5", "1-2-3", ""] {
+            let message = format!("{:#}", frame_range(bad).unwrap_err());
+            assert!(message.contains("--frames"), "{bad}: {message}");
+        }
+        assert!(format!("{:#}", render_spec(&["--frames", "10-5"]).unwrap_err()).contains("after the last"));
+    }
+
+    #[test]
+    fn timeouts_are_milliseconds_rounded_up_to_seconds() {
+        assert_eq!(timeout_seconds(30_000).unwrap(), 30);
+        assert_eq!(timeout_seconds(1).unwrap(), 1);
+        assert_eq!(timeout_seconds(1_500).unwrap(), 2);
+        assert!(timeout_seconds(0).is_err());
+        assert!(format!("{:#}", timeout_seconds(900_001).unwrap_err()).contains("1–900000 ms"));
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_accepted_ones() {
+        let error = render_spec(&["--codec", "h266"]).unwrap_err().to_string();
+        assert!(error.contains("h266") && error.contains("vp9"), "{error}");
+        let error = render_spec(&["--privacy", "no-acl"]).unwrap_err().to_string();
+        assert!(error.contains("not supported"), "{error}");
+        let error = render_spec(&["--bucket-name", "x"]).unwrap_err().to_string();
+        assert!(error.contains("--bucket-name"), "{error}");
+        let error = format!("{:#}", render_spec(&["--props", "[]"]).unwrap_err());
+        assert!(error.contains("JSON object"), "{error}");
+    }
+
+    #[test]
+    fn generated_names_are_dns_labels() {
+        assert_eq!(generate_name("Intro"), "intro-");
+        assert_eq!(generate_name("My_Video 2"), "my-video-2-");
+        assert_eq!(generate_name("__"), "render-");
+        assert!(generate_name(&"A".repeat(100)).len() <= 41);
+    }
+}
