@@ -2,6 +2,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::KubeSchema;
+use kube::core::Rule;
 use serde::{Deserialize, Serialize};
 
 /// API group of every resource of the operator.
@@ -70,6 +71,36 @@ pub struct AwsCredentials {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 2, max = 1224))]
     pub external_id: Option<String>,
+}
+
+/// Prefix of the tag keys the operator sets itself on what it creates in AWS (owner, cluster,
+/// namespace, kind, name): `spec.tags` may not use it.
+pub const OPERATOR_TAG_PREFIX: &str = "remotion-operator.io/";
+
+/// Tags `spec.tags` may hold: S3 buckets and Lambda functions take at most 50, and the
+/// operator sets 6 of its own.
+pub const MAX_SPEC_TAGS: usize = 40;
+
+/// Characters AWS allows in tag keys and values (S3 and Lambda alike), as an RE2 class.
+const TAG_CHARACTERS: &str = r"[\\p{L}\\p{Z}\\p{N}_.:/=+@-]";
+
+/// `spec.tags`: keys of 1 to 128 allowed characters.
+pub fn tag_key_rule() -> Rule {
+    Rule::new(format!("self.all(k, size(k) <= 128 && k.matches('^{TAG_CHARACTERS}+$'))"))
+        .message("tag keys are 1 to 128 letters, digits, spaces and _ . : / = + - @ (AWS's rules for tags)")
+}
+
+/// `spec.tags`: values of allowed characters (their length, at most 256, is the schema's).
+pub fn tag_value_rule() -> Rule {
+    Rule::new(format!("self.all(k, self[k].matches('^{TAG_CHARACTERS}*$'))"))
+        .message("tag values are at most 256 letters, digits, spaces and _ . : / = + - @ (AWS's rules for tags)")
+}
+
+/// `spec.tags`: neither AWS's keys nor the operator's own.
+pub fn reserved_tag_rule() -> Rule {
+    Rule::new(format!("self.all(k, !k.startsWith('aws:') && !k.startsWith('{OPERATOR_TAG_PREFIX}'))")).message(
+        "tag keys starting with aws: are reserved by AWS and remotion-operator.io/ by the operator: choose another key",
+    )
 }
 
 /// The label a Secret needs before a RenderJob may read it as input props

@@ -1,11 +1,13 @@
 //! `LambdaBucket`: the S3 bucket of a region that holds sites, renders and cost profiles.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::common::AwsAccess;
+use crate::common::{AwsAccess, MAX_SPEC_TAGS, reserved_tag_rule, tag_key_rule, tag_value_rule};
 
 /// Prefix of every bucket the operator creates or adopts without an explicit name
 /// (the same convention as Remotion Lambda, so existing buckets are found).
@@ -59,6 +61,16 @@ pub struct LambdaBucketSpec {
     /// bucket blocks all public access (sites never need to be public).
     #[serde(default)]
     pub public_outputs: bool,
+
+    /// AWS tags for cost allocation, put on the bucket beside the operator's own
+    /// (`remotion-operator.io/owner`, `cluster`, `namespace`, `kind`, `name`). A key removed
+    /// from here is removed from the bucket; tags set by other means are kept.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = MAX_SPEC_TAGS, "additionalProperties" = {"type": "string", "maxLength": 256}))]
+    #[x_kube(validation = tag_key_rule())]
+    #[x_kube(validation = tag_value_rule())]
+    #[x_kube(validation = reserved_tag_rule())]
+    pub tags: BTreeMap<String, String>,
 }
 
 /// Fate of an external resource when its Kubernetes resource is deleted.
@@ -105,6 +117,10 @@ pub struct LambdaBucketStatus {
     /// should require it (`sts:ExternalId`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
+    /// The keys of `spec.tags` last put on the bucket: a key that leaves `spec.tags` is
+    /// removed from the bucket only when it is listed here (tags set by other means stay).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tag_keys: Vec<String>,
 }
 
 /// The prefix every auto-named bucket of `region` starts with, e.g. `remotionlambda-useast1-`.

@@ -7,7 +7,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::common::AwsAccess;
+use crate::common::{AwsAccess, MAX_SPEC_TAGS, reserved_tag_rule, tag_key_rule, tag_value_rule};
 pub use remotion_protocol::lambda::Architecture;
 
 /// Defaults and limits of Lambda's configuration (AWS quotas).
@@ -52,6 +52,7 @@ pub mod limits {
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.management != 'Managed' || (has(self.image) && has(self.roleArn))").message("a Managed function needs image and roleArn"))]
+#[x_kube(validation = Rule::new("self.management == 'Managed' || !has(self.tags)").message("tags are put on Managed functions only: an Existing function is not the operator's to tag"))]
 #[x_kube(validation = Rule::new("self.management != 'Existing' || has(self.functionName)").message("an Existing function needs functionName"))]
 #[x_kube(validation = Rule::new("!has(oldSelf.functionName) || (has(self.functionName) && self.functionName == oldSelf.functionName)").message("functionName is immutable once set"))]
 pub struct RenderFunctionSpec {
@@ -104,6 +105,16 @@ pub struct RenderFunctionSpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = 50))]
     pub env: BTreeMap<String, String>,
+
+    /// AWS tags for cost allocation, put on a Managed function beside the operator's own
+    /// (`remotion-operator.io/owner`, `cluster`, `namespace`, `kind`, `name`). A key removed
+    /// from here is removed from the function; tags set by other means are kept.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = MAX_SPEC_TAGS, "additionalProperties" = {"type": "string", "maxLength": 256}))]
+    #[x_kube(validation = tag_key_rule())]
+    #[x_kube(validation = tag_value_rule())]
+    #[x_kube(validation = reserved_tag_rule())]
+    pub tags: BTreeMap<String, String>,
 
     /// The function's capacity: invocations of it that may run at once, over all renders.
     /// The operator launches a render only when its orchestrator fits, gives each running
@@ -160,6 +171,10 @@ pub struct RenderFunctionStatus {
     /// should require it (`sts:ExternalId`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
+    /// The keys of `spec.tags` last put on the function: a key that leaves `spec.tags` is
+    /// removed from the function only when it is listed here (tags set by other means stay).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tag_keys: Vec<String>,
     /// Name of the function in use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_name: Option<String>,

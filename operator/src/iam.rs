@@ -178,6 +178,7 @@ pub fn lambda_actions(operation: &str) -> Option<&'static [&'static str]> {
         "get_function_concurrency" => &["lambda:GetFunctionConcurrency"],
         "put_function_concurrency" => &["lambda:PutFunctionConcurrency"],
         "tag_resource" => &["lambda:TagResource"],
+        "untag_resource" => &["lambda:UntagResource"],
         "list_tags" => &["lambda:ListTags"],
         _ => return None,
     })

@@ -57,6 +57,12 @@ const EXISTING: &str = "an Existing function needs functionName";
 const FUNCTION_NAME_IMMUTABLE: &str = "functionName is immutable once set";
 const ONE_SOURCE: &str = "source needs exactly one of url, configMapRef or s3";
 const URL_SHA: &str = "a url source needs sha256, the digest of the archive";
+const TAG_KEYS: &str = "tag keys are 1 to 128 letters, digits, spaces and _ . : / = + - @ (AWS's rules for tags)";
+const TAG_VALUES: &str =
+    "tag values are at most 256 letters, digits, spaces and _ . : / = + - @ (AWS's rules for tags)";
+const TAG_RESERVED: &str =
+    "tag keys starting with aws: are reserved by AWS and remotion-operator.io/ by the operator: choose another key";
+const TAGS_MANAGED: &str = "tags are put on Managed functions only: an Existing function is not the operator's to tag";
 const SITE_NAME_IMMUTABLE: &str = "siteName is immutable: create a new RemotionSite for another site name";
 
 /// Every case.
@@ -135,7 +141,71 @@ pub fn all() -> Vec<Case> {
             json!({"spec": {"deletionPolicy": "Orphan"}}),
             Field("spec.deletionPolicy"),
         ),
+        case(
+            "lb-tags-key",
+            "lambdabucket-named.yaml",
+            Create,
+            json!({"spec": {"tags": {"Cost Centre": "Ünïcode 42", "team:video/a=b+c@d_e.f-g": ""}}}),
+            json!({"spec": {"tags": {"cost<centre>": "42"}}}),
+            Rule(TAG_KEYS),
+        ),
+        case(
+            "lb-tags-value",
+            "lambdabucket-named.yaml",
+            Update,
+            json!({"spec": {"tags": {"team": "v".repeat(256)}}}),
+            json!({"spec": {"tags": {"team": "<video>"}}}),
+            Rule(TAG_VALUES),
+        ),
+        case(
+            "lb-tags-value-length",
+            "lambdabucket-named.yaml",
+            Create,
+            json!({"spec": {"tags": {"team": "v".repeat(256)}}}),
+            json!({"spec": {"tags": {"team": "v".repeat(257)}}}),
+            Field("spec.tags.team"),
+        ),
+        case(
+            "lb-tags-reserved",
+            "lambdabucket-named.yaml",
+            Create,
+            json!({"spec": {"tags": {"remotion-operator": "42"}}}),
+            json!({"spec": {"tags": {"remotion-operator.io/owner": "another/namespace/name"}}}),
+            Rule(TAG_RESERVED),
+        ),
+        case(
+            "lb-tags-aws",
+            "lambdabucket-named.yaml",
+            Create,
+            json!({"spec": {"tags": {"aws-team": "42"}}}),
+            json!({"spec": {"tags": {"aws:cloudformation:stack-name": "x"}}}),
+            Rule(TAG_RESERVED),
+        ),
+        case(
+            "lb-tags-count",
+            "lambdabucket-named.yaml",
+            Create,
+            json!({"spec": {"tags": (0..40).map(|i| (format!("k{i}"), json!("v"))).collect::<serde_json::Map<_, _>>()}}),
+            json!({"spec": {"tags": (0..41).map(|i| (format!("k{i}"), json!("v"))).collect::<serde_json::Map<_, _>>()}}),
+            Field("spec.tags"),
+        ),
         // RenderFunction
+        case(
+            "rfn-tags-managed",
+            "renderfunction-existing.yaml",
+            Create,
+            json!({"spec": {"management": "Managed", "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/r:1", "roleArn": "arn:aws:iam::123456789012:role/r", "tags": {"team": "video"}}}),
+            json!({"spec": {"tags": {"team": "video"}}}),
+            Rule(TAGS_MANAGED),
+        ),
+        case(
+            "rfn-tags-reserved",
+            "renderfunction-managed.yaml",
+            Update,
+            json!({"spec": {"tags": {"team": "video"}}}),
+            json!({"spec": {"tags": {"remotion-operator.io/namespace": "other"}}}),
+            Rule(TAG_RESERVED),
+        ),
         case(
             "rfn-managed",
             "renderfunction-managed.yaml",

@@ -28,6 +28,7 @@
 //! }
 //! ```
 
+pub mod aws_tags;
 pub mod lambda_bucket;
 pub mod remotion_site;
 pub mod render_function;

@@ -37,6 +37,7 @@ fn spec(region: &str) -> LambdaBucketSpec {
         deletion_policy: DeletionPolicy::Retain,
         expiry: None,
         public_outputs: false,
+        tags: Default::default(),
     }
 }
 
@@ -457,5 +458,54 @@ async fn deletion_policy_delete_keeps_a_bucket_that_existed_before() -> Result<(
         events.iter().any(|(t, r, n)| t == "Warning" && r == "Retained" && n.contains("did not create it")),
         "{events:?}"
     );
+    operator.stop().await
+}
+
+#[tokio::test]
+async fn a_buckets_tags_follow_spec_tags_and_keep_everyone_elses() -> Result<()> {
+    let (_client, namespace, api, operator) = setup("lb-tags").await?;
+    let bucket = TestEnv::get().unique_name("tagged");
+    let mut wanted = spec("xg-test-1");
+    wanted.bucket_name = Some(bucket.clone());
+    wanted.tags = [("team".to_owned(), "video".to_owned()), ("cost-centre".to_owned(), "41".to_owned())].into();
+    create(&api, "main", wanted).await?;
+    let lb = wait_ready(&api, "main", "True").await?;
+    assert_eq!(lb.status.unwrap().tag_keys, ["cost-centre", "team"]);
+    // The owner spelled out key by key (what Cost Explorer groups by), beside the spec's tags.
+    let owner = format!("default/{namespace}/main");
+    let expected = [
+        ("cost-centre", "41"),
+        ("remotion-operator.io/cluster", "default"),
+        ("remotion-operator.io/created-by", owner.as_str()),
+        ("remotion-operator.io/kind", "LambdaBucket"),
+        ("remotion-operator.io/name", "main"),
+        ("remotion-operator.io/namespace", namespace.as_str()),
+        ("remotion-operator.io/owner", owner.as_str()),
+        ("team", "video"),
+    ];
+    let tags = bucket_tags(&bucket).await?;
+    assert_eq!(tags, expected.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(), "{tags:?}");
+
+    // Someone tags the bucket by other means; then a key leaves spec.tags and another changes.
+    let s3 = TestEnv::get().s3().client().await;
+    let mut by_hand = tags.clone();
+    by_hand.insert("backup".into(), "daily".into());
+    let tag_set = by_hand
+        .iter()
+        .map(|(k, v)| aws_sdk_s3::types::Tag::builder().key(k).value(v).build())
+        .collect::<Result<Vec<_>, _>>()?;
+    let tagging = aws_sdk_s3::types::Tagging::builder().set_tag_set(Some(tag_set)).build()?;
+    s3.put_bucket_tagging().bucket(&bucket).tagging(tagging).send().await?;
+    let patch = json!({"spec": {"tags": {"team": null, "cost-centre": "42"}}});
+    api.patch("main", &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    let tags = eventually("the bucket's tags follow the spec", WAIT, || async {
+        let tags = bucket_tags(&bucket).await?;
+        Ok((tags.get("cost-centre").map(String::as_str) == Some("42") && !tags.contains_key("team")).then_some(tags))
+    })
+    .await?;
+    assert_eq!(tags.get("backup").map(String::as_str), Some("daily"), "a tag set by other means was removed: {tags:?}");
+    assert_eq!(tags.get("remotion-operator.io/owner"), Some(&owner), "{tags:?}");
+    let lb = wait_ready(&api, "main", "True").await?;
+    assert_eq!(lb.status.unwrap().tag_keys, ["cost-centre"]);
     operator.stop().await
 }

@@ -123,6 +123,7 @@ async fn setup(prefix: &str) -> Result<Setup> {
         deletion_policy: DeletionPolicy::Retain,
         expiry: None,
         public_outputs: false,
+        tags: Default::default(),
     };
     buckets.create(&PostParams::default(), &LambdaBucket::new("bucket", spec)).await?;
     let sites = Api::namespaced(client, &namespace);
@@ -523,6 +524,7 @@ async fn a_site_waits_for_its_bucket() -> Result<()> {
         deletion_policy: DeletionPolicy::Retain,
         expiry: None,
         public_outputs: false,
+        tags: Default::default(),
     };
     let buckets: Api<LambdaBucket> = Api::namespaced(client, &namespace);
     buckets.create(&PostParams::default(), &LambdaBucket::new("bucket", spec)).await?;
@@ -566,6 +568,7 @@ async fn compositions_are_listed_through_the_render_function() -> Result<()> {
         timeout_seconds: 900,
         architecture: Architecture::X86_64,
         env: Default::default(),
+        tags: Default::default(),
         max_concurrent_invocations: None,
         max_renders_per_namespace: None,
     };

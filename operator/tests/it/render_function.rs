@@ -19,7 +19,8 @@ use remotion_crds::render_function::{Architecture, CapacitySource, FunctionManag
 use remotion_crds::{AwsAccess, AwsCredentials, LocalObjectRef, Reason, RenderFunction, RenderFunctionSpec};
 use remotion_operator::aws::AwsFactory;
 use remotion_operator::controllers::Context;
-use remotion_operator::controllers::lambda_bucket::owner::Owner;
+use remotion_operator::controllers::aws_tags::TagChanges;
+use remotion_operator::controllers::lambda_bucket::owner::{OWNER_TAG, Owner};
 use remotion_operator::controllers::render_function::lambda::{
     DeployedFunction, FunctionApi, FunctionApiFactory, FunctionCapacity, InfoOutcome, Lifecycle, WantedFunction,
 };
@@ -52,6 +53,7 @@ fn spec(management: FunctionManagement, endpoint: &str) -> RenderFunctionSpec {
         timeout_seconds: 900,
         architecture: Architecture::X86_64,
         env: BTreeMap::new(),
+        tags: BTreeMap::new(),
         max_concurrent_invocations: None,
         max_renders_per_namespace: None,
     }
@@ -109,7 +111,7 @@ impl ScriptedLambda {
         self.state.lock().unwrap().functions.get(name).cloned()
     }
 
-    fn deploy(state: &mut Scripted, wanted: &WantedFunction, owner: Option<String>) {
+    fn deploy(state: &mut Scripted, wanted: &WantedFunction, tags: BTreeMap<String, String>) {
         let function = DeployedFunction {
             name: wanted.name.clone(),
             arn: Some(format!("arn:aws:lambda:us-east-1:123456789012:function:{}", wanted.name)),
@@ -122,7 +124,8 @@ impl ScriptedLambda {
             timeout_seconds: Some(wanted.timeout_seconds),
             architecture: Some(wanted.architecture),
             env: wanted.env.clone(),
-            owner,
+            owner: tags.get(OWNER_TAG).cloned(),
+            tags,
         };
         state.written.push(wanted.name.clone());
         state.functions.insert(wanted.name.clone(), function);
@@ -133,8 +136,8 @@ impl ScriptedLambda {
     fn update(state: &mut Scripted, wanted: &WantedFunction) {
         let current = state.functions.get(&wanted.name);
         assert_ne!(current.map(|f| f.lifecycle), Some(Lifecycle::Pending), "update while Pending");
-        let owner = current.and_then(|f| f.owner.clone());
-        Self::deploy(state, wanted, owner);
+        let tags = current.map(|f| f.tags.clone()).unwrap_or_default();
+        Self::deploy(state, wanted, tags);
     }
 }
 
@@ -159,7 +162,9 @@ impl FunctionApi for ScriptedLambda {
         let mut state = self.state.lock().unwrap();
         state.calls.push("create".into());
         assert!(!state.functions.contains_key(&wanted.name), "create of an existing function");
-        Self::deploy(&mut state, wanted, Some(wanted.owner.clone()));
+        let mut tags = wanted.tags.clone();
+        tags.insert(OWNER_TAG.to_owned(), wanted.owner.clone());
+        Self::deploy(&mut state, wanted, tags);
         Box::pin(async { Ok(()) })
     }
 
@@ -182,6 +187,19 @@ impl FunctionApi for ScriptedLambda {
         state.calls.push("configure_async_invocations".into());
         state.written.push(name.to_owned());
         state.retries_disabled = true;
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Tags change without a deployment, as with Lambda (the function stays Active).
+    fn update_tags(&self, arn: &str, changes: &TagChanges) -> BoxFuture<'_, Result<(), Error>> {
+        let mut state = self.state.lock().unwrap();
+        state.calls.push("update_tags".into());
+        let function =
+            state.functions.values_mut().find(|f| f.arn.as_deref() == Some(arn)).expect("tagging a function");
+        function.tags = changes.applied_to(&function.tags);
+        function.owner = function.tags.get(OWNER_TAG).cloned();
+        let name = function.name.clone();
+        state.written.push(name);
         Box::pin(async { Ok(()) })
     }
 
@@ -250,6 +268,7 @@ async fn managed_function_is_created_waited_for_updated_and_verified() -> Result
     wanted.memory_size_mb = 3008;
     wanted.architecture = Architecture::Arm64;
     wanted.env = [("RUST_LOG".to_owned(), "debug".to_owned())].into();
+    wanted.tags = [("team".to_owned(), "video".to_owned()), ("cost-centre".to_owned(), "41".to_owned())].into();
     api.create(&PostParams::default(), &RenderFunction::new("renderer", wanted)).await?;
 
     let rf = wait_ready(&api, "renderer", "True", "Available").await?;
@@ -269,6 +288,18 @@ async fn managed_function_is_created_waited_for_updated_and_verified() -> Result
     assert_eq!(status.architecture, Some(Architecture::Arm64));
     let deployed = lambda.function(name).unwrap();
     assert_eq!(deployed.owner, Some(format!("default/{namespace}/renderer")));
+    // Created with the spec's tags and its owner spelled out key by key, for cost allocation.
+    let created_tags = BTreeMap::from([
+        ("cost-centre".to_owned(), "41".to_owned()),
+        ("remotion-operator.io/cluster".to_owned(), "default".to_owned()),
+        ("remotion-operator.io/kind".to_owned(), "RenderFunction".to_owned()),
+        ("remotion-operator.io/name".to_owned(), "renderer".to_owned()),
+        ("remotion-operator.io/namespace".to_owned(), namespace.clone()),
+        (OWNER_TAG.to_owned(), format!("default/{namespace}/renderer")),
+        ("team".to_owned(), "video".to_owned()),
+    ]);
+    assert_eq!(deployed.tags, created_tags);
+    assert_eq!(status.tag_keys, ["cost-centre", "team"]);
     assert_eq!(deployed.role.as_deref(), Some(ROLE));
     assert_eq!(deployed.env.get("RUST_LOG").map(String::as_str), Some("debug"));
     assert!(lambda.state.lock().unwrap().retries_disabled);
@@ -289,6 +320,31 @@ async fn managed_function_is_created_waited_for_updated_and_verified() -> Result
     let calls = lambda.calls();
     assert_eq!(calls.iter().filter(|c| *c == "update_code").count(), 1, "{calls:?}");
     assert_eq!(calls.iter().filter(|c| *c == "create").count(), 1, "{calls:?}");
+
+    // Tags follow the spec without a deployment: a changed value is set, a key that left
+    // spec.tags is removed, a tag put there by other means stays.
+    {
+        let mut state = lambda.state.lock().unwrap();
+        let function = state.functions.get_mut(name).unwrap();
+        function.tags.insert("backup".into(), "daily".into());
+    }
+    let patch = json!({"spec": {"tags": {"team": null, "cost-centre": "42"}}});
+    api.patch("renderer", &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    eventually("the tags updated", WAIT, || async {
+        let tags = lambda.function(name).map(|f| f.tags).unwrap_or_default();
+        let status_keys = api.get("renderer").await?.status.map(|s| s.tag_keys).unwrap_or_default();
+        Ok((tags.get("cost-centre").map(String::as_str) == Some("42")
+            && !tags.contains_key("team")
+            && status_keys == ["cost-centre"])
+        .then_some(tags))
+    })
+    .await?;
+    let tags = lambda.function(name).unwrap().tags;
+    assert_eq!(tags.get("backup").map(String::as_str), Some("daily"), "{tags:?}");
+    assert_eq!(tags.get(OWNER_TAG), created_tags.get(OWNER_TAG), "{tags:?}");
+    let calls = lambda.calls();
+    assert_eq!(calls.iter().filter(|c| *c == "update_tags").count(), 1, "{calls:?}");
+    assert_eq!(calls.iter().filter(|c| *c == "update_code").count(), 1, "tags never redeploy: {calls:?}");
 
     // The capacity: the reserved concurrency Lambda reports, until the spec sets its own.
     let capacity_of = |rf: RenderFunction| rf.status.and_then(|s| Some((s.capacity?, s.capacity_source?)));

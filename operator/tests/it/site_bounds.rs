@@ -106,6 +106,7 @@ async fn world(prefix: &str) -> Result<World> {
         deletion_policy: DeletionPolicy::Retain,
         expiry: None,
         public_outputs: false,
+        tags: Default::default(),
     };
     Api::<LambdaBucket>::namespaced(client.clone(), &namespace)
         .create(&PostParams::default(), &LambdaBucket::new("bucket", spec))

@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use self::owner::Owner;
 use self::resolve::Found;
 pub use self::s3::{Setting, unsupported_by_store};
-use super::{Context, Settings, error_policy, log_result, shutdown_signal};
+use super::{Context, Settings, aws_tags, error_policy, log_result, shutdown_signal};
 use crate::reconcile::conditions::Status;
 use crate::reconcile::guard::{self, DeserializeGuard};
 use crate::reconcile::shell;
@@ -78,7 +78,10 @@ async fn apply(api: &Api<LambdaBucket>, live: Arc<LambdaBucket>, ctx: &Context) 
 
     let (name, found) = resolve::bucket(&clients, &live, &owner).await?;
     // Before anything is written to the bucket or said about it: is it ours to use?
-    let owned = ownership::take(&clients.s3, &name, &owner, found == Found::Created, custom_endpoint).await?;
+    let tags = aws_tags::wanted(&ctx.aws.policy().cluster_id, &live, &spec.tags);
+    let previous_tag_keys = live.status.as_ref().map(|s| s.tag_keys.as_slice()).unwrap_or_default();
+    let created = found == Found::Created;
+    let owned = ownership::take(&clients.s3, &name, &owner, created, custom_endpoint, &tags, previous_tag_keys).await?;
     match found {
         Found::Created => {
             ctx.events.normal(&live, Reason::Created, "CreateBucket", format!("Created bucket {name}")).await
@@ -95,6 +98,10 @@ async fn apply(api: &Api<LambdaBucket>, live: Arc<LambdaBucket>, ctx: &Context) 
 
     let mut status = shell::owned_status(&live);
     status.bucket_name = Some(name.clone());
+    status.tag_keys = match owned {
+        Setting::Unsupported => Vec::new(),
+        Setting::Applied | Setting::Unchanged => aws_tags::spec_keys(&spec.tags),
+    };
     status.region = Some(spec.aws.region.clone());
     status.url = Some(status::bucket_url(clients.endpoint.as_deref(), &clients.region, &name));
     status.external_id = ctx.aws.grant(&live.namespace().unwrap_or_default(), &spec.aws)?.external_id().map(Into::into);

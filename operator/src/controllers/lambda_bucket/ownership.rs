@@ -3,7 +3,8 @@
 //! the bucket is deleted. The rules are in [`super::owner`].
 //!
 //! PutBucketTagging replaces the whole tag set, so the tags are read, merged and written back;
-//! tags other than ours are kept.
+//! tags other than ours are kept. The same write puts the LambdaBucket's cost-allocation tags
+//! ([`crate::controllers::aws_tags`]) on the bucket.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +15,7 @@ use remotion_crds::Reason;
 use super::owner::{Claim, Owner, claimed};
 use super::s3::{Setting, unsupported_by_store};
 use crate::aws::{error_code, http_status, sdk_error};
+use crate::controllers::aws_tags::{TagChanges, Tags};
 use crate::reconcile::Error;
 
 /// What the tags of a bucket are.
@@ -50,7 +52,8 @@ pub async fn read(s3: &Client, bucket: &str, custom_endpoint: bool) -> Result<Bu
     }
 }
 
-/// Makes `owner` the owner of `bucket` (and its creator when `created`), or refuses with
+/// Makes `owner` the owner of `bucket` (and its creator when `created`) and puts the `wanted`
+/// tags on it (removing the keys of `previous_spec_keys` no longer wanted), or refuses with
 /// `OwnedByAnother` when another resource owns it. Nothing is written to a bucket another
 /// resource owns.
 pub async fn take(
@@ -59,6 +62,8 @@ pub async fn take(
     owner: &Owner,
     created: bool,
     custom_endpoint: bool,
+    wanted: &Tags,
+    previous_spec_keys: &[String],
 ) -> Result<Setting, Error> {
     let tags = match read(s3, bucket, custom_endpoint).await? {
         BucketTags::Tags(tags) => tags,
@@ -70,7 +75,11 @@ pub async fn take(
     if let Claim::Another(other) = Claim::of(&tags, owner) {
         return Err(owned_by_another(bucket, &other));
     }
-    let Some(wanted) = claimed(&tags, owner, created) else { return Ok(Setting::Unchanged) };
+    let claimed = claimed(&tags, owner, created).unwrap_or_else(|| tags.clone());
+    let wanted = TagChanges::between(&claimed, wanted, previous_spec_keys).applied_to(&claimed);
+    if wanted == tags {
+        return Ok(Setting::Unchanged);
+    }
     let tag_set = wanted
         .iter()
         .map(|(key, value)| Tag::builder().key(key).value(value).build())

@@ -9,6 +9,7 @@ use remotion_crds::{Reason, RenderFunction};
 
 use super::lambda::{DeployedFunction, FunctionApi, Lifecycle, WantedFunction};
 use crate::controllers::Context;
+use crate::controllers::aws_tags::{self, TagChanges};
 use crate::controllers::lambda_bucket::owner::{OWNER_TAG, Owner};
 use crate::reconcile::Error;
 
@@ -35,6 +36,8 @@ pub enum Step {
     UpdateCode,
     /// Role, memory, disk, timeout or environment differ.
     UpdateConfiguration,
+    /// Only the tags differ: these changes.
+    UpdateTags(TagChanges),
     /// Deployed as wanted.
     UpToDate,
 }
@@ -59,7 +62,8 @@ pub fn next_step(wanted: &WantedFunction, deployed: Option<&DeployedFunction>) -
     } else if configuration_differs {
         Step::UpdateConfiguration
     } else {
-        Step::UpToDate
+        let changes = wanted.tag_changes(deployed);
+        if changes.is_empty() { Step::UpToDate } else { Step::UpdateTags(changes) }
     }
 }
 
@@ -85,6 +89,8 @@ pub async fn deploy(
         architecture: spec.architecture,
         env: spec.env.clone(),
         owner: owner.as_str().to_owned(),
+        tags: aws_tags::wanted(&ctx.aws.policy().cluster_id, live, &spec.tags),
+        previous_tag_keys: live.status.as_ref().map(|s| s.tag_keys.clone()).unwrap_or_default(),
     };
     let deployed = lambda.get(name).await?;
     match next_step(&wanted, deployed.as_ref()) {
@@ -111,6 +117,18 @@ pub async fn deploy(
             let note = format!("Updating the configuration of {name}");
             ctx.events.normal(live, Reason::Updated, "UpdateFunctionConfiguration", note).await;
             Ok(Deployment::InProgress(format!("Updating the configuration of {name}")))
+        }
+        Step::UpdateTags(changes) => {
+            let deployed = deployed.expect("a function whose tags differ was deployed");
+            let arn = deployed.arn.clone().ok_or_else(|| {
+                Error::new(Reason::LambdaError, format!("GetFunction {name} named no function ARN to tag"))
+            })?;
+            lambda.update_tags(&arn, &changes).await?;
+            let note =
+                format!("Updated the tags of {name} ({} set, {} removed)", changes.set.len(), changes.remove.len());
+            ctx.events.normal(live, Reason::Updated, "TagResource", note).await;
+            lambda.configure_async_invocations(name).await?;
+            Ok(Deployment::Ready(deployed))
         }
         Step::UpToDate => {
             // Idempotent; repeated on each pass so a retry policy changed by hand is put back.
@@ -154,6 +172,8 @@ mod tests {
             architecture: Architecture::Arm64,
             env: BTreeMap::new(),
             owner: "default/a/renderer".into(),
+            tags: BTreeMap::from([("team".to_owned(), "video".to_owned())]),
+            previous_tag_keys: vec!["team".to_owned()],
         }
     }
 
@@ -171,6 +191,7 @@ mod tests {
             timeout_seconds: Some(w.timeout_seconds),
             architecture: Some(w.architecture),
             env: w.env,
+            tags: w.tags.into_iter().chain([(OWNER_TAG.to_owned(), w.owner.clone())]).collect(),
             owner: Some(w.owner),
         }
     }
@@ -188,6 +209,14 @@ mod tests {
         let mut small = deployed(Lifecycle::Active);
         small.memory_mb = Some(1024);
         assert_eq!(next_step(&w, Some(&small)), Step::UpdateConfiguration);
+        let mut retagged = deployed(Lifecycle::Active);
+        retagged.tags.insert("team".into(), "audio".into());
+        let expected = TagChanges { set: BTreeMap::from([("team".into(), "video".into())]), ..Default::default() };
+        assert_eq!(next_step(&w, Some(&retagged)), Step::UpdateTags(expected));
+        // A tag set by other means is left alone.
+        let mut extra = deployed(Lifecycle::Active);
+        extra.tags.insert("backup".into(), "daily".into());
+        assert_eq!(next_step(&w, Some(&extra)), Step::UpToDate);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use remotion_protocol::lambda::Architecture;
 use remotion_protocol::payload::{FunctionError, InfoResponse, Payload};
 
 use crate::aws::{AwsFactory, InvokeError, describe, invoke_json};
+use crate::controllers::aws_tags::{TagChanges, Tags};
 use crate::controllers::lambda_bucket::owner::OWNER_TAG;
 use crate::reconcile::Error;
 use remotion_crds::Reason;
@@ -64,6 +65,8 @@ pub struct DeployedFunction {
     pub env: BTreeMap<String, String>,
     /// Its `remotion-operator.io/owner` tag: the resource that owns it, if any.
     pub owner: Option<String>,
+    /// All its tags, the owner tag included.
+    pub tags: Tags,
 }
 
 /// What the function should look like.
@@ -87,12 +90,28 @@ pub struct WantedFunction {
     pub env: BTreeMap<String, String>,
     /// The owner tag it is created with: the RenderFunction's `<clusterId>/<namespace>/<name>`.
     pub owner: String,
+    /// Its other tags ([`wanted`](crate::controllers::aws_tags::wanted)).
+    pub tags: Tags,
+    /// The keys of `spec.tags` put on it before (`status.tagKeys`): removed when no longer wanted.
+    pub previous_tag_keys: Vec<String>,
 }
 
 impl WantedFunction {
     /// Whether the deployed code (image, architecture) differs.
     pub fn code_differs(&self, deployed: &DeployedFunction) -> bool {
         deployed.image.as_deref() != Some(self.image.as_str()) || deployed.architecture != Some(self.architecture)
+    }
+
+    /// The tag changes that bring the deployed function's tags to the wanted ones.
+    pub fn tag_changes(&self, deployed: &DeployedFunction) -> TagChanges {
+        TagChanges::between(&deployed.tags, &self.tags, &self.previous_tag_keys)
+    }
+
+    /// Every tag it is created with: the owner tag and the others.
+    fn all_tags(&self) -> Tags {
+        let mut tags = self.tags.clone();
+        tags.insert(OWNER_TAG.to_owned(), self.owner.clone());
+        tags
     }
 
     /// Whether the deployed configuration differs.
@@ -144,6 +163,8 @@ pub trait FunctionApi: Send + Sync {
     /// [`MAXIMUM_EVENT_AGE_SECONDS`] dropped, so that Lambda never delivers a launch after the
     /// operator has given its render up as stalled.
     fn configure_async_invocations(&self, name: &str) -> BoxFuture<'_, Result<(), Error>>;
+    /// Changes the tags of the function `arn` (TagResource, UntagResource).
+    fn update_tags(&self, arn: &str, changes: &TagChanges) -> BoxFuture<'_, Result<(), Error>>;
     /// The function's capacity: its reserved concurrency, else the account's unreserved
     /// concurrency in the region.
     fn capacity(&self, name: &str) -> BoxFuture<'_, Result<FunctionCapacity, Error>>;
@@ -230,7 +251,7 @@ impl FunctionApi for SdkFunctionApi {
             // GetFunction returns tags only to callers allowed lambda:ListTags, and silently
             // none otherwise: asked for explicitly, a missing permission is an error, never an
             // unowned function.
-            let owner = match config.function_arn() {
+            let tags: Tags = match config.function_arn() {
                 Some(arn) => self
                     .control
                     .list_tags()
@@ -239,9 +260,11 @@ impl FunctionApi for SdkFunctionApi {
                     .await
                     .map_err(|e| control_error(&format!("ListTags {name}"), &e))?
                     .tags()
-                    .and_then(|tags| tags.get(OWNER_TAG).cloned()),
-                None => None,
+                    .map(|tags| tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default(),
+                None => Tags::new(),
             };
+            let owner = tags.get(OWNER_TAG).cloned();
             let failed = matches!(config.state(), Some(State::Failed))
                 || matches!(config.last_update_status(), Some(LastUpdateStatus::Failed));
             let lifecycle = if failed {
@@ -279,6 +302,7 @@ impl FunctionApi for SdkFunctionApi {
                     .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                     .unwrap_or_default(),
                 owner,
+                tags,
             }))
         })
     }
@@ -298,7 +322,7 @@ impl FunctionApi for SdkFunctionApi {
                 .architectures(lambda_architecture(wanted.architecture))
                 .environment(environment(&wanted))
                 .description("Remotion render function (managed by remotion-operator)")
-                .tags(OWNER_TAG, &wanted.owner)
+                .set_tags(Some(wanted.all_tags().into_iter().collect()))
                 .send()
                 .await
                 .map(|_| ())
@@ -351,6 +375,31 @@ impl FunctionApi for SdkFunctionApi {
                 .await
                 .map(|_| ())
                 .map_err(|e| control_error(&format!("PutFunctionEventInvokeConfig {name}"), &e))
+        })
+    }
+
+    fn update_tags(&self, arn: &str, changes: &TagChanges) -> BoxFuture<'_, Result<(), Error>> {
+        let (arn, changes) = (arn.to_owned(), changes.clone());
+        Box::pin(async move {
+            if !changes.remove.is_empty() {
+                self.control
+                    .untag_resource()
+                    .resource(&arn)
+                    .set_tag_keys(Some(changes.remove.into_iter().collect()))
+                    .send()
+                    .await
+                    .map_err(|e| control_error(&format!("UntagResource {arn}"), &e))?;
+            }
+            if !changes.set.is_empty() {
+                self.control
+                    .tag_resource()
+                    .resource(&arn)
+                    .set_tags(Some(changes.set.into_iter().collect()))
+                    .send()
+                    .await
+                    .map_err(|e| control_error(&format!("TagResource {arn}"), &e))?;
+            }
+            Ok(())
         })
     }
 

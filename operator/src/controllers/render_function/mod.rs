@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::deploy::Deployment;
 use self::lambda::{FunctionApi, FunctionCapacity};
-use super::{Context, Settings, error_policy, log_result, shutdown_signal};
+use super::{Context, Settings, aws_tags, error_policy, log_result, shutdown_signal};
 use crate::controllers::lambda_bucket::owner::Owner;
 use crate::reconcile::conditions::Status;
 use crate::reconcile::guard::{self, DeserializeGuard};
@@ -86,6 +86,13 @@ async fn apply(api: &Api<RenderFunction>, function: &RenderFunction, ctx: &Conte
             Deployment::InProgress(message) => {
                 let mut status = shell::owned_status(&live);
                 status.function_name = Some(name);
+                // A function being created carries the spec's tags already; until they are
+                // known to be settled, every key that may be on it is remembered.
+                let mut keys = status.tag_keys.clone();
+                keys.extend(aws_tags::spec_keys(&live.spec.tags));
+                keys.sort();
+                keys.dedup();
+                status.tag_keys = keys;
                 shell::set_ready(&mut status, &live, Status::Unknown, Reason::Deploying, message);
                 apply_status(api, &live, FIELD_MANAGER, &status).await?;
                 return Ok(Action::requeue(DEPLOY_POLL));
@@ -102,6 +109,10 @@ async fn apply(api: &Api<RenderFunction>, function: &RenderFunction, ctx: &Conte
     status.external_id =
         ctx.aws.grant(&live.namespace().unwrap_or_default(), &live.spec.aws)?.external_id().map(Into::into);
     status::record(&mut status, &live.spec, &name, deployed.as_ref(), &info);
+    status.tag_keys = match live.spec.management {
+        FunctionManagement::Managed => aws_tags::spec_keys(&live.spec.tags),
+        FunctionManagement::Existing => Vec::new(),
+    };
     if let Err(mismatch) = status::speaks_our_protocol(&name, &info) {
         shell::set_ready(&mut status, &live, Status::False, mismatch.reason(), mismatch.report());
         apply_status(api, &live, FIELD_MANAGER, &status).await?;
