@@ -167,6 +167,8 @@ pub enum Reason {
     InvalidSite,
     /// Public output on a bucket that does not allow it.
     PublicOutputsDisabled,
+    /// The function and the bucket are in different regions.
+    RegionMismatch,
     /// The input props are not a JSON object.
     InvalidInputProps,
     /// `output.key` lies outside the job's own folders and the prefixes the admin allows.
@@ -251,6 +253,7 @@ impl Reason {
             | FrameOutOfRange
             | InvalidSite
             | PublicOutputsDisabled
+            | RegionMismatch
             | InvalidInputProps
             | OutputKeyNotAllowed
             | InvalidPresignSeconds

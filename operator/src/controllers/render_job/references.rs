@@ -216,6 +216,17 @@ pub fn resolve(spec: &RenderJobSpec, found: Found<'_>) -> Result<Resolved, Block
             ),
         ));
     }
+    if function.spec.aws.region != bucket.spec.aws.region {
+        return Err(Blocked::Invalid {
+            reason: Reason::RegionMismatch,
+            message: format!(
+                "RenderFunction {function_ref} is in {} but LambdaBucket {bucket_ref} is in {}: every chunk would \
+                 read the site and write its part across regions (slower, and billed as inter-region transfer); \
+                 use a function and a bucket of the same region",
+                function.spec.aws.region, bucket.spec.aws.region
+            ),
+        });
+    }
     let function_name = function_status.function_name.clone().filter(|_| {
         ready_now(&function_status.conditions, function.meta().generation) && function_status.protocol_version.is_some()
     });
@@ -394,6 +405,7 @@ pub(crate) mod tests {
                 deletion_policy: Default::default(),
                 expiry: Some(Expiry { enabled: true }),
                 public_outputs: false,
+                tags: Default::default(),
             },
         );
         b.metadata.generation = Some(1);
@@ -424,6 +436,15 @@ pub(crate) mod tests {
         assert_eq!(r.bucket.name, "bkt");
         assert!(r.bucket.expiry_enabled);
         assert_eq!(site_prefix(&resolve(&spec(), found(&s, &f, &b)).unwrap()), "sites/team-a/my-site/");
+    }
+
+    #[test]
+    fn a_function_and_a_bucket_of_different_regions_are_refused_before_launch() {
+        let (s, mut f, b) = (site(&[("Intro", 300)]), function(), bucket());
+        f.spec.aws.region = "eu-west-1".into();
+        let blocked = resolve(&spec(), found(&s, &f, &b)).unwrap_err();
+        assert!(matches!(blocked, Blocked::Invalid { reason: Reason::RegionMismatch, .. }), "{blocked:?}");
+        assert!(blocked.message().contains("eu-west-1") && blocked.message().contains("us-east-1"), "{blocked:?}");
     }
 
     #[test]
