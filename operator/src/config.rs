@@ -3,9 +3,11 @@
 use std::net::SocketAddr;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use url::Url;
 
 use crate::controllers::remotion_site::SiteSettings;
 use crate::controllers::remotion_site::scratch::ScratchTooSmall;
+use crate::telemetry::{self, TraceExport};
 
 /// Log output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -77,6 +79,21 @@ pub struct Config {
     #[arg(long, env = "REMOTION_OPERATOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
 
+    /// OTLP/HTTP endpoint to export traces to, read as the OpenTelemetry SDKs read it: the base
+    /// URL, `/v1/traces` below it (e.g. `http://otel-collector.observability:4318`). Unset or
+    /// empty: no spans are exported.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
+    /// The traces URL itself (`…/v1/traces`), used as is; wins over --otlp-endpoint.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")]
+    pub otlp_traces_endpoint: Option<String>,
+
+    /// `service.name` of the exported spans (default: the `service.name` in
+    /// `OTEL_RESOURCE_ATTRIBUTES`, else `remotion-operator`).
+    #[arg(long, env = "OTEL_SERVICE_NAME")]
+    pub otel_service_name: Option<String>,
+
     /// Size of the scratch volume RemotionSite archives are downloaded and unpacked in (the
     /// chart's `scratch.sizeLimit`, a Kubernetes quantity): the largest archive and site derive
     /// from it, so that every sync at once fits.
@@ -103,6 +120,16 @@ pub struct Config {
     /// Identity of this replica in the Lease (default: the pod name, else the host name).
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
+}
+
+/// An OTLP endpoint flag that is not an http(s) URL.
+#[derive(Debug, thiserror::Error)]
+#[error("{flag} {value:?} is not an http(s) URL")]
+pub struct InvalidEndpoint {
+    /// The flag (its environment variable says the same).
+    pub flag: &'static str,
+    /// The value given.
+    pub value: String,
 }
 
 /// What the binary does instead of running the controllers.
@@ -137,10 +164,30 @@ impl Config {
         }
     }
 
+    /// Where spans are exported to (`None`: no OTLP endpoint is configured, nothing is exported).
+    pub fn trace_export(&self) -> Result<Option<TraceExport>, InvalidEndpoint> {
+        fn given(value: &Option<String>) -> Option<&str> {
+            value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+        }
+        let traces_url = match (given(&self.otlp_traces_endpoint), given(&self.otlp_endpoint)) {
+            (Some(url), _) => http_url("--otlp-traces-endpoint", url)?,
+            (None, Some(base)) => telemetry::traces_url(&http_url("--otlp-endpoint", base)?),
+            (None, None) => return Ok(None),
+        };
+        Ok(Some(TraceExport { traces_url, service_name: given(&self.otel_service_name).map(str::to_owned) }))
+    }
+
     /// The RemotionSite controller's settings: its limits derived from the scratch volume.
     pub fn site_settings(&self) -> Result<SiteSettings, ScratchTooSmall> {
         SiteSettings::for_scratch(self.site_scratch_size, self.site_syncs)
     }
+}
+
+fn http_url(flag: &'static str, value: &str) -> Result<Url, InvalidEndpoint> {
+    Url::parse(value)
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
+        .ok_or_else(|| InvalidEndpoint { flag, value: value.to_owned() })
 }
 
 #[cfg(test)]
@@ -163,6 +210,32 @@ mod tests {
         assert_eq!(config.site_scratch_size, 1 << 30);
         assert_eq!(config.site_syncs, 1);
         assert_eq!(config.site_settings().unwrap(), SiteSettings::default());
+        assert_eq!(config.trace_export().unwrap(), None, "no spans exported unless asked");
+    }
+
+    #[test]
+    fn an_otlp_endpoint_turns_the_export_on() {
+        let export = |args: &[&str]| {
+            let args = std::iter::once("remotion-operator").chain(args.iter().copied());
+            Config::try_parse_from(args).unwrap().trace_export()
+        };
+        let on = export(&["--otlp-endpoint=http://otel-collector.observability:4318"]).unwrap().unwrap();
+        assert_eq!(on.traces_url.as_str(), "http://otel-collector.observability:4318/v1/traces");
+        assert_eq!(on.service_name, None);
+        let named = export(&["--otlp-endpoint=https://otlp.example.com/", "--otel-service-name=renders"]);
+        let named = named.unwrap().unwrap();
+        assert_eq!(named.traces_url.as_str(), "https://otlp.example.com/v1/traces");
+        assert_eq!(named.service_name.as_deref(), Some("renders"));
+        // The traces URL is taken as it is, and wins.
+        let exact =
+            export(&["--otlp-endpoint=http://a:4318", "--otlp-traces-endpoint=http://b:4318/custom/traces"]).unwrap();
+        assert_eq!(exact.unwrap().traces_url.as_str(), "http://b:4318/custom/traces");
+        // Empty is unset (an empty variable from a chart), not an error.
+        assert_eq!(export(&["--otlp-endpoint="]).unwrap(), None);
+        for wrong in ["--otlp-endpoint=collector:4318", "--otlp-endpoint=grpc://c:4317", "--otlp-traces-endpoint=/v1"] {
+            let error = export(&[wrong]).unwrap_err();
+            assert!(error.to_string().contains("is not an http(s) URL"), "{wrong}: {error}");
+        }
     }
 
     #[test]

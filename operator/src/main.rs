@@ -9,6 +9,7 @@ use clap::Parser;
 use kube::Client;
 use remotion_operator::aws::KubeSecrets;
 use remotion_operator::config::{Command, Config};
+use remotion_operator::controllers::remotion_site::SiteSettings;
 use remotion_operator::controllers::{self, Context, Settings};
 use remotion_operator::http::{self, HttpState, Readiness};
 use remotion_operator::leader::{self, LeaseSettings};
@@ -25,7 +26,17 @@ async fn main() -> Result<()> {
         return remotion_operator::iam::print_policy(args);
     }
     let site_settings = config.site_settings().context("sizing RemotionSite syncs to the scratch volume")?;
-    telemetry::init(config.log_format).context("installing the log subscriber")?;
+    let trace_export = config.trace_export()?;
+    let telemetry =
+        telemetry::init(config.log_format, trace_export.as_ref()).context("installing logging and tracing")?;
+    let result = run(&config, site_settings).await;
+    // Also after a failure: the spans of what led to it are exported before the process ends.
+    telemetry.shutdown().await;
+    result
+}
+
+/// Everything after logging and tracing are set up, until shutdown.
+async fn run(config: &Config, site_settings: SiteSettings) -> Result<()> {
     // Read before anything starts: a policy that does not load must stop the operator, not
     // leave it running under another policy than the admin's.
     let tenancy = match &config.tenancy_policy {
@@ -42,12 +53,12 @@ async fn main() -> Result<()> {
     let metrics = Arc::new(Metrics::new());
     let readiness = Readiness::default();
     let server =
-        serve_http(&config, HttpState { metrics: metrics.clone(), readiness: readiness.clone() }, &shutdown).await?;
+        serve_http(config, HttpState { metrics: metrics.clone(), readiness: readiness.clone() }, &shutdown).await?;
 
     let client = Client::try_default().await.context("building the Kubernetes client")?;
     let identity = config.identity();
     let election = if config.leader_election {
-        let election = start_election(&client, &config, &identity);
+        let election = start_election(&client, config, &identity);
         tokio::spawn(mirror_leadership(election.leader.clone(), metrics.clone()));
         // A standby replica is Ready: it is healthy and can take over at once. (Were it not,
         // a rolling update would wait forever for new replicas while the old leader holds

@@ -27,7 +27,7 @@ use serde_json::json;
 pub use super::readable::{DeserializeGuard, InvalidObject, Unreadable};
 
 use crate::controllers::Context;
-use crate::reconcile::Error;
+use crate::reconcile::{Error, span};
 
 /// Condition reason and Event reason for an object the operator cannot read.
 pub const INVALID_OBJECT: Reason = Reason::InvalidObject;
@@ -80,7 +80,9 @@ where
 {
     move |object: Arc<DeserializeGuard<K>>, ctx: Arc<C>| {
         let reconcile = reconcile.clone();
-        async move {
+        // Every reconcile, of a valid object or not, runs in the span naming the object.
+        let span = span::reconcile_span(controller, &*object);
+        span::run_in(span, async move {
             match &object.0 {
                 Ok(valid) => {
                     if let Some(uid) = valid.uid() {
@@ -93,7 +95,7 @@ where
                     Ok(Action::await_change())
                 }
             }
-        }
+        })
         .boxed()
     }
 }

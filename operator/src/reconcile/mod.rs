@@ -7,6 +7,7 @@
 //! - [`status::apply_status`]: server-side apply of a status with the controller's field
 //!   manager, skipped when the live status already says the same (timestamps aside);
 //! - [`finalizer`]: add/remove the operator's finalizer by JSON patch;
+//! - [`span`]: the `reconcile` tracing span every reconcile runs in (the object, the outcome);
 //! - [`Error`]: reconcile errors with a [`remotion_crds::Reason`] that classifies them
 //!   transient (retry with backoff) or terminal (the spec must change), and [`Backoffs`]
 //!   turning them into requeue delays.
@@ -20,6 +21,7 @@ pub mod guard;
 pub mod kstatus;
 pub mod readable;
 pub mod shell;
+pub mod span;
 pub mod status;
 
 pub use backoff::Backoffs;

@@ -19,8 +19,9 @@ use remotion_crds::RenderJob;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::{JobContext, reconcile_launch};
+use super::{JobContext, LAUNCH_CONTROLLER, reconcile_launch};
 use crate::reconcile::guard::DeserializeGuard;
+use crate::reconcile::span;
 
 type JobRef = ObjectRef<DeserializeGuard<RenderJob>>;
 
@@ -55,8 +56,12 @@ pub async fn launch_admitted(
             },
         };
         let (job, ctx, running, retry) = (Arc::new(job.clone()), ctx.clone(), running.clone(), retry.clone());
+        // The launch runs in a reconcile span of its own (this lane is no controller's),
+        // marked as the admitted lane.
+        let span = span::reconcile_span(LAUNCH_CONTROLLER, &*job);
+        span.record("reconcile.lane", span::ADMITTED_LANE);
         tokio::spawn(async move {
-            if let Err(error) = reconcile_launch(job, ctx).await {
+            if let Err(error) = span::run_in(span, reconcile_launch(job, ctx)).await {
                 tracing::warn!(job = %job_ref, error = %error.report(), "launching an admitted job failed; retrying");
                 let _ = retry.send(job_ref.clone());
             }
