@@ -3,7 +3,8 @@
 //! bundle example of values.yaml, rendered as written there), the PodDisruptionBudget, topology
 //! spread, revision history, the Linux node selector, the metrics and probes ports, the
 //! ephemeral-storage request against the scratch volume the site limits derive from, the
-//! NetworkPolicy, and the schema refusing typos in the new values.
+//! NetworkPolicy, span export over OTLP (`tracing.*`), and the schema refusing typos in the
+//! new values.
 
 use std::collections::BTreeMap;
 
@@ -485,6 +486,8 @@ fn chart_lints_strict_with_every_new_value() -> Result<()> {
         "extraVolumes[0].name=ca,extraVolumes[0].configMap.name=ca,extraVolumeMounts[0].name=ca,extraVolumeMounts[0].mountPath=/etc/ssl/ca",
         "--set",
         "topologySpreadConstraints[0].maxSkew=1,topologySpreadConstraints[0].topologyKey=kubernetes.io/hostname,topologySpreadConstraints[0].whenUnsatisfiable=ScheduleAnyway",
+        "--set",
+        "tracing.otlpEndpoint=http://otel-collector.observability:4318,tracing.samplingRatio=0.5",
     ]);
     charts.helm_ok(&args)?;
     Ok(())
@@ -501,5 +504,42 @@ fn finished_render_jobs_have_a_default_ttl() -> Result<()> {
     assert!(!env(&render(&sets(&["renderJobs.ttlSecondsAfterFinished=null"]))?).contains_key(TTL));
     assert_refused(&sets(&["renderJobs.ttlSecondsAfterFinished=-1"]), "/renderJobs/ttlSecondsAfterFinished")?;
     assert_refused(&sets(&["renderJobs.ttlSecondAfterFinished=60"]), "additional properties 'ttlSecondAfterFinished'")?;
+    Ok(())
+}
+
+/// `tracing.*`: no OpenTelemetry variable unless an endpoint is set (the operator then exports
+/// nothing); with one, the endpoint, service name and sampling as the variables every
+/// OpenTelemetry SDK reads, and the pod's name as a resource attribute.
+#[test]
+fn spans_are_exported_only_with_an_endpoint() -> Result<()> {
+    let defaults = env(&render(&[])?);
+    assert!(defaults.keys().all(|name| !name.starts_with("OTEL_")), "{defaults:?}");
+
+    let docs = render(&sets(&[
+        "tracing.otlpEndpoint=http://otel-collector.observability:4318",
+        "tracing.serviceName=renders-eu",
+        "tracing.samplingRatio=0.25",
+    ]))?;
+    let on = env(&docs);
+    assert_eq!(on["OTEL_EXPORTER_OTLP_ENDPOINT"], "http://otel-collector.observability:4318");
+    assert_eq!(on["OTEL_SERVICE_NAME"], "renders-eu");
+    assert_eq!(on["OTEL_TRACES_SAMPLER"], "parentbased_traceidratio");
+    assert_eq!(on["OTEL_TRACES_SAMPLER_ARG"], "0.25");
+    assert_eq!(on["OTEL_RESOURCE_ATTRIBUTES"], "k8s.pod.name=$(POD_NAME)");
+    // $(POD_NAME) expands only when POD_NAME comes first.
+    let order: Vec<&str> =
+        container(&docs)["env"].as_array().into_iter().flatten().filter_map(|e| e["name"].as_str()).collect();
+    let at = |name: &str| order.iter().position(|n| *n == name).context(format!("{name} is not set"));
+    assert!(at("POD_NAME")? < at("OTEL_RESOURCE_ATTRIBUTES")?, "{order:?}");
+    let default_sampling = env(&render(&sets(&["tracing.otlpEndpoint=https://otlp.example.com/"]))?);
+    assert_eq!(default_sampling["OTEL_TRACES_SAMPLER_ARG"], "1");
+    assert_eq!(default_sampling["OTEL_SERVICE_NAME"], "remotion-operator");
+
+    assert_refused(&sets(&["tracing.otlpEnpoint=http://c:4318"]), "additional properties 'otlpEnpoint' not allowed")?;
+    assert_refused(&sets(&["tracing.otlpEndpoint=otel-collector:4318"]), "/tracing/otlpEndpoint")?;
+    // `--set` passes a decimal as a string: both forms are checked.
+    assert_refused(&sets(&["tracing.samplingRatio=2"]), "/tracing/samplingRatio")?;
+    assert_refused(&sets(&["tracing.samplingRatio=1.5"]), "/tracing/samplingRatio")?;
+    assert_refused(&sets(&["tracing.serviceName=two words"]), "/tracing/serviceName")?;
     Ok(())
 }
