@@ -21,3 +21,4 @@ mod render_function;
 mod render_job;
 mod site_bounds;
 mod site_tenancy;
+mod tracing;
