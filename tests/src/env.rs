@@ -14,6 +14,7 @@ use kube::Client;
 
 use crate::kube_api::{KubeApi, install_crds, standin_crds};
 use crate::lambda::LambdaEmulator;
+use crate::moto::Moto;
 use crate::paths::crd_dir;
 use crate::process::{Reaper, Spawned, shell_quote};
 use crate::s3::S3Store;
@@ -26,6 +27,7 @@ pub struct TestEnv {
     kube: OnceLock<Result<KubeApi, String>>,
     s3: OnceLock<Result<S3Store, String>>,
     lambda: OnceLock<Result<LambdaEmulator, String>>,
+    moto: OnceLock<Result<Moto, String>>,
     names: AtomicU32,
 }
 
@@ -64,6 +66,7 @@ impl TestEnv {
                 kube: OnceLock::new(),
                 s3: OnceLock::new(),
                 lambda: OnceLock::new(),
+                moto: OnceLock::new(),
                 names: AtomicU32::new(0),
             }
         })
@@ -130,6 +133,16 @@ impl TestEnv {
             start_in_thread(move || LambdaEmulator::start(reaper, &dir))
         });
         unwrap_standin("Lambda", started)
+    }
+
+    /// The AWS control-plane stand-in (moto), started on first use.
+    pub fn moto(&'static self) -> &'static Moto {
+        let started = self.moto.get_or_init(|| {
+            let dir = self.run_dir.join("moto");
+            let reaper = &self.reaper;
+            start_in_thread(move || Moto::start(reaper, &dir))
+        });
+        unwrap_standin("moto", started)
     }
 
     /// Starts one process of `binary` serving `function_name` on the emulator.

@@ -15,7 +15,7 @@
 //! (each stand-in; [`lambda_front`] makes the emulator answer as AWS does), [`process`] (spawning, logging and reaping processes), [`cases`] and
 //! [`samples`] (resources valid and invalid, for client- and server-side validation),
 //! [`source_scan`] (reading Rust sources, for the RBAC and IAM derivations), [`paths`] and
-//! [`merge`]. The tests themselves are in `tests/it/`, one binary.
+//! [`merge`]; [`moto`] is the AWS control-plane stand-in. The tests themselves are in `tests/it/`, one binary.
 
 pub mod cases;
 pub mod env;
@@ -23,6 +23,7 @@ pub mod kube_api;
 pub mod lambda;
 pub mod lambda_front;
 pub mod merge;
+pub mod moto;
 pub mod paths;
 pub mod process;
 pub mod recording_proxy;

@@ -523,3 +523,94 @@ async fn a_function_that_is_not_a_render_function_is_refused() -> Result<()> {
     assert_eq!(status.version, None);
     operator.stop().await
 }
+
+/// A Lambda control-plane client of moto's, for the test to look at what the operator did.
+async fn moto_lambda(endpoint: &str) -> aws_sdk_lambda::Client {
+    let config = aws_sdk_lambda::config::Builder::new()
+        .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+        .region(aws_sdk_lambda::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_lambda::config::Credentials::new("testing", "testing", None, None, "test"))
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_lambda::Client::from_conf(config)
+}
+
+/// The Managed deployment through the real AWS SDK against moto's Lambda control plane (the
+/// scripted tests above check the decisions; this one checks the calls): created from an
+/// image with its role, owner and cost-allocation tags and async-invocation settings, then
+/// updated and re-tagged in place, its capacity read, and verified with `info` through the
+/// emulator behind the same endpoint.
+#[tokio::test]
+async fn managed_function_is_deployed_through_the_sdk_on_the_moto_control_plane() -> Result<()> {
+    let env = TestEnv::get();
+    let moto = env.moto();
+    let role = moto.create_lambda_role(&env.unique_name("renderer-role"))?;
+    let _process = env.spawn_function(&fake_function_binary(), "test-fn-52", 2048, &[])?;
+    let split = remotion_tests::moto::LambdaSplit::start(&env.lambda().endpoint, &moto.endpoint).await?;
+    let (_client, namespace, api, operator) = existing_setup("rf-moto").await?;
+
+    let mut wanted = spec(FunctionManagement::Managed, &split.endpoint);
+    wanted.function_name = Some("test-fn-52".into());
+    wanted.image = Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/remotion-function:0.1.0".into());
+    wanted.role_arn = Some(role.clone());
+    wanted.memory_size_mb = 2048;
+    wanted.env = [("RUST_LOG".to_owned(), "info".to_owned())].into();
+    wanted.tags = [("team".to_owned(), "video".to_owned())].into();
+    api.create(&PostParams::default(), &RenderFunction::new("renderer", wanted)).await?;
+    let rf = wait_ready(&api, "renderer", "True", "Available").await?;
+    let status = rf.status.unwrap();
+    let arn = "arn:aws:lambda:us-east-1:123456789012:function:test-fn-52";
+    assert_eq!(status.function_arn.as_deref(), Some(arn));
+    assert_eq!(status.version.as_deref(), Some("0.0.0-fake"), "info went to the emulator");
+
+    let lambda = moto_lambda(&moto.endpoint).await;
+    let function = lambda.get_function().function_name("test-fn-52").send().await?;
+    let config = function.configuration().unwrap();
+    assert_eq!(
+        function.code().and_then(|c| c.image_uri()),
+        Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/remotion-function:0.1.0")
+    );
+    assert_eq!(config.role(), Some(role.as_str()));
+    assert_eq!((config.memory_size(), config.timeout()), (Some(2048), Some(900)));
+    assert_eq!(config.ephemeral_storage().map(|e| e.size()), Some(10240));
+    let variables = config.environment().and_then(|e| e.variables()).cloned().unwrap_or_default();
+    assert_eq!(variables.get("RUST_LOG").map(String::as_str), Some("info"));
+    let tags = lambda.list_tags().resource(arn).send().await?.tags().cloned().unwrap_or_default();
+    let owner = format!("default/{namespace}/renderer");
+    assert_eq!(tags.get(OWNER_TAG), Some(&owner), "{tags:?}");
+    assert_eq!(tags.get("remotion-operator.io/namespace"), Some(&namespace), "{tags:?}");
+    assert_eq!(tags.get("remotion-operator.io/kind").map(String::as_str), Some("RenderFunction"), "{tags:?}");
+    assert_eq!(tags.get("team").map(String::as_str), Some("video"), "{tags:?}");
+    let retries = lambda.get_function_event_invoke_config().function_name("test-fn-52").send().await?;
+    assert_eq!((retries.maximum_retry_attempts(), retries.maximum_event_age_in_seconds()), (Some(0), Some(60)));
+    // moto has no GetAccountSettings: without reserved concurrency the capacity is unknown.
+    assert_eq!(status.capacity, None);
+
+    // Reserved concurrency set by hand; a new image, environment and tags in the spec.
+    lambda.put_function_concurrency().function_name("test-fn-52").reserved_concurrent_executions(5).send().await?;
+    let patch = json!({"spec": {
+        "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/remotion-function:0.1.1",
+        "env": {"RUST_LOG": "debug"},
+        "tags": {"team": null, "cost-centre": "42"},
+    }});
+    api.patch("renderer", &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    let status = eventually("the update deployed and the capacity read", WAIT, || async {
+        let status = api.get("renderer").await?.status.unwrap_or_default();
+        Ok((status.capacity == Some(5) && status.tag_keys == ["cost-centre"]).then_some(status))
+    })
+    .await?;
+    assert_eq!(status.capacity_source, Some(CapacitySource::ReservedConcurrency));
+    let function = lambda.get_function().function_name("test-fn-52").send().await?;
+    assert_eq!(
+        function.code().and_then(|c| c.image_uri()),
+        Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/remotion-function:0.1.1")
+    );
+    let variables =
+        function.configuration().and_then(|c| c.environment()).and_then(|e| e.variables()).cloned().unwrap_or_default();
+    assert_eq!(variables.get("RUST_LOG").map(String::as_str), Some("debug"));
+    let tags = lambda.list_tags().resource(arn).send().await?.tags().cloned().unwrap_or_default();
+    assert_eq!(tags.get("cost-centre").map(String::as_str), Some("42"), "{tags:?}");
+    assert!(!tags.contains_key("team"), "{tags:?}");
+    assert_eq!(tags.get(OWNER_TAG), Some(&owner), "{tags:?}");
+    operator.stop().await
+}
