@@ -14,7 +14,10 @@ use crate::format;
 /// Plain lines are printed at most this often (and on every phase change).
 const PLAIN_INTERVAL: Duration = Duration::from_secs(2);
 /// Width of the bar itself, in characters.
-const BAR_WIDTH: usize = 24;
+const BAR_WIDTH: usize = 16;
+/// Longest bar line: a line that wraps cannot be redrawn in place (`\r` returns to the start
+/// of the last row only), and the terminal's width is not known here; 79 fits the narrowest.
+const MAX_LINE: usize = 79;
 
 /// What the display shows of a job's status.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -73,18 +76,19 @@ impl Snapshot {
     }
 }
 
-/// The terminal line: `Rendering [#########---------------]  42%  frames 126/300  chunks 2/6  $0.00213  12.4 s`.
+/// The terminal line: `Rendering [######----------]  42%  frames 126/300  chunks 2/6  $0.00213  12.4 s`,
+/// cut at [`MAX_LINE`] characters.
 pub fn bar_line(s: &Snapshot, elapsed: Duration) -> String {
     let clock = format::duration(elapsed);
     if !s.started() {
         let why = s.waiting.as_deref().map(|w| format!(": {}", shorten(w, 70))).unwrap_or_default();
-        return format!("{}{why}  {clock}", s.phase_name());
+        return shorten(&format!("{}{why}  {clock}", s.phase_name()), MAX_LINE);
     }
     let percent = s.percent.clamp(0, 100) as usize;
     let filled = percent * BAR_WIDTH / 100;
     let bar = format!("{}{}", "#".repeat(filled), "-".repeat(BAR_WIDTH - filled));
     let stage = if s.stage.is_empty() || s.stage == "rendering" { String::new() } else { format!(" ({})", s.stage) };
-    format!("{}{stage} [{bar}] {:>3}%  {}  {clock}", s.phase_name(), s.percent, s.counts())
+    shorten(&format!("{}{stage} [{bar}] {:>3}%  {}  {clock}", s.phase_name(), s.percent, s.counts()), MAX_LINE)
 }
 
 /// A plain line: `[12.4 s] Rendering 42% (rendering)  frames 126/300  chunks 2/6  $0.00213`.
@@ -190,7 +194,7 @@ mod tests {
             "cost": {"accruedUsd": "0.00213", "billedMilliseconds": 5000, "invocations": 3}})));
         assert_eq!(
             bar_line(&s, Duration::from_millis(12_400)),
-            "Rendering [##########--------------]  42%  frames 126/300  chunks 2/6  $0.00213  12.4 s"
+            "Rendering [######----------]  42%  frames 126/300  chunks 2/6  $0.00213  12.4 s"
         );
         assert_eq!(
             plain_line(&s, Duration::from_millis(12_400)),
@@ -207,9 +211,25 @@ mod tests {
     }
 
     #[test]
+    fn bar_lines_never_wrap() {
+        let waiting = Snapshot { waiting: Some("x".repeat(300)), ..Snapshot::default() };
+        let line = bar_line(&waiting, Duration::from_secs(3));
+        assert_eq!((line.chars().count(), line.ends_with('…')), (MAX_LINE, true), "{line}");
+        let big = Snapshot {
+            phase: Some(RenderPhase::Rendering),
+            percent: 99,
+            frames: (99_999, 100_000),
+            chunks: (9_999, 10_000),
+            cost: Some("12.34567".into()),
+            ..Snapshot::default()
+        };
+        assert!(bar_line(&big, Duration::from_secs(4000)).chars().count() <= MAX_LINE);
+    }
+
+    #[test]
     fn stitching_shows_its_stage() {
         let s = Snapshot::of(&job(json!({"phase": "Rendering",
             "progress": {"percent": 97, "framesRendered": 300, "framesTotal": 300, "chunksDone": 6, "chunksTotal": 6, "stage": "stitching"}})));
-        assert!(bar_line(&s, Duration::ZERO).starts_with("Rendering (stitching) [#######################-]  97%"));
+        assert!(bar_line(&s, Duration::ZERO).starts_with("Rendering (stitching) [###############-]  97%"));
     }
 }
