@@ -13,6 +13,7 @@ mod hostile_tenant;
 mod iam_policy;
 mod invalid_objects;
 mod job_world;
+mod kubectl_plugin;
 mod lambda_bucket;
 mod leader;
 mod queue;
