@@ -13,6 +13,10 @@
 //! A proxy lives on the runtime of the test that started it and stops when it is dropped, so
 //! every test has its own and no test sees another's requests.
 //!
+//! A proxy can also fail requests on purpose, as AWS and the network do: give it a
+//! [`FaultPlan`] ([`RecordingProxy::set_faults`]) and every request is first put to the plan;
+//! what it did is in each request's record ([`Recorded::fault`]).
+//!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
 //! use remotion_tests::recording_proxy::RecordingProxy;
@@ -23,7 +27,6 @@
 //! # Ok(()) }
 //! ```
 
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
@@ -34,6 +37,8 @@ use hyper::body::Incoming;
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::task::AbortHandle;
+
+use crate::fault_proxy::{Fault, FaultPlan, Faults};
 
 /// The API a proxy stands in front of: how its requests are parsed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,8 +73,11 @@ pub struct Recorded {
     pub function: Option<String>,
     /// Lambda `Invoke`/`CreateFunction`: the body.
     pub payload: Option<Bytes>,
-    /// The upstream's status code (`None`: no answer, the request failed on the way).
+    /// The upstream's status code (`None`: no answer, the request failed on the way); for a
+    /// request the proxy refused itself, the status it answered with.
     pub status: Option<u16>,
+    /// The fault the proxy's plan put on the request, if any.
+    pub fault: Option<Fault>,
 }
 
 impl Recorded {
@@ -89,6 +97,16 @@ impl Recorded {
     pub fn touches(&self, bucket: &str, prefix: &str) -> bool {
         self.bucket.as_deref() == Some(bucket)
             && (prefix.is_empty() || self.keys().iter().any(|key| key.starts_with(prefix)))
+    }
+
+    /// Whether the request reached the upstream (no fault, or one that forwards it).
+    pub fn reached_upstream(&self) -> bool {
+        self.fault.is_none_or(Fault::reaches_upstream)
+    }
+
+    /// The Lambda payload's `type` (`launch`, `render`, …), if it has one.
+    pub fn payload_type(&self) -> Option<String> {
+        crate::fault_proxy::payload_type(self)
     }
 
     /// The Lambda payload as text (lossy), empty when there is none.
@@ -113,6 +131,9 @@ impl std::fmt::Display for Recorded {
             let more = if shown.len() < text.len() { "…" } else { "" };
             write!(f, " payload={shown}{more}")?;
         }
+        if let Some(fault) = self.fault {
+            write!(f, " [{}]", fault.name())?;
+        }
         match self.status {
             Some(status) => write!(f, " -> {status}"),
             None => write!(f, " -> no answer"),
@@ -126,6 +147,7 @@ pub struct RecordingProxy {
     /// `http://127.0.0.1:<port>`: the endpoint to give the code under test.
     pub endpoint: String,
     log: Arc<Mutex<Vec<Recorded>>>,
+    faults: Arc<Mutex<Faults>>,
     accept: AbortHandle,
 }
 
@@ -155,9 +177,26 @@ impl RecordingProxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the recording proxy")?;
         let endpoint = format!("http://{}", listener.local_addr()?);
         let log = Arc::new(Mutex::new(Vec::new()));
-        let shared = Arc::new(Forwarding { service, upstream: authority.to_owned(), log: log.clone() });
+        let faults = Arc::new(Mutex::new(Faults::default()));
+        let shared =
+            Arc::new(Forwarding { service, upstream: authority.to_owned(), log: log.clone(), faults: faults.clone() });
         let accept = tokio::spawn(serve(listener, shared)).abort_handle();
-        Ok(Self { endpoint, log, accept })
+        Ok(Self { endpoint, log, faults, accept })
+    }
+
+    /// Puts every request from now on to `plan` (its storms and counts start afresh);
+    /// [`FaultPlan::none`] forwards everything again.
+    pub fn set_faults(&self, plan: FaultPlan) {
+        *self.faults.lock().unwrap_or_else(|e| e.into_inner()) = Faults::new(plan);
+    }
+
+    /// How many requests the plan failed, by fault name (`throttle`, `drop-after`, …).
+    pub fn faults_injected(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        let mut counts = std::collections::BTreeMap::new();
+        for fault in self.recorded().iter().filter_map(|r| r.fault) {
+            *counts.entry(fault.name()).or_insert(0) += 1;
+        }
+        counts
     }
 
     /// Every request so far, in the order they arrived.
@@ -212,9 +251,16 @@ struct Forwarding {
     /// `127.0.0.1:<port>` of the upstream.
     upstream: String,
     log: Arc<Mutex<Vec<Recorded>>>,
+    faults: Arc<Mutex<Faults>>,
 }
 
-type ProxyBody = BoxBody<Bytes, hyper::Error>;
+pub(crate) type ProxyBody = BoxBody<Bytes, hyper::Error>;
+
+/// What a request whose connection the proxy drops ends in: hyper closes a connection whose
+/// service fails, without an answer.
+#[derive(Debug, thiserror::Error)]
+#[error("the fault plan dropped the connection")]
+struct Dropped;
 
 async fn serve(listener: tokio::net::TcpListener, shared: Arc<Forwarding>) {
     loop {
@@ -246,7 +292,7 @@ fn reads_body(service: Service, method: &Method, path: &str, query: &str) -> boo
     }
 }
 
-async fn forward(request: Request<Incoming>, shared: Arc<Forwarding>) -> Result<Response<ProxyBody>, Infallible> {
+async fn forward(request: Request<Incoming>, shared: Arc<Forwarding>) -> Result<Response<ProxyBody>, Dropped> {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
     let query = parts.uri.query().unwrap_or_default().to_owned();
@@ -275,16 +321,35 @@ async fn forward(request: Request<Incoming>, shared: Arc<Forwarding>) -> Result<
     } else {
         body.boxed()
     };
+    record.fault = shared.faults.lock().unwrap_or_else(|e| e.into_inner()).decide(&record);
+    let fault = record.fault;
+    let refusal = fault.and_then(|f| f.refusal(shared.service, &parts.method));
+    record.status = refusal.as_ref().map(|r| r.status().as_u16());
     // Recorded before it is forwarded: a test that sees the effect sees the request too.
     let index = {
         let mut log = shared.log.lock().unwrap_or_else(|e| e.into_inner());
         log.push(record);
         log.len() - 1
     };
+    if let Some(refusal) = refusal {
+        // Read to its end first, so the client is not cut off while still sending.
+        let _ = body.collect().await;
+        return Ok(refusal);
+    }
+    match fault {
+        Some(Fault::DropBefore) => return Err(Dropped),
+        Some(Fault::Slow(hold)) => tokio::time::sleep(hold).await,
+        _ => {}
+    }
     let onward = Request::from_parts(parts, body);
     match send(&shared.upstream, onward).await {
         Ok(answer) => {
             shared.log.lock().unwrap_or_else(|e| e.into_inner())[index].status = Some(answer.status().as_u16());
+            if fault == Some(Fault::DropAfter) {
+                // The call ran to its end upstream; its caller hears nothing of it.
+                let _ = answer.into_body().collect().await;
+                return Err(Dropped);
+            }
             Ok(answer.map(BodyExt::boxed))
         }
         Err(e) => Ok(text(StatusCode::BAD_GATEWAY, format!("recording proxy: {e:#}"))),
@@ -333,7 +398,7 @@ fn query_has(query: &str, name: &str) -> bool {
 }
 
 /// The S3 operation of a path-style request, with its bucket, key and copy source.
-fn parse_s3(method: &Method, path: &str, query: &str, headers: &HeaderMap) -> Recorded {
+pub(crate) fn parse_s3(method: &Method, path: &str, query: &str, headers: &HeaderMap) -> Recorded {
     let trimmed = path.strip_prefix('/').unwrap_or(path);
     let (bucket, key) = match trimmed.split_once('/') {
         Some((bucket, key)) if !key.is_empty() => (Some(percent_decode(bucket)), Some(percent_decode(key))),
@@ -401,6 +466,7 @@ fn parse_s3(method: &Method, path: &str, query: &str, headers: &HeaderMap) -> Re
         function: None,
         payload: None,
         status: None,
+        fault: None,
     }
 }
 
@@ -463,7 +529,7 @@ fn function_of(named: &str) -> String {
 }
 
 /// The Lambda operation of a REST request, and the function it names.
-fn parse_lambda(method: &Method, path: &str) -> Recorded {
+pub(crate) fn parse_lambda(method: &Method, path: &str) -> Recorded {
     let segments: Vec<String> = path.trim_matches('/').split('/').map(percent_decode).collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let (function, operation) = match segments.as_slice() {
@@ -515,6 +581,7 @@ fn parse_lambda(method: &Method, path: &str) -> Recorded {
         function,
         payload: None,
         status: None,
+        fault: None,
     }
 }
 
