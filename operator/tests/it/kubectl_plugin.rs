@@ -444,3 +444,73 @@ async fn props_from_a_file_reach_the_job() -> Result<()> {
     assert!(!plugin.dir.path().join("out").exists(), "--no-download");
     operator.stop().await
 }
+
+/// On a terminal (a pseudo-terminal from `script`), Ctrl-C asks before cancelling; `y` cancels
+/// the render, waits until it has stopped and exits 130. The progress shows as a redrawn bar.
+#[tokio::test]
+async fn ctrl_c_on_a_terminal_asks_and_yes_cancels() -> Result<()> {
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let world = World::new("kp-tty", "test-fn-38", &["succeed"], 60).await?;
+    let operator = JobOperator::start(&world.client, &world.namespace, tuning()).await;
+    let plugin = Plugin::new(&world.namespace)?;
+    let kubeconfig = TestEnv::get().kube().kubeconfig.to_string_lossy().into_owned();
+    let line = [
+        plugin_binary().to_string_lossy().as_ref(),
+        "--kubeconfig",
+        &kubeconfig,
+        "-n",
+        &world.namespace,
+        "render",
+        "site",
+        "succeed",
+        "--props",
+        r#"{"steps": 100, "intervalMs": 400}"#,
+    ]
+    .map(remotion_tests::process::shell_quote)
+    .join(" ");
+    // script: the plugin's stdin, stdout and stderr are a terminal; what is typed into script's
+    // stdin is typed on it (Ctrl-C included), and -e passes the plugin's exit status on.
+    let mut terminal = Command::new("script")
+        .args(["-q", "-e", "-f", "-c", &line, "/dev/null"])
+        .current_dir(plugin.dir.path())
+        .env_remove("KUBECONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut keyboard = terminal.stdin.take().context("stdin")?;
+    let screen = Arc::new(Mutex::new(String::new()));
+    let reader = {
+        let (screen, mut stdout) = (screen.clone(), terminal.stdout.take().context("stdout")?);
+        tokio::spawn(async move {
+            let mut buffer = [0u8; 4096];
+            while let Ok(n @ 1..) = stdout.read(&mut buffer).await {
+                screen.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        })
+    };
+    let shows = |text: &'static str| {
+        let screen = screen.clone();
+        async move { Ok(screen.lock().unwrap().contains(text).then_some(())) }
+    };
+
+    let name = rendering_job(&world).await?;
+    eventually("the bar is drawn", WAIT, || shows("Rendering [")).await?;
+    keyboard.write_all(b"\x03").await?;
+    eventually("the question is asked", WAIT, || shows("Cancel the render? [y/N]")).await?;
+    keyboard.write_all(b"y\n").await?;
+    let status = tokio::time::timeout(COMMAND_TIMEOUT, terminal.wait()).await??;
+    reader.await?;
+    let screen = screen.lock().unwrap().clone();
+    ensure!(status.code() == Some(130), "exit {status:?}:\n{screen}");
+    assert!(screen.contains(&format!("Cancelling renderjob/{name}")), "{screen}");
+    assert!(screen.contains(&format!("renderjob/{name} cancelled; cost $")), "{screen}");
+    let job = world.jobs.get(&name).await?;
+    assert!(job.spec.cancel);
+    assert_eq!(job.status.and_then(|s| s.phase), Some(RenderPhase::Cancelled));
+    drop(keyboard);
+    operator.stop().await
+}
