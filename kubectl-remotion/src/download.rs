@@ -40,10 +40,7 @@ pub async fn download(url: &str, dest: &Path, expected: u64) -> Result<u64> {
     if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
         tokio::fs::create_dir_all(dir).await.with_context(|| format!("creating {}", dir.display()))?;
     }
-    let part = dest.with_file_name(format!(
-        "{}.part",
-        dest.file_name().and_then(|n| n.to_str()).context("the output path has no file name")?
-    ));
+    let part = part_path(dest)?;
     let result = fetch(url, &part, expected).await;
     match result {
         Ok(size) => {
@@ -57,6 +54,12 @@ pub async fn download(url: &str, dest: &Path, expected: u64) -> Result<u64> {
             Err(error)
         }
     }
+}
+
+/// Where the download goes until it is complete: `FILE.part` beside `FILE`.
+pub fn part_path(dest: &Path) -> Result<PathBuf> {
+    let name = dest.file_name().and_then(|n| n.to_str()).context("the output path has no file name")?;
+    Ok(dest.with_file_name(format!("{name}.part")))
 }
 
 async fn fetch(url: &str, part: &Path, expected: u64) -> Result<u64> {

@@ -94,8 +94,18 @@ async fn finish(job: &RenderJob, progress: &Progress, job_args: &JobArgs, output
     let dest =
         output.or_else(|| job_args.out.clone()).unwrap_or_else(|| download::default_path(&job.name_any(), result));
     let expected = u64::try_from(result.size_bytes).context("the output's size")?;
-    let size =
-        download::download(url, &dest, expected).await.with_context(|| format!("downloading to {}", dest.display()))?;
+    // Following the job installed a Ctrl-C handler; without this branch Ctrl-C would be
+    // swallowed for the rest of a long download.
+    let size = tokio::select! {
+        size = download::download(url, &dest, expected) => {
+            size.with_context(|| format!("downloading to {}", dest.display()))?
+        }
+        _ = tokio::signal::ctrl_c() => {
+            let _ = tokio::fs::remove_file(download::part_path(&dest)?).await;
+            eprintln!("Download stopped; the output stays in the bucket: {url}");
+            return Ok(Exit::Interrupted);
+        }
+    };
     println!("  Saved:   {} ({})", dest.display(), format::bytes(size));
     Ok(Exit::Success)
 }
