@@ -57,7 +57,7 @@ pub struct RenderArgs {
     /// Id of the composition.
     pub composition: String,
     /// Where to save the output (Remotion's output-location argument; same as `--out`).
-    #[arg(conflicts_with = "out")]
+    #[arg(conflicts_with_all = ["out", "no_download"])]
     pub output: Option<PathBuf>,
     #[command(flatten)]
     pub job: JobArgs,
@@ -73,7 +73,7 @@ pub struct StillArgs {
     /// Id of the composition.
     pub composition: String,
     /// Where to save the image (Remotion's output-location argument; same as `--out`).
-    #[arg(conflicts_with = "out")]
+    #[arg(conflicts_with_all = ["out", "no_download"])]
     pub output: Option<PathBuf>,
     /// Frame to render (0 = first).
     #[arg(long, default_value_t = 0)]
@@ -255,6 +255,15 @@ mod tests {
         ]);
         let error = parsed.unwrap_err().to_string();
         assert!(error.contains("--frames-per-lambda") && error.contains("--concurrency"), "{error}");
+    }
+
+    #[test]
+    fn one_place_for_the_output() {
+        for flags in [["out.mp4", "--out", "other.mp4"], ["out.mp4", "--no-download", "--muted"]] {
+            let argv = ["kubectl-remotion", "render", "site", "Intro"].into_iter().chain(flags);
+            let error = Cli::try_parse_from(argv).unwrap_err().to_string();
+            assert!(error.contains("cannot be used with"), "{flags:?}: {error}");
+        }
     }
 
     #[test]
