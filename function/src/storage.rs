@@ -9,9 +9,17 @@ use aws_sdk_s3::primitives::ByteStream;
 
 use crate::error::RenderError;
 
-/// An S3 client for the function: connect timeout 5 s, each attempt 120 s, SDK retries (3).
+/// Attempts of one S3 call. S3 answers `SlowDown` and `InternalError` now and then, and
+/// connections break; a render makes hundreds of calls, many of which end it when they fail
+/// (a stage's progress document, a chunk, the output). The SDK's standard retries back off
+/// exponentially with full jitter and stop early when most calls are failing (its retry quota).
+const S3_ATTEMPTS: u32 = 5;
+
+/// An S3 client for the function: connect timeout 5 s, each attempt 120 s, [`S3_ATTEMPTS`]
+/// attempts per call.
 pub async fn client() -> aws_sdk_s3::Client {
     let config = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(S3_ATTEMPTS))
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(5))

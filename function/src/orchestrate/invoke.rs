@@ -1,7 +1,9 @@
 //! Invoking the render function for one chunk, and classifying what came back: an answer, a
-//! function error (with its kind), throttling (retried without counting as a failure) or an
-//! invocation failure. A function error is Lambda's 200 with `X-Amz-Function-Error` and the
-//! error as the payload.
+//! function error (with its kind), throttling (retried without counting as a failure), no
+//! answer from the function at all (Lambda's own 5xx, a gateway's, a dropped connection:
+//! retried on a budget of its own, for it says nothing of the chunk) or an invocation the
+//! request itself got refused. A function error is Lambda's 200 with `X-Amz-Function-Error`
+//! and the error as the payload.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -18,6 +20,10 @@ pub enum Outcome {
     Rendered(RenderResponse),
     /// Lambda refused to run it now (account or function concurrency, rate); try again later.
     Throttled(String),
+    /// No answer came from the function: Lambda failed the call itself (a 5xx of its own), a
+    /// gateway did, or the connection broke. The chunk may not have run, or run unheard; it is
+    /// invoked again (its chunk key is the same, so a second run overwrites the first).
+    Unreachable(String),
     /// It failed.
     Failed {
         /// Why, as a protocol kind (decides whether it is retried).
@@ -109,17 +115,22 @@ impl ChunkInvoker for LambdaInvoker {
             }
             Err(e) => {
                 let status = e.raw_response().map(|r| r.status().as_u16());
+                let message =
+                    format!("invoking {}: {}", self.function_name, aws_sdk_lambda::error::DisplayErrorContext(&e));
                 if is_throttling(&e, status) {
-                    return Invoked {
-                        outcome: Outcome::Throttled(aws_sdk_lambda::error::DisplayErrorContext(&e).to_string()),
-                        billed_milliseconds: None,
-                    };
+                    return Invoked { outcome: Outcome::Throttled(message), billed_milliseconds: None };
                 }
-                failed(
-                    ErrorKind::Invocation,
-                    format!("invoking {}: {}", self.function_name, aws_sdk_lambda::error::DisplayErrorContext(&e)),
-                    None,
-                )
+                match unanswered(&e, status) {
+                    // Lambda's own error document: the function did not run, nothing is billed.
+                    Some(Unanswered::ByLambda) => {
+                        Invoked { outcome: Outcome::Unreachable(message), billed_milliseconds: None }
+                    }
+                    // The function may have run without being heard: count it, as Lambda bills it.
+                    Some(Unanswered::Unknown) => {
+                        Invoked { outcome: Outcome::Unreachable(message), billed_milliseconds: Some(wall) }
+                    }
+                    None => failed(ErrorKind::Invocation, message, None),
+                }
             }
         }
     }
@@ -148,6 +159,43 @@ fn is_throttling<R>(
                 | InvokeError::ResourceNotReadyException(_)
         )
     )
+}
+
+/// Why an invocation brought no answer from the function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Unanswered {
+    /// Lambda answered with a 5xx error document of its own (`x-amzn-ErrorType`): it did not
+    /// run the function.
+    ByLambda,
+    /// No answer, or a 5xx without Lambda's document (a gateway's): whether the function ran
+    /// cannot be told.
+    Unknown,
+}
+
+/// Whether (and how) an invocation failed short of the function's answer, as opposed to
+/// being refused for what it asked (a 4xx: no such function, access denied, payload too
+/// large), which asking again cannot mend.
+fn unanswered<R>(
+    e: &aws_sdk_lambda::error::SdkError<aws_sdk_lambda::operation::invoke::InvokeError, R>,
+    status: Option<u16>,
+) -> Option<Unanswered>
+where
+    R: std::fmt::Debug,
+{
+    use aws_sdk_lambda::error::SdkError;
+    match e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            Some(Unanswered::Unknown)
+        }
+        SdkError::ServiceError(_) if status.is_some_and(|s| s >= 500) => {
+            let lambda_document = e
+                .as_service_error()
+                .and_then(aws_sdk_lambda::error::ProvideErrorMetadata::code)
+                .is_some_and(|code| code.ends_with("Exception"));
+            Some(if lambda_document { Unanswered::ByLambda } else { Unanswered::Unknown })
+        }
+        _ => None,
+    }
 }
 
 /// The kind and message of a function error body. Errors raised by Lambda itself rather than

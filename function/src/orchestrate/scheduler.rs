@@ -3,7 +3,10 @@
 //! may be 0) that backs off when Lambda throttles; and the orchestrator's own process, one
 //! chunk at a time, taking whatever the remote lane cannot start now. Failed chunks are
 //! retried with backoff on either lane, deadlines cut off hung chunks, and everything stops on
-//! cancellation or on a failure that retrying cannot fix.
+//! cancellation or on a failure that retrying cannot fix. An invocation that brought no
+//! answer from the function (Lambda's or a gateway's 5xx, a dropped connection) is tried
+//! again on a budget of its own ([`UNANSWERED_RETRIES`]) before it counts as a failed attempt:
+//! it says nothing of the chunk.
 //!
 //! A render longer than the function's timeout runs in several invocations of the orchestrator.
 //! At its hand-over time an invocation stops and says where the chunks stand ([`Standing`]);
@@ -177,11 +180,18 @@ pub enum ScheduleError {
     Cancelled,
 }
 
+/// Invocations of one chunk in a row that may bring no answer from the function before the
+/// attempt counts as failed. With [`backoff`] they span about 20 s: an outage longer than that
+/// is a failure of the attempt (and the local lane meanwhile takes the chunk if it is free).
+pub const UNANSWERED_RETRIES: u32 = 5;
+
 #[derive(Clone, Copy, Debug)]
 struct Pending {
     index: u32,
     attempt: u32,
     throttles: u32,
+    /// Invocations of this attempt in a row that brought no answer.
+    unanswered: u32,
     /// Backoff after a failure: neither lane starts the chunk before.
     not_before: Instant,
     /// Backoff after Lambda throttled it: only the remote lane waits for this.
@@ -234,6 +244,7 @@ struct Finished {
     index: u32,
     attempt: u32,
     throttles: u32,
+    unanswered: u32,
     lane: Lane,
     invoked: Invoked,
     wall: Duration,
@@ -324,7 +335,14 @@ pub async fn run_chunks<R: ChunkInvoker, L: ChunkInvoker, F: ChunkFollower>(
     let mut queue: VecDeque<Pending> = standing
         .pending
         .iter()
-        .map(|q| Pending { index: q.index, attempt: q.attempt, throttles: 0, not_before: now, remote_not_before: now })
+        .map(|q| Pending {
+            index: q.index,
+            attempt: q.attempt,
+            throttles: 0,
+            unanswered: 0,
+            not_before: now,
+            remote_not_before: now,
+        })
         .collect();
     let mut running: JoinSet<Finished> = JoinSet::new();
     // What runs, by chunk: its lane, and when it started (to bill the remote chunks still
@@ -371,6 +389,7 @@ pub async fn run_chunks<R: ChunkInvoker, L: ChunkInvoker, F: ChunkFollower>(
                 index: pending.index,
                 attempt: pending.attempt,
                 throttles: pending.throttles,
+                unanswered: pending.unanswered,
                 lane,
                 invoked,
                 wall: at.elapsed(),
@@ -389,6 +408,7 @@ pub async fn run_chunks<R: ChunkInvoker, L: ChunkInvoker, F: ChunkFollower>(
             index: flight.index,
             attempt: flight.attempt,
             throttles: 0,
+            unanswered: 0,
             not_before: now,
             remote_not_before: now,
         };
@@ -531,6 +551,7 @@ pub async fn run_chunks<R: ChunkInvoker, L: ChunkInvoker, F: ChunkFollower>(
                     index: finished.index,
                     attempt: finished.attempt,
                     throttles,
+                    unanswered: finished.unanswered,
                     not_before: Instant::now(),
                     remote_not_before: Instant::now(),
                 };
@@ -547,6 +568,39 @@ pub async fn run_chunks<R: ChunkInvoker, L: ChunkInvoker, F: ChunkFollower>(
                 tracing::info!(chunk = finished.index, throttles, window = window.open, "throttled: {message}");
                 queue.push_front(pending);
                 continue;
+            }
+            Outcome::Unreachable(message) => {
+                // Billed only when the function may have run (no answer at all, or a gateway's);
+                // Lambda's own error answer means it did not.
+                if lane == Lane::Remote
+                    && let Some(ms) = finished.invoked.billed_milliseconds
+                {
+                    progress.lock().renderers.record(ms);
+                }
+                let unanswered = finished.unanswered + 1;
+                if unanswered <= UNANSWERED_RETRIES {
+                    progress.error(ProgressError {
+                        kind: ErrorKind::Invocation,
+                        message: format!("{message}; invoking it again"),
+                        chunk: Some(finished.index),
+                        frames: Some(span),
+                        attempt: Some(finished.attempt),
+                        will_retry: true,
+                        at_ms: now_ms(),
+                    });
+                    // Only the remote lane waits: the local lane may take the chunk now.
+                    let now = Instant::now();
+                    queue.push_front(Pending {
+                        index: finished.index,
+                        attempt: finished.attempt,
+                        throttles: finished.throttles,
+                        unanswered,
+                        not_before: now,
+                        remote_not_before: now + backoff(unanswered, Duration::from_secs(8)),
+                    });
+                    continue;
+                }
+                (ErrorKind::Invocation, format!("{message} (no answer {unanswered} times in a row)"))
             }
             Outcome::Failed { kind, message } => {
                 bill(progress);
@@ -584,6 +638,7 @@ pub async fn run_chunks<R: ChunkInvoker, L: ChunkInvoker, F: ChunkFollower>(
             index: finished.index,
             attempt: finished.attempt + 1,
             throttles: 0,
+            unanswered: 0,
             not_before,
             remote_not_before: not_before,
         });

@@ -22,6 +22,8 @@ fn backoff_grows_and_is_capped() {
 #[derive(Clone, Copy)]
 enum Script {
     Throttle,
+    /// Lambda's own 5xx: no answer from the function, which did not run.
+    Unanswered,
     Fail(ErrorKind),
     Hang,
 }
@@ -102,6 +104,10 @@ impl ChunkInvoker for FakeInvoker {
         tokio::time::sleep(self.delay).await;
         let outcome = match step {
             Some(Script::Throttle) => Outcome::Throttled("Rate Exceeded".into()),
+            Some(Script::Unanswered) => {
+                self.in_flight.fetch_sub(1, Ordering::SeqCst);
+                return Invoked { outcome: Outcome::Unreachable("ServiceException".into()), billed_milliseconds: None };
+            }
             Some(Script::Fail(kind)) => Outcome::Failed { kind, message: format!("scripted {kind:?}") },
             Some(Script::Hang) => std::future::pending().await,
             None => {
@@ -315,6 +321,36 @@ async fn retriable_failures_are_retried_up_to_max_retries() {
     match result {
         Err(ScheduleError::ChunkFailed { index: 0, attempt: 2, kind: ErrorKind::Network, .. }) => {}
         other => panic!("expected chunk 0 to fail on attempt 2, got {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unanswered_invocation_is_invoked_again_without_using_up_a_retry() {
+    // Chunk 1 goes unanswered as often as the budget allows, then renders: still attempt 1.
+    let script: Vec<_> = (1..=UNANSWERED_RETRIES).map(|n| ((1, n), Script::Unanswered)).collect();
+    let invoker = FakeInvoker::new(&script);
+    let (_keep, cancel) = watch::channel(false);
+    let (result, done, progress) = run(invoker.clone(), &spans(3, 5), limits(2, 0), cancel).await;
+    result.unwrap();
+    assert_eq!(done.len(), 3);
+    assert_eq!(invoker.calls.lock().unwrap()[&1], UNANSWERED_RETRIES + 1);
+    {
+        let state = progress.lock();
+        assert_eq!(state.doc.retries, 0, "no retry of the chunk was used");
+        assert_eq!(state.doc.error_count, u64::from(UNANSWERED_RETRIES), "each shows, as retried");
+        assert!(state.doc.errors.iter().all(|e| e.will_retry && e.attempt == Some(1)));
+        assert_eq!(state.renderers.invocations, 3, "Lambda's own refusals ran nothing and are not billed");
+    }
+
+    // Once more in a row, and the attempt has failed (no retries left: the render fails).
+    let script: Vec<_> = (1..=UNANSWERED_RETRIES + 1).map(|n| ((1, n), Script::Unanswered)).collect();
+    let (_keep, cancel) = watch::channel(false);
+    let (result, _, _) = run(FakeInvoker::new(&script), &spans(3, 5), limits(2, 0), cancel).await;
+    match result {
+        Err(ScheduleError::ChunkFailed { index: 1, attempt: 1, kind: ErrorKind::Invocation, message, .. }) => {
+            assert!(message.contains("no answer 6 times in a row"), "{message}");
+        }
+        other => panic!("expected chunk 1 to fail on attempt 1, got {other:?}"),
     }
 }
 
