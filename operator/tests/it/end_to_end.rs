@@ -18,11 +18,11 @@ use remotion_tests::TestEnv;
 use remotion_tests::process::Spawned;
 use serde_json::{Value, json};
 
-const PROPS: &str = r##"{"titleText":"End to end","titleColor":"#33ccff"}"##;
+pub(crate) const PROPS: &str = r##"{"titleText":"End to end","titleColor":"#33ccff"}"##;
 
 /// The render function binary of this workspace (built by `cargo test --workspace` beside the
 /// operator's binaries).
-fn render_function_binary() -> PathBuf {
+pub(crate) fn render_function_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target profile folder");
     let binary = profile_dir.join("remotion-function");
@@ -34,7 +34,7 @@ fn render_function_binary() -> PathBuf {
     binary
 }
 
-fn fixture_bundle() -> PathBuf {
+pub(crate) fn fixture_bundle() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/remotion-project/build");
     assert!(dir.join("index.html").is_file(), "{} is missing: run scripts/install-deps.sh", dir.display());
     dir
@@ -43,19 +43,41 @@ fn fixture_bundle() -> PathBuf {
 /// One test's world: a namespace, a bucket with the bundle archive, `processes` render function
 /// processes under `function_name`, the operator's controllers, and a Ready bucket, function
 /// and site made by those controllers.
-struct World {
+pub(crate) struct World {
     client: Client,
-    namespace: String,
-    bucket: String,
+    pub(crate) namespace: String,
+    pub(crate) bucket: String,
     function_name: String,
     processes: usize,
-    jobs: Api<RenderJob>,
+    pub(crate) jobs: Api<RenderJob>,
     operator: Option<Operator>,
     functions: Vec<Spawned>,
+    /// The S3 and Lambda endpoints the operator and the function processes are given.
+    endpoints: Endpoints,
+}
+
+/// Where the operator and the render function reach S3 and Lambda.
+#[derive(Clone, Debug)]
+pub(crate) struct Endpoints {
+    pub(crate) s3: String,
+    pub(crate) lambda: String,
 }
 
 impl World {
     async fn new(prefix: &str, function_name: &str, processes: usize) -> Result<Self> {
+        let env = TestEnv::get();
+        let endpoints = Endpoints { s3: env.s3().endpoint.clone(), lambda: env.lambda().endpoint.clone() };
+        Self::with_endpoints(prefix, function_name, processes, endpoints).await
+    }
+
+    /// Like [`World::new`], with the operator and the function processes reaching S3 and
+    /// Lambda at `endpoints` (e.g. a proxy in front of the stand-ins).
+    pub(crate) async fn with_endpoints(
+        prefix: &str,
+        function_name: &str,
+        processes: usize,
+        endpoints: Endpoints,
+    ) -> Result<Self> {
         let env = TestEnv::get();
         let client = env.kube_client().await?;
         let namespace = env.unique_name(prefix);
@@ -74,14 +96,12 @@ impl World {
             .send()
             .await?;
 
-        let s3_endpoint = env.s3().endpoint.clone();
-        let lambda_endpoint = env.lambda().endpoint.clone();
         let vars = [
             ("AWS_ACCESS_KEY_ID", remotion_tests::s3::ACCESS_KEY),
             ("AWS_SECRET_ACCESS_KEY", remotion_tests::s3::SECRET_KEY),
             ("AWS_REGION", remotion_tests::s3::REGION),
-            ("AWS_ENDPOINT_URL_S3", s3_endpoint.as_str()),
-            ("AWS_ENDPOINT_URL_LAMBDA", lambda_endpoint.as_str()),
+            ("AWS_ENDPOINT_URL_S3", endpoints.s3.as_str()),
+            ("AWS_ENDPOINT_URL_LAMBDA", endpoints.lambda.as_str()),
         ];
         let binary = render_function_binary();
         let functions =
@@ -96,6 +116,7 @@ impl World {
             processes,
             operator: Some(operator),
             functions,
+            endpoints,
         };
         world.infrastructure().await?;
         Ok(world)
@@ -109,10 +130,9 @@ impl World {
     /// Applies the bucket, the function and the site, and waits until the operator has made
     /// them Ready (the site with its compositions listed by the real function).
     async fn infrastructure(&self) -> Result<()> {
-        let env = TestEnv::get();
-        let mut bucket = Self::access(&env.s3().endpoint);
+        let mut bucket = Self::access(&self.endpoints.s3);
         bucket["bucketName"] = json!(self.bucket);
-        let mut function = Self::access(&env.lambda().endpoint);
+        let mut function = Self::access(&self.endpoints.lambda);
         function["management"] = json!("Existing");
         function["functionName"] = json!(self.function_name);
         function["memorySizeMb"] = json!(2048);
@@ -158,7 +178,7 @@ impl World {
         Ok(())
     }
 
-    async fn create_job(&self, name: &str, spec: Value) -> Result<RenderJob> {
+    pub(crate) async fn create_job(&self, name: &str, spec: Value) -> Result<RenderJob> {
         let mut spec = spec;
         spec["siteRef"] = json!({"name": "fixture"});
         spec["functionRef"] = json!({"name": "renderer"});
@@ -167,7 +187,7 @@ impl World {
         Ok(self.jobs.create(&PostParams::default(), &job).await?)
     }
 
-    async fn wait_phase(&self, name: &str, phase: RenderPhase, timeout: Duration) -> Result<RenderJob> {
+    pub(crate) async fn wait_phase(&self, name: &str, phase: RenderPhase, timeout: Duration) -> Result<RenderJob> {
         eventually(&format!("{name} reaches {phase:?}"), timeout, || async {
             let job = self.jobs.get(name).await?;
             let now = job.status.as_ref().and_then(|s| s.phase);
@@ -200,13 +220,13 @@ impl World {
         Ok(())
     }
 
-    async fn keys(&self, prefix: &str) -> Result<Vec<String>> {
+    pub(crate) async fn keys(&self, prefix: &str) -> Result<Vec<String>> {
         let s3 = TestEnv::get().s3().client().await;
         let out = s3.list_objects_v2().bucket(&self.bucket).prefix(prefix).send().await?;
         Ok(out.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect())
     }
 
-    async fn stop(mut self) -> Result<()> {
+    pub(crate) async fn stop(mut self) -> Result<()> {
         if let Some(operator) = self.operator.take() {
             operator.stop().await?;
         }
@@ -217,7 +237,7 @@ impl World {
     }
 }
 
-fn condition(job: &RenderJob, type_: &str) -> Option<(String, String, String)> {
+pub(crate) fn condition(job: &RenderJob, type_: &str) -> Option<(String, String, String)> {
     job.status
         .as_ref()?
         .conditions
@@ -226,7 +246,7 @@ fn condition(job: &RenderJob, type_: &str) -> Option<(String, String, String)> {
         .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
 }
 
-fn probe(path: &Path) -> Result<(String, u64, u64, u64, f64)> {
+pub(crate) fn probe(path: &Path) -> Result<(String, u64, u64, u64, f64)> {
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries"])
         .args(["stream=codec_name,nb_read_frames,width,height:format=duration", "-of", "json"])
@@ -244,7 +264,7 @@ fn probe(path: &Path) -> Result<(String, u64, u64, u64, f64)> {
 }
 
 /// Frame `n` of a video as raw RGB24.
-fn frame_rgb(video: &Path, n: u64) -> Result<Vec<u8>> {
+pub(crate) fn frame_rgb(video: &Path, n: u64) -> Result<Vec<u8>> {
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(video)
@@ -254,7 +274,7 @@ fn frame_rgb(video: &Path, n: u64) -> Result<Vec<u8>> {
     Ok(out.stdout)
 }
 
-fn psnr(a: &[u8], b: &[u8]) -> f64 {
+pub(crate) fn psnr(a: &[u8], b: &[u8]) -> f64 {
     assert_eq!(a.len(), b.len());
     let mse = a.iter().zip(b).map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2)).sum::<f64>() / a.len() as f64;
     10.0 * (255.0f64 * 255.0 / mse.max(1e-9)).log10()

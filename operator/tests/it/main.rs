@@ -8,6 +8,7 @@
 
 mod common;
 mod end_to_end;
+mod faults;
 mod hostile_jobs;
 mod hostile_tenant;
 mod iam_policy;
