@@ -211,13 +211,27 @@ fn parse_function_error(body: &[u8]) -> (ErrorKind, String) {
     }
 }
 
-/// `Billed Duration: N ms` from the base64 log tail of a `LogType::Tail` invocation.
+/// The billed milliseconds from the base64 log tail of a `LogType::Tail` invocation: the
+/// last report, in the text log format (`REPORT … Billed Duration: N ms`) or the JSON one
+/// (a `platform.report` record's `metrics.billedDurationMs`).
 pub fn billed_from_log_tail(tail_base64: &str) -> Option<u64> {
     let text = base64::engine::general_purpose::STANDARD.decode(tail_base64).ok()?;
     let text = String::from_utf8_lossy(&text);
-    let report = text.lines().rev().find(|l| l.starts_with("REPORT "))?;
-    let after = report.split("Billed Duration: ").nth(1)?;
+    text.lines().rev().find_map(|line| billed_from_text_report(line).or_else(|| billed_from_json_report(line)))
+}
+
+fn billed_from_text_report(line: &str) -> Option<u64> {
+    let after = line.strip_prefix("REPORT ")?.split("Billed Duration: ").nth(1)?;
     after.split_whitespace().next()?.parse().ok()
+}
+
+fn billed_from_json_report(line: &str) -> Option<u64> {
+    let record: serde_json::Value = serde_json::from_str(line.trim()).ok()?;
+    if record.get("type")?.as_str()? != "platform.report" {
+        return None;
+    }
+    let billed = &record["record"]["metrics"]["billedDurationMs"];
+    billed.as_u64().or_else(|| billed.as_f64().map(|ms| ms.ceil() as u64))
 }
 
 #[cfg(test)]
@@ -229,6 +243,15 @@ mod tests {
         let tail = "START RequestId: 1 Version: $LATEST\nEND RequestId: 1\nREPORT RequestId: 1\tDuration: 2001.31 ms\tBilled Duration: 2002 ms\tMemory Size: 2048 MB\tMax Memory Used: 612 MB\n";
         let encoded = base64::engine::general_purpose::STANDARD.encode(tail);
         assert_eq!(billed_from_log_tail(&encoded), Some(2002));
+        let json = concat!(
+            r#"{"time":"2026-01-01T00:00:00.000Z","type":"platform.start","record":{"requestId":"1"}}"#,
+            "\n",
+            r#"{"time":"2026-01-01T00:00:02.001Z","type":"platform.report","record":{"requestId":"1","#,
+            r#""metrics":{"durationMs":2001.31,"billedDurationMs":2002,"memorySizeMB":2048,"maxMemoryUsedMB":612},"#,
+            r#""status":"success"}}"#,
+            "\n"
+        );
+        assert_eq!(billed_from_log_tail(&base64::engine::general_purpose::STANDARD.encode(json)), Some(2002));
         let encoded = base64::engine::general_purpose::STANDARD.encode("no report here\n");
         assert_eq!(billed_from_log_tail(&encoded), None);
         assert_eq!(billed_from_log_tail("%%% not base64"), None);
