@@ -12,7 +12,8 @@
 //! ```
 //!
 //! Code map: [`env`](mod@env) (the stand-ins of one test binary), [`kube_api`], [`s3`] and [`lambda`]
-//! (each stand-in; [`lambda_front`] makes the emulator answer as AWS does), [`process`] (spawning, logging and reaping processes), [`recording_proxy`] (a proxy in front of a
+//! (each stand-in; [`lambda_front`] makes the emulator answer as AWS does, [`lambda_report`] bills
+//! its invocations as Lambda does), [`process`] (spawning, logging and reaping processes), [`recording_proxy`] (a proxy in front of a
 //! stand-in that records requests and, with a [`fault_proxy`] plan, fails them as AWS would), [`cases`] and
 //! [`samples`] (resources valid and invalid, for client- and server-side validation),
 //! [`source_scan`] (reading Rust sources, for the RBAC and IAM derivations), [`paths`] and
@@ -24,6 +25,7 @@ pub mod fault_proxy;
 pub mod kube_api;
 pub mod lambda;
 pub mod lambda_front;
+pub mod lambda_report;
 pub mod merge;
 pub mod moto;
 pub mod paths;

@@ -78,6 +78,9 @@ pub struct Recorded {
     pub status: Option<u16>,
     /// The fault the proxy's plan put on the request, if any.
     pub fault: Option<Fault>,
+    /// Lambda synchronous `Invoke`: what Lambda would bill, request to answer rounded up to
+    /// the millisecond (the answer of an `Event` invocation says nothing of its run).
+    pub billed_milliseconds: Option<u64>,
 }
 
 impl Recorded {
@@ -341,10 +344,36 @@ async fn forward(request: Request<Incoming>, shared: Arc<Forwarding>) -> Result<
         Some(Fault::Slow(hold)) => tokio::time::sleep(hold).await,
         _ => {}
     }
+    // A synchronous invocation is measured as Lambda bills it, and its answer carries the log
+    // tail when asked for, as Lambda's does.
+    let event = parts.headers.get("x-amz-invocation-type").is_some_and(|v| v == "Event");
+    let metered = shared.service == Service::Lambda && !event && path.ends_with("/invocations");
+    let wants_tail = metered && parts.headers.get("x-amz-log-type").is_some_and(|v| v == "Tail");
+    let function = metered.then(|| parse_lambda(&parts.method, &path).function).flatten();
     let onward = Request::from_parts(parts, body);
+    let started = std::time::Instant::now();
     match send(&shared.upstream, onward).await {
-        Ok(answer) => {
-            shared.log.lock().unwrap_or_else(|e| e.into_inner())[index].status = Some(answer.status().as_u16());
+        Ok(mut answer) => {
+            let took = started.elapsed();
+            {
+                let mut log = shared.log.lock().unwrap_or_else(|e| e.into_inner());
+                log[index].status = Some(answer.status().as_u16());
+                if metered {
+                    log[index].billed_milliseconds = Some(crate::lambda_report::billed_milliseconds(took));
+                }
+            }
+            if wants_tail && let Some(function) = &function {
+                let request_id = answer
+                    .headers()
+                    .get("x-amzn-requestid")
+                    .and_then(|v| v.to_str().ok())
+                    .map_or_else(|| format!("{:032x}", rand::random::<u128>()), str::to_owned);
+                let memory = crate::lambda_report::function_memory(function);
+                let tail = crate::lambda_report::log_tail(&request_id, took, memory);
+                if let Ok(value) = hyper::header::HeaderValue::from_str(&tail) {
+                    answer.headers_mut().insert("x-amz-log-result", value);
+                }
+            }
             if fault == Some(Fault::DropAfter) {
                 // The call ran to its end upstream; its caller hears nothing of it.
                 let _ = answer.into_body().collect().await;
@@ -467,6 +496,7 @@ pub(crate) fn parse_s3(method: &Method, path: &str, query: &str, headers: &Heade
         payload: None,
         status: None,
         fault: None,
+        billed_milliseconds: None,
     }
 }
 
@@ -582,6 +612,7 @@ pub(crate) fn parse_lambda(method: &Method, path: &str) -> Recorded {
         payload: None,
         status: None,
         fault: None,
+        billed_milliseconds: None,
     }
 }
 

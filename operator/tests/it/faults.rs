@@ -149,8 +149,10 @@ async fn a_render_completes_through_a_throttle_storm() -> Result<()> {
             .rule(Rule::every(&[Fault::Throttle]).on("Invoke").payload_type("launch").limit(3))
             .rule(Rule::every(&[Fault::Throttle]).on("Invoke").payload_type("render").storm(Duration::from_secs(8))),
     );
+    let rendering = Instant::now();
     faulty.world.create_job("storm", video_spec()?).await?;
     let job = faulty.world.wait_phase("storm", RenderPhase::Succeeded, Duration::from_secs(400)).await?;
+    let rendering = rendering.elapsed();
 
     let launches = faulty.invocations("launch");
     ensure!(
@@ -164,8 +166,19 @@ async fn a_render_completes_through_a_throttle_storm() -> Result<()> {
     let status = job.status.clone().context("status")?;
     ensure!(status.errors.is_empty(), "throttled chunks were counted as failures: {:?}", status.errors);
     faulty.check_accounting(&job)?;
+    // The chunks are billed as the proxy measured them (the REPORT line of their log tail);
+    // the rest is the orchestrator's own time, within the render's.
+    let chunks_ms: u64 = faulty.invocations("render").iter().filter_map(|r| r.billed_milliseconds).sum();
+    let billed = status.cost.as_ref().context("cost")?.billed_milliseconds as u64;
+    ensure!(
+        billed >= chunks_ms && billed - chunks_ms <= rendering.as_millis() as u64,
+        "{billed} ms billed: {chunks_ms} ms of chunks, the rest more than the render's {rendering:?}"
+    );
     faulty.check_output(&job).await?;
-    eprintln!("storm: {throttled} chunk invocations throttled; {:?}", started.elapsed());
+    eprintln!(
+        "storm: {throttled} chunk invocations throttled; {billed} ms billed, {chunks_ms} ms of them chunks; {:?}",
+        started.elapsed()
+    );
     faulty.world.stop().await
 }
 
