@@ -78,8 +78,8 @@ pub struct Recorded {
     pub status: Option<u16>,
     /// The fault the proxy's plan put on the request, if any.
     pub fault: Option<Fault>,
-    /// Lambda synchronous `Invoke`: what Lambda would bill, request to answer rounded up to
-    /// the millisecond (the answer of an `Event` invocation says nothing of its run).
+    /// Lambda `Invoke`: what Lambda would bill, request to answer rounded up to the millisecond
+    /// (an `Event` invocation of a served function: its run, once it has ended).
     pub billed_milliseconds: Option<u64>,
 }
 
@@ -350,6 +350,14 @@ async fn forward(request: Request<Incoming>, shared: Arc<Forwarding>) -> Result<
     let metered = shared.service == Service::Lambda && !event && path.ends_with("/invocations");
     let wants_tail = metered && parts.headers.get("x-amz-log-type").is_some_and(|v| v == "Tail");
     let function = metered.then(|| parse_lambda(&parts.method, &path).function).flatten();
+    let served = |function: Option<String>| function.is_some_and(|f| crate::lambda::function_names().contains(&f));
+    if shared.service == Service::Lambda
+        && event
+        && path.ends_with("/invocations")
+        && served(parse_lambda(&parts.method, &path).function)
+    {
+        return run_event(parts, body, shared, index, fault).await;
+    }
     let onward = Request::from_parts(parts, body);
     let started = std::time::Instant::now();
     match send(&shared.upstream, onward).await {
@@ -383,6 +391,37 @@ async fn forward(request: Request<Incoming>, shared: Arc<Forwarding>) -> Result<
         }
         Err(e) => Ok(text(StatusCode::BAD_GATEWAY, format!("recording proxy: {e:#}"))),
     }
+}
+
+/// An `Event` invocation of a function the emulator serves: answered `202` at once, as Lambda
+/// answers, and run synchronously upstream in the background so that its run is measured as
+/// Lambda bills it. A dropped-after fault drops the answer; the run goes on.
+async fn run_event(
+    mut parts: hyper::http::request::Parts,
+    body: ProxyBody,
+    shared: Arc<Forwarding>,
+    index: usize,
+    fault: Option<Fault>,
+) -> Result<Response<ProxyBody>, Dropped> {
+    parts.headers.insert("x-amz-invocation-type", hyper::header::HeaderValue::from_static("RequestResponse"));
+    let onward = Request::from_parts(parts, body);
+    shared.log.lock().unwrap_or_else(|e| e.into_inner())[index].status = Some(StatusCode::ACCEPTED.as_u16());
+    tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        match send(&shared.upstream, onward).await {
+            Ok(answer) => {
+                let took = started.elapsed();
+                let _ = answer.into_body().collect().await;
+                shared.log.lock().unwrap_or_else(|e| e.into_inner())[index].billed_milliseconds =
+                    Some(crate::lambda_report::billed_milliseconds(took));
+            }
+            Err(e) => eprintln!("recording proxy: the Event invocation failed upstream: {e:#}"),
+        }
+    });
+    if fault == Some(Fault::DropAfter) {
+        return Err(Dropped);
+    }
+    Ok(text(StatusCode::ACCEPTED, String::new()))
 }
 
 /// Sends `request` as it is (origin-form URI, the client's `Host`) on a new connection.

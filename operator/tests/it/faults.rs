@@ -174,9 +174,19 @@ async fn a_render_completes_through_a_throttle_storm() -> Result<()> {
         billed >= chunks_ms && billed - chunks_ms <= rendering.as_millis() as u64,
         "{billed} ms billed: {chunks_ms} ms of chunks, the rest more than the render's {rendering:?}"
     );
+    // And the whole bill, the orchestrator's runs included, as the proxy measured it.
+    let proxy_ms: u64 = ["launch", "render", "continue"]
+        .iter()
+        .flat_map(|t| faulty.invocations(t))
+        .filter_map(|r| r.billed_milliseconds)
+        .sum();
+    ensure!(
+        billed.abs_diff(proxy_ms) as f64 <= proxy_ms as f64 * 0.01,
+        "{billed} ms billed in the status; the proxy measured {proxy_ms} ms"
+    );
     faulty.check_output(&job).await?;
     eprintln!(
-        "storm: {throttled} chunk invocations throttled; {billed} ms billed, {chunks_ms} ms of them chunks; {:?}",
+        "storm: proxy billed {proxy_ms} ms; {throttled} chunk invocations throttled; {billed} ms billed, {chunks_ms} ms of them chunks; {:?}",
         started.elapsed()
     );
     faulty.world.stop().await
