@@ -9,10 +9,13 @@ shared=${REMOTION_SHARED_DIR:-$here/../shared}
 log() { printf '==> %s\n' "$*"; }
 
 # --- Debian packages: FFmpeg libraries (ffmpeg-next), clang (bindgen), Chromium, fonts, tools,
-# promtool (in Debian's prometheus package) for the chart's alert rule tests ---
+# promtool (in Debian's prometheus package) for the chart's alert rule tests, bubblewrap for the
+# emulated Lambda sandbox function processes run in, poppler-utils (pdfinfo, pdftoppm) to check
+# PDF stills ---
 apt_packages=(pkg-config clang libclang-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
-  ffmpeg fonts-liberation chromium lua5.4 xz-utils unzip openssl curl util-linux procps prometheus)
+  ffmpeg fonts-liberation chromium lua5.4 xz-utils unzip openssl curl util-linux procps prometheus
+  bubblewrap poppler-utils)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -65,6 +68,8 @@ if ! command -v npm >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
 bash "$here/tests/fixtures/remotion-project/build.sh" | grep -v '^\s*$' | tail -n 5
+# The same compositions bundled by the oldest Remotion release the renderer is tested with.
+bash "$here/tests/fixtures/remotion-versions/build.sh" | grep -v '^\s*$' | tail -n 3
 
 # --- Rust toolchain components used by the checks ---
 if command -v rustup >/dev/null 2>&1; then

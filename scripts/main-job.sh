@@ -12,7 +12,9 @@
 #
 # Environment: RENDERERS (render function processes besides the orchestrator, default 2),
 # COMPOSITION (default Intro), FRAMES_PER_LAMBDA (default 50), PROFILE (debug or release build,
-# default debug), KEEP_RUNNING=1 (leave the stand-ins up until Ctrl-C). After a success the
+# default debug), KEEP_RUNNING=1 (leave the stand-ins up until Ctrl-C), LAMBDA_SANDBOX=1 (run
+# each function process as Lambda runs a container image: read-only root, /tmp only, no
+# /dev/shm, uid 993, 2048 MB of memory and CPU in proportion; needs root). After a success the
 # RenderJob and its final progress document are in out/run/renderjob.json and
 # out/run/progress.json, and the function processes' peak memory in out/run/function-peaks.txt.
 set -euo pipefail
@@ -80,7 +82,7 @@ bash scripts/install-deps.sh >"$current_log" 2>&1 || fail "see the log"
 rm -rf "$run" && mkdir -p "$logs"
 step "building the operator and the render function" "$logs/build.log"
 cargo build --locked "${profile_flag[@]}" -p remotion-operator -p remotion-function --bins >"$current_log" 2>&1 \
-  && cargo build --locked "${profile_flag[@]}" -p remotion-tests --bin lambda-front >>"$current_log" 2>&1 \
+  && cargo build --locked "${profile_flag[@]}" -p remotion-tests --bin lambda-front --bin lambda-sandbox >>"$current_log" 2>&1 \
   || fail "cargo build failed"
 operator_bin="$CARGO_TARGET_DIR/$profile/remotion-operator"
 function_bin="$CARGO_TARGET_DIR/$profile/remotion-function"
@@ -109,7 +111,7 @@ for flag in master.port master.port.grpc volume.port volume.port.grpc filer.port
   weed_ports+=("-$flag=$(free_port)")
 done
 start "$current_log" weed mini -dir="$run/s3/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 -admin.ui=false -webdav=false \
-  -master.telemetry=false -s3.config="$run/s3/s3.json" -s3.allowDeleteBucketNotEmpty=false \
+  -master.telemetry=false -master.volumeSizeLimitMB=64 -volume.max=2000 -s3.config="$run/s3/s3.json" -s3.allowDeleteBucketNotEmpty=false \
   -s3.port="$s3_port" -s3.port.iceberg=0 -s3.port.lance=0 "${weed_ports[@]}"
 s3_endpoint="http://127.0.0.1:$s3_port"
 # Ready when it answers S3 (an anonymous listing is refused with 403, which is an answer).
@@ -131,11 +133,13 @@ start "$logs/lambda-front.log" "$front_bin" "$front_port" "$emulator_endpoint"
 lambda_endpoint="http://127.0.0.1:$front_port"
 wait_for "the Lambda front" 30 bash -c "exec 3<>/dev/tcp/127.0.0.1/$front_port"
 function_pids=()
+sandbox=()
+[ "${LAMBDA_SANDBOX:-0}" = "1" ] && sandbox=("$CARGO_TARGET_DIR/$profile/lambda-sandbox" 2048 10240)
 for i in $(seq 0 "$renderers"); do
   AWS_LAMBDA_RUNTIME_API="$emulator_endpoint/.rt/remotion-render" AWS_LAMBDA_FUNCTION_NAME=remotion-render \
     AWS_LAMBDA_FUNCTION_VERSION='$LATEST' AWS_LAMBDA_FUNCTION_MEMORY_SIZE=2048 \
     AWS_ENDPOINT_URL_S3="$s3_endpoint" AWS_ENDPOINT_URL_LAMBDA="$lambda_endpoint" \
-    start "$logs/function-$i.log" "$function_bin"
+    start "$logs/function-$i.log" "${sandbox[@]}" "$function_bin"
   function_pids+=("${pids[-1]}")
 done
 
@@ -251,8 +255,14 @@ bucket=$(kubectl get renderjob intro -o jsonpath='{.status.bucketName}')
 render_id=$(kubectl get renderjob intro -o jsonpath='{.status.renderId}')
 curl -sf --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
   -o "$run/progress.json" "$s3_endpoint/$bucket/renders/$render_id/progress.json" 2>>"$current_log" || true
-for pid in "${function_pids[@]}"; do
-  echo "$pid $(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)"
+for i in "${!function_pids[@]}"; do
+  pid=${function_pids[$i]}
+  peak_file=$(sed -n 's/^lambda-sandbox: peak memory file //p' "$logs/function-$i.log")
+  if [ -n "$peak_file" ]; then # the sandbox's memory control group: Chromium included, in kB
+    echo "$pid $(( $(cat "$peak_file" 2>/dev/null || echo 0) / 1024 ))"
+  else
+    echo "$pid $(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)"
+  fi
 done >"$run/function-peaks.txt"
 file="$out_dir/intro.mp4"
 curl -sf -o "$file" "$url" 2>"$current_log" || fail "downloading $url"

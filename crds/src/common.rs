@@ -22,6 +22,12 @@ pub mod condition_type {
     pub const SUCCEEDED: &str = "Succeeded";
     /// A bounded run (RenderJob) ended without output.
     pub const FAILED: &str = "Failed";
+    /// The webhook of an ended RenderJob reached its receiver (set only on jobs with a
+    /// webhook, once they ended).
+    pub const WEBHOOK_DELIVERED: &str = "WebhookDelivered";
+    /// Whether a RemotionSite's Remotion release is one the renderer is tested with (`False`:
+    /// outside the tested range, rendered with a warning; `Unknown`: the bundle does not say).
+    pub const REMOTION_VERSION: &str = "RemotionVersion";
     /// kstatus: the controller is working towards the desired state (present only while true).
     pub const RECONCILING: &str = "Reconciling";
     /// kstatus: the controller cannot reach the desired state until something changes

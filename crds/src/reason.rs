@@ -149,6 +149,18 @@ pub enum Reason {
     ArchiveTooLarge,
     /// No `index.html` and `bundle.js` at the root.
     NotARemotionBundle,
+    /// A LambdaBucket asks for public outputs, but the account's S3 Block Public Access
+    /// blocks or ignores public ACLs.
+    PublicOutputsBlocked,
+    /// The bundle speaks another page protocol (`siteVersion`) than the renderer.
+    IncompatibleRemotionVersion,
+    /// The bundle's Remotion release is within the tested range (`RemotionVersion=True`).
+    RemotionVersionTested,
+    /// The bundle's Remotion release is outside the tested range (`RemotionVersion=False`,
+    /// and a Warning Event): rendered, but not tested.
+    RemotionVersionUntested,
+    /// The bundle does not say which Remotion release made it (`RemotionVersion=Unknown`).
+    RemotionVersionUnknown,
     /// The operator's scratch folder could not be written.
     ScratchSpaceError,
     /// Uploading the site's files failed.
@@ -169,6 +181,8 @@ pub enum Reason {
     PublicOutputsDisabled,
     /// The function and the bucket are in different regions.
     RegionMismatch,
+    /// The function's memory or ephemeral storage is certainly too small for the render.
+    FunctionTooSmall,
     /// The input props are not a JSON object.
     InvalidInputProps,
     /// `output.key` lies outside the job's own folders and the prefixes the admin allows.
@@ -191,8 +205,23 @@ pub enum Reason {
     CancelUnconfirmed,
     /// Done without an output object.
     NoOutput,
+    /// Deleting a deleted job's output (`output.deleteWithJob`) failed; retried.
+    OutputDeleteFailed,
     /// Failed without a kind.
     RenderFailed,
+    /// `webhook.customData` is over Remotion's 1024 bytes.
+    InvalidWebhook,
+
+    // --- RenderJob webhooks (condition `WebhookDelivered` and Events) ---
+    /// The receiver accepted the webhook (2xx).
+    WebhookDelivered,
+    /// An attempt failed; another follows after a backoff.
+    WebhookRetrying,
+    /// Every attempt failed; the job itself is unaffected.
+    WebhookFailed,
+    /// The webhook URL points at a link-local, loopback or private address the cluster admin
+    /// does not allow; nothing was sent.
+    WebhookRefused,
 
     // --- RenderJob, reported by the render function (its error kinds) ---
     /// A number outside what the function accepts.
@@ -213,6 +242,8 @@ pub enum Reason {
     Storage,
     /// Encoding or stitching failed.
     Encoding,
+    /// An object is already at the output's key and `output.overwrite` is false.
+    OutputExists,
     /// A chunk's invocation failed after retries.
     Invocation,
     /// An unclassified error inside the function.
@@ -242,18 +273,27 @@ impl Reason {
         match self {
             Succeeded | Cancelled => true,
             MultipleBuckets | BucketNotAccessible | BucketNameTaken | WrongRegion | InvalidBucketName => true,
+            PublicOutputsBlocked => true,
             OwnedByAnother => true,
             InvalidCredentials | IdentityNotAllowed | EndpointNotAllowed => true,
             InvalidFunctionSpec | DeploymentFailed | LambdaFunctionNotFound | NotARenderFunction | ProtocolMismatch => {
                 true
             }
-            InvalidSiteName | InvalidSource | SourceKeyMissing | DigestMismatch | InvalidArchive
-            | UnsafeArchiveEntry | ArchiveTooLarge | NotARemotionBundle => true,
+            InvalidSiteName
+            | InvalidSource
+            | SourceKeyMissing
+            | DigestMismatch
+            | InvalidArchive
+            | UnsafeArchiveEntry
+            | ArchiveTooLarge
+            | NotARemotionBundle
+            | IncompatibleRemotionVersion => true,
             CompositionNotFound
             | FrameOutOfRange
             | InvalidSite
             | PublicOutputsDisabled
             | RegionMismatch
+            | FunctionTooSmall
             | InvalidInputProps
             | OutputKeyNotAllowed
             | InvalidPresignSeconds
@@ -263,12 +303,15 @@ impl Reason {
             | Stalled
             | CancelUnconfirmed
             | NoOutput
-            | RenderFailed => true,
+            | RenderFailed
+            | InvalidWebhook => true,
+            WebhookDelivered | WebhookFailed | WebhookRefused => true,
             InvalidSpec | InvalidPayload | SiteUnavailable | DelayRenderTimeout | PageError | BrowserCrashed
-            | Network | Storage | Encoding | Invocation | Internal => true,
+            | Network | Storage | Encoding | OutputExists | Invocation | Internal => true,
             InvalidObject | InternalError => true,
             Reconciling | Deploying | Available | Ready | Idle | Launched | Rendering | CancelRequested | Created
-            | Adopted | Updated | Deleted | Retained | Synced | ExpiryDisabled => false,
+            | Adopted | Updated | Deleted | Retained | Synced | ExpiryDisabled | WebhookRetrying => false,
+            RemotionVersionTested | RemotionVersionUntested | RemotionVersionUnknown => false,
             BucketNotFound | BucketNotReady | SiteNotFound | SiteNotReady | FunctionNotFound | FunctionNotReady
             | InputPropsNotFound | InputPropsNotAllowed | Queued | NamespaceLimit => false,
             S3Error
@@ -285,6 +328,7 @@ impl Reason {
             | CompositionsUnavailable
             | CompositionsFailed
             | S3Unavailable
+            | OutputDeleteFailed
             | InvalidProgressDocument
             | KubernetesApi
             | Conflict => false,
@@ -305,6 +349,7 @@ impl From<ErrorKind> for Reason {
             ErrorKind::Network => Self::Network,
             ErrorKind::Storage => Self::Storage,
             ErrorKind::Encoding => Self::Encoding,
+            ErrorKind::OutputExists => Self::OutputExists,
             ErrorKind::Invocation => Self::Invocation,
             ErrorKind::Cancelled => Self::Cancelled,
             ErrorKind::Internal => Self::Internal,

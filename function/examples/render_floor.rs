@@ -123,6 +123,7 @@ async fn capture(
             is_main_tab: i == 0,
             serialized_input_props: "{}".into(),
             env_variables: "{}".into(),
+            log_level: remotion_protocol::page::LogLevel::default(),
             audio_enabled: false,
             video_enabled: true,
             frame_server_port: site.frame_server().await?.port(),
@@ -172,6 +173,7 @@ fn encode(dir: &Path, crf: u8, preset: String, out: &Path) -> Result<()> {
         preset,
         pixel_format: None,
         container: Container::Output,
+        delivery: Default::default(),
     };
     let started = Instant::now();
     let mut encoder = VideoEncoder::create(out, &settings, ImageKind::Jpeg)?;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use remotion_protocol::media::{AudioCodec, Codec, PixelFormat};
+use remotion_protocol::media::{AudioCodec, Codec, ColorSpace, PixelFormat, ProResProfile};
 
 use crate::capture::browser::{Browser, BrowserOptions};
 use crate::capture::compositions::list_compositions;
@@ -17,6 +17,7 @@ use crate::capture::page::Capture;
 use crate::capture::site::Site;
 use crate::capture::still::{StillRequest, render_still};
 use crate::encode::audio::AudioSettings;
+use crate::encode::delivery::{Delivery, RateControl};
 use crate::encode::{Container, ImageKind};
 use crate::props::read_props;
 use crate::render::{Progress, VideoRequest, render_video};
@@ -108,10 +109,62 @@ enum Command {
         /// Audio bitrate, e.g. 320k (the default) or 128000.
         #[arg(long)]
         audio_bitrate: Option<String>,
+        /// Remotion's delivery options (bit rates, colour space, ProRes profile, GIF loops,
+        /// enforced audio track), under Remotion's CLI flag names.
+        #[command(flatten)]
+        delivery: DeliveryArgs,
         /// Where to write the video.
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+/// Remotion's delivery options, as its CLI names them.
+#[derive(clap::Args)]
+struct DeliveryArgs {
+    /// Target video bit rate, e.g. 4M or 800k, instead of a CRF (h264, h265, vp8, vp9).
+    #[arg(long)]
+    video_bitrate: Option<String>,
+    /// Peak video bit rate, e.g. 5M (FFmpeg's -maxrate); needs --buffer-size.
+    #[arg(long)]
+    max_rate: Option<String>,
+    /// Rate-control buffer, e.g. 10M (FFmpeg's -bufsize).
+    #[arg(long)]
+    buffer_size: Option<String>,
+    /// Colour space: bt709 (unset: the same), bt2020-ncl, or default/bt601 (BT.601, untagged).
+    #[arg(long, value_parser = parse_remotion_name::<ColorSpace>)]
+    color_space: Option<ColorSpace>,
+    /// ProRes profile: 4444-xq, 4444, hq (default), standard, light or proxy.
+    #[arg(long, value_parser = parse_remotion_name::<ProResProfile>)]
+    prores_profile: Option<ProResProfile>,
+    /// Times a GIF plays again after its first play; unset: forever, 0: played once.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=65535))]
+    number_of_gif_loops: Option<u32>,
+    /// A silent audio track when nothing is heard.
+    #[arg(long)]
+    enforce_audio_track: bool,
+}
+
+impl DeliveryArgs {
+    fn delivery(&self) -> Result<Delivery> {
+        Ok(Delivery {
+            rate: RateControl::parse(
+                self.video_bitrate.as_deref(),
+                self.max_rate.as_deref(),
+                self.buffer_size.as_deref(),
+            )?,
+            color_space: self.color_space,
+            pro_res_profile: self.prores_profile,
+            number_of_gif_loops: self.number_of_gif_loops.map(u16::try_from).transpose()?,
+            enforce_audio_track: self.enforce_audio_track,
+        })
+    }
+}
+
+/// An option value under Remotion's name (`bt2020-ncl`, `4444-xq`, …).
+fn parse_remotion_name<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned()))
+        .map_err(|_| format!("{s:?} is not one of Remotion's values for this option"))
 }
 
 /// The site, its props and the page timeout: what every command needs.
@@ -246,6 +299,7 @@ enum StillFormat {
     Png,
     Jpeg,
     Webp,
+    Pdf,
 }
 
 /// Creates the folder an output file goes into.
@@ -282,6 +336,7 @@ async fn run(cli: Cli) -> Result<()> {
                     StillFormat::Png => Capture::Png,
                     StillFormat::Jpeg => Capture::Jpeg(jpeg_quality),
                     StillFormat::Webp => Capture::Webp,
+                    StillFormat::Pdf => Capture::Pdf,
                 },
                 scale,
                 timeout: site.timeout(),
@@ -317,8 +372,10 @@ async fn run(cli: Cli) -> Result<()> {
             muted,
             audio_codec,
             audio_bitrate,
+            delivery,
             out,
         } => {
+            let delivery = delivery.delivery()?;
             prepare_output(&out)?;
             let audio =
                 AudioSettings::for_codec(codec.into(), audio_codec.map(Into::into), audio_bitrate.as_deref(), muted)?;
@@ -342,6 +399,7 @@ async fn run(cli: Cli) -> Result<()> {
                     FrameFormat::Jpeg => ImageKind::Jpeg,
                     FrameFormat::Png => ImageKind::Png,
                 },
+                delivery,
             };
             let result = render_video(&browser, &opened, &request, &out, progress_printer()).await;
             browser.close().await;

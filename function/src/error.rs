@@ -20,6 +20,15 @@ pub enum RenderError {
         /// Why.
         message: String,
     },
+    /// The site did not load in time: an overloaded browser or a slow store, which a retry on
+    /// another invocation usually gets past (unlike a missing or broken site).
+    #[error("the site {url} did not load in time: {message}")]
+    SiteTimedOut {
+        /// Serve URL.
+        url: String,
+        /// Which wait ran out.
+        message: String,
+    },
     /// The page is not a Remotion bundle.
     #[error("{url} is not a Remotion bundle (no window.getStaticCompositions); the page begins: {snippet:?}")]
     NotRemotion {
@@ -109,6 +118,16 @@ pub enum RenderError {
     /// Reading or writing the bucket failed.
     #[error("storage: {0}")]
     Storage(String),
+    /// The output's key is taken and the render may not replace what is there.
+    #[error(
+        "s3://{bucket}/{key} already exists and output.overwrite is false: choose another output.key, delete the object, or set overwrite: true"
+    )]
+    OutputExists {
+        /// The output's bucket.
+        bucket: String,
+        /// The output's key.
+        key: String,
+    },
     /// A media file the composition plays (`<Audio>`, `<Video>`) could not be fetched or read.
     #[error("audio source {}: {message}", shorten(.src))]
     AudioSource {
@@ -175,6 +194,7 @@ impl RenderError {
         match self {
             Self::BrowserLaunch(_) | Self::Browser(_) => ErrorKind::BrowserCrashed,
             Self::SiteUnavailable { .. } => ErrorKind::SiteUnavailable,
+            Self::SiteTimedOut { .. } => ErrorKind::Network,
             Self::NotRemotion { .. } | Self::IncompatibleSite(_) => ErrorKind::SiteUnavailable,
             Self::CompositionNotFound { .. } => ErrorKind::CompositionNotFound,
             Self::DelayRenderTimeout { .. } => ErrorKind::DelayRenderTimeout,
@@ -185,6 +205,7 @@ impl RenderError {
             Self::InvalidInput(_) => ErrorKind::InvalidPayload,
             Self::Encoding(_) => ErrorKind::Encoding,
             Self::Storage(_) => ErrorKind::Storage,
+            Self::OutputExists { .. } => ErrorKind::OutputExists,
             Self::AudioSource { kind, .. } | Self::VideoSource { kind, .. } => *kind,
             Self::Io { .. } => ErrorKind::Internal,
         }
@@ -212,6 +233,25 @@ impl RenderError {
 
 impl From<chromiumoxide::error::CdpError> for RenderError {
     fn from(e: chromiumoxide::error::CdpError) -> Self {
-        Self::Browser(e.to_string())
+        match e {
+            // chromiumoxide's own words ("Request timed out.") do not say what waited.
+            chromiumoxide::error::CdpError::Timeout => {
+                Self::Browser("Chromium did not answer a DevTools command within 30 s (starved of CPU or hung)".into())
+            }
+            other => Self::Browser(other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_site_that_loads_too_slowly_is_retried_and_a_missing_one_is_not() {
+        let slow = RenderError::SiteTimedOut { url: "http://127.0.0.1/".into(), message: "not loaded".into() };
+        let missing = RenderError::SiteUnavailable { url: "http://127.0.0.1/".into(), message: "404".into() };
+        assert!(slow.kind().is_retriable());
+        assert!(!missing.kind().is_retriable());
     }
 }

@@ -14,9 +14,9 @@ use remotion_protocol::payload::{
 use serde_json::Value;
 
 use crate::capture::browser::{Browser, BrowserOptions};
-use crate::capture::compositions::list_compositions;
+use crate::capture::compositions::{list_compositions, overridden, resolve_composition};
 use crate::capture::site::open_site;
-use crate::capture::still::{StillRequest as LocalStill, render_still};
+use crate::capture::still::{StillRequest as LocalStill, render_resolved_still, still_frame};
 use crate::error::RenderError;
 use crate::orchestrate::Invocation;
 use crate::orchestrate::cancel::{CancelWatch, cancelled};
@@ -26,10 +26,17 @@ use crate::{orchestrate, storage, versions};
 
 /// Runs the Lambda runtime loop until the process is stopped.
 pub async fn run() -> Result<(), lambda_runtime::Error> {
+    // Lambda bills a container image's init with its first invocation: from about here (the
+    // process has only parsed its arguments and started its runtime) to the first answer.
+    let process_started = Instant::now();
+    let first = std::sync::atomic::AtomicBool::new(true);
+    let first = &first;
     lambda_runtime::run(lambda_runtime::service_fn(|event: LambdaEvent<Value>| async move {
+        let cold = first.swap(false, std::sync::atomic::Ordering::Relaxed);
         let invocation = Invocation {
             deadline: Some(event.context.deadline()),
             function_name: std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok().filter(|n| !n.is_empty()),
+            billed_since: Some(if cold { process_started } else { Instant::now() }),
         };
         handle(event.payload, invocation)
             .await
@@ -78,26 +85,54 @@ async fn compositions(request: &CompositionsRequest) -> Result<CompositionsRespo
 
 async fn still(request: &StillRequest) -> Result<StillResponse, RenderError> {
     let started = Instant::now();
+    // This payload writes the image to the render's bucket as it is: the output options of a
+    // RenderJob travel in `launch` (which renders stills too), never silently dropped here.
+    let output = &request.output;
+    if output.store.is_some()
+        || output.bucket.is_some()
+        || output.download_behavior.is_some()
+        || output.storage_class.is_some()
+        || !output.metadata.is_empty()
+    {
+        return Err(RenderError::InvalidInput(
+            "the still payload takes no output bucket, store, downloadBehavior, storageClass or metadata: launch a still render for them".into(),
+        ));
+    }
     let s3 = storage::client().await;
     let props = read_payload_props(&request.input_props, Some(&request.bucket), &s3).await?;
     let (site, _server) = open_site(&request.site, &s3).await?;
-    let local = LocalStill {
-        composition: request.composition.clone(),
-        serialized_props: props,
-        frame: request.frame,
-        format: capture_of(request.image_format, request.jpeg_quality),
-        scale: request.scale.unwrap_or(1.0),
-        timeout: Duration::from_millis(request.timeout_ms),
-    };
-    let browser = Browser::warm(&BrowserOptions::detect()?).await?;
-    let result = render_still(&browser, &site, &local).await;
+    let id = RenderId::new(request.render_id.clone()).map_err(|e| RenderError::InvalidInput(e.to_string()))?;
+    let timeout = Duration::from_millis(request.timeout_ms);
+    let browser = Browser::warm(&BrowserOptions::detect()?.for_page(&request.page)).await?;
+    let result = async {
+        let resolved = resolve_composition(&browser, &site, &request.composition, &props, timeout).await?;
+        let composition = overridden(resolved, &request.overrides);
+        let frame = still_frame(request.frame, &composition)?;
+        let key = match (&request.output.key, composition.default_out_name.as_deref()) {
+            (Some(key), _) => key.clone(),
+            (None, Some(name)) => keys::named_output(&id, name, request.image_format.extension())
+                .map_err(|e| RenderError::InvalidInput(e.to_string()))?,
+            (None, None) => keys::default_output(&id, request.image_format.extension()),
+        };
+        let local = LocalStill {
+            composition: request.composition.clone(),
+            serialized_props: props,
+            frame,
+            format: capture_of(request.image_format, request.jpeg_quality),
+            scale: request.scale.unwrap_or(1.0),
+            timeout,
+        };
+        Ok::<_, RenderError>((render_resolved_still(&browser, &site, &local, composition).await?, key))
+    }
+    .await;
     browser.release().await;
-    let image = result?.image;
+    let (still, key) = result?;
+    let image = still.image;
     let size_bytes = image.len() as u64;
     let content_type = request.image_format.content_type();
-    storage::put(&s3, &request.bucket, &request.output.key, image, content_type).await?;
+    storage::put(&s3, &request.bucket, &key, image, content_type).await?;
     Ok(StillResponse {
-        key: request.output.key.clone(),
+        key,
         size_bytes,
         content_type: content_type.to_owned(),
         duration_ms: remotion_protocol::pricing::billed_milliseconds_from_duration(started.elapsed()),
@@ -110,4 +145,26 @@ async fn render_chunk(request: &RenderRequest) -> Result<RenderResponse, RenderE
     let id = RenderId::new(request.render_id.clone()).map_err(|e| RenderError::InvalidInput(e.to_string()))?;
     let watch = CancelWatch::start(s3.clone(), request.bucket.clone(), keys::cancel(&id), || {});
     orchestrate::chunk::render(request, &s3, cancelled(watch.signal())).await
+}
+
+#[cfg(test)]
+mod tests {
+    use remotion_protocol::payload::{ErrorKind, PROTOCOL_VERSION};
+    use serde_json::json;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_still_payload_refuses_output_options_it_would_not_honour() {
+        let payload = json!({
+            "type": "still", "protocolVersion": PROTOCOL_VERSION, "renderId": "r1", "bucket": "b",
+            "site": {"serveUrl": "http://127.0.0.1:9/index.html"}, "composition": "Intro",
+            "inputProps": {"type": "inline", "serialized": "{}"}, "frame": 0, "imageFormat": "png",
+            "timeoutMs": 30000,
+            "output": {"key": "renders/r1/out.png", "storageClass": "STANDARD_IA"},
+        });
+        let error = handle(payload, Invocation::default()).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidPayload, "{error}");
+        assert!(error.to_string().contains("launch a still render"), "{error}");
+    }
 }

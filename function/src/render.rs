@@ -15,9 +15,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use remotion_protocol::chunking::FrameSelection;
-use remotion_protocol::payload::{RenderRequest, SiteLocation};
+use remotion_protocol::payload::{MAX_CONCURRENCY_PER_LAMBDA, RenderRequest, SiteLocation};
 use tokio::sync::mpsc;
 
+use crate::assets::artifacts::{self, Artifact, ArtifactSet};
 use crate::assets::cache::AssetCache;
 use crate::assets::collected::{self, RenderAsset};
 use crate::capture::browser::Browser;
@@ -28,9 +29,14 @@ use crate::capture::warm_page::PageKey;
 use crate::encode::audio::encoder::AudioTarget;
 use crate::encode::audio::mix::Mixer;
 use crate::encode::audio::{AudioSettings, samples_of_frames};
+use crate::encode::delivery::Delivery;
 use crate::encode::video::{GIF_FRAMES, VideoEncoder, VideoSettings, check_frames};
 use crate::encode::{Container, ImageKind, fps_rational, stitch, working_file};
 use crate::error::RenderError;
+
+pub mod images;
+
+pub use images::ImageSink;
 
 /// Frames queued between capture and encoding, per tab (bounds memory: JPEG frames are small).
 const QUEUE_PER_TAB: usize = 4;
@@ -71,6 +77,8 @@ pub struct VideoRequest {
     /// Output scale: the page renders at this device scale factor and the video is the
     /// composition's size times it (Remotion's `scale`); 1 = the composition's size.
     pub scale: f64,
+    /// Bit rates, colour space, ProRes profile, GIF loops and an enforced audio track.
+    pub delivery: Delivery,
 }
 
 impl VideoRequest {
@@ -81,13 +89,14 @@ impl VideoRequest {
     }
 }
 
-/// What a chunk renders: the render request's frames and encoding, one tab, lossless audio.
+/// What a chunk renders: the render request's frames, encoding and tabs, lossless audio.
 pub fn chunk_video(request: &RenderRequest, serialized_props: String) -> Result<VideoRequest, RenderError> {
+    check_tabs(request.concurrency_per_lambda)?;
     Ok(VideoRequest {
         composition: request.composition.id.clone(),
         serialized_props,
         frames: Some((request.frames.start, request.frames.end)),
-        concurrency: 1,
+        concurrency: request.tabs() as usize,
         codec: request.encoding.codec,
         crf: request.encoding.crf,
         preset: request.encoding.x264_preset.map_or("medium", |p| p.as_str()).to_owned(),
@@ -99,7 +108,19 @@ pub fn chunk_video(request: &RenderRequest, serialized_props: String) -> Result<
         every_nth_frame: request.encoding.every_nth_frame.unwrap_or(1),
         image_format: ImageKind::of(request.encoding.image_format),
         scale: request.encoding.scale.unwrap_or(1.0),
+        delivery: Delivery::from_encoding(&request.encoding)?,
     })
+}
+
+/// Refuses a tab count outside 1–[`MAX_CONCURRENCY_PER_LAMBDA`].
+pub fn check_tabs(concurrency_per_lambda: u32) -> Result<(), RenderError> {
+    if (1..=MAX_CONCURRENCY_PER_LAMBDA).contains(&concurrency_per_lambda) {
+        return Ok(());
+    }
+    Err(RenderError::InvalidInput(format!(
+        "concurrencyPerLambda {concurrency_per_lambda} is outside 1–{MAX_CONCURRENCY_PER_LAMBDA}: each tab is a \
+         renderer process of its own, use fewer tabs and more chunks"
+    )))
 }
 
 /// Progress callbacks receive this.
@@ -126,6 +147,10 @@ pub struct VideoSummary {
     pub frame_milliseconds: Vec<u32>,
     /// Time until every tab was ready for its first frame (the fixed cost of a render).
     pub pages_ready: Duration,
+    /// The files the frames emitted with `<Artifact>`, in frame order.
+    pub artifacts: Vec<Artifact>,
+    /// Tabs that captured the frames.
+    pub tabs: usize,
 }
 
 /// Renders frames of a composition to `out`, resolving the composition first.
@@ -169,9 +194,46 @@ pub async fn render_frames_keeping(
     request: &VideoRequest,
     out: &Path,
     on_progress: impl Fn(Progress) + Send + Sync + 'static,
+    reuse: Option<RemotionTab>,
+) -> Result<(VideoSummary, Option<RemotionTab>), RenderError> {
+    render_into(browser, site, composition, request, Frames::Video(out), on_progress, reuse).await
+}
+
+/// [`render_frames_keeping`] for an image sequence: each frame goes to `sink` as it is
+/// captured, nothing is encoded (the request's codec, audio and encoding options are unused;
+/// `every_nth_frame` selects the frames, as Remotion's `renderFrames`).
+pub async fn render_images_keeping(
+    browser: &Browser,
+    site: &Site,
+    composition: ResolvedComposition,
+    request: &VideoRequest,
+    sink: Arc<dyn ImageSink>,
+    on_progress: impl Fn(Progress) + Send + Sync + 'static,
+    reuse: Option<RemotionTab>,
+) -> Result<(VideoSummary, Option<RemotionTab>), RenderError> {
+    let request = VideoRequest { audio: None, ..request.clone() };
+    render_into(browser, site, composition, &request, Frames::Images(sink), on_progress, reuse).await
+}
+
+/// Where captured frames go.
+enum Frames<'a> {
+    /// Encoded into a video file.
+    Video(&'a Path),
+    /// Each stored as an image.
+    Images(Arc<dyn ImageSink>),
+}
+
+async fn render_into(
+    browser: &Browser,
+    site: &Site,
+    composition: ResolvedComposition,
+    request: &VideoRequest,
+    output: Frames<'_>,
+    on_progress: impl Fn(Progress) + Send + Sync + 'static,
     mut reuse: Option<RemotionTab>,
 ) -> Result<(VideoSummary, Option<RemotionTab>), RenderError> {
     let started = Instant::now();
+    let images = matches!(output, Frames::Images(_));
     let last = composition.duration_in_frames.saturating_sub(1);
     let (first, end) = request.frames.unwrap_or((0, last));
     if first > end || end > last {
@@ -181,14 +243,17 @@ pub async fn render_frames_keeping(
         )));
     }
     let step = u64::from(request.every_nth_frame.max(1));
-    if step > 1 && request.codec != remotion_protocol::media::Codec::Gif {
+    if step > 1 && request.codec != remotion_protocol::media::Codec::Gif && !images {
         return Err(RenderError::InvalidInput(format!(
             "everyNthFrame {step} is only for gif renders (Remotion's rule), not {}: remove it or render a gif",
             request.codec.as_str()
         )));
     }
-    check_frames(request.pixel_format, request.image_format)?;
-    if request.codec.is_audio_only() && request.audio.is_none() {
+    if !images {
+        check_frames(request.pixel_format, request.image_format)?;
+        request.delivery.check(request.codec, request.crf, request.pixel_format)?;
+    }
+    if request.codec.is_audio_only() && request.audio.is_none() && !images {
         return Err(RenderError::InvalidInput(format!(
             "{} renders are audio only: they cannot be muted",
             request.codec.as_str()
@@ -225,9 +290,10 @@ pub async fn render_frames_keeping(
             initial_frame: selection.frame(i as u64),
             is_main_tab: i == 0,
             serialized_input_props: request.serialized_props.clone(),
-            env_variables: "{}".into(),
+            env_variables: browser.page_settings().serialized_env_variables(),
+            log_level: browser.page_settings().log_level,
             audio_enabled: request.audio.is_some(),
-            video_enabled: !request.codec.is_audio_only(),
+            video_enabled: images || !request.codec.is_audio_only(),
             frame_server_port: frames.port(),
         };
         let mut tab = RemotionTab::open(browser.new_tab().await?, &site.url, &setup).await?;
@@ -252,6 +318,7 @@ pub async fn render_frames_keeping(
         preset: request.preset.clone(),
         pixel_format: request.pixel_format,
         container: request.container,
+        delivery: request.delivery,
     };
     let (tx, rx) = mpsc::channel::<Captured>(QUEUE_PER_TAB * tabs);
     let rendered = Arc::new(AtomicU64::new(0));
@@ -268,24 +335,29 @@ pub async fn render_frames_keeping(
         None => None,
     };
     let cache = audio.as_ref().map(|a| a.cache.clone());
-    let encoder = spawn_encoder(
-        out.to_path_buf(),
-        settings,
-        request.image_format,
-        audio,
-        selection,
-        rx,
-        rendered.clone(),
-        on_progress.clone(),
-    );
+    let encoder = match &output {
+        Frames::Video(out) => spawn_encoder(
+            out.to_path_buf(),
+            settings,
+            request.image_format,
+            audio,
+            selection,
+            rx,
+            rendered.clone(),
+            on_progress.clone(),
+        ),
+        Frames::Images(sink) => images::spawn_sink(sink.clone(), selection, rx, rendered.clone(), on_progress.clone()),
+    };
 
     // Tabs take the lowest frame not yet taken, like Remotion's frame pool.
     let next = Arc::new(AtomicU64::new(0));
+    let emitted = Arc::new(std::sync::Mutex::new(ArtifactSet::default()));
     let mut capturers = Vec::with_capacity(tabs);
     for (i, tab) in opened.into_iter().enumerate() {
         let (next, tx, rendered, cache) = (next.clone(), tx.clone(), rendered.clone(), cache.clone());
+        let (emitted, composition_id) = (emitted.clone(), composition.id.clone());
         // Audio-only renders take no screenshots (Remotion's imageFormat 'none').
-        let format = (!request.codec.is_audio_only()).then_some(match request.image_format {
+        let format = (images || !request.codec.is_audio_only()).then_some(match request.image_format {
             ImageKind::Jpeg => Capture::Jpeg(request.jpeg_quality),
             ImageKind::Png => Capture::Png,
         });
@@ -299,21 +371,29 @@ pub async fn render_frames_keeping(
                     let frame = selection.frame(index);
                     let t = Instant::now();
                     tab.seek(frame, 1).await?;
-                    let (image, assets) = match &cache {
-                        // Beside the screenshot, like Remotion (the page clears them as it answers).
+                    // Beside the screenshot, like Remotion (the page clears them as it answers).
+                    let (image, page_assets) = tokio::join!(shoot(&tab, format), tab.collect_assets());
+                    let (image, page_assets) = match (image, page_assets) {
+                        (Ok(image), Ok(page_assets)) => (image, page_assets),
+                        (Err(e), _) | (_, Err(e)) => return Err(e.at_frame(frame)),
+                    };
+                    let thumbnail = format.is_some().then_some(image.as_slice());
+                    for artifact in artifacts::parse(&page_assets, thumbnail).map_err(|e| e.at_frame(frame))? {
+                        let mut emitted = emitted.lock().expect("artifact set lock");
+                        emitted.add(artifact, Some(&composition_id))?;
+                    }
+                    let assets = match &cache {
                         Some(cache) => {
-                            let (image, assets) = tokio::join!(shoot(&tab, format), tab.collect_assets());
-                            let assets = assets.and_then(collected::parse).map_err(|e| e.at_frame(frame))?;
+                            let assets = collected::parse(page_assets).map_err(|e| e.at_frame(frame))?;
                             for asset in &assets {
                                 if let RenderAsset::Media(media) = asset {
                                     cache.prefetch(&media.src);
                                 }
                             }
-                            (image, assets)
+                            assets
                         }
-                        None => (shoot(&tab, format).await, Vec::new()),
+                        None => Vec::new(),
                     };
-                    let image = image.map_err(|e| e.at_frame(frame))?;
                     rendered.fetch_add(1, Ordering::Relaxed);
                     if tx.send(Captured { frame, image, assets, time: t.elapsed() }).await.is_err() {
                         // The encoder stopped: its error is reported instead.
@@ -344,15 +424,25 @@ pub async fn render_frames_keeping(
     let encoded = encoder.await.map_err(|e| RenderError::Encoding(format!("encoder thread failed: {e}"))).flatten();
     match capture_error.map_or(encoded, Err) {
         Ok((frames, frame_milliseconds)) => {
-            let summary =
-                VideoSummary { composition, frames, elapsed: started.elapsed(), frame_milliseconds, pages_ready };
+            let artifacts = std::mem::take(&mut *emitted.lock().expect("artifact set lock")).into_sorted();
+            let summary = VideoSummary {
+                composition,
+                frames,
+                elapsed: started.elapsed(),
+                frame_milliseconds,
+                pages_ready,
+                tabs,
+                artifacts,
+            };
             Ok((summary, main_tab))
         }
         Err(e) => {
             if let Some(tab) = main_tab {
                 tab.close().await;
             }
-            let _ = std::fs::remove_file(out);
+            if let Frames::Video(out) = output {
+                let _ = std::fs::remove_file(out);
+            }
             // A frame the page failed because its <OffthreadVideo> source could not be shown.
             Err(frames.explain(e))
         }
@@ -456,9 +546,14 @@ fn spawn_encoder(
             stitch::write_audio(mixed.as_mut(), samples, &out, settings.codec, settings.container, audio.target)?;
             return Ok((frames, timings));
         }
-        if let (Some(mixer), Some(audio)) = (mixer, audio)
-            && let Some(mut mixed) = mixer.finish()?
-        {
+        // A chunk leaves an enforced track to the stitch, which joins silent chunks as silence.
+        let enforce = settings.delivery.enforce_audio_track && settings.container == Container::Output;
+        let mixed = match &mixer {
+            Some(_) if enforce => mixer.map(Mixer::finish_enforced).transpose()?,
+            Some(_) => mixer.map(Mixer::finish).transpose()?.flatten(),
+            None => None,
+        };
+        if let (Some(mut mixed), Some(audio)) = (mixed, audio) {
             let video_only = working_file(&out, VIDEO_ONLY);
             std::fs::rename(&out, &video_only).map_err(|e| RenderError::io("moving the video aside", e))?;
             let muxed =

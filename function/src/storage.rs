@@ -1,11 +1,14 @@
 //! The render bucket, through the function's own credentials (the Lambda role, or the
-//! environment locally; `AWS_ENDPOINT_URL_S3` points at S3-compatible stores).
+//! environment locally; `AWS_ENDPOINT_URL_S3` points at S3-compatible stores), and a job's own
+//! output store with the keys its payload carries.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_s3::primitives::ByteStream;
+use remotion_protocol::output::{OutputStore, RENDER_ID_METADATA, StorageClass};
 
 use crate::error::RenderError;
 
@@ -63,6 +66,29 @@ pub async fn put(
         .bucket(bucket)
         .key(key)
         .content_type(content_type)
+        .body(ByteStream::from(body))
+        .send()
+        .await
+        .map_err(|e| storage(format!("writing s3://{bucket}/{key}"), e))?;
+    Ok(())
+}
+
+/// Writes an object with the options of an output (its privacy and expiry tag).
+pub async fn put_with(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    body: Vec<u8>,
+    options: &UploadOptions,
+) -> Result<(), RenderError> {
+    let acl = options.public_read.then_some(aws_sdk_s3::types::ObjectCannedAcl::PublicRead);
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type(&options.content_type)
+        .set_acl(acl)
+        .set_tagging(options.tagging.clone())
         .body(ByteStream::from(body))
         .send()
         .await
@@ -223,6 +249,82 @@ pub struct UploadOptions {
     pub public_read: bool,
     /// Object tags, URL-encoded `k=v&k2=v2`.
     pub tagging: Option<String>,
+    /// Write only if no object is at the key (`If-None-Match: *`), as the writer this token
+    /// names ([`RENDER_ID_METADATA`]): a retried write the store had carried out is the
+    /// writer's own, any other object at the key fails the upload with
+    /// [`RenderError::OutputExists`].
+    pub only_new: Option<String>,
+    /// `Content-Disposition`.
+    pub content_disposition: Option<String>,
+    /// Storage class.
+    pub storage_class: Option<StorageClass>,
+    /// User metadata (`x-amz-meta-*`).
+    pub metadata: HashMap<String, String>,
+}
+
+impl UploadOptions {
+    /// The user metadata sent: the caller's, and the writer's token when the write is
+    /// conditional.
+    fn metadata(&self) -> Option<HashMap<String, String>> {
+        let mut metadata = self.metadata.clone();
+        if let Some(token) = &self.only_new {
+            metadata.insert(RENDER_ID_METADATA.to_owned(), token.clone());
+        }
+        (!metadata.is_empty()).then_some(metadata)
+    }
+
+    fn storage_class(&self) -> Option<aws_sdk_s3::types::StorageClass> {
+        self.storage_class.map(|c| aws_sdk_s3::types::StorageClass::from(c.as_str()))
+    }
+}
+
+/// What a conditional write that found the key taken comes to: the object is the writer's own
+/// (a retried write the store had carried out), or the upload fails.
+async fn taken(client: &aws_sdk_s3::Client, bucket: &str, key: &str, token: &str) -> Result<(), RenderError> {
+    let head = match client.head_object().bucket(bucket).key(key).send().await {
+        Ok(head) => head,
+        // A write of the key was under way (409) and is gone again: someone else's all the same.
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
+            return Err(RenderError::OutputExists { bucket: bucket.into(), key: key.into() });
+        }
+        Err(e) => return Err(storage(format!("checking who wrote s3://{bucket}/{key}"), e)),
+    };
+    match head.metadata().and_then(|m| m.get(RENDER_ID_METADATA)) {
+        Some(writer) if writer == token => Ok(()),
+        _ => Err(RenderError::OutputExists { bucket: bucket.into(), key: key.into() }),
+    }
+}
+
+/// Whether an S3 error is a failed `If-None-Match` (412) or a concurrent write of the key (409).
+fn is_precondition_failed<E>(error: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> bool {
+    error.raw_response().is_some_and(|r| matches!(r.status().as_u16(), 409 | 412))
+}
+
+/// A client of an S3-compatible store outside the function's account, with the store's own
+/// keys and the same retries and timeouts as [`client`].
+pub fn store_client(store: &OutputStore) -> aws_sdk_s3::Client {
+    let credentials = aws_sdk_s3::config::Credentials::new(
+        store.access_key_id.clone(),
+        store.secret_access_key.clone(),
+        store.session_token.clone(),
+        None,
+        "remotion-output-store",
+    );
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new(store.region.clone()))
+        .endpoint_url(&store.endpoint)
+        .force_path_style(store.force_path_style)
+        .credentials_provider(credentials)
+        .retry_config(aws_sdk_s3::config::retry::RetryConfig::standard().with_max_attempts(S3_ATTEMPTS))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(120))
+                .build(),
+        )
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
 }
 
 /// Parts of a multipart upload: S3 allows at most 10,000 parts of at least 5 MiB.
@@ -246,17 +348,33 @@ pub async fn upload_file(
         let body = ByteStream::from_path(path)
             .await
             .map_err(|e| RenderError::Storage(format!("reading {}: {e}", path.display())))?;
-        client
+        let sent = client
             .put_object()
             .bucket(bucket)
             .key(key)
             .content_type(&options.content_type)
             .set_acl(acl)
             .set_tagging(options.tagging.clone())
+            .set_content_disposition(options.content_disposition.clone())
+            .set_storage_class(options.storage_class())
+            .set_metadata(options.metadata())
+            .set_if_none_match(options.only_new.as_ref().map(|_| "*".to_owned()))
             .body(body)
             .send()
-            .await
-            .map_err(|e| storage(format!("writing s3://{bucket}/{key}"), e))?;
+            .await;
+        return match (sent, &options.only_new) {
+            (Ok(_), _) => Ok(size),
+            (Err(e), Some(token)) if is_precondition_failed(&e) => {
+                taken(client, bucket, key, token).await.map(|()| size)
+            }
+            (Err(e), _) => Err(storage(format!("writing s3://{bucket}/{key}"), e)),
+        };
+    }
+    // Refused early: parts of an output that may not land are not worth uploading.
+    if let Some(token) = &options.only_new
+        && exists(client, bucket, key).await?
+    {
+        taken(client, bucket, key, token).await?;
         return Ok(size);
     }
     let created = client
@@ -266,6 +384,9 @@ pub async fn upload_file(
         .content_type(&options.content_type)
         .set_acl(acl)
         .set_tagging(options.tagging.clone())
+        .set_content_disposition(options.content_disposition.clone())
+        .set_storage_class(options.storage_class())
+        .set_metadata(options.metadata())
         .send()
         .await
         .map_err(|e| storage(format!("starting the upload of s3://{bucket}/{key}"), e))?;
@@ -300,16 +421,23 @@ pub async fn upload_file(
             offset += length;
             number += 1;
         }
-        client
+        // The completion is the write: conditional as a single PUT would be.
+        let completed = client
             .complete_multipart_upload()
             .bucket(bucket)
             .key(key)
             .upload_id(&upload_id)
             .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .set_if_none_match(options.only_new.as_ref().map(|_| "*".to_owned()))
             .send()
-            .await
-            .map_err(|e| storage(format!("completing the upload of s3://{bucket}/{key}"), e))?;
-        Ok(size)
+            .await;
+        match (completed, &options.only_new) {
+            (Ok(_), _) => Ok(size),
+            (Err(e), Some(token)) if is_precondition_failed(&e) => {
+                taken(client, bucket, key, token).await.map(|()| size)
+            }
+            (Err(e), _) => Err(storage(format!("completing the upload of s3://{bucket}/{key}"), e)),
+        }
     }
     .await;
     if result.is_err() {
@@ -368,4 +496,52 @@ pub(crate) async fn test_store(
         }
     });
     test_client(&format!("http://127.0.0.1:{port}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicU64;
+
+    use super::*;
+
+    /// An empty output: the test store answers after the request head and reads no body, so a
+    /// body could race its answer.
+    fn output_file() -> tempfile::NamedTempFile {
+        tempfile::NamedTempFile::new().unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_output_that_may_not_replace_a_taken_key_fails_naming_it() {
+        // The store refuses the conditional PUT (412); the object there names no writer.
+        let requests = Arc::new(AtomicU64::new(0));
+        let store = test_store(
+            |method, _| match method {
+                "PUT" => (412, "<Error><Code>PreconditionFailed</Code></Error>".into()),
+                _ => (200, String::new()),
+            },
+            requests.clone(),
+        )
+        .await;
+        let options = UploadOptions { only_new: Some("r1".into()), ..UploadOptions::default() };
+        let file = output_file();
+        let error = upload_file(&store, "b", "videos/out.mp4", file.path(), &options).await.unwrap_err();
+        assert!(
+            matches!(&error, RenderError::OutputExists { bucket, key } if bucket == "b" && key == "videos/out.mp4"),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("s3://b/videos/out.mp4 already exists"), "{error}");
+        // The PUT, then the HEAD asking who wrote the object.
+        assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn an_output_allowed_to_replace_is_written_unconditionally() {
+        let requests = Arc::new(AtomicU64::new(0));
+        let store = test_store(|_, _| (200, String::new()), requests.clone()).await;
+        let file = output_file();
+        let size = upload_file(&store, "b", "k", file.path(), &UploadOptions::default()).await.unwrap();
+        assert_eq!(size, 0);
+        assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
 }

@@ -4,9 +4,10 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use remotion_crds::render_job::Privacy;
+use remotion_crds::render_job::{LogLevel, OpenGlRenderer, Privacy};
 use remotion_protocol::media::{
-    AudioCodec, Codec, DeleteAfter, PixelFormat, StillImageFormat, VideoImageFormat, X264Preset,
+    AudioCodec, Codec, ColorSpace, DeleteAfter, PixelFormat, ProResProfile, StillImageFormat, VideoImageFormat,
+    X264Preset,
 };
 use serde::de::DeserializeOwned;
 
@@ -38,9 +39,9 @@ pub struct KubeArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Render a video: create a RenderJob, show its progress, download the output.
-    Render(RenderArgs),
+    Render(Box<RenderArgs>),
     /// Render one frame as an image: create a RenderJob with `still`, download the image.
-    Still(StillArgs),
+    Still(Box<StillArgs>),
     /// List the RemotionSites of the namespace and their compositions.
     Sites(SitesArgs),
     /// Cancel a render and wait until it has stopped.
@@ -78,7 +79,7 @@ pub struct StillArgs {
     /// Frame to render (0 = first).
     #[arg(long, default_value_t = 0)]
     pub frame: i64,
-    /// Image format: png (default), jpeg or webp.
+    /// Image format: png (default), jpeg, webp or pdf.
     #[arg(long, value_parser = serde_name::<StillImageFormat>)]
     pub image_format: Option<StillImageFormat>,
     #[command(flatten)]
@@ -104,7 +105,8 @@ pub struct JobArgs {
     /// JPEG quality (0–100) of captured frames or of a JPEG still.
     #[arg(long, alias = "quality", value_name = "0-100")]
     pub jpeg_quality: Option<i32>,
-    /// `private` (default: the output URL is presigned) or `public` (the bucket must allow it).
+    /// `private` (default: the output URL is presigned), `public` (the bucket must allow it) or
+    /// `no-acl` (as private: written without an ACL, for buckets whose ACLs are disabled).
     #[arg(long, value_parser = privacy)]
     pub privacy: Option<Privacy>,
     /// Object key of the output in the bucket (default: `renders/<renderId>/out.<ext>`).
@@ -126,6 +128,27 @@ pub struct JobArgs {
     /// Order among renders waiting for their function (higher first, -1000–1000).
     #[arg(long, allow_negative_numbers = true)]
     pub priority: Option<i32>,
+    /// Environment variables of the page (`process.env`), from a dotenv file of `NAME=value`
+    /// lines, as Remotion's `--env-file`.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+    /// Chromium's OpenGL renderer: swangle (the default on Lambda), angle, egl, swiftshader,
+    /// vulkan or angle-egl.
+    #[arg(long, value_parser = serde_name::<OpenGlRenderer>)]
+    pub gl: Option<OpenGlRenderer>,
+    /// The page's User-Agent.
+    #[arg(long, value_name = "AGENT")]
+    pub user_agent: Option<String>,
+    /// Accept invalid (e.g. self-signed) certificates of what the page loads.
+    #[arg(long)]
+    pub ignore_certificate_errors: bool,
+    /// Turn off CORS and the other web security checks of the page.
+    #[arg(long)]
+    pub disable_web_security: bool,
+    /// The render's log level: error, warn, info (default) or verbose (the page's console goes
+    /// to the function's log).
+    #[arg(long = "log", value_parser = serde_name::<LogLevel>)]
+    pub log_level: Option<LogLevel>,
     /// Where to save the output (default: `out/<job name>.<ext>`).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -173,6 +196,43 @@ pub struct VideoArgs {
     /// Number of chunks to split the render into.
     #[arg(long)]
     pub concurrency: Option<i32>,
+    /// Browser tabs capturing each chunk's frames at once (1–16).
+    #[arg(long)]
+    pub concurrency_per_lambda: Option<i32>,
+    /// Object key of a file holding the audio alone, e.g. outputs/ns/intro.aac (its extension
+    /// the audio codec's); the video then has no audio track.
+    #[arg(long)]
+    pub separate_audio_to: Option<String>,
+    /// Target video bit rate, e.g. 4M or 800k, instead of a CRF (h264, h265, vp8, vp9).
+    #[arg(long)]
+    pub video_bitrate: Option<String>,
+    /// Peak video bit rate, e.g. 5M (needs --buffer-size).
+    #[arg(long)]
+    pub max_rate: Option<String>,
+    /// Rate-control buffer size, e.g. 10M.
+    #[arg(long)]
+    pub buffer_size: Option<String>,
+    /// default, bt601, bt709 or bt2020-ncl.
+    #[arg(long, value_parser = serde_name::<ColorSpace>)]
+    pub color_space: Option<ColorSpace>,
+    /// 4444-xq, 4444, hq, standard, light or proxy (prores only).
+    #[arg(long, value_parser = serde_name::<ProResProfile>)]
+    pub prores_profile: Option<ProResProfile>,
+    /// Times a GIF plays again after its first play (unset: forever; 0: once).
+    #[arg(long)]
+    pub number_of_gif_loops: Option<i32>,
+    /// A silent audio track when nothing is heard.
+    #[arg(long)]
+    pub enforce_audio_track: bool,
+    /// Every frame as an image file instead of a video (imageSequence).
+    #[arg(long)]
+    pub sequence: bool,
+    /// Name of each frame file, with [frame] and [ext] (implies --sequence).
+    #[arg(long, value_name = "PATTERN")]
+    pub image_sequence_pattern: Option<String>,
+    /// Also one ZIP of every frame, downloaded instead of the frames (implies --sequence).
+    #[arg(long)]
+    pub sequence_archive: bool,
 }
 
 /// `sites [SITE]`.
@@ -208,12 +268,9 @@ fn serde_name<T: DeserializeOwned>(value: &str) -> Result<T, String> {
     serde_json::from_value(serde_json::Value::String(value.to_owned())).map_err(|e| e.to_string())
 }
 
-/// `--privacy`: Remotion's `no-acl` has no meaning here (the operator writes the objects).
+/// `--privacy`: Remotion's three values.
 fn privacy(value: &str) -> Result<Privacy, String> {
-    match value {
-        "no-acl" => Err("no-acl is not supported: outputs are private (presigned URL) or public".into()),
-        other => serde_name(other),
-    }
+    serde_name(value)
 }
 
 #[cfg(test)]
@@ -230,9 +287,10 @@ mod tests {
     }
 
     #[test]
-    fn privacy_no_acl_is_refused_with_the_reason() {
+    fn privacy_takes_remotions_three_values() {
         assert_eq!(privacy("public"), Ok(Privacy::Public));
-        assert!(privacy("no-acl").unwrap_err().contains("not supported"));
+        assert_eq!(privacy("no-acl"), Ok(Privacy::NoAcl));
+        assert!(privacy("open").is_err());
     }
 
     #[test]

@@ -28,6 +28,7 @@ fn extension_of(content_type: &str) -> &'static str {
         "image/png" => "png",
         "image/jpeg" => "jpeg",
         "image/webp" => "webp",
+        "application/pdf" => "pdf",
         "audio/mpeg" => "mp3",
         "audio/aac" => "aac",
         "audio/wav" => "wav",

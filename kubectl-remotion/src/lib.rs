@@ -7,7 +7,8 @@
 //! caller's kubeconfig, like kubectl: the plugin needs no AWS credentials.
 //!
 //! Code map:
-//! - [`args`]: the command line (clap), [`spec`]: flags → `RenderJobSpec`, [`props`]: `--props`;
+//! - [`args`]: the command line (clap), [`spec`]: flags → `RenderJobSpec`, [`props`]: `--props`,
+//!   [`env_file`]: `--env-file`;
 //! - [`cluster`]: the client and namespace from the kubeconfig, like kubectl;
 //! - [`render`]: `render` and `still` from start to end, picking the site and function
 //!   ([`resolve`]), following the job ([`follow`], shown by [`progress`], Ctrl-C in
@@ -18,6 +19,7 @@ pub mod args;
 pub mod cancel;
 pub mod cluster;
 pub mod download;
+pub mod env_file;
 pub mod follow;
 pub mod format;
 pub mod interrupt;
@@ -59,8 +61,8 @@ impl Exit {
 pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
     let cluster = cluster::connect(&cli.kube).await?;
     match cli.command {
-        Command::Render(args) => render::render(&cluster, args).await,
-        Command::Still(args) => render::still(&cluster, args).await,
+        Command::Render(args) => render::render(&cluster, *args).await,
+        Command::Still(args) => render::still(&cluster, *args).await,
         Command::Sites(args) => sites::run(&cluster, &args).await,
         Command::Cancel(args) => cancel::run(&cluster, &args).await,
         Command::Logs(args) => logs::run(&cluster, &args).await,

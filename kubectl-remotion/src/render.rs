@@ -89,7 +89,27 @@ async fn finish(job: &RenderJob, progress: &Progress, job_args: &JobArgs, output
     if job_args.no_download {
         return Ok(Exit::Success);
     }
-    let result = job.status.as_ref().and_then(|s| s.output.as_ref()).context("the job succeeded without an output")?;
+    let output_status =
+        job.status.as_ref().and_then(|s| s.output.as_ref()).context("the job succeeded without an output")?;
+    // An image sequence is a folder of frames: its archive is the one file to download.
+    let archive = match (output_status.frames, &output_status.archive) {
+        (Some(_), Some(archive)) => Some(remotion_crds::render_job::RenderOutput {
+            url: archive.url.clone(),
+            s3_uri: archive.s3_uri.clone(),
+            size_bytes: archive.size_bytes,
+            content_type: archive.content_type.clone(),
+            ..Default::default()
+        }),
+        (Some(frames), None) => {
+            println!(
+                "  The {frames} frames stay in {}: render with imageSequence.archive for one file to download",
+                output_status.s3_uri
+            );
+            return Ok(Exit::Success);
+        }
+        (None, _) => None,
+    };
+    let result = archive.as_ref().unwrap_or(output_status);
     let url = result.url.as_deref().context("the output has no URL to download it from (see the job's Events)")?;
     let dest =
         output.or_else(|| job_args.out.clone()).unwrap_or_else(|| download::default_path(&job.name_any(), result));

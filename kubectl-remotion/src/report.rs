@@ -32,6 +32,13 @@ pub fn summary(job: &RenderJob, elapsed: Duration) -> String {
     if let Some(output) = &status.output {
         let size = u64::try_from(output.size_bytes).unwrap_or(0);
         let _ = writeln!(out, "  Output:  {} ({}, {})", output.s3_uri, format::bytes(size), output.content_type);
+        if let (Some(frames), Some(pattern)) = (output.frames, &output.sequence_pattern) {
+            let _ = writeln!(out, "  Files:   {frames} frames named {pattern}");
+        }
+        if let Some(archive) = &output.archive {
+            let size = u64::try_from(archive.size_bytes).unwrap_or(0);
+            let _ = writeln!(out, "  Archive: {} ({})", archive.s3_uri, format::bytes(size));
+        }
         if let Some(url) = &output.url {
             let expires = output.url_expires_at.as_ref().map(|t| format!(" (valid until {})", t.0)).unwrap_or_default();
             let _ = writeln!(out, "  URL:     {url}{expires}");
@@ -124,6 +131,22 @@ mod tests {
              Cost:    $0.00428 (7 invocation(s), 120,807 billed ms)\n  \
              Output:  s3://b/renders/1/out.mp4 (2.10 MB, video/mp4)\n  \
              URL:     https://b.s3.amazonaws.com/renders/1/out.mp4?X-Amz-Signature=x\n"
+        );
+    }
+
+    #[test]
+    fn a_sequence_summary_names_its_frames_and_archive() {
+        let done = job(json!({"phase": "Succeeded",
+            "output": {"s3Uri": "s3://b/renders/1/frames/", "sizeBytes": 3_000_000, "contentType": "image/png",
+                       "frames": 120, "sequencePattern": "element-[frame].png",
+                       "archive": {"url": "https://b/renders/1/frames.zip", "s3Uri": "s3://b/renders/1/frames.zip",
+                                   "sizeBytes": 3_020_000, "contentType": "application/zip"}}}));
+        assert_eq!(
+            summary(&done, Duration::from_millis(5_000)),
+            "Done: renderjob/intro succeeded in 5.0 s\n  \
+             Output:  s3://b/renders/1/frames/ (3.00 MB, image/png)\n  \
+             Files:   120 frames named element-[frame].png\n  \
+             Archive: s3://b/renders/1/frames.zip (3.02 MB)\n"
         );
     }
 

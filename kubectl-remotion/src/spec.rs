@@ -9,7 +9,7 @@ use remotion_protocol::media::StillImageFormat;
 use serde_json::{Map, Value, json};
 
 use crate::args::{JobArgs, VideoArgs};
-use crate::props;
+use crate::{env_file, props};
 
 /// What a job renders, and with which function.
 #[derive(Clone, Copy, Debug)]
@@ -39,6 +39,26 @@ pub fn video(target: Target<'_>, job: &JobArgs, video: &VideoArgs) -> Result<Ren
     set(&mut spec, "everyNthFrame", video.every_nth_frame);
     set(&mut spec, "framesPerLambda", video.frames_per_lambda);
     set(&mut spec, "concurrency", video.concurrency);
+    set(&mut spec, "concurrencyPerLambda", video.concurrency_per_lambda);
+    set(&mut spec, "videoBitrate", video.video_bitrate.as_deref());
+    set(&mut spec, "encodingMaxRate", video.max_rate.as_deref());
+    set(&mut spec, "encodingBufferSize", video.buffer_size.as_deref());
+    set(&mut spec, "colorSpace", video.color_space);
+    set(&mut spec, "proResProfile", video.prores_profile);
+    set(&mut spec, "numberOfGifLoops", video.number_of_gif_loops);
+    set(&mut spec, "enforceAudioTrack", video.enforce_audio_track.then_some(true));
+    if video.sequence || video.image_sequence_pattern.is_some() || video.sequence_archive {
+        let mut sequence = Map::new();
+        set(&mut sequence, "pattern", video.image_sequence_pattern.as_deref());
+        set(&mut sequence, "archive", video.sequence_archive.then_some(true));
+        spec.insert("imageSequence".into(), Value::Object(sequence));
+    }
+    if let Some(key) = &video.separate_audio_to {
+        let output = spec.entry("output").or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(output) = output {
+            output.insert("separateAudioTo".into(), json!(key));
+        }
+    }
     typed(spec)
 }
 
@@ -68,10 +88,22 @@ fn common(target: Target<'_>, job: &JobArgs) -> Result<Map<String, Value>> {
     set(&mut spec, "jpegQuality", job.jpeg_quality);
     set(&mut spec, "maxRetries", job.max_retries);
     if let Some(ms) = job.timeout {
-        spec.insert("timeoutSeconds".into(), json!(timeout_seconds(ms)?));
+        spec.insert("delayRenderTimeoutSeconds".into(), json!(timeout_seconds(ms)?));
     }
     set(&mut spec, "deleteAfter", job.delete_after);
     set(&mut spec, "priority", job.priority);
+    if let Some(path) = &job.env_file {
+        spec.insert("envVariables".into(), json!(env_file::read(path)?));
+    }
+    let mut chromium = Map::new();
+    set(&mut chromium, "gl", job.gl);
+    set(&mut chromium, "userAgent", job.user_agent.as_deref());
+    set(&mut chromium, "ignoreCertificateErrors", job.ignore_certificate_errors.then_some(true));
+    set(&mut chromium, "disableWebSecurity", job.disable_web_security.then_some(true));
+    if !chromium.is_empty() {
+        spec.insert("chromiumOptions".into(), Value::Object(chromium));
+    }
+    set(&mut spec, "logLevel", job.log_level);
     let mut output = Map::new();
     set(&mut output, "key", job.out_name.as_deref());
     set(&mut output, "privacy", job.privacy);
@@ -225,7 +257,7 @@ mod tests {
         assert_eq!(spec.frame_range, Some(FrameRange { start: 0, end: Some(59) }));
         assert_eq!((spec.frames_per_lambda, spec.concurrency), (Some(20), None));
         assert_eq!((spec.scale, spec.jpeg_quality, spec.max_retries), (Some(0.5), Some(90), 3));
-        assert_eq!(spec.timeout_seconds, 45);
+        assert_eq!(spec.delay_render_timeout_seconds, 45);
         let output = spec.output.unwrap();
         assert_eq!(output.key.as_deref(), Some("outputs/ns/intro.mp4"));
         assert_eq!((output.privacy, output.presign_seconds), (Privacy::Public, Some(600)));
@@ -234,14 +266,86 @@ mod tests {
     }
 
     #[test]
+    fn delivery_flags_become_the_delivery_fields() {
+        use remotion_protocol::media::{ColorSpace, ProResProfile};
+        let spec = render_spec(&[
+            "--video-bitrate",
+            "4M",
+            "--max-rate",
+            "5M",
+            "--buffer-size",
+            "10M",
+            "--color-space",
+            "bt2020-ncl",
+            "--enforce-audio-track",
+        ])
+        .unwrap();
+        assert_eq!(
+            (spec.video_bitrate.as_deref(), spec.encoding_max_rate.as_deref(), spec.encoding_buffer_size.as_deref()),
+            (Some("4M"), Some("5M"), Some("10M"))
+        );
+        assert_eq!((spec.color_space, spec.enforce_audio_track), (Some(ColorSpace::Bt2020Ncl), true));
+        let prores = render_spec(&["--codec", "prores", "--prores-profile", "4444-xq"]).unwrap();
+        assert_eq!(prores.pro_res_profile, Some(ProResProfile::P4444Xq));
+        let gif = render_spec(&["--codec", "gif", "--number-of-gif-loops", "0"]).unwrap();
+        assert_eq!(gif.number_of_gif_loops, Some(0));
+        assert!(render_spec(&["--color-space", "srgb"]).is_err(), "Remotion's names only");
+        let plain = render_spec(&[]).unwrap();
+        assert!(plain.video_bitrate.is_none() && plain.color_space.is_none() && !plain.enforce_audio_track);
+    }
+
+    #[test]
+    fn sequence_flags_become_the_image_sequence() {
+        use remotion_crds::render_job::ImageSequenceSpec;
+        let plain = render_spec(&["--sequence", "--image-format", "png"]).unwrap();
+        assert_eq!(plain.image_sequence, Some(ImageSequenceSpec::default()));
+        let named = render_spec(&["--image-sequence-pattern", "f_[frame].[ext]", "--sequence-archive"]).unwrap();
+        let expected = ImageSequenceSpec { pattern: Some("f_[frame].[ext]".into()), archive: true };
+        assert_eq!(named.image_sequence, Some(expected));
+        assert_eq!(render_spec(&[]).unwrap().image_sequence, None);
+    }
+
+    #[test]
     fn no_flags_leave_every_default_to_the_operator() {
         let spec = render_spec(&[]).unwrap();
         assert_eq!((spec.codec, spec.frame_range, spec.output, spec.input_props), (None, None, None, None));
-        assert_eq!((spec.max_retries, spec.timeout_seconds), (1, 30), "the CRD's defaults");
+        assert_eq!((spec.max_retries, spec.delay_render_timeout_seconds), (1, 30), "the CRD's defaults");
         let muted =
             render_spec(&["--muted", "--concurrency", "4", "--codec", "gif", "--every-nth-frame", "2"]).unwrap();
         assert!(muted.muted);
         assert_eq!((muted.concurrency, muted.every_nth_frame, muted.codec), (Some(4), Some(2), Some(Codec::Gif)));
+        assert_eq!(muted.concurrency_per_lambda, None);
+        let tabs = render_spec(&["--concurrency-per-lambda", "3"]).unwrap();
+        assert_eq!(tabs.concurrency_per_lambda, Some(3));
+        let separate =
+            render_spec(&["--out-name", "outputs/ns/v.mp4", "--separate-audio-to", "outputs/ns/v.aac"]).unwrap();
+        let output = separate.output.unwrap();
+        assert_eq!(
+            (output.key.as_deref(), output.separate_audio_to.as_deref()),
+            (Some("outputs/ns/v.mp4"), Some("outputs/ns/v.aac"))
+        );
+    }
+
+    #[test]
+    fn page_and_browser_flags_become_the_page_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let env_file = dir.path().join(".env");
+        std::fs::write(&env_file, "API_URL=https://api.example.com\n# comment\nGREETING='hi there'\n").unwrap();
+        let env_arg = env_file.to_str().unwrap();
+        let flags = ["--env-file", env_arg, "--gl", "angle-egl", "--user-agent", "RenderBot/1", "--log", "verbose"];
+        let spec =
+            render_spec(&[&flags[..], &["--ignore-certificate-errors", "--disable-web-security"]].concat()).unwrap();
+        assert_eq!(spec.env_variables.get("GREETING").map(String::as_str), Some("hi there"));
+        assert_eq!(spec.env_variables.len(), 2);
+        let chromium = spec.chromium_options.unwrap();
+        assert_eq!(chromium.gl, Some(remotion_crds::render_job::OpenGlRenderer::AngleEgl));
+        assert_eq!(chromium.user_agent.as_deref(), Some("RenderBot/1"));
+        assert!(chromium.ignore_certificate_errors && chromium.disable_web_security);
+        assert_eq!(spec.log_level, Some(remotion_crds::render_job::LogLevel::Verbose));
+        let still = still_spec(&["--log", "warn", "--gl", "swangle"]).unwrap();
+        assert_eq!(still.log_level, Some(remotion_crds::render_job::LogLevel::Warn));
+        assert!(still.env_variables.is_empty());
+        assert!(still_spec(&["--log", "trace"]).unwrap_err().to_string().contains("verbose"));
     }
 
     #[test]
@@ -284,8 +388,8 @@ mod tests {
     fn bad_values_are_refused_with_the_accepted_ones() {
         let error = render_spec(&["--codec", "h266"]).unwrap_err().to_string();
         assert!(error.contains("h266") && error.contains("vp9"), "{error}");
-        let error = render_spec(&["--privacy", "no-acl"]).unwrap_err().to_string();
-        assert!(error.contains("not supported"), "{error}");
+        let error = render_spec(&["--privacy", "everyone"]).unwrap_err().to_string();
+        assert!(error.contains("no-acl"), "{error}");
         let error = render_spec(&["--bucket-name", "x"]).unwrap_err().to_string();
         assert!(error.contains("--bucket-name"), "{error}");
         let error = format!("{:#}", render_spec(&["--props", "[]"]).unwrap_err());

@@ -163,6 +163,10 @@ pub struct AwsClients {
     /// Lambda Invoke: **no SDK retries** (a retry would run the function again) and a timeout
     /// above Lambda's 15-minute maximum; callers bound shorter invocations themselves.
     pub lambda_invoke: aws_sdk_lambda::Client,
+    /// S3 Control: the account's own S3 settings (its Block Public Access). Standard retries.
+    pub s3control: aws_sdk_s3control::Client,
+    /// STS: whose account the credentials are. Standard retries.
+    pub sts: aws_sdk_sts::Client,
     /// The region.
     pub region: String,
     /// The custom endpoint, if any.
@@ -419,10 +423,16 @@ async fn sdk_config(access: &AwsAccess, secret: Option<&SecretKeys>, grant: &Gra
         Grant::AssumedRole { external_id, .. } => Some(external_id),
         Grant::OwnKeys | Grant::OperatorIdentity => chosen.as_ref(),
     };
+    // A store with an endpoint of its own serves STS there too (MinIO, and AWS's stand-ins);
+    // only the role's exchange goes there, the base credentials come from where they did.
+    let sts_config = match &access.endpoint {
+        Some(endpoint) => base.to_builder().endpoint_url(endpoint).build(),
+        None => base.clone(),
+    };
     let mut role = aws_config::sts::AssumeRoleProvider::builder(role_arn.clone())
         .session_name("remotion-operator")
         .region(region)
-        .configure(&base);
+        .configure(&sts_config);
     if let Some(external_id) = external_id {
         role = role.external_id(external_id.clone());
     }
@@ -450,13 +460,44 @@ fn build_clients(sdk: &SdkConfig, access: &AwsAccess) -> AwsClients {
         }
         aws_sdk_lambda::Client::from_conf(builder.build())
     };
+    let mut s3control = aws_sdk_s3control::config::Builder::from(sdk)
+        .timeout_config(S3_CALLS.timeouts())
+        .retry_config(S3_CALLS.retries())
+        .interceptor(calls.interceptor());
+    let mut sts = aws_sdk_sts::config::Builder::from(sdk)
+        .timeout_config(S3_CALLS.timeouts())
+        .retry_config(S3_CALLS.retries())
+        .interceptor(calls.interceptor());
+    if let Some(endpoint) = &access.endpoint {
+        s3control = s3control.endpoint_resolver(AtEndpoint(endpoint.clone()));
+        sts = sts.endpoint_url(endpoint);
+    }
     AwsClients {
         s3: aws_sdk_s3::Client::from_conf(s3.build()),
+        s3control: aws_sdk_s3control::Client::from_conf(s3control.build()),
+        sts: aws_sdk_sts::Client::from_conf(sts.build()),
         lambda: lambda_with(&LAMBDA_CONTROL_CALLS),
         lambda_invoke: lambda_with(&LAMBDA_INVOKE_CALLS),
         region: access.region.clone(),
         endpoint: access.endpoint.clone(),
         credentials: sdk.credentials_provider(),
+    }
+}
+
+/// S3 Control at a store's own endpoint. S3 Control's endpoint rules put the account id in
+/// front of the host (`<account>.s3-control.<region>.amazonaws.com`), which a custom endpoint
+/// such as `http://127.0.0.1:5000` cannot take; the stores that serve S3 Control at their
+/// endpoint (AWS's stand-ins) read the account from the `x-amz-account-id` header instead.
+#[derive(Debug)]
+struct AtEndpoint(String);
+
+impl aws_sdk_s3control::config::endpoint::ResolveEndpoint for AtEndpoint {
+    fn resolve_endpoint<'a>(
+        &'a self,
+        _params: &'a aws_sdk_s3control::config::endpoint::Params,
+    ) -> aws_sdk_s3control::config::endpoint::EndpointFuture<'a> {
+        let endpoint = aws_sdk_s3control::config::endpoint::Endpoint::builder().url(self.0.clone()).build();
+        aws_sdk_s3control::config::endpoint::EndpointFuture::ready(Ok(endpoint))
     }
 }
 

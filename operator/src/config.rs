@@ -75,6 +75,12 @@ pub struct Config {
     #[arg(long, env = "REMOTION_OPERATOR_TENANCY_POLICY")]
     pub tenancy_policy: Option<std::path::PathBuf>,
 
+    /// Let RenderJob webhooks (`spec.webhook.url`) reach loopback, private, shared and
+    /// unique-local addresses, e.g. a receiver inside the cluster. Off: public addresses only.
+    /// Link-local addresses (the instance metadata service) are refused either way.
+    #[arg(long, env = "REMOTION_OPERATOR_WEBHOOK_ALLOW_PRIVATE_NETWORKS", default_value_t = false)]
+    pub webhook_allow_private_networks: bool,
+
     /// Log format; the filter comes from RUST_LOG (default `info`).
     #[arg(long, env = "REMOTION_OPERATOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
@@ -211,6 +217,9 @@ mod tests {
         assert_eq!(config.site_syncs, 1);
         assert_eq!(config.site_settings().unwrap(), SiteSettings::default());
         assert_eq!(config.trace_export().unwrap(), None, "no spans exported unless asked");
+        assert!(!config.webhook_allow_private_networks, "webhooks reach public addresses only");
+        let open = Config::try_parse_from(["remotion-operator", "--webhook-allow-private-networks"]).unwrap();
+        assert!(open.webhook_allow_private_networks);
     }
 
     #[test]

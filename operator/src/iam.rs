@@ -4,8 +4,9 @@
 //!
 //! `remotion-operator iam-policy operator|function [--bucket NAME]` prints a policy.
 //! `operator/tests/it/iam_policy.rs` extracts the SDK operations the operator's and the
-//! function's code call and checks, through [`s3_actions`], [`lambda_actions`] and
-//! [`SETTER_ACTIONS`], that each policy grants exactly the actions they need.
+//! function's code call and checks, through [`s3_actions`], [`lambda_actions`],
+//! [`s3control_actions`], [`sts_actions`] and [`SETTER_ACTIONS`], that each policy grants
+//! exactly the actions they need.
 
 use clap::{Args, ValueEnum};
 use serde_json::Value;
@@ -155,6 +156,23 @@ pub fn s3_actions(operation: &str) -> Option<&'static [&'static str]> {
         "put_bucket_acl" => &["s3:PutBucketAcl"],
         "get_bucket_tagging" => &["s3:GetBucketTagging"],
         "put_bucket_tagging" => &["s3:PutBucketTagging"],
+        _ => return None,
+    })
+}
+
+/// IAM actions authorizing an `aws-sdk-s3control` operation, `None` for operations not mapped yet.
+pub fn s3control_actions(operation: &str) -> Option<&'static [&'static str]> {
+    Some(match operation {
+        "get_public_access_block" => &["s3:GetAccountPublicAccessBlock"],
+        _ => return None,
+    })
+}
+
+/// IAM actions authorizing an `aws-sdk-sts` operation, `None` for operations not mapped yet.
+pub fn sts_actions(operation: &str) -> Option<&'static [&'static str]> {
+    Some(match operation {
+        // Who the caller is needs no permission: it cannot be denied.
+        "get_caller_identity" => &[],
         _ => return None,
     })
 }

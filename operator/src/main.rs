@@ -89,6 +89,7 @@ async fn run(config: &Config, site_settings: SiteSettings) -> Result<()> {
         launch_concurrency: config.launch_concurrency,
         finished_job_ttl: config.finished_job_ttl_seconds.map(|s| std::time::Duration::from_secs(u64::from(s))),
         site: site_settings,
+        webhook_allow_private_networks: config.webhook_allow_private_networks,
         ..Settings::new(config.namespace.clone(), config.concurrency)
     };
     let result = controllers::run(ctx, settings, readiness, shutdown.clone()).await;

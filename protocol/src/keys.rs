@@ -12,6 +12,7 @@
 //! renders/<renderId>/continuation.json       the render's state, handed to the orchestrator's next invocation
 //! renders/<renderId>/continuation-claims/<n> taken by continuation n (exactly one runs)
 //! renders/<renderId>/out.<ext>               default output key
+//! renders/<renderId>/artifacts/<filename>    files the composition emitted with <Artifact>
 //! optimization/<namespace>/<siteName>/<composition>.json  per-frame cost profile for chunk planning
 //! ```
 //!
@@ -55,6 +56,18 @@ pub enum KeyError {
         "composition id {0:?} cannot be used in an S3 key (empty, too long, or contains '/' or control characters)"
     )]
     CompositionId(String),
+    /// A composition's `defaultOutName` cannot name an output in the render's folder.
+    #[error(
+        "defaultOutName {0:?} (from the composition's calculateMetadata) must be 1–200 characters of letters, \
+         digits, '/' and -!_.*'() with no empty, '.' or '..' segment, as Remotion's outName"
+    )]
+    OutName(String),
+    /// An `<Artifact>`'s filename cannot name a file in the render's artifacts folder.
+    #[error(
+        "artifact filename {0:?} must be 1–512 characters of letters, digits, '/' and -!_.*'():&$@=;+,? \
+         with no empty, '.' or '..' segment (Remotion's rule, and it must stay inside the render's folder)"
+    )]
+    ArtifactFilename(String),
 }
 
 /// A validated site name (the folder under `sites/`).
@@ -292,9 +305,46 @@ pub fn allotment(id: &RenderId) -> String {
     format!("{RENDERS_PREFIX}{id}/allotment.json")
 }
 
+/// `renders/<id>/frames/`: the frames of an image sequence.
+pub fn sequence_frames(id: &RenderId) -> String {
+    format!("{RENDERS_PREFIX}{id}/frames/")
+}
+
+/// `renders/<id>/frames.zip`: the archive of an image sequence's frames, beside them.
+pub fn sequence_archive(id: &RenderId) -> String {
+    format!("{RENDERS_PREFIX}{id}/frames.zip")
+}
+
 /// `renders/<id>/out.<ext>`
 pub fn default_output(id: &RenderId, extension: &str) -> String {
     format!("{RENDERS_PREFIX}{id}/out.{extension}")
+}
+
+/// `renders/<id>/<name>.<ext>`: the output named by a composition's `defaultOutName` (a name
+/// without extension, as Remotion's CLI takes it), kept inside the render's folder.
+pub fn named_output(id: &RenderId, name: &str, extension: &str) -> Result<String, KeyError> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-!_.*'()/".contains(c);
+    let segments_ok = name.split('/').all(|s| !s.is_empty() && s != "." && s != "..");
+    if name.is_empty() || name.len() > 200 || !name.chars().all(allowed) || !segments_ok {
+        return Err(KeyError::OutName(name.to_owned()));
+    }
+    Ok(format!("{RENDERS_PREFIX}{id}/{name}.{extension}"))
+}
+
+/// `renders/<id>/artifacts/`
+pub fn artifacts_prefix(id: &RenderId) -> String {
+    format!("{RENDERS_PREFIX}{id}/artifacts/")
+}
+
+/// `renders/<id>/artifacts/<filename>` (where Remotion Lambda saves an `<Artifact>`): the
+/// filename in Remotion's characters, and no segment that would climb out of the folder.
+pub fn artifact(id: &RenderId, filename: &str) -> Result<String, KeyError> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-!_.*'()/:&$@=;+,?".contains(c);
+    let segments_ok = filename.split('/').all(|s| !s.is_empty() && s != "." && s != "..");
+    if filename.is_empty() || filename.len() > 512 || !filename.chars().all(allowed) || !segments_ok {
+        return Err(KeyError::ArtifactFilename(filename.to_owned()));
+    }
+    Ok(format!("{}{filename}", artifacts_prefix(id)))
 }
 
 /// `optimization/<namespace>/<site>/<composition>.json`
@@ -341,7 +391,15 @@ mod tests {
         assert_eq!(continuation_claim(&id, 3), "renders/abc123/continuation-claims/000003");
         assert!(continuation_claim(&id, 3).starts_with(&continuation_claims_prefix(&id)));
         assert_eq!(default_output(&id, "mp4"), "renders/abc123/out.mp4");
+        assert_eq!(named_output(&id, "weekly/recap", "webm").unwrap(), "renders/abc123/weekly/recap.webm");
+        for bad in ["", "../escape", "a//b", "/abs", "sp ace", "dot/./x"] {
+            assert_eq!(named_output(&id, bad, "mp4"), Err(KeyError::OutName(bad.into())), "{bad:?}");
+        }
         assert_eq!(optimization(&site, "Intro").unwrap(), "optimization/team-a/my-site/Intro.json");
+        assert_eq!(artifact(&id, "captions/en.srt").unwrap(), "renders/abc123/artifacts/captions/en.srt");
+        for bad in ["", "../escape", "a//b", "/abs", "sp ace", "dot/./x", "a\\b"] {
+            assert_eq!(artifact(&id, bad), Err(KeyError::ArtifactFilename(bad.into())), "{bad:?}");
+        }
         assert_eq!(
             serve_url("http://127.0.0.1:8333/bucket/", &site),
             "http://127.0.0.1:8333/bucket/sites/team-a/my-site/index.html"

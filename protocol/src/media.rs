@@ -174,6 +174,27 @@ impl AudioCodec {
             Self::Pcm16 => "pcm-16",
         }
     }
+
+    /// Extension of a file holding only this audio (Remotion's `getExtensionFromAudioCodec`,
+    /// what its `separateAudioTo` expects): raw ADTS for AAC, Ogg for Opus, WAV for PCM.
+    pub fn file_extension(self) -> &'static str {
+        match self {
+            Self::Aac => "aac",
+            Self::Mp3 => "mp3",
+            Self::Opus => "opus",
+            Self::Pcm16 => "wav",
+        }
+    }
+
+    /// Content-Type of such a file.
+    pub fn file_content_type(self) -> &'static str {
+        match self {
+            Self::Aac => "audio/aac",
+            Self::Mp3 => "audio/mpeg",
+            Self::Opus => "audio/ogg",
+            Self::Pcm16 => "audio/wav",
+        }
+    }
 }
 
 /// Format of the screenshots a video is made of.
@@ -202,6 +223,8 @@ pub enum StillImageFormat {
     Jpeg,
     /// WebP.
     Webp,
+    /// PDF: one page of the composition's size (CSS pixels at 96 dpi), backgrounds printed.
+    Pdf,
 }
 
 impl StillImageFormat {
@@ -211,6 +234,7 @@ impl StillImageFormat {
             Self::Png => "png",
             Self::Jpeg => "jpeg",
             Self::Webp => "webp",
+            Self::Pdf => "pdf",
         }
     }
 
@@ -220,6 +244,7 @@ impl StillImageFormat {
             Self::Png => "image/png",
             Self::Jpeg => "image/jpeg",
             Self::Webp => "image/webp",
+            Self::Pdf => "application/pdf",
         }
     }
 }
@@ -308,6 +333,129 @@ impl X264Preset {
     }
 }
 
+/// What a video's pixels are converted to and tagged with (Remotion's `colorSpace`; h264,
+/// h265, vp9, prores; vp8 only default/bt601).
+///
+/// `bt709` and `bt2020-ncl` convert to that matrix, limited range, and tag the stream, as
+/// Remotion does; `default` (and `bt601`, its alias since Remotion 4.0.424) is Remotion 4's
+/// default: BT.601 matrix, limited range, no colour tags. Unset: `bt709` (Remotion 5's
+/// default), and BT.601 for vp8, whose decoders read nothing else.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+pub enum ColorSpace {
+    /// BT.601 matrix, limited range, untagged (Remotion 4's default).
+    #[serde(rename = "default")]
+    Default,
+    /// The same as `default` (Remotion's explicit name for it).
+    #[serde(rename = "bt601")]
+    Bt601,
+    /// BT.709 matrix, limited range, tagged BT.709 (matrix, primaries, transfer).
+    #[serde(rename = "bt709")]
+    Bt709,
+    /// BT.2020 non-constant-luminance matrix, limited range, tagged as Remotion tags it:
+    /// matrix bt2020nc, primaries bt2020, transfer arib-std-b67 (HLG).
+    #[serde(rename = "bt2020-ncl")]
+    Bt2020Ncl,
+}
+
+impl ColorSpace {
+    /// Remotion's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::Bt601 => "bt601",
+            Self::Bt709 => "bt709",
+            Self::Bt2020Ncl => "bt2020-ncl",
+        }
+    }
+}
+
+/// Apple ProRes profile of a `prores` render (Remotion's `proResProfile`). Default: `hq`, or
+/// `4444` for the 4:4:4 pixel formats (only 4444 and 4444-xq keep yuva444p10le's alpha).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+pub enum ProResProfile {
+    /// ProRes 4444 XQ: the highest data rate, 4:4:4 with alpha.
+    #[serde(rename = "4444-xq")]
+    P4444Xq,
+    /// ProRes 4444: 4:4:4 with alpha.
+    #[serde(rename = "4444")]
+    P4444,
+    /// ProRes 422 HQ (Remotion's default).
+    #[serde(rename = "hq")]
+    Hq,
+    /// ProRes 422.
+    #[serde(rename = "standard")]
+    Standard,
+    /// ProRes 422 LT.
+    #[serde(rename = "light")]
+    Light,
+    /// ProRes 422 Proxy: the lowest data rate.
+    #[serde(rename = "proxy")]
+    Proxy,
+}
+
+impl ProResProfile {
+    /// Every profile, best first.
+    pub const ALL: [ProResProfile; 6] =
+        [Self::P4444Xq, Self::P4444, Self::Hq, Self::Standard, Self::Light, Self::Proxy];
+
+    /// Remotion's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::P4444Xq => "4444-xq",
+            Self::P4444 => "4444",
+            Self::Hq => "hq",
+            Self::Standard => "standard",
+            Self::Light => "light",
+            Self::Proxy => "proxy",
+        }
+    }
+
+    /// FFmpeg `prores_ks`'s `profile` number (what Remotion passes as `-profile:v`).
+    pub fn encoder_profile(self) -> u8 {
+        match self {
+            Self::Proxy => 0,
+            Self::Light => 1,
+            Self::Standard => 2,
+            Self::Hq => 3,
+            Self::P4444 => 4,
+            Self::P4444Xq => 5,
+        }
+    }
+
+    /// Whether the profile is a 4:4:4 one (the only ones that carry alpha).
+    pub fn is_4444(self) -> bool {
+        matches!(self, Self::P4444 | Self::P4444Xq)
+    }
+}
+
+/// The shape of a bit rate as Remotion passes it to FFmpeg (`videoBitrate`, `encodingMaxRate`,
+/// `encodingBufferSize`): a number of bits, optionally decimal, with an optional SI suffix
+/// (`k`, `M`, `G`), e.g. `800k`, `4M`, `2.5M`, `1000000`. The CRD's pattern is this one.
+pub const BIT_RATE_PATTERN: &str = r"^[0-9]+(\.[0-9]+)?[kKMG]?$";
+
+/// Bits (per second, or in all for a buffer) of a bit rate written as [`BIT_RATE_PATTERN`]
+/// says; `None` for anything else, or for zero.
+pub fn parse_bit_rate(text: &str) -> Option<u64> {
+    let (number, factor) = match text.char_indices().last()? {
+        (i, 'k' | 'K') => (&text[..i], 1e3),
+        (i, 'M') => (&text[..i], 1e6),
+        (i, 'G') => (&text[..i], 1e9),
+        _ => (text, 1.0),
+    };
+    let well_formed = !number.is_empty()
+        && !number.starts_with('.')
+        && !number.ends_with('.')
+        && number.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && number.matches('.').count() <= 1;
+    if !well_formed {
+        return None;
+    }
+    let bits = (number.parse::<f64>().ok()? * factor).round();
+    (bits >= 1.0 && bits < u64::MAX as f64).then_some(bits as u64)
+}
+
 /// How long a render's files stay in the bucket (S3 lifecycle rule by tag, like Remotion).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
@@ -357,6 +505,29 @@ pub const DELETE_AFTER_TAG: &str = "remotion-delete-after";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bit_rates_are_read_as_ffmpeg_reads_them() {
+        assert_eq!(parse_bit_rate("800k"), Some(800_000));
+        assert_eq!(parse_bit_rate("4M"), Some(4_000_000));
+        assert_eq!(parse_bit_rate("2.5M"), Some(2_500_000));
+        assert_eq!(parse_bit_rate("1000000"), Some(1_000_000));
+        assert_eq!(parse_bit_rate("1G"), Some(1_000_000_000));
+        for bad in ["", "0", "0k", "k", "4 M", "-1M", "1.M", ".5M", "1..2M", "4m", "4Mb", "1e6"] {
+            assert_eq!(parse_bit_rate(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn prores_profiles_and_colour_spaces_use_remotions_names() {
+        for profile in ProResProfile::ALL {
+            assert_eq!(serde_json::to_value(profile).unwrap(), profile.as_str());
+        }
+        let numbers: Vec<u8> = ProResProfile::ALL.iter().map(|p| p.encoder_profile()).collect();
+        assert_eq!(numbers, [5, 4, 3, 2, 1, 0]);
+        assert_eq!(serde_json::to_value(ColorSpace::Bt2020Ncl).unwrap(), "bt2020-ncl");
+        assert_eq!(serde_json::from_str::<ColorSpace>("\"default\"").unwrap(), ColorSpace::Default);
+    }
 
     #[test]
     fn every_codec_has_consistent_tables() {

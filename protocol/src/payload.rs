@@ -10,13 +10,46 @@ use serde::{Deserialize, Serialize};
 
 use crate::keys::{KeyError, SiteFolder, SiteName};
 use crate::lambda::Architecture;
-use crate::media::{AudioCodec, Codec, DeleteAfter, PixelFormat, StillImageFormat, VideoImageFormat, X264Preset};
+use crate::media::{
+    AudioCodec, Codec, ColorSpace, PixelFormat, ProResProfile, StillImageFormat, VideoImageFormat, X264Preset,
+};
+use crate::page::PageSettings;
+
+mod chunk;
+mod composition;
+mod output;
+mod sequence;
+
+pub use chunk::{ChunkPhases, ChunkProgress, FrameSpan, MAX_CONCURRENCY_PER_LAMBDA, RenderRequest, RenderResponse};
+pub use composition::{
+    CompositionMetadata, CompositionOverrides, CompositionsRequest, CompositionsResponse, EncodingDefaults,
+    UnsupportedDefault,
+};
+pub use output::{OutputTarget, Privacy};
+pub use sequence::{DEFAULT_PATTERN, ImageSequence, MAX_PATTERN_LENGTH, SequenceError, SequenceTarget, check_pattern};
 
 /// Version of this protocol. Bump on any incompatible change of a payload or response.
 ///
 /// 2: `launch` names the site's namespace (`siteNamespace`), whose folder holds the site's cost
 /// profiles; a function of version 1 would ignore it and share profiles across namespaces.
-pub const PROTOCOL_VERSION: u32 = 2;
+///
+/// 3: Remotion's second wave of render options (page environment, browser options, delivery
+/// encoding); a function of version 2 would ignore them and render something else than asked.
+///
+/// 4: Remotion's composition overrides and defaults: `launch` may leave the codec and the output
+/// key to the composition's `calculateMetadata` defaults (`codecChosen`, `output.key` absent),
+/// carries `overrides` (`forceWidth`, …) and a still's frame may count from the end; a function
+/// of version 3 would render h264 to a key nobody follows, at the composition's own size.
+///
+/// 5: where the output goes (`output.bucket`, `output.store`) and how it is written
+/// (`overwrite`, `downloadBehavior`, `storageClass`, `metadata`), and image sequences
+/// (`encoding.imageSequence`, a chunk's `sequence`): a function of version 4 would write the
+/// output to the render's bucket, replacing what is at the key, without the headers asked for,
+/// or render a video nobody asked for instead of the frames.
+///
+/// 6: `output.separateAudioKey`: a function of version 5 would keep the audio in the output
+/// and write no audio file.
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// Serialized props above this size (bytes) go to S3 instead of the payload. Lambda takes 256 KB
 /// for async invocations; like Remotion we leave room for the rest of the payload.
@@ -26,18 +59,6 @@ pub const INLINE_PROPS_LIMIT_BYTES: usize = 200_000 - 6_024;
 /// object itself counting 1). Deeper props are refused with `InvalidInputProps`: serde_json, and
 /// with it the operator's watch, stops at 128 levels.
 pub const MAX_PROPS_DEPTH: usize = 64;
-
-/// Who may read an output.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
-#[serde(rename_all = "lowercase")]
-pub enum Privacy {
-    /// Readable with credentials or a presigned URL.
-    #[default]
-    Private,
-    /// Readable by anyone with the URL.
-    Public,
-}
 
 /// An inclusive range of frames (the wire form of a RenderJob's `frameRange`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,7 +75,7 @@ pub struct FrameRange {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StillOptions {
-    /// Frame to render (0 = first).
+    /// Frame to render: 0 is the first, a negative frame counts from the end (-1 is the last).
     #[serde(default)]
     pub frame: i64,
     /// Image format.
@@ -158,50 +179,6 @@ impl SerializedProps {
     }
 }
 
-/// Request of `compositions`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CompositionsRequest {
-    /// Protocol version of the caller.
-    pub protocol_version: u32,
-    /// The site.
-    pub site: SiteLocation,
-    /// Props to resolve metadata with.
-    pub input_props: SerializedProps,
-    /// delayRender timeout, ms.
-    pub timeout_ms: u64,
-}
-
-/// Metadata of a composition, resolved for given props (`calculateMetadata` applied).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CompositionMetadata {
-    /// Composition id.
-    pub id: String,
-    /// Width, px.
-    pub width: u32,
-    /// Height, px.
-    pub height: u32,
-    /// Frames per second.
-    pub fps: f64,
-    /// Length, frames.
-    pub duration_in_frames: u64,
-    /// The composition's default codec, if it names one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default_codec: Option<String>,
-    /// The composition's default output name, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default_out_name: Option<String>,
-}
-
-/// Response of `compositions`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CompositionsResponse {
-    /// Every composition of the site.
-    pub compositions: Vec<CompositionMetadata>,
-}
-
 /// Encoding settings of a video render, as requested (defaults resolved by the function).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -238,6 +215,31 @@ pub struct EncodingSettings {
     /// Render every nth frame.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub every_nth_frame: Option<u32>,
+    /// Target video bit rate, e.g. `4M` (Remotion's `videoBitrate`; instead of a CRF).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_bitrate: Option<String>,
+    /// Peak video bit rate, e.g. `5M` (Remotion's `encodingMaxRate`, FFmpeg's `-maxrate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding_max_rate: Option<String>,
+    /// Rate-control buffer, e.g. `10M` (Remotion's `encodingBufferSize`, FFmpeg's `-bufsize`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding_buffer_size: Option<String>,
+    /// Colour space of the video (default: BT.709, see the function's `encode::delivery`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color_space: Option<ColorSpace>,
+    /// ProRes profile (prores only; default: HQ, or 4444 for 4:4:4 pixel formats).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pro_res_profile: Option<ProResProfile>,
+    /// Times a GIF loops after its first play (gif only): none loops forever, 0 plays once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number_of_gif_loops: Option<u32>,
+    /// A silent audio track when nothing is heard (Remotion's `enforceAudioTrack`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub enforce_audio_track: bool,
+    /// Every frame as an image file instead of a video (Remotion's `--sequence`): no codec,
+    /// no audio; the frames go under `renders/<id>/frames/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_sequence: Option<ImageSequence>,
 }
 
 /// How to split a render into chunks (at most one of the two; neither = planned).
@@ -273,6 +275,30 @@ pub struct RendererConfig {
     /// so 0 is valid: every chunk is then rendered by the orchestrator itself. The operator may
     /// change the share while the render runs through the render's [`Allotment`].
     pub max_concurrency: u32,
+    /// Tabs each chunk invocation captures with (Remotion's `concurrencyPerLambda`), at most
+    /// [`MAX_CONCURRENCY_PER_LAMBDA`].
+    #[serde(default = "chunk::one_tab", skip_serializing_if = "is_one")]
+    pub concurrency_per_lambda: u32,
+}
+
+/// The function a launch runs on when it is not the renderer (Remotion's `functionName` beside
+/// `rendererFunctionName`): its invocations are priced at its own size. Same region as the
+/// renderer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrchestratorConfig {
+    /// Function name.
+    pub function_name: String,
+    /// Memory, MB.
+    pub memory_mb: i64,
+    /// Ephemeral storage, MB.
+    pub disk_mb: i64,
+    /// Architecture.
+    pub architecture: Architecture,
+}
+
+fn is_one(tabs: &u32) -> bool {
+    *tabs == 1
 }
 
 /// `renders/<id>/allotment.json`: the render's current share of the function's capacity,
@@ -284,20 +310,6 @@ pub struct Allotment {
     /// Chunk invocations the render may keep in flight from now on (its orchestrator's own
     /// invocation not counted).
     pub chunk_slots: u32,
-}
-
-/// Where the output goes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OutputTarget {
-    /// Object key in the render's bucket.
-    pub key: String,
-    /// Who may read it.
-    #[serde(default)]
-    pub privacy: Privacy,
-    /// Expiry tag.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delete_after: Option<DeleteAfter>,
 }
 
 /// Request of `launch`: orchestrate a whole render.
@@ -321,8 +333,16 @@ pub struct LaunchRequest {
     pub composition: String,
     /// Input props.
     pub input_props: SerializedProps,
-    /// Encoding settings.
+    /// Encoding settings. What the job left unset the function fills from the composition's
+    /// `calculateMetadata` defaults, then Remotion's (see [`EncodingDefaults`]).
     pub encoding: EncodingSettings,
+    /// The job named `encoding.codec`. When it did not, the composition's `defaultCodec` replaces
+    /// it, and `encoding.codec` (h264) is only the codec of compositions that declare none.
+    #[serde(default)]
+    pub codec_chosen: bool,
+    /// Size, frame rate and length the composition is rendered with instead of its own.
+    #[serde(default, skip_serializing_if = "CompositionOverrides::is_empty")]
+    pub overrides: CompositionOverrides,
     /// Frames to render (default: all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frame_range: Option<FrameRange>,
@@ -342,6 +362,14 @@ pub struct LaunchRequest {
     pub output: OutputTarget,
     /// The renderer function.
     pub renderer: RendererConfig,
+    /// The orchestrator's own function, when chunks render on another (absent: the renderer
+    /// is the orchestrator's own function).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orchestrator: Option<OrchestratorConfig>,
+    /// The page's environment, the browser's options and the log level (all renders' pages:
+    /// the orchestrator's, every chunk's, a still's).
+    #[serde(default, skip_serializing_if = "PageSettings::is_default")]
+    pub page: PageSettings,
 }
 
 impl LaunchRequest {
@@ -370,7 +398,7 @@ pub struct ContinueRequest {
 }
 
 /// Response of `launch` (when invoked synchronously; the operator invokes it asynchronously
-/// and follows the progress document).
+/// and follows the progress document, whose `resolved` says the same).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LaunchResponse {
@@ -378,146 +406,11 @@ pub struct LaunchResponse {
     pub render_id: String,
     /// Key of the progress document.
     pub progress_key: String,
-    /// Key of the output.
+    /// Key of the output: the request's, or the one the function named once it resolved the
+    /// composition. Empty when the invocation answered before anything was resolved (a repeated
+    /// launch of a render the request left the key to): the progress document's
+    /// `resolved.outputKey` says it then.
     pub output_key: String,
-}
-
-/// Request of `render`: one chunk.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RenderRequest {
-    /// Protocol version of the caller.
-    pub protocol_version: u32,
-    /// The render's id.
-    pub render_id: String,
-    /// The render's bucket.
-    pub bucket: String,
-    /// The site.
-    pub site: SiteLocation,
-    /// The composition, resolved by the orchestrator.
-    pub composition: CompositionMetadata,
-    /// Input props as given.
-    pub input_props: SerializedProps,
-    /// Props resolved by `calculateMetadata` (what `setBundleMode` receives).
-    pub resolved_props: SerializedProps,
-    /// Encoding settings.
-    pub encoding: EncodingSettings,
-    /// Chunk index.
-    pub chunk: u32,
-    /// First and last frame of the chunk (inclusive).
-    pub frames: FrameSpan,
-    /// 1 for the first try.
-    pub attempt: u32,
-    /// delayRender timeout, ms.
-    pub timeout_ms: u64,
-    /// Key to upload the chunk to.
-    pub chunk_key: String,
-    /// Key to upload per-frame timings to.
-    pub timings_key: String,
-    /// Key the renderer rewrites with its [`ChunkProgress`] while it renders (at most once a
-    /// second); none: it does not report progress before it answers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub progress_key: Option<String>,
-}
-
-/// What a renderer has done of its chunk so far (the object at
-/// [`RenderRequest::progress_key`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChunkProgress {
-    /// Chunk index.
-    pub chunk: u32,
-    /// The attempt that wrote it.
-    pub attempt: u32,
-    /// Frames captured so far.
-    pub rendered: u64,
-    /// Frames encoded so far.
-    pub encoded: u64,
-    /// Frames of the chunk.
-    pub total: u64,
-}
-
-/// An inclusive span of frames.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FrameSpan {
-    /// First frame.
-    pub start: u64,
-    /// Last frame (inclusive).
-    pub end: u64,
-}
-
-impl FrameSpan {
-    /// Frames in the span (taking every `nth` frame).
-    pub fn len(&self, every_nth_frame: u32) -> u64 {
-        if self.end < self.start {
-            return 0;
-        }
-        (self.end - self.start) / u64::from(every_nth_frame.max(1)) + 1
-    }
-
-    /// Never true for a valid span (kept for clippy's `len_without_is_empty`).
-    pub fn is_empty(&self) -> bool {
-        self.end < self.start
-    }
-}
-
-impl std::fmt::Display for FrameSpan {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}-{}", self.start, self.end)
-    }
-}
-
-/// Response of `render`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RenderResponse {
-    /// Chunk index.
-    pub chunk: u32,
-    /// Attempt that produced it.
-    pub attempt: u32,
-    /// Key of the uploaded chunk.
-    pub key: String,
-    /// Its size.
-    pub size_bytes: u64,
-    /// Frames rendered.
-    pub frames: u64,
-    /// Capture + encode time of each frame, ms, in frame order.
-    pub frame_milliseconds: Vec<u32>,
-    /// Wall time of the invocation, ms (billed duration when no REPORT line is available).
-    pub duration_ms: u64,
-    /// Where the invocation's time went (absent from renderers that predate it).
-    #[serde(default)]
-    pub phases: ChunkPhases,
-    /// Writes of the chunk's progress object (S3 requests the render is charged for).
-    #[serde(default)]
-    pub progress_writes: u64,
-}
-
-/// Where a chunk invocation's time went, ms: everything but `frames_ms` is the fixed cost a
-/// chunk pays whatever its length.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChunkPhases {
-    /// S3 client, props, the cancel watch.
-    pub prepare_ms: u64,
-    /// Leasing the browser (kept warm, or launched) with this invocation's context, and
-    /// checking a page kept from the previous chunk.
-    pub browser_ms: u64,
-    /// Opening the site (the local server over the bucket prefix), unless a kept page's is used.
-    pub site_ms: u64,
-    /// The page ready for the first frame: tab, globals, navigation, bundle load and
-    /// `setBundleMode` (nothing for a kept page).
-    pub page_ms: u64,
-    /// From the page being ready to the last frame encoded and the file finished.
-    pub frames_ms: u64,
-    /// Handing the browser back for the next invocation.
-    pub release_ms: u64,
-    /// Uploading the chunk and its timings.
-    pub upload_ms: u64,
-    /// Whether a page kept loaded from the previous chunk of the same render was used.
-    #[serde(default)]
-    pub page_reused: bool,
 }
 
 /// Request of `still`.
@@ -536,8 +429,8 @@ pub struct StillRequest {
     pub composition: String,
     /// Input props.
     pub input_props: SerializedProps,
-    /// Frame to render.
-    pub frame: u64,
+    /// Frame to render: 0 is the first, a negative frame counts from the end (-1 is the last).
+    pub frame: i64,
     /// Image format.
     pub image_format: StillImageFormat,
     /// JPEG quality.
@@ -548,8 +441,16 @@ pub struct StillRequest {
     pub scale: Option<f64>,
     /// delayRender timeout, ms.
     pub timeout_ms: u64,
-    /// Where the image goes.
+    /// Size, frame rate and length the composition is rendered with instead of its own.
+    #[serde(default, skip_serializing_if = "CompositionOverrides::is_empty")]
+    pub overrides: CompositionOverrides,
+    /// Where the image goes: a key of the render's bucket, replaced if taken. The other output
+    /// options (another store, headers, metadata, `overwrite`) are `launch`'s: this payload
+    /// refuses them.
     pub output: OutputTarget,
+    /// The page's environment, the browser's options and the log level.
+    #[serde(default, skip_serializing_if = "PageSettings::is_default")]
+    pub page: PageSettings,
 }
 
 /// Response of `still`.
@@ -609,6 +510,9 @@ pub enum ErrorKind {
     Storage,
     /// Encoding or stitching failed.
     Encoding,
+    /// An object is already at the output's key and the render may not replace it
+    /// (`overwrite: false`).
+    OutputExists,
     /// A chunk invocation failed in Lambda (throttled, timed out, crashed).
     Invocation,
     /// The render was cancelled.
@@ -637,6 +541,7 @@ impl ErrorKind {
             Self::Network => "Network",
             Self::Storage => "Storage",
             Self::Encoding => "Encoding",
+            Self::OutputExists => "OutputExists",
             Self::Invocation => "Invocation",
             Self::Cancelled => "Cancelled",
             Self::Internal => "Internal",
@@ -735,13 +640,5 @@ mod tests {
         assert_eq!(back, payload);
         assert_eq!((back.kind(), back.protocol_version()), ("continue", Some(1)));
         assert_eq!(request.site_folder().unwrap().to_string(), "n/s");
-    }
-
-    #[test]
-    fn frame_spans_count_every_nth() {
-        let s = FrameSpan { start: 0, end: 19 };
-        assert_eq!(s.len(1), 20);
-        assert_eq!(s.len(3), 7);
-        assert_eq!(s.to_string(), "0-19");
     }
 }

@@ -104,17 +104,86 @@ pub struct StageTimings {
 }
 
 /// The finished output.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OutputInfo {
     /// Bucket.
     pub bucket: String,
-    /// Key.
+    /// Key; for an image sequence, the frames' folder (ending in `/`).
+    pub key: String,
+    /// Size; for an image sequence, of all its frames.
+    pub size_bytes: u64,
+    /// Content-Type (of each frame of an image sequence).
+    pub content_type: String,
+    /// An image sequence's frame files, named after `sequence_pattern`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frames: Option<u64>,
+    /// An image sequence's frame names with the frame number and extension in place
+    /// (`element-[frame].[ext]` with `[ext]` resolved, e.g. `element-[frame].jpeg`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence_pattern: Option<String>,
+    /// The archive of an image sequence's frames, when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<OutputObject>,
+    /// The render's audio as a file of its own (`separateAudioTo`), in the output's bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub separate_audio: Option<OutputObject>,
+}
+
+/// One more object a render produced beside its output.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputObject {
+    /// Key (in the output's bucket).
     pub key: String,
     /// Size.
     pub size_bytes: u64,
     /// Content-Type.
     pub content_type: String,
+}
+
+/// A file the composition emitted with `<Artifact>`, saved in the render's bucket (Remotion
+/// Lambda's `artifacts` of `getRenderProgress`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArtifactInfo {
+    /// The filename the composition gave it.
+    pub filename: String,
+    /// Its key in the render's bucket (`renders/<id>/artifacts/<filename>`).
+    pub key: String,
+    /// Its size.
+    pub size_bytes: u64,
+    /// Content-Type (by the filename's extension).
+    pub content_type: String,
+    /// The frame that emitted it.
+    pub frame: u64,
+}
+
+/// What the render turned out to be once its composition was resolved: the codec and output
+/// key the job may have left to the composition's defaults, and the size, frame rate and length
+/// the frames are rendered at (overrides applied).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolvedRender {
+    /// The codec in effect (none for a still).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codec: Option<crate::media::Codec>,
+    /// The pixel format in effect, when the job or the composition named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pixel_format: Option<crate::media::PixelFormat>,
+    /// Key of the output.
+    pub output_key: String,
+    /// Width, px (before `scale`).
+    pub width: u32,
+    /// Height, px (before `scale`).
+    pub height: u32,
+    /// Frames per second.
+    pub fps: f64,
+    /// Length of the composition, frames.
+    pub duration_in_frames: u64,
+    /// The frame a still shows (a negative frame counted from the end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub still_frame: Option<u64>,
 }
 
 /// The fatal error that ended a render.
@@ -180,9 +249,15 @@ pub struct ProgressDocument {
     pub error_count: u64,
     /// Time per stage.
     pub timings: StageTimings,
+    /// What the render is, once its composition is resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<ResolvedRender>,
     /// The output, once uploaded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<OutputInfo>,
+    /// The files the composition emitted with `<Artifact>`, in frame order (when done).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<ArtifactInfo>,
     /// The most expensive frame ranges (when done).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub most_expensive_frame_ranges: Vec<FrameRangeCost>,

@@ -19,6 +19,10 @@ use crate::paths::crd_dir;
 use crate::process::{Reaper, Spawned, shell_quote};
 use crate::s3::S3Store;
 use crate::samples::{read_yaml_documents, yaml_files};
+use crate::sandbox::{FunctionImage, FunctionSize, Root};
+
+/// A RenderFunction's default ephemeral storage, MB (`/tmp` of the processes the harness starts).
+const DEFAULT_DISK_MB: u32 = 10_240;
 
 /// The stand-ins of this test binary.
 pub struct TestEnv {
@@ -145,7 +149,9 @@ impl TestEnv {
         unwrap_standin("moto", started)
     }
 
-    /// Starts one process of `binary` serving `function_name` on the emulator.
+    /// Starts one process of `binary` serving `function_name` on the emulator, with
+    /// `memory_mb` of memory and a RenderFunction's default ephemeral storage (CPU not capped:
+    /// see [`FunctionSize::limit_cpu`]).
     pub fn spawn_function(
         &'static self,
         binary: &Path,
@@ -153,7 +159,35 @@ impl TestEnv {
         memory_mb: u32,
         env: &[(&str, &str)],
     ) -> Result<Spawned> {
-        self.lambda().spawn_function(&self.reaper, binary, function_name, memory_mb, env)
+        let size = FunctionSize { memory_mb, disk_mb: DEFAULT_DISK_MB, limit_cpu: false };
+        self.spawn_sized_function(binary, function_name, &size, env)
+    }
+
+    /// Starts one process of `binary` serving `function_name` on the emulator, sized as a
+    /// function configured with `size` (in Lambda's sandbox, the limits apply).
+    pub fn spawn_sized_function(
+        &'static self,
+        binary: &Path,
+        function_name: &str,
+        size: &FunctionSize,
+        env: &[(&str, &str)],
+    ) -> Result<Spawned> {
+        self.lambda().spawn_function(&self.reaper, binary, function_name, size, &Root::Host, env)
+    }
+
+    /// Starts one process of `binary` serving `function_name` on the emulator as the function's
+    /// container image runs it: the image's filesystem and environment, `binary` as its
+    /// bootstrap, in Lambda's sandbox.
+    pub fn spawn_image_function(
+        &'static self,
+        image: &FunctionImage,
+        binary: &Path,
+        function_name: &str,
+        size: &FunctionSize,
+        env: &[(&str, &str)],
+    ) -> Result<Spawned> {
+        let root = Root::Image(image.clone());
+        self.lambda().spawn_function(&self.reaper, binary, function_name, size, &root, env)
     }
 
     /// A name no other test of this run uses: `<prefix>-<pid>-<n>`, valid as a namespace.

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::lambda_front::LambdaFront;
 use crate::process::{Reaper, Spawned, free_port, port_open, spawn_logged, wait_until};
+use crate::sandbox::{self, FunctionSize, Root};
 
 /// Function names the emulator serves: `remotion-render` plus `test-fn-00` … `test-fn-63`,
 /// so that tests can each have a queue of their own.
@@ -81,29 +82,43 @@ impl LambdaEmulator {
     }
 
     /// Starts one process of `binary` serving `function_name` (N processes = N concurrent
-    /// invocations). `env` adds to the Lambda environment variables.
+    /// invocations), inside Lambda's emulated sandbox unless it is turned off (see
+    /// [`crate::sandbox`]), on the `root` filesystem. `env` adds to the Lambda environment
+    /// variables.
     pub fn spawn_function(
         &self,
         reaper: &Reaper,
         binary: &Path,
         function_name: &str,
-        memory_mb: u32,
+        size: &FunctionSize,
+        root: &Root,
         env: &[(&str, &str)],
     ) -> Result<Spawned> {
-        let mut command = Command::new(binary);
-        command
-            .env("AWS_LAMBDA_RUNTIME_API", self.runtime_api(function_name))
-            .env("AWS_LAMBDA_FUNCTION_NAME", function_name)
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb.to_string());
-        for (k, v) in env {
-            command.env(k, v);
-        }
+        let mut lambda_env: Vec<(String, String)> = vec![
+            ("AWS_LAMBDA_RUNTIME_API".into(), self.runtime_api(function_name)),
+            ("AWS_LAMBDA_FUNCTION_NAME".into(), function_name.into()),
+            ("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), size.memory_mb.to_string()),
+        ];
+        lambda_env.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let log = self.dir.join(format!(
             "{function_name}-{}.log",
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos()
         ));
-        spawn_logged(reaper, command, &log)
+        if sandbox::enabled() {
+            let (command, confinement) = sandbox::confine(reaper, binary, size, root, &lambda_env)?;
+            let mut spawned = spawn_logged(reaper, command, &log)?;
+            spawned.confinement = Some(confinement);
+            Ok(spawned)
+        } else {
+            anyhow::ensure!(
+                matches!(root, Root::Host),
+                "the function image's filesystem needs the sandbox (REMOTION_TEST_SANDBOX is off)"
+            );
+            let mut command = Command::new(binary);
+            command.envs(lambda_env);
+            spawn_logged(reaper, command, &log)
+        }
     }
 }
 

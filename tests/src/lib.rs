@@ -17,7 +17,8 @@
 //! stand-in that records requests and, with a [`fault_proxy`] plan, fails them as AWS would), [`cases`] and
 //! [`samples`] (resources valid and invalid, for client- and server-side validation),
 //! [`source_scan`] (reading Rust sources, for the RBAC and IAM derivations), [`paths`] and
-//! [`merge`]; [`moto`] is the AWS control-plane stand-in. The tests themselves are in `tests/it/`, one binary.
+//! [`merge`]; [`moto`] is the AWS control-plane stand-in, and [`sandbox`] runs function processes
+//! as Lambda runs a container image. The tests themselves are in `tests/it/`, one binary.
 
 pub mod cases;
 pub mod env;
@@ -33,6 +34,7 @@ pub mod process;
 pub mod recording_proxy;
 pub mod s3;
 pub mod samples;
+pub mod sandbox;
 pub mod source_scan;
 
 pub use env::TestEnv;

@@ -103,6 +103,8 @@ pub struct Spawned {
     pub child: Child,
     /// Where its stdout and stderr go.
     pub log: PathBuf,
+    /// The Lambda sandbox it runs in, if any (for its peak memory).
+    pub confinement: Option<crate::sandbox::Confinement>,
 }
 
 impl Spawned {
@@ -135,7 +137,7 @@ pub fn spawn_logged(reaper: &Reaper, mut command: Command, log: &Path) -> Result
         .spawn()
         .with_context(|| format!("starting {command:?}"))?;
     reaper.kill_group_on_exit(child.id())?;
-    Ok(Spawned { child, log: log.to_path_buf() })
+    Ok(Spawned { child, log: log.to_path_buf(), confinement: None })
 }
 
 fn open_log(path: &Path) -> Result<File> {

@@ -29,12 +29,18 @@ static BUCKETS: AtomicU32 = AtomicU32::new(0);
 impl S3Store {
     /// Starts SeaweedFS on free ports with its data in `dir`; stopped when the binary exits.
     pub fn start(reaper: &Reaper, dir: &Path) -> Result<Self> {
+        Self::start_with_identity(reaper, dir, ACCESS_KEY, SECRET_KEY)
+    }
+
+    /// Like [`S3Store::start`], a store of its own that only `access_key`/`secret_key` may use
+    /// (e.g. a tenant's own store, which the test identity must not reach).
+    pub fn start_with_identity(reaper: &Reaper, dir: &Path, access_key: &str, secret_key: &str) -> Result<Self> {
         std::fs::create_dir_all(dir.join("data"))?;
         let config = dir.join("s3.json");
         std::fs::write(
             &config,
             format!(
-                r#"{{"identities":[{{"name":"tester","credentials":[{{"accessKey":"{ACCESS_KEY}","secretKey":"{SECRET_KEY}"}}],"actions":["Admin","Read","Write","List","Tagging"]}}]}}"#
+                r#"{{"identities":[{{"name":"tester","credentials":[{{"accessKey":"{access_key}","secretKey":"{secret_key}"}}],"actions":["Admin","Read","Write","List","Tagging"]}}]}}"#
             ),
         )?;
         let s3_port = free_port()?;
@@ -47,6 +53,11 @@ impl S3Store {
             "-webdav=false".into(),
             "-master.telemetry=false".into(),
             format!("-s3.config={}", config.display()),
+            // Each bucket is a collection of volumes of its own. Left to itself SeaweedFS
+            // allows free disk ÷ volume size volumes (46 of 1 GiB on a machine with 47 GB
+            // free), fewer than one test binary's buckets; small volumes, and enough of them.
+            "-master.volumeSizeLimitMB=64".into(),
+            "-volume.max=2000".into(),
             // Like AWS: deleting a non-empty bucket is an error (SeaweedFS deletes by default).
             "-s3.allowDeleteBucketNotEmpty=false".into(),
             format!("-s3.port={s3_port}"),
@@ -78,10 +89,11 @@ impl S3Store {
         })?;
         // The port opens before the filer behind it is ready: wait for a real bucket operation.
         let probe = store.clone();
+        let (access_key, secret_key) = (access_key.to_owned(), secret_key.to_owned());
         std::thread::spawn(move || -> Result<()> {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             rt.block_on(async {
-                let client = probe.client().await;
+                let client = probe.client_as(&access_key, &secret_key);
                 let mut attempt = 0;
                 loop {
                     attempt += 1;
@@ -103,12 +115,17 @@ impl S3Store {
 
     /// A client with the test identity (path-style, no retries hidden from tests).
     pub async fn client(&self) -> aws_sdk_s3::Client {
+        self.client_as(ACCESS_KEY, SECRET_KEY)
+    }
+
+    /// A client signing with `access_key`/`secret_key` (path-style).
+    pub fn client_as(&self, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
         let config = aws_sdk_s3::config::Builder::new()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(REGION))
             .endpoint_url(&self.endpoint)
             .force_path_style(true)
-            .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "remotion-tests"))
+            .credentials_provider(Credentials::new(access_key, secret_key, None, None, "remotion-tests"))
             .build();
         aws_sdk_s3::Client::from_conf(config)
     }

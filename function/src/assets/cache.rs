@@ -8,6 +8,8 @@
 //! the page had — no public bucket, no second credential path. Other URLs are fetched as they
 //! are, like Remotion does.
 //! Sources are written to disk (not memory) and decoded from there, which lets the decoder seek.
+//! A source must fit in the room left on that disk (`/tmp` on Lambda, see [`super::room`]);
+//! one that does not fails with its size, the room and what to change, leaving nothing behind.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,7 @@ use remotion_protocol::payload::ErrorKind;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::OnceCell;
 
+use super::room::{NoRoom, Room};
 use crate::error::RenderError;
 
 /// Attempts per source on network errors and 5xx answers.
@@ -103,6 +106,8 @@ impl AssetCache {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(payload)
                 .map_err(|e| (format!("the data: URL is not base64: {e}"), ErrorKind::InvalidPayload))?;
+            let room = Room::at(self.dir.path()).map_err(|e| (format!("writing it: {e}"), ErrorKind::Internal))?;
+            self.fits(bytes.len() as u64, false, room)?;
             tokio::fs::write(&path, bytes).await.map_err(|e| (format!("writing it: {e}"), ErrorKind::Internal))?;
             return Ok(path);
         }
@@ -132,7 +137,7 @@ impl AssetCache {
 
     async fn download_once(&self, url: &reqwest::Url, path: &Path) -> Result<(), (String, ErrorKind)> {
         let network = |e: reqwest::Error| (format!("fetching it failed: {e}"), ErrorKind::Network);
-        let mut response = self.client.get(url.clone()).send().await.map_err(network)?;
+        let response = self.client.get(url.clone()).send().await.map_err(network)?;
         let status = response.status();
         if !status.is_success() {
             // 5xx and throttling may pass; a missing or forbidden file will not.
@@ -143,12 +148,60 @@ impl AssetCache {
             };
             return Err((format!("the server answered {status}"), kind));
         }
+        let written = self.write(response, path).await;
+        if written.is_err() {
+            // Nothing half-written stays behind to take the room of what comes next.
+            let _ = tokio::fs::remove_file(path).await;
+        }
+        written
+    }
+
+    /// Writes a response's body to `path`, within the room the folder has: a body announced
+    /// larger fails before its first byte, one that grows past the room (no length announced,
+    /// or the room taken meanwhile) as soon as it does.
+    async fn write(&self, mut response: reqwest::Response, path: &Path) -> Result<(), (String, ErrorKind)> {
+        let network = |e: reqwest::Error| (format!("fetching it failed: {e}"), ErrorKind::Network);
         let local = |e: std::io::Error| (format!("writing it to {}: {e}", path.display()), ErrorKind::Internal);
+        let room = Room::at(self.dir.path()).map_err(local)?;
+        let announced = response.content_length();
+        if let Some(size) = announced {
+            self.fits(size, false, room)?;
+        }
         let mut file = tokio::fs::File::create(path).await.map_err(local)?;
+        let mut written = 0u64;
         while let Some(bytes) = response.chunk().await.map_err(network)? {
-            file.write_all(&bytes).await.map_err(local)?;
+            written += bytes.len() as u64;
+            let (size, at_least) = match announced {
+                Some(announced) if announced >= written => (announced, false),
+                _ => (written, true),
+            };
+            self.fits(size, at_least, room)?;
+            match file.write_all(&bytes).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::StorageFull => {
+                    let room = Room::at(self.dir.path()).unwrap_or(room);
+                    return Err(no_room(NoRoom { size, at_least, room, folder: self.folder().to_owned() }));
+                }
+                Err(e) => return Err(local(e)),
+            }
         }
         file.flush().await.map_err(local)?;
         Ok(())
     }
+
+    /// Fails when `size` bytes (`at_least`: and maybe more) do not fit in `room`.
+    fn fits(&self, size: u64, at_least: bool, room: Room) -> Result<(), (String, ErrorKind)> {
+        NoRoom::check(size, at_least, room, self.folder()).map_err(no_room)
+    }
+
+    /// The folder the sources' own folder is in (`/tmp` on Lambda), as users know it.
+    fn folder(&self) -> &Path {
+        self.dir.path().parent().unwrap_or(self.dir.path())
+    }
+}
+
+/// A source too large for the function's disk: a property of the source and the function's
+/// size, which a retry does not change.
+fn no_room(error: NoRoom) -> (String, ErrorKind) {
+    (error.to_string(), ErrorKind::InvalidPayload)
 }

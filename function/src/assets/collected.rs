@@ -1,5 +1,5 @@
 //! The render assets a page reports for a frame (`window.remotion_collectAssets()`, Remotion's
-//! `TRenderAsset`), typed. Only what plays sound is kept; artifacts are ignored.
+//! `TRenderAsset`), typed. Only what plays sound is kept; artifacts are [`super::artifacts`]'.
 
 use base64::Engine;
 use serde::Deserialize;

@@ -4,7 +4,11 @@
 //! the sources the frames play, the `<OffthreadVideo>` frame server shows frames of them.
 //!
 //! * [`collected`]: a frame's assets, typed.
+//! * [`artifacts`]: the files a composition emits with `<Artifact>`, saved beside the render.
 //! * [`cache`]: sources downloaded through the same site access the page uses.
+//! * [`room`]: the room those downloads have on disk (`/tmp`, the function's `diskSizeMb`).
 
+pub mod artifacts;
 pub mod cache;
 pub mod collected;
+pub mod room;

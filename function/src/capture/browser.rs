@@ -10,6 +10,11 @@
 //! default context, and the unit of isolation is the browser itself: it is handed on only with
 //! the page kept for the next chunk of the same render ([`crate::capture::warm_page`]) and
 //! closed otherwise, and the next render launches a fresh one.
+//!
+//! A render's `chromiumOptions` are launch switches (as in Remotion): a warm browser launched
+//! with other switches is closed, never reused, so no render runs in a browser set up for
+//! another. The browser also carries its invocation's [`PageSettings`], which every tab opened
+//! for the invocation is set up with (environment variables, log level).
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -21,6 +26,7 @@ use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
 use chromiumoxide::cdp::browser_protocol::target::{CreateBrowserContextParams, CreateTargetParams, TargetId};
 use chromiumoxide::page::Page;
 use futures::StreamExt;
+use remotion_protocol::page::{OpenGlRenderer, PageSettings};
 use tokio::task::JoinHandle;
 
 use crate::capture::warm_page::{PageKey, WarmPage};
@@ -36,6 +42,9 @@ pub struct BrowserOptions {
     /// Running inside AWS Lambda (single process, no /dev/shm): Chromium runs in its
     /// single-process mode, which has one browser context only (see the module's doc).
     pub in_lambda: bool,
+    /// The invocation's page settings: its `chromiumOptions` decide the launch switches, the
+    /// rest is what its tabs are set up with.
+    pub page: PageSettings,
 }
 
 impl BrowserOptions {
@@ -46,15 +55,41 @@ impl BrowserOptions {
             executable,
             command_timeout: Duration::from_secs(300),
             in_lambda: std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some(),
+            page: PageSettings::default(),
         })
+    }
+
+    /// These options, for an invocation whose pages are set up with `page`.
+    pub fn for_page(self, page: &PageSettings) -> Self {
+        Self { page: page.clone(), ..self }
+    }
+
+    /// The renderer in effect when `chromiumOptions.gl` is unset: Remotion's Lambda default
+    /// (`swangle`) inside Lambda, Chromium's own choice elsewhere (as Remotion's `renderMedia`).
+    fn default_gl(&self) -> Option<OpenGlRenderer> {
+        self.in_lambda.then_some(OpenGlRenderer::Swangle)
+    }
+
+    /// The switches that depend on the invocation's `chromiumOptions` (a warm browser is reused
+    /// only for the same ones).
+    fn option_switches(&self) -> Vec<String> {
+        self.page.chromium_options.chromium_switches(self.default_gl())
+    }
+
+    /// Whether the renderer in effect needs the GPU process, which `--disable-gpu` would turn off.
+    fn uses_gpu(&self) -> bool {
+        self.page.chromium_options.gl.or(self.default_gl()).is_some_and(OpenGlRenderer::uses_gpu)
     }
 }
 
 /// Flags for the browser process. The rendering ones follow Remotion's renderer; a driver with
-/// this set produced frames byte-identical to Remotion's (see reference/remotion.md §3).
-fn browser_args(in_lambda: bool) -> Vec<&'static str> {
+/// this set produced frames byte-identical to Remotion's (see reference/remotion.md §3). The
+/// OpenGL renderer and the other `chromiumOptions` come from [`ChromiumOptions::chromium_switches`]
+/// (`swangle` by default in Lambda), as Remotion's `open-browser` adds them.
+///
+/// [`ChromiumOptions::chromium_switches`]: remotion_protocol::page::ChromiumOptions::chromium_switches
+fn browser_args(options: &BrowserOptions) -> Vec<String> {
     let mut args = vec![
-        "disable-gpu",
         "disable-quic",
         "no-first-run",
         "no-default-browser-check",
@@ -83,9 +118,14 @@ fn browser_args(in_lambda: bool) -> Vec<&'static str> {
         "password-store=basic",
         "use-mock-keychain",
     ];
-    if in_lambda {
-        args.extend(["single-process", "no-zygote", "use-gl=angle", "use-angle=swiftshader"]);
+    if !options.uses_gpu() {
+        args.push("disable-gpu");
     }
+    if options.in_lambda {
+        args.extend(["single-process", "no-zygote"]);
+    }
+    let mut args: Vec<String> = args.into_iter().map(str::to_owned).collect();
+    args.extend(options.option_switches());
     args
 }
 
@@ -103,6 +143,10 @@ pub struct Browser {
     kept: Option<(WarmPage, Option<BrowserContextId>)>,
     /// The page this invocation hands on when it releases the browser.
     keeping: Option<WarmPage>,
+    /// The switches of its `chromiumOptions` it was launched with.
+    switches: Vec<String>,
+    /// The page settings of the invocation holding it.
+    page: PageSettings,
 }
 
 /// The browser kept between invocations of one function process (Lambda runs one invocation
@@ -146,12 +190,19 @@ impl Browser {
             .viewport(None)
             .launch_timeout(Duration::from_secs(25))
             .request_timeout(options.command_timeout);
-        for arg in browser_args(options.in_lambda) {
+        for arg in browser_args(options) {
             builder = builder.arg(arg);
+        }
+        // chromiumoxide tells every page to ignore certificate errors unless asked not to;
+        // Remotion's pages respect them unless `ignoreCertificateErrors` is set.
+        if !options.page.chromium_options.ignore_certificate_errors {
+            builder = builder.respect_https_errors();
         }
         let config = builder.build().map_err(RenderError::BrowserLaunch)?;
         let launch = LAUNCHES.fetch_add(1, Ordering::Relaxed) + 1;
-        tracing::info!(launch, "launching Chromium");
+        // The switches of the render's chromiumOptions (no secrets: gl, certificate and web
+        // security checks, User-Agent), so that a log says which browser rendered what.
+        tracing::info!(launch, switches = ?options.option_switches(), "launching Chromium");
         let (inner, mut handler) =
             CdpBrowser::launch(config).await.map_err(|e| RenderError::BrowserLaunch(e.to_string()))?;
         // The handler drives the DevTools connection; it ends when the browser goes away.
@@ -170,7 +221,15 @@ impl Browser {
             context: None,
             kept: None,
             keeping: None,
+            switches: options.option_switches(),
+            page: options.page.clone(),
         })
+    }
+
+    /// The page settings of the invocation holding this browser: every tab it opens for the
+    /// invocation is set up with them.
+    pub fn page_settings(&self) -> &PageSettings {
+        &self.page
     }
 
     /// The browser this process kept from its last invocation when it still answers, else a
@@ -190,7 +249,8 @@ impl Browser {
         options: &BrowserOptions,
         key: Option<&PageKey>,
     ) -> Result<(Self, Option<WarmPage>), RenderError> {
-        if let Some(mut browser) = Self::take_warm().await {
+        if let Some(mut browser) = Self::take_warm(options).await {
+            browser.page = options.page.clone();
             let fits = match &browser.kept {
                 Some((page, _)) => key == Some(&page.key) && page.tab.reusable(WARM_CHECK_TIMEOUT).await,
                 None => false,
@@ -227,9 +287,15 @@ impl Browser {
         Ok((browser.in_fresh_context().await?, None))
     }
 
-    /// The browser the previous invocation released, if it still answers (else it is closed).
-    async fn take_warm() -> Option<Self> {
+    /// The browser the previous invocation released, if it was launched with the switches
+    /// `options` ask for and still answers (else it is closed).
+    async fn take_warm(options: &BrowserOptions) -> Option<Self> {
         let browser = WARM.lock().unwrap_or_else(|e| e.into_inner()).take()?;
+        if browser.switches != options.option_switches() {
+            tracing::info!("the warm browser was launched with other chromiumOptions; launching a new one");
+            browser.close().await;
+            return None;
+        }
         if browser.answers().await {
             tracing::debug!("the warm browser answers");
             Some(browser)

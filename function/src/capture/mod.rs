@@ -9,12 +9,15 @@
 //! * [`frame_server`]: the `<OffthreadVideo>` frame server the site's pages fetch frames from.
 //! * [`warm_page`]: a loaded page kept in the warm browser for the next chunk of a render.
 //! * [`compositions`]: a site's compositions, metadata resolved for the input props.
+//! * [`shot`]: a screenshot of what a tab shows, or the page printed to PDF.
 //! * [`still`]: one frame captured as an image.
 
 pub mod browser;
 pub mod compositions;
 pub mod frame_server;
 pub mod page;
+pub mod shot;
 pub mod site;
+mod sliced_evaluation;
 pub mod still;
 pub mod warm_page;

@@ -2,25 +2,27 @@
 //! loads, bundle modes, rAF-polled readiness, composition metadata, seeking and capture —
 //! exactly as Remotion's own renderer drives a bundle (reference/remotion.md §3).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use base64::Engine;
-use chromiumoxide::cdp::browser_protocol::dom::Rgba;
 use chromiumoxide::cdp::browser_protocol::emulation::{
-    ScreenOrientation, ScreenOrientationType, SetDefaultBackgroundColorOverrideParams, SetDeviceMetricsOverrideParams,
+    ScreenOrientation, ScreenOrientationType, SetDeviceMetricsOverrideParams,
 };
-use chromiumoxide::cdp::browser_protocol::page::{
-    AddScriptToEvaluateOnNewDocumentParams, CaptureScreenshotFormat, CaptureScreenshotParams, Viewport,
-};
+use chromiumoxide::cdp::browser_protocol::page::AddScriptToEvaluateOnNewDocumentParams;
 use chromiumoxide::cdp::browser_protocol::target::TargetId;
-use chromiumoxide::cdp::js_protocol::runtime::{EvaluateParams, EventExceptionThrown, ExceptionDetails};
+use chromiumoxide::cdp::js_protocol::runtime::{
+    EvaluateParams, EventConsoleApiCalled, EventExceptionThrown, ExceptionDetails, RemoteObject,
+};
 use chromiumoxide::page::Page;
 use futures::StreamExt;
+use remotion_protocol::page::{LogLevel, PageSettings};
+use remotion_protocol::remotion_version::Compatibility;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::sliced_evaluation;
 use crate::error::RenderError;
 
 /// Extra time the driver waits beyond the page's own delayRender timeout (Remotion: 3 s).
@@ -50,8 +52,12 @@ pub struct TabSetup {
     pub is_main_tab: bool,
     /// Input props, serialized as the page reads them.
     pub serialized_input_props: String,
-    /// Environment variables for the page, a JSON object.
+    /// Environment variables for the page, a JSON object, serialized
+    /// ([`PageSettings::serialized_env_variables`]).
     pub env_variables: String,
+    /// Remotion's log level in the page; `verbose` also forwards the page's console messages
+    /// to the function's log.
+    pub log_level: LogLevel,
     /// Collect audio.
     pub audio_enabled: bool,
     /// Render pictures.
@@ -73,11 +79,18 @@ impl TabSetup {
             is_main_tab: true,
             serialized_input_props,
             env_variables: "{}".into(),
+            log_level: LogLevel::default(),
             audio_enabled: false,
             video_enabled: false,
             // The metadata tab evaluates the Root and calculateMetadata, never a frame.
             frame_server_port: 0,
         }
+    }
+
+    /// This set-up with the environment variables and log level of `page` (what the render
+    /// asked for; `calculateMetadata` sees the same `process.env` as the frames).
+    pub fn with_page(self, page: &PageSettings) -> Self {
+        Self { env_variables: page.serialized_env_variables(), log_level: page.log_level, ..self }
     }
 
     /// The scripts evaluated before the bundle, in Remotion's order. Without
@@ -99,7 +112,7 @@ impl TabSetup {
             format!(
                 "window.remotion_inputProps = {props}; window.remotion_initialFrame = {frame}; window.remotion_attempt = 1; \
                  window.remotion_proxyPort = {proxy_port}; window.remotion_audioEnabled = {audio}; window.remotion_videoEnabled = {video}; \
-                 window.remotion_logLevel = 'info'; \
+                 window.remotion_logLevel = '{log_level}'; \
                  window.alert = (message) => {{ window.remotion_cancelledError = new Error('alert(' + message + ') was called; it is not supported while rendering').stack; }}; \
                  window.confirm = (message) => {{ window.remotion_cancelledError = new Error('confirm(' + message + ') was called; it is not supported while rendering').stack; return false; }};",
                 props = js(&self.serialized_input_props),
@@ -107,6 +120,7 @@ impl TabSetup {
                 audio = self.audio_enabled,
                 video = self.video_enabled,
                 proxy_port = self.frame_server_port,
+                log_level = self.log_level.as_str(),
             ),
         ]
     }
@@ -220,17 +234,24 @@ pub enum Capture {
     Png,
     /// WebP (transparent background).
     Webp,
+    /// PDF: the page printed on one sheet of the composition's size, backgrounds included
+    /// (stills only, like Remotion).
+    Pdf,
 }
 
 /// A tab with a Remotion bundle loaded.
 pub struct RemotionTab {
-    page: Page,
+    pub(super) page: Page,
     errors: watch::Receiver<Option<String>>,
     listener: JoinHandle<()>,
-    timeout: Duration,
+    /// Forwards the page's console messages to the function's log (log level `verbose`).
+    console: Option<JoinHandle<()>>,
+    pub(super) timeout: Duration,
     composition: Option<String>,
-    width: u32,
-    height: u32,
+    pub(super) width: u32,
+    pub(super) height: u32,
+    /// Keys of the page-side promises [`Self::eval_within`] awaits.
+    evaluations: AtomicU64,
 }
 
 fn exception_message(details: &ExceptionDetails) -> String {
@@ -239,6 +260,46 @@ fn exception_message(details: &ExceptionDetails) -> String {
         .as_ref()
         .and_then(|e| e.description.clone().or_else(|| e.value.as_ref().map(|v| v.to_string())))
         .unwrap_or_else(|| details.text.clone())
+}
+
+/// Writes a console message of the page to the function's log (CloudWatch under Lambda), as
+/// Remotion's renderer does at log level `verbose`: `[browser] <level> [<tag>] <text>` with the
+/// place it was logged from. Remotion's own messages carry their level and tag as leading
+/// `Symbol(__remotion_level_…)` / `Symbol(__remotion_tag_…)` arguments, which become the
+/// level and tag.
+fn log_console_message(event: &EventConsoleApiCalled) {
+    let mut level = format!("{:?}", event.r#type).to_lowercase();
+    let mut tag = String::new();
+    let mut text = Vec::new();
+    for argument in &event.args {
+        let symbol = argument.description.as_deref().filter(|_| argument.value.is_none());
+        if let Some(name) = symbol.and_then(|d| d.strip_prefix("Symbol(__remotion_level_")) {
+            level = name.trim_end_matches(')').to_owned();
+        } else if let Some(name) = symbol.and_then(|d| d.strip_prefix("Symbol(__remotion_tag_")) {
+            tag = format!(" [{}]", name.strip_suffix(')').unwrap_or(name));
+        } else {
+            text.push(console_argument(argument));
+        }
+    }
+    let text = text.join(" ");
+    let place = event
+        .stack_trace
+        .as_ref()
+        .and_then(|trace| trace.call_frames.first())
+        .map(|frame| format!(" ({}:{}:{})", frame.url, frame.line_number + 1, frame.column_number + 1))
+        .unwrap_or_default();
+    tracing::info!(target: "browser", "[browser] {level}{tag} {text}{place}");
+}
+
+/// One argument of a console call as text: strings as they are, other values as JSON, objects
+/// by their description.
+fn console_argument(argument: &RemoteObject) -> String {
+    match (&argument.value, &argument.description) {
+        (Some(Value::String(text)), _) => text.clone(),
+        (Some(value), _) => value.to_string(),
+        (None, Some(description)) => description.clone(),
+        (None, None) => format!("{:?}", argument.r#type).to_lowercase(),
+    }
 }
 
 /// Recognises Remotion's delayRender timeout (`A delayRender() "<label>" was called but not
@@ -283,14 +344,26 @@ impl RemotionTab {
                 let _ = tx.send(Some(exception_message(&event.exception_details)));
             }
         });
+        let console = if setup.log_level == LogLevel::Verbose {
+            let mut messages = page.event_listener::<EventConsoleApiCalled>().await?;
+            Some(tokio::spawn(async move {
+                while let Some(event) = messages.next().await {
+                    log_console_message(&event);
+                }
+            }))
+        } else {
+            None
+        };
         let tab = Self {
             page,
             errors,
             listener,
+            console,
             timeout: setup.timeout,
             composition: None,
             width: setup.width,
             height: setup.height,
+            evaluations: AtomicU64::new(0),
         };
         tab.page
             .execute(SetDeviceMetricsOverrideParams {
@@ -317,9 +390,15 @@ impl RemotionTab {
         let url = normalize_serve_url(serve_url);
         match tokio::time::timeout(setup.timeout, tab.page.goto(url.as_str())).await {
             Err(_) => {
-                return Err(RenderError::SiteUnavailable {
+                return Err(RenderError::SiteTimedOut {
                     url,
                     message: format!("not loaded within {} ms", setup.timeout.as_millis()),
+                });
+            }
+            Ok(Err(chromiumoxide::error::CdpError::Timeout)) => {
+                return Err(RenderError::SiteTimedOut {
+                    url,
+                    message: "the browser did not answer the navigation in time".into(),
                 });
             }
             Ok(Err(e)) => return Err(RenderError::SiteUnavailable { url, message: e.to_string() }),
@@ -335,11 +414,15 @@ impl RemotionTab {
                 .unwrap_or_default();
             return Err(RenderError::NotRemotion { url, snippet });
         }
-        let site_version = tab.eval("window.siteVersion", setup.timeout).await?;
-        if site_version != Value::String("11".into()) {
-            return Err(RenderError::IncompatibleSite(format!(
-                "the bundle has siteVersion {site_version}, this renderer speaks 11: bundle it with Remotion 4"
-            )));
+        let declared = tab.eval("[String(window.siteVersion), window.remotion_version]", setup.timeout).await?;
+        let site_version = declared.get(0).and_then(Value::as_str);
+        let remotion_version = declared.get(1).and_then(Value::as_str);
+        match Compatibility::of(site_version, remotion_version) {
+            incompatible @ Compatibility::Incompatible { .. } => {
+                return Err(RenderError::IncompatibleSite(incompatible.describe()));
+            }
+            untested @ Compatibility::Untested(_) => tracing::warn!(site = %url, "{}", untested.describe()),
+            Compatibility::Tested(_) | Compatibility::Unknown => {}
         }
         Ok(tab)
     }
@@ -360,33 +443,55 @@ impl RemotionTab {
 
     /// Evaluates `expression` in the page (promises awaited, result by value), failing on an
     /// uncaught page exception; `None` when it did not answer within `wait`.
+    ///
+    /// chromiumoxide fails any DevTools command after 30 s, whatever the page's own
+    /// delayRender timeout allows (and a starved Chromium can take that long for a short
+    /// wait), so the page keeps the promise and it is awaited in slices of [`sliced_evaluation::AWAIT_SLICE`],
+    /// one command each, until `wait` runs out.
     async fn eval_within(&self, expression: &str, wait: Duration) -> Result<Option<Value>, RenderError> {
         if let Some(message) = self.errors.borrow().clone() {
             return Err(self.page_error(message));
         }
-        let mut params = EvaluateParams::new(expression);
-        params.await_promise = Some(true);
-        params.return_by_value = Some(true);
-        params.user_gesture = Some(true);
+        let key = self.evaluations.fetch_add(1, Ordering::Relaxed);
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut script = sliced_evaluation::start(expression, key);
         let mut errors = self.errors.clone();
-        tokio::select! {
-            result = self.page.execute(params) => {
-                let returns = result?.result;
-                if let Some(details) = returns.exception_details {
-                    return Err(self.page_error(exception_message(&details)));
+        loop {
+            tokio::select! {
+                slice = self.await_slice(&script) => match slice? {
+                    Some(value) => return Ok(Some(value)),
+                    None => script = sliced_evaluation::resume(key),
+                },
+                _ = errors.changed() => {
+                    let message = errors.borrow().clone().unwrap_or_default();
+                    return Err(self.page_error(message));
                 }
-                Ok(Some(returns.result.value.unwrap_or(Value::Null)))
+                _ = tokio::time::sleep_until(deadline) => return Ok(None),
             }
-            _ = errors.changed() => {
-                let message = errors.borrow().clone().unwrap_or_default();
-                Err(self.page_error(message))
-            }
-            _ = tokio::time::sleep(wait) => Ok(None),
         }
     }
 
+    /// One slice of a [`Self::eval_within`]: the value, or `None` while the page still waits.
+    async fn await_slice(&self, script: &str) -> Result<Option<Value>, RenderError> {
+        let mut params = EvaluateParams::new(script);
+        params.await_promise = Some(true);
+        params.return_by_value = Some(true);
+        params.user_gesture = Some(true);
+        let returns = self.page.execute(params).await?.result;
+        if let Some(details) = returns.exception_details {
+            return Err(self.page_error(exception_message(&details)));
+        }
+        let slice: sliced_evaluation::Slice = serde_json::from_value(returns.result.value.unwrap_or(Value::Null))
+            .map_err(|e| RenderError::Page {
+                composition: self.composition.clone(),
+                frame: None,
+                message: format!("the page answered an evaluation unexpectedly: {e}"),
+            })?;
+        Ok(slice.done.then_some(slice.value))
+    }
+
     /// [`Self::eval_within`], a page that does not answer being an error.
-    async fn eval(&self, expression: &str, wait: Duration) -> Result<Value, RenderError> {
+    pub(super) async fn eval(&self, expression: &str, wait: Duration) -> Result<Value, RenderError> {
         self.eval_within(expression, wait).await?.ok_or_else(|| RenderError::Page {
             composition: self.composition.clone(),
             frame: None,
@@ -485,6 +590,15 @@ impl RemotionTab {
         self.composition = Some(composition.id.clone());
         let mode = serde_json::to_string(&composition.bundle_mode()).expect("json serializes");
         self.eval(&format!("window.remotion_setBundleMode({mode})"), self.timeout).await?;
+        self.wait_for_ready().await?;
+        // The first render's effects run after it is painted, and one may open a delayRender()
+        // (an HTML5 <Video> seeking its element to the frame's time): the page can be ready
+        // for an animation frame before it does. Two more frames, then ready again.
+        self.eval(
+            "new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() => done(true))))",
+            self.timeout,
+        )
+        .await?;
         self.wait_for_ready().await
     }
 
@@ -505,49 +619,6 @@ impl RemotionTab {
         }
         .await;
         result.map_err(|e: RenderError| e.at_frame(frame))
-    }
-
-    /// Captures the viewport with Remotion's exact screenshot parameters.
-    pub async fn capture(&self, format: Capture) -> Result<Vec<u8>, RenderError> {
-        let transparent = !matches!(format, Capture::Jpeg(_));
-        let background = if transparent { "transparent" } else { "black" };
-        self.eval(&format!("document.body.style.background = '{background}'"), self.timeout).await?;
-        self.page.activate().await?;
-        if transparent {
-            self.page
-                .execute(SetDefaultBackgroundColorOverrideParams {
-                    color: Some(Rgba { r: 0, g: 0, b: 0, a: Some(0.0) }),
-                })
-                .await?;
-        }
-        let (cdp_format, quality) = match format {
-            Capture::Jpeg(q) => (CaptureScreenshotFormat::Jpeg, Some(i64::from(q))),
-            Capture::Png => (CaptureScreenshotFormat::Png, None),
-            Capture::Webp => (CaptureScreenshotFormat::Webp, None),
-        };
-        let shot = self
-            .page
-            .execute(CaptureScreenshotParams {
-                format: Some(cdp_format),
-                quality,
-                clip: Some(Viewport {
-                    x: 0.0,
-                    y: 0.0,
-                    width: f64::from(self.width),
-                    height: f64::from(self.height),
-                    scale: 1.0,
-                }),
-                from_surface: Some(true),
-                capture_beyond_viewport: Some(true),
-                optimize_for_speed: Some(true),
-            })
-            .await?;
-        if transparent {
-            self.page.execute(SetDefaultBackgroundColorOverrideParams { color: None }).await?;
-        }
-        base64::engine::general_purpose::STANDARD
-            .decode(AsRef::<str>::as_ref(&shot.result.data))
-            .map_err(|e| RenderError::Browser(format!("screenshot is not base64: {e}")))
     }
 
     /// The frame's media assets (`remotion_collectAssets`), for audio mixing.
@@ -573,6 +644,9 @@ impl RemotionTab {
     /// Closes the tab.
     pub async fn close(self) {
         self.listener.abort();
+        if let Some(console) = &self.console {
+            console.abort();
+        }
         let _ = tokio::time::timeout(Duration::from_secs(5), self.page.close()).await;
     }
 }
@@ -608,5 +682,19 @@ mod tests {
         assert!(scripts[3].contains("window.remotion_proxyPort = 0;"));
         let render = TabSetup { frame_server_port: 43_210, ..setup };
         assert!(render.init_scripts()[3].contains("window.remotion_proxyPort = 43210;"));
+        assert!(render.init_scripts()[3].contains("window.remotion_logLevel = 'info';"));
+    }
+
+    #[test]
+    fn page_settings_reach_the_init_scripts() {
+        let page = PageSettings {
+            env_variables: [("GREETING".to_owned(), "it's \"hi\"".to_owned())].into(),
+            log_level: LogLevel::Verbose,
+            ..Default::default()
+        };
+        let scripts = TabSetup::metadata("{}".into(), Duration::from_secs(30)).with_page(&page).init_scripts();
+        // A JS string literal holding the serialized JSON object, as Remotion sets it.
+        assert_eq!(scripts[2], r#"window.remotion_envVariables = "{\"GREETING\":\"it's \\\"hi\\\"\"}";"#);
+        assert!(scripts[3].contains("window.remotion_logLevel = 'verbose';"));
     }
 }

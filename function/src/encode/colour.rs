@@ -1,5 +1,6 @@
 //! The hot colour conversion of a video render: a JPEG screenshot's full-range BT.601 4:2:0
-//! planes to the limited-range 4:2:0 planes (BT.709, or BT.601 for VP8) the encoder takes.
+//! planes to the limited-range 4:2:0 planes (BT.709, BT.2020 or BT.601, as the render's
+//! `colorSpace` says) the encoder takes.
 //!
 //! swscale does this correctly only on its accurate-rounding path (without it the matrix change
 //! is silently skipped and colours shift), and that path cost ~8.5 ms a 1080p frame, 7% of a
@@ -85,7 +86,11 @@ impl JpegToVideo {
             width,
             height,
         };
-        let matrix = if matrix == color::Space::BT709 { YuvStandardMatrix::Bt709 } else { YuvStandardMatrix::Bt601 };
+        let matrix = match matrix {
+            color::Space::BT709 => YuvStandardMatrix::Bt709,
+            color::Space::BT2020NCL => YuvStandardMatrix::Bt2020,
+            _ => YuvStandardMatrix::Bt601,
+        };
         rgb_to_yuv420(&mut planes, &self.rgb, rgb_stride, YuvRange::Limited, matrix, YuvConversionMode::Balanced)
             .map_err(|e| RenderError::Encoding(format!("converting a screenshot to YUV: {e}")))
     }
@@ -142,9 +147,11 @@ mod tests {
     fn jpeg_colours_come_out_as_limited_range_video_colours() {
         ffmpeg_next::init().expect("ffmpeg initialises");
         let source = jpeg_frame();
-        for (matrix, coefficients) in
-            [(color::Space::BT709, (0.2126, 0.0722)), (color::Space::SMPTE170M, (0.299, 0.114))]
-        {
+        for (matrix, coefficients) in [
+            (color::Space::BT709, (0.2126, 0.0722)),
+            (color::Space::SMPTE170M, (0.299, 0.114)),
+            (color::Space::BT2020NCL, (0.2627, 0.0593)),
+        ] {
             let mut target = frame::Video::new(Pixel::YUV420P, source.width(), 2);
             JpegToVideo::default().convert(&source, &mut target, matrix).expect("converts");
             for (i, colour) in COLOURS.iter().enumerate() {

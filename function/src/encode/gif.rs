@@ -3,8 +3,8 @@
 //! A GIF holds at most 256 colours. Like Remotion (FFmpeg's `palettegen` + `paletteuse`), the
 //! whole animation shares one palette built from every frame, and frames are mapped to it with
 //! Sierra-2-4A error diffusion (paletteuse's default dither). Our FFmpeg libraries come without
-//! libavfilter, so the palette and the mapping are done here: NeuQuant (`color_quant`) learns
-//! 255 colours from pixels sampled evenly across all frames, one palette entry stays free for
+//! libavfilter, so the palette and the mapping are done here, as `palettegen` does it: a
+//! median cut of the histogram of pixels sampled evenly across all frames into 255 colours, one palette entry stays free for
 //! the encoder's inter-frame transparency, and FFmpeg's `gif` encoder writes the PAL8 frames
 //! (cropping each frame to what changed and making unchanged pixels transparent).
 //!
@@ -18,7 +18,8 @@
 
 use std::path::{Path, PathBuf};
 
-use color_quant::NeuQuant;
+use std::collections::HashMap;
+
 use ffmpeg::codec::{self, Id};
 use ffmpeg::format::{self, Pixel};
 use ffmpeg::software::scaling;
@@ -40,10 +41,6 @@ pub const PALETTE_COLORS: usize = 255;
 
 /// Pixels sampled across all frames to learn the palette (4 bytes each in memory).
 const SAMPLE_BUDGET: usize = 2_000_000;
-
-/// NeuQuant's sampling factor over those pixels: 1 learns from every one (best, slowest),
-/// 10 is the usual trade-off; with the samples already thinned, 3 costs ~0.3 s.
-const SAMPLE_FACTOR: i32 = 3;
 
 /// How screenshots become RGB: JPEG's half-size chroma interpolated, not repeated.
 const SCALER_FLAGS: scaling::Flags =
@@ -211,11 +208,36 @@ pub struct Palette {
 }
 
 impl Palette {
-    /// Learns [`PALETTE_COLORS`] colours from `samples` (RGBA).
+    /// Learns at most [`PALETTE_COLORS`] colours from `samples` (RGBA) as FFmpeg's
+    /// `palettegen` does (Remotion's GIFs): a median cut of their histogram. The box of colours
+    /// with the largest variance (count-weighted squared distance to its mean) is split, along
+    /// its longest side, where half its pixels are on each side, until there are enough boxes;
+    /// each box's colour is its pixels' mean. A smooth gradient gets its steps where its pixels
+    /// are, which NeuQuant's sampled learning spread too thinly (twice palettegen's error on
+    /// the fixture's gradients).
     pub fn learn(samples: &[u8]) -> Self {
-        let quantizer = NeuQuant::new(SAMPLE_FACTOR, PALETTE_COLORS, samples);
-        let colors = quantizer.color_map_rgb().chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect();
-        Self { colors }
+        let mut histogram: HashMap<[u8; 3], u64> = HashMap::new();
+        for pixel in samples.chunks_exact(4) {
+            *histogram.entry([pixel[0], pixel[1], pixel[2]]).or_default() += 1;
+        }
+        let mut colors: Vec<([u8; 3], u64)> = histogram.into_iter().collect();
+        // Deterministic whatever the hash order.
+        colors.sort_unstable();
+        let mut boxes = vec![ColorBox::new(&colors, 0..colors.len())];
+        while boxes.len() < PALETTE_COLORS {
+            let next = boxes
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| b.range.len() > 1)
+                .max_by(|(_, a), (_, b)| a.variance.total_cmp(&b.variance))
+                .map(|(i, _)| i);
+            let Some(index) = next else { break };
+            let split = boxes.swap_remove(index);
+            let (low, high) = split.split(&mut colors);
+            boxes.push(ColorBox::new(&colors, low));
+            boxes.push(ColorBox::new(&colors, high));
+        }
+        Self { colors: boxes.iter().map(|b| b.mean).collect() }
     }
 
     /// The colours, in index order.
@@ -230,6 +252,53 @@ impl Palette {
             *entry = 0xFF00_0000 | u32::from(*r) << 16 | u32::from(*g) << 8 | u32::from(*b);
         }
         table
+    }
+}
+
+/// A box of the median cut: a range of the histogram's colours.
+struct ColorBox {
+    range: std::ops::Range<usize>,
+    mean: [u8; 3],
+    variance: f64,
+}
+
+impl ColorBox {
+    fn new(colors: &[([u8; 3], u64)], range: std::ops::Range<usize>) -> Self {
+        let slice = &colors[range.clone()];
+        let total: u64 = slice.iter().map(|(_, n)| n).sum::<u64>().max(1);
+        let mean = std::array::from_fn(|c| {
+            (slice.iter().map(|(rgb, n)| u64::from(rgb[c]) * n).sum::<u64>() as f64 / total as f64).round() as u8
+        });
+        let variance = slice
+            .iter()
+            .map(|(rgb, n)| (0..3).map(|c| (f64::from(rgb[c]) - f64::from(mean[c])).powi(2)).sum::<f64>() * *n as f64)
+            .sum();
+        Self { range, mean, variance }
+    }
+
+    /// Sorts the box's colours along its longest side and cuts where half its pixels lie on
+    /// each side (both halves non-empty).
+    fn split(&self, colors: &mut [([u8; 3], u64)]) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+        let slice = &mut colors[self.range.clone()];
+        let extent = |c: usize| {
+            let (low, high) = slice.iter().fold((u8::MAX, 0u8), |(l, h), (rgb, _)| (l.min(rgb[c]), h.max(rgb[c])));
+            high.saturating_sub(low)
+        };
+        // palettegen's order when sides tie: green, then red, then blue.
+        let axis = [1usize, 0, 2].into_iter().max_by_key(|&c| (extent(c), [1u8, 2, 0][c])).unwrap_or(1);
+        slice.sort_unstable_by_key(|(rgb, _)| (rgb[axis], rgb[(axis + 1) % 3], rgb[(axis + 2) % 3]));
+        let half = slice.iter().map(|(_, n)| n).sum::<u64>().div_ceil(2);
+        let mut seen = 0;
+        let mut cut = slice.len() - 1;
+        for (i, (_, n)) in slice.iter().enumerate() {
+            seen += n;
+            if seen >= half {
+                cut = i + 1;
+                break;
+            }
+        }
+        let cut = self.range.start + cut.clamp(1, slice.len() - 1);
+        (self.range.start..cut, cut..self.range.end)
     }
 }
 
@@ -340,9 +409,10 @@ pub struct GifSummary {
 }
 
 /// Encodes the frames of `inputs` (frame stores or any single-video-stream files, in order)
-/// into an animated GIF at `out` that loops forever (Remotion's default), with one palette
-/// learnt from all of them.
-pub fn encode(inputs: &[PathBuf], out: &Path) -> Result<GifSummary, RenderError> {
+/// into an animated GIF at `out`, with one palette learnt from all of them. `loops` is FFmpeg's
+/// GIF muxer `loop` option, as Remotion passes it (`Delivery::gif_loop_option`): 0 loops
+/// forever (Remotion's default), -1 writes no loop extension (played once), n loops n times.
+pub fn encode(inputs: &[PathBuf], out: &Path, loops: i32) -> Result<GifSummary, RenderError> {
     init();
     if inputs.is_empty() {
         return Err(RenderError::InvalidInput("no frames to make a GIF of".into()));
@@ -408,8 +478,7 @@ pub fn encode(inputs: &[PathBuf], out: &Path) -> Result<GifSummary, RenderError>
         stream.set_avg_frame_rate(fps);
     }
     let mut options = Dictionary::new();
-    // 0: loop forever (FFmpeg's default too; Remotion passes no -loop unless numberOfGifLoops is set).
-    options.set("loop", "0");
+    options.set("loop", &loops.to_string());
     output.write_header_with(options).map_err(|e| failed("writing the GIF header", e))?;
     let stream_time_base = output.stream(0).expect("one stream").time_base();
     let encoder_time_base = fps.invert();
@@ -484,12 +553,37 @@ mod tests {
             samples.extend_from_slice(&[255, 0, 0, 255]);
         }
         let palette = Palette::learn(&samples);
-        assert_eq!(palette.colors().len(), PALETTE_COLORS);
+        // 201 distinct colours: all of them, exactly.
+        assert_eq!(palette.colors().len(), 201);
         let mut mapper = Mapper::new(&palette);
         let red = palette.colors()[usize::from(mapper.nearest([255, 0, 0]))];
         assert!(red[0] > 230 && red[1] < 25 && red[2] < 25, "red maps to {red:?}");
         // The cache answers the same as the search.
         assert_eq!(mapper.nearest([255, 0, 0]), mapper.nearest([255, 0, 0]));
+    }
+
+    #[test]
+    fn a_gradient_is_cut_where_its_pixels_are() {
+        // A long blue-to-orange ramp (1530 colours), four-fifths of the pixels in its first
+        // fifth: 255 boxes, and the crowded part gets the finer steps.
+        let mut samples = Vec::new();
+        for i in 0..1530u32 {
+            let t = i as f32 / 1529.0;
+            let rgb = [(255.0 * t) as u8, (128.0 * t) as u8, (255.0 * (1.0 - t)) as u8];
+            for _ in 0..if i < 306 { 16 } else { 1 } {
+                samples.extend_from_slice(&[rgb[0], rgb[1], rgb[2], 255]);
+            }
+        }
+        let palette = Palette::learn(&samples);
+        assert_eq!(palette.colors().len(), PALETTE_COLORS);
+        let mut mapper = Mapper::new(&palette);
+        let mut error = |pixel: &[u8]| {
+            let chosen = palette.colors()[usize::from(mapper.nearest([pixel[0], pixel[1], pixel[2]]))];
+            (0..3).map(|c| u32::from(pixel[c].abs_diff(chosen[c]))).max().unwrap_or(0)
+        };
+        let crowded = samples[..306 * 16 * 4].chunks_exact(4).map(&mut error).max().unwrap();
+        let sparse = samples[306 * 16 * 4..].chunks_exact(4).map(&mut error).max().unwrap();
+        assert!(crowded <= 1 && crowded < sparse, "largest error {crowded} where crowded, {sparse} elsewhere");
     }
 
     #[test]
@@ -508,7 +602,7 @@ mod tests {
             chunks.push(path);
         }
         let out = dir.path().join("out.gif");
-        let summary = encode(&chunks, &out).unwrap();
+        let summary = encode(&chunks, &out, 0).unwrap();
         assert_eq!(summary.frames, 7);
         let bytes = std::fs::read(&out).unwrap();
         assert!(bytes.starts_with(b"GIF89a"));
@@ -527,6 +621,6 @@ mod tests {
     #[test]
     fn nothing_to_encode_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(encode(&[], &dir.path().join("x.gif")), Err(RenderError::InvalidInput(_))));
+        assert!(matches!(encode(&[], &dir.path().join("x.gif"), 0), Err(RenderError::InvalidInput(_))));
     }
 }

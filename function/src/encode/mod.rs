@@ -3,6 +3,8 @@
 //!
 //! * [`video`]: screenshots decoded, converted and encoded into the codec's container.
 //! * [`colour`]: the hot colour conversion of JPEG screenshots.
+//! * [`delivery`]: Remotion's delivery options: bit rates, colour space, ProRes profile, GIF
+//!   loops, an enforced audio track.
 //! * [`gif`]: animated GIFs, their screenshots kept for one palette over all of them.
 //! * [`audio`]: the frames' media assets mixed on a 48 kHz timeline and encoded.
 //! * [`stitch`]: chunks joined without re-encoding video, and a video muxed with its audio.
@@ -12,6 +14,7 @@
 
 pub mod audio;
 pub mod colour;
+pub mod delivery;
 pub mod gif;
 pub mod stitch;
 pub mod video;
@@ -19,7 +22,7 @@ pub mod video;
 use std::path::{Path, PathBuf};
 
 use ffmpeg_next::Rational;
-use remotion_protocol::media::Codec;
+use remotion_protocol::media::{AudioCodec, Codec};
 
 use crate::error::RenderError;
 
@@ -74,6 +77,17 @@ pub fn muxer(codec: Codec, container: Container) -> Result<&'static str, RenderE
             codec.as_str(),
             crate::versions::FUNCTION_VERSION
         ))),
+    }
+}
+
+/// FFmpeg's muxer for a file holding only `codec`'s audio (Remotion's extension for it:
+/// `.aac` raw ADTS, `.mp3`, `.opus` in Ogg, `.wav`).
+pub fn audio_file_muxer(codec: AudioCodec) -> &'static str {
+    match codec {
+        AudioCodec::Aac => "adts",
+        AudioCodec::Mp3 => "mp3",
+        AudioCodec::Opus => "opus",
+        AudioCodec::Pcm16 => "wav",
     }
 }
 

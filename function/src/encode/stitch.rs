@@ -22,7 +22,8 @@ use crate::encode::audio::encoder::{AudioEncoder, AudioTarget};
 use crate::encode::audio::mix::MixedAudio;
 use crate::encode::audio::source::Resampler;
 use crate::encode::audio::{AudioSettings, SAMPLE_RATE, frame_start_sample};
-use crate::encode::{Container, codec_tag, gif, muxer};
+use crate::encode::delivery::Delivery;
+use crate::encode::{Container, audio_file_muxer, codec_tag, gif, muxer};
 use crate::error::RenderError;
 use crate::ffmpeg::init;
 
@@ -268,16 +269,41 @@ pub fn concat(
     codec: Codec,
     audio: Option<AudioSettings>,
 ) -> Result<Joined, RenderError> {
+    concat_with(chunks, out, codec, audio, &Delivery::default(), None)
+}
+
+/// [`concat`] with the render's delivery options: a GIF loops as `numberOfGifLoops` says,
+/// and with `enforceAudioTrack` the output gets its audio stream even when no chunk has audio
+/// (silence the length of the video, as Remotion's).
+///
+/// With `separate_audio` (Remotion's `separateAudioTo`) the joined audio goes to that file
+/// instead, in the audio codec's own format ([`audio_file_muxer`]), and the output has no
+/// audio stream; the file is written even when nothing was heard (silence), as Remotion's.
+pub fn concat_with(
+    chunks: &[PathBuf],
+    out: &Path,
+    codec: Codec,
+    audio: Option<AudioSettings>,
+    delivery: &Delivery,
+    separate_audio: Option<&Path>,
+) -> Result<Joined, RenderError> {
     init();
     let muxer = muxer(codec, Container::Output)?;
     let first = chunks.first().ok_or_else(|| RenderError::InvalidInput("no chunks to join".into()))?;
+    if separate_audio.is_some() && (codec.is_audio_only() || codec == Codec::Gif || audio.is_none()) {
+        return Err(RenderError::InvalidInput(format!(
+            "separateAudioTo takes the audio out of a video with audio: not of a {} render{}",
+            codec.as_str(),
+            if audio.is_none() { " without audio (muted)" } else { "" }
+        )));
+    }
     if codec.is_audio_only() {
         return join_audio(chunks, out, muxer, audio);
     }
     if codec == Codec::Gif {
         // The exception to joining by copy: a GIF's palette is learnt from all its frames, so
         // its chunks are screenshots, quantised and encoded once here (crate::encode::gif).
-        let summary = gif::encode(chunks, out)?;
+        let summary = gif::encode(chunks, out, delivery.gif_loop_option())?;
         tracing::info!(
             frames = summary.frames,
             samples = summary.samples,
@@ -289,18 +315,37 @@ pub fn concat(
     }
     let mut with_audio = None;
     if let Some(settings) = audio {
+        // Silent chunks join as silence, so an enforced track needs nothing more.
+        if delivery.enforce_audio_track || separate_audio.is_some() {
+            with_audio = Some(settings);
+        }
         for chunk in chunks {
+            if with_audio.is_some() {
+                break;
+            }
             if has_audio_stream(chunk)? {
                 with_audio = Some(settings);
-                break;
             }
         }
     }
     let mut output = format::output_as(out, muxer).map_err(|e| stitching(format!("creating {}", out.display()), e))?;
     let video = VideoCopy::add(&mut output, first, codec, muxer)?;
+    // The separate audio file, when asked for: the joined audio is encoded there.
+    let mut separate = match (separate_audio, with_audio) {
+        (Some(path), Some(settings)) => {
+            let muxer = audio_file_muxer(settings.codec);
+            let file =
+                format::output_as(path, muxer).map_err(|e| stitching(format!("creating {}", path.display()), e))?;
+            Some((file, muxer))
+        }
+        _ => None,
+    };
     let mut join = match with_audio {
         Some(settings) => Some(AudioJoin {
-            encoder: AudioEncoder::add(&mut output, AudioTarget::Output(settings))?,
+            encoder: AudioEncoder::add(
+                separate.as_mut().map_or(&mut output, |(file, _)| file),
+                AudioTarget::Output(settings),
+            )?,
             frame_rate: video.frame_rate,
             drop: 0,
             scratch: Vec::new(),
@@ -308,6 +353,9 @@ pub fn concat(
         None => None,
     };
     write_header(&mut output, muxer)?;
+    if let Some((file, muxer)) = &mut separate {
+        write_header(file, muxer)?;
+    }
 
     let mut offset = 0i64; // in the output's video time base
     let mut frames_before = 0u64;
@@ -321,6 +369,7 @@ pub fn concat(
         let (end, frames) = {
             let join_cell = std::cell::RefCell::new(&mut join);
             let decoder_cell = std::cell::RefCell::new(&mut decoder);
+            let separate_cell = std::cell::RefCell::new(&mut separate);
             copy_video(
                 &mut input,
                 chunk,
@@ -329,7 +378,11 @@ pub fn concat(
                 video.frame_rate,
                 |output, _, copied| match join_cell.borrow_mut().as_mut() {
                     // A chunk without audio (nothing audible in its frames) is silence.
-                    Some(join) if silent => join.settle(frames_before + copied, output, false),
+                    Some(join) if silent => {
+                        let mut separate = separate_cell.borrow_mut();
+                        let target = separate.as_mut().map_or(output, |(file, _)| file);
+                        join.settle(frames_before + copied, target, false)
+                    }
                     _ => Ok(()),
                 },
                 |output, index, packet| {
@@ -338,7 +391,8 @@ pub fn concat(
                     match (join.as_mut(), decoder.as_mut()) {
                         (Some(join), Some(decoder)) if decoder.index == index => {
                             decoder.decode(Some(&packet), &mut join.scratch)?;
-                            join.push(output)
+                            let mut separate = separate_cell.borrow_mut();
+                            join.push(separate.as_mut().map_or(output, |(file, _)| file))
                         }
                         _ => Ok(()),
                     }
@@ -346,20 +400,24 @@ pub fn concat(
             )?
         };
         if let Some(join) = &mut join {
+            let target = separate.as_mut().map_or(&mut output, |(file, _)| file);
             if let Some(decoder) = &mut decoder {
                 decoder.decode(None, &mut join.scratch)?;
-                join.push(&mut output)?;
+                join.push(target)?;
             }
-            join.settle(frames_before + frames, &mut output, true)?;
+            join.settle(frames_before + frames, target, true)?;
         }
         frames_before += frames;
         offset = end;
     }
     let audio_samples = match join {
-        Some(join) => join.encoder.finish(&mut output)?,
+        Some(join) => join.encoder.finish(separate.as_mut().map_or(&mut output, |(file, _)| file))?,
         None => 0,
     };
     output.write_trailer().map_err(|e| stitching("finishing the output".into(), e))?;
+    if let Some((mut file, _)) = separate {
+        file.write_trailer().map_err(|e| stitching("finishing the separate audio".into(), e))?;
+    }
     Ok(Joined { frames: frames_before, audio_samples })
 }
 
@@ -516,6 +574,7 @@ mod tests {
             preset: "veryfast".into(),
             pixel_format: None,
             container: Container::Chunk,
+            delivery: Delivery::default(),
         };
         let mut encoder = VideoEncoder::create(&path, &settings, ImageKind::Png).unwrap();
         for f in 0..frames {

@@ -1,8 +1,9 @@
 //! In-process video encoding with FFmpeg's libraries: screenshots are decoded, converted to
-//! BT.709 limited-range YUV and encoded (libx264, libx265, libvpx, libvpx-vp9, prores_ks) into
-//! the codec's container, or into a chunk container that joins by packet copy. No ffmpeg
-//! subprocess, no pipe copies. GIFs are different: their palette needs every frame, so their
-//! screenshots are kept as they are and quantised at the end (see [`crate::encode::gif`]).
+//! limited-range YUV (BT.709 unless the render's `colorSpace` says otherwise) and encoded
+//! (libx264, libx265, libvpx, libvpx-vp9, prores_ks) into the codec's container, or into a
+//! chunk container that joins by packet copy. No ffmpeg subprocess, no pipe copies. GIFs are
+//! different: their palette needs every frame, so their screenshots are kept as they are and
+//! quantised at the end (see [`crate::encode::gif`]).
 
 use std::path::Path;
 
@@ -17,6 +18,7 @@ use ffmpeg_next as ffmpeg;
 use remotion_protocol::media::{Codec, PixelFormat};
 
 use crate::encode::colour::JpegToVideo;
+use crate::encode::delivery::{Colour, Delivery};
 use crate::encode::gif::{self, FrameStore};
 use crate::encode::{Container, ImageKind, codec_tag, fps_rational, muxer, working_file};
 use crate::error::RenderError;
@@ -68,7 +70,10 @@ pub fn check_frames(pixel_format: Option<PixelFormat>, input: ImageKind) -> Resu
 
 fn codec_setup(settings: &VideoSettings) -> Result<CodecSetup, RenderError> {
     let codec = settings.codec;
-    let crf = settings.crf.map(i32::from).or(codec.default_crf());
+    settings.delivery.check(codec, settings.crf, settings.pixel_format)?;
+    // A target bit rate replaces the CRF, as in Remotion (which refuses both).
+    let crf =
+        if settings.delivery.rate.replaces_crf() { None } else { settings.crf.map(i32::from).or(codec.default_crf()) };
     if let (Some(crf), Some((low, high))) = (crf, codec.crf_range())
         && !(low..=high).contains(&crf)
     {
@@ -87,23 +92,28 @@ fn codec_setup(settings: &VideoSettings) -> Result<CodecSetup, RenderError> {
     };
     let pixel = pixel(format.unwrap_or(PixelFormat::Yuv420p))?;
     let mut options = Dictionary::new();
-    let crf_text = crf.map(|c| c.to_string()).unwrap_or_default();
+    let set_crf = |options: &mut Dictionary<'static>| {
+        if let Some(crf) = crf {
+            options.set("crf", &crf.to_string());
+        }
+    };
     let (encoder, bit_rate) = match codec {
         Codec::H264 => {
-            options.set("crf", &crf_text);
+            set_crf(&mut options);
             options.set("preset", &settings.preset);
             ("libx264", None)
         }
         Codec::H265 => {
-            options.set("crf", &crf_text);
+            set_crf(&mut options);
             options.set("preset", &settings.preset);
             options.set("x265-params", "log-level=error");
             ("libx265", None)
         }
         Codec::Vp8 => {
             // libvpx's VP8 CRF is "constrained quality": it needs a bit-rate ceiling. Set one
-            // high enough (≈0.2 bit per pixel) that the CRF decides the quality.
-            options.set("crf", &crf_text);
+            // high enough (≈0.2 bit per pixel) that the CRF decides the quality; a
+            // videoBitrate replaces it (RateControl::apply).
+            set_crf(&mut options);
             options.set("deadline", "good");
             options.set("cpu-used", "4");
             if format.is_some_and(has_alpha) {
@@ -115,8 +125,9 @@ fn codec_setup(settings: &VideoSettings) -> Result<CodecSetup, RenderError> {
             ("libvpx", Some(ceiling.max(1_000_000)))
         }
         Codec::Vp9 => {
-            // Bit rate 0 with a CRF is VP9's constant-quality mode.
-            options.set("crf", &crf_text);
+            // Bit rate 0 with a CRF is VP9's constant-quality mode; a videoBitrate replaces
+            // both (RateControl::apply).
+            set_crf(&mut options);
             options.set("b", "0");
             options.set("deadline", "good");
             options.set("cpu-used", "4");
@@ -124,14 +135,11 @@ fn codec_setup(settings: &VideoSettings) -> Result<CodecSetup, RenderError> {
             ("libvpx-vp9", None)
         }
         Codec::Prores => {
-            // Remotion's default ProRes profile is HQ (3, 4:2:2). 4:4:4 pixel formats need
-            // 4444 (4), the profile that also carries yuva444p10le's alpha (Remotion asks for
-            // proResProfile '4444' with it).
-            let profile = match format {
-                Some(PixelFormat::Yuv444p10le | PixelFormat::Yuva444p10le) => "4",
-                _ => "3",
-            };
-            options.set("profile", profile);
+            // proResProfile, else Remotion's default HQ (3, 4:2:2); unset with a 4:4:4 pixel
+            // format, 4444 (4), the profile that also carries yuva444p10le's alpha (Remotion
+            // asks for proResProfile '4444' with it).
+            let profile = settings.delivery.pro_res_profile(format);
+            options.set("profile", &profile.encoder_profile().to_string());
             options.set("vendor", "apl0");
             ("prores_ks", None)
         }
@@ -144,6 +152,7 @@ fn codec_setup(settings: &VideoSettings) -> Result<CodecSetup, RenderError> {
             )));
         }
     };
+    settings.delivery.rate.apply(&mut options);
     Ok(CodecSetup { encoder, options, pixel, bit_rate })
 }
 
@@ -166,6 +175,8 @@ pub struct VideoSettings {
     pub pixel_format: Option<PixelFormat>,
     /// Container.
     pub container: Container,
+    /// Bit rates, colour space, ProRes profile, GIF loops (Remotion's delivery options).
+    pub delivery: Delivery,
 }
 
 /// Decodes screenshots into frames.
@@ -208,8 +219,8 @@ pub struct VideoEncoder {
 enum Inner {
     Encode(Box<Encoder>),
     /// A GIF's screenshots, kept for one palette over all of them; `Some(out)`: made into
-    /// the GIF `out` when finished (a chunk stays screenshots).
-    Gif(FrameStore, Option<(std::path::PathBuf, std::path::PathBuf)>),
+    /// the GIF `out` when finished (a chunk stays screenshots), looping as the muxer's `loop`.
+    Gif(FrameStore, Option<(std::path::PathBuf, std::path::PathBuf, i32)>),
     /// An audio-only render: frames are only counted (the caller writes the audio).
     NoPicture(u64),
 }
@@ -223,6 +234,7 @@ impl VideoEncoder {
         if settings.codec != Codec::Gif {
             return Ok(Self { inner: Inner::Encode(Box::new(Encoder::create(path, settings, input)?)) });
         }
+        settings.delivery.check(settings.codec, settings.crf, settings.pixel_format)?;
         let fps = fps_rational(settings.fps);
         let inner = match settings.container {
             Container::Chunk => {
@@ -231,7 +243,7 @@ impl VideoEncoder {
             Container::Output => {
                 let frames = working_file(path, GIF_FRAMES);
                 let store = FrameStore::create(&frames, settings.width, settings.height, fps, input)?;
-                Inner::Gif(store, Some((path.to_path_buf(), frames)))
+                Inner::Gif(store, Some((path.to_path_buf(), frames, settings.delivery.gif_loop_option())))
             }
         };
         Ok(Self { inner })
@@ -255,8 +267,8 @@ impl VideoEncoder {
             Inner::Encode(encoder) => encoder.finish(),
             Inner::NoPicture(frames) => Ok(frames),
             Inner::Gif(store, None) => store.finish(),
-            Inner::Gif(store, Some((out, frames))) => {
-                let result = store.finish().and_then(|_| gif::encode(std::slice::from_ref(&frames), &out));
+            Inner::Gif(store, Some((out, frames, loops))) => {
+                let result = store.finish().and_then(|_| gif::encode(std::slice::from_ref(&frames), &out, loops));
                 let _ = std::fs::remove_file(&frames);
                 result.map(|summary| summary.frames)
             }
@@ -280,8 +292,8 @@ struct Encoder {
     width: u32,
     height: u32,
     frames: i64,
-    /// The YUV matrix: BT.709, or BT.601 for VP8.
-    matrix: color::Space,
+    /// The YUV matrix and the tags of the colour space.
+    colour: Colour,
 }
 
 impl Encoder {
@@ -319,14 +331,15 @@ impl Encoder {
         if let Some(rate) = setup.bit_rate {
             video.set_bit_rate(rate);
         }
-        // VP8 has no way to say its matrix: decoders (browsers, FFmpeg) always read BT.601.
-        let matrix = if settings.codec == Codec::Vp8 { color::Space::SMPTE170M } else { color::Space::BT709 };
-        video.set_colorspace(matrix);
+        // VP8 has no way to say its matrix: decoders (browsers, FFmpeg) always read BT.601
+        // (Colour::of keeps it BT.601 unless asked for Remotion's untagged default).
+        let colour = Colour::of(settings.codec, settings.delivery.color_space);
+        video.set_colorspace(colour.tags.0);
         video.set_color_range(color::Range::MPEG);
-        video.set_color_transfer_characteristic(color::TransferCharacteristic::BT709);
+        video.set_color_transfer_characteristic(colour.tags.2);
         // SAFETY: the context is valid and not yet opened; ffmpeg-next has no setter for this field.
         unsafe {
-            (*video.as_mut_ptr()).color_primaries = ffmpeg::ffi::AVColorPrimaries::AVCOL_PRI_BT709;
+            (*video.as_mut_ptr()).color_primaries = colour.tags.1.into();
         }
         let encoder = video.open_with(setup.options).map_err(|e| encoding(&format!("opening {}", setup.encoder), e))?;
 
@@ -365,11 +378,12 @@ impl Encoder {
             width: settings.width,
             height: settings.height,
             frames: 0,
-            matrix,
+            colour,
         })
     }
 
-    /// A converter from the screenshots' pixel format to the encoder's BT.709 limited-range YUV.
+    /// A converter from the screenshots' pixel format to the encoder's limited-range YUV, in
+    /// the matrix of its colour space.
     fn scaler_for(&mut self, source: Pixel) -> Result<&mut scaling::Context, RenderError> {
         let stale = self.scaler.as_ref().is_none_or(|(_, format)| *format != source);
         if stale {
@@ -391,12 +405,19 @@ impl Encoder {
             let is_rgb = matches!(source, Pixel::RGB24 | Pixel::RGBA | Pixel::BGRA | Pixel::RGB48BE);
             // SAFETY: the context is valid; the coefficient tables are static.
             unsafe {
-                use ffmpeg::ffi::{SWS_CS_ITU601, SWS_CS_ITU709, sws_getCoefficients, sws_setColorspaceDetails};
+                use ffmpeg::ffi::{
+                    SWS_CS_BT2020, SWS_CS_ITU601, SWS_CS_ITU709, sws_getCoefficients, sws_setColorspaceDetails,
+                };
+                let target = match self.colour.matrix {
+                    color::Space::BT709 => SWS_CS_ITU709,
+                    color::Space::BT2020NCL => SWS_CS_BT2020,
+                    _ => SWS_CS_ITU601,
+                };
                 sws_setColorspaceDetails(
                     context.as_mut_ptr(),
                     sws_getCoefficients(SWS_CS_ITU601),
                     i32::from(full_range_source || is_rgb),
-                    sws_getCoefficients(if self.matrix == color::Space::BT709 { SWS_CS_ITU709 } else { SWS_CS_ITU601 }),
+                    sws_getCoefficients(target),
                     0,
                     0,
                     1 << 16,
@@ -422,7 +443,7 @@ impl Encoder {
         }
         let mut converted = std::mem::replace(&mut self.converted, frame::Video::empty());
         if JpegToVideo::handles(decoded.format(), self.pixel) {
-            self.jpeg_to_video.convert(&decoded, &mut converted, self.matrix)?;
+            self.jpeg_to_video.convert(&decoded, &mut converted, self.colour.matrix)?;
         } else {
             self.scaler_for(decoded.format())?
                 .run(&decoded, &mut converted)
@@ -430,10 +451,10 @@ impl Encoder {
         }
         // Some encoders (prores_ks) tag each frame with the frame's own colour description,
         // not the context's: without these, ProRes came out untagged and players assumed BT.601.
-        converted.set_color_space(self.matrix);
+        converted.set_color_space(self.colour.tags.0);
         converted.set_color_range(color::Range::MPEG);
-        converted.set_color_primaries(color::Primaries::BT709);
-        converted.set_color_transfer_characteristic(color::TransferCharacteristic::BT709);
+        converted.set_color_primaries(self.colour.tags.1);
+        converted.set_color_transfer_characteristic(self.colour.tags.2);
         converted.set_pts(Some(self.frames));
         converted.set_kind(ffmpeg::picture::Type::None);
         self.encoder.send_frame(&converted).map_err(|e| encoding("encoding a frame", e))?;
@@ -479,6 +500,7 @@ mod tests {
             preset: "medium".into(),
             pixel_format: Some(PixelFormat::Yuva420p),
             container: Container::Output,
+            delivery: Delivery::default(),
         };
         match VideoEncoder::create(&dir.path().join("x.webm"), &settings, ImageKind::Jpeg) {
             Err(RenderError::InvalidInput(m)) => assert!(m.contains("imageFormat png"), "{m}"),
@@ -499,6 +521,7 @@ mod tests {
             preset: "ultrafast".into(),
             pixel_format: None,
             container: Container::Output,
+            delivery: Delivery::default(),
         };
         match VideoEncoder::create(&dir.path().join("x.mp4"), &settings, ImageKind::Png) {
             Err(RenderError::InvalidInput(m)) => assert!(m.contains("even"), "{m}"),

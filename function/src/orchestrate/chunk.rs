@@ -4,20 +4,26 @@
 //! to the stitch.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use futures::future::BoxFuture;
 use remotion_protocol::chunking::FrameSelection;
-use remotion_protocol::payload::{ChunkPhases, RenderRequest, RenderResponse};
+use remotion_protocol::keys::RenderId;
+use remotion_protocol::media::DELETE_AFTER_TAG;
+use remotion_protocol::payload::{ChunkPhases, Privacy, RenderRequest, RenderResponse, SequenceTarget};
 
 use super::chunk_reports::Publisher;
+use crate::assets::artifacts;
 use crate::capture::browser::{Browser, BrowserOptions};
 use crate::capture::page::ResolvedComposition;
 use crate::capture::site::open_site;
 use crate::capture::warm_page::WarmPage;
 use crate::error::RenderError;
 use crate::props::read_payload_props;
-use crate::render::{chunk_video, render_frames_keeping};
-use crate::storage;
+use crate::render::{ImageSink, chunk_video, render_frames_keeping, render_images_keeping};
+use crate::storage::{self, UploadOptions};
 
 /// Renders one chunk (frames resolved by the orchestrator) into a chunk file in the bucket,
 /// with its per-frame timings beside it. When `stop` resolves the capture ends within moments
@@ -45,7 +51,8 @@ pub async fn render(
     phases.prepare_ms = lap(&mut phase);
     // The previous chunk of this render may have left its page loaded in this process.
     let key = video.page_key(&request.render_id, &request.site, &composition);
-    let (mut browser, warm) = Browser::warm_with_page(&BrowserOptions::detect()?, Some(&key)).await?;
+    let (mut browser, warm) =
+        Browser::warm_with_page(&BrowserOptions::detect()?.for_page(&request.page), Some(&key)).await?;
     let every_nth = u64::from(request.encoding.every_nth_frame.unwrap_or(1));
     let selection = FrameSelection::every_nth(request.frames.start, request.frames.end, every_nth);
     let warm = match warm {
@@ -82,10 +89,21 @@ pub async fn render(
             report(p);
         }
     };
+    // An image sequence's frames go straight to the bucket; a video is encoded into `out`.
+    let sink = request.sequence.as_ref().map(|target| BucketFrames::new(s3, &request.bucket, target));
+    let rendering = async {
+        match &sink {
+            Some(sink) => {
+                let sink: Arc<dyn ImageSink> = sink.clone();
+                render_images_keeping(&browser, &site, composition, &video, sink, on_progress, reuse).await
+            }
+            None => render_frames_keeping(&browser, &site, composition, &video, &out, on_progress, reuse).await,
+        }
+    };
     let result = tokio::select! {
         biased;
         () = stop => Err(RenderError::Cancelled),
-        result = render_frames_keeping(&browser, &site, composition, &video, &out, on_progress, reuse) => result,
+        result = rendering => result,
     };
     let progress_writes = publisher.map_or(0, Publisher::stop);
     let rendering_ms = lap(&mut phase);
@@ -101,18 +119,32 @@ pub async fn render(
     let summary = result?;
     phases.page_ms = remotion_protocol::pricing::billed_milliseconds_from_duration(summary.pages_ready);
     phases.frames_ms = rendering_ms.saturating_sub(phases.page_ms);
-    let bytes = std::fs::read(&out).map_err(|e| RenderError::io("reading the chunk", e))?;
-    let size_bytes = bytes.len() as u64;
-    let chunk_type = match request.encoding.codec.chunk_extension() {
-        "ts" => "video/mp2t",
-        "wav" => "audio/wav",
-        _ => "video/x-matroska",
+    let (key, size_bytes) = match (&sink, &request.sequence) {
+        (Some(sink), Some(target)) => (target.prefix.clone(), sink.bytes.load(Ordering::Relaxed)),
+        _ => {
+            let bytes = std::fs::read(&out).map_err(|e| RenderError::io("reading the chunk", e))?;
+            let size_bytes = bytes.len() as u64;
+            let chunk_type = match request.encoding.codec.chunk_extension() {
+                "ts" => "video/mp2t",
+                "wav" => "audio/wav",
+                _ => "video/x-matroska",
+            };
+            storage::put(s3, &request.bucket, &request.chunk_key, bytes, chunk_type).await?;
+            (request.chunk_key.clone(), size_bytes)
+        }
     };
-    storage::put(s3, &request.bucket, &request.chunk_key, bytes, chunk_type).await?;
+    // The frames' artifacts go beside the render now; the orchestrator lists them all.
+    let id = RenderId::new(request.render_id.clone()).map_err(|e| RenderError::InvalidInput(e.to_string()))?;
+    let public_read = request.output.privacy == Privacy::Public;
+    let tagging = request.output.delete_after.map(|d| format!("{DELETE_AFTER_TAG}={}", d.as_str()));
+    let saved = artifacts::upload(s3, &request.bucket, &id, summary.artifacts, public_read, tagging).await?;
+    // The timings are written last: a followed chunk is rebuilt from them, artifacts included.
     let timings = serde_json::json!({
         "chunk": request.chunk,
         "frames": request.frames,
         "frameMilliseconds": summary.frame_milliseconds,
+        "artifacts": saved,
+        "tabs": summary.tabs,
     });
     storage::put(s3, &request.bucket, &request.timings_key, timings.to_string().into_bytes(), "application/json")
         .await?;
@@ -121,12 +153,53 @@ pub async fn render(
     Ok(RenderResponse {
         chunk: request.chunk,
         attempt: request.attempt,
-        key: request.chunk_key.clone(),
+        key,
         size_bytes,
         frames: summary.frames,
         frame_milliseconds: summary.frame_milliseconds,
         duration_ms: remotion_protocol::pricing::billed_milliseconds_from_duration(started.elapsed()),
         phases,
         progress_writes,
+        artifacts: saved,
+        tabs: u32::try_from(summary.tabs).unwrap_or(u32::MAX),
     })
+}
+
+/// An image sequence's frames, each written to its key in the render's bucket as it is
+/// captured (a frame written again by a retried chunk replaces itself).
+struct BucketFrames {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    target: SequenceTarget,
+    options: UploadOptions,
+    /// Bytes written so far.
+    bytes: AtomicU64,
+}
+
+impl BucketFrames {
+    fn new(s3: &aws_sdk_s3::Client, bucket: &str, target: &SequenceTarget) -> Arc<Self> {
+        let options = UploadOptions {
+            content_type: target.content_type().to_owned(),
+            public_read: target.privacy == Privacy::Public,
+            tagging: target.delete_after.map(|d| format!("{DELETE_AFTER_TAG}={}", d.as_str())),
+            ..UploadOptions::default()
+        };
+        Arc::new(Self {
+            s3: s3.clone(),
+            bucket: bucket.to_owned(),
+            target: target.clone(),
+            options,
+            bytes: AtomicU64::new(0),
+        })
+    }
+}
+
+impl ImageSink for BucketFrames {
+    fn put(&self, frame: u64, image: Vec<u8>) -> BoxFuture<'static, Result<(), RenderError>> {
+        let (s3, bucket, key, options) =
+            (self.s3.clone(), self.bucket.clone(), self.target.key(frame), self.options.clone());
+        let size = image.len() as u64;
+        self.bytes.fetch_add(size, Ordering::Relaxed);
+        Box::pin(async move { storage::put_with(&s3, &bucket, &key, image, &options).await })
+    }
 }

@@ -20,7 +20,8 @@ use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
 use remotion_protocol::keys::{self, RenderId};
 use remotion_protocol::payload::{
-    CompositionMetadata, ContinueRequest, ErrorKind, FrameSpan, LaunchRequest, Payload, SerializedProps,
+    CompositionMetadata, ContinueRequest, EncodingSettings, ErrorKind, FrameSpan, LaunchRequest, Payload,
+    SerializedProps,
 };
 use serde::{Deserialize, Serialize};
 // Tokio's clock, as the scheduler's: its hand-over time is one of these.
@@ -102,8 +103,13 @@ pub fn finishing_estimate(chunk_bytes: u64, output_seconds: f64) -> Duration {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Planned {
-    /// The composition, resolved.
+    /// The composition, resolved (and overridden by the request's `force*`).
     pub composition: CompositionMetadata,
+    /// The encoding in effect: the request's, with what it left unset taken from the
+    /// composition's defaults.
+    pub encoding: EncodingSettings,
+    /// Key of the output: the request's, or the one named after the composition.
+    pub output_key: String,
     /// Its resolved props as the chunks receive them (offloaded to the bucket when large).
     pub resolved_props: SerializedProps,
     /// Frames of each chunk, by index.
@@ -393,6 +399,8 @@ mod tests {
                     default_codec: None,
                     default_out_name: None,
                 },
+                encoding: EncodingSettings::default(),
+                output_key: "renders/r/out.mp4".into(),
                 resolved_props: SerializedProps::Bucket { key: "renders/r/resolved-props.json".into() },
                 spans: (0..4).map(|i| FrameSpan { start: i * 10, end: i * 10 + 9 }).collect(),
                 rendering_started_at_ms: 2_000,
@@ -410,6 +418,8 @@ mod tests {
                     duration_ms: 2_500,
                     phases: ChunkPhases { page_reused: true, frames_ms: 400, ..ChunkPhases::default() },
                     progress_writes: 2,
+                    artifacts: Vec::new(),
+                    tabs: 1,
                 },
                 wall: Duration::from_millis(2_612),
                 lane: Lane::Local,

@@ -132,6 +132,16 @@ pub struct Timings {
     chunk: u32,
     frames: FrameSpan,
     frame_milliseconds: Vec<u32>,
+    /// The files the chunk's frames emitted, already saved (absent before artifacts existed).
+    #[serde(default)]
+    artifacts: Vec<remotion_protocol::progress::ArtifactInfo>,
+    /// Absent from renderers that predate it: one.
+    #[serde(default = "one_tab")]
+    tabs: u32,
+}
+
+fn one_tab() -> u32 {
+    1
 }
 
 /// The timings of the chunk `request` renders.
@@ -165,6 +175,8 @@ pub fn answer(request: &RenderRequest, timings: Timings, size_bytes: u64, ran_ms
         duration_ms: ran_ms,
         phases: ChunkPhases::default(),
         progress_writes: frames_ms / 1000,
+        artifacts: timings.artifacts,
+        tabs: timings.tabs,
     }
 }
 

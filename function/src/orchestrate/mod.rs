@@ -15,6 +15,7 @@
 //! * [`progress_writer`]: the progress document, kept and written while the render goes on.
 //! * [`chunk_reports`]: the frames of chunks still rendering, as their renderers report them.
 //! * [`output`]: the chunks joined into the output, uploaded, removed.
+//! * [`sequence`]: an image sequence's frames checked and archived instead of joined.
 //! * [`profile`]: the site's per-frame cost profile the chunks are planned by.
 //! * [`cancel`]: a render stopped when its cancel object appears.
 //! * [`still`]: a launched still, rendered by the orchestrator itself.
@@ -29,21 +30,19 @@ pub mod follow;
 pub mod invoke;
 pub mod local;
 pub mod output;
+mod planning;
 pub mod profile;
 pub mod progress_writer;
 pub mod scheduler;
+pub mod sequence;
 pub mod still;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use remotion_protocol::chunking::{self, CostProfile, FrameSelection};
-use remotion_protocol::keys::{self, RenderId, SiteFolder};
-use remotion_protocol::media::DELETE_AFTER_TAG;
-use remotion_protocol::payload::Privacy;
-use remotion_protocol::payload::{
-    CompositionMetadata, FrameSpan, LaunchRequest, LaunchResponse, PROTOCOL_VERSION, RenderRequest, SerializedProps,
-};
+use remotion_protocol::chunking::CostProfile;
+use remotion_protocol::keys::{self, RenderId};
+use remotion_protocol::payload::{FrameSpan, LaunchRequest, LaunchResponse, PROTOCOL_VERSION, RenderRequest};
 use remotion_protocol::pricing::FunctionShape;
 use remotion_protocol::progress::{FatalError, MAX_EXPENSIVE_RANGES, OutputInfo, ProgressDocument, Stage};
 // Tokio's clock, as the scheduler's.
@@ -51,22 +50,18 @@ use tokio::time::Instant;
 
 use self::allotment::AllotmentWatch;
 use self::cancel::{CancelWatch, unless_cancelled};
-use self::continuation::{Budget, ContinuationState, Continuer, Planned, TakeOver};
+use self::continuation::{Budget, ContinuationState, Continuer, TakeOver};
 use self::follow::S3Follower;
 use self::invoke::{ChunkInvoker, LambdaInvoker};
 use self::local::LocalInvoker;
+use self::planning::{plan, select_frames};
 use self::progress_writer::{ProgressWriter, now_ms};
 use self::scheduler::{ChunkDone, Lanes, Limits, Plan, ScheduleError, Scheduled, Standing, Stop};
-use crate::capture::browser::{Browser, BrowserOptions};
-use crate::capture::compositions::resolve_composition;
-use crate::capture::page::ResolvedComposition;
-use crate::capture::site::open_site;
-use crate::encode::audio::{AudioSettings, samples_of_frames};
-use crate::encode::video::check_frames;
-use crate::encode::{Container, ImageKind, fps_rational, muxer};
+use crate::assets::artifacts;
+use crate::encode::audio::samples_of_frames;
+use crate::encode::fps_rational;
 use crate::error::RenderError;
-use crate::props::read_payload_props;
-use crate::storage::{self, UploadOptions};
+use crate::storage;
 
 /// What the orchestrator knows of the invocation it runs in.
 #[derive(Clone, Debug, Default)]
@@ -77,6 +72,11 @@ pub struct Invocation {
     /// on; when unknown, the renderer function (the orchestrator's own, as the operator
     /// deploys it).
     pub function_name: Option<String>,
+    /// Since when Lambda bills this invocation: the invocation's arrival, or for the first
+    /// invocation of a cold process the process's start (a container image's init is billed
+    /// with its first invocation). The orchestrator's own cost counts from here; none: from
+    /// when the orchestrator starts.
+    pub billed_since: Option<std::time::Instant>,
 }
 
 /// Runs a render through the render function named in the request: from its start, or as
@@ -99,6 +99,7 @@ pub async fn launch_with<I: ChunkInvoker>(
 ) -> Result<LaunchResponse, RenderError> {
     let timeout = Duration::from_secs(u64::from(request.renderer.timeout_seconds));
     let budget = Budget::new(Instant::now(), SystemTime::now(), invocation.deadline, timeout);
+    let billed_since = invocation.billed_since.unwrap_or_else(std::time::Instant::now);
     let id = RenderId::new(request.render_id.clone()).map_err(|e| RenderError::InvalidInput(e.to_string()))?;
     let s3 = storage::client().await;
     let bucket = request.bucket.clone();
@@ -106,7 +107,7 @@ pub async fn launch_with<I: ChunkInvoker>(
     let response = LaunchResponse {
         render_id: id.as_str().to_owned(),
         progress_key: progress_key.clone(),
-        output_key: request.output.key.clone(),
+        output_key: request.output.key.clone().unwrap_or_default(),
     };
     let shape = FunctionShape {
         region: request.renderer.region.clone(),
@@ -114,6 +115,12 @@ pub async fn launch_with<I: ChunkInvoker>(
         memory_mb: request.renderer.memory_mb,
         disk_mb: request.renderer.disk_mb,
     };
+    let orchestrator_shape = request.orchestrator.as_ref().map(|o| FunctionShape {
+        region: request.renderer.region.clone(),
+        architecture: o.architecture,
+        memory_mb: o.memory_mb,
+        disk_mb: o.disk_mb,
+    });
     let (progress, inherited) = match continuation {
         None => {
             // Exactly one render per id: a repeated launch (a retried event, a restarted
@@ -125,7 +132,8 @@ pub async fn launch_with<I: ChunkInvoker>(
                 tracing::info!(render = id.as_str(), "already launched; not starting it again");
                 return Ok(response);
             }
-            let progress = ProgressWriter::new(id.as_str(), shape, s3.clone(), &bucket, &progress_key);
+            let progress = ProgressWriter::new(id.as_str(), shape, s3.clone(), &bucket, &progress_key, billed_since)
+                .pricing_orchestrator_as(orchestrator_shape);
             if !progress.create().await? {
                 tracing::info!(
                     render = id.as_str(),
@@ -144,7 +152,8 @@ pub async fn launch_with<I: ChunkInvoker>(
                 // The state read and the claim.
                 saved.s3.read_requests += 1;
                 saved.s3.write_requests += 1;
-                let progress = ProgressWriter::resume(saved, shape, s3.clone(), &bucket, &progress_key);
+                let progress = ProgressWriter::resume(saved, shape, s3.clone(), &bucket, &progress_key, billed_since)
+                    .pricing_orchestrator_as(orchestrator_shape);
                 // At once: the operator sees the render go on within moments of the hand-over.
                 progress.write().await?;
                 tracing::info!(render = id.as_str(), continuation = number, "took the render over");
@@ -176,9 +185,13 @@ pub async fn launch_with<I: ChunkInvoker>(
     let result = match result {
         Ok(Ended::Finished) => Ok(()),
         Ok(Ended::HandedOver(state)) => {
-            let function = invocation.function_name.as_deref().unwrap_or(&request.renderer.function_name);
+            let function = invocation
+                .function_name
+                .as_deref()
+                .or(request.orchestrator.as_ref().map(|o| o.function_name.as_str()))
+                .unwrap_or(&request.renderer.function_name);
             match hand_over(&request, &id, &s3, &progress, *state, function).await {
-                Ok(()) => return Ok(response),
+                Ok(()) => return Ok(resolved_response(&progress, response)),
                 Err(e) => Err(e),
             }
         }
@@ -193,6 +206,11 @@ pub async fn launch_with<I: ChunkInvoker>(
         // Leave no chunk objects behind (they are only useful to this render).
         if let Err(e) = output::delete_chunks(&s3, &bucket, &id).await {
             tracing::warn!("could not delete the chunks of a stopped render: {e}");
+        }
+        if request.encoding.image_sequence.is_some()
+            && let Err(e) = sequence::delete_frames(&s3, &bucket, &id).await
+        {
+            tracing::warn!("could not delete the frames of a stopped image sequence: {e}");
         }
     }
     if continuation.is_some() {
@@ -209,7 +227,15 @@ pub async fn launch_with<I: ChunkInvoker>(
         }
     }
     progress.write().await?;
-    result.map(|()| response)
+    result.map(|()| resolved_response(&progress, response))
+}
+
+/// The response with the output key the render resolved, once it has.
+fn resolved_response(progress: &ProgressWriter, response: LaunchResponse) -> LaunchResponse {
+    match progress.lock().doc.resolved.as_ref() {
+        Some(resolved) => LaunchResponse { output_key: resolved.output_key.clone(), ..response },
+        None => response,
+    }
 }
 
 /// Hands the render over to continuation `state.next`: the last document of this invocation,
@@ -312,16 +338,6 @@ async fn render<I: ChunkInvoker>(
     }
     let signal = watch.signal();
     let bucket = request.bucket.as_str();
-    // Refuse what cannot be encoded before any chunk runs.
-    muxer(request.encoding.codec, Container::Output)?;
-    check_frames(request.encoding.pixel_format, ImageKind::of(request.encoding.image_format))?;
-    let audio = AudioSettings::from_encoding(&request.encoding)?;
-    if request.encoding.codec.is_audio_only() && audio.is_none() {
-        return Err(RenderError::InvalidInput(format!(
-            "{} renders are audio only: they cannot be muted",
-            request.encoding.codec.as_str()
-        )));
-    }
     // The site's folder keys its cost profiles: `optimization/<namespace>/<siteName>/`.
     let site = request.site_folder().map_err(|e| RenderError::InvalidInput(e.to_string()))?;
 
@@ -342,8 +358,15 @@ async fn render<I: ChunkInvoker>(
         }
     };
     let composition = &planned.composition;
+    // From here on the request is the render as resolved: with the encoding the composition's
+    // defaults completed.
+    let resolved_request = LaunchRequest { encoding: planned.encoding.clone(), ..request.clone() };
+    let request = &resolved_request;
+    let output_key = planned.output_key.clone();
     let selection = select_frames(request, composition)?;
     let frames_total = selection.count();
+    let last = selection.frame(frames_total - 1);
+    let sequence = sequence::target(request, id, last)?;
     let profile_key =
         keys::optimization(&site, &composition.id).map_err(|e| RenderError::InvalidInput(e.to_string()))?;
     {
@@ -372,6 +395,10 @@ async fn render<I: ChunkInvoker>(
         chunk_key: keys::chunk(id, index, extension),
         timings_key: keys::timings(id, index),
         progress_key: Some(keys::chunk_progress(id, index)),
+        page: request.page.clone(),
+        sequence: sequence.clone(),
+        output: request.output.clone(),
+        concurrency_per_lambda: request.renderer.concurrency_per_lambda,
     };
     let limits = Limits {
         max_retries: request.max_retries,
@@ -432,10 +459,13 @@ async fn render<I: ChunkInvoker>(
         }
     }
     progress.lock().doc.timings.rendering_ms = now_ms().saturating_sub(planned.rendering_started_at_ms);
+    // Every chunk saved its frames' artifacts; two chunks emitting one filename fail the render
+    // before anything is joined, as Remotion fails on the second.
+    let emitted = artifacts::merge(done.iter().map(|c| c.answer.artifacts.clone()), &composition.id)?;
+    progress.lock().doc.artifacts = emitted;
 
     // The join and the upload happen in one invocation: in this one if it has time for them,
     // else in a fresh one.
-    let last = selection.frame(frames_total - 1);
     let output_seconds = (last - selection.start + 1) as f64 / composition.fps.max(1.0);
     let chunk_bytes: u64 = done.iter().map(|c| c.answer.size_bytes).sum();
     let finishing = continuation::finishing_estimate(chunk_bytes, output_seconds);
@@ -453,159 +483,100 @@ async fn render<I: ChunkInvoker>(
         return Ok(Ended::HandedOver(Box::new(state)));
     }
 
-    // 4. Join the chunks in frame order.
-    let stitching = std::time::Instant::now();
-    progress.stage(Stage::Stitching).await?;
-    done.sort_by_key(|c| c.index);
-    let chunk_keys: Vec<String> = done.iter().map(|c| c.answer.key.clone()).collect();
-    let dir = tempfile::tempdir().map_err(|e| RenderError::io("creating a folder for the chunks", e))?;
-    let files = unless_cancelled(&signal, output::download_chunks(s3, bucket, &chunk_keys, dir.path())).await?;
-    progress.lock().s3.read_requests += chunk_keys.len() as u64;
-    let out = dir.path().join(format!("out.{}", request.encoding.codec.extension()));
-    // Audio-only outputs have no frames to count: their length is the frames' samples.
-    let expected = match request.encoding.codec.is_audio_only() {
-        true => output::Expected::Samples(samples_of_frames(selection.start, last, fps_rational(composition.fps))),
-        false => output::Expected::Frames(frames_total),
-    };
-    unless_cancelled(&signal, output::stitch(files.clone(), out.clone(), &request.encoding, expected)).await?;
-    for file in &files {
-        let _ = std::fs::remove_file(file);
-    }
-    progress.lock().doc.timings.stitching_ms = elapsed_ms(stitching);
+    let output_info = match &sequence {
+        // The frames are in their folder already: nothing to join.
+        Some(target) => {
+            let finishing = std::time::Instant::now();
+            progress.stage(Stage::Uploading).await?;
+            let info =
+                unless_cancelled(&signal, sequence::finish(s3, request, id, target, selection, chunk_bytes)).await?;
+            {
+                let mut state = progress.lock();
+                // The listing, the frames read back and the archive's parts.
+                let archive = info.archive.as_ref().map_or(0, |a| a.size_bytes.div_ceil(16 * 1024 * 1024).max(1) + 1);
+                state.s3.read_requests += frames_total.div_ceil(1000) + if archive > 0 { frames_total } else { 0 };
+                // Each chunk was counted one write for its chunk file; it wrote a PUT per frame.
+                state.s3.write_requests += archive + frames_total.saturating_sub(done.len() as u64);
+                state.doc.timings.uploading_ms = elapsed_ms(finishing);
+            }
+            info
+        }
+        None => {
+            // 4. Join the chunks in frame order.
+            let stitching = std::time::Instant::now();
+            progress.stage(Stage::Stitching).await?;
+            done.sort_by_key(|c| c.index);
+            let chunk_keys: Vec<String> = done.iter().map(|c| c.answer.key.clone()).collect();
+            let dir = tempfile::tempdir().map_err(|e| RenderError::io("creating a folder for the chunks", e))?;
+            let files = unless_cancelled(&signal, output::download_chunks(s3, bucket, &chunk_keys, dir.path())).await?;
+            progress.lock().s3.read_requests += chunk_keys.len() as u64;
+            let out = dir.path().join(format!("out.{}", request.encoding.codec.extension()));
+            // Audio-only outputs have no frames to count: their length is the frames' samples.
+            let expected = match request.encoding.codec.is_audio_only() {
+                true => {
+                    output::Expected::Samples(samples_of_frames(selection.start, last, fps_rational(composition.fps)))
+                }
+                false => output::Expected::Frames(frames_total),
+            };
+            let separate_audio = request.output.separate_audio_key.as_ref().map(|_| dir.path().join("separate-audio"));
+            let stitched =
+                output::stitch(files.clone(), out.clone(), separate_audio.clone(), &request.encoding, expected);
+            unless_cancelled(&signal, stitched).await?;
+            for file in &files {
+                let _ = std::fs::remove_file(file);
+            }
+            progress.lock().doc.timings.stitching_ms = elapsed_ms(stitching);
 
-    // 5. Upload the output.
-    let uploading = std::time::Instant::now();
-    progress.stage(Stage::Uploading).await?;
-    let options = UploadOptions {
-        content_type: request.encoding.codec.content_type().to_owned(),
-        public_read: request.output.privacy == Privacy::Public,
-        tagging: request.output.delete_after.map(|d| format!("{DELETE_AFTER_TAG}={}", d.as_str())),
+            // 5. Upload the output.
+            let uploading = std::time::Instant::now();
+            progress.stage(Stage::Uploading).await?;
+            let destination = output::Destination::of(&request.output, bucket, s3)?;
+            let options = destination.upload_options(&request.output, request.encoding.codec.content_type(), id)?;
+            let size_bytes = unless_cancelled(&signal, destination.upload(&output_key, &out, &options)).await?;
+            progress.lock().s3.write_requests += size_bytes.div_ceil(16 * 1024 * 1024).max(1) + 1;
+            let separate_audio = match (&request.output.separate_audio_key, &separate_audio) {
+                (Some(key), Some(file)) => {
+                    let uploaded = output::upload_separate_audio(&destination, request, id, key, file);
+                    let object = unless_cancelled(&signal, uploaded).await?;
+                    progress.lock().s3.write_requests += object.size_bytes.div_ceil(16 * 1024 * 1024).max(1) + 1;
+                    Some(object)
+                }
+                _ => None,
+            };
+            progress.lock().doc.timings.uploading_ms = elapsed_ms(uploading);
+            OutputInfo {
+                bucket: destination.bucket,
+                key: output_key,
+                size_bytes,
+                content_type: options.content_type,
+                separate_audio,
+                ..Default::default()
+            }
+        }
     };
-    let size_bytes = unless_cancelled(&signal, output::upload(s3, bucket, &request.output.key, &out, &options)).await?;
-    progress.lock().s3.write_requests += size_bytes.div_ceil(16 * 1024 * 1024).max(1) + 1;
-    progress.lock().doc.timings.uploading_ms = elapsed_ms(uploading);
 
     // 6. Learn from this render, record the output, tidy up.
     let previous_profile = match profile_at_plan {
         Some(profile) => profile,
         None => profile::read(s3, bucket, &profile_key).await,
     };
-    let measured =
-        profile::measure(&composition.id, composition.duration_in_frames, &done, u64::from(every_nth), now_ms());
-    if let Err(e) = profile::update(s3, bucket, &profile_key, previous_profile, measured).await {
-        tracing::warn!("could not update the cost profile: {e}");
+    // A render at a forced size, rate or length measures another composition than the profile's.
+    if request.overrides.is_empty() {
+        let measured =
+            profile::measure(&composition.id, composition.duration_in_frames, &done, u64::from(every_nth), now_ms());
+        if let Err(e) = profile::update(s3, bucket, &profile_key, previous_profile, measured).await {
+            tracing::warn!("could not update the cost profile: {e}");
+        }
     }
     if let Err(e) = output::delete_chunks(s3, bucket, id).await {
         tracing::warn!("could not delete the chunks: {e}");
     }
     let mut state = progress.lock();
     state.doc.most_expensive_frame_ranges = profile::most_expensive(&done, MAX_EXPENSIVE_RANGES);
-    state.doc.output = Some(OutputInfo {
-        bucket: request.bucket.clone(),
-        key: request.output.key.clone(),
-        size_bytes,
-        content_type: options.content_type,
-    });
+    state.doc.output = Some(output_info);
     Ok(Ended::Finished)
 }
 
-/// Resolves the composition (calculateMetadata may be slow or fetch data) and plans the chunks:
-/// equal predicted cost per chunk when the site's profile is known. The profile as read.
-async fn plan(
-    request: &LaunchRequest,
-    id: &RenderId,
-    s3: &aws_sdk_s3::Client,
-    progress: &ProgressWriter,
-    signal: &tokio::sync::watch::Receiver<bool>,
-    site: &SiteFolder,
-) -> Result<(Planned, Option<CostProfile>), RenderError> {
-    let bucket = request.bucket.as_str();
-    let started = std::time::Instant::now();
-    progress.stage(Stage::Evaluating).await?;
-    let composition = unless_cancelled(signal, evaluate(request, s3)).await?;
-    let metadata = composition.metadata();
-    let selection = select_frames(request, &metadata)?;
-    progress.lock().doc.timings.evaluating_ms = elapsed_ms(started);
-
-    let profile_key =
-        keys::optimization(site, &composition.id).map_err(|e| RenderError::InvalidInput(e.to_string()))?;
-    let previous_profile = profile::read(s3, bucket, &profile_key).await;
-    let spans = match &previous_profile {
-        Some(p) if p.duration_in_frames == composition.duration_in_frames => {
-            chunking::plan_balanced(selection, request.chunking, p)
-        }
-        _ => chunking::plan_uniform(selection, request.chunking),
-    }
-    .map_err(|e| RenderError::InvalidInput(e.to_string()))?;
-    {
-        let mut state = progress.lock();
-        state.doc.frames_total = selection.count();
-        state.doc.chunks_total = spans.len() as u64;
-    }
-    let resolved_props = offload(
-        s3,
-        bucket,
-        &keys::resolved_props(id),
-        composition.serialized_resolved_props_with_custom_schema.clone(),
-    )
-    .await?;
-    progress.stage(Stage::Rendering).await?;
-    let planned = Planned { composition: metadata, resolved_props, spans, rendering_started_at_ms: now_ms() };
-    Ok((planned, previous_profile))
-}
-
-/// Resolves the composition in a browser of the orchestrator's own.
-async fn evaluate(request: &LaunchRequest, s3: &aws_sdk_s3::Client) -> Result<ResolvedComposition, RenderError> {
-    let props = read_payload_props(&request.input_props, Some(&request.bucket), s3).await?;
-    let (site, _server) = open_site(&request.site, s3).await?;
-    let browser = Browser::warm(&BrowserOptions::detect()?).await?;
-    let timeout = Duration::from_millis(request.timeout_ms);
-    let resolved = resolve_composition(&browser, &site, &request.composition, &props, timeout).await;
-    browser.release().await;
-    resolved
-}
-
-/// The frames the request selects, checked against the composition.
-fn select_frames(request: &LaunchRequest, composition: &CompositionMetadata) -> Result<FrameSelection, RenderError> {
-    let last = composition.duration_in_frames.saturating_sub(1);
-    let (start, end) = match request.frame_range {
-        Some(range) => (range.start.max(0) as u64, range.end.map_or(last, |e| e.max(0) as u64)),
-        None => (0, last),
-    };
-    if composition.duration_in_frames == 0 || start > end || end > last {
-        return Err(RenderError::InvalidInput(format!(
-            "frames {start}–{end} are out of range: {} has frames 0–{last}",
-            composition.id
-        )));
-    }
-    let every_nth = u64::from(request.encoding.every_nth_frame.unwrap_or(1));
-    let selection = FrameSelection::every_nth(start, end, every_nth);
-    if selection.count() == 0 {
-        return Err(RenderError::InvalidInput(format!(
-            "no frame of {start}–{end} is a multiple of everyNthFrame {every_nth} (Remotion renders those only): \
-             widen the frame range"
-        )));
-    }
-    Ok(selection)
-}
-
-/// Props that fit go inline in every chunk's payload; larger ones are written once to the
-/// bucket and referenced by key.
-async fn offload(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    key: &str,
-    serialized: String,
-) -> Result<SerializedProps, RenderError> {
-    match SerializedProps::inline_if_small(serialized) {
-        Ok(inline) => Ok(inline),
-        Err(serialized) => {
-            storage::put(s3, bucket, key, serialized.into_bytes(), "application/json").await?;
-            Ok(SerializedProps::Bucket { key: key.to_owned() })
-        }
-    }
-}
-
-fn elapsed_ms(since: std::time::Instant) -> u64 {
+pub(super) fn elapsed_ms(since: std::time::Instant) -> u64 {
     remotion_protocol::pricing::billed_milliseconds_from_duration(since.elapsed())
 }

@@ -79,6 +79,9 @@ impl State {
 pub struct ProgressWriter {
     state: Arc<Mutex<State>>,
     shape: FunctionShape,
+    /// The orchestrator's own function, when it is not the renderers' (a small orchestrator
+    /// with large renderers): its time is priced at its own memory and storage.
+    orchestrator_shape: Option<FunctionShape>,
     started: Instant,
     s3: aws_sdk_s3::Client,
     bucket: String,
@@ -95,6 +98,7 @@ impl ProgressWriter {
         s3: aws_sdk_s3::Client,
         bucket: impl Into<String>,
         key: impl Into<String>,
+        billed_since: Instant,
     ) -> Self {
         let mut doc = ProgressDocument::new(render_id, now_ms());
         doc.stage = Stage::Launched;
@@ -104,17 +108,18 @@ impl ProgressWriter {
             orchestrators: LambdaUsage::default(),
             s3: S3Usage::default(),
         };
-        Self::resume(saved, shape, s3, bucket, key)
+        Self::resume(saved, shape, s3, bucket, key, billed_since)
     }
 
     /// Progress of a render that an earlier invocation of the orchestrator saved, going on in
-    /// this invocation (whose time counts from now).
+    /// this invocation, whose time counts from `billed_since`.
     pub fn resume(
         saved: SavedProgress,
         shape: FunctionShape,
         s3: aws_sdk_s3::Client,
         bucket: impl Into<String>,
         key: impl Into<String>,
+        billed_since: Instant,
     ) -> Self {
         Self {
             state: Arc::new(Mutex::new(State {
@@ -125,12 +130,20 @@ impl ProgressWriter {
                 chunks: ChunkFrames::default(),
             })),
             shape,
-            started: Instant::now(),
+            orchestrator_shape: None,
+            started: billed_since,
             s3,
             bucket: bucket.into(),
             key: key.into(),
             writing: Arc::default(),
         }
+    }
+
+    /// Prices the orchestrator's invocations as `shape` instead of as the renderers'.
+    #[must_use]
+    pub fn pricing_orchestrator_as(mut self, shape: Option<FunctionShape>) -> Self {
+        self.orchestrator_shape = shape.filter(|s| *s != self.shape);
+        self
     }
 
     /// The document as last written and the usage so far, this invocation's time included up
@@ -165,15 +178,25 @@ impl ProgressWriter {
     pub fn snapshot(&self) -> ProgressDocument {
         let orchestrator_ms = remotion_protocol::pricing::billed_milliseconds_from_duration(self.started.elapsed());
         let mut state = self.lock();
+        let mut orchestrators = state.orchestrators;
+        orchestrators.record(orchestrator_ms);
         let mut lambda = state.renderers;
-        lambda.invocations += state.orchestrators.invocations;
-        lambda.billed_milliseconds += state.orchestrators.billed_milliseconds;
-        lambda.record(orchestrator_ms);
+        lambda.invocations += orchestrators.invocations;
+        lambda.billed_milliseconds += orchestrators.billed_milliseconds;
         state.doc.invocations = lambda.invocations;
         state.doc.billed_milliseconds = lambda.billed_milliseconds;
+        let cost = match &self.orchestrator_shape {
+            None => remotion_protocol::pricing::cost(&self.shape, lambda, state.s3).map(|c| c.total),
+            Some(orchestrator) => {
+                remotion_protocol::pricing::cost(&self.shape, state.renderers, state.s3).and_then(|renderers| {
+                    let own = remotion_protocol::pricing::cost(orchestrator, orchestrators, S3Usage::default())?;
+                    Ok(renderers.total + own.total)
+                })
+            }
+        };
         // A region without prices keeps the cost at zero; the operator reports "price unknown".
-        if let Ok(cost) = remotion_protocol::pricing::cost(&self.shape, lambda, state.s3) {
-            state.doc.accrued_usd = cost.total;
+        if let Ok(total) = cost {
+            state.doc.accrued_usd = total;
         }
         state.doc.sequence += 1;
         state.doc.updated_at_ms = now_ms().max(state.doc.updated_at_ms);
@@ -291,6 +314,20 @@ mod tests {
 
     use super::*;
 
+    /// The function shape the tests price with.
+    fn shape() -> FunctionShape {
+        FunctionShape { region: "us-east-1".into(), architecture: Architecture::X86_64, memory_mb: 2048, disk_mb: 2048 }
+    }
+
+    /// A client for writers whose tests never reach the store.
+    fn offline_client() -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
     /// A store that accepts connections and never answers.
     async fn silent_store() -> (aws_sdk_s3::Client, tokio::task::JoinHandle<()>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -314,13 +351,8 @@ mod tests {
     #[tokio::test]
     async fn chunk_progress_reads_never_hold_up_the_document() {
         let (s3, _store) = silent_store().await;
-        let shape = FunctionShape {
-            region: "us-east-1".into(),
-            architecture: Architecture::X86_64,
-            memory_mb: 2048,
-            disk_mb: 2048,
-        };
-        let progress = ProgressWriter::new("r", shape, s3, "b", "renders/r/progress.json");
+        let shape = shape();
+        let progress = ProgressWriter::new("r", shape, s3, "b", "renders/r/progress.json", Instant::now());
         for index in 0..3 {
             progress.lock().chunks.started(index, 10, Some(format!("renders/r/chunk-progress/{index:06}.json")));
         }
@@ -335,18 +367,9 @@ mod tests {
 
     #[test]
     fn a_continuation_goes_on_with_the_document_and_counts_every_invocation() {
-        let config = aws_sdk_s3::Config::builder()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(aws_sdk_s3::config::Region::new("us-east-1"))
-            .build();
-        let shape = FunctionShape {
-            region: "us-east-1".into(),
-            architecture: Architecture::X86_64,
-            memory_mb: 2048,
-            disk_mb: 2048,
-        };
-        let s3 = aws_sdk_s3::Client::from_conf(config);
-        let first = ProgressWriter::new("r", shape.clone(), s3.clone(), "b", "renders/r/progress.json");
+        let shape = shape();
+        let s3 = offline_client();
+        let first = ProgressWriter::new("r", shape.clone(), s3.clone(), "b", "renders/r/progress.json", Instant::now());
         first.lock().renderers.record(5_000);
         first.lock().doc.chunks_done = 1;
         let written = first.snapshot();
@@ -357,7 +380,7 @@ mod tests {
         assert_eq!(saved.orchestrators.invocations, 1);
         assert!(saved.orchestrators.billed_milliseconds >= 30, "{:?}", saved.orchestrators);
 
-        let second = ProgressWriter::resume(saved.clone(), shape, s3, "b", "renders/r/progress.json");
+        let second = ProgressWriter::resume(saved.clone(), shape, s3, "b", "renders/r/progress.json", Instant::now());
         let next = second.snapshot();
         assert_eq!(next.sequence, written.sequence + 1, "the sequence goes on");
         assert_eq!(next.chunks_done, 1);
@@ -365,5 +388,43 @@ mod tests {
         assert!(next.billed_milliseconds >= 5_000 + saved.orchestrators.billed_milliseconds);
         assert!(next.accrued_usd > written.accrued_usd, "{} after {}", next.accrued_usd, written.accrued_usd);
         assert_eq!(second.saved().orchestrators.invocations, 2);
+    }
+
+    #[test]
+    fn a_small_orchestrator_is_priced_at_its_own_size() {
+        use remotion_protocol::pricing::{LambdaUsage, cost};
+        // The orchestrator ran 4 s before this invocation; the renderers 20 s.
+        let saved = |writer: &ProgressWriter| {
+            let mut saved = writer.saved();
+            saved.orchestrators = LambdaUsage { invocations: 1, billed_milliseconds: 4_000 };
+            saved.renderers = LambdaUsage { invocations: 2, billed_milliseconds: 20_000 };
+            saved
+        };
+        let at = |orchestrator: Option<FunctionShape>| {
+            let writer = ProgressWriter::new("r", shape(), offline_client(), "b", "k", Instant::now());
+            ProgressWriter::resume(saved(&writer), shape(), offline_client(), "b", "k", Instant::now())
+                .pricing_orchestrator_as(orchestrator)
+                .snapshot()
+        };
+        let small = FunctionShape { memory_mb: 512, ..shape() };
+        let (same, split) = (at(None), at(Some(small.clone())));
+        assert_eq!((same.billed_milliseconds / 1000, same.invocations), (split.billed_milliseconds / 1000, 4));
+        let renderers = cost(&shape(), LambdaUsage { invocations: 2, billed_milliseconds: 20_000 }, S3Usage::default());
+        let orchestrator = cost(&small, LambdaUsage { invocations: 2, billed_milliseconds: 4_000 }, S3Usage::default());
+        let floor = renderers.unwrap().total + orchestrator.unwrap().total;
+        assert!(split.accrued_usd >= floor && split.accrued_usd < same.accrued_usd, "{split:?} vs {same:?}");
+        assert_eq!(at(Some(shape())).accrued_usd, same.accrued_usd, "a shape like the renderers' changes nothing");
+    }
+
+    #[test]
+    fn a_cold_orchestrator_counts_its_process_init() {
+        let shape = shape();
+        // The process started 1.5 s before its first invocation arrived.
+        let process_started = Instant::now().checked_sub(Duration::from_millis(1_500)).unwrap();
+        let cold = ProgressWriter::new("r", shape, offline_client(), "b", "k", process_started);
+        let written = cold.snapshot();
+        assert_eq!(written.invocations, 1);
+        assert!(written.billed_milliseconds >= 1_500, "init billed: {}", written.billed_milliseconds);
+        assert!(cold.saved().orchestrators.billed_milliseconds >= 1_500);
     }
 }

@@ -517,8 +517,8 @@ pub async fn run_chunks<R: ChunkInvoker, L: ChunkInvoker, F: ChunkFollower>(
                     bill(progress);
                     {
                         let mut state = progress.lock();
-                        // The renderer wrote its chunk, its timings and its progress.
-                        state.s3.write_requests += 2 + answer.progress_writes;
+                        // The renderer wrote its chunk, its timings, its progress and its artifacts.
+                        state.s3.write_requests += 2 + answer.progress_writes + answer.artifacts.len() as u64;
                         state.doc.chunks_done += 1;
                         if lane == Lane::Local {
                             state.doc.chunks_rendered_locally += 1;

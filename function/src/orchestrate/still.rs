@@ -4,21 +4,24 @@
 
 use std::time::{Duration, Instant};
 
+use remotion_protocol::keys::RenderId;
 use remotion_protocol::media::{DELETE_AFTER_TAG, StillImageFormat};
 use remotion_protocol::payload::LaunchRequest;
-use remotion_protocol::payload::{Privacy, StillOptions};
-use remotion_protocol::progress::{OutputInfo, Stage};
+use remotion_protocol::payload::Privacy;
+use remotion_protocol::payload::StillOptions;
+use remotion_protocol::progress::{OutputInfo, ResolvedRender, Stage};
 
 use super::cancel::{CancelWatch, unless_cancelled};
 use super::output;
 use super::progress_writer::ProgressWriter;
+use crate::assets::artifacts;
 use crate::capture::browser::{Browser, BrowserOptions};
+use crate::capture::compositions::{overridden, resolve_composition};
 use crate::capture::page::Capture;
 use crate::capture::site::open_site;
-use crate::capture::still::{StillRequest, render_still};
+use crate::capture::still::{StillRequest, render_resolved_still, still_frame};
 use crate::error::RenderError;
 use crate::props::read_payload_props;
-use crate::storage::UploadOptions;
 
 /// JPEG quality when the request names none (Remotion's default).
 const DEFAULT_JPEG_QUALITY: u8 = 80;
@@ -29,6 +32,7 @@ pub fn capture_of(format: StillImageFormat, jpeg_quality: Option<u8>) -> Capture
         StillImageFormat::Png => Capture::Png,
         StillImageFormat::Jpeg => Capture::Jpeg(jpeg_quality.unwrap_or(DEFAULT_JPEG_QUALITY)),
         StillImageFormat::Webp => Capture::Webp,
+        StillImageFormat::Pdf => Capture::Pdf,
     }
 }
 
@@ -42,8 +46,7 @@ pub async fn render(
     watch: &CancelWatch,
 ) -> Result<OutputInfo, RenderError> {
     let signal = watch.signal();
-    let frame = u64::try_from(options.frame)
-        .map_err(|_| RenderError::InvalidInput(format!("still frame {} is negative", options.frame)))?;
+    let id = RenderId::new(request.render_id.clone()).map_err(|e| RenderError::InvalidInput(e.to_string()))?;
     {
         let mut state = progress.lock();
         state.doc.frames_total = 1;
@@ -54,8 +57,43 @@ pub async fn render(
     progress.stage(Stage::Evaluating).await?;
     let props = read_payload_props(&request.input_props, Some(&request.bucket), s3).await?;
     let (site, _server) = open_site(&request.site, s3).await?;
-    let browser = Browser::warm(&BrowserOptions::detect()?).await?;
-    progress.lock().doc.timings.evaluating_ms = elapsed_ms(evaluating);
+    let browser = Browser::warm(&BrowserOptions::detect()?.for_page(&request.page)).await?;
+    let timeout = Duration::from_millis(request.timeout_ms);
+    let resolving = resolve_composition(&browser, &site, &request.composition, &props, timeout);
+    let composition = match unless_cancelled(&signal, resolving).await {
+        Ok(composition) => overridden(composition, &request.overrides),
+        Err(e) => {
+            browser.release().await;
+            return Err(e);
+        }
+    };
+    // Where it goes and which frame it shows are known now; a job that asked for neither a
+    // key nor a frame inside the composition ends here, before anything is captured.
+    let placed = still_frame(options.frame, &composition).and_then(|frame| {
+        let name = composition.default_out_name.as_deref();
+        Ok((frame, output::output_key(request, &id, name, options.image_format.extension())?))
+    });
+    let (frame, key) = match placed {
+        Ok(placed) => placed,
+        Err(e) => {
+            browser.release().await;
+            return Err(e);
+        }
+    };
+    {
+        let mut state = progress.lock();
+        state.doc.timings.evaluating_ms = elapsed_ms(evaluating);
+        state.doc.resolved = Some(ResolvedRender {
+            codec: None,
+            pixel_format: None,
+            output_key: key.clone(),
+            width: composition.width,
+            height: composition.height,
+            fps: composition.fps,
+            duration_in_frames: composition.duration_in_frames,
+            still_frame: Some(frame),
+        });
+    }
 
     let rendering = Instant::now();
     progress.stage(Stage::Rendering).await?;
@@ -65,11 +103,11 @@ pub async fn render(
         frame,
         format: capture_of(options.image_format, request.encoding.jpeg_quality),
         scale: request.encoding.scale.unwrap_or(1.0),
-        timeout: Duration::from_millis(request.timeout_ms),
+        timeout,
     };
-    let rendered = unless_cancelled(&signal, render_still(&browser, &site, &still)).await;
+    let rendered = unless_cancelled(&signal, render_resolved_still(&browser, &site, &still, composition)).await;
     browser.release().await;
-    let image = rendered?.image;
+    let crate::capture::still::Still { image, artifacts, .. } = rendered?;
     {
         let mut state = progress.lock();
         state.doc.timings.rendering_ms = elapsed_ms(rendering);
@@ -83,23 +121,25 @@ pub async fn render(
     let dir = tempfile::tempdir().map_err(|e| RenderError::io("creating a folder for the still", e))?;
     let file = dir.path().join(format!("still.{}", options.image_format.extension()));
     tokio::fs::write(&file, &image).await.map_err(|e| RenderError::io(format!("writing {}", file.display()), e))?;
-    let upload = UploadOptions {
-        content_type: options.image_format.content_type().to_owned(),
-        public_read: request.output.privacy == Privacy::Public,
-        tagging: request.output.delete_after.map(|d| format!("{DELETE_AFTER_TAG}={}", d.as_str())),
-    };
-    let size_bytes =
-        unless_cancelled(&signal, output::upload(s3, &request.bucket, &request.output.key, &file, &upload)).await?;
+    let destination = output::Destination::of(&request.output, &request.bucket, s3)?;
+    let upload = destination.upload_options(&request.output, options.image_format.content_type(), &id)?;
+    let size_bytes = unless_cancelled(&signal, destination.upload(&key, &file, &upload)).await?;
+    let public_read = request.output.privacy == Privacy::Public;
+    let tagging = request.output.delete_after.map(|d| format!("{DELETE_AFTER_TAG}={}", d.as_str()));
+    let saving = artifacts::upload(s3, &request.bucket, &id, artifacts, public_read, tagging);
+    let saved = unless_cancelled(&signal, saving).await?;
     {
         let mut state = progress.lock();
-        state.s3.write_requests += 1;
+        state.s3.write_requests += 1 + saved.len() as u64;
         state.doc.timings.uploading_ms = elapsed_ms(uploading);
+        state.doc.artifacts = saved;
     }
     Ok(OutputInfo {
-        bucket: request.bucket.clone(),
-        key: request.output.key.clone(),
+        bucket: destination.bucket,
+        key,
         size_bytes,
         content_type: upload.content_type,
+        ..Default::default()
     })
 }
 
@@ -117,5 +157,6 @@ mod tests {
         assert!(matches!(capture_of(StillImageFormat::Jpeg, None), Capture::Jpeg(80)));
         assert!(matches!(capture_of(StillImageFormat::Jpeg, Some(95)), Capture::Jpeg(95)));
         assert!(matches!(capture_of(StillImageFormat::Webp, None), Capture::Webp));
+        assert!(matches!(capture_of(StillImageFormat::Pdf, Some(95)), Capture::Pdf));
     }
 }

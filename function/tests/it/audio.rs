@@ -96,6 +96,7 @@ fn request(composition: &str, frames: (u64, u64), codec: Codec, container: Conta
         every_nth_frame: 1,
         image_format: remotion_function::encode::ImageKind::Jpeg,
         scale: 1.0,
+        delivery: Default::default(),
     }
 }
 
@@ -331,7 +332,65 @@ async fn a_launch_joins_the_chunks_audio_from_a_private_site() {
         .unwrap();
     let bit_rate: f64 = String::from_utf8_lossy(&probe.stdout).trim().parse().unwrap();
     assert!((150_000.0..230_000.0).contains(&bit_rate), "about 192 kbit/s, got {bit_rate}");
+
+    // The same render with separateAudioTo: a video without audio, and beside it the very
+    // AAC frames the first render muxed, as a raw ADTS file.
+    let separated = "audio90separate";
+    let mut payload = payload.clone();
+    payload["renderId"] = separated.into();
+    payload["output"] = serde_json::json!({
+        "key": format!("renders/{separated}/out.mp4"), "separateAudioKey": format!("renders/{separated}/audio.aac"),
+    });
+    let answer = remotion_tests::lambda::invoke(&env.lambda().client(), orchestrator, &payload).await.unwrap();
+    answer.expect("the launch with separate audio succeeds");
+    let doc = s3.get_object().bucket(&bucket).key(format!("renders/{separated}/progress.json")).send().await.unwrap();
+    let doc: remotion_protocol::progress::ProgressDocument =
+        serde_json::from_slice(&doc.body.collect().await.unwrap().into_bytes()).unwrap();
+    let audio = doc.output.expect("an output").separate_audio.expect("the separate audio is recorded");
+    assert_eq!((audio.key.as_str(), audio.content_type.as_str()), ("renders/audio90separate/audio.aac", "audio/aac"));
+    let video_only = dir.path().join("video-only.mp4");
+    let aac = dir.path().join("audio.aac");
+    for (key, path) in [(format!("renders/{separated}/out.mp4"), &video_only), (audio.key.clone(), &aac)] {
+        let object = s3.get_object().bucket(&bucket).key(key).send().await.unwrap();
+        std::fs::write(path, object.body.collect().await.unwrap().into_bytes()).unwrap();
+    }
+    assert_eq!(std::fs::metadata(&aac).unwrap().len(), audio.size_bytes);
+    assert_eq!(common::probe_video(&video_only).1, 90);
+    assert!(probe_audio(&video_only).is_none(), "the video keeps no audio track");
+    let (codec, rate, channels, _) = probe_audio(&aac).expect("the file is audio");
+    assert_eq!((codec.as_str(), rate, channels), ("aac", 48_000, 2));
+    let (muxed, alone) = (audio_packet_hashes(&out), audio_packet_hashes(&aac));
+    assert!(muxed.len() > 100, "3 s of AAC frames: {}", muxed.len());
+    assert_eq!(muxed, alone, "the separate file holds the AAC frames the muxed render has");
+
+    // A file name that does not fit the audio codec is refused before anything is rendered.
+    payload["renderId"] = "audio90misnamed".into();
+    payload["output"] = serde_json::json!({
+        "key": "renders/audio90misnamed/out.mp4", "separateAudioKey": "renders/audio90misnamed/audio.mp3",
+    });
+    let answer = remotion_tests::lambda::invoke(&env.lambda().client(), orchestrator, &payload).await.unwrap();
+    let refusal = answer.expect_err("a .mp3 file of AAC audio is refused").to_string();
+    assert!(refusal.contains(".aac"), "{refusal}");
     for p in &mut processes {
         p.check_alive("render function").unwrap();
     }
+}
+
+/// MD5 of each AAC frame of `path`, in order, copied out without decoding (so a file's
+/// container and timestamps do not matter, only the encoded frames).
+fn audio_packet_hashes(path: &std::path::Path) -> Vec<String> {
+    let output = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        // ADTS packets keep their 7-byte headers; the filter takes them off (MP4's have none).
+        .args(["-map", "0:a", "-c", "copy", "-bsf:a", "aac_adtstoasc", "-f", "framemd5", "-"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        // stream, dts, pts, duration, size, hash of the data[, side data and its hash]
+        .filter_map(|line| line.split(',').nth(5).map(|hash| hash.trim().to_owned()))
+        .collect()
 }

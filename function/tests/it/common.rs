@@ -249,3 +249,28 @@ pub async fn still(
     };
     decode_png(&render_still(browser, site, &request).await.unwrap().image).2
 }
+
+/// A `launch` payload of `composition` on the fixture bundle, with `extra` merged over it.
+pub fn launch_payload(
+    bucket: &str,
+    renderer: &str,
+    id: &str,
+    composition: &str,
+    extra: serde_json::Value,
+) -> serde_json::Value {
+    let mut payload = serde_json::json!({
+        "type": "launch", "protocolVersion": remotion_protocol::payload::PROTOCOL_VERSION, "renderId": id, "bucket": bucket,
+        "site": {"serveUrl": "private", "s3": {"bucket": bucket, "prefix": "sites/fixture/"}},
+        "siteNamespace": "tests", "siteName": "fixture", "composition": composition,
+        "inputProps": {"type": "inline", "serialized": "{}"},
+        "encoding": {"codec": "h264"}, "chunking": {"concurrency": 2},
+        "maxRetries": 1, "timeoutMs": 30000, "output": {},
+        "renderer": {"functionName": renderer, "region": "us-east-1", "memoryMb": 2048, "diskMb": 2048,
+                     "architecture": "x86_64", "timeoutSeconds": 300, "maxConcurrency": 2},
+    });
+    let (Some(base), Some(extra)) = (payload.as_object_mut(), extra.as_object()) else { unreachable!() };
+    for (field, value) in extra {
+        base.insert(field.clone(), value.clone());
+    }
+    payload
+}

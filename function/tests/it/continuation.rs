@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use remotion_function::capture::browser::{Browser, BrowserOptions};
 use remotion_function::capture::site::Site;
 use remotion_function::orchestrate::continuation::margin;
-use remotion_protocol::payload::{LaunchResponse, PROTOCOL_VERSION};
+use remotion_protocol::payload::{ErrorKind, LaunchResponse, PROTOCOL_VERSION};
 use remotion_protocol::progress::{ProgressDocument, Stage};
 use remotion_tests::TestEnv;
 use serde_json::{Value, json};
@@ -173,12 +173,22 @@ async fn a_render_three_times_as_long_as_the_function_timeout_completes_in_conti
         (300, 300, 300, 15, 15),
         "{done:?}"
     );
-    assert_eq!((done.error_count, done.retries), (0, 0), "{:?}", done.errors);
-    // The cost counts every invocation: each orchestrator, the remote chunks, none twice.
-    assert_eq!(
-        done.invocations,
-        1 + done.continuations + (done.chunks_done - done.chunks_rendered_locally),
-        "{done:?}"
+    // On a loaded machine a 20-frame chunk may outlast its renderer's 20 s timeout: Lambda cuts
+    // it off and the render retries it, which is the behaviour under test too. Anything else
+    // going wrong is a failure.
+    assert!(
+        done.errors.iter().all(|e| e.kind == ErrorKind::Invocation && e.will_retry && e.message.contains("deadline")),
+        "only cut-off chunks, each retried: {:?}",
+        done.errors
+    );
+    assert_eq!(done.retries, done.error_count, "{:?}", done.errors);
+    // The cost counts every invocation: each orchestrator, the remote chunks, none twice (a
+    // chunk cut off and retried counts both attempts).
+    let at_least = 1 + done.continuations + (done.chunks_done - done.chunks_rendered_locally);
+    assert!(
+        (at_least..=at_least + done.retries).contains(&done.invocations),
+        "{} invocations, {at_least} without retries: {done:?}",
+        done.invocations
     );
     let handing_over = timeout - margin(timeout);
     let orchestrators_at_least = handing_over.saturating_sub(Duration::from_secs(2)).as_millis() as u64;

@@ -12,16 +12,26 @@
 
 mod common;
 
+mod artifacts;
 mod audio;
 mod audio_only;
 mod continuation;
+mod delivery;
 mod gif;
 mod isolation;
 mod lambda;
 mod launch;
 mod launch_progress;
 mod offthread_video;
+mod output_upload;
+mod overrides;
+mod page_environment;
+mod remotion_versions;
 mod render;
+mod renderer_layout;
+mod sandbox;
+mod sequence;
+mod site_server;
 mod still;
 mod transparent;
 mod warm_browser;

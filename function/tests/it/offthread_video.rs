@@ -112,6 +112,7 @@ fn clip_video(frames: (u64, u64), concurrency: usize) -> VideoRequest {
         every_nth_frame: 1,
         image_format: ImageKind::Jpeg,
         scale: 1.0,
+        delivery: Default::default(),
     }
 }
 

@@ -34,6 +34,7 @@ fn request(frames: (u64, u64), concurrency: usize) -> VideoRequest {
         every_nth_frame: 1,
         image_format: remotion_function::encode::ImageKind::Jpeg,
         scale: 1.0,
+        delivery: Default::default(),
     }
 }
 

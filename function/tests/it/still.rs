@@ -160,3 +160,21 @@ async fn a_folder_that_is_not_a_bundle_is_refused() {
         other => panic!("expected NotRemotion, got {other:?}"),
     }
 }
+
+/// One DevTools command may take at most 30 s in chromiumoxide, whatever the page's own
+/// delayRender timeout says. A calculateMetadata that takes 33 s under a 60 s timeout is a
+/// valid page: the still must render, not fail as a browser error.
+#[tokio::test]
+async fn a_page_wait_longer_than_one_devtools_command_may_take_is_awaited() {
+    let site = Site::open(bundle("build").to_str().unwrap()).await.unwrap();
+    let browser = Browser::launch(&BrowserOptions::detect().unwrap()).await.unwrap();
+    let props = r#"{"defaultCodec":null,"defaultOutName":null,"defaultPixelFormat":null,"metadataDelayMs":33000}"#;
+    let request = StillRequest { timeout: Duration::from_secs(60), ..still("Defaults", 0, props, Capture::Png) };
+    let started = std::time::Instant::now();
+    let result = render_still(&browser, &site, &request).await;
+    browser.close().await;
+    let image = result.unwrap().image;
+    assert!(started.elapsed() >= Duration::from_secs(33), "calculateMetadata's wait was awaited");
+    let (width, height, _) = decode_png(&image);
+    assert!(width > 0 && height > 0);
+}

@@ -127,6 +127,9 @@ pub struct Settings {
     /// How long a finished RenderJob is kept when it sets no `ttlSecondsAfterFinished`
     /// (`None`: until someone deletes it).
     pub finished_job_ttl: Option<std::time::Duration>,
+    /// RenderJob webhooks may go to loopback, private, shared and unique-local addresses
+    /// (never to link-local ones, where the instance metadata service lives).
+    pub webhook_allow_private_networks: bool,
 }
 
 impl Settings {
@@ -140,6 +143,7 @@ impl Settings {
             job_selector: None,
             site: remotion_site::SiteSettings::default(),
             finished_job_ttl: None,
+            webhook_allow_private_networks: false,
         }
     }
 }

@@ -68,6 +68,9 @@ impl Leftovers for RemotionSite {
 impl Leftovers for RenderJob {
     fn leftovers(&self) -> Option<String> {
         let status = self.status.as_ref()?;
+        if let Some((bucket, key)) = crate::controllers::render_job::output_cleanup::held_output(self) {
+            return Some(format!("the output s3://{bucket}/{key} (output.deleteWithJob)"));
+        }
         let (id, bucket) = (status.render_id.as_ref()?, status.bucket_name.as_ref()?);
         Some(format!("the render s3://{bucket}/renders/{id}/ (no cancel signal was written: it may run to its end)"))
     }

@@ -22,7 +22,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{self, Event};
 use kube::{Resource, ResourceExt};
 use remotion_crds::Reason;
-use remotion_crds::common::condition_type::{READY, RECONCILING, STALLED};
+use remotion_crds::common::condition_type::{READY, RECONCILING, REMOTION_VERSION, STALLED};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -83,11 +83,14 @@ macro_rules! ready_resource {
     };
 }
 
+/// Condition types the controllers write with their own field manager.
+const OWNED_CONDITIONS: [&str; 4] = [READY, RECONCILING, STALLED, REMOTION_VERSION];
+
 /// The status fields the controller owns, from the live status: other managers' conditions
 /// left out, so that applying it never takes them over.
 pub fn owned_status<K: ReadyResource>(live: &K) -> K::Status {
     let mut status = live.live_status();
-    K::conditions_mut(&mut status).retain(|c| [READY, RECONCILING, STALLED].contains(&c.type_.as_str()));
+    K::conditions_mut(&mut status).retain(|c| OWNED_CONDITIONS.contains(&c.type_.as_str()));
     status
 }
 

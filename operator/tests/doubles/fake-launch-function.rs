@@ -108,7 +108,7 @@ impl Render {
         let response = LaunchResponse {
             render_id: self.id.to_string(),
             progress_key: keys::progress(&self.id),
-            output_key: self.request.output.key.clone(),
+            output_key: self.request.output.key.clone().unwrap_or_default(),
         };
         self.doc.frames_total = script.steps * 10;
         self.doc.chunks_total = script.steps;
@@ -169,10 +169,12 @@ impl Render {
                 self.doc.stage = Stage::Uploading;
                 self.write().await?;
                 let content_type = "video/mp4";
+                // Unnamed by the job: the real function's name for an h264 render.
+                let key = self.request.output.key.clone().unwrap_or_else(|| keys::default_output(&self.id, "mp4"));
                 self.s3
                     .put_object()
                     .bucket(&self.request.bucket)
-                    .key(&self.request.output.key)
+                    .key(&key)
                     .content_type(content_type)
                     .body(ByteStream::from_static(OUTPUT))
                     .send()
@@ -180,9 +182,10 @@ impl Render {
                 self.doc.stage = Stage::Done;
                 self.doc.output = Some(OutputInfo {
                     bucket: self.request.bucket.clone(),
-                    key: self.request.output.key.clone(),
+                    key,
                     size_bytes: OUTPUT.len() as u64,
                     content_type: content_type.into(),
+                    ..Default::default()
                 });
                 self.write().await?;
                 Ok(response)
@@ -223,7 +226,7 @@ async fn launch(request: LaunchRequest) -> Result<Value, Error> {
     let response = LaunchResponse {
         render_id: id.to_string(),
         progress_key: keys::progress(&id),
-        output_key: request.output.key.clone(),
+        output_key: request.output.key.clone().unwrap_or_default(),
     };
     if s3.head_object().bucket(&request.bucket).key(keys::progress(&id)).send().await.is_ok() {
         return Ok(serde_json::to_value(response)?);
@@ -251,7 +254,7 @@ async fn launch(request: LaunchRequest) -> Result<Value, Error> {
         let response = LaunchResponse {
             render_id: render.id.to_string(),
             progress_key: keys::progress(&render.id),
-            output_key: render.request.output.key.clone(),
+            output_key: render.request.output.key.clone().unwrap_or_default(),
         };
         tokio::spawn(async move {
             if let Err(error) = render.play(&script_name, script).await {

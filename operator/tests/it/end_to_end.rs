@@ -13,6 +13,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use remotion_crds::remotion_site::RemotionSite;
+use remotion_crds::render_function::RenderFunction;
 use remotion_crds::render_job::{RenderJob, RenderPhase};
 use remotion_tests::TestEnv;
 use remotion_tests::process::Spawned;
@@ -51,6 +52,8 @@ pub(crate) struct World {
     processes: usize,
     pub(crate) jobs: Api<RenderJob>,
     operator: Option<Operator>,
+    /// The Secrets the operator reads (the API server stand-in has no core types).
+    pub(crate) secrets: std::sync::Arc<remotion_operator::aws::StaticSecrets>,
     functions: Vec<Spawned>,
     /// The S3 and Lambda endpoints the operator and the function processes are given.
     endpoints: Endpoints,
@@ -64,7 +67,7 @@ pub(crate) struct Endpoints {
 }
 
 impl World {
-    async fn new(prefix: &str, function_name: &str, processes: usize) -> Result<Self> {
+    pub(crate) async fn new(prefix: &str, function_name: &str, processes: usize) -> Result<Self> {
         let env = TestEnv::get();
         let endpoints = Endpoints { s3: env.s3().endpoint.clone(), lambda: env.lambda().endpoint.clone() };
         Self::with_endpoints(prefix, function_name, processes, endpoints).await
@@ -96,18 +99,11 @@ impl World {
             .send()
             .await?;
 
-        let vars = [
-            ("AWS_ACCESS_KEY_ID", remotion_tests::s3::ACCESS_KEY),
-            ("AWS_SECRET_ACCESS_KEY", remotion_tests::s3::SECRET_KEY),
-            ("AWS_REGION", remotion_tests::s3::REGION),
-            ("AWS_ENDPOINT_URL_S3", endpoints.s3.as_str()),
-            ("AWS_ENDPOINT_URL_LAMBDA", endpoints.lambda.as_str()),
-        ];
-        let binary = render_function_binary();
-        let functions =
-            (0..processes).map(|_| env.spawn_function(&binary, function_name, 2048, &vars)).collect::<Result<_>>()?;
-        let operator = Operator::start(client.clone(), test_secrets(&namespace), &namespace).await?;
+        let functions = spawn_functions(&endpoints, function_name, processes, 2048)?;
+        let secrets = test_secrets(&namespace);
+        let operator = Operator::start(client.clone(), secrets.clone(), &namespace).await?;
         let world = Self {
+            secrets,
             jobs: Api::namespaced(client.clone(), &namespace),
             client,
             namespace,
@@ -122,7 +118,38 @@ impl World {
         Ok(world)
     }
 
-    fn access(endpoint: &str) -> Value {
+    /// Adds the RenderFunction `name` over `processes` more function processes serving
+    /// `function_name` with `memory_mb`; returns their logs.
+    pub(crate) async fn add_function(
+        &mut self,
+        name: &str,
+        function_name: &str,
+        processes: usize,
+        memory_mb: i32,
+    ) -> Result<Vec<PathBuf>> {
+        let spawned = spawn_functions(&self.endpoints, function_name, processes, memory_mb)?;
+        let logs = spawned.iter().map(|f| f.log.clone()).collect();
+        self.functions.extend(spawned);
+        let mut function = Self::access(&self.endpoints.lambda);
+        function["management"] = json!("Existing");
+        function["functionName"] = json!(function_name);
+        function["memorySizeMb"] = json!(memory_mb);
+        function["diskSizeMb"] = json!(2048);
+        function["timeoutSeconds"] = json!(300);
+        function["maxConcurrentInvocations"] = json!(processes);
+        self.apply(&json!({"apiVersion": "remotion-operator.io/v1alpha1", "kind": "RenderFunction",
+                           "metadata": {"name": name}, "spec": function}))
+            .await?;
+        let functions: Api<RenderFunction> = Api::namespaced(self.client.clone(), &self.namespace);
+        eventually(&format!("RenderFunction {name} is Ready"), Duration::from_secs(120), || async {
+            let status = functions.get(name).await?.status.unwrap_or_default();
+            Ok(status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True").then_some(()))
+        })
+        .await
+        .map(|()| logs)
+    }
+
+    pub(crate) fn access(endpoint: &str) -> Value {
         json!({"region": "us-east-1", "endpoint": endpoint,
                "credentials": {"secretRef": {"name": crate::common::CREDENTIALS_SECRET}}})
     }
@@ -163,7 +190,7 @@ impl World {
         .await
     }
 
-    async fn apply(&self, object: &Value) -> Result<()> {
+    pub(crate) async fn apply(&self, object: &Value) -> Result<()> {
         let kind = object["kind"].as_str().context("kind")?;
         let name = object["metadata"]["name"].as_str().context("name")?;
         let resource = kube::discovery::ApiResource {
@@ -226,6 +253,11 @@ impl World {
         Ok(out.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect())
     }
 
+    /// The logs of the world's render function processes (stdout and stderr).
+    pub(crate) fn function_logs(&self) -> Vec<PathBuf> {
+        self.functions.iter().map(|f| f.log.clone()).collect()
+    }
+
     pub(crate) async fn stop(mut self) -> Result<()> {
         if let Some(operator) = self.operator.take() {
             operator.stop().await?;
@@ -235,6 +267,26 @@ impl World {
         }
         Ok(())
     }
+}
+
+/// `processes` render function processes serving `function_name` with `memory_mb`, reaching
+/// S3 and Lambda at `endpoints`.
+fn spawn_functions(
+    endpoints: &Endpoints,
+    function_name: &str,
+    processes: usize,
+    memory_mb: i32,
+) -> Result<Vec<Spawned>> {
+    let vars = [
+        ("AWS_ACCESS_KEY_ID", remotion_tests::s3::ACCESS_KEY),
+        ("AWS_SECRET_ACCESS_KEY", remotion_tests::s3::SECRET_KEY),
+        ("AWS_REGION", remotion_tests::s3::REGION),
+        ("AWS_ENDPOINT_URL_S3", endpoints.s3.as_str()),
+        ("AWS_ENDPOINT_URL_LAMBDA", endpoints.lambda.as_str()),
+    ];
+    let binary = render_function_binary();
+    let memory = u32::try_from(memory_mb)?;
+    (0..processes).map(|_| TestEnv::get().spawn_function(&binary, function_name, memory, &vars)).collect()
 }
 
 pub(crate) fn condition(job: &RenderJob, type_: &str) -> Option<(String, String, String)> {

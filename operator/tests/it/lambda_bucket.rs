@@ -509,3 +509,177 @@ async fn a_buckets_tags_follow_spec_tags_and_keep_everyone_elses() -> Result<()>
     assert_eq!(lb.status.unwrap().tag_keys, ["cost-centre"]);
     operator.stop().await
 }
+
+/// A client for moto's S3 (any keys pass).
+async fn moto_s3(endpoint: &str) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::new()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "test"))
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// The bucket's configuration calls against moto's S3, whose public-access, ownership and
+/// lifecycle APIs behave as AWS's (SeaweedFS lacks some), through a role the tenant's keys
+/// assume with the external ID its trust policy demands (STS on moto): every call on the
+/// bucket is signed with the role's temporary keys, none with the tenant's own.
+#[tokio::test]
+async fn a_bucket_on_moto_is_configured_through_a_role_assumed_with_its_external_id() -> Result<()> {
+    let env = TestEnv::get();
+    let moto = env.moto();
+    let external_id = "tenant-a-7f3c";
+    let role = moto.create_role_requiring_external_id(&env.unique_name("bucket-role"), external_id)?;
+    let (_client, namespace, api, operator) = setup("lb-moto").await?;
+    let bucket = env.unique_name("moto-bucket");
+    let mut wanted = spec("us-east-1");
+    wanted.aws.endpoint = Some(moto.endpoint.clone());
+    wanted.aws.credentials = Some(AwsCredentials {
+        secret_ref: Some(LocalObjectRef::new(CREDENTIALS_SECRET)),
+        role_arn: Some(role.clone()),
+        external_id: Some(external_id.into()),
+    });
+    wanted.bucket_name = Some(bucket.clone());
+    wanted.public_outputs = true;
+    wanted.expiry = Some(Expiry { enabled: true });
+    wanted.deletion_policy = DeletionPolicy::Delete;
+    wanted.tags = [("team".to_owned(), "video".to_owned())].into();
+    moto.start_recording().await?;
+    create(&api, "main", wanted).await?;
+    wait_ready(&api, "main", "True").await?;
+
+    let s3 = moto_s3(&moto.endpoint).await;
+    let block = s3.get_public_access_block().bucket(&bucket).send().await?;
+    let block = block.public_access_block_configuration().unwrap();
+    // Public outputs: object ACLs may be public, bucket policies may not.
+    assert_eq!(
+        (
+            block.block_public_acls(),
+            block.ignore_public_acls(),
+            block.block_public_policy(),
+            block.restrict_public_buckets()
+        ),
+        (Some(false), Some(false), Some(true), Some(true)),
+        "{block:?}"
+    );
+    let ownership = s3.get_bucket_ownership_controls().bucket(&bucket).send().await?;
+    let rules = ownership.ownership_controls().map(|c| c.rules().to_vec()).unwrap_or_default();
+    assert_eq!(
+        rules.iter().map(|r| r.object_ownership().as_str()).collect::<Vec<_>>(),
+        ["BucketOwnerPreferred"],
+        "ACLs enabled for public-read outputs"
+    );
+    let lifecycle = s3.get_bucket_lifecycle_configuration().bucket(&bucket).send().await?;
+    assert!(
+        !lifecycle.rules().is_empty()
+            && lifecycle.rules().iter().all(|r| r.id().is_some_and(|id| id.starts_with("remotion-delete-after-")))
+    );
+    let tags = s3.get_bucket_tagging().bucket(&bucket).send().await?;
+    let tags: std::collections::BTreeMap<&str, &str> = tags.tag_set().iter().map(|t| (t.key(), t.value())).collect();
+    assert_eq!(tags.get("team"), Some(&"video"), "{tags:?}");
+    assert_eq!(tags.get("remotion-operator.io/namespace"), Some(&namespace.as_str()), "{tags:?}");
+
+    // The role was assumed with the external ID, and the bucket's calls used the role's keys.
+    let recorded = moto.recording().await?;
+    let assumed: Vec<_> = recorded
+        .iter()
+        .filter(|r| r.form().iter().any(|(k, v)| k == "Action" && v == "AssumeRole"))
+        .filter(|r| r.form().iter().any(|(k, v)| k == "RoleArn" && *v == role))
+        .collect();
+    assert!(!assumed.is_empty(), "no AssumeRole of {role} reached moto");
+    for call in &assumed {
+        let form = call.form();
+        assert!(form.iter().any(|(k, v)| k == "ExternalId" && v == external_id), "{form:?}");
+        assert_eq!(call.access_key(), Some(remotion_tests::s3::ACCESS_KEY), "signed with the tenant's keys");
+    }
+    let on_bucket: Vec<_> = recorded.iter().filter(|r| r.url.contains(&format!("/{bucket}"))).collect();
+    assert!(!on_bucket.is_empty());
+    for call in &on_bucket {
+        let key = call.access_key().unwrap_or_default();
+        // Our own reads above are signed "testing"; the operator's with the role's ASIA… keys.
+        assert!(key == "testing" || key.starts_with("ASIA"), "{} {} signed with {key}", call.method, call.url);
+    }
+    assert!(on_bucket.iter().any(|r| r.access_key().is_some_and(|k| k.starts_with("ASIA"))));
+
+    // deletionPolicy Delete: the bucket goes with the resource.
+    api.delete("main", &DeleteParams::default()).await?;
+    eventually("the LambdaBucket and its bucket gone", WAIT, || async {
+        let gone = api.get_opt("main").await?.is_none() && s3.head_bucket().bucket(&bucket).send().await.is_err();
+        Ok(gone.then_some(()))
+    })
+    .await?;
+    operator.stop().await
+}
+
+/// A LambdaBucket asking for public outputs in an account whose own S3 Block Public Access
+/// blocks public ACLs fails at once, naming the account and its settings, before the bucket's
+/// public access is configured; with the account's setting lifted, the same bucket is Ready.
+/// The account is one of the test's own (moto runs the calls signed with a role's keys in the
+/// role's account), so the account-wide setting reaches no other test.
+#[tokio::test]
+async fn public_outputs_blocked_by_the_accounts_block_public_access_fail_before_the_bucket_changes() -> Result<()> {
+    use aws_sdk_s3control::types::PublicAccessBlockConfiguration;
+    use remotion_operator::aws::AwsFactory;
+    use remotion_operator::tenancy::TenancyPolicy;
+
+    let env = TestEnv::get();
+    let moto = env.moto();
+    let (client, namespace, api, operator) = setup("lb-account-bpa").await?;
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
+    let account = format!("{:012}", nanos % 1_000_000_000_000);
+    let bucket = env.unique_name("bpa-bucket");
+    let mut wanted = spec("us-east-1");
+    wanted.aws.endpoint = Some(moto.endpoint.clone());
+    wanted.aws.credentials = Some(AwsCredentials {
+        secret_ref: Some(LocalObjectRef::new(CREDENTIALS_SECRET)),
+        role_arn: Some(format!("arn:aws:iam::{account}:role/remotion-operator-bpa")),
+        external_id: None,
+    });
+    wanted.bucket_name = Some(bucket.clone());
+    wanted.public_outputs = true;
+
+    // The account's own setting, made with the same clients the operator builds for the spec.
+    let factory = AwsFactory::new(test_secrets(&namespace), std::sync::Arc::new(TenancyPolicy::permissive_local()));
+    let clients = factory.clients(&namespace, &wanted.aws).await?;
+    let identity = clients.sts.get_caller_identity().send().await?;
+    assert_eq!(identity.account(), Some(account.as_str()), "the role's keys act in the role's account");
+    let blocking = PublicAccessBlockConfiguration::builder()
+        .block_public_acls(true)
+        .ignore_public_acls(true)
+        .block_public_policy(true)
+        .restrict_public_buckets(true)
+        .build();
+    clients
+        .s3control
+        .put_public_access_block()
+        .account_id(&account)
+        .public_access_block_configuration(blocking)
+        .send()
+        .await?;
+
+    create(&api, "public", wanted).await?;
+    let lb = wait_ready(&api, "public", "False").await?;
+    let ready = find_condition(&lb.status.as_ref().unwrap().conditions, "Ready").unwrap().clone();
+    assert_eq!(ready.reason, "PublicOutputsBlocked", "{ready:?}");
+    for text in [format!("account {account}"), "BlockPublicAcls and IgnorePublicAcls".into(), "presigned".into()] {
+        assert!(ready.message.contains(&text), "{:?} should contain {text:?}", ready.message);
+    }
+    let warned = events_for(&client, &namespace, "public").await?;
+    assert!(warned.iter().any(|(kind, reason, _)| kind == "Warning" && reason == "PublicOutputsBlocked"), "{warned:?}");
+    // The bucket's own public access was left as it was (never configured).
+    let untouched = clients.s3.get_public_access_block().bucket(&bucket).send().await;
+    let code = untouched.as_ref().err().and_then(|e| aws_sdk_s3::error::ProvideErrorMetadata::code(e));
+    assert_eq!(code, Some("NoSuchPublicAccessBlockConfiguration"), "{untouched:?}");
+
+    // The account lifts its block: the next change of the spec makes the bucket Ready.
+    clients.s3control.delete_public_access_block().account_id(&account).send().await?;
+    let patch = json!({"spec": {"tags": {"team": "video"}}});
+    api.patch("public", &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    wait_ready(&api, "public", "True").await?;
+    let block = clients.s3.get_public_access_block().bucket(&bucket).send().await?;
+    let block = block.public_access_block_configuration().unwrap();
+    assert_eq!((block.block_public_acls(), block.ignore_public_acls()), (Some(false), Some(false)), "{block:?}");
+    operator.stop().await
+}

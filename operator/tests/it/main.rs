@@ -6,21 +6,29 @@
 // Helpers outside `#[test]` functions unwrap too: a panic is how a test fails.
 #![allow(clippy::unwrap_used)]
 
+mod artifacts;
 mod common;
+mod composition_defaults;
 mod end_to_end;
 mod faults;
 mod hostile_jobs;
 mod hostile_tenant;
+mod iam_enforced;
 mod iam_policy;
+mod image_sequence;
 mod invalid_objects;
 mod job_world;
 mod kubectl_plugin;
 mod lambda_bucket;
 mod leader;
+mod output_store;
+mod page_environment;
 mod queue;
 mod remotion_site;
 mod render_function;
 mod render_job;
+mod renderer_function;
 mod site_bounds;
 mod site_tenancy;
 mod tracing;
+mod webhooks;

@@ -322,7 +322,7 @@ async fn a_bundle_syncs_from_url_then_s3_then_config_map_and_the_finalizer_remov
     assert_eq!((status.deleted, status.unchanged), (Some(0), Some(0)));
     let total: u64 = fixture_files.iter().map(|f| std::fs::metadata(bundle_dir.join(f)).unwrap().len()).sum();
     assert_eq!(status.bytes, Some(total as i64));
-    assert_eq!(status.remotion_version.as_deref(), Some("4.0.527"));
+    assert_eq!(status.remotion_version.as_deref(), Some("4.0.529"));
     assert_eq!(status.site_name.as_deref(), Some("demo"));
     assert_eq!(status.bucket_name.as_deref(), Some(setup.bucket.as_str()));
     let endpoint = &TestEnv::get().s3().endpoint;
@@ -594,5 +594,106 @@ async fn compositions_are_listed_through_the_render_function() -> Result<()> {
         assert!(compositions.iter().any(|c| c.id == id), "{id} missing from {compositions:?}");
     }
     process.check_alive("render function")?;
+    setup.controllers.stop().await
+}
+
+/// The oldest Remotion release under test bundled the fixture's core compositions here
+/// (`tests/fixtures/remotion-versions/build.sh`).
+fn oldest_release_bundle() -> PathBuf {
+    let version = remotion_protocol::remotion_version::OLDEST_TESTED;
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../tests/fixtures/remotion-versions/{version}/build"));
+    assert!(
+        dir.join("index.html").is_file(),
+        "{} is missing: run tests/fixtures/remotion-versions/build.sh",
+        dir.display()
+    );
+    dir
+}
+
+/// `dir` copied to a temporary folder with `from` replaced by `to` in `file`.
+fn patched_bundle(dir: &Path, file: &str, from: &str, to: &str) -> tempfile::TempDir {
+    let copy = tempfile::tempdir().unwrap();
+    for relative in files_under(dir) {
+        let target = copy.path().join(&relative);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(dir.join(&relative), &target).unwrap();
+    }
+    let path = copy.path().join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.matches(from).count(), 1, "{from:?} once in {file}");
+    std::fs::write(&path, text.replace(from, to)).unwrap();
+    copy
+}
+
+fn remotion_version_condition(site: &RemotionSite) -> Option<(String, String, String)> {
+    let status = site.status.as_ref()?;
+    let c = find_condition(&status.conditions, "RemotionVersion")?;
+    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+#[tokio::test]
+async fn remotion_releases_are_judged_from_the_bundle_and_another_page_protocol_is_refused() -> Result<()> {
+    let setup = setup("site-versions").await?;
+    let oldest = oldest_release_bundle();
+    // The older release sets its page protocol and version from bundle.js, not index.html.
+    let incompatible =
+        patched_bundle(&oldest, "bundle.js", "window.siteVersion = \"11\"", "window.siteVersion = \"10\"");
+    let untested_html =
+        "<script>window.siteVersion = '11';</script><script>window.remotion_version = '4.0.600';</script>";
+    let untested = tar_gz(&[
+        Entry::File("index.html", untested_html.as_bytes().to_vec()),
+        Entry::File("bundle.js", b"console.log('x')".to_vec()),
+    ]);
+    for (name, archive) in
+        [("oldest", tar_gz_dir(&oldest)), ("incompatible", tar_gz_dir(incompatible.path())), ("untested", untested)]
+    {
+        setup.secrets.put_config_map(
+            &setup.namespace,
+            name,
+            ObjectData {
+                resource_version: "1".into(),
+                data: [("site.tgz".to_owned(), archive)].into(),
+                ..Default::default()
+            },
+        );
+        let site = RemotionSite::new(name, site_spec(config_map_source(name, "site.tgz")));
+        setup.sites.create(&PostParams::default(), &site).await?;
+    }
+
+    // Within the tested range.
+    let site = wait_ready(&setup.sites, "oldest", "True", "Available").await?;
+    assert_eq!(site.status.as_ref().unwrap().remotion_version.as_deref(), Some("4.0.150"));
+    let (state, reason, message) = remotion_version_condition(&site).expect("a RemotionVersion condition");
+    assert_eq!((state.as_str(), reason.as_str()), ("True", "RemotionVersionTested"), "{message}");
+    assert!(message.contains("4.0.150"), "{message}");
+
+    // Another page protocol: refused, both versions named, nothing uploaded.
+    let site = wait_ready(&setup.sites, "incompatible", "False", "IncompatibleRemotionVersion").await?;
+    let message = ready_message(&site);
+    for text in ["Remotion 4.0.150", "page protocol \"10\"", "page protocol \"11\"", "nothing was uploaded"] {
+        assert!(message.contains(text), "{message:?} should contain {text:?}");
+    }
+    let prefix = format!("sites/{}/incompatible/", setup.namespace);
+    let written = keys_under(&setup.s3, &setup.bucket, &prefix).await?;
+    assert!(written.iter().all(|k| k.ends_with("/.remotion-operator-owner.json")), "written: {written:?}");
+
+    // Outside the tested range: uploaded and usable, with a False condition and a Warning Event.
+    let site = wait_ready(&setup.sites, "untested", "True", "Available").await?;
+    let (state, reason, message) = remotion_version_condition(&site).expect("a RemotionVersion condition");
+    assert_eq!((state.as_str(), reason.as_str()), ("False", "RemotionVersionUntested"), "{message}");
+    assert!(message.contains("4.0.600") && message.contains("4.0.150 to 4.0.529"), "{message}");
+    let client = TestEnv::get().kube_client().await?;
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client, &setup.namespace);
+    let warned = eventually("a Warning Event for the untested release", WAIT, || async {
+        let listed = events.list(&Default::default()).await?;
+        Ok(listed.items.into_iter().find(|e| {
+            e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("untested")
+                && e.reason.as_deref() == Some("RemotionVersionUntested")
+        }))
+    })
+    .await?;
+    assert_eq!(warned.type_.as_deref(), Some("Warning"));
+    assert!(warned.note.unwrap_or_default().contains("4.0.600"));
     setup.controllers.stop().await
 }

@@ -344,6 +344,25 @@ async fn an_unknown_composition_fails_at_once_and_names_the_ones_that_exist() ->
     operator.stop().await
 }
 
+/// A function certainly too small for the job (here: frames of 5120×2880 need 2.6 GB, the
+/// function has 2 GB) is refused before anything is launched or paid, naming what to change.
+#[tokio::test]
+async fn a_function_too_small_for_the_frames_fails_the_job_before_launch() -> Result<()> {
+    let world = World::new("rj-too-small", "test-fn-51", &["succeed"], 60).await?;
+    let operator = JobOperator::start(&world.client, &world.namespace, tuning()).await;
+    let job = world.create_job_with("huge", "succeed", json!({}), json!({"scale": 8}), json!({})).await?;
+    let failed = world.wait_phase("huge", RenderPhase::Failed).await?;
+    let (status, reason, message) = condition(&failed, "Failed");
+    assert_eq!((status.as_str(), reason.as_str()), ("True", "FunctionTooSmall"));
+    assert!(message.contains("5120×2880") && message.contains("memorySizeMb"), "{message}");
+    assert_eq!(world.launches(&job).await?, 0);
+    assert!(failed.status.unwrap().render_id.is_none(), "nothing was launched");
+    // The same job at scale 1 fits the same function.
+    world.create_job_with("fits", "succeed", json!({}), json!({"scale": 1}), json!({})).await?;
+    world.wait_phase("fits", RenderPhase::Succeeded).await?;
+    operator.stop().await
+}
+
 /// `ttlSecondsAfterFinished`, as on a Job: a finished job goes after its own TTL, or the
 /// operator's default; one without either stays; the TTL may change after the job ended.
 #[tokio::test]

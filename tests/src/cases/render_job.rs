@@ -10,11 +10,15 @@ use super::{Case, case};
 const OUTPUT_KEY_FOLDERS: &str =
     "output.key may not be under sites/ or optimization/: those folders hold the bucket's sites and cost profiles";
 const OUTPUT_KEY_SEGMENTS: &str = "output.key may not have empty, '.' or '..' segments";
+const OUTPUT_METADATA_KEYS: &str = "output.metadata keys are 1 to 128 lowercase letters, digits, '.', '_' or '-', and not remotion-render-id (the operator's own)";
+const OUTPUT_METADATA_SIZE: &str = "output.metadata keys and values add up to more than 1952 bytes (S3 allows 2 KB)";
+const OUTPUT_ONE_PLACE: &str = "output.bucketRef and output.store exclude each other: the output goes to one place";
+const DOWNLOAD_FILE_NAME: &str = "downloadBehavior.fileName is for type download only";
 const SPEC_IMMUTABLE: &str = "a RenderJob's spec is immutable except cancel, priority and ttlSecondsAfterFinished: create a new RenderJob to render again";
 const CHUNKING: &str = "set framesPerLambda or concurrency, not both";
 const PROPS: &str = "set inputProps or inputPropsFrom, not both";
 const PROPS_FROM: &str = "inputPropsFrom needs exactly one of configMapKeyRef or secretKeyRef";
-const STILL: &str = "a still renders one image: remove codec, imageFormat, crf, pixelFormat, x264Preset, audioCodec, audioBitrate, frameRange, everyNthFrame, framesPerLambda and concurrency (the still's own imageFormat and frame apply)";
+const STILL: &str = "a still renders one image: remove codec, imageFormat, crf, pixelFormat, x264Preset, audioCodec, audioBitrate, frameRange, everyNthFrame, framesPerLambda, concurrency and concurrencyPerLambda (the still's own imageFormat and frame apply)";
 const IMAGE_NONE: &str = "imageFormat 'none' goes with the audio-only codecs (mp3, aac, wav) and only with them";
 const AUDIO_CODEC: &str = "audioCodec does not fit the codec: h264 takes aac, mp3 or pcm-16; h265 and prores take aac or pcm-16; vp8 and vp9 take opus or pcm-16; gif has no audio; mp3 takes mp3, aac takes aac and wav takes pcm-16";
 const CRF: &str = "crf is for h264/h265 (0–51), vp8 (4–63) and vp9 (0–63) only";
@@ -22,10 +26,31 @@ const PIXEL_FORMAT: &str = "pixelFormat does not fit the codec: yuva420p needs v
 const ALPHA_PNG: &str =
     "pixelFormat yuva420p and yuva444p10le are for transparent video, which needs PNG frames: set imageFormat png";
 const X264: &str = "x264Preset applies to codec h264 only";
-const NTH: &str = "everyNthFrame above 1 is only for codec gif";
+const NTH: &str = "everyNthFrame above 1 is only for codec gif or an imageSequence";
+const SEQUENCE_VIDEO: &str = "an imageSequence writes every frame as an image, with no video or audio: remove still, codec, crf, pixelFormat, x264Preset, audioCodec, audioBitrate, videoBitrate, encodingMaxRate, encodingBufferSize, colorSpace, proResProfile, numberOfGifLoops and enforceAudioTrack";
+const SEQUENCE_KEY: &str = "an imageSequence's frames go to renders/<renderId>/frames/ of the render's bucket (named by imageSequence.pattern): remove output.key, output.bucketRef and output.store";
+const SEQUENCE_FRAME: &str = "imageSequence.pattern needs [frame]: without it every frame gets the same name";
+const SEQUENCE_FOLDER: &str = "imageSequence.pattern names a file in the frames folder: no slash or backslash";
 const JPEG_QUALITY: &str = "jpegQuality applies to JPEG frames or stills only";
 const GIF_AUDIO: &str = "gif has no audio: remove audioBitrate";
 const FRAME_RANGE: &str = "frameRange.start must not be after frameRange.end";
+const WEBHOOK_URL: &str = "webhook.url must be an absolute http:// or https:// URL with a host and no credentials, e.g. https://example.com/webhook";
+const STILL_DELIVERY: &str = "a still renders one image: remove videoBitrate, encodingMaxRate, encodingBufferSize, colorSpace, proResProfile, numberOfGifLoops and enforceAudioTrack";
+const CRF_OR_BITRATE: &str =
+    "set crf or videoBitrate, not both: a video is encoded at a constant quality or at a target bit rate";
+const MAX_RATE_BUFFER: &str = "encodingMaxRate needs encodingBufferSize: the peak rate is enforced over that buffer (FFmpeg's -maxrate with -bufsize)";
+const BITRATE_CODEC: &str = "videoBitrate, encodingMaxRate and encodingBufferSize apply to h264, h265, vp8 and vp9: prores, gif and the audio codecs have no video bit rate to set";
+const VPX_MAX_RATE: &str =
+    "with vp8 and vp9, encodingMaxRate needs videoBitrate too: libvpx caps a target bit rate, not a CRF";
+const COLOR_SPACE: &str = "colorSpace applies to h264, h265, vp9 and prores; vp8 takes only default or bt601 (its decoders always read BT.601); gif and the audio codecs have no colour space to set";
+const PRORES_PROFILE: &str = "proResProfile applies to codec prores only, and pixelFormat yuva444p10le keeps its alpha only with proResProfile 4444 or 4444-xq";
+const GIF_LOOPS: &str = "numberOfGifLoops applies to codec gif only";
+const GIF_ENFORCE_AUDIO: &str = "gif has no audio: remove enforceAudioTrack";
+const ENV_NAMES: &str = "envVariables names are 1 to 128 characters long";
+const FORCE_WIDTH_EVEN: &str =
+    "forceWidth must be even for codec h264 and h265 (h264 is the default): their 4:2:0 pictures have even widths";
+const FORCE_HEIGHT_EVEN: &str =
+    "forceHeight must be even for codec h264 and h265 (h264 is the default): their 4:2:0 pictures have even heights";
 
 /// Every RenderJob case.
 pub(super) fn cases() -> Vec<Case> {
@@ -233,6 +258,14 @@ pub(super) fn cases() -> Vec<Case> {
             Rule(JPEG_QUALITY),
         ),
         case(
+            "rj-jpeg-quality-pdf",
+            "renderjob-still.yaml",
+            Create,
+            json!({"spec": {"still": {"imageFormat": "pdf"}}}),
+            json!({"spec": {"still": {"imageFormat": "pdf"}, "jpegQuality": 70}}),
+            Rule(JPEG_QUALITY),
+        ),
+        case(
             "rj-gif-bitrate",
             "renderjob-gif.yaml",
             Create,
@@ -269,9 +302,66 @@ pub(super) fn cases() -> Vec<Case> {
             "rj-timeout",
             "renderjob-video.yaml",
             Create,
-            json!({"spec": {"timeoutSeconds": 1}}),
-            json!({"spec": {"timeoutSeconds": 0}}),
-            Field("spec.timeoutSeconds"),
+            json!({"spec": {"delayRenderTimeoutSeconds": 1}}),
+            json!({"spec": {"delayRenderTimeoutSeconds": 0}}),
+            Field("spec.delayRenderTimeoutSeconds"),
+        ),
+        // RenderJob: composition overrides (Remotion's force* options) and a still's frame
+        case(
+            "rj-force-width-even",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"forceWidth": 1281, "scale": 2}}),
+            json!({"spec": {"forceWidth": 1281}}),
+            Rule(FORCE_WIDTH_EVEN),
+        ),
+        case(
+            "rj-force-height-even",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"forceHeight": 722}}),
+            json!({"spec": {"forceHeight": 721}}),
+            Rule(FORCE_HEIGHT_EVEN),
+        ),
+        case(
+            "rj-force-width-range",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"forceWidth": 16384}}),
+            json!({"spec": {"forceWidth": 0}}),
+            Field("spec.forceWidth"),
+        ),
+        case(
+            "rj-force-fps",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"forceFps": 1}}),
+            json!({"spec": {"forceFps": 0.5}}),
+            Field("spec.forceFps"),
+        ),
+        case(
+            "rj-force-duration",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"forceDurationInFrames": 1}}),
+            json!({"spec": {"forceDurationInFrames": 0}}),
+            Field("spec.forceDurationInFrames"),
+        ),
+        case(
+            "rj-still-last-frame",
+            "renderjob-still.yaml",
+            Create,
+            json!({"spec": {"still": {"frame": -1}, "forceWidth": 641}}),
+            json!({"spec": {"still": {"frame": -10000001}}}),
+            Field("spec.still.frame"),
+        ),
+        case(
+            "rj-immutable-force",
+            "renderjob-video.yaml",
+            Update,
+            json!({"spec": {"cancel": true}}),
+            json!({"spec": {"forceFps": 24}}),
+            Rule(SPEC_IMMUTABLE),
         ),
         case(
             "rj-presign",
@@ -296,6 +386,22 @@ pub(super) fn cases() -> Vec<Case> {
             json!({"spec": {"concurrency": 100000}}),
             json!({"spec": {"concurrency": 0}}),
             Field("spec.concurrency"),
+        ),
+        case(
+            "rj-concurrency-per-lambda",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"concurrencyPerLambda": 16}}),
+            json!({"spec": {"concurrencyPerLambda": 17}}),
+            Field("spec.concurrencyPerLambda"),
+        ),
+        case(
+            "rj-still-tabs",
+            "renderjob-still.yaml",
+            Create,
+            json!({"spec": {"still": {"frame": 0}}}),
+            json!({"spec": {"concurrencyPerLambda": 2}}),
+            Rule(STILL),
         ),
         case(
             "rj-fpl",
@@ -333,8 +439,8 @@ pub(super) fn cases() -> Vec<Case> {
             "rj-still-frame",
             "renderjob-still.yaml",
             Create,
-            json!({"spec": {"still": {"frame": 0}}}),
-            json!({"spec": {"still": {"frame": -1}}}),
+            json!({"spec": {"still": {"frame": 10000000}}}),
+            json!({"spec": {"still": {"frame": 10000001}}}),
             Field("spec.still.frame"),
         ),
         case(
@@ -362,6 +468,71 @@ pub(super) fn cases() -> Vec<Case> {
             Rule(OUTPUT_KEY_SEGMENTS),
         ),
         case(
+            "rj-output-metadata-keys",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"output": {"metadata": {"project": "p-1", "x.y_z": "a b"}}}}),
+            json!({"spec": {"output": {"metadata": {"remotion-render-id": "forged"}}}}),
+            Rule(OUTPUT_METADATA_KEYS),
+        ),
+        case(
+            "rj-output-metadata-size",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"output": {"metadata": {"a": "v".repeat(1951)}}}}),
+            json!({"spec": {"output": {"metadata": {"a": "v".repeat(1000), "b": "v".repeat(1000)}}}}),
+            Rule(OUTPUT_METADATA_SIZE),
+        ),
+        case(
+            "rj-output-metadata-value",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"output": {"metadata": {"a": "printable ~"}}}}),
+            json!({"spec": {"output": {"metadata": {"a": "line\nbreak"}}}}),
+            Field("spec.output.metadata.a"),
+        ),
+        case(
+            "rj-output-download-name",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"output": {"downloadBehavior": {"type": "download", "fileName": "film.mp4"}}}}),
+            json!({"spec": {"output": {"downloadBehavior": {"type": "play-in-browser", "fileName": "film.mp4"}}}}),
+            Rule(DOWNLOAD_FILE_NAME),
+        ),
+        case(
+            "rj-output-download-header",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"output": {"downloadBehavior": {"type": "download", "fileName": "Grüße.mp4"}}}}),
+            json!({"spec": {"output": {"downloadBehavior": {"type": "download", "fileName": "a\r\nx-amz-acl: public-read"}}}}),
+            Field("spec.output.downloadBehavior.fileName"),
+        ),
+        case(
+            "rj-output-storage-class",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"output": {"storageClass": "GLACIER_IR"}}}),
+            json!({"spec": {"output": {"storageClass": "COLD"}}}),
+            Field("spec.output.storageClass"),
+        ),
+        case(
+            "rj-output-one-place",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"output": {"bucketRef": {"name": "archive"}}}}),
+            json!({"spec": {"output": {"bucketRef": {"name": "archive"},
+                "store": {"endpoint": "https://s3.example.com", "bucket": "videos", "secretRef": {"name": "keys"}}}}}),
+            Rule(OUTPUT_ONE_PLACE),
+        ),
+        case(
+            "rj-output-store-endpoint",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"output": {"store": {"endpoint": "https://s3.example.com", "bucket": "videos", "secretRef": {"name": "keys"}}}}}),
+            json!({"spec": {"output": {"store": {"endpoint": "s3.example.com", "bucket": "videos", "secretRef": {"name": "keys"}}}}}),
+            Field("spec.output.store.endpoint"),
+        ),
+        case(
             "rj-site-ref",
             "renderjob-video.yaml",
             Create,
@@ -369,5 +540,298 @@ pub(super) fn cases() -> Vec<Case> {
             json!({"spec": {"siteRef": null}}),
             Field("spec.siteRef"),
         ),
+        // RenderJob: delivery encoding (videoBitrate, encodingMaxRate, encodingBufferSize,
+        // colorSpace, proResProfile, numberOfGifLoops, enforceAudioTrack)
+        case(
+            "rj-immutable-color-space",
+            "renderjob-video.yaml",
+            Update,
+            json!({"spec": {"cancel": true}}),
+            json!({"spec": {"colorSpace": "bt709"}}),
+            Rule(SPEC_IMMUTABLE),
+        ),
+        case(
+            "rj-still-delivery",
+            "renderjob-still.yaml",
+            Create,
+            json!({"spec": {"enforceAudioTrack": false}}),
+            json!({"spec": {"colorSpace": "bt709"}}),
+            Rule(STILL_DELIVERY),
+        ),
+        case(
+            "rj-crf-bitrate",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"crf": null, "videoBitrate": "4M"}}),
+            json!({"spec": {"videoBitrate": "4M"}}),
+            Rule(CRF_OR_BITRATE),
+        ),
+        case(
+            "rj-bitrate-pattern",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"crf": null, "videoBitrate": "2.5M"}}),
+            json!({"spec": {"crf": null, "videoBitrate": "4 Mbit/s"}}),
+            Field("spec.videoBitrate"),
+        ),
+        case(
+            "rj-max-rate-buffer",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"encodingMaxRate": "5M", "encodingBufferSize": "10M"}}),
+            json!({"spec": {"encodingMaxRate": "5M"}}),
+            Rule(MAX_RATE_BUFFER),
+        ),
+        case(
+            "rj-bitrate-codec",
+            "renderjob-gif.yaml",
+            Create,
+            json!({"spec": {"codec": "h264", "everyNthFrame": null, "videoBitrate": "800k"}}),
+            json!({"spec": {"videoBitrate": "800k"}}),
+            Rule(BITRATE_CODEC),
+        ),
+        case(
+            "rj-vpx-max-rate",
+            "renderjob-webm.yaml",
+            Create,
+            json!({"spec": {"crf": null, "videoBitrate": "2M", "encodingMaxRate": "3M", "encodingBufferSize": "6M"}}),
+            json!({"spec": {"encodingMaxRate": "3M", "encodingBufferSize": "6M"}}),
+            Rule(VPX_MAX_RATE),
+        ),
+        case(
+            "rj-color-space-vp8",
+            "renderjob-webm.yaml",
+            Create,
+            json!({"spec": {"codec": "vp8", "colorSpace": "bt601"}}),
+            json!({"spec": {"codec": "vp8", "colorSpace": "bt709"}}),
+            Rule(COLOR_SPACE),
+        ),
+        case(
+            "rj-color-space-gif",
+            "renderjob-gif.yaml",
+            Create,
+            json!({"spec": {"codec": "h264", "everyNthFrame": null, "colorSpace": "bt2020-ncl"}}),
+            json!({"spec": {"colorSpace": "default"}}),
+            Rule(COLOR_SPACE),
+        ),
+        case(
+            "rj-color-space-enum",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"colorSpace": "bt709"}}),
+            json!({"spec": {"colorSpace": "srgb"}}),
+            Field("spec.colorSpace"),
+        ),
+        case(
+            "rj-prores-profile",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"codec": "prores", "crf": null, "x264Preset": null, "proResProfile": "light"}}),
+            json!({"spec": {"proResProfile": "light"}}),
+            Rule(PRORES_PROFILE),
+        ),
+        case(
+            "rj-prores-alpha",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"codec": "prores", "crf": null, "x264Preset": null, "imageFormat": "png",
+                            "pixelFormat": "yuva444p10le", "proResProfile": "4444-xq"}}),
+            json!({"spec": {"codec": "prores", "crf": null, "x264Preset": null, "imageFormat": "png",
+                            "pixelFormat": "yuva444p10le", "proResProfile": "hq"}}),
+            Rule(PRORES_PROFILE),
+        ),
+        case(
+            "rj-prores-profile-enum",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"codec": "prores", "crf": null, "x264Preset": null, "proResProfile": "proxy"}}),
+            json!({"spec": {"codec": "prores", "crf": null, "x264Preset": null, "proResProfile": "xq"}}),
+            Field("spec.proResProfile"),
+        ),
+        case(
+            "rj-gif-loops",
+            "renderjob-gif.yaml",
+            Create,
+            json!({"spec": {"numberOfGifLoops": 0}}),
+            json!({"spec": {"codec": "h264", "everyNthFrame": null, "numberOfGifLoops": 2}}),
+            Rule(GIF_LOOPS),
+        ),
+        case(
+            "rj-gif-loops-range",
+            "renderjob-gif.yaml",
+            Create,
+            json!({"spec": {"numberOfGifLoops": 65535}}),
+            json!({"spec": {"numberOfGifLoops": -1}}),
+            Field("spec.numberOfGifLoops"),
+        ),
+        case(
+            "rj-gif-enforce-audio",
+            "renderjob-gif.yaml",
+            Create,
+            json!({"spec": {"codec": "h264", "everyNthFrame": null, "enforceAudioTrack": true}}),
+            json!({"spec": {"enforceAudioTrack": true}}),
+            Rule(GIF_ENFORCE_AUDIO),
+        ),
+        // RenderJob: image sequences (the sample's codec options removed)
+        case(
+            "rj-sequence-video-options",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"codec": null, "crf": null, "x264Preset": null, "audioCodec": null, "everyNthFrame": 2,
+                            "imageFormat": "png", "imageSequence": {"pattern": "f-[frame].[ext]", "archive": true}}}),
+            json!({"spec": {"imageSequence": {}}}),
+            Rule(SEQUENCE_VIDEO),
+        ),
+        case(
+            "rj-sequence-nth",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"codec": null, "crf": null, "x264Preset": null, "audioCodec": null, "everyNthFrame": 3,
+                            "imageSequence": {}}}),
+            json!({"spec": {"codec": null, "crf": null, "x264Preset": null, "audioCodec": null, "everyNthFrame": 3}}),
+            Rule(NTH),
+        ),
+        case(
+            "rj-sequence-output-key",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"codec": null, "crf": null, "x264Preset": null, "audioCodec": null, "imageSequence": {}}}),
+            json!({"spec": {"codec": null, "crf": null, "x264Preset": null, "audioCodec": null, "imageSequence": {},
+                            "output": {"key": "outputs/default/frames"}}}),
+            Rule(SEQUENCE_KEY),
+        ),
+        case(
+            "rj-sequence-output-bucket",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"codec": null, "crf": null, "x264Preset": null, "audioCodec": null, "imageSequence": {},
+                            "output": {"privacy": "private"}}}),
+            json!({"spec": {"codec": null, "crf": null, "x264Preset": null, "audioCodec": null, "imageSequence": {},
+                            "output": {"bucketRef": {"name": "archive"}}}}),
+            Rule(SEQUENCE_KEY),
+        ),
+        case(
+            "rj-sequence-pattern-frame",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"codec": null, "crf": null, "x264Preset": null, "audioCodec": null,
+                            "imageSequence": {"pattern": "[frame]"}}}),
+            json!({"spec": {"codec": null, "crf": null, "x264Preset": null, "audioCodec": null,
+                            "imageSequence": {"pattern": "frame.[ext]"}}}),
+            Rule(SEQUENCE_FRAME),
+        ),
+        case(
+            "rj-sequence-pattern-folder",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"codec": null, "crf": null, "x264Preset": null, "audioCodec": null,
+                            "imageSequence": {"pattern": "shot_[frame]_v2.[ext]"}}}),
+            json!({"spec": {"codec": null, "crf": null, "x264Preset": null, "audioCodec": null,
+                            "imageSequence": {"pattern": "../[frame].[ext]"}}}),
+            Rule(SEQUENCE_FOLDER),
+        ),
+        // RenderJob: the page's environment and browser
+        case(
+            "rj-env-names",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"envVariables": {"API_URL": "https://api.example.com", "N".repeat(128): "x"}}}),
+            json!({"spec": {"envVariables": {"N".repeat(129): "x"}}}),
+            Rule(ENV_NAMES),
+        ),
+        case(
+            "rj-env-count",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"envVariables": env_variables(64)}}),
+            json!({"spec": {"envVariables": env_variables(65)}}),
+            Field("spec.envVariables"),
+        ),
+        case(
+            "rj-env-value",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"envVariables": {"TOKEN": "v".repeat(1024)}}}),
+            json!({"spec": {"envVariables": {"TOKEN": "v".repeat(1025)}}}),
+            Field("spec.envVariables.TOKEN"),
+        ),
+        case(
+            "rj-immutable-env",
+            "renderjob-video.yaml",
+            Update,
+            json!({"spec": {"cancel": true}}),
+            json!({"spec": {"envVariables": {"API_URL": "https://other.example.com"}}}),
+            Rule(SPEC_IMMUTABLE),
+        ),
+        case(
+            "rj-gl",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"chromiumOptions": {"gl": "angle-egl", "ignoreCertificateErrors": true}}}),
+            json!({"spec": {"chromiumOptions": {"gl": "opengl"}}}),
+            Field("spec.chromiumOptions.gl"),
+        ),
+        case(
+            "rj-user-agent",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"chromiumOptions": {"userAgent": "Mozilla/5.0 (render bot; +https://example.com)"}}}),
+            json!({"spec": {"chromiumOptions": {"userAgent": "bot\r\nX-Injected: 1"}}}),
+            Field("spec.chromiumOptions.userAgent"),
+        ),
+        case(
+            "rj-log-level",
+            "renderjob-still.yaml",
+            Create,
+            json!({"spec": {"logLevel": "verbose"}}),
+            json!({"spec": {"logLevel": "trace"}}),
+            Field("spec.logLevel"),
+        ),
+        // RenderJob: webhook (Remotion's webhook option)
+        case(
+            "rj-webhook-url",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"webhook": {"url": "https://hooks.example.com/remotion?team=a@b", "customData": {"id": 42}}}}),
+            json!({"spec": {"webhook": {"url": "ftp://hooks.example.com/remotion"}}}),
+            Rule(WEBHOOK_URL),
+        ),
+        case(
+            "rj-webhook-credentials",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"webhook": {"url": "http://hooks.example.com:8080/x", "secretRef": {"name": "hook", "key": "secret"}}}}),
+            json!({"spec": {"webhook": {"url": "https://user:pass@hooks.example.com/x"}}}),
+            Rule(WEBHOOK_URL),
+        ),
+        case(
+            "rj-webhook-secret-key",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"webhook": {"url": "https://hooks.example.com/x", "secretRef": {"name": "hook", "key": "secret"}}}}),
+            json!({"spec": {"webhook": {"url": "https://hooks.example.com/x", "secretRef": {"name": "hook", "key": "a/b"}}}}),
+            Field("spec.webhook.secretRef.key"),
+        ),
+        case(
+            "rj-webhook-custom-data",
+            "renderjob-video.yaml",
+            Create,
+            json!({"spec": {"webhook": {"url": "https://hooks.example.com/x", "customData": {"nested": {"a": [1, 2.5, null]}}}}}),
+            json!({"spec": {"webhook": {"url": "https://hooks.example.com/x", "customData": [1, 2]}}}),
+            Field("spec.webhook.customData"),
+        ),
+        case(
+            "rj-immutable-webhook",
+            "renderjob-video.yaml",
+            Update,
+            json!({"spec": {"cancel": true}}),
+            json!({"spec": {"webhook": {"url": "https://hooks.example.com/x"}}}),
+            Rule(SPEC_IMMUTABLE),
+        ),
     ]
+}
+
+/// `count` environment variables, `VAR_0` to `VAR_<count - 1>`.
+fn env_variables(count: usize) -> serde_json::Value {
+    (0..count).map(|i| (format!("VAR_{i}"), serde_json::Value::from("x"))).collect::<serde_json::Map<_, _>>().into()
 }

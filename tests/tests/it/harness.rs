@@ -67,7 +67,7 @@ async fn lambda_emulator_runs_function_processes_in_parallel() -> Result<()> {
     let (x, y) =
         tokio::join!(invoke(&client, name, json!({"sleepMs": 1500})), invoke(&client, name, json!({"sleepMs": 1500})));
     let elapsed = start.elapsed();
-    assert_ne!(x?["pid"], y?["pid"], "both processes served");
+    assert_ne!(x?["process"], y?["process"], "both processes served");
     assert!(elapsed < Duration::from_millis(2900), "ran in parallel: {elapsed:?}");
 
     // A function error comes back as the function's error body.

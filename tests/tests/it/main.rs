@@ -15,4 +15,5 @@ mod packaging_kustomize;
 mod packaging_prometheus;
 mod packaging_rbac;
 mod packaging_support;
+mod sandbox;
 mod validation;

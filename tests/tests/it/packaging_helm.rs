@@ -29,6 +29,7 @@ const NON_DEFAULT: &[&str] = &[
     "serviceAccount.roleArn=arn:aws:iam::123456789012:role/remotion-operator",
     "image.tag=0.1.0-test",
     "scratch.sizeLimit=3Gi",
+    "webhooks.allowPrivateNetworks=true",
 ];
 
 fn env_of(container: &Value) -> BTreeMap<String, Value> {
@@ -136,6 +137,7 @@ fn default_values_render_a_locked_down_operator() -> Result<()> {
     assert_eq!(env["REMOTION_OPERATOR_LAUNCH_CONCURRENCY"], "16");
     assert_eq!(env["REMOTION_OPERATOR_FINISHED_JOB_TTL_SECONDS"], "604800");
     assert_eq!(env["REMOTION_OPERATOR_LEADER_ELECTION"], "false");
+    assert_eq!(env["REMOTION_OPERATOR_WEBHOOK_ALLOW_PRIVATE_NETWORKS"], "false", "webhooks: public addresses only");
     assert!(!env.contains_key("REMOTION_OPERATOR_NAMESPACE"), "all namespaces by default");
     assert_eq!(env["POD_NAMESPACE"], json!({"fieldRef": {"fieldPath": "metadata.namespace"}}));
     assert_eq!(env["POD_NAME"], json!({"fieldRef": {"fieldPath": "metadata.name"}}));
@@ -188,6 +190,7 @@ fn non_default_values_render_leader_election_one_namespace_and_monitoring() -> R
     assert_eq!(volumes[0], json!({"name": "tmp", "emptyDir": {"sizeLimit": "3Gi"}}));
     let env = env_of(container);
     assert_eq!(env["REMOTION_OPERATOR_LEADER_ELECTION"], "true");
+    assert_eq!(env["REMOTION_OPERATOR_WEBHOOK_ALLOW_PRIVATE_NETWORKS"], "true");
     assert_eq!(env["REMOTION_OPERATOR_NAMESPACE"], "videos");
     assert_eq!(env["REMOTION_OPERATOR_CONCURRENCY"], "16");
     assert_eq!(env["REMOTION_OPERATOR_LOG_FORMAT"], "text");

@@ -159,6 +159,12 @@ impl Mixer {
     pub fn finish(self) -> Result<Option<MixedAudio>, RenderError> {
         self.spool.finish().map_err(|e| RenderError::io("reading the mixed audio back", e))
     }
+
+    /// The mix, silence included: with `enforceAudioTrack` a render in which nothing was
+    /// heard still gets its audio track, silent for every frame mixed.
+    pub fn finish_enforced(self) -> Result<MixedAudio, RenderError> {
+        self.spool.finish_enforced().map_err(|e| RenderError::io("reading the mixed audio back", e))
+    }
 }
 
 /// 16-bit stereo PCM of a whole render, in a temporary file; the silence before the first
@@ -192,6 +198,21 @@ impl Spool {
         }
         self.written += count;
         Ok(())
+    }
+
+    /// The spooled audio, silence and all, even when nothing was heard.
+    pub fn finish_enforced(self) -> std::io::Result<MixedAudio> {
+        let (leading_silence, written) = (self.leading_silence, self.written);
+        match self.finish()? {
+            Some(mixed) => Ok(mixed),
+            // All silence: nothing is read from the (empty) file.
+            None => Ok(MixedAudio {
+                leading_silence,
+                samples: leading_silence + written,
+                file: BufReader::new(tempfile::tempfile()?),
+                read: 0,
+            }),
+        }
     }
 
     /// The spooled audio, rewound for reading; `None` if nothing was heard.
@@ -261,5 +282,20 @@ mod tests {
         let mut spool = Spool::default();
         spool.push(&[0.0; 100], false).unwrap();
         assert!(spool.finish().unwrap().is_none());
+    }
+
+    #[test]
+    fn an_enforced_track_is_silence_for_every_sample_mixed() {
+        let mut spool = Spool::default();
+        spool.push(&[0.0; 100], false).unwrap();
+        let mut mixed = spool.finish_enforced().unwrap();
+        assert_eq!(mixed.samples(), 50);
+        let mut out = Vec::new();
+        assert_eq!(mixed.read(&mut out, 64).unwrap(), 50);
+        assert_eq!(out, vec![0.0; 100]);
+        // Something heard: the mix itself.
+        let mut spool = Spool::default();
+        spool.push(&[0.25; 4], true).unwrap();
+        assert_eq!(spool.finish_enforced().unwrap().samples(), 2);
     }
 }

@@ -123,6 +123,8 @@ impl ChunkInvoker for FakeInvoker {
                     duration_ms: 100,
                     phases: Default::default(),
                     progress_writes: 0,
+                    artifacts: Vec::new(),
+                    tabs: 1,
                 })
             }
         };
@@ -155,7 +157,14 @@ fn progress() -> ProgressWriter {
         memory_mb: 2048,
         disk_mb: 2048,
     };
-    ProgressWriter::new("r", shape, aws_sdk_s3::Client::from_conf(config), "b", "renders/r/progress.json")
+    ProgressWriter::new(
+        "r",
+        shape,
+        aws_sdk_s3::Client::from_conf(config),
+        "b",
+        "renders/r/progress.json",
+        std::time::Instant::now(),
+    )
 }
 
 fn request(index: u32, frames: FrameSpan, attempt: u32) -> RenderRequest {

@@ -11,6 +11,7 @@
 //! 4. [`status`]: the status and `Ready` message that say what was found;
 //! 5. [`cleanup`]: on deletion, the bucket removed (only one this resource created) or kept.
 
+pub mod account;
 pub mod cleanup;
 pub mod owner;
 pub mod ownership;
@@ -92,6 +93,11 @@ async fn apply(api: &Api<LambdaBucket>, live: Arc<LambdaBucket>, ctx: &Context) 
         Found::Adopted | Found::Existing => {}
     }
 
+    if spec.public_outputs
+        && let Some(message) = account::public_outputs(&clients, custom_endpoint).await?.blocked_message()
+    {
+        return Err(Error::new(Reason::PublicOutputsBlocked, message));
+    }
     let public = s3::ensure_public_access(&clients.s3, &name, spec.public_outputs, custom_endpoint).await?;
     let expiry_enabled = spec.expiry.as_ref().is_some_and(|e| e.enabled);
     let expiry = s3::ensure_expiry(&clients.s3, &name, expiry_enabled, custom_endpoint).await?;

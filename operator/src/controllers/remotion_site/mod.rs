@@ -32,6 +32,7 @@
 //! 5. [`cleanup`]: on deletion, the site's folder removed.
 
 pub mod archive;
+pub mod bundle_version;
 pub mod cleanup;
 pub mod compositions;
 pub mod content_type;
@@ -52,16 +53,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
 use kube::{Resource, ResourceExt};
-use remotion_crds::common::condition_type::READY;
+use remotion_crds::common::condition_type::{READY, REMOTION_VERSION};
 use remotion_crds::remotion_site::{CompositionSummary, SyncRetry};
 use remotion_crds::{LambdaBucket, Reason, RemotionSite, RemotionSiteStatus, RenderFunction};
 use remotion_protocol::keys::{self, SiteFolder, SiteName};
+use remotion_protocol::remotion_version::Compatibility;
 use tokio_util::sync::CancellationToken;
 
 use self::owner::{Owner, OwnerError};
@@ -71,7 +74,7 @@ pub use self::settings::SiteSettings;
 use self::source::SourceIdentity;
 use self::sync::SyncReport;
 use super::{Context, Settings, log_result, shutdown_signal};
-use crate::reconcile::conditions::Status;
+use crate::reconcile::conditions::{self, Desired, Status};
 use crate::reconcile::guard::{self, DeserializeGuard, HasContext};
 use crate::reconcile::shell;
 use crate::reconcile::{Error, apply_status};
@@ -302,6 +305,10 @@ async fn apply(api: &Api<RemotionSite>, live: Arc<RemotionSite>, ctx: &SiteConte
                 }
             };
             let mut status = shell::owned_status(&live);
+            if let Compatibility::Untested(version) = Compatibility::of(None, unpacked_version.as_deref()) {
+                let note = Compatibility::Untested(version).describe();
+                ctx.ctx.events.warning(&live, Reason::RemotionVersionUntested, "CheckRemotionVersion", note).await;
+            }
             status.remotion_version = unpacked_version;
             status.files = Some(report.files as i64);
             status.bytes = Some(report.bytes as i64);
@@ -368,9 +375,25 @@ async fn apply(api: &Api<RemotionSite>, live: Arc<RemotionSite>, ctx: &SiteConte
         status.bytes.unwrap_or_default(),
         if function.is_some() { format!("; {} compositions", status.compositions.len()) } else { String::new() }
     );
+    set_remotion_version(&mut status, &live);
     shell::set_ready(&mut status, &live, Status::True, Reason::Available, message);
     apply_status(api, &live, FIELD_MANAGER, &status).await?;
     Ok(if source.can_change { Action::requeue(ctx.settings.poll_interval) } else { Action::await_change() })
+}
+
+/// Sets the `RemotionVersion` condition from the uploaded bundle's Remotion release (a bundle
+/// of another page protocol never gets this far: it is refused before the upload).
+fn set_remotion_version(status: &mut RemotionSiteStatus, live: &RemotionSite) {
+    let compatibility = Compatibility::of(None, status.remotion_version.as_deref());
+    let (state, reason) = match compatibility {
+        Compatibility::Tested(_) => (Status::True, Reason::RemotionVersionTested),
+        Compatibility::Untested(_) => (Status::False, Reason::RemotionVersionUntested),
+        Compatibility::Unknown | Compatibility::Incompatible { .. } => {
+            (Status::Unknown, Reason::RemotionVersionUnknown)
+        }
+    };
+    let desired = Desired { type_: REMOTION_VERSION, status: state, reason, message: compatibility.describe() };
+    conditions::set(&mut status.conditions, desired, live.meta().generation, Time(Timestamp::now()));
 }
 
 /// The outcome of [`attempt_sync`].

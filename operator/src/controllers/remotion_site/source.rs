@@ -7,6 +7,7 @@ use std::path::Path;
 use kube::ResourceExt;
 use remotion_crds::{Reason, RemotionSite};
 use remotion_protocol::keys::SiteFolder;
+use remotion_protocol::remotion_version::Compatibility;
 
 use super::SiteContext;
 use super::archive::{self, ArchiveError, UnpackedSite};
@@ -60,7 +61,8 @@ pub async fn identity(site: &RemotionSite, bucket: &ReadyBucket, ctx: &SiteConte
 }
 
 /// Fetch (unless already in memory) → verify → unpack → sync, in `scratch` (the sync's claim
-/// on the scratch volume). Returns the bundle's Remotion version and the sync report.
+/// on the scratch volume). Returns the bundle's Remotion version and the sync report; a bundle
+/// of a page protocol the renderer does not speak is refused before anything is uploaded.
 pub async fn fetch_and_sync(
     site: &RemotionSite,
     folder: &SiteFolder,
@@ -101,10 +103,16 @@ pub async fn fetch_and_sync(
         archive_bytes = fetched.size,
         "archive unpacked, syncing"
     );
+    let versions = &unpacked.versions;
+    let compatibility = Compatibility::of(versions.site_version.as_deref(), versions.remotion_version.as_deref());
+    if compatibility.is_incompatible() {
+        let message = format!("incompatible site: {}; nothing was uploaded", compatibility.describe());
+        return Err(Error::new(Reason::IncompatibleRemotionVersion, message));
+    }
     let report = sync::sync(&bucket.clients.s3, &bucket.name, folder, &unpacked, &ctx.settings.sync)
         .await
         .map_err(sync_error)?;
-    Ok((unpacked.remotion_version, report))
+    Ok((unpacked.versions.remotion_version, report))
 }
 
 async fn unpack(archive: &Path, dest: &Path, limits: archive::UnpackLimits) -> Result<UnpackedSite, Error> {

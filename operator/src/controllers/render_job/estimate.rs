@@ -8,7 +8,7 @@ use remotion_protocol::money::Usd;
 use remotion_protocol::payload::Chunking;
 use remotion_protocol::pricing::{self, EstimateInput, FunctionShape};
 
-use super::references::Resolved;
+use super::references::{FunctionTarget, Resolved};
 
 /// Why no estimate can be given (never a reason to hold a render back).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -25,7 +25,10 @@ pub enum EstimateError {
 }
 
 /// The frames a spec selects, given the composition's length when known.
-fn selection(spec: &RenderJobSpec, duration_in_frames: Option<u64>) -> Result<FrameSelection, EstimateError> {
+pub(super) fn selection(
+    spec: &RenderJobSpec,
+    duration_in_frames: Option<u64>,
+) -> Result<FrameSelection, EstimateError> {
     let every_nth_frame = spec.every_nth_frame.map_or(1, |n| u64::try_from(n).unwrap_or(1));
     let start = spec.frame_range.map_or(0, |r| u64::try_from(r.start).unwrap_or(0));
     let end = match spec.frame_range.and_then(|r| r.end) {
@@ -56,21 +59,29 @@ pub fn before_launch(spec: &RenderJobSpec, resolved: &Resolved, profile: &CostPr
     let frames_ms = profile.selection_ms(selection);
     let overhead_ms = profile.chunk_overhead_ms.max(0.0);
     let orchestrator_ms = (frames_ms / chunks as f64 + overhead_ms).ceil() as u64;
-    let function = &resolved.function;
+    let shape = |function: &FunctionTarget| FunctionShape {
+        region: function.aws.region.clone(),
+        architecture: function.architecture,
+        memory_mb: i64::from(function.memory_mb),
+        disk_mb: i64::from(function.disk_mb),
+    };
+    // A separate renderer function prices the chunks at its size, the orchestrator's time at
+    // the orchestrator's (its request is priced with the chunks': requests cost the same).
+    let own_orchestrator = resolved.renderer.is_some();
     let input = EstimateInput {
-        shape: FunctionShape {
-            region: function.aws.region.clone(),
-            architecture: function.architecture,
-            memory_mb: i64::from(function.memory_mb),
-            disk_mb: i64::from(function.disk_mb),
-        },
+        shape: shape(resolved.chunk_function()),
         frames,
         per_frame_milliseconds: if frames == 0 { 0.0 } else { frames_ms / frames as f64 },
         chunks,
         per_chunk_overhead_milliseconds: overhead_ms.ceil() as u64,
-        orchestrator_milliseconds: orchestrator_ms,
+        orchestrator_milliseconds: if own_orchestrator { 0 } else { orchestrator_ms },
     };
-    Ok(pricing::estimate(&input)?.total)
+    let mut total = pricing::estimate(&input)?.total;
+    if own_orchestrator {
+        let usage = pricing::LambdaUsage { invocations: 0, billed_milliseconds: orchestrator_ms };
+        total += pricing::cost(&shape(&resolved.function), usage, pricing::S3Usage::default())?.total;
+    }
+    Ok(total)
 }
 
 #[cfg(test)]
@@ -83,7 +94,8 @@ mod tests {
 
     fn resolved(frames: i64) -> Resolved {
         let (s, f, b) = (fixtures::site(&[("Intro", frames)]), fixtures::function(), fixtures::bucket());
-        resolve(&fixtures::spec(), Found { site: Some(&s), function: Some(&f), bucket: Some(&b) }).unwrap()
+        resolve(&fixtures::spec(), Found { site: Some(&s), function: Some(&f), renderer: None, bucket: Some(&b) })
+            .unwrap()
     }
 
     fn flat_profile(frames: u64, ms: f64, overhead: f64) -> CostProfile {

@@ -19,7 +19,7 @@ use super::stall::{self, StallPolicy};
 use super::status::Verdict;
 use super::verdict::{self, Limits, Observed};
 use super::write::write_status;
-use super::{Fetched, JobContext, bucket, now, now_ms, status};
+use super::{Fetched, JobContext, admission, bucket, now, now_ms, status};
 use crate::reconcile::{Error, add_finalizer, has_finalizer};
 
 /// Where a launched job's files are and how long its function may run.
@@ -34,7 +34,7 @@ pub struct Followed {
     pub bucket_url: Option<String>,
     /// The function's timeout.
     pub function_timeout: Duration,
-    /// The RenderFunction, when it still exists.
+    /// The RenderFunction whose capacity the render holds (its chunks'), when it still exists.
     pub function: Option<RenderFunction>,
 }
 
@@ -81,7 +81,7 @@ pub async fn locate(
         bucket,
         bucket_url: lambda_bucket.status.and_then(|s| s.url),
         function_timeout: Duration::from_secs(u64::try_from(function_timeout).unwrap_or(900)),
-        function: fetched.function,
+        function: fetched.renderer.or(fetched.function),
     })
 }
 
@@ -137,7 +137,7 @@ pub async fn follow(api: &Api<RenderJob>, job: &RenderJob, ctx: &JobContext, nam
     let policy = StallPolicy { function_timeout: followed.function_timeout, margin: ctx.tuning.stall_margin };
     let launched_at_ms = current.started_at.as_ref().map(status::ms_from_time).unwrap_or(now_ms);
     let output = match doc.as_ref() {
-        Some(d) if d.stage == Stage::Done => output_of(job, d, &followed).await?,
+        Some(d) if d.stage == Stage::Done => output_of(job, ctx, namespace, d, &followed).await?,
         _ => None,
     };
     let observed = Observed {
@@ -233,7 +233,7 @@ async fn grow(
         return Ok(None);
     };
     if growth.grew {
-        let allotment = Allotment { chunk_slots: growth.slots.saturating_sub(1) };
+        let allotment = Allotment { chunk_slots: admission::chunk_slots(&job.spec, growth.slots) };
         let body = serde_json::to_vec(&allotment)
             .map_err(|e| Error::caused_by(Reason::InternalError, "serializing the allotment", e))?;
         let key = keys::allotment(id);

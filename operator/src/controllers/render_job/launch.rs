@@ -15,7 +15,7 @@ use super::admission::{self, Decision};
 use super::references::{self, Blocked};
 use super::status::{self, Verdict};
 use super::write::{record_launch, write_status};
-use super::{Fetched, JobContext, bucket, estimate, invoke, now, payload, props};
+use super::{Fetched, JobContext, bucket, destination, estimate, invoke, now, payload, preflight, props};
 use crate::reconcile::{Error, add_finalizer, has_finalizer};
 use crate::tenancy::outputs;
 
@@ -86,6 +86,9 @@ pub async fn prepare_and_launch(
         let message = "cancelled before launch: nothing was rendered".to_owned();
         return end_before_launch(api, job, ctx, RenderPhase::Cancelled, Reason::Cancelled, message).await;
     }
+    if let Some(message) = job.spec.webhook.as_ref().and_then(super::webhook::invalid) {
+        return end_before_launch(api, job, ctx, RenderPhase::Failed, Reason::InvalidWebhook, message).await;
+    }
     let fetched = Fetched::get(ctx, namespace, job).await?;
     let resolved = match references::resolve(&job.spec, fetched.found()) {
         Ok(resolved) => resolved,
@@ -114,22 +117,57 @@ pub async fn prepare_and_launch(
         }
         Err(PropsProblem::Api(error)) => return Err(error),
     };
-    if let Some(key) = job.spec.output.as_ref().and_then(|o| o.key.as_deref())
-        && let Err(refusal) = outputs::check_key(ctx.shared.aws.policy(), namespace, &id, key)
-    {
-        let message = refusal.to_string();
-        return end_before_launch(api, job, ctx, RenderPhase::Failed, Reason::OutputKeyNotAllowed, message).await;
+    // The namespace's key rules guard buckets namespaces share; a store of the job's own is
+    // no one else's.
+    let custom_keys: Vec<String> = match job.spec.output.as_ref().filter(|o| o.store.is_none()) {
+        Some(output) => output.key.iter().chain(&output.separate_audio_to).cloned().collect(),
+        None => Vec::new(),
+    };
+    for key in &custom_keys {
+        if let Err(refusal) = outputs::check_key(ctx.shared.aws.policy(), namespace, &id, key) {
+            let message = refusal.to_string();
+            return end_before_launch(api, job, ctx, RenderPhase::Failed, Reason::OutputKeyNotAllowed, message).await;
+        }
     }
-    let placed = props::place(serialized, &id);
+    let env_bytes = payload::page_settings(&job.spec).serialized_env_variables().len();
+    let placed = props::place(serialized, env_bytes, &id);
     let mut request = match payload::request(&job.spec, &id, &resolved, placed.payload.clone()) {
         Ok(request) => request,
         Err(e) => {
             return end_before_launch(api, job, ctx, RenderPhase::Failed, Reason::InvalidSpec, e.to_string()).await;
         }
     };
+    // A store of the job's own: its keys, read now. A missing Secret holds the job Pending; a
+    // store the admin's policy refuses fails it.
+    if let Some(store) = destination::store_of(job) {
+        let keys = match destination::clients(ctx, namespace, store, destination::Purpose::Use).await {
+            Ok(clients) => destination::payload_store(store, &clients).await,
+            Err(error) => Err(error),
+        };
+        match keys {
+            Ok(keys) => {
+                request.output.bucket = Some(store.bucket.clone());
+                request.output.store = Some(keys);
+            }
+            Err(error) if matches!(error.reason(), Reason::IdentityNotAllowed | Reason::EndpointNotAllowed) => {
+                return end_before_launch(api, job, ctx, RenderPhase::Failed, error.reason(), error.report()).await;
+            }
+            Err(error) => return wait(api, job, ctx, error.reason(), error.report()).await,
+        }
+    }
+    if let Some(name) = destination::bucket_ref_of(job) {
+        match destination::other_bucket(ctx, namespace, job, name, &resolved.bucket.aws.region).await? {
+            Ok(bucket_name) => request.output.bucket = Some(bucket_name),
+            Err(Blocked::Invalid { reason, message }) => {
+                return end_before_launch(api, job, ctx, RenderPhase::Failed, reason, message).await;
+            }
+            Err(Blocked::Waiting { reason, message }) => return wait(api, job, ctx, reason, message).await,
+        }
+    }
 
-    // A slot of the function, or a place in its queue. Nothing has been written to AWS yet.
-    let Some(function) = fetched.function.as_ref() else {
+    // A slot of the function the chunks render on, or a place in its queue. Nothing has been
+    // written to AWS yet.
+    let Some(function) = fetched.renderer.as_ref().or(fetched.function.as_ref()) else {
         return Err(Error::new(Reason::InternalError, "a resolved job has no function"));
     };
     let wanted = admission::wanted_slots(&job.spec, resolved.composition.as_ref().map(|c| c.duration_in_frames));
@@ -138,9 +176,7 @@ pub async fn prepare_and_launch(
         Decision::Wait { reason, message } => return queue(api, job, ctx, reason, message).await,
     };
     if let Some(slots) = slots {
-        // The orchestrator holds one slot and renders chunks itself; the rest is for chunk
-        // invocations.
-        request.renderer.max_concurrency = slots.saturating_sub(1);
+        request.renderer.max_concurrency = admission::chunk_slots(&job.spec, slots);
     }
 
     let bucket_clients = ctx.shared.aws.clients(namespace, &resolved.bucket.aws).await?;
@@ -148,14 +184,22 @@ pub async fn prepare_and_launch(
     let s3 = &bucket_clients.s3;
     let bucket_name = &resolved.bucket.name;
 
-    let estimate = match keys::optimization(&resolved.site, &job.spec.composition) {
-        Ok(key) => ctx
-            .profiles
-            .get(s3, bucket_name, &key)
-            .await
-            .and_then(|profile| estimate::before_launch(&job.spec, &resolved, &profile).ok()),
-        Err(_) => None,
+    // A profile measures the composition at its own size, rate and length: a render that
+    // forces others is neither checked nor priced by it (the function does not plan by it).
+    let profile = match keys::optimization(&resolved.site, &job.spec.composition) {
+        Ok(key) if request.overrides.is_empty() => ctx.profiles.get(s3, bucket_name, &key).await,
+        _ => None,
     };
+    if let Some(profile) = &profile {
+        let frames = resolved.composition.as_ref().and_then(|c| u64::try_from(c.duration_in_frames).ok());
+        let function_ref = &job.spec.renderer_function_ref.as_ref().unwrap_or(&job.spec.function_ref).name;
+        let chunks = resolved.chunk_function();
+        if let Err(blocked) = preflight::check_chunk_time(&job.spec, frames, chunks, profile, function_ref) {
+            let message = blocked.message().to_owned();
+            return end_before_launch(api, job, ctx, RenderPhase::Failed, blocked.reason(), message).await;
+        }
+    }
+    let estimate = profile.and_then(|profile| estimate::before_launch(&job.spec, &resolved, &profile).ok());
     if let Some((key, body)) = &placed.upload {
         bucket::put(s3, bucket_name, key, body.clone().into_bytes(), "application/json", job.spec.delete_after).await?;
     }

@@ -4,7 +4,8 @@
 //! Cancelled.
 //!
 //! A finalizer, added before the launch and removed when the job ends, turns the deletion of
-//! a rendering job into a cancel of its render.
+//! a rendering job into a cancel of its render; with `output.deleteWithJob` it stays until the
+//! deleted job's output is deleted ([`output_cleanup`]).
 //!
 //! Exactly once: the launch is recorded in the status (`startedAt`, phase Rendering) before
 //! the invocation is sent, and a job whose status records a launch is never launched again —
@@ -28,7 +29,9 @@
 //!    [`output`] gives the output its URL; [`cancel`] writes the cancel signal;
 //! 6. [`status`] and [`write`](mod@write): the status a verdict stands for, written at most once per
 //!    [`throttle`] interval, with Events;
-//! 7. [`memory`]: what is remembered of each render between reconciles.
+//! 7. [`memory`]: what is remembered of each render between reconciles;
+//! 8. [`webhook`]: once the job ended, its `spec.webhook` sent (Remotion's payload and
+//!    signature), retried and recorded in `status.webhook`, apart from the reconcile.
 //!
 //! Between 2 and 4, [`admission`] decides whether the function has a slot for the render now,
 //! and how many for its chunks; a job that must wait is `Queued`, and a freed slot launches
@@ -39,13 +42,16 @@ pub mod admitted;
 pub mod bucket;
 pub mod cache;
 pub mod cancel;
+pub mod destination;
 pub mod estimate;
 pub mod follow;
 pub mod invoke;
 pub mod launch;
 pub mod memory;
 pub mod output;
+pub mod output_cleanup;
 pub mod payload;
+pub mod preflight;
 pub mod profiles;
 pub mod props;
 pub mod references;
@@ -54,6 +60,7 @@ pub mod status;
 pub mod throttle;
 pub mod ttl;
 pub mod verdict;
+pub mod webhook;
 pub mod write;
 
 use std::collections::HashSet;
@@ -183,6 +190,8 @@ pub struct JobContext {
     queued: AtomicU64,
     /// How long a finished job is kept when it does not say ([`ttl`]).
     finished_job_ttl: Option<Duration>,
+    /// The webhooks of ended jobs.
+    webhooks: webhook::Webhooks,
 }
 
 impl HasContext for JobContext {
@@ -220,6 +229,9 @@ pub async fn run_with(ctx: Arc<Context>, settings: Settings, tuning: Tuning, shu
     let (admission, admitted) = admission::Admission::new();
     let (retry, mut retries) = tokio::sync::mpsc::unbounded_channel();
     let references = Arc::new(cache::References::start(client, &settings));
+    let guard = webhook::guard::AddressGuard { allow_private_networks: settings.webhook_allow_private_networks };
+    // Only fails when no TLS backend can start: then nothing HTTPS works in this process.
+    let webhooks = webhook::Webhooks::new(guard).expect("the webhook HTTP client builds");
     let job_ctx = Arc::new(JobContext {
         shared: ctx.clone(),
         memory: Memory::default(),
@@ -232,6 +244,7 @@ pub async fn run_with(ctx: Arc<Context>, settings: Settings, tuning: Tuning, shu
         references: references.clone(),
         admission: admission.clone(),
         profiles: profiles::Profiles::default(),
+        webhooks,
     });
     let metrics_task = tokio::spawn(publish_phase_counts(job_ctx.clone(), shutdown.clone()));
     let admission_task = tokio::spawn(admission.run(jobs, references, shutdown.clone()));
@@ -255,7 +268,13 @@ pub async fn run_with(ctx: Arc<Context>, settings: Settings, tuning: Tuning, shu
         .watches(
             settings.api::<DeserializeGuard<RenderFunction>>(client),
             watcher::Config::default().any_semantic(),
-            move |f| waiting_jobs(&by_function, f.namespace(), |job| job.spec.function_ref.name == f.name_any()),
+            move |f| {
+                waiting_jobs(&by_function, f.namespace(), |job| {
+                    let name = f.name_any();
+                    job.spec.function_ref.name == name
+                        || job.spec.renderer_function_ref.as_ref().is_some_and(|r| r.name == name)
+                })
+            },
         )
         // Which jobs a bucket concerns goes through their sites: requeue the namespace's waiting jobs.
         .watches(
@@ -318,6 +337,7 @@ async fn publish_phase_counts(ctx: Arc<JobContext>, shutdown: CancellationToken)
         if last_prune.elapsed() >= PRUNE_EVERY {
             let live = render_ids(&ctx.jobs);
             ctx.memory.retain(&live);
+            ctx.webhooks.retain(&live);
             last_prune = Instant::now();
         }
         // One pass over the cache, counted per phase.
@@ -398,6 +418,7 @@ async fn reconcile(job: Arc<RenderJob>, ctx: Arc<JobContext>, role: Role) -> Res
 struct Fetched {
     site: Option<RemotionSite>,
     function: Option<RenderFunction>,
+    renderer: Option<RenderFunction>,
     bucket: Option<LambdaBucket>,
 }
 
@@ -406,15 +427,24 @@ impl Fetched {
         let (client, refs) = (&ctx.shared.client, &ctx.references);
         let site = refs.site(client, namespace, &job.spec.site_ref.name).await?;
         let function = refs.function(client, namespace, &job.spec.function_ref.name).await?;
+        let renderer = match &job.spec.renderer_function_ref {
+            Some(reference) => refs.function(client, namespace, &reference.name).await?,
+            None => None,
+        };
         let bucket = match &site {
             Some(site) => refs.bucket(client, namespace, &site.spec.bucket_ref.name).await?,
             None => None,
         };
-        Ok(Self { site, function, bucket })
+        Ok(Self { site, function, renderer, bucket })
     }
 
     fn found(&self) -> Found<'_> {
-        Found { site: self.site.as_ref(), function: self.function.as_ref(), bucket: self.bucket.as_ref() }
+        Found {
+            site: self.site.as_ref(),
+            function: self.function.as_ref(),
+            renderer: self.renderer.as_ref(),
+            bucket: self.bucket.as_ref(),
+        }
     }
 }
 
@@ -442,13 +472,29 @@ async fn apply(job: &RenderJob, ctx: &JobContext, role: Role) -> Result<Action, 
             ctx.memory.forget(&id);
         }
         ctx.admission.release(&job.uid().unwrap_or_default());
-        // Nothing runs any more: a finished job must not need the operator to be deleted
-        // (an uninstalled operator would otherwise hold up the namespace's deletion).
-        remove_finalizer(&api, job).await?;
+        // A job that deletes its output with itself keeps the finalizer for it; any other
+        // finished job must not need the operator to be deleted (an uninstalled operator
+        // would otherwise hold up the namespace's deletion).
+        match output_cleanup::held_output(job) {
+            Some((bucket, key)) if is_deleting(job) => {
+                return output_cleanup::on_delete(&api, job, ctx, &namespace, &bucket, &key).await;
+            }
+            Some(_) => {}
+            None => remove_finalizer(&api, job).await?,
+        }
         if is_deleting(job) {
             return Ok(Action::await_change());
         }
-        return ttl::collect(&api, job, ctx.finished_job_ttl).await;
+        // The webhook's attempts run apart; they never hold up the TTL (an attempt under way
+        // finishes even if the job is deleted meanwhile).
+        let Some(webhook_recheck) = ctx.webhooks.drive(job, ctx, &namespace).await else {
+            return ttl::collect(&api, job, ctx.finished_job_ttl).await;
+        };
+        return match ttl::due_in(job, ctx.finished_job_ttl, k8s_openapi::jiff::Timestamp::now()) {
+            Some(due) if due.is_zero() => ttl::collect(&api, job, ctx.finished_job_ttl).await,
+            Some(due) => Ok(Action::requeue(due.min(webhook_recheck))),
+            None => Ok(Action::requeue(webhook_recheck)),
+        };
     }
     if is_deleting(job) {
         return cancel::on_delete(&api, job, ctx, &namespace).await;

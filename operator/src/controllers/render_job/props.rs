@@ -3,7 +3,7 @@
 
 use remotion_crds::render_job::RenderJobSpec;
 use remotion_protocol::keys::{self, RenderId};
-use remotion_protocol::payload::{MAX_PROPS_DEPTH, SerializedProps};
+use remotion_protocol::payload::{INLINE_PROPS_LIMIT_BYTES, MAX_PROPS_DEPTH, SerializedProps};
 use serde_json::Value;
 
 use crate::reconcile::readable::nesting_depth;
@@ -134,21 +134,20 @@ pub struct PlacedProps {
     pub upload: Option<(String, String)>,
 }
 
-/// Inline when the serialized props fit the payload, else in the render's folder.
-pub fn place(serialized: String, id: &RenderId) -> PlacedProps {
-    match SerializedProps::inline_if_small(serialized) {
-        Ok(inline) => PlacedProps { payload: inline, upload: None },
-        Err(large) => {
-            let key = keys::input_props(id);
-            PlacedProps { payload: SerializedProps::Bucket { key: key.clone() }, upload: Some((key, large)) }
-        }
+/// Inline when the serialized props fit the payload beside the page's serialized environment
+/// variables (`env_bytes`: they travel in the same payload, and Remotion counts them with the
+/// props too), else in the render's folder.
+pub fn place(serialized: String, env_bytes: usize, id: &RenderId) -> PlacedProps {
+    if serialized.len().saturating_add(env_bytes) <= INLINE_PROPS_LIMIT_BYTES {
+        return PlacedProps { payload: SerializedProps::Inline { serialized }, upload: None };
     }
+    let key = keys::input_props(id);
+    PlacedProps { payload: SerializedProps::Bucket { key: key.clone() }, upload: Some((key, serialized)) }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use remotion_protocol::payload::INLINE_PROPS_LIMIT_BYTES;
     use serde_json::json;
 
     #[test]
@@ -192,12 +191,21 @@ mod tests {
     #[test]
     fn small_props_go_inline_and_large_ones_to_the_bucket() {
         let id = RenderId::new("abc").unwrap();
-        let small = place("{}".into(), &id);
+        let small = place("{}".into(), 0, &id);
         assert_eq!(small, PlacedProps { payload: SerializedProps::empty(), upload: None });
 
         let big = format!("{{\"a\":\"{}\"}}", "x".repeat(INLINE_PROPS_LIMIT_BYTES));
-        let placed = place(big.clone(), &id);
+        let placed = place(big.clone(), 0, &id);
         assert_eq!(placed.payload, SerializedProps::Bucket { key: "renders/abc/input-props.json".into() });
         assert_eq!(placed.upload, Some(("renders/abc/input-props.json".into(), big)));
+    }
+
+    #[test]
+    fn environment_variables_count_against_the_inline_props() {
+        let id = RenderId::new("abc").unwrap();
+        let props = format!("{{\"a\":\"{}\"}}", "x".repeat(INLINE_PROPS_LIMIT_BYTES - 10_000));
+        assert!(place(props.clone(), 2_000, &id).upload.is_none(), "they fit together");
+        let placed = place(props, 10_000, &id);
+        assert_eq!(placed.payload, SerializedProps::Bucket { key: "renders/abc/input-props.json".into() });
     }
 }

@@ -57,6 +57,8 @@ pub struct Found<'a> {
     pub site: Option<&'a RemotionSite>,
     /// The RenderFunction of `spec.functionRef`.
     pub function: Option<&'a RenderFunction>,
+    /// The RenderFunction of `spec.rendererFunctionRef` (None when the spec names none).
+    pub renderer: Option<&'a RenderFunction>,
     /// The LambdaBucket of the site's `bucketRef`.
     pub bucket: Option<&'a LambdaBucket>,
 }
@@ -102,14 +104,23 @@ pub struct Resolved {
     pub serve_url: String,
     /// The composition's metadata, when the site lists its compositions.
     pub composition: Option<CompositionSummary>,
-    /// The function.
+    /// The function (the orchestrator's, and the chunks' unless `renderer` is set).
     pub function: FunctionTarget,
+    /// The function of `rendererFunctionRef`, which renders the chunks.
+    pub renderer: Option<FunctionTarget>,
     /// The bucket (the site's).
     pub bucket: BucketTarget,
 }
 
+impl Resolved {
+    /// The function the chunks render on.
+    pub fn chunk_function(&self) -> &FunctionTarget {
+        self.renderer.as_ref().unwrap_or(&self.function)
+    }
+}
+
 /// Whether an object's `Ready` condition is True for its current generation.
-fn ready_now(
+pub(super) fn ready_now(
     conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
     generation: Option<i64>,
 ) -> bool {
@@ -204,18 +215,6 @@ pub fn resolve(spec: &RenderJobSpec, found: Found<'_>) -> Result<Resolved, Block
     let function = found.function.ok_or_else(|| {
         waiting(Reason::FunctionNotFound, format!("waiting for RenderFunction {function_ref} to exist"))
     })?;
-    let function_status = function.status.clone().unwrap_or_default();
-    if let Some(version) = function_status.protocol_version
-        && version != i64::from(PROTOCOL_VERSION)
-    {
-        return Err(waiting(
-            Reason::FunctionNotReady,
-            format!(
-                "RenderFunction {function_ref} speaks protocol version {version} but this operator speaks \
-                 {PROTOCOL_VERSION}: deploy a function image of the operator's version"
-            ),
-        ));
-    }
     if function.spec.aws.region != bucket.spec.aws.region {
         return Err(Blocked::Invalid {
             reason: Reason::RegionMismatch,
@@ -227,32 +226,48 @@ pub fn resolve(spec: &RenderJobSpec, found: Found<'_>) -> Result<Resolved, Block
             ),
         });
     }
-    let function_name = function_status.function_name.clone().filter(|_| {
-        ready_now(&function_status.conditions, function.meta().generation) && function_status.protocol_version.is_some()
-    });
-    let Some(function_name) = function_name else {
-        return Err(waiting(
-            Reason::FunctionNotReady,
-            format!(
-                "waiting for RenderFunction {function_ref} to be Ready{}",
-                not_ready_detail(&function_status.conditions)
-            ),
-        ));
+    let renderer = match &spec.renderer_function_ref {
+        None => None,
+        Some(reference) => {
+            let name = &reference.name;
+            let renderer = found.renderer.ok_or_else(|| {
+                waiting(
+                    Reason::FunctionNotFound,
+                    format!("waiting for RenderFunction {name} (the rendererFunctionRef) to exist"),
+                )
+            })?;
+            if renderer.spec.aws.region != function.spec.aws.region
+                || renderer.spec.aws.endpoint != function.spec.aws.endpoint
+            {
+                return Err(Blocked::Invalid {
+                    reason: Reason::RegionMismatch,
+                    message: format!(
+                        "rendererFunctionRef {name} is in {} but RenderFunction {function_ref} is in {}: the \
+                         orchestrator invokes its renderers by name in its own region; use functions of one region",
+                        renderer.spec.aws.region, function.spec.aws.region
+                    ),
+                });
+            }
+            Some((renderer, name.as_str()))
+        }
+    };
+    let orchestrator = function_target(function, function_ref)?;
+    let renderer = renderer.map(|(renderer, name)| function_target(renderer, name).map(|t| (t, name))).transpose()?;
+    let (chunks, chunks_ref) = renderer.as_ref().map_or((&orchestrator, function_ref.as_str()), |(t, n)| (t, *n));
+    super::preflight::check(spec, composition.as_ref(), chunks, chunks_ref)?;
+    // Ready last: a spec that can never render is refused without waiting for the function.
+    let orchestrator = ready_function(function, function_ref, orchestrator)?;
+    let renderer = match (renderer, found.renderer) {
+        (Some((target, name)), Some(object)) => Some(ready_function(object, name, target)?),
+        _ => None,
     };
 
     Ok(Resolved {
         site: site_folder,
         serve_url,
         composition,
-        function: FunctionTarget {
-            name: function_name,
-            aws: function.spec.aws.clone(),
-            memory_mb: function_status.memory_size_mb.unwrap_or(function.spec.memory_size_mb),
-            disk_mb: function_status.disk_size_mb.unwrap_or(function.spec.disk_size_mb),
-            timeout_seconds: function_status.timeout_seconds.unwrap_or(function.spec.timeout_seconds),
-            architecture: function_status.architecture.unwrap_or(function.spec.architecture),
-            max_concurrent_invocations: function.spec.max_concurrent_invocations.and_then(|n| u32::try_from(n).ok()),
-        },
+        function: orchestrator,
+        renderer,
         bucket: BucketTarget {
             name: bucket_name,
             aws: bucket.spec.aws.clone(),
@@ -262,8 +277,58 @@ pub fn resolve(spec: &RenderJobSpec, found: Found<'_>) -> Result<Resolved, Block
     })
 }
 
+/// What a render needs of a RenderFunction, once it speaks the operator's protocol (its name
+/// comes with [`ready_function`]).
+fn function_target(function: &RenderFunction, reference: &str) -> Result<FunctionTarget, Blocked> {
+    let status = function.status.clone().unwrap_or_default();
+    if let Some(version) = status.protocol_version
+        && version != i64::from(PROTOCOL_VERSION)
+    {
+        return Err(waiting(
+            Reason::FunctionNotReady,
+            format!(
+                "RenderFunction {reference} speaks protocol version {version} but this operator speaks \
+                 {PROTOCOL_VERSION}: deploy a function image of the operator's version"
+            ),
+        ));
+    }
+    Ok(FunctionTarget {
+        name: String::new(),
+        aws: function.spec.aws.clone(),
+        memory_mb: status.memory_size_mb.unwrap_or(function.spec.memory_size_mb),
+        disk_mb: status.disk_size_mb.unwrap_or(function.spec.disk_size_mb),
+        timeout_seconds: status.timeout_seconds.unwrap_or(function.spec.timeout_seconds),
+        architecture: status.architecture.unwrap_or(function.spec.architecture),
+        max_concurrent_invocations: function.spec.max_concurrent_invocations.and_then(|n| u32::try_from(n).ok()),
+    })
+}
+
+/// `target` with the Lambda function's name, once the RenderFunction is Ready.
+fn ready_function(
+    function: &RenderFunction,
+    reference: &str,
+    target: FunctionTarget,
+) -> Result<FunctionTarget, Blocked> {
+    let status = function.status.as_ref();
+    let name = status.and_then(|s| s.function_name.clone()).filter(|_| {
+        status.is_some_and(|s| ready_now(&s.conditions, function.meta().generation) && s.protocol_version.is_some())
+    });
+    match name {
+        Some(name) => Ok(FunctionTarget { name, ..target }),
+        None => Err(waiting(
+            Reason::FunctionNotReady,
+            format!(
+                "waiting for RenderFunction {reference} to be Ready{}",
+                not_ready_detail(status.map(|s| s.conditions.as_slice()).unwrap_or_default())
+            ),
+        )),
+    }
+}
+
 /// The composition must be one the site lists (when it lists any), and the frames asked for
-/// must lie within it.
+/// must lie within it, as the job renders it: `force*` overrides applied (Remotion applies
+/// them to the composition before anything else), a still's negative frame counted from its
+/// end.
 fn check_composition(
     spec: &RenderJobSpec,
     compositions: &[CompositionSummary],
@@ -284,10 +349,15 @@ fn check_composition(
             ),
         });
     };
+    let mut found = found.clone();
+    found.width = spec.force_width.unwrap_or(found.width);
+    found.height = spec.force_height.unwrap_or(found.height);
+    found.fps = spec.force_fps.unwrap_or(found.fps);
+    found.duration_in_frames = spec.force_duration_in_frames.unwrap_or(found.duration_in_frames);
     let last_frame = found.duration_in_frames - 1;
     let out_of_range = |frame: i64| frame > last_frame;
     let bad_frame = match (&spec.still, &spec.frame_range) {
-        (Some(still), _) if out_of_range(still.frame) => Some(still.frame),
+        (Some(still), _) if out_of_range(still.frame) || still.frame < -found.duration_in_frames => Some(still.frame),
         (None, Some(range)) if out_of_range(range.start) => Some(range.start),
         (None, Some(range)) if range.end.is_some_and(out_of_range) => range.end,
         _ => None,
@@ -301,7 +371,7 @@ fn check_composition(
             ),
         });
     }
-    Ok(Some(found.clone()))
+    Ok(Some(found))
 }
 
 /// The site's folder as the function reads it: `sites/<namespace>/<siteName>/` of the bucket.
@@ -420,7 +490,7 @@ pub(crate) mod tests {
     }
 
     fn found<'a>(s: &'a RemotionSite, f: &'a RenderFunction, b: &'a LambdaBucket) -> Found<'a> {
-        Found { site: Some(s), function: Some(f), bucket: Some(b) }
+        Found { site: Some(s), function: Some(f), renderer: None, bucket: Some(b) }
     }
 
     #[test]
@@ -460,7 +530,7 @@ pub(crate) mod tests {
     #[test]
     fn missing_or_unready_references_are_waits() {
         let (s, f, b) = (site(&[]), function(), bucket());
-        let none = Found { site: None, function: Some(&f), bucket: Some(&b) };
+        let none = Found { site: None, function: Some(&f), renderer: None, bucket: Some(&b) };
         assert_eq!(resolve(&spec(), none).unwrap_err().reason(), Reason::SiteNotFound);
 
         let mut unready = s.clone();
@@ -475,10 +545,10 @@ pub(crate) mod tests {
         stale.metadata.generation = Some(2);
         assert_eq!(resolve(&spec(), found(&stale, &f, &b)).unwrap_err().reason(), Reason::SiteNotReady);
 
-        let no_bucket = Found { site: Some(&s), function: Some(&f), bucket: None };
+        let no_bucket = Found { site: Some(&s), function: Some(&f), renderer: None, bucket: None };
         assert_eq!(resolve(&spec(), no_bucket).unwrap_err().reason(), Reason::BucketNotFound);
 
-        let no_fn = Found { site: Some(&s), function: None, bucket: Some(&b) };
+        let no_fn = Found { site: Some(&s), function: None, renderer: None, bucket: Some(&b) };
         assert_eq!(resolve(&spec(), no_fn).unwrap_err().reason(), Reason::FunctionNotFound);
 
         let mut unready_fn = f.clone();
@@ -520,12 +590,67 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn frames_are_checked_against_the_forced_length_and_stills_count_from_the_end() {
+        use remotion_crds::render_job::StillOptions;
+        let (s, f, b) = (site(&[("Intro", 100)]), function(), bucket());
+        let mut js = spec();
+        js.frame_range = Some(FrameRange { start: 0, end: Some(149) });
+        assert_eq!(resolve(&js, found(&s, &f, &b)).unwrap_err().reason(), Reason::FrameOutOfRange);
+        js.force_duration_in_frames = Some(150);
+        js.force_width = Some(640);
+        let resolved = resolve(&js, found(&s, &f, &b)).unwrap().composition.unwrap();
+        assert_eq!((resolved.duration_in_frames, resolved.width), (150, 640), "preflight sees the forced composition");
+        let mut still = spec();
+        still.still = Some(StillOptions { frame: -100, image_format: Default::default() });
+        assert!(resolve(&still, found(&s, &f, &b)).is_ok(), "-100 is frame 0 of 100");
+        still.still = Some(StillOptions { frame: -101, image_format: Default::default() });
+        let err = resolve(&still, found(&s, &f, &b)).unwrap_err();
+        assert_eq!(err.reason(), Reason::FrameOutOfRange);
+        assert!(err.message().contains("-101"), "{err:?}");
+    }
+
+    #[test]
     fn public_output_needs_a_bucket_that_allows_it() {
         let (s, f, mut b) = (site(&[]), function(), bucket());
         let mut js = spec();
-        js.output = Some(OutputSpec { key: None, privacy: Privacy::Public, presign_seconds: None });
+        js.output = Some(OutputSpec { privacy: Privacy::Public, ..OutputSpec::default() });
         assert_eq!(resolve(&js, found(&s, &f, &b)).unwrap_err().reason(), Reason::PublicOutputsDisabled);
         b.spec.public_outputs = true;
         assert!(resolve(&js, found(&s, &f, &b)).is_ok());
+    }
+
+    /// A 512 MB orchestrator and a 4,096 MB renderer named `remotion-render-big`.
+    pub(crate) fn small_orchestrator_and_renderer() -> (RenderFunction, RenderFunction) {
+        let mut small = function();
+        small.status.as_mut().unwrap().memory_size_mb = Some(512);
+        let mut big = function();
+        big.metadata.name = Some("big".into());
+        let status = big.status.as_mut().unwrap();
+        (status.function_name, status.memory_size_mb) = (Some("remotion-render-big".into()), Some(4096));
+        (small, big)
+    }
+
+    #[test]
+    fn a_renderer_function_renders_the_chunks_in_the_orchestrators_region() {
+        let (s, b) = (site(&[("Intro", 300)]), bucket());
+        let (small, mut big) = small_orchestrator_and_renderer();
+        let mut js = spec();
+        js.renderer_function_ref = Some(remotion_crds::LocalObjectRef::new("big"));
+        let with = |renderer: Option<&RenderFunction>| {
+            resolve(&js, Found { site: Some(&s), function: Some(&small), renderer, bucket: Some(&b) })
+        };
+        let waiting = with(None).unwrap_err();
+        assert_eq!(waiting.reason(), Reason::FunctionNotFound);
+        assert!(waiting.message().contains("big (the rendererFunctionRef)"), "{waiting:?}");
+        let resolved = with(Some(&big)).unwrap();
+        assert_eq!((resolved.function.name.as_str(), resolved.function.memory_mb), ("remotion-render", 512));
+        assert_eq!(resolved.chunk_function().name, "remotion-render-big");
+        assert_eq!(resolved.chunk_function().memory_mb, 4096);
+        big.status.as_mut().unwrap().conditions.clear();
+        assert_eq!(with(Some(&big)).unwrap_err().reason(), Reason::FunctionNotReady);
+        big.spec.aws.region = "eu-west-1".into();
+        let elsewhere = with(Some(&big)).unwrap_err();
+        assert_eq!(elsewhere.reason(), Reason::RegionMismatch);
+        assert!(elsewhere.message().contains("rendererFunctionRef big is in eu-west-1"), "{elsewhere:?}");
     }
 }

@@ -21,7 +21,8 @@ use k8s_openapi::jiff::Timestamp;
 use remotion_crds::Reason;
 use remotion_crds::common::condition_type;
 use remotion_crds::render_job::{
-    RenderCost, RenderErrorEntry, RenderJobStatus, RenderOutput, RenderPhase, RenderProgress,
+    RenderArtifact, RenderCost, RenderErrorEntry, RenderJobStatus, RenderOutput, RenderPhase, RenderProgress,
+    ResolvedRender,
 };
 use remotion_protocol::money::Usd;
 use remotion_protocol::payload::ErrorKind;
@@ -32,6 +33,8 @@ use crate::reconcile::kstatus::{self, Standing};
 
 /// Longest error message kept in the status (the schema's limit).
 const MAX_ERROR_MESSAGE: usize = 4096;
+/// Artifacts the status lists (the CRD's bound; the progress document has them all).
+const MAX_STATUS_ARTIFACTS: usize = 100;
 
 /// What the operator knows about a job.
 #[derive(Clone, Debug)]
@@ -259,6 +262,9 @@ pub fn desired(
         }
         Verdict::Progress { doc, output } => {
             let estimate = recorded_estimate(current);
+            if let Some(resolved) = &doc.resolved {
+                status.resolved = Some(resolved_render(resolved));
+            }
             status.progress = Some(progress(doc));
             status.cost = Some(cost(doc, estimate));
             status.errors = errors(doc);
@@ -268,6 +274,7 @@ pub fn desired(
             let (phase, reason, message) = judge(doc, output.as_ref());
             if phase == RenderPhase::Succeeded {
                 status.output = output.clone();
+                status.artifacts = artifacts(doc);
             }
             if phase.is_terminal() && status.completed_at.is_none() {
                 status.completed_at = time_from_ms(doc.updated_at_ms).or_else(|| Some(now.clone()));
@@ -288,6 +295,35 @@ pub fn desired(
     status.phase = Some(phase);
     set_conditions(&mut status, phase, reason, &message, generation, now);
     status
+}
+
+/// The status's view of the files the composition emitted, in frame order.
+fn artifacts(doc: &ProgressDocument) -> Vec<RenderArtifact> {
+    doc.artifacts
+        .iter()
+        .take(MAX_STATUS_ARTIFACTS)
+        .map(|a| RenderArtifact {
+            filename: a.filename.clone(),
+            key: a.key.clone(),
+            size_bytes: clamp_i64(a.size_bytes),
+            content_type: a.content_type.clone(),
+            frame: clamp_i64(a.frame),
+        })
+        .collect()
+}
+
+/// The status's view of what the function resolved.
+fn resolved_render(r: &remotion_protocol::progress::ResolvedRender) -> ResolvedRender {
+    ResolvedRender {
+        codec: r.codec,
+        pixel_format: r.pixel_format,
+        output_key: r.output_key.clone(),
+        width: i64::from(r.width),
+        height: i64::from(r.height),
+        fps: r.fps,
+        duration_in_frames: clamp_i64(r.duration_in_frames),
+        still_frame: r.still_frame.map(clamp_i64),
+    }
 }
 
 /// Whether writing `desired` over `current` would change anything but timestamps.
@@ -335,6 +371,7 @@ mod tests {
             s3_uri: "s3://bkt/renders/r1/out.mp4".into(),
             size_bytes: 1234,
             content_type: "video/mp4".into(),
+            ..Default::default()
         }
     }
 
@@ -383,6 +420,24 @@ mod tests {
     }
 
     #[test]
+    fn what_the_function_resolved_reaches_status() {
+        let mut doc = rendering_doc();
+        doc.resolved = Some(remotion_protocol::progress::ResolvedRender {
+            codec: Some(remotion_protocol::media::Codec::Vp9),
+            output_key: "renders/r/recap.webm".into(),
+            width: 320,
+            height: 180,
+            fps: 15.0,
+            duration_in_frames: 45,
+            ..Default::default()
+        });
+        let s = desired(&RenderJobStatus::default(), &Verdict::Progress { doc: &doc, output: None }, Some(1), &now());
+        let resolved = s.resolved.expect("resolved");
+        assert_eq!(resolved.codec, Some(remotion_protocol::media::Codec::Vp9));
+        assert_eq!((resolved.output_key.as_str(), resolved.width, resolved.fps), ("renders/r/recap.webm", 320, 15.0));
+    }
+
+    #[test]
     fn success_records_output_and_completion() {
         let mut doc = rendering_doc();
         doc.stage = Stage::Done;
@@ -392,6 +447,7 @@ mod tests {
             key: "renders/r1/out.mp4".into(),
             size_bytes: 1234,
             content_type: "video/mp4".into(),
+            ..Default::default()
         });
         let s = desired(
             &RenderJobStatus::default(),
@@ -401,6 +457,24 @@ mod tests {
         );
         assert_eq!(s.phase, Some(RenderPhase::Succeeded));
         assert_eq!(s.output, Some(output()));
+        assert_eq!(s.artifacts, []);
+        let emitted = |frame: u64| remotion_protocol::progress::ArtifactInfo {
+            filename: format!("f{frame}.txt"),
+            key: format!("renders/r1/artifacts/f{frame}.txt"),
+            size_bytes: 12,
+            content_type: "text/plain; charset=utf-8".into(),
+            frame,
+        };
+        doc.artifacts = (0..150).map(emitted).collect();
+        let listed = desired(
+            &RenderJobStatus::default(),
+            &Verdict::Progress { doc: &doc, output: Some(output()) },
+            Some(1),
+            &now(),
+        );
+        assert_eq!(listed.artifacts.len(), MAX_STATUS_ARTIFACTS, "the CRD's bound");
+        let first = &listed.artifacts[0];
+        assert_eq!((first.key.as_str(), first.size_bytes, first.frame), ("renders/r1/artifacts/f0.txt", 12, 0));
         assert_eq!(s.progress.as_ref().unwrap().display.as_deref(), Some("100%"));
         assert_eq!(s.completed_at, time_from_ms(doc.updated_at_ms));
         assert_eq!(condition(&s, "Ready").0, "True");

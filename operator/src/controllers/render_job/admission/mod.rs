@@ -14,6 +14,7 @@
 //! capacity, round-robin. The capacity and per-namespace limit are those of the RenderFunction
 //! of the job being placed; RenderFunctions naming one function should agree on them.
 
+pub mod message;
 pub mod plan;
 
 use std::collections::{HashMap, HashSet};
@@ -30,6 +31,7 @@ use remotion_protocol::payload::Chunking;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use self::message::wait_message;
 use self::plan::{Candidate, Limits, Occupant, Place, Plan};
 use super::cache::References;
 use crate::reconcile::guard::DeserializeGuard;
@@ -67,7 +69,7 @@ pub fn limits_of(function: &RenderFunction) -> Limits {
 }
 
 /// Where the capacity in [`limits_of`] comes from, for messages.
-fn capacity_source(function: &RenderFunction) -> Option<CapacitySource> {
+pub(super) fn capacity_source(function: &RenderFunction) -> Option<CapacitySource> {
     match function.spec.max_concurrent_invocations {
         Some(_) => Some(CapacitySource::MaxConcurrentInvocations),
         None => function.status.as_ref().and_then(|s| s.capacity_source),
@@ -99,6 +101,21 @@ pub fn wanted_slots(spec: &RenderJobSpec, duration_in_frames: Option<i64>) -> u3
         Ok(spans) => u32::try_from(spans.len()).unwrap_or(u32::MAX).max(1),
         Err(_) => u32::MAX,
     }
+}
+
+/// The chunk invocations `slots` of the job's capacity function allow: on its own function
+/// the orchestrator holds one slot (and renders chunks itself), on a separate renderer
+/// function (`rendererFunctionRef`) every slot is a chunk's.
+pub fn chunk_slots(spec: &RenderJobSpec, slots: u32) -> u32 {
+    match spec.renderer_function_ref {
+        Some(_) => slots,
+        None => slots.saturating_sub(1),
+    }
+}
+
+/// The RenderFunction whose capacity a job's render is placed on: the one its chunks run on.
+pub fn capacity_function_name(spec: &RenderJobSpec) -> &str {
+    &spec.renderer_function_ref.as_ref().unwrap_or(&spec.function_ref).name
 }
 
 /// A running render's share, grown.
@@ -438,11 +455,12 @@ fn groups<'a>(
             continue;
         }
         let namespace = job.metadata.namespace.as_deref().unwrap_or_default();
-        let lookup = (namespace.to_owned(), job.spec.function_ref.name.clone());
+        let name = capacity_function_name(&job.spec);
+        let lookup = (namespace.to_owned(), name.to_owned());
         let found = functions
             .entry(lookup)
             .or_insert_with(|| {
-                let function = references.cached_function(namespace, &job.spec.function_ref.name)?;
+                let function = references.cached_function(namespace, name)?;
                 Some((FunctionKey::of(&function)?, function))
             })
             .clone();
@@ -493,37 +511,4 @@ fn groups<'a>(
         group.occupants.push(Occupant { namespace: &reservation.namespace, slots: reservation.slots });
     }
     groups
-}
-
-fn wait_message(
-    function: &RenderFunction,
-    namespace: &str,
-    limits: Limits,
-    plan: &Plan,
-    reason: Reason,
-    position: u32,
-) -> String {
-    let name = function.status.as_ref().and_then(|s| s.function_name.as_deref()).unwrap_or_default();
-    let resource = function.name_any();
-    match reason {
-        Reason::NamespaceLimit => format!(
-            "waiting: namespace {namespace} already runs {} renders on function {name}, the most RenderFunction \
-             {resource} allows (spec.maxRendersPerNamespace)",
-            limits.per_namespace.unwrap_or_default()
-        ),
-        _ => {
-            let capacity = limits.capacity.unwrap_or_default();
-            let source = match capacity_source(function) {
-                Some(CapacitySource::MaxConcurrentInvocations) => "spec.maxConcurrentInvocations",
-                Some(CapacitySource::ReservedConcurrency) => "its reserved concurrency",
-                Some(CapacitySource::AccountUnreservedConcurrency) => "the account's unreserved concurrency",
-                None => "its capacity",
-            };
-            format!(
-                "waiting for a slot of function {name}: position {position} of {} waiting; {} of {capacity} slots in use \
-                 ({source} of RenderFunction {resource})",
-                plan.waiting, plan.in_use
-            )
-        }
-    }
 }

@@ -3,22 +3,24 @@
 //!
 //! Remotion bundles load their scripts and assets by relative URL, so serving the bundle root
 //! under any origin works; no bucket ever has to be public.
+//!
+//! * [`server`]: the server, one request at a time: path rules, method, logging.
+//! * [`request`]: what a request asks (a byte range, headers only, a version it holds).
+//! * [`folder`], [`bucket`]: the two sources, each answering with the part asked for.
+//! * [`answer`]: a source's answer as an HTTP response, its body streamed.
 
-use std::convert::Infallible;
-use std::net::{Ipv4Addr, SocketAddr};
+mod answer;
+mod bucket;
+mod folder;
+mod request;
+mod server;
+
+pub use server::SiteServer;
+
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use remotion_protocol::payload::SiteLocation;
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
 use crate::assets::cache::AssetCache;
 use crate::capture::frame_server::FrameServer;
@@ -128,115 +130,6 @@ pub fn resolve(root: &Path, request_path: &str) -> Option<PathBuf> {
         return None;
     }
     Some(root.join(relative))
-}
-
-/// Where the served files come from.
-#[derive(Clone)]
-enum Files {
-    /// A local folder.
-    Dir(Arc<PathBuf>),
-    /// A folder of a bucket, read with the function's credentials.
-    S3 { client: aws_sdk_s3::Client, bucket: Arc<str>, prefix: Arc<str> },
-}
-
-/// An HTTP server over a bundle (local folder or bucket prefix).
-pub struct SiteServer {
-    /// `http://127.0.0.1:<port>/`
-    pub base_url: String,
-    task: JoinHandle<()>,
-}
-
-impl SiteServer {
-    /// Serves `root` on a free port of 127.0.0.1 until dropped.
-    pub async fn serve_dir(root: impl Into<PathBuf>) -> Result<Self, RenderError> {
-        let root: Arc<PathBuf> = Arc::new(root.into());
-        if !root.join("index.html").is_file() {
-            return Err(RenderError::InvalidInput(format!(
-                "{} has no index.html: pass the output folder of `npx remotion bundle`",
-                root.display()
-            )));
-        }
-        Self::serve(Files::Dir(root)).await
-    }
-
-    /// Serves `s3://bucket/prefix` (prefix ending in `/`) on a free port of 127.0.0.1, so a
-    /// private bucket can be rendered from. Fails when the prefix has no `index.html`.
-    pub async fn serve_s3(client: aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Self, RenderError> {
-        let index = format!("{prefix}index.html");
-        if let Err(e) = client.head_object().bucket(bucket).key(&index).send().await {
-            return Err(RenderError::SiteUnavailable {
-                url: format!("s3://{bucket}/{index}"),
-                message: aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
-            });
-        }
-        Self::serve(Files::S3 { client, bucket: bucket.into(), prefix: prefix.into() }).await
-    }
-
-    async fn serve(files: Files) -> Result<Self, RenderError> {
-        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-            .await
-            .map_err(|e| RenderError::io("binding the site server", e))?;
-        let port = listener.local_addr().map_err(|e| RenderError::io("reading the site server address", e))?.port();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
-                let files = files.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| serve(files.clone(), req));
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-                });
-            }
-        });
-        Ok(Self { base_url: format!("http://127.0.0.1:{port}/"), task })
-    }
-
-    /// The URL of the site's entry page.
-    pub fn index_url(&self) -> String {
-        format!("{}index.html", self.base_url)
-    }
-}
-
-impl Drop for SiteServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn serve(files: Files, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let reply = |status: StatusCode, content_type: &str, body: Bytes| {
-        let mut response = Response::new(Full::new(body));
-        *response.status_mut() = status;
-        if let Ok(value) = content_type.parse() {
-            response.headers_mut().insert(hyper::header::CONTENT_TYPE, value);
-        }
-        // A browser kept warm across invocations must never answer a later site's request
-        // from its cache (the next server may get the same port).
-        response
-            .headers_mut()
-            .insert(hyper::header::CACHE_CONTROL, hyper::header::HeaderValue::from_static("no-store"));
-        Ok(response)
-    };
-    // The same path rules for both sources: relative to the bundle root, never above it.
-    let Some(relative) = resolve(Path::new(""), req.uri().path()) else {
-        return reply(StatusCode::BAD_REQUEST, "text/plain", Bytes::from_static(b"bad path"));
-    };
-    let relative = relative.to_string_lossy().into_owned();
-    let content = match &files {
-        Files::Dir(root) => tokio::fs::read(root.join(&relative)).await.ok(),
-        Files::S3 { client, bucket, prefix } => {
-            match crate::storage::get(client, bucket, &format!("{prefix}{relative}")).await {
-                Ok(found) => found,
-                Err(e) => {
-                    tracing::warn!(error = %e, path = %relative, "site file could not be read");
-                    return reply(StatusCode::BAD_GATEWAY, "text/plain", Bytes::from(e.to_string()));
-                }
-            }
-        }
-    };
-    match content {
-        Some(bytes) => reply(StatusCode::OK, content_type(&relative), Bytes::from(bytes)),
-        None => reply(StatusCode::NOT_FOUND, "text/plain", Bytes::from_static(b"not found")),
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,92 @@
+//! CEL rules of the delivery encoding options (`videoBitrate`, `encodingMaxRate`,
+//! `encodingBufferSize`, `colorSpace`, `proResProfile`, `numberOfGifLoops`,
+//! `enforceAudioTrack`): Remotion's own validation where it refuses, and a refusal where
+//! Remotion would silently ignore an option the codec cannot use.
+
+use kube::core::Rule;
+
+use super::CEL_CODEC;
+
+/// A still has no video encoding.
+pub(super) fn still_rule() -> Rule {
+    Rule::new(
+        "!has(self.still) || !(has(self.videoBitrate) || has(self.encodingMaxRate) || has(self.encodingBufferSize) \
+         || has(self.colorSpace) || has(self.proResProfile) || has(self.numberOfGifLoops) \
+         || (has(self.enforceAudioTrack) && self.enforceAudioTrack))",
+    )
+    .message(
+        "a still renders one image: remove videoBitrate, encodingMaxRate, encodingBufferSize, colorSpace, \
+         proResProfile, numberOfGifLoops and enforceAudioTrack",
+    )
+}
+
+/// Remotion: `"crf" and "videoBitrate" can not both be set. Choose one of either.`
+pub(super) fn crf_or_bitrate_rule() -> Rule {
+    Rule::new("!(has(self.crf) && has(self.videoBitrate))")
+        .message("set crf or videoBitrate, not both: a video is encoded at a constant quality or at a target bit rate")
+}
+
+/// Remotion: `"encodingMaxRate" can not be set without also setting "encodingBufferSize".`
+pub(super) fn max_rate_needs_buffer_rule() -> Rule {
+    Rule::new("!has(self.encodingMaxRate) || has(self.encodingBufferSize)").message(
+        "encodingMaxRate needs encodingBufferSize: the peak rate is enforced over that buffer (FFmpeg's -maxrate with -bufsize)",
+    )
+}
+
+/// Codecs whose encoder takes a bit rate (Remotion ignores it for ProRes and audio codecs,
+/// and never passes it to the GIF encoder).
+const BIT_RATE_CODECS: &str = "['h264', 'h265', 'vp8', 'vp9']";
+
+pub(super) fn bitrate_codec_rule() -> Rule {
+    Rule::new(format!(
+        "!(has(self.videoBitrate) || has(self.encodingMaxRate) || has(self.encodingBufferSize)) || {CEL_CODEC} in {BIT_RATE_CODECS}"
+    ))
+    .message(
+        "videoBitrate, encodingMaxRate and encodingBufferSize apply to h264, h265, vp8 and vp9: \
+         prores, gif and the audio codecs have no video bit rate to set",
+    )
+}
+
+/// Remotion (`encodingMaxRate`): "With the VP8, VP9 and AV1 codecs, a video bitrate must also
+/// be set."
+pub(super) fn libvpx_max_rate_rule() -> Rule {
+    Rule::new(format!("!has(self.encodingMaxRate) || !({CEL_CODEC} in ['vp8', 'vp9']) || has(self.videoBitrate)"))
+        .message("with vp8 and vp9, encodingMaxRate needs videoBitrate too: libvpx caps a target bit rate, not a CRF")
+}
+
+/// `colorSpace` for the codecs that can say it. VP8 cannot: its decoders read BT.601 whatever
+/// the container says, so only `default`/`bt601` render what they show.
+pub(super) fn color_space_rule() -> Rule {
+    Rule::new(format!(
+        "!has(self.colorSpace) || {CEL_CODEC} in ['h264', 'h265', 'vp9', 'prores'] \
+         || ({CEL_CODEC} == 'vp8' && self.colorSpace in ['default', 'bt601'])"
+    ))
+    .message(
+        "colorSpace applies to h264, h265, vp9 and prores; vp8 takes only default or bt601 (its decoders \
+         always read BT.601); gif and the audio codecs have no colour space to set",
+    )
+}
+
+/// Remotion: "You have set a ProRes profile but the codec is …".
+pub(super) fn pro_res_profile_rule() -> Rule {
+    Rule::new(
+        "!has(self.proResProfile) || ((has(self.codec) && self.codec == 'prores') \
+         && (!has(self.pixelFormat) || self.pixelFormat != 'yuva444p10le' || self.proResProfile in ['4444', '4444-xq']))",
+    )
+    .message(
+        "proResProfile applies to codec prores only, and pixelFormat yuva444p10le keeps its alpha only with \
+         proResProfile 4444 or 4444-xq",
+    )
+}
+
+/// `numberOfGifLoops` is the GIF's loop extension.
+pub(super) fn gif_loops_rule() -> Rule {
+    Rule::new("!has(self.numberOfGifLoops) || (has(self.codec) && self.codec == 'gif')")
+        .message("numberOfGifLoops applies to codec gif only")
+}
+
+/// A GIF has no audio track to enforce.
+pub(super) fn enforce_audio_track_rule() -> Rule {
+    Rule::new(format!("!has(self.enforceAudioTrack) || !self.enforceAudioTrack || {CEL_CODEC} != 'gif'"))
+        .message("gif has no audio: remove enforceAudioTrack")
+}
