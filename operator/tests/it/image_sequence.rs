@@ -1,16 +1,19 @@
 //! An image sequence RenderJob through the real API server, operator and render function: the
 //! status names the frames' folder, their count and names, and an archive whose presigned URL
-//! serves a ZIP of exactly the frames in the folder.
+//! serves a ZIP of exactly the frames in the folder; with `output.deleteWithJob`, deleting the
+//! job deletes the folder's frames and the archive.
 
 use std::io::Read;
 use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, ensure};
+use kube::api::DeleteParams;
 use remotion_crds::render_job::RenderPhase;
 use remotion_tests::TestEnv;
 use serde_json::json;
 
+use crate::common::eventually;
 use crate::end_to_end::{Endpoints, World};
 
 #[tokio::test]
@@ -22,7 +25,7 @@ async fn an_image_sequence_job_reports_its_frames_and_a_downloadable_archive() -
         .create_job(
             "frames",
             json!({"composition": "Tiny", "imageFormat": "png", "frameRange": {"start": 0, "end": 11},
-                   "concurrency": 2, "imageSequence": {"archive": true}}),
+                   "concurrency": 2, "imageSequence": {"archive": true}, "output": {"deleteWithJob": true}}),
         )
         .await?;
     let job = world.wait_phase("frames", RenderPhase::Succeeded, Duration::from_secs(180)).await?;
@@ -67,5 +70,16 @@ async fn an_image_sequence_job_reports_its_frames_and_a_downloadable_archive() -
     }
     assert_eq!(listed, names, "the archive holds exactly the frames, in order");
     assert_eq!(total, output.size_bytes, "the output's size is its frames'");
+
+    world.jobs.delete("frames", &DeleteParams::default()).await?;
+    let archive_key = format!("renders/{id}/frames.zip");
+    eventually("the job, its frames and its archive are gone", Duration::from_secs(60), || async {
+        let job_gone = world.jobs.get_opt("frames").await?.is_none();
+        let frames_left = world.keys(&folder).await?.len();
+        let archive_left = world.keys(&archive_key).await?.len();
+        Ok((job_gone && frames_left == 0 && archive_left == 0).then_some(()))
+    })
+    .await?;
+    assert_eq!(world.keys(&format!("renders/{id}/progress.json")).await?.len(), 1, "the render's record stays");
     world.stop().await
 }

@@ -4,15 +4,23 @@
 //! Event (`OutputDeleteFailed`) each time; an object already gone counts as deleted. Only
 //! credentials that are gone for good (a namespace being deleted) end the retries, after the
 //! cleanup deadline, with a `CleanupAbandoned` Event naming the object left.
+//!
+//! An image sequence's output is a folder (`renders/<id>/frames/`): its frames are listed and
+//! deleted 1,000 a call. Only the folder of the job's own render id (derived from its uid, which
+//! no status patch changes) is emptied that way, so a status pointing elsewhere deletes at most
+//! one object, never a whole prefix.
 
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use remotion_crds::{Reason, RenderJob};
+use remotion_protocol::keys::{self, RenderId};
 
 use super::follow::{Purpose, locate};
 use super::{JobContext, destination};
 use crate::aws::sdk_error;
 use crate::reconcile::{Error, abandon, remove_finalizer};
+use crate::tenancy::foreign;
 
 /// The output object a job must delete with itself: its bucket and key, from the status.
 pub fn held_output(job: &RenderJob) -> Option<(String, String)> {
@@ -72,6 +80,10 @@ async fn delete(job: &RenderJob, ctx: &JobContext, namespace: &str, bucket: &str
     // The objects written beside the output (its separate audio, an archive) go with it, the
     // output last: until it is gone the job holds its finalizer, so a retry finds them again.
     for key in companions(job, bucket).iter().map(String::as_str).chain([key]) {
+        if is_own_sequence_folder(job, key) {
+            delete_folder(&s3, bucket, key).await?;
+            continue;
+        }
         match s3.delete_object().bucket(bucket).key(key).send().await {
             Ok(_) => {}
             // DeleteObject of a missing key succeeds in S3; a store that answers 404 says the same.
@@ -80,6 +92,54 @@ async fn delete(job: &RenderJob, ctx: &JobContext, namespace: &str, bucket: &str
         }
     }
     Ok(())
+}
+
+/// Whether `key` is the frames folder of the job's own image sequence.
+fn is_own_sequence_folder(job: &RenderJob, key: &str) -> bool {
+    let is_sequence = job.status.as_ref().and_then(|s| s.output.as_ref()).is_some_and(|o| o.frames.is_some());
+    let own = job.metadata.uid.as_deref().and_then(|uid| RenderId::from_uid(uid).ok());
+    is_sequence && own.is_some_and(|id| keys::sequence_frames(&id) == key)
+}
+
+/// Deletes every object under `prefix`, 1,000 a call (DeleteObjects' limit), listing from the
+/// start each round since deleted keys drop out of the listing.
+async fn delete_folder(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<(), Error> {
+    let failed = |action: &str| format!("{action} s3://{bucket}/{prefix}");
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .max_keys(1000)
+            .send()
+            .await
+            .map_err(|e| sdk_error(Reason::OutputDeleteFailed, &failed("listing"), &e))?;
+        let objects = page
+            .contents()
+            .iter()
+            .filter_map(|o| o.key())
+            .map(|k| ObjectIdentifier::builder().key(k).build())
+            .collect::<Result<Vec<_>, _>>()?;
+        if objects.is_empty() {
+            return Ok(());
+        }
+        let delete = Delete::builder().set_objects(Some(objects)).quiet(true).build()?;
+        let out = s3
+            .delete_objects()
+            .bucket(bucket)
+            .delete(delete)
+            .send()
+            .await
+            .map_err(|e| sdk_error(Reason::OutputDeleteFailed, &failed("deleting the frames of"), &e))?;
+        if let Some(error) = out.errors().first() {
+            let what = format!(
+                "deleting s3://{bucket}/{}: {}",
+                foreign::one_line(error.key().unwrap_or(prefix), foreign::MAX_MESSAGE_CHARS),
+                foreign::one_line(error.message().or(error.code()).unwrap_or("failed"), foreign::MAX_MESSAGE_CHARS)
+            );
+            return Err(Error::new(Reason::OutputDeleteFailed, what));
+        }
+    }
 }
 
 /// Keys of the objects the status lists beside the output, in the output's bucket.
@@ -130,5 +190,20 @@ mod tests {
         output.archive = object("s3://elsewhere/out/frames.zip");
         assert_eq!(companions(&with_audio, "videos"), vec!["out/v.aac".to_owned()]);
         assert!(companions(&job(true, Some("s3://videos/out/v.mp4")), "videos").is_empty());
+    }
+
+    #[test]
+    fn only_the_jobs_own_frames_folder_is_emptied() {
+        let uid = "6f1e2d3c-0000-4000-8000-00000000abcd";
+        let own = "renders/6f1e2d3c00004000800000000000abcd/frames/";
+        let mut sequence = job(true, Some(&format!("s3://videos/{own}")));
+        sequence.metadata.uid = Some(uid.into());
+        sequence.status.as_mut().and_then(|s| s.output.as_mut()).unwrap().frames = Some(12);
+        assert!(is_own_sequence_folder(&sequence, own));
+        assert!(!is_own_sequence_folder(&sequence, "renders/"), "a patched status empties no other prefix");
+        assert!(!is_own_sequence_folder(&sequence, "renders/0000/frames/"));
+        let mut video = job(true, Some(&format!("s3://videos/{own}")));
+        video.metadata.uid = Some(uid.into());
+        assert!(!is_own_sequence_folder(&video, own), "only a sequence's output is a folder");
     }
 }
