@@ -91,6 +91,8 @@ pub mod limits {
 #[x_kube(validation = delivery::pro_res_profile_rule())]
 #[x_kube(validation = delivery::gif_loops_rule())]
 #[x_kube(validation = delivery::enforce_audio_track_rule())]
+#[x_kube(validation = delivery::gif_sample_rate_rule())]
+#[x_kube(validation = delivery::opus_sample_rate_rule())]
 #[x_kube(validation = sequence::video_options_rule())]
 #[x_kube(validation = sequence::output_key_rule())]
 #[x_kube(validation = output::separate_audio_rule())]
@@ -167,6 +169,13 @@ pub struct RenderJobSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[1-9][0-9]{0,3}k$"))]
     pub audio_bitrate: Option<String>,
+
+    /// Sample rate of the audio, Hz (Remotion's `sampleRate`). Default: the composition's
+    /// `defaultSampleRate` (from `calculateMetadata`), else 48000. The audio is mixed at 48 kHz
+    /// and resampled once to this rate; opus takes 8000, 12000, 16000, 24000 or 48000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 8000, max = 192000))]
+    pub sample_rate: Option<i32>,
 
     /// Render without audio.
     #[serde(default)]
@@ -563,10 +572,11 @@ pub struct OutputSpec {
     #[x_kube(validation = output::metadata_keys_rule())]
     #[x_kube(validation = output::metadata_size_rule())]
     pub metadata: BTreeMap<String, String>,
-    /// Delete the output object (wherever it went) when the RenderJob is deleted. The job
-    /// keeps its finalizer until the object is gone; a failed delete is retried and reported
-    /// (`OutputDeleteFailed`), an object already gone counts as deleted. Default `false`: the
-    /// output outlives the job (the bucket's expiry rules remove it).
+    /// Delete the output object (wherever it went; an image sequence's frames and archive)
+    /// when the RenderJob is deleted. The job keeps its finalizer until the object is gone; a
+    /// failed delete is retried and reported (`OutputDeleteFailed`), an object already gone
+    /// counts as deleted. Default `false`: the output outlives the job (the bucket's expiry
+    /// rules remove it).
     #[serde(default)]
     pub delete_with_job: bool,
     /// Remotion's `separateAudioTo`: the object key of a file holding the render's audio

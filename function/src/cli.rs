@@ -109,6 +109,10 @@ enum Command {
         /// Audio bitrate, e.g. 320k (the default) or 128000.
         #[arg(long)]
         audio_bitrate: Option<String>,
+        /// Sample rate of the audio, Hz (default 48000; opus takes 8000, 12000, 16000, 24000
+        /// or 48000).
+        #[arg(long)]
+        sample_rate: Option<u32>,
         /// Remotion's delivery options (bit rates, colour space, ProRes profile, GIF loops,
         /// enforced audio track), under Remotion's CLI flag names.
         #[command(flatten)]
@@ -372,13 +376,19 @@ async fn run(cli: Cli) -> Result<()> {
             muted,
             audio_codec,
             audio_bitrate,
+            sample_rate,
             delivery,
             out,
         } => {
             let delivery = delivery.delivery()?;
             prepare_output(&out)?;
-            let audio =
-                AudioSettings::for_codec(codec.into(), audio_codec.map(Into::into), audio_bitrate.as_deref(), muted)?;
+            let audio = AudioSettings::for_codec(
+                codec.into(),
+                audio_codec.map(Into::into),
+                audio_bitrate.as_deref(),
+                sample_rate,
+                muted,
+            )?;
             let (props, opened, browser) = site.open().await?;
             let request = VideoRequest {
                 composition,

@@ -169,6 +169,9 @@ pub struct VideoArgs {
     /// Audio bitrate, e.g. 320k.
     #[arg(long)]
     pub audio_bitrate: Option<String>,
+    /// Sample rate of the audio, Hz (default: the composition's, else 48000).
+    #[arg(long)]
+    pub sample_rate: Option<i32>,
     /// Render without audio.
     #[arg(long)]
     pub muted: bool,

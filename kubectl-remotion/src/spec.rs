@@ -25,6 +25,7 @@ pub fn video(target: Target<'_>, job: &JobArgs, video: &VideoArgs) -> Result<Ren
     set(&mut spec, "codec", video.codec);
     set(&mut spec, "audioCodec", video.audio_codec);
     set(&mut spec, "audioBitrate", video.audio_bitrate.as_deref());
+    set(&mut spec, "sampleRate", video.sample_rate);
     if video.muted {
         spec.insert("muted".into(), json!(true));
     }
@@ -214,6 +215,8 @@ mod tests {
             "mp3",
             "--audio-bitrate",
             "192k",
+            "--sample-rate",
+            "44100",
             "--crf",
             "20",
             "--pixel-format",
@@ -250,6 +253,7 @@ mod tests {
         assert_eq!(spec.codec, Some(Codec::H264));
         assert_eq!(spec.audio_codec, Some(AudioCodec::Mp3));
         assert_eq!(spec.audio_bitrate.as_deref(), Some("192k"));
+        assert_eq!(spec.sample_rate, Some(44_100));
         assert_eq!(
             (spec.crf, spec.pixel_format, spec.x264_preset),
             (Some(20), Some(PixelFormat::Yuv444p), Some(X264Preset::Veryfast))

@@ -49,7 +49,10 @@ pub use sequence::{DEFAULT_PATTERN, ImageSequence, MAX_PATTERN_LENGTH, SequenceE
 ///
 /// 6: `output.separateAudioKey`: a function of version 5 would keep the audio in the output
 /// and write no audio file.
-pub const PROTOCOL_VERSION: u32 = 6;
+///
+/// 7: `encoding.sampleRate` (and the composition's `defaultSampleRate`): a function of version 6
+/// would write 48 kHz audio whatever the job asked for.
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// Serialized props above this size (bytes) go to S3 instead of the payload. Lambda takes 256 KB
 /// for async invocations; like Remotion we leave room for the rest of the payload.
@@ -191,6 +194,10 @@ pub struct EncodingSettings {
     /// Audio bitrate, e.g. `320k`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio_bitrate: Option<String>,
+    /// Sample rate of the output's audio, Hz (Remotion's `sampleRate`; default: the
+    /// composition's `defaultSampleRate`, else 48,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_rate: Option<u32>,
     /// Frame capture format.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_format: Option<VideoImageFormat>,

@@ -3,6 +3,7 @@
 //! client-side (`remotion_crds::validation`) and server-side (the real API server).
 
 mod render_job;
+mod sample_rate;
 mod separate_audio;
 
 use serde_json::{Value, json};
@@ -379,6 +380,7 @@ pub fn all() -> Vec<Case> {
     ]
     .into_iter()
     .chain(render_job::cases())
+    .chain(sample_rate::cases())
     .chain(separate_audio::cases())
     .collect()
 }

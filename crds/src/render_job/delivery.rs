@@ -1,6 +1,6 @@
 //! CEL rules of the delivery encoding options (`videoBitrate`, `encodingMaxRate`,
 //! `encodingBufferSize`, `colorSpace`, `proResProfile`, `numberOfGifLoops`,
-//! `enforceAudioTrack`): Remotion's own validation where it refuses, and a refusal where
+//! `enforceAudioTrack`, `sampleRate`): Remotion's own validation where it refuses, and a refusal where
 //! Remotion would silently ignore an option the codec cannot use.
 
 use kube::core::Rule;
@@ -12,11 +12,11 @@ pub(super) fn still_rule() -> Rule {
     Rule::new(
         "!has(self.still) || !(has(self.videoBitrate) || has(self.encodingMaxRate) || has(self.encodingBufferSize) \
          || has(self.colorSpace) || has(self.proResProfile) || has(self.numberOfGifLoops) \
-         || (has(self.enforceAudioTrack) && self.enforceAudioTrack))",
+         || (has(self.enforceAudioTrack) && self.enforceAudioTrack) || has(self.sampleRate))",
     )
     .message(
         "a still renders one image: remove videoBitrate, encodingMaxRate, encodingBufferSize, colorSpace, \
-         proResProfile, numberOfGifLoops and enforceAudioTrack",
+         proResProfile, numberOfGifLoops, enforceAudioTrack and sampleRate",
     )
 }
 
@@ -89,4 +89,19 @@ pub(super) fn gif_loops_rule() -> Rule {
 pub(super) fn enforce_audio_track_rule() -> Rule {
     Rule::new(format!("!has(self.enforceAudioTrack) || !self.enforceAudioTrack || {CEL_CODEC} != 'gif'"))
         .message("gif has no audio: remove enforceAudioTrack")
+}
+
+/// A GIF has no audio to sample.
+pub(super) fn gif_sample_rate_rule() -> Rule {
+    Rule::new(format!("!has(self.sampleRate) || {CEL_CODEC} != 'gif'")).message("gif has no audio: remove sampleRate")
+}
+
+/// Opus (the audio of vp8 and vp9 unless `audioCodec` says otherwise) encodes at these rates
+/// only; the function checks the codec a composition chooses.
+pub(super) fn opus_sample_rate_rule() -> Rule {
+    Rule::new(format!(
+        "!has(self.sampleRate) || !(has(self.audioCodec) ? self.audioCodec == 'opus' : {CEL_CODEC} in ['vp8', 'vp9']) \
+         || self.sampleRate in [8000, 12000, 16000, 24000, 48000]"
+    ))
+    .message("opus audio (the default of vp8 and vp9) takes sampleRate 8000, 12000, 16000, 24000 or 48000")
 }

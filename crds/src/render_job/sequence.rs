@@ -37,12 +37,12 @@ pub(super) fn video_options_rule() -> Rule {
          || has(self.x264Preset) || has(self.audioCodec) || has(self.audioBitrate) || has(self.videoBitrate) \
          || has(self.encodingMaxRate) || has(self.encodingBufferSize) || has(self.colorSpace) \
          || has(self.proResProfile) || has(self.numberOfGifLoops) \
-         || (has(self.enforceAudioTrack) && self.enforceAudioTrack))",
+         || (has(self.enforceAudioTrack) && self.enforceAudioTrack) || has(self.sampleRate))",
     )
     .message(
         "an imageSequence writes every frame as an image, with no video or audio: remove still, codec, crf, \
          pixelFormat, x264Preset, audioCodec, audioBitrate, videoBitrate, encodingMaxRate, encodingBufferSize, \
-         colorSpace, proResProfile, numberOfGifLoops and enforceAudioTrack",
+         colorSpace, proResProfile, numberOfGifLoops, enforceAudioTrack and sampleRate",
     )
 }
 

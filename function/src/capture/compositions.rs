@@ -67,6 +67,7 @@ pub fn encoding_defaults(composition: &ResolvedComposition) -> EncodingDefaults 
         video_image_format: field("defaultVideoImageFormat"),
         pixel_format: field("defaultPixelFormat"),
         pro_res_profile: field("defaultProResProfile"),
+        sample_rate: composition.raw.get("defaultSampleRate").filter(|v| !v.is_null()).cloned(),
     }
 }
 
@@ -87,7 +88,9 @@ mod tests {
         };
         let mut composition = ResolvedComposition::from_metadata(&metadata, "{}".into());
         composition.raw["defaultPixelFormat"] = "yuv444p".into();
+        composition.raw["defaultSampleRate"] = 44_100.into();
         let defaults = encoding_defaults(&composition);
+        assert_eq!(defaults.sample_rate, Some(44_100.into()));
         assert_eq!((defaults.codec.as_deref(), defaults.pixel_format.as_deref()), (Some("vp9"), Some("yuv444p")));
         assert_eq!(defaults.video_image_format, None);
         let forced = overridden(composition, &CompositionOverrides { height: Some(120), ..Default::default() });

@@ -92,7 +92,7 @@ fn request(composition: &str, frames: (u64, u64), codec: Codec, container: Conta
         jpeg_quality: 80,
         timeout: Duration::from_secs(30),
         container,
-        audio: AudioSettings::for_codec(codec, None, None, false).unwrap(),
+        audio: AudioSettings::for_codec(codec, None, None, None, false).unwrap(),
         every_nth_frame: 1,
         image_format: remotion_function::encode::ImageKind::Jpeg,
         scale: 1.0,
@@ -143,6 +143,38 @@ fn the_cli_renders_the_tone_as_48_khz_aac_of_the_video_length() {
 }
 
 #[test]
+fn the_cli_resamples_the_mix_to_the_sample_rate_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("with-audio-44100.mp4");
+    cli_render("WithAudio", &out, &["--sample-rate", "44100"]);
+    let (codec, rate, channels, duration) = probe_audio(&out).expect("an audio stream");
+    assert_eq!((codec.as_str(), rate, channels), ("aac", 44_100, 2));
+    assert!((duration - 3.0).abs() < 0.024, "3 s of audio within one AAC frame, got {duration}");
+    let ours = pcm(&out);
+    let body = window(&ours, 0.1, 2.9);
+    let tone = amplitude(body, 440.0);
+    for other in [220.0, 430.0, 450.0, 880.0, 1000.0] {
+        assert!(tone > 100.0 * amplitude(body, other), "440 Hz dominates: {tone} vs {other} Hz");
+    }
+    let level = 20.0 * (rms(body) / rms(window(&source_tone(), 0.1, 2.9))).log10();
+    assert!(level.abs() < 0.1, "the tone's level is kept: {level:+.3} dB");
+    let start = 20.0 * (rms(window(&ours, 0.0, 0.01)) / rms(window(&source_tone(), 0.0, 0.01))).log10();
+    assert!(start.abs() < 0.5, "no delay at the start: {start:+.2} dB in the first 10 ms");
+
+    // Opus takes five rates; the refusal names them before anything is rendered.
+    let refused = Command::new(env!("CARGO_BIN_EXE_remotion-function"))
+        .args(["render", "--serve-url"])
+        .arg(bundle("build"))
+        .args(["--composition", "WithAudio", "--codec", "vp9", "--sample-rate", "44100", "--out"])
+        .arg(dir.path().join("refused.webm"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "opus at 44.1 kHz is refused");
+    assert!(stderr.contains("opus") && stderr.contains("44100 Hz") && stderr.contains("24000"), "{stderr}");
+}
+
+#[test]
 fn muted_renders_and_silent_compositions_have_no_audio_stream() {
     let dir = tempfile::tempdir().unwrap();
     let muted = dir.path().join("muted.mp4");
@@ -167,7 +199,7 @@ async fn chunks_rendered_apart_join_into_the_same_audio_as_one_render() {
         assert_eq!((codec.as_str(), rate, channels), ("s302m", 48_000, 2), "lossless PCM in MPEG-TS");
     }
     let joined = dir.path().join("joined.mp4");
-    let settings = AudioSettings::for_codec(Codec::H264, None, None, false).unwrap();
+    let settings = AudioSettings::for_codec(Codec::H264, None, None, None, false).unwrap();
     let started = Instant::now();
     let written = stitch::concat(&chunks, &joined, Codec::H264, settings).unwrap();
     let stitch_time = started.elapsed();
@@ -208,7 +240,7 @@ async fn webm_chunks_join_into_opus() {
     let chunks = render_chunks("AudioMix", &[(0, 44), (45, 89)], Codec::Vp8, dir.path()).await;
     assert_eq!(probe_audio(&chunks[0]).unwrap().0, "pcm_s16le", "lossless PCM in Matroska");
     let joined = dir.path().join("joined.webm");
-    let settings = AudioSettings::for_codec(Codec::Vp8, None, None, false).unwrap();
+    let settings = AudioSettings::for_codec(Codec::Vp8, None, None, None, false).unwrap();
     assert_eq!(settings.unwrap().codec, AudioCodec::Opus);
     let written = stitch::concat(&chunks, &joined, Codec::Vp8, settings).unwrap();
     assert_eq!((written.frames, written.audio_samples), (90, 144_000));
@@ -371,6 +403,28 @@ async fn a_launch_joins_the_chunks_audio_from_a_private_site() {
     let answer = remotion_tests::lambda::invoke(&env.lambda().client(), orchestrator, &payload).await.unwrap();
     let refusal = answer.expect_err("a .mp3 file of AAC audio is refused").to_string();
     assert!(refusal.contains(".aac"), "{refusal}");
+
+    // sampleRate: the chunks' 48 kHz audio joins as before and is resampled once, so the
+    // joins stay as smooth as the tone itself.
+    let resampled = "audio90at44100";
+    payload["renderId"] = resampled.into();
+    payload["encoding"]["sampleRate"] = 44_100.into();
+    payload["output"] = serde_json::json!({"key": format!("renders/{resampled}/out.mp4")});
+    let answer = remotion_tests::lambda::invoke(&env.lambda().client(), orchestrator, &payload).await.unwrap();
+    answer.expect("the launch at 44.1 kHz succeeds");
+    let object = s3.get_object().bucket(&bucket).key(format!("renders/{resampled}/out.mp4")).send().await.unwrap();
+    let at_44100 = dir.path().join("at-44100.mp4");
+    std::fs::write(&at_44100, object.body.collect().await.unwrap().into_bytes()).unwrap();
+    let (codec, rate, channels, duration) = probe_audio(&at_44100).expect("an audio stream");
+    assert_eq!((codec.as_str(), rate, channels), ("aac", 44_100, 2));
+    assert!((duration - 3.0).abs() < 0.024, "3 s of audio, got {duration}");
+    let ours = pcm(&at_44100);
+    for join in [25.0 / 30.0, 50.0 / 30.0, 75.0 / 30.0] {
+        let around = largest_step(window(&ours, join - 0.05, join + 0.05));
+        assert!(around < steepest * 1.15, "step {around} at {join:.3} s, the tone's steepest is {steepest}");
+    }
+    let level = 20.0 * (rms(window(&ours, 0.1, 2.9)) / rms(window(&source_tone(), 0.1, 2.9))).log10();
+    assert!(level.abs() < 0.1, "the tone's level is kept at 44.1 kHz: {level:+.3} dB");
     for p in &mut processes {
         p.check_alive("render function").unwrap();
     }

@@ -108,7 +108,7 @@ fn clip_video(frames: (u64, u64), concurrency: usize) -> VideoRequest {
         container: Container::Output,
         // With audio: <OffthreadVideo> also registers its source as an audio asset (the clip has
         // no audio stream, so the video gets none).
-        audio: AudioSettings::for_codec(Codec::H264, None, None, false).unwrap(),
+        audio: AudioSettings::for_codec(Codec::H264, None, None, None, false).unwrap(),
         every_nth_frame: 1,
         image_format: ImageKind::Jpeg,
         scale: 1.0,

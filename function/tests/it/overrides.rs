@@ -5,8 +5,8 @@
 //! * `forceWidth`/`forceHeight`/`forceFps`/`forceDurationInFrames`: the video has the forced
 //!   size, rate and length, in every chunk;
 //! * the `Defaults` composition's `calculateMetadata` defaults (`defaultCodec`,
-//!   `defaultOutName`, `defaultPixelFormat`) apply when the payload leaves them to it, and the
-//!   job's own options win over them;
+//!   `defaultOutName`, `defaultPixelFormat`, `defaultSampleRate`) apply when the payload leaves
+//!   them to it, and the job's own options win over them;
 //! * a still's frame `-1` is the last frame, of the forced length when one is forced.
 
 use std::path::Path;
@@ -45,6 +45,18 @@ async fn download_output(s3: &aws_sdk_s3::Client, doc: &ProgressDocument, dir: &
 fn probe(path: &Path, entries: &str) -> String {
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries", entries, "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Codec, sample rate, channels and decoded samples of the first audio stream.
+fn probe_audio(path: &Path) -> String {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "a:0", "-show_entries"])
+        .args(["stream=codec_name,sample_rate,channels,duration_ts", "-of", "csv=p=0"])
         .arg(path)
         .output()
         .unwrap();
@@ -139,10 +151,34 @@ async fn calculate_metadata_defaults_apply_when_unset_and_yield_to_the_job() {
     assert_eq!(doc.output.as_ref().unwrap().key, "renders/defaultsnone/out.mp4");
     let video = download_output(&s3, &doc, dir.path()).await;
     assert_eq!(probe(&video, "stream=codec_name,pix_fmt"), "h264,yuv420p");
+
+    // defaultSampleRate: the audio of a job that names no rate is at the composition's (a WAV
+    // of the composition's second, silent: Defaults plays nothing).
+    let declared = |rate: u32| {
+        format!(
+            r#"{{"defaultCodec":"vp9","defaultOutName":null,"defaultPixelFormat":null,"defaultSampleRate":{rate}}}"#
+        )
+    };
+    let wav = json!({
+        "codecChosen": true, "encoding": {"codec": "wav", "imageFormat": "none"},
+        "inputProps": {"type": "inline", "serialized": declared(32_000)},
+    });
+    let doc =
+        run(&s3, &bucket, orchestrator, &common::launch_payload(&bucket, renderer, "defaultsrate", "Defaults", wav))
+            .await;
+    let audio = download_output(&s3, &doc, dir.path()).await;
+    assert_eq!(probe_audio(&audio), "pcm_s16le,32000,2,32000", "codec, rate, channels and a second of samples");
+    // The composition's codec (vp9, so opus) cannot take its rate: refused before rendering,
+    // naming the rates opus takes.
+    let opus = json!({"codecChosen": false, "inputProps": {"type": "inline", "serialized": declared(44_100)}});
+    let payload = common::launch_payload(&bucket, renderer, "defaultsopus", "Defaults", opus);
+    let answer = remotion_tests::lambda::invoke(&TestEnv::get().lambda().client(), orchestrator, &payload).await;
+    let refusal = answer.unwrap().expect_err("opus at 44.1 kHz is refused").to_string();
+    assert!(refusal.contains("opus") && refusal.contains("44100 Hz") && refusal.contains("48000"), "{refusal}");
     for p in &mut processes {
         p.check_alive("render function").unwrap();
     }
-    eprintln!("four Defaults launches: {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!("six Defaults launches: {:.1} s", started.elapsed().as_secs_f64());
 }
 
 #[tokio::test]

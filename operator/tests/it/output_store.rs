@@ -58,7 +58,9 @@ async fn an_output_goes_to_the_jobs_own_store_or_bucket_with_its_headers_and_goe
         "deleteWithJob": true,
         "separateAudioTo": "videos/tiny.aac",
     });
-    let spec = json!({"composition": "Tiny", "codec": "h264", "frameRange": {"start": 0, "end": 9}, "output": output});
+    // At 44.1 kHz (sampleRate), which the separate audio file shows.
+    let spec = json!({"composition": "Tiny", "codec": "h264", "frameRange": {"start": 0, "end": 9}, "sampleRate": 44100,
+                      "output": output});
     world.create_job("first", spec.clone()).await?;
     let job = world.wait_phase("first", RenderPhase::Succeeded, Duration::from_secs(240)).await?;
     let status = job.status.clone().context("status")?;
@@ -105,7 +107,7 @@ async fn an_output_goes_to_the_jobs_own_store_or_bucket_with_its_headers_and_goe
     let fetched = Command::new("curl").args(["-sf", "-o"]).arg(&aac).arg(&audio_url).status()?;
     ensure!(fetched.success(), "downloading {audio_url}");
     let shown = ffprobe(&aac, &["-select_streams", "a", "-show_entries", "stream=codec_name,sample_rate,channels"])?;
-    assert_eq!(shown, "aac,48000,2");
+    assert_eq!(shown, "aac,44100,2");
 
     // Nothing at the key in the render's bucket; the store's keys are nowhere in it, nor in the
     // status or the job's Events.

@@ -106,8 +106,8 @@ pub struct UnsupportedDefault {
 }
 
 /// The encoding defaults a composition's `calculateMetadata` may declare (Remotion's
-/// `defaultCodec`, `defaultVideoImageFormat`, `defaultPixelFormat`, `defaultProResProfile`), as
-/// the page returned them.
+/// `defaultCodec`, `defaultVideoImageFormat`, `defaultPixelFormat`, `defaultProResProfile`,
+/// `defaultSampleRate`), as the page returned them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EncodingDefaults {
     /// Composition id (for messages).
@@ -120,6 +120,8 @@ pub struct EncodingDefaults {
     pub pixel_format: Option<String>,
     /// `defaultProResProfile`.
     pub pro_res_profile: Option<String>,
+    /// `defaultSampleRate`, Hz, as the page returned it (any JSON value: checked here).
+    pub sample_rate: Option<serde_json::Value>,
 }
 
 impl EncodingDefaults {
@@ -141,8 +143,8 @@ impl EncodingDefaults {
 
 impl EncodingSettings {
     /// Fills the options the job left unset from the composition's defaults: the codec (unless
-    /// `codec_chosen`), then, for that codec, the frame format, the pixel format and (prores
-    /// only) the ProRes profile. Options the job set are kept. A default that does not fit the
+    /// `codec_chosen`), the audio's sample rate, then, for that codec, the frame format, the
+    /// pixel format and (prores only) the ProRes profile. Options the job set are kept. A default that does not fit the
     /// codec is left to the encoder, which refuses it as it would refuse the job's own.
     pub fn with_composition_defaults(
         mut self,
@@ -155,6 +157,17 @@ impl EncodingSettings {
             && let Some(codec) = defaults.parsed::<Codec>(&defaults.codec, "defaultCodec", "codec")?
         {
             self.codec = codec;
+        }
+        if self.sample_rate.is_none()
+            && let Some(value) = &defaults.sample_rate
+        {
+            let rate = value.as_u64().and_then(|r| u32::try_from(r).ok()).filter(|r| *r > 0);
+            self.sample_rate = Some(rate.ok_or_else(|| UnsupportedDefault {
+                composition: defaults.composition.clone(),
+                field: "defaultSampleRate",
+                value: value.to_string(),
+                option: "sampleRate",
+            })?);
         }
         if self.codec.is_audio_only() {
             return Ok(self);
@@ -189,6 +202,7 @@ mod tests {
             video_image_format: Some("png".into()),
             pixel_format: Some("yuva420p".into()),
             pro_res_profile: Some("4444".into()),
+            sample_rate: Some(44_100.into()),
         }
     }
 
@@ -199,6 +213,20 @@ mod tests {
         assert_eq!(resolved.image_format, Some(VideoImageFormat::Png));
         assert_eq!(resolved.pixel_format, Some(PixelFormat::Yuva420p));
         assert_eq!(resolved.pro_res_profile, None, "a ProRes profile is for prores only");
+        assert_eq!(resolved.sample_rate, Some(44_100));
+    }
+
+    #[test]
+    fn the_sample_rate_default_applies_to_audio_only_codecs_and_yields_to_the_jobs() {
+        let wav = EncodingSettings { codec: Codec::Wav, ..Default::default() };
+        assert_eq!(wav.clone().with_composition_defaults(&defaults(), true).unwrap().sample_rate, Some(44_100));
+        let chosen = EncodingSettings { sample_rate: Some(32_000), ..wav };
+        assert_eq!(chosen.with_composition_defaults(&defaults(), true).unwrap().sample_rate, Some(32_000));
+        for odd in [serde_json::json!("44100"), serde_json::json!(-1), serde_json::json!(44_100.5)] {
+            let declared = EncodingDefaults { sample_rate: Some(odd), ..defaults() };
+            let error = EncodingSettings::default().with_composition_defaults(&declared, false).unwrap_err();
+            assert_eq!((error.field, error.option), ("defaultSampleRate", "sampleRate"));
+        }
     }
 
     #[test]

@@ -27,7 +27,7 @@ const ALPHA_PNG: &str =
     "pixelFormat yuva420p and yuva444p10le are for transparent video, which needs PNG frames: set imageFormat png";
 const X264: &str = "x264Preset applies to codec h264 only";
 const NTH: &str = "everyNthFrame above 1 is only for codec gif or an imageSequence";
-const SEQUENCE_VIDEO: &str = "an imageSequence writes every frame as an image, with no video or audio: remove still, codec, crf, pixelFormat, x264Preset, audioCodec, audioBitrate, videoBitrate, encodingMaxRate, encodingBufferSize, colorSpace, proResProfile, numberOfGifLoops and enforceAudioTrack";
+const SEQUENCE_VIDEO: &str = "an imageSequence writes every frame as an image, with no video or audio: remove still, codec, crf, pixelFormat, x264Preset, audioCodec, audioBitrate, videoBitrate, encodingMaxRate, encodingBufferSize, colorSpace, proResProfile, numberOfGifLoops, enforceAudioTrack and sampleRate";
 const SEQUENCE_KEY: &str = "an imageSequence's frames go to renders/<renderId>/frames/ of the render's bucket (named by imageSequence.pattern): remove output.key, output.bucketRef and output.store";
 const SEQUENCE_FRAME: &str = "imageSequence.pattern needs [frame]: without it every frame gets the same name";
 const SEQUENCE_FOLDER: &str = "imageSequence.pattern names a file in the frames folder: no slash or backslash";
@@ -35,7 +35,7 @@ const JPEG_QUALITY: &str = "jpegQuality applies to JPEG frames or stills only";
 const GIF_AUDIO: &str = "gif has no audio: remove audioBitrate";
 const FRAME_RANGE: &str = "frameRange.start must not be after frameRange.end";
 const WEBHOOK_URL: &str = "webhook.url must be an absolute http:// or https:// URL with a host and no credentials, e.g. https://example.com/webhook";
-const STILL_DELIVERY: &str = "a still renders one image: remove videoBitrate, encodingMaxRate, encodingBufferSize, colorSpace, proResProfile, numberOfGifLoops and enforceAudioTrack";
+const STILL_DELIVERY: &str = "a still renders one image: remove videoBitrate, encodingMaxRate, encodingBufferSize, colorSpace, proResProfile, numberOfGifLoops, enforceAudioTrack and sampleRate";
 const CRF_OR_BITRATE: &str =
     "set crf or videoBitrate, not both: a video is encoded at a constant quality or at a target bit rate";
 const MAX_RATE_BUFFER: &str = "encodingMaxRate needs encodingBufferSize: the peak rate is enforced over that buffer (FFmpeg's -maxrate with -bufsize)";

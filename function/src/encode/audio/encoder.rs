@@ -1,5 +1,6 @@
-//! Audio encoding into an output being written: 48 kHz stereo samples in, packets of the
-//! output's audio stream out, interleaved with the video by the muxer.
+//! Audio encoding into an output being written: 48 kHz stereo samples in (the mix's rate),
+//! resampled once when the output asks for another rate, packets of the output's audio stream
+//! out, interleaved with the video by the muxer.
 
 use ffmpeg::codec;
 use ffmpeg::format::Sample;
@@ -9,6 +10,7 @@ use ffmpeg::{ChannelLayout, Dictionary, Packet, Rational};
 use ffmpeg_next as ffmpeg;
 use remotion_protocol::media::AudioCodec;
 
+use super::source::Resampler;
 use super::{AudioSettings, SAMPLE_RATE};
 use crate::error::RenderError;
 
@@ -53,6 +55,40 @@ fn encoder_for(target: AudioTarget, muxer: &str) -> (&'static str, Sample, Dicti
     }
 }
 
+impl AudioTarget {
+    /// Sample rate of the stream: the output's, or the mix's for a chunk.
+    fn sample_rate(self) -> u32 {
+        match self {
+            AudioTarget::Output(settings) => settings.sample_rate,
+            AudioTarget::Chunk => SAMPLE_RATE,
+        }
+    }
+}
+
+/// Whether this FFmpeg's encoder for `settings`' codec takes its sample rate (Opus, for one,
+/// only 8, 12, 16, 24 and 48 kHz): checked before any frame is rendered.
+pub fn check_sample_rate(settings: AudioSettings) -> Result<(), RenderError> {
+    crate::ffmpeg::init();
+    let (name, ..) = encoder_for(AudioTarget::Output(settings), "");
+    let codec = ffmpeg::encoder::find_by_name(name)
+        .ok_or_else(|| RenderError::Encoding(format!("FFmpeg was built without the {name} encoder")))?;
+    let Some(rates) = codec.audio().ok().and_then(|audio| audio.rates()) else {
+        return Ok(()); // Any rate.
+    };
+    let mut rates: Vec<u32> = rates.filter_map(|rate| u32::try_from(rate).ok()).collect();
+    if rates.is_empty() || rates.contains(&settings.sample_rate) {
+        return Ok(());
+    }
+    rates.sort_unstable_by(|a, b| b.cmp(a));
+    let listed: Vec<String> = rates.iter().map(u32::to_string).collect();
+    Err(RenderError::InvalidInput(format!(
+        "{} audio cannot be encoded at {} Hz: set sampleRate to one of {} (Hz)",
+        settings.codec.as_str(),
+        settings.sample_rate,
+        listed.join(", ")
+    )))
+}
+
 /// Whether this FFmpeg can write `settings`' audio into `muxer` (e.g. FFmpeg 5.1 has no PCM in
 /// MP4 or WebM, which Remotion's FFmpeg 7.1 allows for MP4): checked before any frame is
 /// rendered, so a render never fails only at its end.
@@ -85,6 +121,10 @@ pub struct AudioEncoder {
     encoder: ffmpeg::encoder::Audio,
     stream: usize,
     format: Sample,
+    /// The stream's sample rate.
+    rate: u32,
+    /// From the mix's rate to the stream's, when they differ.
+    resampler: Option<Resampler>,
     frame_size: usize,
     /// The encoder takes a shorter last frame (otherwise it is padded with silence).
     small_last_frame: bool,
@@ -121,12 +161,13 @@ impl AudioEncoder {
         if global_header {
             context.set_flags(codec::Flags::GLOBAL_HEADER);
         }
+        let rate = target.sample_rate();
         let mut audio = context.encoder().audio().map_err(|e| failed("preparing the audio encoder", e))?;
-        audio.set_rate(SAMPLE_RATE as i32);
+        audio.set_rate(rate as i32);
         audio.set_format(format);
         audio.set_channel_layout(ChannelLayout::STEREO);
         audio.set_channels(2);
-        audio.set_time_base(Rational::new(1, SAMPLE_RATE as i32));
+        audio.set_time_base(Rational::new(1, rate as i32));
         if let Some(bits) = bitrate {
             audio.set_bit_rate(bits as usize);
         }
@@ -141,13 +182,19 @@ impl AudioEncoder {
         let stream = {
             let mut stream = output.add_stream(codec).map_err(|e| failed("adding the audio stream", e))?;
             stream.set_parameters(&encoder);
-            stream.set_time_base(Rational::new(1, SAMPLE_RATE as i32));
+            stream.set_time_base(Rational::new(1, rate as i32));
             stream.index()
+        };
+        let resampler = match rate {
+            SAMPLE_RATE => None,
+            _ => Some(Resampler::from_mix_to(rate).map_err(|e| failed("preparing the audio resampler", e))?),
         };
         Ok(Self {
             encoder,
             stream,
             format,
+            rate,
+            resampler,
             frame_size,
             small_last_frame: variable || capabilities.contains(codec::capabilities::Capabilities::SMALL_LAST_FRAME),
             pending: Vec::with_capacity(frame_size * 4),
@@ -156,31 +203,41 @@ impl AudioEncoder {
         })
     }
 
-    /// Stereo samples pushed so far.
+    /// Stereo samples pushed so far, at the mix's rate ([`SAMPLE_RATE`]) whatever the stream's.
     pub fn samples(&self) -> u64 {
         self.pushed
     }
 
-    /// Encodes interleaved stereo samples (the end of the stream so far).
+    /// Encodes interleaved stereo samples at the mix's rate (the end of the stream so far).
     pub fn push(&mut self, samples: &[f32], output: &mut ffmpeg::format::context::Output) -> Result<(), RenderError> {
-        self.pushed += (samples.len() / 2) as u64;
-        self.pending.extend_from_slice(samples);
+        let count = samples.len() / 2;
+        self.pushed += count as u64;
+        match &mut self.resampler {
+            None => self.pending.extend_from_slice(samples),
+            Some(resampler) if count > 0 => {
+                let mut frame = frame::Audio::new(Sample::F32(SampleType::Packed), count, ChannelLayout::STEREO);
+                frame.set_channels(2);
+                frame.set_rate(SAMPLE_RATE);
+                frame.plane_mut::<f32>(0)[..count * 2].copy_from_slice(&samples[..count * 2]);
+                resampler.convert(Some(&frame), &mut self.pending).map_err(|e| failed("resampling audio", e))?;
+            }
+            Some(_) => {}
+        }
         self.encode_full_frames(output)
     }
 
-    /// Encodes `count` samples of silence.
+    /// Encodes `count` samples of silence (at the mix's rate).
     pub fn push_silence(
         &mut self,
         count: u64,
         output: &mut ffmpeg::format::context::Output,
     ) -> Result<(), RenderError> {
         let mut left = count;
+        let silence = vec![0.0; self.frame_size.max(1024) * 2 * 16];
         while left > 0 {
-            let now = left.min(self.frame_size as u64 * 16);
-            self.pending.resize(self.pending.len() + now as usize * 2, 0.0);
-            self.pushed += now;
+            let now = left.min((silence.len() / 2) as u64);
+            self.push(&silence[..now as usize * 2], output)?;
             left -= now;
-            self.encode_full_frames(output)?;
         }
         Ok(())
     }
@@ -205,7 +262,7 @@ impl AudioEncoder {
     ) -> Result<(), RenderError> {
         let mut frame = frame::Audio::new(self.format, count, ChannelLayout::STEREO);
         frame.set_channels(2);
-        frame.set_rate(SAMPLE_RATE);
+        frame.set_rate(self.rate);
         let source = &self.pending[from * 2..((from + count) * 2).min(self.pending.len())];
         let available = (source.len() / 2).min(count);
         let to_i16 = |s: f32| (s * 32768.0).round().clamp(-32768.0, 32767.0) as i16;
@@ -243,14 +300,18 @@ impl AudioEncoder {
         let mut packet = Packet::empty();
         while self.encoder.receive_packet(&mut packet).is_ok() {
             packet.set_stream(self.stream);
-            packet.rescale_ts(Rational::new(1, SAMPLE_RATE as i32), stream_time_base);
+            packet.rescale_ts(Rational::new(1, self.rate as i32), stream_time_base);
             packet.write_interleaved(output).map_err(|e| failed("writing an audio packet", e))?;
         }
         Ok(())
     }
 
-    /// Encodes what is left and flushes the encoder; the number of samples in the stream.
+    /// Encodes what is left and flushes the encoder; the number of samples pushed (at the
+    /// mix's rate).
     pub fn finish(mut self, output: &mut ffmpeg::format::context::Output) -> Result<u64, RenderError> {
+        if let Some(resampler) = &mut self.resampler {
+            resampler.convert(None, &mut self.pending).map_err(|e| failed("resampling audio", e))?;
+        }
         let left = self.pending.len() / 2;
         if left > 0 {
             // A short last frame where the encoder allows it (AAC, Opus, MP3 and PCM do), so

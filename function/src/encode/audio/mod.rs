@@ -23,7 +23,8 @@ use remotion_protocol::payload::EncodingSettings;
 
 use crate::error::RenderError;
 
-/// Sample rate of every mix and every output (Remotion's default, `remotion_sampleRate`).
+/// Sample rate of every mix and every chunk's audio (Remotion's default, the page's
+/// `remotion_sampleRate`), and of the output unless the job asks for another.
 pub const SAMPLE_RATE: u32 = 48_000;
 
 /// Channels of every mix and every output.
@@ -52,16 +53,24 @@ pub struct AudioSettings {
     pub codec: AudioCodec,
     /// Bits per second (ignored for PCM).
     pub bitrate: u64,
+    /// Sample rate of the output's audio, Hz. The mix is always made at [`SAMPLE_RATE`] (the
+    /// page's own rate, so chunks join sample-exactly on one timeline); the output's encoder
+    /// resamples it once, as Remotion resamples its mix to `sampleRate`.
+    pub sample_rate: u32,
 }
+
+/// Sample rates a job may ask for, Hz (the encoder may accept fewer).
+pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 8_000..=192_000;
 
 impl AudioSettings {
     /// The audio of a render: `None` when muted or when the codec's container has no audio
     /// (GIF). The audio codec defaults to the codec's (Remotion's defaults: AAC for MP4 and
-    /// QuickTime, Opus for WebM), the bitrate to 320 kbit/s.
+    /// QuickTime, Opus for WebM), the bitrate to 320 kbit/s, the sample rate to 48 kHz.
     pub fn for_codec(
         codec: Codec,
         audio_codec: Option<AudioCodec>,
         bitrate: Option<&str>,
+        sample_rate: Option<u32>,
         muted: bool,
     ) -> Result<Option<Self>, RenderError> {
         if muted || codec.audio_codecs().is_empty() {
@@ -81,7 +90,16 @@ impl AudioSettings {
             None => codec.default_audio_codec().expect("non-empty list"),
         };
         let bitrate = bitrate.map(parse_bitrate).transpose()?.unwrap_or(DEFAULT_BITRATE);
-        let settings = Self { codec: audio_codec, bitrate };
+        let sample_rate = sample_rate.unwrap_or(SAMPLE_RATE);
+        if !SAMPLE_RATES.contains(&sample_rate) {
+            return Err(RenderError::InvalidInput(format!(
+                "sample rate {sample_rate} Hz is outside {}–{} Hz",
+                SAMPLE_RATES.start(),
+                SAMPLE_RATES.end()
+            )));
+        }
+        let settings = Self { codec: audio_codec, bitrate, sample_rate };
+        encoder::check_sample_rate(settings)?;
         // Chunk renderers check too, so a launch fails on its first chunk, not after the last.
         if let Ok(muxer) = crate::encode::muxer(codec, crate::encode::Container::Output) {
             encoder::check_container(settings, muxer)?;
@@ -91,7 +109,13 @@ impl AudioSettings {
 
     /// The audio of a render requested through the protocol.
     pub fn from_encoding(encoding: &EncodingSettings) -> Result<Option<Self>, RenderError> {
-        Self::for_codec(encoding.codec, encoding.audio_codec, encoding.audio_bitrate.as_deref(), encoding.muted)
+        Self::for_codec(
+            encoding.codec,
+            encoding.audio_codec,
+            encoding.audio_bitrate.as_deref(),
+            encoding.sample_rate,
+            encoding.muted,
+        )
     }
 }
 
@@ -130,22 +154,44 @@ mod tests {
 
     #[test]
     fn defaults_follow_remotion() {
-        let aac = AudioSettings::for_codec(Codec::H264, None, None, false).unwrap().unwrap();
+        let aac = AudioSettings::for_codec(Codec::H264, None, None, None, false).unwrap().unwrap();
         assert_eq!((aac.codec, aac.bitrate), (AudioCodec::Aac, 320_000));
-        assert_eq!(AudioSettings::for_codec(Codec::Vp9, None, None, false).unwrap().unwrap().codec, AudioCodec::Opus);
-        assert_eq!(AudioSettings::for_codec(Codec::Prores, None, None, false).unwrap().unwrap().codec, AudioCodec::Aac);
-        assert_eq!(AudioSettings::for_codec(Codec::H264, None, None, true).unwrap(), None);
-        assert_eq!(AudioSettings::for_codec(Codec::Gif, None, None, false).unwrap(), None);
-        let custom = AudioSettings::for_codec(Codec::H264, Some(AudioCodec::Mp3), Some("128k"), false).unwrap();
-        assert_eq!(custom, Some(AudioSettings { codec: AudioCodec::Mp3, bitrate: 128_000 }));
-        match AudioSettings::for_codec(Codec::Vp8, Some(AudioCodec::Aac), None, false) {
+        assert_eq!(
+            AudioSettings::for_codec(Codec::Vp9, None, None, None, false).unwrap().unwrap().codec,
+            AudioCodec::Opus
+        );
+        assert_eq!(
+            AudioSettings::for_codec(Codec::Prores, None, None, None, false).unwrap().unwrap().codec,
+            AudioCodec::Aac
+        );
+        assert_eq!(AudioSettings::for_codec(Codec::H264, None, None, None, true).unwrap(), None);
+        assert_eq!(AudioSettings::for_codec(Codec::Gif, None, None, None, false).unwrap(), None);
+        let custom = AudioSettings::for_codec(Codec::H264, Some(AudioCodec::Mp3), Some("128k"), None, false).unwrap();
+        assert_eq!(custom, Some(AudioSettings { codec: AudioCodec::Mp3, bitrate: 128_000, sample_rate: 48_000 }));
+        match AudioSettings::for_codec(Codec::Vp8, Some(AudioCodec::Aac), None, None, false) {
             Err(RenderError::InvalidInput(m)) => assert!(m.contains("opus"), "{m}"),
             other => panic!("expected InvalidInput, got {other:?}"),
         }
         // PCM goes into QuickTime; this FFmpeg (5.1) cannot put it into MP4.
-        assert!(AudioSettings::for_codec(Codec::Prores, Some(AudioCodec::Pcm16), None, false).is_ok());
-        match AudioSettings::for_codec(Codec::H264, Some(AudioCodec::Pcm16), None, false) {
+        assert!(AudioSettings::for_codec(Codec::Prores, Some(AudioCodec::Pcm16), None, None, false).is_ok());
+        match AudioSettings::for_codec(Codec::H264, Some(AudioCodec::Pcm16), None, None, false) {
             Err(RenderError::InvalidInput(m)) => assert!(m.contains("pcm-16") && m.contains("mp4"), "{m}"),
+            other => panic!("expected InvalidInput, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sample_rates_are_checked_against_the_encoder() {
+        let at = |codec, audio, rate| AudioSettings::for_codec(codec, audio, None, Some(rate), false);
+        assert_eq!(at(Codec::H264, None, 44_100).unwrap().unwrap().sample_rate, 44_100);
+        assert_eq!(at(Codec::Wav, None, 22_050).unwrap().unwrap().sample_rate, 22_050);
+        assert_eq!(at(Codec::Vp9, None, 24_000).unwrap().unwrap().sample_rate, 24_000);
+        match at(Codec::Vp9, None, 44_100) {
+            Err(RenderError::InvalidInput(m)) => assert!(m.contains("opus") && m.contains("48000"), "{m}"),
+            other => panic!("expected InvalidInput, got {other:?}"),
+        }
+        match at(Codec::H264, None, 4_000) {
+            Err(RenderError::InvalidInput(m)) => assert!(m.contains("8000"), "{m}"),
             other => panic!("expected InvalidInput, got {other:?}"),
         }
     }

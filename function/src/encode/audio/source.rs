@@ -23,8 +23,9 @@ const SEEK_AHEAD: i64 = 2 * SAMPLE_RATE as i64;
 /// Seeks land this much before the target so the decoder is primed when it gets there.
 const SEEK_MARGIN_SECONDS: f64 = 0.25;
 
-/// Converts decoded frames of any layout, format and rate to interleaved 48 kHz stereo `f32`
-/// with swresample (FFmpeg's default matrix: the same up/down-mix `ffmpeg -ac 2` applies).
+/// Converts decoded frames of any layout, format and rate to interleaved stereo `f32` at a
+/// given rate with swresample (FFmpeg's default matrix: the same up/down-mix `ffmpeg -ac 2`
+/// applies).
 pub struct Resampler {
     context: resampling::Context,
     input: (Sample, u64, u32),
@@ -44,18 +45,26 @@ fn layout_of(frame: &frame::Audio) -> ChannelLayout {
 }
 
 impl Resampler {
-    /// A converter for frames shaped like `frame`.
+    /// A converter for frames shaped like `frame`, to the mix's rate ([`SAMPLE_RATE`]).
     pub fn for_frame(frame: &frame::Audio) -> Result<Self, ffmpeg::Error> {
-        let layout = layout_of(frame);
+        Self::new(frame.format(), layout_of(frame), frame.rate(), SAMPLE_RATE)
+    }
+
+    /// A converter from the mix (interleaved stereo `f32` at [`SAMPLE_RATE`]) to `rate`.
+    pub fn from_mix_to(rate: u32) -> Result<Self, ffmpeg::Error> {
+        Self::new(Sample::F32(SampleType::Packed), ChannelLayout::STEREO, SAMPLE_RATE, rate)
+    }
+
+    fn new(format: Sample, layout: ChannelLayout, rate: u32, to_rate: u32) -> Result<Self, ffmpeg::Error> {
         let context = resampling::Context::get(
-            frame.format(),
+            format,
             layout,
-            frame.rate(),
+            rate,
             Sample::F32(SampleType::Packed),
             ChannelLayout::STEREO,
-            SAMPLE_RATE,
+            to_rate,
         )?;
-        Ok(Self { context, input: (frame.format(), layout.bits(), frame.rate()) })
+        Ok(Self { context, input: (format, layout.bits(), rate) })
     }
 
     /// Whether this converter takes frames shaped like `frame`.

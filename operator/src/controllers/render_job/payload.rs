@@ -56,6 +56,7 @@ pub fn encoding(spec: &RenderJobSpec) -> Result<EncodingSettings, LaunchError> {
         codec: spec.codec.unwrap_or_default(),
         audio_codec: spec.audio_codec,
         audio_bitrate: spec.audio_bitrate.clone(),
+        sample_rate: spec.sample_rate.map(|r| unsigned("sampleRate", i64::from(r))).transpose()?,
         image_format: spec.image_format,
         jpeg_quality: spec.jpeg_quality.map(|q| unsigned("jpegQuality", i64::from(q))).transpose()?,
         crf: spec.crf.map(|c| unsigned("crf", i64::from(c))).transpose()?,
@@ -315,8 +316,10 @@ mod tests {
         spec.encoding_buffer_size = Some("10M".into());
         spec.color_space = Some(ColorSpace::Bt2020Ncl);
         spec.enforce_audio_track = true;
+        spec.sample_rate = Some(44_100);
         let json = serde_json::to_value(request(&spec, &id, &resolved(), SerializedProps::empty()).unwrap()).unwrap();
         let encoding = &json["encoding"];
+        assert_eq!(encoding["sampleRate"], 44_100);
         assert_eq!(
             (&encoding["videoBitrate"], &encoding["encodingMaxRate"], &encoding["encodingBufferSize"]),
             (&serde_json::json!("4M"), &serde_json::json!("5M"), &serde_json::json!("10M"))
@@ -339,7 +342,9 @@ mod tests {
         let plain =
             serde_json::to_value(request(&fixtures::spec(), &id, &resolved(), SerializedProps::empty()).unwrap())
                 .unwrap();
-        for field in ["videoBitrate", "colorSpace", "proResProfile", "numberOfGifLoops", "enforceAudioTrack"] {
+        for field in
+            ["videoBitrate", "colorSpace", "proResProfile", "numberOfGifLoops", "enforceAudioTrack", "sampleRate"]
+        {
             assert!(plain["encoding"].get(field).is_none(), "{field}");
         }
     }

@@ -27,8 +27,11 @@ const MEMORY_BYTES_PER_PIXEL: u64 = 150;
 /// 1920×1080, 29.97 fps, is 0.72) rounded down. Every other profile writes more.
 const PRORES_MIN_BITS_PER_PIXEL: f64 = 0.6;
 
-/// WAV as the function writes it: 48 kHz, 16-bit, stereo.
-const WAV_BYTES_PER_SECOND: f64 = 48_000.0 * 2.0 * 2.0;
+/// WAV as the function writes it: 16-bit stereo, per sample per second.
+const WAV_BYTES_PER_SAMPLE: f64 = 2.0 * 2.0;
+
+/// The function's sample rate when neither the job nor the composition names one, Hz.
+const DEFAULT_SAMPLE_RATE: f64 = 48_000.0;
 
 /// A chunk predicted to take this many times the function's timeout is refused: predictions
 /// from a cost profile vary by a few tens of percent between renders, so only chunks far past
@@ -152,7 +155,11 @@ fn minimum_output_bytes(spec: &RenderJobSpec, composition: &CompositionSummary, 
     let fps = composition.fps / f64::from(spec.every_nth_frame.unwrap_or(1).max(1));
     match spec.codec.unwrap_or_default() {
         Codec::Prores => Some((frames as f64 * pixels as f64 * PRORES_MIN_BITS_PER_PIXEL / 8.0) as u64),
-        Codec::Wav if fps > 0.0 => Some((frames as f64 / fps * WAV_BYTES_PER_SECOND) as u64),
+        Codec::Wav if fps > 0.0 => {
+            // A composition's defaultSampleRate is not known here: 48 kHz, or the job's rate.
+            let rate = spec.sample_rate.map_or(DEFAULT_SAMPLE_RATE, f64::from);
+            Some((frames as f64 / fps * rate * WAV_BYTES_PER_SAMPLE) as u64)
+        }
         _ => None,
     }
 }
@@ -228,6 +235,9 @@ mod tests {
         let hour = composition(1920, 1080, 108_000);
         assert!(check(&spec(Codec::Wav), Some(&hour), &function(2048, 512), "rf").is_err());
         assert!(check(&spec(Codec::Wav), Some(&hour), &function(2048, 1024), "rf").is_ok());
+        // At 16 kHz it is a third of that.
+        let narrow = RenderJobSpec { sample_rate: Some(16_000), ..spec(Codec::Wav) };
+        assert!(check(&narrow, Some(&hour), &function(2048, 512), "rf").is_ok());
     }
 
     fn flat_profile(frames: u64, ms: f64, overhead: f64) -> CostProfile {
