@@ -24,6 +24,7 @@ use std::time::Duration;
 use chromiumoxide::browser::{Browser as CdpBrowser, BrowserConfig};
 use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
 use chromiumoxide::cdp::browser_protocol::target::{CreateBrowserContextParams, CreateTargetParams, TargetId};
+use chromiumoxide::error::CdpError;
 use chromiumoxide::page::Page;
 use futures::StreamExt;
 use remotion_protocol::page::{OpenGlRenderer, PageSettings};
@@ -168,6 +169,19 @@ const TAB_SETUP_RETRY_WITHIN: Duration = Duration::from_secs(60);
 /// Longest wait for a kept browser to answer before a new one is launched instead.
 const WARM_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Whether Chromium's process ended before its DevTools endpoint was up: chromiumoxide sees
+/// either the exit itself or, when the process's stderr closes first, the end of that stream.
+fn exited_while_starting(error: &CdpError) -> bool {
+    match error {
+        CdpError::LaunchExit(..) => true,
+        CdpError::LaunchIo(io, _) => io.kind() == std::io::ErrorKind::UnexpectedEof,
+        _ => false,
+    }
+}
+
+/// Pauses before launching again a Chromium that exited while starting.
+const LAUNCH_RETRY_PAUSES: [Duration; 2] = [Duration::from_millis(250), Duration::from_secs(1)];
+
 /// Drops the browser kept warm between invocations, killing its process: for a process that is
 /// about to exit (statics are never dropped).
 pub fn discard_warm() {
@@ -175,12 +189,36 @@ pub fn discard_warm() {
 }
 
 impl Browser {
-    /// Launches Chromium with a fresh profile.
+    /// Launches Chromium with a fresh profile. A Chromium that dies before its DevTools
+    /// endpoint is up (a crash at start-up, seen on loaded machines) is launched again, with a
+    /// new profile, after each of [`LAUNCH_RETRY_PAUSES`]; a launch that times out is not.
     pub async fn launch(options: &BrowserOptions) -> Result<Self, RenderError> {
-        let profile = tempfile::Builder::new()
-            .prefix("remotion-chromium-")
-            .tempdir()
-            .map_err(|e| RenderError::io("creating the browser profile folder", e))?;
+        let mut pauses = LAUNCH_RETRY_PAUSES.iter();
+        loop {
+            let profile = tempfile::Builder::new()
+                .prefix("remotion-chromium-")
+                .tempdir()
+                .map_err(|e| RenderError::io("creating the browser profile folder", e))?;
+            let config = Self::config(options, &profile)?;
+            let launch = LAUNCHES.fetch_add(1, Ordering::Relaxed) + 1;
+            // The switches of the render's chromiumOptions (no secrets: gl, certificate and web
+            // security checks, User-Agent), so that a log says which browser rendered what.
+            tracing::info!(launch, switches = ?options.option_switches(), "launching Chromium");
+            match CdpBrowser::launch(config).await {
+                Ok((inner, handler)) => return Ok(Self::started(options, inner, handler, profile)),
+                Err(error) if exited_while_starting(&error) => match pauses.next() {
+                    Some(pause) => {
+                        tracing::warn!(%error, "Chromium exited while starting; launching it again");
+                        tokio::time::sleep(*pause).await;
+                    }
+                    None => return Err(RenderError::BrowserLaunch(error.to_string())),
+                },
+                Err(error) => return Err(RenderError::BrowserLaunch(error.to_string())),
+            }
+        }
+    }
+
+    fn config(options: &BrowserOptions, profile: &tempfile::TempDir) -> Result<BrowserConfig, RenderError> {
         let mut builder = BrowserConfig::builder()
             .chrome_executable(&options.executable)
             .user_data_dir(profile.path())
@@ -198,13 +236,15 @@ impl Browser {
         if !options.page.chromium_options.ignore_certificate_errors {
             builder = builder.respect_https_errors();
         }
-        let config = builder.build().map_err(RenderError::BrowserLaunch)?;
-        let launch = LAUNCHES.fetch_add(1, Ordering::Relaxed) + 1;
-        // The switches of the render's chromiumOptions (no secrets: gl, certificate and web
-        // security checks, User-Agent), so that a log says which browser rendered what.
-        tracing::info!(launch, switches = ?options.option_switches(), "launching Chromium");
-        let (inner, mut handler) =
-            CdpBrowser::launch(config).await.map_err(|e| RenderError::BrowserLaunch(e.to_string()))?;
+        builder.build().map_err(RenderError::BrowserLaunch)
+    }
+
+    fn started(
+        options: &BrowserOptions,
+        inner: CdpBrowser,
+        mut handler: chromiumoxide::Handler,
+        profile: tempfile::TempDir,
+    ) -> Self {
         // The handler drives the DevTools connection; it ends when the browser goes away.
         let handler = tokio::spawn(async move {
             while let Some(event) = handler.next().await {
@@ -213,7 +253,7 @@ impl Browser {
                 }
             }
         });
-        Ok(Self {
+        Self {
             inner,
             handler,
             _profile: profile,
@@ -223,7 +263,7 @@ impl Browser {
             keeping: None,
             switches: options.option_switches(),
             page: options.page.clone(),
-        })
+        }
     }
 
     /// The page settings of the invocation holding this browser: every tab it opens for the
