@@ -61,19 +61,12 @@ pub async fn put(
     body: Vec<u8>,
     content_type: &str,
 ) -> Result<(), RenderError> {
-    client
-        .put_object()
-        .bucket(bucket)
-        .key(key)
-        .content_type(content_type)
-        .body(ByteStream::from(body))
-        .send()
-        .await
-        .map_err(|e| storage(format!("writing s3://{bucket}/{key}"), e))?;
-    Ok(())
+    let options = UploadOptions { content_type: content_type.to_owned(), ..Default::default() };
+    put_with(client, bucket, key, body, &options).await
 }
 
-/// Writes an object with the options of an output (its privacy and expiry tag).
+/// Writes an object with the privacy and expiry tag of an output (not its conditional write,
+/// headers or metadata: see [`upload_file`] for the output itself).
 pub async fn put_with(
     client: &aws_sdk_s3::Client,
     bucket: &str,
