@@ -233,6 +233,17 @@ impl AudioEncoder {
         output: &mut ffmpeg::format::context::Output,
     ) -> Result<(), RenderError> {
         let mut left = count;
+        if self.resampler.is_none() {
+            while left > 0 {
+                let now = left.min(self.frame_size as u64 * 16);
+                self.pending.resize(self.pending.len() + now as usize * 2, 0.0);
+                self.pushed += now;
+                left -= now;
+                self.encode_full_frames(output)?;
+            }
+            return Ok(());
+        }
+        // Through the resampler, so its timeline (and delay) includes the silence.
         let silence = vec![0.0; self.frame_size.max(1024) * 2 * 16];
         while left > 0 {
             let now = left.min((silence.len() / 2) as u64);
