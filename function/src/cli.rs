@@ -17,7 +17,7 @@ use crate::capture::page::Capture;
 use crate::capture::site::Site;
 use crate::capture::still::{StillRequest, render_still};
 use crate::encode::audio::AudioSettings;
-use crate::encode::delivery::{Delivery, RateControl};
+use crate::encode::delivery::{Delivery, MAX_GOP_SIZE, RateControl};
 use crate::encode::{Container, ImageKind};
 use crate::props::read_props;
 use crate::render::{Progress, VideoRequest, render_video};
@@ -113,6 +113,10 @@ enum Command {
         /// or 48000).
         #[arg(long)]
         sample_rate: Option<u32>,
+        /// Lossless audio (pcm-16) when --audio-codec is unset: prores and wav (an MP4 or
+        /// WebM cannot carry it here).
+        #[arg(long)]
+        prefer_lossless: bool,
         /// Remotion's delivery options (bit rates, colour space, ProRes profile, GIF loops,
         /// enforced audio track), under Remotion's CLI flag names.
         #[command(flatten)]
@@ -147,6 +151,9 @@ struct DeliveryArgs {
     /// A silent audio track when nothing is heard.
     #[arg(long)]
     enforce_audio_track: bool,
+    /// Most frames between two keyframes (FFmpeg's -g; h264, h265, vp8, vp9).
+    #[arg(long = "gop", value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_GOP_SIZE)))]
+    gop_size: Option<u32>,
 }
 
 impl DeliveryArgs {
@@ -161,6 +168,7 @@ impl DeliveryArgs {
             pro_res_profile: self.prores_profile,
             number_of_gif_loops: self.number_of_gif_loops.map(u16::try_from).transpose()?,
             enforce_audio_track: self.enforce_audio_track,
+            gop_size: self.gop_size,
         })
     }
 }
@@ -377,14 +385,16 @@ async fn run(cli: Cli) -> Result<()> {
             audio_codec,
             audio_bitrate,
             sample_rate,
+            prefer_lossless,
             delivery,
             out,
         } => {
             let delivery = delivery.delivery()?;
             prepare_output(&out)?;
-            let audio = AudioSettings::for_codec(
+            let audio = AudioSettings::preferring(
                 codec.into(),
                 audio_codec.map(Into::into),
+                prefer_lossless,
                 audio_bitrate.as_deref(),
                 sample_rate,
                 muted,

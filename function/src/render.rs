@@ -270,6 +270,7 @@ async fn render_into(
     // Serves the frames of the composition's <OffthreadVideo>s; a reused tab's init script
     // names the same server (it belongs to the site the tab was kept with).
     let frames = site.frame_server().await?;
+    frames.set_limits(browser.page_settings());
 
     // Open every tab before any frame is captured, each starting at a different frame.
     let mut opened = Vec::with_capacity(tabs);
@@ -292,6 +293,7 @@ async fn render_into(
             serialized_input_props: request.serialized_props.clone(),
             env_variables: browser.page_settings().serialized_env_variables(),
             log_level: browser.page_settings().log_level,
+            media_cache_size_in_bytes: browser.page_settings().media_cache_size_in_bytes,
             audio_enabled: request.audio.is_some(),
             video_enabled: images || !request.codec.is_audio_only(),
             frame_server_port: frames.port(),

@@ -175,6 +175,19 @@ pub struct PageSettings {
     /// The log level.
     #[serde(default, skip_serializing_if = "LogLevel::is_default")]
     pub log_level: LogLevel,
+    /// Remotion's `mediaCacheSizeInBytes`: the budget of decoded media that `<Video>` and
+    /// `<Audio>` of `@remotion/media` keep (the page's `remotion_mediaCacheSizeInBytes`;
+    /// unset: theirs, half the memory the page reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_cache_size_in_bytes: Option<u64>,
+    /// Remotion's `offthreadVideoCacheSizeInBytes`: the memory the `<OffthreadVideo>` frame
+    /// server keeps decoders and their frames in between requests (unset: four decoders).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offthread_video_cache_size_in_bytes: Option<u64>,
+    /// Remotion's `offthreadVideoThreads`: how many `<OffthreadVideo>` frames are decoded at
+    /// once (unset: one per tab asking).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offthread_video_threads: Option<u32>,
 }
 
 impl PageSettings {
@@ -228,11 +241,18 @@ mod tests {
             env_variables: BTreeMap::from([("API_URL".into(), "https://x".into())]),
             chromium_options: ChromiumOptions { gl: Some(OpenGlRenderer::AngleEgl), ..Default::default() },
             log_level: LogLevel::Verbose,
+            media_cache_size_in_bytes: Some(600_000_000),
+            offthread_video_cache_size_in_bytes: Some(300_000_000),
+            offthread_video_threads: Some(1),
         };
         let json = serde_json::to_value(&settings).unwrap();
         assert_eq!(
             json,
-            serde_json::json!({"envVariables": {"API_URL": "https://x"}, "chromiumOptions": {"gl": "angle-egl"}, "logLevel": "verbose"})
+            serde_json::json!({
+                "envVariables": {"API_URL": "https://x"}, "chromiumOptions": {"gl": "angle-egl"}, "logLevel": "verbose",
+                "mediaCacheSizeInBytes": 600_000_000u64, "offthreadVideoCacheSizeInBytes": 300_000_000u64,
+                "offthreadVideoThreads": 1
+            })
         );
         assert_eq!(serde_json::to_value(PageSettings::default()).unwrap(), serde_json::json!({}));
         assert_eq!(settings.serialized_env_variables(), r#"{"API_URL":"https://x"}"#);

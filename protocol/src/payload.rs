@@ -52,7 +52,12 @@ pub use sequence::{DEFAULT_PATTERN, ImageSequence, MAX_PATTERN_LENGTH, SequenceE
 ///
 /// 7: `encoding.sampleRate` (and the composition's `defaultSampleRate`): a function of version 6
 /// would write 48 kHz audio whatever the job asked for.
-pub const PROTOCOL_VERSION: u32 = 7;
+///
+/// 8: `encoding.gopSize`, `encoding.preferLossless` and the media limits of the page settings
+/// (`mediaCacheSizeInBytes`, `offthreadVideoCacheSizeInBytes`, `offthreadVideoThreads`): a
+/// function of version 7 would let the encoder place keyframes, compress the audio and size
+/// its caches itself.
+pub const PROTOCOL_VERSION: u32 = 8;
 
 /// Serialized props above this size (bytes) go to S3 instead of the payload. Lambda takes 256 KB
 /// for async invocations; like Remotion we leave room for the rest of the payload.
@@ -243,6 +248,13 @@ pub struct EncodingSettings {
     /// A silent audio track when nothing is heard (Remotion's `enforceAudioTrack`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub enforce_audio_track: bool,
+    /// Most frames between two keyframes (Remotion's `gopSize`, FFmpeg's `-g`; unset: the
+    /// encoder's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gop_size: Option<u32>,
+    /// Lossless audio (pcm-16) when `audioCodec` is unset (Remotion's `preferLossless`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prefer_lossless: bool,
     /// Every frame as an image file instead of a video (Remotion's `--sequence`): no codec,
     /// no audio; the frames go under `renders/<id>/frames/`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

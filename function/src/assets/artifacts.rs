@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use remotion_protocol::keys::{self, RenderId};
+use remotion_protocol::output::DownloadBehavior;
 use remotion_protocol::progress::ArtifactInfo;
 use serde::Deserialize;
 use serde_json::Value;
@@ -22,6 +23,8 @@ pub struct Artifact {
     pub frame: u64,
     /// Its bytes.
     pub content: Vec<u8>,
+    /// The `downloadBehavior` the composition gave it (its object's `Content-Disposition`).
+    pub download_behavior: Option<DownloadBehavior>,
 }
 
 #[derive(Deserialize)]
@@ -32,6 +35,8 @@ struct RawArtifact {
     content_type: String,
     #[serde(default)]
     content: Option<String>,
+    #[serde(default)]
+    download_behavior: Option<DownloadBehavior>,
 }
 
 fn unexpected(e: impl std::fmt::Display) -> RenderError {
@@ -57,7 +62,12 @@ pub fn parse(assets: &Value, frame_image: Option<&[u8]>) -> Result<Vec<Artifact>
             },
             (kind, _) => return Err(unexpected(format!("{kind:?} content of {:?}", raw.filename))),
         };
-        artifacts.push(Artifact { filename: raw.filename, frame: raw.frame.max(0.0).round() as u64, content });
+        artifacts.push(Artifact {
+            filename: raw.filename,
+            frame: raw.frame.max(0.0).round() as u64,
+            content,
+            download_behavior: raw.download_behavior,
+        });
     }
     Ok(artifacts)
 }
@@ -151,8 +161,18 @@ pub async fn upload(
         tokio::fs::write(&file, &artifact.content)
             .await
             .map_err(|e| RenderError::io(format!("writing {}", file.display()), e))?;
+        // Remotion sets the artifact's downloadBehavior as its object's Content-Disposition.
+        let content_disposition = match &artifact.download_behavior {
+            Some(behavior) => behavior.content_disposition().map_err(|e| RenderError::Page {
+                composition: None,
+                frame: Some(artifact.frame),
+                message: format!("<Artifact filename={:?}>: {e}", artifact.filename),
+            })?,
+            None => None,
+        };
         let options = UploadOptions {
             content_type: remotion_protocol::content_type::for_path(&artifact.filename).to_owned(),
+            content_disposition,
             public_read,
             tagging: tagging.clone(),
             ..UploadOptions::default()
@@ -184,7 +204,7 @@ mod tests {
             {"type": "artifact", "id": "1", "filename": "notes.txt", "frame": 3, "contentType": "text",
              "content": "héllo", "downloadBehavior": null},
             {"type": "artifact", "id": "2", "filename": "data/blob.bin", "frame": 3, "contentType": "binary",
-             "content": "AEHpfw==", "downloadBehavior": null},
+             "content": "AEHpfw==", "downloadBehavior": {"type": "download", "fileName": "blob.bin"}},
             {"type": "artifact", "id": "3", "filename": "thumb.jpeg", "frame": 3, "contentType": "thumbnail",
              "downloadBehavior": null},
         ]);
@@ -200,13 +220,19 @@ mod tests {
             ]
         );
         assert!(artifacts.iter().all(|a| a.frame == 3));
+        let behaviors: Vec<Option<String>> = artifacts
+            .iter()
+            .map(|a| a.download_behavior.as_ref().and_then(|b| b.content_disposition().unwrap()))
+            .collect();
+        assert_eq!(behaviors, [None, Some("attachment; filename=\"blob.bin\"".into()), None]);
         // Without a captured picture a thumbnail has nothing to hold, and is dropped.
         assert_eq!(parse(&page, None).unwrap().len(), 2);
     }
 
     #[test]
     fn a_filename_emitted_twice_fails_naming_both_frames() {
-        let artifact = |frame| Artifact { filename: "a.txt".into(), frame, content: b"x".to_vec() };
+        let artifact =
+            |frame| Artifact { filename: "a.txt".into(), frame, content: b"x".to_vec(), download_behavior: None };
         let mut set = ArtifactSet::default();
         set.add(artifact(2), Some("C")).unwrap();
         let message = set.add(artifact(7), Some("C")).unwrap_err().to_string();

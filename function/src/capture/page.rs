@@ -58,6 +58,9 @@ pub struct TabSetup {
     /// Remotion's log level in the page; `verbose` also forwards the page's console messages
     /// to the function's log.
     pub log_level: LogLevel,
+    /// The budget of `@remotion/media`'s decoded-media cache
+    /// ([`PageSettings::media_cache_size_in_bytes`]); `None`: the library's default.
+    pub media_cache_size_in_bytes: Option<u64>,
     /// Collect audio.
     pub audio_enabled: bool,
     /// Render pictures.
@@ -80,6 +83,7 @@ impl TabSetup {
             serialized_input_props,
             env_variables: "{}".into(),
             log_level: LogLevel::default(),
+            media_cache_size_in_bytes: None,
             audio_enabled: false,
             video_enabled: false,
             // The metadata tab evaluates the Root and calculateMetadata, never a frame.
@@ -90,7 +94,12 @@ impl TabSetup {
     /// This set-up with the environment variables and log level of `page` (what the render
     /// asked for; `calculateMetadata` sees the same `process.env` as the frames).
     pub fn with_page(self, page: &PageSettings) -> Self {
-        Self { env_variables: page.serialized_env_variables(), log_level: page.log_level, ..self }
+        Self {
+            env_variables: page.serialized_env_variables(),
+            log_level: page.log_level,
+            media_cache_size_in_bytes: page.media_cache_size_in_bytes,
+            ..self
+        }
     }
 
     /// The scripts evaluated before the bundle, in Remotion's order. Without
@@ -101,10 +110,11 @@ impl TabSetup {
         vec![
             format!(
                 "window.remotion_puppeteerTimeout = {timeout_ms}; window.remotion_isMainTab = {main}; \
-                 window.remotion_mediaCacheSizeInBytes = null; window.remotion_initialMemoryAvailable = {mem}; \
+                 window.remotion_mediaCacheSizeInBytes = {media_cache}; window.remotion_initialMemoryAvailable = {mem}; \
                  window.remotion_sampleRate = 48000; window.process = window.process || {{}}; \
                  window.process.env = window.process.env || {{}}; window.process.env.NODE_ENV = 'production';",
                 main = self.is_main_tab,
+                media_cache = self.media_cache_size_in_bytes.map_or_else(|| "null".to_owned(), |b| b.to_string()),
                 mem = 2u64 * 1024 * 1024 * 1024,
             ),
             "window.remotion_broadcastChannel = new BroadcastChannel('remotion-video-frame-extraction');".into(),
@@ -690,9 +700,13 @@ mod tests {
         let page = PageSettings {
             env_variables: [("GREETING".to_owned(), "it's \"hi\"".to_owned())].into(),
             log_level: LogLevel::Verbose,
+            media_cache_size_in_bytes: Some(600_000_000),
             ..Default::default()
         };
         let scripts = TabSetup::metadata("{}".into(), Duration::from_secs(30)).with_page(&page).init_scripts();
+        assert!(scripts[0].contains("window.remotion_mediaCacheSizeInBytes = 600000000;"), "{}", scripts[0]);
+        let unset = TabSetup::metadata("{}".into(), Duration::from_secs(30)).init_scripts();
+        assert!(unset[0].contains("window.remotion_mediaCacheSizeInBytes = null;"), "{}", unset[0]);
         // A JS string literal holding the serialized JSON object, as Remotion sets it.
         assert_eq!(scripts[2], r#"window.remotion_envVariables = "{\"GREETING\":\"it's \\\"hi\\\"\"}";"#);
         assert!(scripts[3].contains("window.remotion_logLevel = 'verbose';"));

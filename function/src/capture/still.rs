@@ -68,6 +68,7 @@ pub async fn render_resolved_still(
     let frame = i64::try_from(request.frame).unwrap_or(i64::MAX);
     still_frame(frame, &composition)?;
     let frames = site.frame_server().await?;
+    frames.set_limits(browser.page_settings());
     let setup = TabSetup {
         width: composition.width,
         height: composition.height,
@@ -78,6 +79,7 @@ pub async fn render_resolved_still(
         serialized_input_props: request.serialized_props.clone(),
         env_variables: browser.page_settings().serialized_env_variables(),
         log_level: browser.page_settings().log_level,
+        media_cache_size_in_bytes: browser.page_settings().media_cache_size_in_bytes,
         audio_enabled: false,
         video_enabled: true,
         frame_server_port: frames.port(),

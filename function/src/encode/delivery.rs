@@ -1,7 +1,8 @@
 //! Remotion's delivery options of a video: how its bits are spent (`videoBitrate`,
 //! `encodingMaxRate`, `encodingBufferSize`), what its pixels are converted to and tagged with
 //! (`colorSpace`), which ProRes it is (`proResProfile`), how often a GIF plays
-//! (`numberOfGifLoops`) and whether silence still gets an audio track (`enforceAudioTrack`).
+//! (`numberOfGifLoops`), whether silence still gets an audio track (`enforceAudioTrack`) and
+//! how far apart keyframes may be (`gopSize`).
 //!
 //! The operator's CRD refuses the same combinations at admission; these checks are for the
 //! CLI and for payloads written by hand, so that nothing is silently ignored.
@@ -96,6 +97,10 @@ impl RateControl {
     }
 }
 
+/// The largest `gopSize` taken (libvpx's ceiling on its keyframe distance is higher; ten
+/// minutes at 60 fps is more than any player seeks well).
+pub const MAX_GOP_SIZE: u32 = 36_000;
+
 /// The delivery options of one render.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Delivery {
@@ -109,6 +114,8 @@ pub struct Delivery {
     pub number_of_gif_loops: Option<u16>,
     /// A silent audio track when nothing is heard.
     pub enforce_audio_track: bool,
+    /// Most frames between two keyframes (FFmpeg's `-g`); `None`: the encoder's default.
+    pub gop_size: Option<u32>,
 }
 
 impl Delivery {
@@ -132,6 +139,7 @@ impl Delivery {
             pro_res_profile: encoding.pro_res_profile,
             number_of_gif_loops,
             enforce_audio_track: encoding.enforce_audio_track,
+            gop_size: encoding.gop_size,
         })
     }
 
@@ -170,7 +178,25 @@ impl Delivery {
         if self.enforce_audio_track && codec == Codec::Gif {
             return refuse("gif has no audio: remove enforceAudioTrack".into());
         }
+        if let Some(gop) = self.gop_size {
+            if !matches!(codec, Codec::H264 | Codec::H265 | Codec::Vp8 | Codec::Vp9) {
+                return refuse(format!(
+                    "gopSize applies to h264, h265, vp8 and vp9, not {} (every ProRes and GIF frame stands alone)",
+                    codec.as_str()
+                ));
+            }
+            if gop == 0 || gop > MAX_GOP_SIZE {
+                return refuse(format!("gopSize {gop} is outside 1–{MAX_GOP_SIZE}"));
+            }
+        }
         Ok(())
+    }
+
+    /// Sets the keyframe interval on the encoder's options.
+    pub(crate) fn apply_gop(&self, options: &mut Dictionary) {
+        if let Some(gop) = self.gop_size {
+            options.set("g", &gop.to_string());
+        }
     }
 
     /// The ProRes profile to encode with: the one asked for, else Remotion's HQ, except that
@@ -298,6 +324,13 @@ mod tests {
         let hq = delivery(serde_json::json!({"proResProfile": "hq"})).unwrap();
         assert!(hq.check(Codec::Prores, None, Some(PixelFormat::Yuva444p10le)).is_err());
         hq.check(Codec::Prores, None, Some(PixelFormat::Yuv422p10le)).unwrap();
+        assert!(refusal(Codec::Prores, None, serde_json::json!({"gopSize": 10})).contains("not prores"));
+        assert!(refusal(Codec::H264, None, serde_json::json!({"gopSize": 0})).contains("outside 1–36000"));
+        let gop = delivery(serde_json::json!({"gopSize": 12})).unwrap();
+        gop.check(Codec::Vp9, None, None).unwrap();
+        let mut options = Dictionary::new();
+        gop.apply_gop(&mut options);
+        assert_eq!(options.get("g"), Some("12"));
     }
 
     #[test]

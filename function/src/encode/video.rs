@@ -153,6 +153,7 @@ fn codec_setup(settings: &VideoSettings) -> Result<CodecSetup, RenderError> {
         }
     };
     settings.delivery.rate.apply(&mut options);
+    settings.delivery.apply_gop(&mut options);
     Ok(CodecSetup { encoder, options, pixel, bit_rate })
 }
 

@@ -143,17 +143,22 @@ async fn pdf_stills_and_artifacts_land_in_the_bucket() {
     assert_eq!(object(&s3, &bucket, &format!("{prefix}/data.bin")).await, binary_content());
     assert_eq!(object(&s3, &bucket, &format!("{prefix}/thumbnail.png")).await, image, "the thumbnail is the still");
 
-    // A video's artifacts, emitted in two chunks (frames 0–9 and 10–19), listed together.
+    // A video's artifacts, emitted in two chunks (frames 0–9 and 10–19), listed together. The
+    // page is set up with Remotion's mediaCacheSizeInBytes, which page.json reports back.
     let video = |id: &str, props: &str| {
         common::launch_payload(
             &bucket,
             renderer,
             id,
             "Emits",
-            json!({"inputProps": {"type": "inline", "serialized": props}}),
+            json!({
+                "inputProps": {"type": "inline", "serialized": props},
+                "page": {"mediaCacheSizeInBytes": 600_000_000u64},
+            }),
         )
     };
-    let doc = launched(&s3, &bucket, orchestrator, &video("emitsvideo", "{}")).await.unwrap();
+    let props = r#"{"textAt":3,"binaryAt":12,"thumbnailAt":null,"duplicateAt":null,"pageProbeAt":7}"#;
+    let doc = launched(&s3, &bucket, orchestrator, &video("emitsvideo", props)).await.unwrap();
     assert_eq!(doc.chunks_total, 2, "{doc:?}");
     let text = "emitted at frame 3 of 20\nhéllo ✓\n";
     let prefix = "renders/emitsvideo/artifacts";
@@ -167,11 +172,25 @@ async fn pdf_stills_and_artifacts_land_in_the_bucket() {
                 "text/plain; charset=utf-8".into(),
                 3
             ),
+            ("page.json".into(), format!("{prefix}/page.json"), 35, "application/json".into(), 7),
             ("data.bin".into(), format!("{prefix}/data.bin"), 130, "application/octet-stream".into(), 12),
         ]
     );
     assert_eq!(object(&s3, &bucket, &format!("{prefix}/notes/summary.txt")).await, text.as_bytes());
     assert_eq!(object(&s3, &bucket, &format!("{prefix}/data.bin")).await, binary_content());
+    let page: Value = serde_json::from_slice(&object(&s3, &bucket, &format!("{prefix}/page.json")).await).unwrap();
+    assert_eq!(page, json!({"mediaCacheSizeInBytes": 600_000_000u64}), "the page's remotion_mediaCacheSizeInBytes");
+    // <Artifact downloadBehavior> becomes the object's Content-Disposition, as in Remotion.
+    let disposition = |key: String| {
+        let s3 = s3.clone();
+        let bucket = bucket.clone();
+        async move { s3.head_object().bucket(bucket).key(key).send().await.unwrap().content_disposition }
+    };
+    assert_eq!(
+        disposition(format!("{prefix}/data.bin")).await.as_deref(),
+        Some("attachment; filename=\"donn_es.bin\"; filename*=UTF-8''donn%C3%A9es.bin")
+    );
+    assert_eq!(disposition(format!("{prefix}/notes/summary.txt")).await, None, "no downloadBehavior, no header");
 
     // The text file's name again, in the other chunk: the render fails, naming both frames.
     let props = r#"{"textAt":3,"binaryAt":12,"thumbnailAt":null,"duplicateAt":15}"#;

@@ -1,7 +1,7 @@
 //! Remotion's delivery options on real renders of the fixture, checked with ffprobe and on the
 //! pixels: `videoBitrate`, `encodingMaxRate` + `encodingBufferSize`, `colorSpace`,
-//! `proResProfile`, `numberOfGifLoops` and `enforceAudioTrack`, from the CLI and, through the
-//! protocol, from a launch whose chunks are stitched.
+//! `proResProfile`, `numberOfGifLoops`, `enforceAudioTrack`, `gopSize` and `preferLossless`,
+//! from the CLI and, through the protocol, from a launch whose chunks are stitched.
 
 use std::path::Path;
 use std::process::Command;
@@ -205,6 +205,63 @@ async fn a_silent_composition_gets_an_audio_track_only_when_enforced() {
     assert_eq!(peak_sample(&enforced), 0, "the enforced track is digital silence");
 }
 
+/// The frame numbers of a video's keyframes, in presentation order (packets come in decoding
+/// order, which B-frames reorder).
+fn keyframes(path: &Path) -> Vec<usize> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "frame=key_frame", "-of", "json"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let frames: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let frames = frames["frames"].as_array().expect("ffprobe lists the frames");
+    frames.iter().enumerate().filter(|(_, f)| f["key_frame"] == 1).map(|(n, _)| n).collect()
+}
+
+/// The most frames from one keyframe to the next (or to the end).
+fn longest_gop(keyframes: &[usize], frames: usize) -> usize {
+    keyframes.windows(2).map(|w| w[1] - w[0]).chain([frames - keyframes.last().unwrap()]).max().unwrap()
+}
+
+#[tokio::test]
+async fn gop_size_bounds_the_distance_between_keyframes() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--codec", "h264", "--frames", "0-59"];
+    let (plain, bounded) = (dir.path().join("plain.mp4"), dir.path().join("gop.mp4"));
+    cli("Tiny", &args, &plain).unwrap();
+    cli("Tiny", &[&args[..], &["--gop", "7"]].concat(), &bounded).unwrap();
+    // libx264 on its own puts one keyframe in 60 frames (keyint 250): the bound can fail.
+    assert_eq!(keyframes(&plain), [0]);
+    // At most 7 frames apart (x264 adds keyframes at scene cuts, as it does for Remotion).
+    let every = keyframes(&bounded);
+    assert!(every.len() >= 9 && longest_gop(&every, 60) <= 7, "{every:?}");
+    let vp9 = dir.path().join("gop.webm");
+    cli("Tiny", &["--codec", "vp9", "--frames", "0-29", "--gop", "30"], &vp9).unwrap();
+    assert_eq!(keyframes(&vp9), [0], "a GOP longer than FFmpeg's default of 12");
+    let prores = cli("Tiny", &["--codec", "prores", "--frames", "0-2", "--gop", "5"], &dir.path().join("x.mov"));
+    assert!(prores.unwrap_err().contains("gopSize applies to h264, h265, vp8 and vp9, not prores"));
+}
+
+#[tokio::test]
+async fn prefer_lossless_writes_pcm_where_the_container_carries_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mov = dir.path().join("lossless.mov");
+    let args = ["--frames", "0-29", "--prefer-lossless"];
+    cli("WithAudio", &[&args[..], &["--codec", "prores", "--prores-profile", "proxy"]].concat(), &mov).unwrap();
+    assert_eq!(probe(&mov, "a", "stream=codec_name,sample_rate,channels"), "pcm_s16le,48000,2");
+    // Remotion would write Matroska; this renderer's MP4 cannot carry PCM: refused, saying so.
+    let mp4 = cli("WithAudio", &[&args[..], &["--codec", "h264"]].concat(), &dir.path().join("x.mp4"));
+    let message = mp4.unwrap_err();
+    assert!(message.contains("preferLossless chose pcm-16") && message.contains("prores or wav"), "{message}");
+    let conflict = cli(
+        "WithAudio",
+        &[&args[..], &["--codec", "prores", "--audio-codec", "aac"]].concat(),
+        &dir.path().join("y.mov"),
+    );
+    assert!(conflict.unwrap_err().contains("audioCodec is aac"));
+}
+
 async fn progress(s3: &aws_sdk_s3::Client, bucket: &str, id: &str) -> ProgressDocument {
     let object = s3.get_object().bucket(bucket).key(format!("renders/{id}/progress.json")).send().await.unwrap();
     serde_json::from_slice(&object.body.collect().await.unwrap().into_bytes()).unwrap()
@@ -240,7 +297,10 @@ async fn a_launch_stitches_its_chunks_with_the_delivery_options() {
     // Silent Tiny in three chunks, none with audio: the enforced track spans all of them.
     let video = launch(
         "deliverymp4",
-        json!({"codec": "h264", "enforceAudioTrack": true, "colorSpace": "bt2020-ncl", "videoBitrate": "200k"}),
+        json!({
+            "codec": "h264", "enforceAudioTrack": true, "colorSpace": "bt2020-ncl", "videoBitrate": "200k",
+            "gopSize": 10,
+        }),
         89,
         "mp4",
     );
@@ -255,6 +315,24 @@ async fn a_launch_stitches_its_chunks_with_the_delivery_options() {
     let duration: f64 = probe(&mp4, "a", "stream=duration").parse().unwrap();
     assert!((duration - 3.0).abs() < 0.05, "90 frames of silence last 3 s, got {duration}");
     assert_eq!(peak_sample(&mp4), 0);
+    // Each chunk starts on a keyframe and gopSize keeps them at most 10 frames apart within it.
+    let every = keyframes(&mp4);
+    assert!([0, 30, 60].iter().all(|k| every.contains(k)) && longest_gop(&every, 90) <= 10, "{every:?}");
+
+    // preferLossless through the protocol: the enforced track of a ProRes render is PCM.
+    let lossless = launch(
+        "deliverymov",
+        json!({"codec": "prores", "proResProfile": "proxy", "enforceAudioTrack": true, "preferLossless": true}),
+        29,
+        "mov",
+    );
+    let answer = remotion_tests::lambda::invoke(&env.lambda().client(), orchestrator, &lossless).await.unwrap();
+    answer.expect("the prores launch succeeds");
+    let done = progress(&s3, &bucket, "deliverymov").await;
+    assert_eq!(done.stage, Stage::Done, "{done:?}");
+    let mov = dir.path().join("out.mov");
+    download(&s3, &bucket, &done.output.expect("an output").key, &mov).await;
+    assert_eq!(probe(&mov, "a", "stream=codec_name,sample_rate"), "pcm_s16le,48000");
 
     // A GIF in three chunks, played three times in all.
     let gif = launch("deliverygif", json!({"codec": "gif", "numberOfGifLoops": 2}), 11, "gif");
@@ -268,5 +346,5 @@ async fn a_launch_stitches_its_chunks_with_the_delivery_options() {
     for p in &mut processes {
         p.check_alive("render function").unwrap();
     }
-    eprintln!("delivery launches: h264 + gif in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!("delivery launches: h264 + prores + gif in {:.1} s", started.elapsed().as_secs_f64());
 }

@@ -147,6 +147,15 @@ impl VideoFrames {
         self.with_alpha
     }
 
+    /// The memory this decoder holds, estimated: its reference frames (as many as the stream
+    /// declares, at least one) and the two frames kept here, at 4 bytes a pixel (8-bit 4:4:4
+    /// with alpha; most sources need less).
+    pub fn estimated_bytes(&self) -> u64 {
+        let pixels = u64::from(self.decoder.width()) * u64::from(self.decoder.height());
+        let references = u64::try_from(self.decoder.references()).unwrap_or(1).max(1);
+        pixels * 4 * (references + 2)
+    }
+
     /// `time` in stream ticks, rounded like Remotion's compositor.
     pub fn ticks(&self, time: f64) -> i64 {
         let (num, den) = (f64::from(self.time_base.numerator()), f64::from(self.time_base.denominator()));

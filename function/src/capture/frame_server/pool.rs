@@ -3,10 +3,13 @@
 //! source that reaches the time without seeking (the one nearest before it), and opens a new
 //! one (or, with no room, seeks one) when none does: two tabs playing one source at different
 //! times end up with a decoder each. Memory is bounded by keeping at most [`IDLE_DECODERS`]
-//! idle decoders (least recently used ones are closed) plus one per request in progress.
+//! idle decoders, or as many as fit in the render's `offthreadVideoCacheSizeInBytes` (least
+//! recently used ones are closed), plus one per request in progress; the render's
+//! `offthreadVideoThreads` bounds the requests in progress.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use super::extract::{ExtractError, VideoFrames};
 use super::image::{Converter, Image};
@@ -23,6 +26,12 @@ struct Source {
 }
 
 impl Source {
+    /// Memory held: the decoder's estimate and the last image.
+    fn estimated_bytes(&self) -> u64 {
+        let image = self.last.as_ref().map_or(0, |(_, _, image)| image.bytes.len() as u64);
+        self.frames.estimated_bytes() + image
+    }
+
     fn image_at(&mut self, time: f64, transparent: bool) -> Result<Image, ExtractError> {
         let quarter_turns = self.frames.quarter_turns();
         let (at, frame) = self.frames.frame_at(time)?;
@@ -39,16 +48,49 @@ impl Source {
 }
 
 /// The decoders of one frame server.
-#[derive(Default)]
 pub struct Decoders {
     /// Idle decoders with the time they were last used (a counter), least recent first.
     idle: Mutex<Vec<(u64, Source)>>,
-    clock: std::sync::atomic::AtomicU64,
+    clock: AtomicU64,
+    /// The idle decoders' memory budget, bytes (`u64::MAX`: none, [`IDLE_DECODERS`] count).
+    budget: AtomicU64,
+    /// Requests decoding now, and the most there were at once.
+    decoding: AtomicUsize,
+    peak_decoding: AtomicUsize,
+}
+
+impl Default for Decoders {
+    fn default() -> Self {
+        Self {
+            idle: Mutex::default(),
+            clock: AtomicU64::default(),
+            budget: AtomicU64::new(u64::MAX),
+            decoding: AtomicUsize::default(),
+            peak_decoding: AtomicUsize::default(),
+        }
+    }
 }
 
 impl Decoders {
+    /// Bounds the idle decoders' estimated memory to `bytes` (Remotion's
+    /// `offthreadVideoCacheSizeInBytes`); `None` keeps [`IDLE_DECODERS`] of them. Decoders
+    /// over a smaller budget are closed at once.
+    pub fn set_budget(&self, bytes: Option<u64>) {
+        self.budget.store(bytes.unwrap_or(u64::MAX), Ordering::Relaxed);
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        self.trim(&mut idle);
+    }
+
     /// The image of `path`'s video at `time` seconds (blocking: decodes).
     pub fn image(&self, path: &Path, time: f64, transparent: bool) -> Result<Image, ExtractError> {
+        let now = self.decoding.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak_decoding.fetch_max(now, Ordering::SeqCst);
+        let image = self.decode(path, time, transparent);
+        self.decoding.fetch_sub(1, Ordering::SeqCst);
+        image
+    }
+
+    fn decode(&self, path: &Path, time: f64, transparent: bool) -> Result<Image, ExtractError> {
         let mut source = match self.take(path, time, transparent) {
             Some(source) => source,
             None => {
@@ -59,6 +101,11 @@ impl Decoders {
         let image = source.image_at(time, transparent)?;
         self.give_back(source);
         Ok(image)
+    }
+
+    /// The most requests that were decoding at once.
+    pub fn peak_decoding(&self) -> usize {
+        self.peak_decoding.load(Ordering::SeqCst)
     }
 
     /// Number of idle decoders (for tests and logs).
@@ -79,19 +126,43 @@ impl Decoders {
             .filter(|(_, (_, s))| fits(s) && s.frames.reaches_without_seek(time))
             .max_by_key(|(_, (_, s))| s.frames.position().unwrap_or(i64::MIN))
             .map(|(i, _)| i);
-        let room = idle.len() < IDLE_DECODERS;
+        let room = self.has_room(&idle);
         let chosen = forward.or_else(|| if room { None } else { idle.iter().rposition(|(_, s)| fits(s)) })?;
         Some(idle.remove(chosen).1)
     }
 
+    /// Whether another decoder may be kept idle: fewer than [`IDLE_DECODERS`], or with a
+    /// budget, idle decoders holding less than it.
+    fn has_room(&self, idle: &[(u64, Source)]) -> bool {
+        match self.budget.load(Ordering::Relaxed) {
+            u64::MAX => idle.len() < IDLE_DECODERS,
+            budget => idle.iter().map(|(_, s)| s.estimated_bytes()).sum::<u64>() < budget,
+        }
+    }
+
+    /// Closes the least recently used idle decoders until the rest fit.
+    fn trim(&self, idle: &mut Vec<(u64, Source)>) {
+        match self.budget.load(Ordering::Relaxed) {
+            u64::MAX => {
+                while idle.len() > IDLE_DECODERS {
+                    idle.remove(0);
+                }
+            }
+            budget => {
+                let mut held: u64 = idle.iter().map(|(_, s)| s.estimated_bytes()).sum();
+                while held > budget && !idle.is_empty() {
+                    held -= idle.remove(0).1.estimated_bytes();
+                }
+            }
+        }
+    }
+
     fn give_back(&self, source: Source) {
-        let stamp = self.clock.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let stamp = self.clock.fetch_add(1, Ordering::Relaxed);
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         idle.push((stamp, source));
         idle.sort_by_key(|(stamp, _)| *stamp);
-        while idle.len() > IDLE_DECODERS {
-            idle.remove(0);
-        }
+        self.trim(&mut idle);
     }
 
     /// Paths of the idle decoders, least recently used first (for tests).
@@ -203,6 +274,46 @@ mod tests {
         let idle = decoders.idle_paths();
         assert_eq!(idle.len(), IDLE_DECODERS);
         assert_eq!(idle[0], dir.path().join("clip-2.mp4"), "the least recently used went first");
+    }
+
+    #[test]
+    fn a_cache_budget_keeps_the_decoders_that_fit() {
+        let decoders = Decoders::default();
+        let dir = tempfile::tempdir().unwrap();
+        let copies: Vec<PathBuf> = (0..6)
+            .map(|i| {
+                let copy = dir.path().join(format!("clip-{i}.mp4"));
+                std::fs::copy(clip(), &copy).unwrap();
+                copy
+            })
+            .collect();
+        decoders.image(&copies[0], 0.0, false).unwrap();
+        let one = {
+            let idle = decoders.idle.lock().unwrap();
+            idle[0].1.estimated_bytes()
+        };
+        // 320×180 at 4 bytes, at least three pictures, and the BMP.
+        assert!(one >= 320 * 180 * 4 * 3 + 320 * 180 * 3, "{one}");
+        // Room for two and a half: two stay, the least recently used go.
+        decoders.set_budget(Some(one * 5 / 2));
+        for copy in &copies[1..] {
+            decoders.image(copy, 0.0, false).unwrap();
+        }
+        assert_eq!(decoders.idle_paths(), [copies[4].clone(), copies[5].clone()]);
+        // More room than IDLE_DECODERS would keep.
+        decoders.set_budget(Some(one * 100));
+        for copy in &copies {
+            decoders.image(copy, 0.0, false).unwrap();
+        }
+        assert_eq!(decoders.idle(), 6);
+        // A budget too small for one: every request opens its own, nothing stays.
+        decoders.set_budget(Some(1));
+        assert_eq!(decoders.idle(), 0, "shrinking the budget closes what no longer fits");
+        assert_eq!(shown(&decoders.image(&copies[0], 1.0, false).unwrap()), 30);
+        assert_eq!(decoders.idle(), 0);
+        decoders.set_budget(None);
+        decoders.image(&copies[0], 1.0, false).unwrap();
+        assert_eq!(decoders.idle(), 1);
     }
 }
 

@@ -20,6 +20,7 @@ use hyper::{Method, Request, Response, StatusCode, header};
 use hyper_util::rt::TokioIo;
 use remotion_protocol::payload::ErrorKind;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use super::extract::ExtractError;
@@ -27,6 +28,7 @@ use super::image::Image;
 use super::pool::Decoders;
 use crate::assets::cache::AssetCache;
 use crate::error::RenderError;
+use remotion_protocol::page::PageSettings;
 
 /// Longest wait for a source to be fetched (the fetch itself has connect and read timeouts; a
 /// large file on a slow link is cut off here and reported instead of hanging the page).
@@ -52,6 +54,9 @@ struct Failure {
 struct State {
     assets: Arc<AssetCache>,
     decoders: Arc<Decoders>,
+    /// Permits for decoding (the render's `offthreadVideoThreads`); `None`: no bound beyond
+    /// the tabs asking.
+    threads: Mutex<Option<Arc<Semaphore>>>,
     failures: Mutex<VecDeque<Failure>>,
 }
 
@@ -72,8 +77,12 @@ impl FrameServer {
             .local_addr()
             .map_err(|e| RenderError::io("reading the OffthreadVideo frame server address", e))?
             .port();
-        let state =
-            Arc::new(State { assets, decoders: Arc::new(Decoders::default()), failures: Mutex::new(VecDeque::new()) });
+        let state = Arc::new(State {
+            assets,
+            decoders: Arc::new(Decoders::default()),
+            threads: Mutex::new(None),
+            failures: Mutex::new(VecDeque::new()),
+        });
         let served = state.clone();
         let task = tokio::spawn(async move {
             loop {
@@ -100,6 +109,19 @@ impl FrameServer {
     /// The port the page's `window.remotion_proxyPort` names.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Applies a render's limits (Remotion's `offthreadVideoThreads` and
+    /// `offthreadVideoCacheSizeInBytes`): the server outlives renders of one process, so each
+    /// render sets its own, unset ones back to the defaults.
+    pub fn set_limits(&self, page: &PageSettings) {
+        let (threads, cache) = (page.offthread_video_threads, page.offthread_video_cache_size_in_bytes);
+        if threads.is_some() || cache.is_some() {
+            tracing::info!(threads, cache_bytes = cache, "OffthreadVideo limits");
+        }
+        self.state.decoders.set_budget(cache);
+        let permits = threads.map(|n| Arc::new(Semaphore::new(n.max(1) as usize)));
+        *self.state.threads.lock().unwrap_or_else(|e| e.into_inner()) = permits;
     }
 
     /// The open decoders.
@@ -224,7 +246,20 @@ async fn frame(state: &State, query: &Query) -> Result<Image, (String, ErrorKind
         }
     };
     let (decoders, time, transparent) = (state.decoders.clone(), query.time, query.transparent);
-    let decoding = tokio::task::spawn_blocking(move || decoders.image(&path, time, transparent));
+    let threads = state.threads.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    // Waiting for a thread counts towards the decode's time: the page waits either way.
+    let decoding = async move {
+        let permit = match threads {
+            Some(threads) => Some(threads.acquire_owned().await.expect("the semaphore is never closed")),
+            None => None,
+        };
+        tokio::task::spawn_blocking(move || {
+            let image = decoders.image(&path, time, transparent);
+            drop(permit);
+            image
+        })
+        .await
+    };
     match tokio::time::timeout(DECODE_TIMEOUT, decoding).await {
         Ok(Ok(Ok(image))) => Ok(image),
         Ok(Ok(Err(ExtractError::Unreadable(reason)))) => Err((reason, ErrorKind::InvalidPayload)),
@@ -338,5 +373,40 @@ mod http_tests {
         assert_eq!(bad.status(), 400);
         let elsewhere = client.get(format!("http://127.0.0.1:{}/other", server.port())).send().await.unwrap();
         assert_eq!(elsewhere.status(), 404);
+    }
+
+    #[tokio::test]
+    async fn offthread_video_threads_bound_the_decodes_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("index.html"), "<html></html>").unwrap();
+        for i in 0..4 {
+            std::fs::copy(fixture_public().join("clip.mp4"), dir.path().join(format!("clip-{i}.mp4"))).unwrap();
+        }
+        let site = SiteServer::serve_dir(dir.path()).await.unwrap();
+        let server = FrameServer::start(AssetCache::new(&site.index_url()).unwrap()).await.unwrap();
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+        let page = PageSettings { offthread_video_threads: Some(1), ..Default::default() };
+        server.set_limits(&page);
+        // Four tabs asking at once, each its own source and times: one decodes at a time,
+        // and each still gets its frames.
+        let asks = (0..4).map(|i| {
+            let (client, src) = (client.clone(), format!("{}clip-{i}.mp4", site.base_url));
+            let urls: Vec<String> = (0..10).map(|f| proxy_url(&server, &src, f64::from(f * 5 + i) / 30.0)).collect();
+            async move {
+                for url in urls {
+                    let response = client.get(url).send().await.unwrap();
+                    assert_eq!(response.status(), 200);
+                    assert_eq!(response.bytes().await.unwrap().len(), 54 + 320 * 180 * 3);
+                }
+            }
+        });
+        futures::future::join_all(asks).await;
+        assert_eq!(server.decoders().peak_decoding(), 1, "offthreadVideoThreads: 1");
+        assert_eq!(server.decoders().idle(), 4);
+        // The next render without the option: no bound again, and a cache budget closes
+        // decoders that do not fit.
+        server.set_limits(&PageSettings { offthread_video_cache_size_in_bytes: Some(1), ..Default::default() });
+        assert_eq!(server.decoders().idle(), 0);
+        assert!(server.state.threads.lock().unwrap().is_none());
     }
 }

@@ -109,13 +109,62 @@ impl AudioSettings {
 
     /// The audio of a render requested through the protocol.
     pub fn from_encoding(encoding: &EncodingSettings) -> Result<Option<Self>, RenderError> {
-        Self::for_codec(
+        Self::preferring(
             encoding.codec,
             encoding.audio_codec,
+            encoding.prefer_lossless,
             encoding.audio_bitrate.as_deref(),
             encoding.sample_rate,
             encoding.muted,
         )
+    }
+
+    /// [`Self::for_codec`] with Remotion's `preferLossless` ([`preferred_audio_codec`]).
+    pub fn preferring(
+        codec: Codec,
+        audio_codec: Option<AudioCodec>,
+        prefer_lossless: bool,
+        bitrate: Option<&str>,
+        sample_rate: Option<u32>,
+        muted: bool,
+    ) -> Result<Option<Self>, RenderError> {
+        let chosen = preferred_audio_codec(codec, audio_codec, prefer_lossless)?;
+        Self::for_codec(codec, chosen, bitrate, sample_rate, muted).map_err(|e| match e {
+            // The container check names the audio codec; say where it came from.
+            RenderError::InvalidInput(m)
+                if prefer_lossless && audio_codec.is_none() && m.contains("cannot be written") =>
+            {
+                RenderError::InvalidInput(format!(
+                    "preferLossless chose pcm-16 audio, which {} output ({}) cannot carry in render function {}: \
+                     remove preferLossless, or render codec prores or wav",
+                    codec.as_str(),
+                    codec.extension(),
+                    crate::versions::FUNCTION_VERSION
+                ))
+            }
+            other => other,
+        })
+    }
+}
+
+/// The audio codec asked for: `audio_codec`, else with `prefer_lossless` (Remotion's
+/// `preferLossless`) the codec's lossless one, pcm-16 for every codec with audio, as in
+/// Remotion; `None` leaves the codec's default. An `audio_codec` other than pcm-16 conflicts
+/// with `prefer_lossless` (Remotion's docs and code disagree on which wins): refused.
+pub fn preferred_audio_codec(
+    codec: Codec,
+    audio_codec: Option<AudioCodec>,
+    prefer_lossless: bool,
+) -> Result<Option<AudioCodec>, RenderError> {
+    if !prefer_lossless || codec.audio_codecs().is_empty() {
+        return Ok(audio_codec);
+    }
+    match audio_codec {
+        Some(AudioCodec::Pcm16) | None => Ok(Some(AudioCodec::Pcm16)),
+        Some(other) => Err(RenderError::InvalidInput(format!(
+            "preferLossless asks for pcm-16 audio but audioCodec is {}: remove one of them",
+            other.as_str()
+        ))),
     }
 }
 
@@ -178,6 +227,30 @@ mod tests {
             Err(RenderError::InvalidInput(m)) => assert!(m.contains("pcm-16") && m.contains("mp4"), "{m}"),
             other => panic!("expected InvalidInput, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn prefer_lossless_picks_pcm_where_the_container_takes_it() {
+        let lossless = |codec, audio| {
+            let mut encoding: EncodingSettings = serde_json::from_value(serde_json::json!({"codec": codec})).unwrap();
+            encoding.audio_codec = audio;
+            encoding.prefer_lossless = true;
+            AudioSettings::from_encoding(&encoding)
+        };
+        assert_eq!(lossless("prores", None).unwrap().unwrap().codec, AudioCodec::Pcm16);
+        assert_eq!(lossless("wav", None).unwrap().unwrap().codec, AudioCodec::Pcm16);
+        assert_eq!(lossless("gif", None).unwrap(), None, "no audio to prefer anything for");
+        for codec in ["h264", "h265", "vp9"] {
+            match lossless(codec, None) {
+                Err(RenderError::InvalidInput(m)) => assert!(m.contains("preferLossless chose pcm-16"), "{m}"),
+                other => panic!("expected InvalidInput, got {other:?}"),
+            }
+        }
+        match lossless("prores", Some(AudioCodec::Aac)) {
+            Err(RenderError::InvalidInput(m)) => assert!(m.contains("audioCodec is aac"), "{m}"),
+            other => panic!("expected InvalidInput, got {other:?}"),
+        }
+        assert_eq!(lossless("prores", Some(AudioCodec::Pcm16)).unwrap().unwrap().codec, AudioCodec::Pcm16);
     }
 
     #[test]
