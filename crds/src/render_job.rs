@@ -93,6 +93,9 @@ pub mod limits {
 #[x_kube(validation = delivery::enforce_audio_track_rule())]
 #[x_kube(validation = delivery::gif_sample_rate_rule())]
 #[x_kube(validation = delivery::opus_sample_rate_rule())]
+#[x_kube(validation = delivery::gop_size_rule())]
+#[x_kube(validation = delivery::prefer_lossless_codec_rule())]
+#[x_kube(validation = delivery::prefer_lossless_audio_codec_rule())]
 #[x_kube(validation = sequence::video_options_rule())]
 #[x_kube(validation = sequence::output_key_rule())]
 #[x_kube(validation = output::separate_audio_rule())]
@@ -222,6 +225,19 @@ pub struct RenderJobSpec {
     #[serde(default)]
     pub enforce_audio_track: bool,
 
+    /// Most frames between two keyframes (Remotion's `gopSize`, FFmpeg's `-g`): smaller
+    /// seeks faster and streams start sooner, at some size. h264, h265, vp8 and vp9 only;
+    /// each chunk starts on a keyframe anyway. Unset: the encoder decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 36000))]
+    pub gop_size: Option<i32>,
+
+    /// Lossless audio when `audioCodec` is unset (Remotion's `preferLossless`): pcm-16. This
+    /// renderer writes it with codec `prores` (QuickTime) or `wav`; an MP4 or WebM cannot
+    /// carry it here (Remotion writes Matroska then), so those are refused.
+    #[serde(default)]
+    pub prefer_lossless: bool,
+
     /// Render every frame as an image file under `renders/<renderId>/frames/` instead of a
     /// video (Remotion's `--sequence`, with `imageSequencePattern`), optionally with one ZIP
     /// archive of them beside the folder. Frames are in `imageFormat` (jpeg or png);
@@ -322,6 +338,27 @@ pub struct RenderJobSpec {
     /// `verbose`, which also puts the page's console messages into the function's log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_level: Option<LogLevel>,
+
+    /// The budget, in bytes, of the decoded media `<Video>` and `<Audio>` of `@remotion/media`
+    /// keep (Remotion's `mediaCacheSizeInBytes`, the page's `remotion_mediaCacheSizeInBytes`).
+    /// Unset: theirs, half the memory the page reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub media_cache_size_in_bytes: Option<i64>,
+
+    /// The memory, in bytes, the function's `<OffthreadVideo>` frame server keeps decoders
+    /// and their frames in between requests (Remotion's `offthreadVideoCacheSizeInBytes`).
+    /// Less decodes again more often; more needs the RenderFunction's memory. Unset: four
+    /// decoders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub offthread_video_cache_size_in_bytes: Option<i64>,
+
+    /// How many `<OffthreadVideo>` frames are decoded at once (Remotion's
+    /// `offthreadVideoThreads`). Unset: one per tab asking (`concurrencyPerLambda`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 64))]
+    pub offthread_video_threads: Option<i32>,
 
     /// Set to true to cancel the render. May change after creation.
     #[serde(default)]

@@ -149,6 +149,16 @@ pub struct JobArgs {
     /// to the function's log).
     #[arg(long = "log", value_parser = serde_name::<LogLevel>)]
     pub log_level: Option<LogLevel>,
+    /// Budget of @remotion/media's decoded-media cache, bytes (mediaCacheSizeInBytes).
+    #[arg(long, value_name = "BYTES")]
+    pub media_cache_size_in_bytes: Option<i64>,
+    /// Memory the <OffthreadVideo> frame server keeps decoders in, bytes
+    /// (offthreadVideoCacheSizeInBytes).
+    #[arg(long = "offthreadvideo-cache-size-in-bytes", value_name = "BYTES")]
+    pub offthread_video_cache_size_in_bytes: Option<i64>,
+    /// <OffthreadVideo> frames decoded at once (offthreadVideoThreads).
+    #[arg(long = "offthreadvideo-video-threads", value_name = "N")]
+    pub offthread_video_threads: Option<i32>,
     /// Where to save the output (default: `out/<job name>.<ext>`).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -227,6 +237,12 @@ pub struct VideoArgs {
     /// A silent audio track when nothing is heard.
     #[arg(long)]
     pub enforce_audio_track: bool,
+    /// Most frames between two keyframes (gopSize; h264, h265, vp8, vp9).
+    #[arg(long = "gop", value_name = "FRAMES")]
+    pub gop_size: Option<i32>,
+    /// Lossless (pcm-16) audio when --audio-codec is unset (preferLossless; prores or wav).
+    #[arg(long)]
+    pub prefer_lossless: bool,
     /// Every frame as an image file instead of a video (imageSequence).
     #[arg(long)]
     pub sequence: bool,

@@ -48,6 +48,8 @@ pub fn video(target: Target<'_>, job: &JobArgs, video: &VideoArgs) -> Result<Ren
     set(&mut spec, "proResProfile", video.prores_profile);
     set(&mut spec, "numberOfGifLoops", video.number_of_gif_loops);
     set(&mut spec, "enforceAudioTrack", video.enforce_audio_track.then_some(true));
+    set(&mut spec, "gopSize", video.gop_size);
+    set(&mut spec, "preferLossless", video.prefer_lossless.then_some(true));
     if video.sequence || video.image_sequence_pattern.is_some() || video.sequence_archive {
         let mut sequence = Map::new();
         set(&mut sequence, "pattern", video.image_sequence_pattern.as_deref());
@@ -105,6 +107,9 @@ fn common(target: Target<'_>, job: &JobArgs) -> Result<Map<String, Value>> {
         spec.insert("chromiumOptions".into(), Value::Object(chromium));
     }
     set(&mut spec, "logLevel", job.log_level);
+    set(&mut spec, "mediaCacheSizeInBytes", job.media_cache_size_in_bytes);
+    set(&mut spec, "offthreadVideoCacheSizeInBytes", job.offthread_video_cache_size_in_bytes);
+    set(&mut spec, "offthreadVideoThreads", job.offthread_video_threads);
     let mut output = Map::new();
     set(&mut output, "key", job.out_name.as_deref());
     set(&mut output, "privacy", job.privacy);
@@ -282,20 +287,34 @@ mod tests {
             "--color-space",
             "bt2020-ncl",
             "--enforce-audio-track",
+            "--gop",
+            "60",
+            "--media-cache-size-in-bytes",
+            "600000000",
+            "--offthreadvideo-cache-size-in-bytes",
+            "300000000",
+            "--offthreadvideo-video-threads",
+            "1",
         ])
         .unwrap();
+        assert_eq!(spec.gop_size, Some(60));
+        assert_eq!(
+            (spec.media_cache_size_in_bytes, spec.offthread_video_cache_size_in_bytes, spec.offthread_video_threads),
+            (Some(600_000_000), Some(300_000_000), Some(1))
+        );
         assert_eq!(
             (spec.video_bitrate.as_deref(), spec.encoding_max_rate.as_deref(), spec.encoding_buffer_size.as_deref()),
             (Some("4M"), Some("5M"), Some("10M"))
         );
         assert_eq!((spec.color_space, spec.enforce_audio_track), (Some(ColorSpace::Bt2020Ncl), true));
-        let prores = render_spec(&["--codec", "prores", "--prores-profile", "4444-xq"]).unwrap();
-        assert_eq!(prores.pro_res_profile, Some(ProResProfile::P4444Xq));
+        let prores = render_spec(&["--codec", "prores", "--prores-profile", "4444-xq", "--prefer-lossless"]).unwrap();
+        assert_eq!((prores.pro_res_profile, prores.prefer_lossless), (Some(ProResProfile::P4444Xq), true));
         let gif = render_spec(&["--codec", "gif", "--number-of-gif-loops", "0"]).unwrap();
         assert_eq!(gif.number_of_gif_loops, Some(0));
         assert!(render_spec(&["--color-space", "srgb"]).is_err(), "Remotion's names only");
         let plain = render_spec(&[]).unwrap();
         assert!(plain.video_bitrate.is_none() && plain.color_space.is_none() && !plain.enforce_audio_track);
+        assert!(plain.gop_size.is_none() && !plain.prefer_lossless && plain.offthread_video_threads.is_none());
     }
 
     #[test]

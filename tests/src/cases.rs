@@ -2,6 +2,7 @@
 //! a variant it rejects, with what the rejection must say. The same table is checked
 //! client-side (`remotion_crds::validation`) and server-side (the real API server).
 
+mod media_options;
 mod render_job;
 mod sample_rate;
 mod separate_audio;
@@ -381,6 +382,7 @@ pub fn all() -> Vec<Case> {
     .into_iter()
     .chain(render_job::cases())
     .chain(sample_rate::cases())
+    .chain(media_options::cases())
     .chain(separate_audio::cases())
     .collect()
 }

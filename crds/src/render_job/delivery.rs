@@ -1,6 +1,6 @@
 //! CEL rules of the delivery encoding options (`videoBitrate`, `encodingMaxRate`,
 //! `encodingBufferSize`, `colorSpace`, `proResProfile`, `numberOfGifLoops`,
-//! `enforceAudioTrack`, `sampleRate`): Remotion's own validation where it refuses, and a refusal where
+//! `enforceAudioTrack`, `sampleRate`, `gopSize`, `preferLossless`): Remotion's own validation where it refuses, and a refusal where
 //! Remotion would silently ignore an option the codec cannot use.
 
 use kube::core::Rule;
@@ -104,4 +104,34 @@ pub(super) fn opus_sample_rate_rule() -> Rule {
          || self.sampleRate in [8000, 12000, 16000, 24000, 48000]"
     ))
     .message("opus audio (the default of vp8 and vp9) takes sampleRate 8000, 12000, 16000, 24000 or 48000")
+}
+
+/// Keyframes are placed by the encoders that predict between frames; every ProRes and GIF
+/// frame stands alone, and stills and image sequences are no video.
+pub(super) fn gop_size_rule() -> Rule {
+    Rule::new(format!(
+        "!has(self.gopSize) || (!has(self.still) && !has(self.imageSequence) && {CEL_CODEC} in ['h264', 'h265', 'vp8', 'vp9'])"
+    ))
+    .message("gopSize applies to videos of codec h264, h265, vp8 or vp9")
+}
+
+/// pcm-16 goes into QuickTime (prores) and WAV here; the function refuses it for a codec the
+/// composition chose.
+pub(super) fn prefer_lossless_codec_rule() -> Rule {
+    Rule::new(
+        "!has(self.preferLossless) || !self.preferLossless \
+         || (!has(self.still) && !has(self.imageSequence) && (!has(self.codec) || self.codec in ['prores', 'wav']))",
+    )
+    .message(
+        "preferLossless picks pcm-16 audio, which this renderer writes with codec prores or wav only \
+         (an MP4 or WebM cannot carry it; stills, GIFs and image sequences have no audio)",
+    )
+}
+
+/// Remotion's docs and code disagree on which of the two wins: both at once are refused.
+pub(super) fn prefer_lossless_audio_codec_rule() -> Rule {
+    Rule::new(
+        "!has(self.preferLossless) || !self.preferLossless || !has(self.audioCodec) || self.audioCodec == 'pcm-16'",
+    )
+    .message("preferLossless asks for pcm-16 audio: remove audioCodec or preferLossless")
 }

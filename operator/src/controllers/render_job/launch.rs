@@ -129,7 +129,7 @@ pub async fn prepare_and_launch(
             return end_before_launch(api, job, ctx, RenderPhase::Failed, Reason::OutputKeyNotAllowed, message).await;
         }
     }
-    let env_bytes = payload::page_settings(&job.spec).serialized_env_variables().len();
+    let env_bytes = serde_json::to_string(&job.spec.env_variables).map_or(0, |s| s.len());
     let placed = props::place(serialized, env_bytes, &id);
     let mut request = match payload::request(&job.spec, &id, &resolved, placed.payload.clone()) {
         Ok(request) => request,

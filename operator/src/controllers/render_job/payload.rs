@@ -75,6 +75,8 @@ pub fn encoding(spec: &RenderJobSpec) -> Result<EncodingSettings, LaunchError> {
             .map(|n| unsigned("numberOfGifLoops", i64::from(n)))
             .transpose()?,
         enforce_audio_track: spec.enforce_audio_track,
+        gop_size: spec.gop_size.map(|g| unsigned("gopSize", i64::from(g))).transpose()?,
+        prefer_lossless: spec.prefer_lossless,
         image_sequence: spec.image_sequence.as_ref().map(Into::into),
     })
 }
@@ -153,19 +155,32 @@ pub fn request(
                 .unwrap_or(1),
         },
         orchestrator,
-        page: page_settings(spec),
+        page: page_settings(spec)?,
     })
 }
 
-/// The page's environment, browser options and log level of the spec (Remotion's
-/// `envVariables`, `chromiumOptions`, `logLevel`; unset ones keep Remotion's defaults, which
-/// the function applies).
-pub fn page_settings(spec: &RenderJobSpec) -> PageSettings {
-    PageSettings {
+/// The page's environment, browser options, log level and media limits of the spec
+/// (Remotion's `envVariables`, `chromiumOptions`, `logLevel`, `mediaCacheSizeInBytes`,
+/// `offthreadVideoCacheSizeInBytes`, `offthreadVideoThreads`; unset ones keep Remotion's
+/// defaults, which the function applies).
+pub fn page_settings(spec: &RenderJobSpec) -> Result<PageSettings, LaunchError> {
+    Ok(PageSettings {
         env_variables: spec.env_variables.clone(),
         chromium_options: spec.chromium_options.clone().unwrap_or_default(),
         log_level: spec.log_level.unwrap_or_default(),
-    }
+        media_cache_size_in_bytes: spec
+            .media_cache_size_in_bytes
+            .map(|b| unsigned("mediaCacheSizeInBytes", b))
+            .transpose()?,
+        offthread_video_cache_size_in_bytes: spec
+            .offthread_video_cache_size_in_bytes
+            .map(|b| unsigned("offthreadVideoCacheSizeInBytes", b))
+            .transpose()?,
+        offthread_video_threads: spec
+            .offthread_video_threads
+            .map(|t| unsigned("offthreadVideoThreads", i64::from(t)))
+            .transpose()?,
+    })
 }
 
 #[cfg(test)]
@@ -317,9 +332,23 @@ mod tests {
         spec.color_space = Some(ColorSpace::Bt2020Ncl);
         spec.enforce_audio_track = true;
         spec.sample_rate = Some(44_100);
+        spec.gop_size = Some(48);
+        spec.prefer_lossless = true;
+        spec.media_cache_size_in_bytes = Some(600_000_000);
+        spec.offthread_video_cache_size_in_bytes = Some(0);
+        spec.offthread_video_threads = Some(1);
         let json = serde_json::to_value(request(&spec, &id, &resolved(), SerializedProps::empty()).unwrap()).unwrap();
         let encoding = &json["encoding"];
         assert_eq!(encoding["sampleRate"], 44_100);
+        assert_eq!(
+            (&encoding["gopSize"], &encoding["preferLossless"]),
+            (&serde_json::json!(48), &serde_json::json!(true))
+        );
+        assert_eq!(
+            json["page"],
+            serde_json::json!({"mediaCacheSizeInBytes": 600_000_000u64, "offthreadVideoCacheSizeInBytes": 0,
+                               "offthreadVideoThreads": 1})
+        );
         assert_eq!(
             (&encoding["videoBitrate"], &encoding["encodingMaxRate"], &encoding["encodingBufferSize"]),
             (&serde_json::json!("4M"), &serde_json::json!("5M"), &serde_json::json!("10M"))
@@ -342,9 +371,16 @@ mod tests {
         let plain =
             serde_json::to_value(request(&fixtures::spec(), &id, &resolved(), SerializedProps::empty()).unwrap())
                 .unwrap();
-        for field in
-            ["videoBitrate", "colorSpace", "proResProfile", "numberOfGifLoops", "enforceAudioTrack", "sampleRate"]
-        {
+        for field in [
+            "videoBitrate",
+            "colorSpace",
+            "proResProfile",
+            "numberOfGifLoops",
+            "enforceAudioTrack",
+            "sampleRate",
+            "gopSize",
+            "preferLossless",
+        ] {
             assert!(plain["encoding"].get(field).is_none(), "{field}");
         }
     }
