@@ -21,6 +21,7 @@ mod job_world;
 mod kubectl_plugin;
 mod lambda_bucket;
 mod leader;
+mod media_options;
 mod output_store;
 mod page_environment;
 mod queue;
