@@ -124,6 +124,7 @@ async fn capture(
             serialized_input_props: "{}".into(),
             env_variables: "{}".into(),
             log_level: remotion_protocol::page::LogLevel::default(),
+            media_cache_size_in_bytes: None,
             audio_enabled: false,
             video_enabled: true,
             frame_server_port: site.frame_server().await?.port(),
