@@ -232,9 +232,9 @@ pub struct RenderJobSpec {
     #[schemars(range(min = 1, max = 36000))]
     pub gop_size: Option<i32>,
 
-    /// Lossless audio when `audioCodec` is unset (Remotion's `preferLossless`): pcm-16. This
-    /// renderer writes it with codec `prores` (QuickTime) or `wav`; an MP4 or WebM cannot
-    /// carry it here (Remotion writes Matroska then), so those are refused.
+    /// Lossless audio when `audioCodec` is unset (Remotion's `preferLossless`): pcm-16. MP4
+    /// and WebM cannot carry it, so an h264, h265, vp8 or vp9 output becomes Matroska
+    /// (`.mkv`, `video/x-matroska`), as in Remotion; prores keeps QuickTime.
     #[serde(default)]
     pub prefer_lossless: bool,
 

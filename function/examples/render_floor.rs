@@ -174,6 +174,7 @@ fn encode(dir: &Path, crf: u8, preset: String, out: &Path) -> Result<()> {
         preset,
         pixel_format: None,
         container: Container::Output,
+        audio: None,
         delivery: Default::default(),
     };
     let started = Instant::now();

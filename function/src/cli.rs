@@ -399,6 +399,15 @@ async fn run(cli: Cli) -> Result<()> {
                 sample_rate,
                 muted,
             )?;
+            let codec_in_effect: remotion_protocol::media::Codec = codec.into();
+            let audio_codec = audio.map(|a| a.codec);
+            if codec_in_effect.is_matroska_with(audio_codec) && out.extension().is_none_or(|e| e != "mkv") {
+                anyhow::bail!(
+                    "{} video with pcm-16 audio is written as Matroska (MP4 and WebM cannot carry PCM): \
+                     name --out ….mkv",
+                    codec_in_effect.as_str()
+                );
+            }
             let (props, opened, browser) = site.open().await?;
             let request = VideoRequest {
                 composition,

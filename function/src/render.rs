@@ -320,6 +320,7 @@ async fn render_into(
         preset: request.preset.clone(),
         pixel_format: request.pixel_format,
         container: request.container,
+        audio: request.audio.map(|a| a.codec),
         delivery: request.delivery,
     };
     let (tx, rx) = mpsc::channel::<Captured>(QUEUE_PER_TAB * tabs);

@@ -82,6 +82,23 @@ impl Codec {
         }
     }
 
+    /// Whether the output is Matroska rather than this codec's own container because its
+    /// audio is `audio`: PCM, which MP4 and WebM cannot carry (Remotion's
+    /// `defaultFileExtensionMap` gives `mkv` for h264, h265, vp8 and vp9 with pcm-16).
+    pub fn is_matroska_with(self, audio: Option<AudioCodec>) -> bool {
+        audio == Some(AudioCodec::Pcm16) && matches!(self, Self::H264 | Self::H265 | Self::Vp8 | Self::Vp9)
+    }
+
+    /// File extension of the final output carrying `audio` (`None`: no audio stream).
+    pub fn output_extension(self, audio: Option<AudioCodec>) -> &'static str {
+        if self.is_matroska_with(audio) { "mkv" } else { self.extension() }
+    }
+
+    /// Content-Type of the final output carrying `audio`.
+    pub fn output_content_type(self, audio: Option<AudioCodec>) -> &'static str {
+        if self.is_matroska_with(audio) { "video/x-matroska" } else { self.content_type() }
+    }
+
     /// Extension of the per-chunk files: containers whose streams can be joined by copying
     /// packets (MPEG-TS for H.264/H.265 like Remotion Lambda, Matroska for the rest of the
     /// video codecs, PCM WAV for audio-only renders, encoded once after joining).
@@ -544,6 +561,12 @@ mod tests {
         }
         assert_eq!(Codec::H264.default_audio_codec(), Some(AudioCodec::Aac));
         assert_eq!(Codec::Gif.default_audio_codec(), None);
+        let pcm = Some(AudioCodec::Pcm16);
+        assert_eq!((Codec::H264.output_extension(pcm), Codec::Vp9.output_extension(pcm)), ("mkv", "mkv"));
+        assert_eq!(Codec::H265.output_content_type(pcm), "video/x-matroska");
+        assert_eq!((Codec::Prores.output_extension(pcm), Codec::Wav.output_extension(pcm)), ("mov", "wav"));
+        assert_eq!(Codec::H264.output_extension(Some(AudioCodec::Aac)), "mp4");
+        assert_eq!(Codec::Vp8.output_content_type(None), "video/webm");
         assert_eq!(serde_json::to_string(&AudioCodec::Pcm16).unwrap(), "\"pcm-16\"");
         assert_eq!(serde_json::to_string(&DeleteAfter::ThreeDays).unwrap(), "\"3-days\"");
         for p in [PixelFormat::Yuva444p10le, PixelFormat::Yuv420p] {

@@ -115,16 +115,17 @@ pub(super) fn gop_size_rule() -> Rule {
     .message("gopSize applies to videos of codec h264, h265, vp8 or vp9")
 }
 
-/// pcm-16 goes into QuickTime (prores) and WAV here; the function refuses it for a codec the
-/// composition chose.
+/// pcm-16 goes with every codec that has a video and audio (an MP4 or WebM output becomes
+/// Matroska) and with wav; an mp3 or aac render is encoded audio by definition (Remotion writes
+/// a WAV instead, which codec wav says here); the function checks a codec the composition chose.
 pub(super) fn prefer_lossless_codec_rule() -> Rule {
     Rule::new(
         "!has(self.preferLossless) || !self.preferLossless \
-         || (!has(self.still) && !has(self.imageSequence) && (!has(self.codec) || self.codec in ['prores', 'wav']))",
+         || (!has(self.still) && !has(self.imageSequence) && !(has(self.codec) && self.codec in ['gif', 'mp3', 'aac']))",
     )
     .message(
-        "preferLossless picks pcm-16 audio, which this renderer writes with codec prores or wav only \
-         (an MP4 or WebM cannot carry it; stills, GIFs and image sequences have no audio)",
+        "preferLossless picks pcm-16 audio: stills, GIFs and image sequences have none, and for lossless audio \
+         alone use codec wav instead of mp3 or aac",
     )
 }
 

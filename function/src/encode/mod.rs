@@ -56,12 +56,34 @@ pub enum Container {
     Chunk,
 }
 
-/// FFmpeg's muxer name for a codec's output or chunk container.
+/// FFmpeg's muxer name for a codec's output (without audio) or chunk container.
 pub fn muxer(codec: Codec, container: Container) -> Result<&'static str, RenderError> {
-    let extension = match container {
-        Container::Output => codec.extension(),
-        Container::Chunk => codec.chunk_extension(),
-    };
+    match container {
+        Container::Output => output_muxer(codec, None),
+        Container::Chunk => muxer_for_extension(codec, codec.chunk_extension()),
+    }
+}
+
+/// FFmpeg's muxer name for a codec's output carrying `audio` (`None`: no audio stream): PCM
+/// makes an MP4 or WebM output Matroska ([`Codec::output_extension`]).
+pub fn output_muxer(codec: Codec, audio: Option<AudioCodec>) -> Result<&'static str, RenderError> {
+    muxer_for_extension(codec, codec.output_extension(audio))
+}
+
+/// The muxer of `container` for `codec` when its audio stream is `audio` (decides only an
+/// output's container).
+pub fn muxer_with_audio(
+    codec: Codec,
+    container: Container,
+    audio: Option<AudioCodec>,
+) -> Result<&'static str, RenderError> {
+    match container {
+        Container::Output => output_muxer(codec, audio),
+        Container::Chunk => muxer(codec, Container::Chunk),
+    }
+}
+
+fn muxer_for_extension(codec: Codec, extension: &str) -> Result<&'static str, RenderError> {
     match extension {
         "mp4" => Ok("mp4"),
         "mov" => Ok("mov"),

@@ -23,7 +23,7 @@ use crate::encode::audio::mix::MixedAudio;
 use crate::encode::audio::source::Resampler;
 use crate::encode::audio::{AudioSettings, SAMPLE_RATE, frame_start_sample};
 use crate::encode::delivery::Delivery;
-use crate::encode::{Container, audio_file_muxer, codec_tag, gif, muxer};
+use crate::encode::{Container, audio_file_muxer, codec_tag, gif, muxer_with_audio, output_muxer};
 use crate::error::RenderError;
 use crate::ffmpeg::init;
 
@@ -288,7 +288,9 @@ pub fn concat_with(
     separate_audio: Option<&Path>,
 ) -> Result<Joined, RenderError> {
     init();
-    let muxer = muxer(codec, Container::Output)?;
+    // The output's container follows the audio asked for (PCM: Matroska), whether or not a
+    // chunk was heard, so it is what planning named the output after.
+    let muxer = output_muxer(codec, audio.filter(|_| separate_audio.is_none()).map(|a| a.codec))?;
     let first = chunks.first().ok_or_else(|| RenderError::InvalidInput("no chunks to join".into()))?;
     if separate_audio.is_some() && (codec.is_audio_only() || codec == Codec::Gif || audio.is_none()) {
         return Err(RenderError::InvalidInput(format!(
@@ -466,7 +468,7 @@ pub fn write_audio(
     target: AudioTarget,
 ) -> Result<u64, RenderError> {
     init();
-    let muxer = muxer(codec, container)?;
+    let muxer = muxer_with_audio(codec, container, target.output_codec())?;
     let mut output = format::output_as(out, muxer).map_err(|e| stitching(format!("creating {}", out.display()), e))?;
     let mut encoder = AudioEncoder::add(&mut output, target)?;
     write_header(&mut output, muxer)?;
@@ -498,7 +500,7 @@ pub fn mux_audio(
     target: AudioTarget,
 ) -> Result<Joined, RenderError> {
     init();
-    let muxer = muxer(codec, container)?;
+    let muxer = muxer_with_audio(codec, container, target.output_codec())?;
     let mut output = format::output_as(out, muxer).map_err(|e| stitching(format!("creating {}", out.display()), e))?;
     let copy = VideoCopy::add(&mut output, video, codec, muxer)?;
     let mut encoder = AudioEncoder::add(&mut output, target)?;
@@ -548,8 +550,8 @@ fn frame_duration(frame_rate: Rational, time_base: Rational) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::ImageKind;
     use crate::encode::video::{VideoEncoder, VideoSettings};
+    use crate::encode::{ImageKind, muxer};
 
     /// A PNG of a flat colour.
     fn png(width: u32, height: u32, shade: u8) -> Vec<u8> {
@@ -574,6 +576,7 @@ mod tests {
             preset: "veryfast".into(),
             pixel_format: None,
             container: Container::Chunk,
+            audio: None,
             delivery: Delivery::default(),
         };
         let mut encoder = VideoEncoder::create(&path, &settings, ImageKind::Png).unwrap();

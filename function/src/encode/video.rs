@@ -15,12 +15,12 @@ use ffmpeg::util::frame;
 use ffmpeg::{Dictionary, Packet, Rational};
 use ffmpeg_next as ffmpeg;
 
-use remotion_protocol::media::{Codec, PixelFormat};
+use remotion_protocol::media::{AudioCodec, Codec, PixelFormat};
 
 use crate::encode::colour::JpegToVideo;
 use crate::encode::delivery::{Colour, Delivery};
 use crate::encode::gif::{self, FrameStore};
-use crate::encode::{Container, ImageKind, codec_tag, fps_rational, muxer, working_file};
+use crate::encode::{Container, ImageKind, codec_tag, fps_rational, muxer_with_audio, working_file};
 use crate::error::RenderError;
 use crate::ffmpeg::init;
 
@@ -176,6 +176,9 @@ pub struct VideoSettings {
     pub pixel_format: Option<PixelFormat>,
     /// Container.
     pub container: Container,
+    /// The output's audio codec, when it has audio: PCM makes an MP4 or WebM output Matroska
+    /// ([`crate::encode::output_muxer`]). Chunks ignore it.
+    pub audio: Option<AudioCodec>,
     /// Bit rates, colour space, ProRes profile, GIF loops (Remotion's delivery options).
     pub delivery: Delivery,
 }
@@ -310,7 +313,7 @@ impl Encoder {
                 settings.height
             )));
         }
-        let muxer = muxer(settings.codec, settings.container)?;
+        let muxer = muxer_with_audio(settings.codec, settings.container, settings.audio)?;
         let mut output =
             format::output_as(path, muxer).map_err(|e| encoding(&format!("creating {}", path.display()), e))?;
         let codec = ffmpeg::encoder::find_by_name(setup.encoder)
@@ -501,6 +504,7 @@ mod tests {
             preset: "medium".into(),
             pixel_format: Some(PixelFormat::Yuva420p),
             container: Container::Output,
+            audio: None,
             delivery: Delivery::default(),
         };
         match VideoEncoder::create(&dir.path().join("x.webm"), &settings, ImageKind::Jpeg) {
@@ -522,6 +526,7 @@ mod tests {
             preset: "ultrafast".into(),
             pixel_format: None,
             container: Container::Output,
+            audio: None,
             delivery: Delivery::default(),
         };
         match VideoEncoder::create(&dir.path().join("x.mp4"), &settings, ImageKind::Png) {

@@ -510,7 +510,9 @@ async fn render<I: ChunkInvoker>(
             let dir = tempfile::tempdir().map_err(|e| RenderError::io("creating a folder for the chunks", e))?;
             let files = unless_cancelled(&signal, output::download_chunks(s3, bucket, &chunk_keys, dir.path())).await?;
             progress.lock().s3.read_requests += chunk_keys.len() as u64;
-            let out = dir.path().join(format!("out.{}", request.encoding.codec.extension()));
+            let separate = request.output.separate_audio_key.is_some();
+            let (extension, content_type) = output::output_format(&request.encoding, separate)?;
+            let out = dir.path().join(format!("out.{extension}"));
             // Audio-only outputs have no frames to count: their length is the frames' samples.
             let expected = match request.encoding.codec.is_audio_only() {
                 true => {
@@ -531,7 +533,7 @@ async fn render<I: ChunkInvoker>(
             let uploading = std::time::Instant::now();
             progress.stage(Stage::Uploading).await?;
             let destination = output::Destination::of(&request.output, bucket, s3)?;
-            let options = destination.upload_options(&request.output, request.encoding.codec.content_type(), id)?;
+            let options = destination.upload_options(&request.output, content_type, id)?;
             let size_bytes = unless_cancelled(&signal, destination.upload(&output_key, &out, &options)).await?;
             progress.lock().s3.write_requests += size_bytes.div_ceil(16 * 1024 * 1024).max(1) + 1;
             let separate_audio = match (&request.output.separate_audio_key, &separate_audio) {

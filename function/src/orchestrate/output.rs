@@ -64,6 +64,20 @@ pub enum Expected {
     Samples(u64),
 }
 
+/// The output's extension and Content-Type: the codec's, or Matroska's when its audio is PCM
+/// (Remotion's file extension map). Audio written to a separate file leaves the video
+/// without audio, in the codec's own container.
+pub fn output_format(
+    encoding: &remotion_protocol::payload::EncodingSettings,
+    separate_audio: bool,
+) -> Result<(&'static str, &'static str), RenderError> {
+    let audio = match separate_audio {
+        true => None,
+        false => AudioSettings::from_encoding(encoding)?.map(|a| a.codec),
+    };
+    Ok((encoding.codec.output_extension(audio), encoding.codec.output_content_type(audio)))
+}
+
 /// Joins chunk files into the output file (video copied, the chunks' audio encoded once in
 /// the requested audio codec, into `separate_audio` instead when given); checks that every
 /// frame is there once.

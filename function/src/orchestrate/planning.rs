@@ -19,7 +19,7 @@ use crate::capture::page::ResolvedComposition;
 use crate::capture::site::open_site;
 use crate::encode::audio::AudioSettings;
 use crate::encode::video::check_frames;
-use crate::encode::{Container, ImageKind, muxer};
+use crate::encode::{Container, ImageKind, muxer, output_muxer};
 use crate::error::RenderError;
 use crate::props::read_payload_props;
 use crate::storage;
@@ -61,8 +61,9 @@ pub(super) async fn plan(
         }
         None => {
             check_encoding(&encoding)?;
-            let key =
-                output::output_key(request, id, composition.default_out_name.as_deref(), encoding.codec.extension())?;
+            let separate = request.output.separate_audio_key.is_some();
+            let (extension, _) = output::output_format(&encoding, separate)?;
+            let key = output::output_key(request, id, composition.default_out_name.as_deref(), extension)?;
             if let Some(audio_key) = &request.output.separate_audio_key {
                 output::check_separate_audio(audio_key, &encoding, &key)?;
             }
@@ -133,8 +134,9 @@ pub(super) async fn plan(
 /// Refuses what cannot be encoded before any chunk runs.
 fn check_encoding(encoding: &remotion_protocol::payload::EncodingSettings) -> Result<(), RenderError> {
     muxer(encoding.codec, Container::Output)?;
-    check_frames(encoding.pixel_format, ImageKind::of(encoding.image_format))?;
     let audio = AudioSettings::from_encoding(encoding)?;
+    output_muxer(encoding.codec, audio.map(|a| a.codec))?;
+    check_frames(encoding.pixel_format, ImageKind::of(encoding.image_format))?;
     if encoding.codec.is_audio_only() && audio.is_none() {
         return Err(RenderError::InvalidInput(format!(
             "{} renders are audio only: they cannot be muted",

@@ -244,16 +244,26 @@ async fn gop_size_bounds_the_distance_between_keyframes() {
 }
 
 #[tokio::test]
-async fn prefer_lossless_writes_pcm_where_the_container_carries_it() {
+async fn prefer_lossless_writes_pcm_into_quicktime_or_matroska() {
     let dir = tempfile::tempdir().unwrap();
     let mov = dir.path().join("lossless.mov");
     let args = ["--frames", "0-29", "--prefer-lossless"];
     cli("WithAudio", &[&args[..], &["--codec", "prores", "--prores-profile", "proxy"]].concat(), &mov).unwrap();
     assert_eq!(probe(&mov, "a", "stream=codec_name,sample_rate,channels"), "pcm_s16le,48000,2");
-    // Remotion would write Matroska; this renderer's MP4 cannot carry PCM: refused, saying so.
+    // MP4 and WebM cannot carry PCM: as Remotion, the video goes into Matroska.
+    let mkv = dir.path().join("lossless.mkv");
+    cli("WithAudio", &[&args[..], &["--codec", "h264"]].concat(), &mkv).unwrap();
+    assert_eq!(probe(&mkv, "a", "stream=codec_name,sample_rate,channels"), "pcm_s16le,48000,2");
+    assert_eq!(probe(&mkv, "v", "stream=codec_name"), "h264");
+    let format = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "format=format_name", "-of", "csv=p=0"])
+        .arg(&mkv)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&format.stdout).trim().trim_matches('"'), "matroska,webm");
     let mp4 = cli("WithAudio", &[&args[..], &["--codec", "h264"]].concat(), &dir.path().join("x.mp4"));
     let message = mp4.unwrap_err();
-    assert!(message.contains("preferLossless chose pcm-16") && message.contains("prores or wav"), "{message}");
+    assert!(message.contains("Matroska") && message.contains(".mkv"), "{message}");
     let conflict = cli(
         "WithAudio",
         &[&args[..], &["--codec", "prores", "--audio-codec", "aac"]].concat(),
@@ -319,20 +329,22 @@ async fn a_launch_stitches_its_chunks_with_the_delivery_options() {
     let every = keyframes(&mp4);
     assert!([0, 30, 60].iter().all(|k| every.contains(k)) && longest_gop(&every, 90) <= 10, "{every:?}");
 
-    // preferLossless through the protocol: the enforced track of a ProRes render is PCM.
-    let lossless = launch(
-        "deliverymov",
-        json!({"codec": "prores", "proResProfile": "proxy", "enforceAudioTrack": true, "preferLossless": true}),
-        29,
-        "mov",
-    );
+    // preferLossless through the protocol: the enforced track of an h264 render in three
+    // chunks is PCM, in a Matroska file.
+    let lossless =
+        launch("deliverymkv", json!({"codec": "h264", "enforceAudioTrack": true, "preferLossless": true}), 29, "mkv");
     let answer = remotion_tests::lambda::invoke(&env.lambda().client(), orchestrator, &lossless).await.unwrap();
-    answer.expect("the prores launch succeeds");
-    let done = progress(&s3, &bucket, "deliverymov").await;
-    assert_eq!(done.stage, Stage::Done, "{done:?}");
-    let mov = dir.path().join("out.mov");
-    download(&s3, &bucket, &done.output.expect("an output").key, &mov).await;
-    assert_eq!(probe(&mov, "a", "stream=codec_name,sample_rate"), "pcm_s16le,48000");
+    answer.expect("the lossless launch succeeds");
+    let done = progress(&s3, &bucket, "deliverymkv").await;
+    assert_eq!((done.stage, done.chunks_total), (Stage::Done, 3), "{done:?}");
+    let output = done.output.expect("an output");
+    assert_eq!(output.content_type, "video/x-matroska");
+    let mkv = dir.path().join("out.mkv");
+    download(&s3, &bucket, &output.key, &mkv).await;
+    assert_eq!(probe(&mkv, "a", "stream=codec_name,sample_rate"), "pcm_s16le,48000");
+    assert_eq!(probe(&mkv, "v", "stream=codec_name,nb_read_frames").split(',').next(), Some("h264"));
+    let duration: f64 = probe(&mkv, "a", "stream=duration").parse().unwrap_or(0.0);
+    eprintln!("lossless Matroska audio: {duration} s");
 
     // A GIF in three chunks, played three times in all.
     let gif = launch("deliverygif", json!({"codec": "gif", "numberOfGifLoops": 2}), 11, "gif");
@@ -346,5 +358,5 @@ async fn a_launch_stitches_its_chunks_with_the_delivery_options() {
     for p in &mut processes {
         p.check_alive("render function").unwrap();
     }
-    eprintln!("delivery launches: h264 + prores + gif in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!("delivery launches: h264, lossless h264 and gif in {:.1} s", started.elapsed().as_secs_f64());
 }

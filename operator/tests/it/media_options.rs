@@ -1,6 +1,6 @@
 //! Remotion's keyframe, lossless-audio and media-limit options from `kubectl apply` to the
-//! output: `gopSize` places the video's keyframes, `preferLossless` makes a ProRes render's
-//! audio PCM, and the media limits reach the page (`mediaCacheSizeInBytes`, which the `Emits`
+//! output: `gopSize` places the video's keyframes, `preferLossless` makes an h264 render's
+//! audio PCM in a Matroska file, and the media limits reach the page (`mediaCacheSizeInBytes`, which the `Emits`
 //! fixture reports back in an artifact) and the function's `<OffthreadVideo>` frame server
 //! (`offthreadVideoThreads`, `offthreadVideoCacheSizeInBytes`, in its log).
 
@@ -62,10 +62,10 @@ async fn keyframes_lossless_audio_and_media_limits_reach_the_output() -> Result<
                        "mediaCacheSizeInBytes": 600_000_000u64, "offthreadVideoThreads": 1,
                        "offthreadVideoCacheSizeInBytes": 50_000_000u64});
     world.create_job("keyframes", video).await?;
-    // A silent 10-frame ProRes whose enforced audio track is lossless.
-    let prores = json!({"composition": "Tiny", "codec": "prores", "proResProfile": "proxy", "frameRange": {"start": 0, "end": 9},
-                        "enforceAudioTrack": true, "preferLossless": true});
-    world.create_job("lossless", prores).await?;
+    // A silent 10-frame h264 whose enforced audio track is lossless: PCM, in Matroska.
+    let lossless = json!({"composition": "Tiny", "codec": "h264", "frameRange": {"start": 0, "end": 9},
+                          "enforceAudioTrack": true, "preferLossless": true});
+    world.create_job("lossless", lossless).await?;
 
     let job = world.wait_phase("keyframes", RenderPhase::Succeeded, Duration::from_secs(240)).await?;
     let mp4 = dir.path().join("keyframes.mp4");
@@ -105,10 +105,16 @@ async fn keyframes_lossless_audio_and_media_limits_reach_the_output() -> Result<
     ensure!(limited, "the function applied the job's OffthreadVideo limits:\n{log}");
 
     let job = world.wait_phase("lossless", RenderPhase::Succeeded, Duration::from_secs(240)).await?;
-    let mov = dir.path().join("lossless.mov");
-    std::fs::write(&mov, output(&world, &job).await?)?;
-    let audio = ffprobe(&mov, "a", "stream=codec_name,sample_rate")?;
+    let status = job.status.clone().context("status")?;
+    let out = status.output.clone().context("output")?;
+    let id = status.render_id.clone().context("render id")?;
+    assert_eq!(out.s3_uri, format!("s3://{}/renders/{id}/out.mkv", world.bucket));
+    assert_eq!(out.content_type, "video/x-matroska");
+    let mkv = dir.path().join("lossless.mkv");
+    std::fs::write(&mkv, output(&world, &job).await?)?;
+    let audio = ffprobe(&mkv, "a", "stream=codec_name,sample_rate")?;
     assert_eq!(audio["streams"][0]["codec_name"], "pcm_s16le", "{audio}");
+    assert_eq!(ffprobe(&mkv, "v", "stream=codec_name")?["streams"][0]["codec_name"], "h264");
     eprintln!(
         "keyframes, lossless audio and media limits through the operator: {:.1} s",
         started.elapsed().as_secs_f64()

@@ -10,7 +10,7 @@ use super::Phase::Create;
 use super::{Case, case};
 
 const GOP: &str = "gopSize applies to videos of codec h264, h265, vp8 or vp9";
-const LOSSLESS: &str = "preferLossless picks pcm-16 audio, which this renderer writes with codec prores or wav only (an MP4 or WebM cannot carry it; stills, GIFs and image sequences have no audio)";
+const LOSSLESS: &str = "preferLossless picks pcm-16 audio: stills, GIFs and image sequences have none, and for lossless audio alone use codec wav instead of mp3 or aac";
 const LOSSLESS_CONFLICT: &str = "preferLossless asks for pcm-16 audio: remove audioCodec or preferLossless";
 
 pub(super) fn cases() -> Vec<Case> {
@@ -40,12 +40,19 @@ pub(super) fn cases() -> Vec<Case> {
             Rule(GOP),
         ),
         case(
-            "rj-prefer-lossless-mp4",
-            "renderjob-video.yaml",
+            "rj-prefer-lossless-gif",
+            "renderjob-gif.yaml",
             Create,
-            json!({"spec": {"codec": "prores", "crf": null, "x264Preset": null, "audioCodec": null,
-                            "preferLossless": true}}),
-            json!({"spec": {"audioCodec": null, "preferLossless": true}}),
+            json!({"spec": {"codec": "h264", "everyNthFrame": null, "preferLossless": true}}),
+            json!({"spec": {"preferLossless": true}}),
+            Rule(LOSSLESS),
+        ),
+        case(
+            "rj-prefer-lossless-still",
+            "renderjob-still.yaml",
+            Create,
+            json!({"spec": {"preferLossless": false}}),
+            json!({"spec": {"preferLossless": true}}),
             Rule(LOSSLESS),
         ),
         case(

@@ -56,6 +56,14 @@ fn encoder_for(target: AudioTarget, muxer: &str) -> (&'static str, Sample, Dicti
 }
 
 impl AudioTarget {
+    /// The output's audio codec; `None` for a chunk.
+    pub fn output_codec(self) -> Option<AudioCodec> {
+        match self {
+            AudioTarget::Output(settings) => Some(settings.codec),
+            AudioTarget::Chunk => None,
+        }
+    }
+
     /// Sample rate of the stream: the output's, or the mix's for a chunk.
     fn sample_rate(self) -> u32 {
         match self {

@@ -101,7 +101,7 @@ impl AudioSettings {
         let settings = Self { codec: audio_codec, bitrate, sample_rate };
         encoder::check_sample_rate(settings)?;
         // Chunk renderers check too, so a launch fails on its first chunk, not after the last.
-        if let Ok(muxer) = crate::encode::muxer(codec, crate::encode::Container::Output) {
+        if let Ok(muxer) = crate::encode::output_muxer(codec, Some(audio_codec)) {
             encoder::check_container(settings, muxer)?;
         }
         Ok(Some(settings))
@@ -129,27 +129,13 @@ impl AudioSettings {
         muted: bool,
     ) -> Result<Option<Self>, RenderError> {
         let chosen = preferred_audio_codec(codec, audio_codec, prefer_lossless)?;
-        Self::for_codec(codec, chosen, bitrate, sample_rate, muted).map_err(|e| match e {
-            // The container check names the audio codec; say where it came from.
-            RenderError::InvalidInput(m)
-                if prefer_lossless && audio_codec.is_none() && m.contains("cannot be written") =>
-            {
-                RenderError::InvalidInput(format!(
-                    "preferLossless chose pcm-16 audio, which {} output ({}) cannot carry in render function {}: \
-                     remove preferLossless, or render codec prores or wav",
-                    codec.as_str(),
-                    codec.extension(),
-                    crate::versions::FUNCTION_VERSION
-                ))
-            }
-            other => other,
-        })
+        Self::for_codec(codec, chosen, bitrate, sample_rate, muted)
     }
 }
 
 /// The audio codec asked for: `audio_codec`, else with `prefer_lossless` (Remotion's
 /// `preferLossless`) the codec's lossless one, pcm-16 for every codec with audio, as in
-/// Remotion; `None` leaves the codec's default. An `audio_codec` other than pcm-16 conflicts
+/// Remotion (an MP4 or WebM output then becomes Matroska); `None` leaves the codec's default. An `audio_codec` other than pcm-16 conflicts
 /// with `prefer_lossless` (Remotion's docs and code disagree on which wins): refused.
 pub fn preferred_audio_codec(
     codec: Codec,
@@ -221,16 +207,14 @@ mod tests {
             Err(RenderError::InvalidInput(m)) => assert!(m.contains("opus"), "{m}"),
             other => panic!("expected InvalidInput, got {other:?}"),
         }
-        // PCM goes into QuickTime; this FFmpeg (5.1) cannot put it into MP4.
+        // PCM goes into QuickTime, and into Matroska instead of MP4 or WebM.
         assert!(AudioSettings::for_codec(Codec::Prores, Some(AudioCodec::Pcm16), None, None, false).is_ok());
-        match AudioSettings::for_codec(Codec::H264, Some(AudioCodec::Pcm16), None, None, false) {
-            Err(RenderError::InvalidInput(m)) => assert!(m.contains("pcm-16") && m.contains("mp4"), "{m}"),
-            other => panic!("expected InvalidInput, got {other:?}"),
-        }
+        assert!(AudioSettings::for_codec(Codec::H264, Some(AudioCodec::Pcm16), None, None, false).is_ok());
+        assert!(AudioSettings::for_codec(Codec::Vp9, Some(AudioCodec::Pcm16), None, None, false).is_ok());
     }
 
     #[test]
-    fn prefer_lossless_picks_pcm_where_the_container_takes_it() {
+    fn prefer_lossless_picks_pcm() {
         let lossless = |codec, audio| {
             let mut encoding: EncodingSettings = serde_json::from_value(serde_json::json!({"codec": codec})).unwrap();
             encoding.audio_codec = audio;
@@ -240,12 +224,11 @@ mod tests {
         assert_eq!(lossless("prores", None).unwrap().unwrap().codec, AudioCodec::Pcm16);
         assert_eq!(lossless("wav", None).unwrap().unwrap().codec, AudioCodec::Pcm16);
         assert_eq!(lossless("gif", None).unwrap(), None, "no audio to prefer anything for");
-        for codec in ["h264", "h265", "vp9"] {
-            match lossless(codec, None) {
-                Err(RenderError::InvalidInput(m)) => assert!(m.contains("preferLossless chose pcm-16"), "{m}"),
-                other => panic!("expected InvalidInput, got {other:?}"),
-            }
+        for codec in ["h264", "h265", "vp8", "vp9"] {
+            assert_eq!(lossless(codec, None).unwrap().unwrap().codec, AudioCodec::Pcm16, "{codec}");
         }
+        // An mp3 render is MP3: Remotion writes a WAV instead, here codec wav does.
+        assert!(lossless("mp3", None).is_err());
         match lossless("prores", Some(AudioCodec::Aac)) {
             Err(RenderError::InvalidInput(m)) => assert!(m.contains("audioCodec is aac"), "{m}"),
             other => panic!("expected InvalidInput, got {other:?}"),
