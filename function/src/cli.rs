@@ -10,17 +10,19 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use remotion_protocol::media::{AudioCodec, Codec, ColorSpace, PixelFormat, ProResProfile};
+use remotion_protocol::payload::CompositionOverrides;
 
 use crate::capture::browser::{Browser, BrowserOptions};
-use crate::capture::compositions::list_compositions;
+use crate::capture::compositions::{list_compositions, overridden, resolve_composition};
 use crate::capture::page::Capture;
+use crate::capture::page::ResolvedComposition;
 use crate::capture::site::Site;
-use crate::capture::still::{StillRequest, render_still};
+use crate::capture::still::{StillRequest, render_resolved_still, still_frame};
 use crate::encode::audio::AudioSettings;
 use crate::encode::delivery::{Delivery, MAX_GOP_SIZE, RateControl};
 use crate::encode::{Container, ImageKind};
 use crate::props::read_props;
-use crate::render::{Progress, VideoRequest, render_video};
+use crate::render::{Progress, VideoRequest, render_frames};
 
 #[derive(Parser)]
 #[command(name = "remotion-function", version, about = "Render Remotion bundles with headless Chromium and FFmpeg")]
@@ -44,9 +46,12 @@ enum Command {
         /// Composition id.
         #[arg(long)]
         composition: String,
-        /// Frame to render.
-        #[arg(long, default_value_t = 0)]
-        frame: u64,
+        /// Frame to render; negative counts from the end (-1 is the last frame).
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+        frame: i64,
+        /// Remotion's composition overrides.
+        #[command(flatten)]
+        overrides: OverrideArgs,
         /// Image format.
         #[arg(long, value_enum, default_value_t = StillFormat::Png)]
         image_format: StillFormat,
@@ -67,6 +72,9 @@ enum Command {
         /// Composition id.
         #[arg(long)]
         composition: String,
+        /// Remotion's composition overrides.
+        #[command(flatten)]
+        overrides: OverrideArgs,
         /// Codec; the output's container follows it (mp4, webm, mov, gif; mp3, aac and wav are
         /// audio only).
         #[arg(long, value_enum, default_value_t = VideoCodec::H264)]
@@ -177,6 +185,53 @@ impl DeliveryArgs {
 fn parse_remotion_name<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
     serde_json::from_value(serde_json::Value::String(s.to_owned()))
         .map_err(|_| format!("{s:?} is not one of Remotion's values for this option"))
+}
+
+/// Remotion's composition overrides (`forceWidth`, `forceHeight`, `forceFps`,
+/// `forceDurationInFrames`), under its CLI's flag names.
+#[derive(clap::Args)]
+struct OverrideArgs {
+    /// Width of the composition, px, instead of what it declares.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16384))]
+    width: Option<u32>,
+    /// Height of the composition, px.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16384))]
+    height: Option<u32>,
+    /// Frames per second (1–1000).
+    #[arg(long)]
+    fps: Option<f64>,
+    /// Length of the composition, frames (frame ranges and a still's frame count within it).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    duration: Option<u64>,
+}
+
+impl OverrideArgs {
+    fn overrides(&self) -> Result<CompositionOverrides> {
+        if let Some(fps) = self.fps
+            && !(1.0..=1000.0).contains(&fps)
+        {
+            anyhow::bail!("--fps {fps} is outside 1–1000");
+        }
+        Ok(CompositionOverrides {
+            width: self.width,
+            height: self.height,
+            fps: self.fps,
+            duration_in_frames: self.duration,
+        })
+    }
+}
+
+/// `id` of the site resolved for the props, with `overrides` applied.
+async fn resolved(
+    browser: &Browser,
+    site: &Site,
+    id: &str,
+    props: &str,
+    timeout: Duration,
+    overrides: &CompositionOverrides,
+) -> Result<ResolvedComposition> {
+    let composition = resolve_composition(browser, site, id, props, timeout).await?;
+    Ok(overridden(composition, overrides))
 }
 
 /// The site, its props and the page timeout: what every command needs.
@@ -336,14 +391,29 @@ async fn run(cli: Cli) -> Result<()> {
             browser.close().await;
             println!("{}", serde_json::to_string_pretty(&result?)?);
         }
-        Command::Still { site, composition, frame, image_format, jpeg_quality, scale, out } => {
+        Command::Still { site, composition, frame, overrides, image_format, jpeg_quality, scale, out } => {
             let started = Instant::now();
+            let overrides = overrides.overrides()?;
             prepare_output(&out)?;
             let (props, opened, browser) = site.open().await?;
+            let resolved = match resolved(&browser, &opened, &composition, &props, site.timeout(), &overrides).await {
+                Ok(resolved) => resolved,
+                Err(e) => {
+                    browser.close().await;
+                    return Err(e);
+                }
+            };
+            let index = match still_frame(frame, &resolved) {
+                Ok(index) => index,
+                Err(e) => {
+                    browser.close().await;
+                    return Err(e.into());
+                }
+            };
             let request = StillRequest {
                 composition,
                 serialized_props: props,
-                frame,
+                frame: index,
                 format: match image_format {
                     StillFormat::Png => Capture::Png,
                     StillFormat::Jpeg => Capture::Jpeg(jpeg_quality),
@@ -353,14 +423,14 @@ async fn run(cli: Cli) -> Result<()> {
                 scale,
                 timeout: site.timeout(),
             };
-            let result = render_still(&browser, &opened, &request).await;
+            let result = render_resolved_still(&browser, &opened, &request, resolved).await;
             browser.close().await;
             let still = result?;
             std::fs::write(&out, &still.image).with_context(|| format!("writing {}", out.display()))?;
             eprintln!(
                 "{} frame {} ({}x{}) → {} ({} bytes) in {:.2} s",
                 still.composition.id,
-                frame,
+                index,
                 still.composition.width,
                 still.composition.height,
                 out.display(),
@@ -371,6 +441,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Render {
             site,
             composition,
+            overrides,
             codec,
             frames,
             concurrency,
@@ -390,6 +461,7 @@ async fn run(cli: Cli) -> Result<()> {
             out,
         } => {
             let delivery = delivery.delivery()?;
+            let overrides = overrides.overrides()?;
             prepare_output(&out)?;
             let audio = AudioSettings::preferring(
                 codec.into(),
@@ -430,7 +502,21 @@ async fn run(cli: Cli) -> Result<()> {
                 },
                 delivery,
             };
-            let result = render_video(&browser, &opened, &request, &out, progress_printer()).await;
+            let result = match resolved(
+                &browser,
+                &opened,
+                &request.composition,
+                &request.serialized_props,
+                request.timeout,
+                &overrides,
+            )
+            .await
+            {
+                Ok(composition) => render_frames(&browser, &opened, composition, &request, &out, progress_printer())
+                    .await
+                    .map_err(Into::into),
+                Err(e) => Err(e),
+            };
             browser.close().await;
             let summary = result?;
             let seconds = summary.elapsed.as_secs_f64();

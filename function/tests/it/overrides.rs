@@ -230,3 +230,52 @@ async fn a_still_of_frame_minus_one_is_the_last_frame() {
     }
     eprintln!("four stills: {:.1} s", started.elapsed().as_secs_f64());
 }
+
+/// Runs the function's CLI with `args`; its stderr when it fails.
+fn cli(args: &[&str]) -> Result<(), String> {
+    let output = Command::new(env!("CARGO_BIN_EXE_remotion-function"))
+        .args([args[0], "--serve-url", common::bundle("build").to_str().unwrap()])
+        .args(&args[1..])
+        .output()
+        .unwrap();
+    if output.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&output.stderr).into_owned()) }
+}
+
+/// The local CLI takes the overrides under Remotion's CLI names (`--width`, `--height`,
+/// `--fps`, `--duration`) and a still's frame counted from the end.
+#[tokio::test]
+async fn the_cli_forces_size_rate_and_length_and_counts_stills_from_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("forced.mp4");
+    let out = video.to_str().unwrap();
+    let forced = ["--width", "32", "--height", "48", "--fps", "15", "--duration", "20"];
+    cli(&[&["render", "--composition", "Tiny"][..], &forced, &["--codec", "h264", "--out", out]].concat()).unwrap();
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-count_frames"])
+        .args(["-show_entries", "stream=width,height,r_frame_rate,nb_read_frames", "-of", "csv=p=0"])
+        .arg(&video)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&probe.stdout).trim(),
+        "32,48,15/1,20",
+        "Tiny is 64x64 at 30 fps, 10,000 frames"
+    );
+
+    let still = |frame: &str, name: &str| {
+        let path = dir.path().join(name);
+        let args = [
+            &["still", "--composition", "Tiny", "--duration", "20", "--frame", frame, "--out"][..],
+            &[path.to_str().unwrap()],
+        ];
+        cli(&args.concat()).map(|()| std::fs::read(&path).unwrap())
+    };
+    let (last, nineteen, first) =
+        (still("-1", "last.png").unwrap(), still("19", "19.png").unwrap(), still("0", "0.png").unwrap());
+    assert_eq!(last, nineteen, "-1 is the last frame of the forced length");
+    assert_ne!(decode_png(&last).2, decode_png(&first).2, "and not the first, so the comparison can fail");
+    let error = still("-21", "x.png").unwrap_err();
+    assert!(error.contains("frame -21 is out of range") && error.contains("-1 is the last"), "{error}");
+    let fps = cli(&["render", "--composition", "Tiny", "--fps", "0.5", "--out", out]).unwrap_err();
+    assert!(fps.contains("--fps 0.5 is outside 1–1000"), "{fps}");
+}
