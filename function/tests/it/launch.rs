@@ -136,8 +136,11 @@ async fn launch_renders_300_frames_in_chunks_into_a_frame_exact_video() {
     assert!(seen.iter().any(|d| d.stage == Stage::Rendering));
     assert_eq!((done.frames_total, done.frames_rendered, done.chunks_total, done.chunks_done), (300, 300, 4, 4));
     // The orchestrator renders chunks too (one from the start: 2 remote slots for 4 chunks),
-    // within its own invocation.
-    assert!(done.chunks_rendered_locally >= 1, "{done:?}");
+    // within its own invocation. A chunk retried after a crash changes who renders what (its
+    // retry may take the slot the orchestrator would have filled): then local rendering is
+    // not required here (`with_no_remote_slots_the_orchestrator_renders_every_chunk_itself`
+    // covers it on its own).
+    assert!(done.chunks_rendered_locally >= 1 || done.retries > 0, "{done:?}");
     assert_eq!(done.invocations, 1 + 4 - done.chunks_rendered_locally, "the orchestrator and the remote chunks");
     assert!(done.billed_milliseconds > 0 && done.accrued_usd > "0".parse().unwrap(), "{done:?}");
     assert_eq!(done.most_expensive_frame_ranges.len(), 4);
