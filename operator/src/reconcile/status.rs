@@ -73,6 +73,23 @@ pub fn owned_status_fields(entries: &[ManagedFieldsEntry], field_manager: &str) 
         .find_map(|e| e.fields_v1.as_ref().and_then(|f| f.0.get("f:status").cloned()))
 }
 
+/// Empties what [`needs_write`] never reads of `entry`'s fields: the fields inside each
+/// condition (it compares conditions by their `type` key only). A cache holding thousands of
+/// objects keeps their owned-fields trees; each condition's node is a map of its own.
+pub fn shrink_owned_fields(entry: &mut ManagedFieldsEntry) {
+    let conditions = entry
+        .fields_v1
+        .as_mut()
+        .and_then(|f| f.0.get_mut("f:status"))
+        .and_then(|s| s.get_mut("f:conditions"))
+        .and_then(Value::as_object_mut);
+    for (key, fields) in conditions.into_iter().flatten() {
+        if key.starts_with("k:") {
+            *fields = Value::Object(Map::new());
+        }
+    }
+}
+
 /// Whether applying `desired` would change anything but condition timestamps.
 ///
 /// `live` is the live status; `owned` the `f:status` node of this manager's managed fields.
@@ -181,5 +198,44 @@ mod tests {
         // We owned the Extra condition and drop it now.
         let owned_extra = json!({"f:conditions": {"k:{\"type\":\"Ready\"}": {}, "k:{\"type\":\"Extra\"}": {}}});
         assert!(needs_write(&desired, Some(&live), Some(&owned_extra)));
+    }
+
+    #[test]
+    fn shrunk_owned_fields_give_the_same_answers() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::FieldsV1;
+        let condition = |t: &str| {
+            (
+                format!("k:{{\"type\":\"{t}\"}}"),
+                json!({".": {}, "f:lastTransitionTime": {}, "f:message": {}, "f:reason": {}, "f:status": {}, "f:type": {}}),
+            )
+        };
+        let (ready_key, ready_fields) = condition("Ready");
+        let (extra_key, extra_fields) = condition("Extra");
+        let tree = json!({"f:status": {"f:bucketName": {}, "f:url": {}, "f:progress": {"f:percent": {}},
+                         "f:conditions": {".": {}, ready_key.clone(): ready_fields, extra_key.clone(): extra_fields}}});
+        let mut entry = ManagedFieldsEntry {
+            manager: Some("m".into()),
+            subresource: Some("status".into()),
+            fields_v1: Some(FieldsV1(tree.clone())),
+            ..Default::default()
+        };
+        shrink_owned_fields(&mut entry);
+        let shrunk = entry.fields_v1.as_ref().unwrap().0.clone();
+        assert_eq!(shrunk["f:status"]["f:conditions"][&ready_key], json!({}));
+        assert_eq!(shrunk["f:status"]["f:progress"], json!({"f:percent": {}}), "only conditions' insides go");
+        let live = json!({"bucketName": "b", "url": "u", "progress": {"percent": 2},
+                          "conditions": [ready("True", "t"), {"type": "Extra", "status": "True"}]});
+        for desired in [
+            json!({"bucketName": "b", "url": "u", "progress": {"percent": 2}, "conditions": [ready("True", "t"), {"type": "Extra", "status": "True"}]}),
+            json!({"bucketName": "b", "url": "u", "progress": {"percent": 2}, "conditions": [ready("True", "t")]}),
+            json!({"bucketName": "b", "progress": {"percent": 2}, "conditions": [ready("True", "t"), {"type": "Extra", "status": "True"}]}),
+            json!({"bucketName": "b", "url": "u", "progress": {"percent": 3}, "conditions": [ready("False", "t"), {"type": "Extra", "status": "True"}]}),
+        ] {
+            assert_eq!(
+                needs_write(&desired, Some(&live), tree.get("f:status")),
+                needs_write(&desired, Some(&live), shrunk.get("f:status")),
+                "{desired}"
+            );
+        }
     }
 }

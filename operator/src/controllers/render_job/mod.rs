@@ -140,12 +140,13 @@ const SHARED_EVENT_BUFFER: usize = 1024;
 
 /// What the cache keeps of a RenderJob: everything but the field managers' records, except the
 /// one of this controller's status writes (which tells [`apply_status`](crate::reconcile::apply_status)
-/// which fields it owns) and kubectl's copy of the last applied spec. Those records made up
-/// about half of a cached job.
+/// which fields it owns, and of which only as much is kept as it reads) and kubectl's copy of
+/// the last applied spec. Those records made up about half of a cached job.
 fn trim_cached_job(job: &mut DeserializeGuard<RenderJob>) {
     let meta = job.meta_mut();
     if let Some(entries) = meta.managed_fields.as_mut() {
         entries.retain(|entry| entry.manager.as_deref() == Some(FIELD_MANAGER));
+        entries.iter_mut().for_each(crate::reconcile::status::shrink_owned_fields);
     }
     if let Some(annotations) = meta.annotations.as_mut() {
         annotations.remove(LAST_APPLIED);
