@@ -417,7 +417,12 @@ async fn a_render_takes_the_remote_slots_its_allotment_gives() {
     let done = progress(&s3, &bucket, "allotted").await.unwrap();
     assert_eq!((done.stage, done.chunks_done, done.frames_rendered), (Stage::Done, 4, 60), "{done:?}");
     assert!(done.chunks_rendered_locally < 4, "the renderers took chunks: {done:?}");
-    assert_eq!(done.invocations, 1 + 4 - done.chunks_rendered_locally);
+    // One orchestrator and the remote chunks; under load an invocation that waited past the
+    // orchestrator's patience may still run after the orchestrator took its chunk (the chunk's
+    // key is written once either way), and a crashed chunk is invoked again.
+    let remote = 4 - done.chunks_rendered_locally;
+    let most = 1 + 4 + done.retries;
+    assert!((1 + remote..=most).contains(&done.invocations), "{done:?}");
     check_intro(&s3, &bucket, &response.output_key, 60, &[14, 15, 44, 45]).await;
     for p in &mut processes {
         p.check_alive("render function").unwrap();
