@@ -264,6 +264,29 @@ pub struct ProgressDocument {
     /// Why the render failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fatal: Option<FatalError>,
+    /// The remote chunk lane as the orchestrator runs it, once it renders chunks. The operator
+    /// gives slots taken from a render to another only once this shows them unused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_lane: Option<RemoteLane>,
+}
+
+/// The orchestrator's remote chunk lane: how many chunk invocations it may keep in flight and
+/// how many it has.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteLane {
+    /// The cap it obeys: the render's allotment as last read (or the launch's share).
+    pub cap: u32,
+    /// Chunk invocations running now (those a continuation follows included).
+    pub running: u32,
+}
+
+impl RemoteLane {
+    /// Whether the lane keeps within `chunk_slots`: it has read a cap that small and has no
+    /// more invocations running.
+    pub fn within(&self, chunk_slots: u32) -> bool {
+        self.cap <= chunk_slots && self.running <= chunk_slots
+    }
 }
 
 impl ProgressDocument {
@@ -385,5 +408,22 @@ mod tests {
         let json = serde_json::to_string(&doc).unwrap();
         let back: ProgressDocument = serde_json::from_str(&json).unwrap();
         assert_eq!(back, doc);
+    }
+
+    #[test]
+    fn a_remote_lane_is_within_a_share_once_it_has_read_it_and_drained_to_it() {
+        let lane: RemoteLane = serde_json::from_value(serde_json::json!({"cap": 3, "running": 3})).unwrap();
+        assert_eq!(lane, RemoteLane { cap: 3, running: 3 });
+        assert!(lane.within(3));
+        // The smaller share not read yet: the orchestrator may still start chunks up to 3.
+        assert!(!RemoteLane { cap: 3, running: 1 }.within(1));
+        // Read, but two invocations still run.
+        assert!(!RemoteLane { cap: 1, running: 2 }.within(1));
+        assert!(RemoteLane { cap: 1, running: 1 }.within(1));
+        assert!(RemoteLane { cap: 0, running: 0 }.within(0));
+        // Older orchestrators write no lane; the document still reads.
+        let doc: ProgressDocument =
+            serde_json::from_str(&serde_json::to_string(&ProgressDocument::new("r", 1)).unwrap()).unwrap();
+        assert_eq!(doc.remote_lane, None);
     }
 }

@@ -15,10 +15,10 @@ use crate::lambda_front::LambdaFront;
 use crate::process::{Reaper, Spawned, free_port, port_open, spawn_logged, wait_until};
 use crate::sandbox::{self, FunctionSize, Root};
 
-/// Function names the emulator serves: `remotion-render` plus `test-fn-00` … `test-fn-63`,
+/// Function names the emulator serves: `remotion-render` plus `test-fn-00` … `test-fn-71`,
 /// so that tests can each have a queue of their own.
 pub fn function_names() -> Vec<String> {
-    std::iter::once("remotion-render".to_owned()).chain((0..64).map(|i| format!("test-fn-{i:02}"))).collect()
+    std::iter::once("remotion-render".to_owned()).chain((0..72).map(|i| format!("test-fn-{i:02}"))).collect()
 }
 
 /// A running emulator.

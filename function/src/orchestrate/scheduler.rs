@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use remotion_protocol::payload::{ErrorKind, FrameSpan, RenderRequest, RenderResponse};
-use remotion_protocol::progress::ProgressError;
+use remotion_protocol::progress::{ProgressError, RemoteLane};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -451,6 +451,10 @@ pub async fn run_chunks<R: ChunkInvoker, L: ChunkInvoker, F: ChunkFollower>(
             start(Runner::Local(local.clone()), pending, now, deadline, &mut running);
             local_running = true;
         }
+        // What the operator waits to see before it gives slots taken from this render to
+        // another.
+        let lane = RemoteLane { cap: window.max as u32, running: remote_running as u32 };
+        progress.lock().doc.remote_lane = Some(lane);
         if running.is_empty() && queue.is_empty() {
             break Exit::Finished;
         }

@@ -13,6 +13,11 @@
 //! writes a Cancelled document, unless the props say `"ignoreCancel": true`.
 //! Input props (inline) tune it: `{"steps": 10, "intervalMs": 300}`.
 //!
+//! Like the real orchestrator it follows `renders/<id>/allotment.json` (read on every step) and
+//! reports its remote lane: the cap it read, and as many chunk invocations running as the cap
+//! it read one step earlier (it takes a step to drain to a smaller cap), at most the chunks
+//! left.
+//!
 //! Each `launch` received leaves `renders/<id>/fake-launches/<nanos>` so that tests can count
 //! launches; like the real function, a launch for a render that already has a progress
 //! document starts nothing and answers with the existing keys.
@@ -29,11 +34,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_sdk_s3::primitives::ByteStream;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use remotion_protocol::keys::{self, RenderId};
+use remotion_protocol::payload::Allotment;
 use remotion_protocol::payload::{
     ErrorKind, FrameSpan, InfoResponse, LaunchRequest, LaunchResponse, PROTOCOL_VERSION, Payload, SerializedProps,
 };
 use remotion_protocol::pricing::{self, FunctionShape, LambdaUsage, S3Usage};
-use remotion_protocol::progress::{FatalError, OutputInfo, ProgressDocument, ProgressError, Stage};
+use remotion_protocol::progress::{FatalError, OutputInfo, ProgressDocument, ProgressError, RemoteLane, Stage};
 use serde_json::Value;
 
 /// Bytes of the fake output.
@@ -95,6 +101,26 @@ impl Render {
             && self.s3.head_object().bucket(&self.request.bucket).key(keys::cancel(&self.id)).send().await.is_ok()
     }
 
+    /// The remote chunk slots the render's allotment gives, or the launch's.
+    async fn chunk_slots(&self) -> u32 {
+        let read = self.s3.get_object().bucket(&self.request.bucket).key(keys::allotment(&self.id)).send().await;
+        let allotment = match read {
+            Ok(object) => {
+                object.body.collect().await.ok().and_then(|b| serde_json::from_slice::<Allotment>(&b.into_bytes()).ok())
+            }
+            Err(_) => None,
+        };
+        allotment.map_or(self.request.renderer.max_concurrency, |a| a.chunk_slots)
+    }
+
+    /// The remote lane after a step: `cap` read now, the cap read a step earlier still
+    /// running, never more than the chunks left.
+    fn report_lane(&mut self, cap: u32, left: u64) {
+        let draining = self.doc.remote_lane.map_or(cap, |lane| lane.cap);
+        let running = u64::from(draining).min(left) as u32;
+        self.doc.remote_lane = Some(RemoteLane { cap, running });
+    }
+
     /// One step of rendering: a chunk done, its frames and billed time counted.
     fn render_step(&mut self, step: u64, steps: u64) {
         self.doc.stage = Stage::Rendering;
@@ -137,6 +163,8 @@ impl Render {
                 return Ok(response);
             }
             self.render_step(step, script.steps);
+            let cap = self.chunk_slots().await;
+            self.report_lane(cap, script.steps - step - 1);
             if script_name == "fail" && step == 0 {
                 self.doc.push_error(ProgressError {
                     kind: ErrorKind::BrowserCrashed,

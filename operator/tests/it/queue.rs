@@ -261,6 +261,42 @@ async fn a_running_render_grows_into_slots_nobody_waits_for() -> Result<()> {
 }
 
 #[tokio::test]
+async fn a_running_render_gives_slots_back_to_a_job_that_arrives() -> Result<()> {
+    let capacity = json!({"maxConcurrentInvocations": 4});
+    let world = World::build("queue-shrink", "test-fn-64", &["succeed"], 60, DETACHED, capacity).await?;
+    let operator = JobOperator::start(&world.client, &world.namespace, tuning()).await;
+    // A long render alone takes the whole function.
+    world.create_job("holder", "succeed", json!({"steps": 10_000, "intervalMs": 200})).await?;
+    let holder = world.wait_phase("holder", RenderPhase::Rendering).await?;
+    ensure!(slots(&holder) == 4, "a lone render holds {} of 4 slots", slots(&holder));
+    let id = holder.status.as_ref().and_then(|s| s.render_id.clone()).unwrap_or_default();
+    // A job that arrives starts beside it, long before it ends: it gives back half.
+    let arrived = Instant::now();
+    world.create_job("late", "succeed", json!({"steps": 6, "intervalMs": 250})).await?;
+    let late = world.wait_phase("late", RenderPhase::Rendering).await?;
+    let waited = arrived.elapsed();
+    let holder = world.jobs.get("holder").await?;
+    ensure!(phase(&holder) == RenderPhase::Rendering, "the holder ended: {:?}", holder.status);
+    ensure!((slots(&holder), slots(&late)) == (2, 2), "shares {} and {}", slots(&holder), slots(&late));
+    ensure!(waited < Duration::from_secs(20), "the late job waited {waited:?}");
+    // Its orchestrator was told, and showed it kept within the share before the slots moved.
+    let key = remotion_protocol::keys::allotment(&remotion_protocol::keys::RenderId::new(id.clone())?);
+    let s3 = remotion_tests::TestEnv::get().s3().client().await;
+    let body = s3.get_object().bucket(&world.bucket).key(&key).send().await?.body.collect().await?.into_bytes();
+    let allotment: remotion_protocol::payload::Allotment = serde_json::from_slice(&body)?;
+    ensure!(allotment.chunk_slots == 1, "{key}: {allotment:?}");
+    let progress = remotion_protocol::keys::progress(&remotion_protocol::keys::RenderId::new(id)?);
+    let body = s3.get_object().bucket(&world.bucket).key(&progress).send().await?.body.collect().await?.into_bytes();
+    let doc: remotion_protocol::progress::ProgressDocument = serde_json::from_slice(&body)?;
+    ensure!(doc.remote_lane.is_some_and(|lane| lane.within(1)), "{:?}", doc.remote_lane);
+    world.wait_phase("late", RenderPhase::Succeeded).await?;
+    world.jobs.patch("holder", &PatchParams::default(), &Patch::Merge(json!({"spec": {"cancel": true}}))).await?;
+    world.wait_phase("holder", RenderPhase::Cancelled).await?;
+    ensure!(world.launches(&late).await? == 1, "the late render was launched more than once");
+    operator.stop().await
+}
+
+#[tokio::test]
 async fn a_namespace_runs_at_most_its_limit_of_renders() -> Result<()> {
     let function = json!({"maxConcurrentInvocations": 4, "maxRendersPerNamespace": 1});
     let world = World::build("queue-limit", "test-fn-08", &["succeed"], 60, DETACHED, function).await?;

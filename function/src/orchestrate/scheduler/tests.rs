@@ -680,3 +680,51 @@ async fn a_continuation_follows_chunks_in_flight_instead_of_invoking_them_again(
     // Chunk 0 from its start (5 s), the two that never came for the function's timeout.
     assert!(state.renderers.billed_milliseconds >= 5_000 + 2 * 60_000, "{:?}", state.renderers);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_remote_lane_is_reported_as_it_runs_and_a_smaller_cap_once_obeyed() {
+    let (cap_tx, cap) = watch::channel(4);
+    let (lanes, remote, _local, _busy) = two_lanes(&[], &[], cap);
+    let progress = progress();
+    let t0 = Instant::now();
+    // What the document says of the lane beside what really runs, sampled every millisecond.
+    let sampler = {
+        let (progress, remote) = (progress.clone(), remote.clone());
+        tokio::spawn(async move {
+            let mut samples = Vec::new();
+            loop {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                let lane = progress.lock().doc.remote_lane;
+                samples.push((Instant::now(), lane, remote.in_flight.load(Ordering::SeqCst)));
+                if t0.elapsed() > Duration::from_secs(2) {
+                    return samples;
+                }
+            }
+        })
+    };
+    tokio::spawn(async move {
+        tokio::time::sleep_until(t0 + Duration::from_millis(105)).await;
+        cap_tx.send(1).unwrap();
+        std::future::pending::<()>().await;
+    });
+    let (_keep, cancel) = watch::channel(false);
+    let spans = spans(100, 2);
+    let plan = Plan { spans: &spans, every_nth_frame: 1, standing: Standing::fresh(100), finished: &[] };
+    let stop = Stop { cancel, hand_over_at: None };
+    let result = run_chunks(lanes, plan, limits(4, 0).limits, request, &progress, stop, |_| {}).await;
+    assert_eq!(result.unwrap(), Scheduled::Finished);
+    let samples = sampler.await.unwrap();
+    let lanes: Vec<_> = samples.iter().filter_map(|(at, lane, actual)| lane.map(|l| (*at, l, *actual))).collect();
+    assert!(lanes.iter().any(|(_, l, _)| *l == RemoteLane { cap: 4, running: 4 }), "the full window is shown");
+    // The report may lag an invocation's end, never its start.
+    for (at, lane, actual) in &lanes {
+        assert!(*actual <= lane.running, "{actual} running at {:?}, reported {lane:?}", *at - t0);
+    }
+    // From the first report within one chunk slot on, no more than one remote chunk ever runs.
+    let complied = lanes.iter().find(|(_, l, _)| l.within(1)).map(|(at, ..)| *at).expect("the cap of 1 was obeyed");
+    assert!(complied >= t0 + Duration::from_millis(105), "obeyed before it was given: {:?}", complied - t0);
+    let later_starts = remote.starts.lock().unwrap().iter().filter(|(t, _)| *t >= complied).map(|s| s.1).max();
+    assert!(later_starts.unwrap_or(0) <= 1, "{later_starts:?} in flight after the report");
+    assert!(lanes.iter().filter(|(t, ..)| *t >= complied).all(|(_, _, actual)| *actual <= 1));
+    assert_eq!(progress.lock().doc.remote_lane, Some(RemoteLane { cap: 1, running: 0 }), "the last report");
+}

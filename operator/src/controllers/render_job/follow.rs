@@ -11,8 +11,9 @@ use remotion_crds::render_job::RenderPhase;
 use remotion_crds::{Reason, RenderFunction, RenderJob};
 use remotion_protocol::keys::{self, RenderId};
 use remotion_protocol::payload::Allotment;
-use remotion_protocol::progress::{ProgressDocument, Stage};
+use remotion_protocol::progress::{ProgressDocument, RemoteLane, Stage};
 
+use super::admission::Shrink;
 use super::cancel::request_cancel;
 use super::output::output_of;
 use super::stall::{self, StallPolicy};
@@ -149,8 +150,11 @@ pub async fn follow(api: &Api<RenderJob>, job: &RenderJob, ctx: &JobContext, nam
         started_at: current.started_at.clone().unwrap_or_else(now),
     };
     let limits = Limits { stall: policy, cancel_confirm_timeout: ctx.tuning.cancel_confirm_timeout };
-    let grown = match doc.as_ref() {
-        Some(doc) if !job.spec.cancel => grow(job, ctx, &followed, &id, doc).await?,
+    let reshared = match doc.as_ref() {
+        Some(doc) if !job.spec.cancel => match shrink(job, ctx, &followed, &id, doc).await? {
+            Some(slots) => Some(slots),
+            None => grow(job, ctx, &followed, &id, doc).await?,
+        },
         _ => None,
     };
     let verdict = verdict::verdict(observed, limits);
@@ -168,7 +172,7 @@ pub async fn follow(api: &Api<RenderJob>, job: &RenderJob, ctx: &JobContext, nam
         .await?;
     }
     let mut desired = status::desired(&current, &verdict, generation, &now());
-    if let Some(slots) = grown {
+    if let Some(slots) = reshared {
         desired.invocation_slots = i32::try_from(slots).ok();
     }
     let terminal = desired.phase.is_some_and(RenderPhase::is_terminal);
@@ -233,15 +237,55 @@ async fn grow(
         return Ok(None);
     };
     if growth.grew {
-        let allotment = Allotment { chunk_slots: admission::chunk_slots(&job.spec, growth.slots) };
-        let body = serde_json::to_vec(&allotment)
-            .map_err(|e| Error::caused_by(Reason::InternalError, "serializing the allotment", e))?;
-        let key = keys::allotment(id);
-        bucket::put(&followed.s3, &followed.bucket, &key, body, "application/json", job.spec.delete_after).await?;
+        tell(job, followed, id, growth.slots).await?;
         tracing::info!(render_id = %id, slots = growth.slots, "share of the function's capacity grown");
     }
     let slots = growth.slots;
     Ok(Some(slots))
+}
+
+/// Gives slots of a rendering job back when renders wait for its function: its orchestrator is
+/// told the smaller share through the allotment, and the slots count as free only once its
+/// progress shows that it keeps within the share (it has read the smaller cap and no more of
+/// its chunk invocations run). Returns the share its status should record then.
+async fn shrink(
+    job: &RenderJob,
+    ctx: &JobContext,
+    followed: &Followed,
+    id: &RenderId,
+    doc: &ProgressDocument,
+) -> Result<Option<u32>, Error> {
+    let Some(recorded) = job.status.as_ref().and_then(|s| s.invocation_slots).and_then(|s| u32::try_from(s).ok())
+    else {
+        return Ok(None);
+    };
+    // Past rendering, no chunk starts again whatever cap the orchestrator last read.
+    let lane = doc.remote_lane.map(|lane| match doc.stage {
+        Stage::Rendering => lane,
+        _ => RemoteLane { cap: 0, ..lane },
+    });
+    match ctx.admission.shrink(job, recorded, lane) {
+        None | Some(Shrink::Draining { .. }) => Ok(None),
+        Some(Shrink::Tell { slots }) => {
+            tell(job, followed, id, slots).await?;
+            ctx.admission.told(job.metadata.uid.as_deref().unwrap_or_default());
+            tracing::info!(render_id = %id, from = recorded, to = slots, "giving slots back to renders waiting");
+            Ok(None)
+        }
+        Some(Shrink::Done { slots }) => {
+            tracing::info!(render_id = %id, from = recorded, to = slots, "slots given back to renders waiting");
+            Ok(Some(slots))
+        }
+    }
+}
+
+/// Writes the render's allotment: its orchestrator's remote lane follows it within a poll.
+async fn tell(job: &RenderJob, followed: &Followed, id: &RenderId, slots: u32) -> Result<(), Error> {
+    let allotment = Allotment { chunk_slots: admission::chunk_slots(&job.spec, slots) };
+    let body = serde_json::to_vec(&allotment)
+        .map_err(|e| Error::caused_by(Reason::InternalError, "serializing the allotment", e))?;
+    let key = keys::allotment(id);
+    bucket::put(&followed.s3, &followed.bucket, &key, body, "application/json", job.spec.delete_after).await
 }
 
 #[cfg(test)]

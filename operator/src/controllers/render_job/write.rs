@@ -17,10 +17,11 @@ use super::{FIELD_MANAGER, JobContext, status, throttle};
 use crate::reconcile::{Error, apply_status, apply_status_unchanged};
 
 /// Writes `desired` when it says something new, at most once per write interval per job
-/// (the launch record, which must precede the invocation, is [`record_launch`]). A phase change waits
-/// for the base interval only, not for the share of the write budget that stretches progress
-/// writes when many renders are live; the end of a render does not wait. Returns how long to wait before the next write is
-/// allowed, when this one was held back.
+/// (the launch record, which must precede the invocation, is [`record_launch`]). A phase
+/// change waits for the base interval only, not for the share of the write budget that
+/// stretches progress writes when many renders are live; the end of a render and a smaller
+/// share of the function (both free slots for renders waiting) do not wait. Returns how long
+/// to wait before the next write is allowed, when this one was held back.
 pub async fn write_status(
     api: &Api<RenderJob>,
     job: &RenderJob,
@@ -43,8 +44,13 @@ pub async fn write_status(
     // it happens once per job, so it cannot flood anything.
     let ends =
         desired.phase.is_some_and(RenderPhase::is_terminal) && !current.phase.is_some_and(RenderPhase::is_terminal);
+    // So is a smaller share of the function (a render giving slots back to renders waiting).
+    let gives_back = match (current.invocation_slots, desired.invocation_slots) {
+        (Some(held), Some(kept)) => u32::try_from(kept).ok().filter(|_| kept < held),
+        _ => None,
+    };
     let wait = throttle::wait(ctx.memory.of(&key).last_write, Instant::now(), interval);
-    if !ends && !wait.is_zero() {
+    if !ends && gives_back.is_none() && !wait.is_zero() {
         return Ok(Some(wait));
     }
     apply_status(api, job, FIELD_MANAGER, desired).await?;
@@ -52,6 +58,8 @@ pub async fn write_status(
     if desired.phase.is_some_and(RenderPhase::is_terminal) {
         // Its slots are free from now on: the next queued job need not wait for the cache.
         ctx.admission.release(&uid);
+    } else if let Some(kept) = gives_back {
+        ctx.admission.gave_back(&uid, kept);
     }
     announce(job, ctx, &current, desired).await;
     Ok(None)

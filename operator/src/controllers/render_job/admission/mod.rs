@@ -16,6 +16,7 @@
 
 pub mod message;
 pub mod plan;
+pub mod share;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -28,6 +29,7 @@ use remotion_crds::render_job::{RenderJobSpec, RenderPhase};
 use remotion_crds::{Reason, RenderFunction, RenderJob};
 use remotion_protocol::chunking::{self, FrameSelection};
 use remotion_protocol::payload::Chunking;
+use remotion_protocol::progress::RemoteLane;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -127,6 +129,37 @@ pub struct Growth {
     pub grew: bool,
 }
 
+/// A running render asked to give slots back to renders waiting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shrink {
+    /// Its orchestrator is to be told its smaller share (the allotment written), then
+    /// [`Admission::told`] called.
+    Tell {
+        /// The share to keep, its orchestrator included.
+        slots: u32,
+    },
+    /// Told; its slots stay taken until its orchestrator shows that it keeps within the
+    /// share.
+    Draining {
+        /// The share to keep.
+        slots: u32,
+    },
+    /// Its orchestrator keeps within the share: the status is to record it, which frees the
+    /// rest ([`Admission::gave_back`]).
+    Done {
+        /// The share kept.
+        slots: u32,
+    },
+}
+
+/// A share a running render is to shrink to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Shrinking {
+    slots: u32,
+    /// The allotment says so: the share can no longer be taken back, only complied with.
+    told: bool,
+}
+
 /// What a job is told.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
@@ -162,6 +195,11 @@ struct State {
     released: HashSet<String>,
     /// The slots each placed job's chunks could use; by UID.
     wanted: HashMap<String, u32>,
+    /// Running renders to give slots back to renders waiting; by UID.
+    shrinking: HashMap<String, Shrinking>,
+    /// Renders that gave slots back, possibly not yet recorded in the cache: the share they
+    /// keep and when they gave; by UID.
+    shrunk: HashMap<String, (u32, Instant)>,
     /// Bumped by every admission, growth and release: a plan made since is still right.
     generation: u64,
     /// The last plan of each function, with the generation and time it was made.
@@ -324,7 +362,7 @@ impl Admission {
         let mut state = self.lock();
         let held = recorded.max(state.reserved.get(&uid).map_or(0, |r| r.slots));
         let unrecorded = (held > recorded).then_some(Growth { slots: held, grew: false });
-        if usable <= held {
+        if usable <= held || state.shrinking.contains_key(&uid) || state.shrunk.contains_key(&uid) {
             return unrecorded;
         }
         let snapshot = jobs.state();
@@ -343,11 +381,57 @@ impl Admission {
         Some(Growth { slots, grew: true })
     }
 
+    /// Where a running render stands in giving slots back, given what its orchestrator last
+    /// reported of its remote lane (`None` until it renders chunks, or from an orchestrator
+    /// that does not report it, whose share then never shrinks). `recorded` is the share its
+    /// status shows.
+    pub fn shrink(&self, job: &RenderJob, recorded: u32, lane: Option<RemoteLane>) -> Option<Shrink> {
+        let uid = job.uid()?;
+        let mut state = self.lock();
+        let shrinking = *state.shrinking.get(&uid)?;
+        if shrinking.slots >= recorded {
+            state.shrinking.remove(&uid);
+            return None;
+        }
+        if !shrinking.told {
+            // An orchestrator that cannot say when it complies is left its share.
+            return lane.is_some().then_some(Shrink::Tell { slots: shrinking.slots });
+        }
+        if !lane.is_some_and(|lane| lane.within(chunk_slots(&job.spec, shrinking.slots))) {
+            return Some(Shrink::Draining { slots: shrinking.slots });
+        }
+        // Given back once the status records it ([`Admission::gave_back`]), so that the shares
+        // the statuses show never add up to more than the function has.
+        Some(Shrink::Done { slots: shrinking.slots })
+    }
+
+    /// The status of `uid` records the smaller share `slots`: the rest is free from now on,
+    /// whatever the cache says yet.
+    pub fn gave_back(&self, uid: &str, slots: u32) {
+        let mut state = self.lock();
+        state.shrinking.remove(uid);
+        // A growth not yet in the cache is superseded.
+        state.reserved.remove(uid);
+        state.shrunk.insert(uid.to_owned(), (slots, Instant::now()));
+        state.generation += 1;
+        drop(state);
+        self.wake.notify_one();
+    }
+
+    /// The orchestrator of `uid` has been told its smaller share.
+    pub fn told(&self, uid: &str) {
+        if let Some(shrinking) = self.lock().shrinking.get_mut(uid) {
+            shrinking.told = true;
+        }
+    }
+
     /// A job ended or was deleted: its slots are free now, whatever the cache says yet.
     pub fn release(&self, uid: &str) {
         let mut state = self.lock();
         state.reserved.remove(uid);
         state.wanted.remove(uid);
+        state.shrinking.remove(uid);
+        state.shrunk.remove(uid);
         state.released.insert(uid.to_owned());
         state.generation += 1;
         drop(state);
@@ -378,15 +462,34 @@ impl Admission {
         let mut state = self.lock();
         prune(&mut state, &snapshot);
         let groups = groups(&snapshot, references, &state, None);
+        // Shares are decided afresh on each look, except those an orchestrator was told.
+        let mut shrinking: HashMap<String, Shrinking> =
+            state.shrinking.iter().filter(|(_, s)| s.told).map(|(uid, s)| (uid.clone(), *s)).collect();
         for (key, group) in &groups {
             let Some(function) = &group.function else { continue };
             if group.candidates.is_empty() {
                 continue;
             }
             let served = state.served.get(key).cloned().unwrap_or_default();
-            let plan = plan::plan(limits_of(function), &group.occupants, &group.candidates, &served);
+            let limits = limits_of(function);
+            let plan = plan::plan(limits, &group.occupants, &group.candidates, &served);
             self.trigger_admitted(&plan, &snapshot, None);
+            if let Some(capacity) = limits.capacity
+                && plan.admitted().next().is_none()
+            {
+                let waiting: Vec<i32> = group
+                    .candidates
+                    .iter()
+                    .filter(|c| matches!(plan.places.get(c.uid), Some(Place::Wait { reason: Reason::Queued, .. })))
+                    .map(|c| c.priority)
+                    .collect();
+                for (uid, slots) in share::shares_to_give_back(capacity, &group.occupants, &waiting) {
+                    shrinking.entry(uid.to_owned()).or_insert(Shrinking { slots, told: false });
+                }
+            }
         }
+        drop(groups);
+        state.shrinking = shrinking;
     }
 
     fn trigger_admitted(&self, plan: &Plan, snapshot: &[Arc<DeserializeGuard<RenderJob>>], except: Option<&str>) {
@@ -431,6 +534,12 @@ fn prune(state: &mut State, snapshot: &[Arc<DeserializeGuard<RenderJob>>]) {
         let caught_up = launched_or_ended.get(uid).is_some_and(|&slots| slots >= r.slots);
         !caught_up && r.at.elapsed() < RESERVATION_TTL
     });
+    // A smaller share is caught up with once the cache shows it (or the job ended).
+    state.shrunk.retain(|uid, (kept, at)| {
+        let caught_up = launched_or_ended.get(uid).is_none_or(|&slots| slots <= *kept || slots == u32::MAX);
+        !caught_up && at.elapsed() < RESERVATION_TTL
+    });
+    state.shrinking.retain(|uid, _| present.contains(uid));
     state.released.retain(|uid| present.contains(uid));
     state.wanted.retain(|uid, _| present.contains(uid));
 }
@@ -477,9 +586,15 @@ fn groups<'a>(
         match standing {
             Standing::Occupant(slots) => {
                 seen_launched.insert(uid);
-                // A share just grown may not be in the cache yet.
+                // A share just grown or shrunk may not be in the cache yet.
                 let grown = state.reserved.get(uid).map_or(0, |r| r.slots);
-                group.occupants.push(Occupant { namespace, slots: slots.max(grown) });
+                let kept = state.shrunk.get(uid).map_or(u32::MAX, |(kept, _)| *kept);
+                group.occupants.push(Occupant {
+                    uid,
+                    namespace,
+                    slots: slots.max(grown).min(kept),
+                    priority: Some(job.spec.priority),
+                });
             }
             Standing::Candidate => {
                 if state.reserved.contains_key(uid) {
@@ -508,7 +623,12 @@ fn groups<'a>(
             candidates: Vec::new(),
             function: None,
         });
-        group.occupants.push(Occupant { namespace: &reservation.namespace, slots: reservation.slots });
+        group.occupants.push(Occupant {
+            uid,
+            namespace: &reservation.namespace,
+            slots: reservation.slots,
+            priority: None,
+        });
     }
     groups
 }

@@ -28,10 +28,15 @@ pub struct Limits {
 /// A render holding slots of the function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Occupant<'a> {
+    /// Its job's UID.
+    pub uid: &'a str,
     /// Its namespace.
     pub namespace: &'a str,
     /// Slots it holds (its orchestrator included).
     pub slots: u32,
+    /// `spec.priority` of a launched render; `None` for one admitted and not launched yet,
+    /// whose share cannot change until it runs.
+    pub priority: Option<i32>,
 }
 
 /// A render ready to launch.
@@ -261,7 +266,7 @@ mod tests {
 
     #[test]
     fn nothing_is_admitted_beyond_the_capacity() {
-        let occupants = [Occupant { namespace: "ns", slots: 3 }];
+        let occupants = [Occupant { uid: "running", namespace: "ns", slots: 3, priority: Some(0) }];
         let plan = plan(limits(3), &occupants, &[candidate("a", "ns", 0, 1, 1)], &HashMap::new());
         assert_eq!(plan.places["a"], Place::Wait { reason: Reason::Queued, position: 1 });
         assert_eq!((plan.in_use, plan.waiting), (3, 1));
@@ -271,7 +276,7 @@ mod tests {
     fn an_unknown_capacity_queues_nothing() {
         let plan = plan(
             Limits::default(),
-            &[Occupant { namespace: "ns", slots: 500 }],
+            &[Occupant { uid: "running", namespace: "ns", slots: 500, priority: Some(0) }],
             &[candidate("a", "ns", 0, 1, 7)],
             &HashMap::new(),
         );
@@ -293,7 +298,7 @@ mod tests {
         let mut cands: Vec<_> = names.iter().zip(0..).map(|(n, i)| candidate(n, "team-a", 0, i, 3)).collect();
         cands.push(candidate("single", "team-b", 0, 10_000, 3));
         // team-a already runs one render on a one-slot function: team-b's job is next.
-        let occupants = [Occupant { namespace: "team-a", slots: 1 }];
+        let occupants = [Occupant { uid: "running", namespace: "team-a", slots: 1, priority: Some(0) }];
         let plan = plan(limits(1), &occupants, &cands, &HashMap::new());
         assert_eq!(position(&plan, "single"), 1);
         // With a free slot and nobody running, the oldest goes first and team-b right after.
@@ -314,7 +319,7 @@ mod tests {
     #[test]
     fn the_namespace_limit_holds_its_jobs_and_lets_others_pass() {
         let limits = Limits { capacity: Some(10), per_namespace: Some(2) };
-        let occupants = [Occupant { namespace: "a", slots: 1 }];
+        let occupants = [Occupant { uid: "running", namespace: "a", slots: 1, priority: Some(0) }];
         let cands = [candidate("a1", "a", 0, 1, 1), candidate("a2", "a", 0, 2, 1), candidate("b1", "b", 0, 3, 1)];
         let plan = plan(limits, &occupants, &cands, &HashMap::new());
         assert_eq!(admitted(&plan), [("a1".to_owned(), 1), ("b1".to_owned(), 1)]);
@@ -331,7 +336,12 @@ mod tests {
             .map(|(i, n)| candidate(n, namespaces[i % 3], (i % 2) as i32, i as i64, 5))
             .collect();
         let started = std::time::Instant::now();
-        let plan = plan(limits(4), &[Occupant { namespace: "a", slots: 2 }], &cands, &HashMap::new());
+        let plan = plan(
+            limits(4),
+            &[Occupant { uid: "running", namespace: "a", slots: 2, priority: Some(0) }],
+            &cands,
+            &HashMap::new(),
+        );
         assert_eq!(plan.admitted().count(), 2);
         assert_eq!(plan.waiting, 9_998);
         assert!(started.elapsed() < std::time::Duration::from_millis(500), "{:?}", started.elapsed());
