@@ -297,6 +297,48 @@ async fn a_running_render_gives_slots_back_to_a_job_that_arrives() -> Result<()>
 }
 
 #[tokio::test]
+async fn the_next_in_line_gets_its_finalizer_before_its_turn() -> Result<()> {
+    let capacity = json!({"maxConcurrentInvocations": 1});
+    let world = World::build("queue-arm", "test-fn-65", &["succeed"], 60, DETACHED, capacity).await?;
+    let operator = JobOperator::start(&world.client, &world.namespace, tuning()).await;
+    world.create_job("holder", "succeed", json!({"steps": 10_000, "intervalMs": 200})).await?;
+    world.wait_phase("holder", RenderPhase::Rendering).await?;
+    for name in ["first", "second", "third"] {
+        world.create_job(name, "succeed", json!({"steps": 2, "intervalMs": 100})).await?;
+        world.wait_phase(name, RenderPhase::Queued).await?;
+    }
+    let finalized = |job: &RenderJob| job.finalizers().iter().any(|f| f == remotion_operator::reconcile::FINALIZER);
+    // One slot: only the job at position 1 is armed, while it still waits.
+    let first = eventually("the first in line with the finalizer", Duration::from_secs(30), || async {
+        let job = world.jobs.get("first").await?;
+        Ok(finalized(&job).then_some(job))
+    })
+    .await?;
+    ensure!(phase(&first) == RenderPhase::Queued && !launched(&first), "{:?}", first.status);
+    for name in ["second", "third"] {
+        let job = world.jobs.get(name).await?;
+        ensure!(!finalized(&job), "{name} has the finalizer at its place in the queue");
+    }
+    // Deleting an armed job that never launched completes (the finalizer goes with nothing to
+    // cancel), and the next in line is armed in its place.
+    world.jobs.delete("first", &Default::default()).await?;
+    eventually("the armed job deleted", Duration::from_secs(30), || async {
+        Ok(world.jobs.get_opt("first").await?.is_none().then_some(()))
+    })
+    .await?;
+    eventually("the second armed", Duration::from_secs(30), || async {
+        Ok(finalized(&world.jobs.get("second").await?).then_some(()))
+    })
+    .await?;
+    world.jobs.patch("holder", &PatchParams::default(), &Patch::Merge(json!({"spec": {"cancel": true}}))).await?;
+    for name in ["second", "third"] {
+        let job = world.wait_phase(name, RenderPhase::Succeeded).await?;
+        ensure!(world.launches(&job).await? == 1, "{name} was launched more than once");
+    }
+    operator.stop().await
+}
+
+#[tokio::test]
 async fn a_namespace_runs_at_most_its_limit_of_renders() -> Result<()> {
     let function = json!({"maxConcurrentInvocations": 4, "maxRendersPerNamespace": 1});
     let world = World::build("queue-limit", "test-fn-08", &["succeed"], 60, DETACHED, function).await?;

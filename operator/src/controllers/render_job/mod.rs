@@ -227,7 +227,7 @@ pub async fn run_with(ctx: Arc<Context>, settings: Settings, tuning: Tuning, shu
     let job_stream_task = tokio::spawn(job_stream);
     let waiting = jobs.clone();
     let (by_site, by_function, by_bucket) = (waiting.clone(), waiting.clone(), waiting);
-    let (admission, admitted) = admission::Admission::new();
+    let (admission, handed) = admission::Admission::new();
     let (retry, mut retries) = tokio::sync::mpsc::unbounded_channel();
     let references = Arc::new(cache::References::start(client, &settings));
     let guard = webhook::guard::AddressGuard { allow_private_networks: settings.webhook_allow_private_networks };
@@ -250,12 +250,13 @@ pub async fn run_with(ctx: Arc<Context>, settings: Settings, tuning: Tuning, shu
     let metrics_task = tokio::spawn(publish_phase_counts(job_ctx.clone(), shutdown.clone()));
     let admission_task = tokio::spawn(admission.run(jobs, references, shutdown.clone()));
     let admitted_task = tokio::spawn(admitted::launch_admitted(
-        admitted,
+        handed.admitted,
         retry,
         job_ctx.clone(),
         usize::from(settings.launch_concurrency),
         shutdown.clone(),
     ));
+    let arming_task = tokio::spawn(admitted::arm_next_in_line(handed.next_in_line, job_ctx.clone(), shutdown.clone()));
     let launching = launcher
         .with_config(controller::Config::default().concurrency(settings.launch_concurrency))
         // An admitted job whose launch failed in the fast lane: retried with the error policy.
@@ -296,6 +297,7 @@ pub async fn run_with(ctx: Arc<Context>, settings: Settings, tuning: Tuning, shu
     metrics_task.abort();
     admission_task.abort();
     admitted_task.abort();
+    arming_task.abort();
 }
 
 /// Jobs of `namespace` that have not launched yet and match `filter`.

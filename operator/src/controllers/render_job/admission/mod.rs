@@ -37,6 +37,7 @@ use self::message::wait_message;
 use self::plan::{Candidate, Limits, Occupant, Place, Plan};
 use super::cache::References;
 use crate::reconcile::guard::DeserializeGuard;
+use crate::reconcile::has_finalizer;
 
 /// How often the queues are looked at even when nothing woke them (a job that vanished
 /// without the operator seeing it end still frees its slots within this time).
@@ -200,6 +201,8 @@ struct State {
     /// Renders that gave slots back, possibly not yet recorded in the cache: the share they
     /// keep and when they gave; by UID.
     shrunk: HashMap<String, (u32, Instant)>,
+    /// Jobs near the front of a queue sent to get their finalizer before their turn; by UID.
+    armed: HashSet<String>,
     /// Bumped by every admission, growth and release: a plan made since is still right.
     generation: u64,
     /// The last plan of each function, with the generation and time it was made.
@@ -230,7 +233,18 @@ struct Group<'a> {
 pub struct Admission {
     state: Mutex<State>,
     trigger: mpsc::UnboundedSender<ObjectRef<DeserializeGuard<RenderJob>>>,
+    arm: mpsc::UnboundedSender<ObjectRef<DeserializeGuard<RenderJob>>>,
     wake: Notify,
+}
+
+/// The jobs [`Admission`] hands on: those a slot is free for, to launch now, and those next
+/// in line, to get their finalizer before their turn (so that their launch is one write to
+/// the API server, not two, when a slot frees).
+pub struct Handed {
+    /// Admitted: launch now.
+    pub admitted: mpsc::UnboundedReceiver<ObjectRef<DeserializeGuard<RenderJob>>>,
+    /// Next in line, without the finalizer yet.
+    pub next_in_line: mpsc::UnboundedReceiver<ObjectRef<DeserializeGuard<RenderJob>>>,
 }
 
 /// A job's state as far as capacity is concerned.
@@ -262,9 +276,13 @@ fn created_ms(job: &RenderJob) -> i64 {
 
 impl Admission {
     /// The bookkeeping, and the stream of jobs to reconcile again because a slot is theirs.
-    pub fn new() -> (Arc<Self>, mpsc::UnboundedReceiver<ObjectRef<DeserializeGuard<RenderJob>>>) {
-        let (trigger, triggered) = mpsc::unbounded_channel();
-        (Arc::new(Self { state: Mutex::default(), trigger, wake: Notify::new() }), triggered)
+    pub fn new() -> (Arc<Self>, Handed) {
+        let (trigger, admitted) = mpsc::unbounded_channel();
+        let (arm, next_in_line) = mpsc::unbounded_channel();
+        (
+            Arc::new(Self { state: Mutex::default(), trigger, arm, wake: Notify::new() }),
+            Handed { admitted, next_in_line },
+        )
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -465,6 +483,7 @@ impl Admission {
         // Shares are decided afresh on each look, except those an orchestrator was told.
         let mut shrinking: HashMap<String, Shrinking> =
             state.shrinking.iter().filter(|(_, s)| s.told).map(|(uid, s)| (uid.clone(), *s)).collect();
+        let mut next_in_line: HashSet<String> = HashSet::new();
         for (key, group) in &groups {
             let Some(function) = &group.function else { continue };
             if group.candidates.is_empty() {
@@ -474,6 +493,17 @@ impl Admission {
             let limits = limits_of(function);
             let plan = plan::plan(limits, &group.occupants, &group.candidates, &served);
             self.trigger_admitted(&plan, &snapshot, None);
+            if let Some(capacity) = limits.capacity {
+                next_in_line.extend(
+                    plan.places
+                        .iter()
+                        .filter(|(uid, place)| {
+                            matches!(place, Place::Wait { reason: Reason::Queued, position } if *position <= capacity)
+                                && !state.armed.contains(*uid)
+                        })
+                        .map(|(uid, _)| uid.clone()),
+                );
+            }
             if let Some(capacity) = limits.capacity
                 && plan.admitted().next().is_none()
             {
@@ -490,6 +520,22 @@ impl Admission {
         }
         drop(groups);
         state.shrinking = shrinking;
+        if !next_in_line.is_empty() {
+            self.arm_next_in_line(&snapshot, &next_in_line);
+            state.armed.extend(next_in_line);
+        }
+    }
+
+    /// Hands on the jobs of `uids` that have no finalizer yet.
+    fn arm_next_in_line(&self, snapshot: &[Arc<DeserializeGuard<RenderJob>>], uids: &HashSet<String>) {
+        for guarded in snapshot {
+            if let Ok(job) = &guarded.0
+                && !has_finalizer(job)
+                && job.metadata.uid.as_ref().is_some_and(|uid| uids.contains(uid))
+            {
+                let _ = self.arm.send(ObjectRef::from_obj(&**guarded));
+            }
+        }
     }
 
     fn trigger_admitted(&self, plan: &Plan, snapshot: &[Arc<DeserializeGuard<RenderJob>>], except: Option<&str>) {
@@ -540,6 +586,7 @@ fn prune(state: &mut State, snapshot: &[Arc<DeserializeGuard<RenderJob>>]) {
         !caught_up && at.elapsed() < RESERVATION_TTL
     });
     state.shrinking.retain(|uid, _| present.contains(uid));
+    state.armed.retain(|uid| present.contains(uid));
     state.released.retain(|uid| present.contains(uid));
     state.wanted.retain(|uid, _| present.contains(uid));
 }
