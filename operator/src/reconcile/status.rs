@@ -26,17 +26,46 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Serialize + Debug,
     S: Serialize,
 {
+    apply_status_when(api, live, field_manager, desired, Precondition::None).await
+}
+
+/// Whether a status write holds only if nothing changed the object since it was read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precondition {
+    /// Written whatever changed meanwhile.
+    None,
+    /// Refused (409 Conflict) when the object is no longer at the read resourceVersion: for a
+    /// status decided from what was read, which must not overwrite what another writer
+    /// recorded since (a job's launch, say).
+    Unchanged,
+}
+
+/// [`apply_status`], under `precondition`.
+pub async fn apply_status_when<K, S>(
+    api: &Api<K>,
+    live: &K,
+    field_manager: &str,
+    desired: &S,
+    precondition: Precondition,
+) -> Result<Option<K>, kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Serialize + Debug,
+    S: Serialize,
+{
     let desired = serde_json::to_value(desired).map_err(kube::Error::SerdeError)?;
     let live_json = serde_json::to_value(live).map_err(kube::Error::SerdeError)?;
     let owned = owned_status_fields(live.meta().managed_fields.as_deref().unwrap_or_default(), field_manager);
     if !needs_write(&desired, live_json.get("status"), owned.as_ref()) {
         return Ok(None);
     }
-    let patch = json!({
+    let mut patch = json!({
         "apiVersion": K::api_version(&()),
         "kind": K::kind(&()),
         "status": desired,
     });
+    if precondition == Precondition::Unchanged {
+        patch["metadata"] = json!({"resourceVersion": live.resource_version()});
+    }
     let params = PatchParams::apply(field_manager).force();
     api.patch_status(&live.name_any(), &params, &Patch::Apply(&patch)).await.map(Some)
 }

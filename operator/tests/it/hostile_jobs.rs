@@ -17,7 +17,8 @@ use remotion_operator::aws::{ObjectData, StaticSecrets};
 use remotion_operator::controllers::Settings;
 use remotion_operator::controllers::render_job::Tuning;
 use remotion_operator::reconcile::guard::DeserializeGuard;
-use remotion_operator::reconcile::{apply_status_unchanged, readable::MAX_OBJECT_DEPTH};
+use remotion_operator::reconcile::status::{Precondition, apply_status_when};
+use remotion_operator::reconcile::{apply_status, apply_status_unchanged, readable::MAX_OBJECT_DEPTH};
 use remotion_protocol::keys::{self, RenderId};
 use remotion_tests::TestEnv;
 use remotion_tests::recording_proxy::{Recorded, RecordingProxy};
@@ -269,5 +270,36 @@ async fn a_launch_record_written_from_a_stale_read_is_refused() -> Result<()> {
     // From a fresh read, the write goes through.
     let fresh = jobs.get("twice").await?;
     apply_status_unchanged(&jobs, &fresh, "remotion-operator/renderjob", &second).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_queued_status_decided_before_a_launch_never_overwrites_it() -> Result<()> {
+    let env = TestEnv::get();
+    let client: Client = env.kube_client().await?;
+    let namespace = env.unique_name("stale-queue");
+    let jobs: Api<RenderJob> = Api::namespaced(client.clone(), &namespace);
+    let job: RenderJob = serde_json::from_value(json!({
+        "apiVersion": "remotion-operator.io/v1alpha1", "kind": "RenderJob", "metadata": {"name": "raced"},
+        "spec": {"siteRef": {"name": "s"}, "functionRef": {"name": "f"}, "composition": "Intro"}}))?;
+    let manager = "remotion-operator/renderjob";
+    jobs.create(&PostParams::default(), &job).await?;
+    let queued = json!({"phase": "Queued"});
+    apply_status(&jobs, &jobs.get("raced").await?, manager, &queued).await?;
+    // The launching controller reads the job to refresh its place in the queue; meanwhile the
+    // fast lane records its launch (same field manager).
+    let read = jobs.get("raced").await?;
+    let launch = json!({"phase": "Rendering", "renderId": "r1", "startedAt": "2026-12-03T00:00:00Z"});
+    apply_status_unchanged(&jobs, &read, manager, &launch).await?;
+    let position = json!({"phase": "Queued", "invocationSlots": 1});
+    let refused = apply_status_when(&jobs, &read, manager, &position, Precondition::Unchanged).await;
+    assert!(matches!(&refused, Err(kube::Error::Api(status)) if status.code == 409), "{refused:?}");
+    let status = jobs.get("raced").await?.status.unwrap_or_default();
+    assert_eq!((status.render_id.as_deref(), status.started_at.is_some()), (Some("r1"), true), "{status:?}");
+    // Unguarded, the same stale write takes the launch away: the fields the manager applied
+    // before and leaves out now are removed. This is what the precondition prevents.
+    apply_status(&jobs, &read, manager, &position).await?;
+    let status = jobs.get("raced").await?.status.unwrap_or_default();
+    assert_eq!((status.render_id, status.started_at), (None, None));
     Ok(())
 }

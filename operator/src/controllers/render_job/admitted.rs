@@ -19,7 +19,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use kube::ResourceExt;
-use kube::api::Api;
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::ObjectRef;
 use remotion_crds::RenderJob;
 use tokio::sync::{Semaphore, mpsc};
@@ -28,7 +28,8 @@ use tokio_util::sync::CancellationToken;
 use super::launched;
 use super::{JobContext, LAUNCH_CONTROLLER, reconcile_launch};
 use crate::reconcile::guard::DeserializeGuard;
-use crate::reconcile::{add_finalizer, has_finalizer, is_deleting, span};
+use crate::reconcile::{FINALIZER, has_finalizer, is_deleting, span};
+use serde_json::json;
 
 type JobRef = ObjectRef<DeserializeGuard<RenderJob>>;
 
@@ -100,7 +101,13 @@ pub async fn arm_next_in_line(
             continue;
         }
         let api: Api<RenderJob> = Api::namespaced(ctx.shared.client.clone(), &job.namespace().unwrap_or_default());
-        match tokio::time::timeout(ARM_TIMEOUT, add_finalizer(&api, job)).await {
+        // Only onto the job as cached: a job changed since (its launch under way, say) is left
+        // alone, as a write now would make its launch record's precondition fail.
+        let mut finalizers = job.finalizers().to_vec();
+        finalizers.push(FINALIZER.to_owned());
+        let patch = json!({"metadata": {"resourceVersion": job.resource_version(), "finalizers": finalizers}});
+        let (name, params, patch) = (job.name_any(), PatchParams::default(), Patch::Merge(&patch));
+        match tokio::time::timeout(ARM_TIMEOUT, api.patch(&name, &params, &patch)).await {
             Ok(Ok(_)) => {}
             Ok(Err(error)) => tracing::debug!(job = %job_ref, %error, "finalizer ahead of the launch not added"),
             Err(_) => tracing::debug!(job = %job_ref, "finalizer ahead of the launch timed out"),

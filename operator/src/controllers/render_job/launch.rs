@@ -14,7 +14,7 @@ use remotion_protocol::payload::Payload;
 use super::admission::{self, Decision};
 use super::references::{self, Blocked};
 use super::status::{self, Verdict};
-use super::write::{record_launch, write_status};
+use super::write::{AFTER_CONFLICT, record_launch, write_unlaunched_status};
 use super::{Fetched, JobContext, bucket, destination, estimate, invoke, now, payload, preflight, props};
 use crate::reconcile::{Error, add_finalizer, has_finalizer};
 use crate::tenancy::outputs;
@@ -31,7 +31,7 @@ async fn end_before_launch(
     let current = job.status.clone().unwrap_or_default();
     let verdict = Verdict::Ended { phase, reason, message, doc: None };
     let desired = status::desired(&current, &verdict, job.meta().generation, &now());
-    match write_status(api, job, ctx, &desired).await? {
+    match write_unlaunched_status(api, job, ctx, &desired).await? {
         Some(wait) => Ok(Action::requeue(wait)),
         None => Ok(Action::await_change()),
     }
@@ -49,7 +49,7 @@ async fn wait(
     let current = job.status.clone().unwrap_or_default();
     let verdict = Verdict::Waiting { reason, message, estimate: None };
     let desired = status::desired(&current, &verdict, job.meta().generation, &now());
-    let wait = write_status(api, job, ctx, &desired).await?;
+    let wait = write_unlaunched_status(api, job, ctx, &desired).await?;
     Ok(Action::requeue(wait.unwrap_or(ctx.tuning.waiting_recheck)))
 }
 
@@ -66,7 +66,7 @@ async fn queue(
     let current = job.status.clone().unwrap_or_default();
     let verdict = Verdict::Queued { reason, message };
     let desired = status::desired(&current, &verdict, job.meta().generation, &now());
-    let held_back = write_status(api, job, ctx, &desired).await?;
+    let held_back = write_unlaunched_status(api, job, ctx, &desired).await?;
     let queued = ctx.queued.load(std::sync::atomic::Ordering::Relaxed);
     let budget = f64::from(ctx.progress_writes_per_second.max(1));
     let recheck = ctx.tuning.queued_recheck.max(std::time::Duration::from_secs_f64(queued as f64 / budget));
@@ -231,6 +231,7 @@ pub async fn prepare_and_launch(
         // Changed since it was read (by another writer, or the cache was behind): it may have
         // been launched already. Look again once the cache has the change.
         tracing::info!(render_id = %id, "the job changed before its launch was recorded; looking again");
+        ctx.admission.launch_again(job, AFTER_CONFLICT);
         return Ok(Action::requeue(ctx.tuning.poll_interval));
     }
 

@@ -14,7 +14,8 @@ use remotion_protocol::keys::RenderId;
 use remotion_protocol::money::Usd;
 
 use super::{FIELD_MANAGER, JobContext, status, throttle};
-use crate::reconcile::{Error, apply_status, apply_status_unchanged};
+use crate::reconcile::status::{Precondition, apply_status_when};
+use crate::reconcile::{Error, apply_status_unchanged};
 
 /// Writes `desired` when it says something new, at most once per write interval per job
 /// (the launch record, which must precede the invocation, is [`record_launch`]). A phase
@@ -27,6 +28,36 @@ pub async fn write_status(
     job: &RenderJob,
     ctx: &JobContext,
     desired: &RenderJobStatus,
+) -> Result<Option<Duration>, Error> {
+    write_status_when(api, job, ctx, desired, Precondition::None).await
+}
+
+/// [`write_status`] for a job not launched yet, as read: refused when the job changed since,
+/// so that a status decided before a launch (`Queued` with a position, a wait, a failure)
+/// never overwrites the launch another writer recorded meanwhile (the fast lane and the
+/// launching controller may hold the same job at once). A refused write asks to be tried
+/// again after [`AFTER_CONFLICT`], once the cache has the change.
+pub async fn write_unlaunched_status(
+    api: &Api<RenderJob>,
+    job: &RenderJob,
+    ctx: &JobContext,
+    desired: &RenderJobStatus,
+) -> Result<Option<Duration>, Error> {
+    match write_status_when(api, job, ctx, desired, Precondition::Unchanged).await {
+        Err(error) if error.reason() == Reason::Conflict => Ok(Some(AFTER_CONFLICT)),
+        other => other,
+    }
+}
+
+/// How long a write refused for a change waits before it is decided again.
+pub const AFTER_CONFLICT: Duration = Duration::from_millis(250);
+
+async fn write_status_when(
+    api: &Api<RenderJob>,
+    job: &RenderJob,
+    ctx: &JobContext,
+    desired: &RenderJobStatus,
+    precondition: Precondition,
 ) -> Result<Option<Duration>, Error> {
     let current = job.status.clone().unwrap_or_default();
     if !status::differs(&current, desired) {
@@ -53,7 +84,7 @@ pub async fn write_status(
     if !ends && gives_back.is_none() && !wait.is_zero() {
         return Ok(Some(wait));
     }
-    apply_status(api, job, FIELD_MANAGER, desired).await?;
+    apply_status_when(api, job, FIELD_MANAGER, desired, precondition).await?;
     ctx.memory.update(&key, |m| m.last_write = Some(Instant::now()));
     if desired.phase.is_some_and(RenderPhase::is_terminal) {
         // Its slots are free from now on: the next queued job need not wait for the cache.

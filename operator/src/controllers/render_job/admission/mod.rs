@@ -436,6 +436,24 @@ impl Admission {
         self.wake.notify_one();
     }
 
+    /// Sends an admitted job whose launch could not be recorded (it changed since it was read)
+    /// back to the fast lane after `delay`, by when the cache has the change: the lane has no
+    /// requeue of its own, and the job would otherwise hold its reserved slot until its next
+    /// recheck.
+    pub fn launch_again(&self, job: &RenderJob, delay: Duration) {
+        let uid = job.uid().unwrap_or_default();
+        if !self.lock().reserved.contains_key(&uid) {
+            return;
+        }
+        let job_ref = ObjectRef::<DeserializeGuard<RenderJob>>::new(&job.name_any())
+            .within(job.namespace().as_deref().unwrap_or_default());
+        let trigger = self.trigger.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = trigger.send(job_ref);
+        });
+    }
+
     /// The orchestrator of `uid` has been told its smaller share.
     pub fn told(&self, uid: &str) {
         if let Some(shrinking) = self.lock().shrinking.get_mut(uid) {
