@@ -102,7 +102,8 @@ pub struct Tuning {
     /// How often a rendering job's progress document is read.
     pub poll_interval: Duration,
     /// How often it is read once the render is near its end (every chunk done, stitching,
-    /// uploading): the sooner its end is seen, the sooner its slots go to the next job.
+    /// uploading): the sooner its end is seen, the sooner its slots go to the next job. Only
+    /// the few renders in their last seconds are read this often, so the extra GETs are few.
     pub final_poll_interval: Duration,
     /// Minimum time between two status writes of one job.
     pub write_interval: Duration,
@@ -124,7 +125,7 @@ impl Default for Tuning {
     fn default() -> Self {
         Self {
             poll_interval: Duration::from_millis(1500),
-            final_poll_interval: Duration::from_millis(250),
+            final_poll_interval: Duration::from_millis(100),
             write_interval: STATUS_WRITE_INTERVAL,
             stall_margin: Duration::from_secs(60),
             cancel_confirm_timeout: Duration::from_secs(30),
