@@ -29,6 +29,9 @@ pub use setup::TabSetup;
 use super::sliced_evaluation;
 use crate::error::RenderError;
 
+/// Pause before a site that did not load in time is loaded again (Remotion's is 2 s).
+const VISIT_RETRY_PAUSE: Duration = Duration::from_secs(2);
+
 /// Extra time the driver waits beyond the page's own delayRender timeout (Remotion: 3 s).
 const READY_GRACE: Duration = Duration::from_secs(3);
 
@@ -301,22 +304,7 @@ impl RemotionTab {
             tab.page.execute(AddScriptToEvaluateOnNewDocumentParams::new(source)).await?;
         }
         let url = normalize_serve_url(serve_url);
-        match tokio::time::timeout(setup.timeout, tab.page.goto(url.as_str())).await {
-            Err(_) => {
-                return Err(RenderError::SiteTimedOut {
-                    url,
-                    message: format!("not loaded within {} ms", setup.timeout.as_millis()),
-                });
-            }
-            Ok(Err(chromiumoxide::error::CdpError::Timeout)) => {
-                return Err(RenderError::SiteTimedOut {
-                    url,
-                    message: "the browser did not answer the navigation in time".into(),
-                });
-            }
-            Ok(Err(e)) => return Err(RenderError::SiteUnavailable { url, message: e.to_string() }),
-            Ok(Ok(_)) => {}
-        }
+        tab.visit(&url, setup.timeout).await?;
         let is_remotion = tab.eval("typeof window.getStaticCompositions !== 'undefined'", setup.timeout).await?;
         if is_remotion != Value::Bool(true) {
             let snippet = tab
@@ -338,6 +326,32 @@ impl RemotionTab {
             Compatibility::Tested(_) | Compatibility::Unknown => {}
         }
         Ok(tab)
+    }
+
+    /// Loads `url` into the tab. A load that does not complete in time is tried once more
+    /// after [`VISIT_RETRY_PAUSE`] (as Remotion retries a visit that timed out on the
+    /// connection): on a starved machine the first load of a bundle can miss the deadline
+    /// (chromiumoxide's own, 30 s, or `timeout`) and the second, from the browser's cache, not.
+    async fn visit(&self, url: &str, timeout: Duration) -> Result<(), RenderError> {
+        let mut retries = 1;
+        loop {
+            let message = match tokio::time::timeout(timeout, self.page.goto(url)).await {
+                Ok(Ok(_)) => return Ok(()),
+                Ok(Err(e @ chromiumoxide::error::CdpError::Timeout)) if retries == 0 => {
+                    tracing::debug!(error = %e, "navigation timed out");
+                    "the browser did not answer the navigation in time".to_owned()
+                }
+                Err(_) if retries == 0 => format!("not loaded within {} ms", timeout.as_millis()),
+                Ok(Err(chromiumoxide::error::CdpError::Timeout)) | Err(_) => {
+                    retries -= 1;
+                    tracing::warn!(%url, "the site did not load in time; loading it once more");
+                    tokio::time::sleep(VISIT_RETRY_PAUSE).await;
+                    continue;
+                }
+                Ok(Err(e)) => return Err(RenderError::SiteUnavailable { url: url.to_owned(), message: e.to_string() }),
+            };
+            return Err(RenderError::SiteTimedOut { url: url.to_owned(), message });
+        }
     }
 
     /// The typed error for a message the page reported (an exception or `cancelRender()`).
