@@ -6,6 +6,8 @@
 //!       Seeks and screenshots every frame exactly as `remotion-function render` does (same
 //!       tabs, same page protocol, JPEG at the same quality) and decodes the base64, but
 //!       encodes nothing. `--keep` writes the screenshots and their size and rate for `encode`.
+//!       `--shot`, `--format`, `--optimize-for-speed` and `--browser` try other capture paths
+//!       on the same seek (issue #18); compare kept frames to see whether pixels change.
 //!   render_floor encode --frames-dir DIR --out FILE [--crf 18] [--x264-preset medium]
 //!       Encodes kept screenshots with the render's encoder (JPEG decode, colour conversion,
 //!       libx264), read into memory first so disk reads are not counted.
@@ -16,7 +18,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand};
+use base64::Engine;
+use chromiumoxide::cdp::browser_protocol::dom::Rgba;
+use chromiumoxide::cdp::browser_protocol::emulation::SetDefaultBackgroundColorOverrideParams;
+use chromiumoxide::cdp::browser_protocol::headless_experimental::{
+    BeginFrameParams, ScreenshotParams, ScreenshotParamsFormat,
+};
+use chromiumoxide::cdp::browser_protocol::page::{CaptureScreenshotFormat, CaptureScreenshotParams, Viewport};
+use chromiumoxide::page::Page;
+use clap::{Parser, Subcommand, ValueEnum};
 use remotion_function::capture::browser::{Browser, BrowserOptions};
 use remotion_function::capture::compositions::resolve_composition;
 use remotion_function::capture::page::{Capture, RemotionTab, TabSetup};
@@ -50,6 +60,8 @@ enum Floor {
         /// Keep the screenshots here (for `encode`).
         #[arg(long)]
         keep: Option<PathBuf>,
+        #[command(flatten)]
+        path: CapturePath,
     },
     /// Encoding only, of kept screenshots.
     Encode {
@@ -64,6 +76,55 @@ enum Floor {
     },
 }
 
+/// How each frame is captured once the tab has seeked to it.
+#[derive(clap::Args, Clone)]
+struct CapturePath {
+    /// `remotion`: the renderer's own capture (background set, tab activated, screenshot);
+    /// `direct`: the screenshot command alone, the background set once per tab;
+    /// `begin-frame`: frames produced on demand (`HeadlessExperimental.beginFrame`, the
+    /// screenshot taken by the frame that draws), which needs `chromium-headless-shell`.
+    #[arg(long, value_enum, default_value_t = Shot::Remotion)]
+    shot: Shot,
+    /// The last one given wins (the benchmark adds `--format png` to a variant's own).
+    #[arg(long, value_enum, default_value_t = Format::Jpeg, overrides_with = "format")]
+    format: Format,
+    /// Chromium's faster, larger encoding of the screenshot (`direct` and `begin-frame`; the
+    /// renderer's own capture always asks for it).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    optimize_for_speed: bool,
+    /// The Chromium executable (default: the one the renderer finds).
+    #[arg(long)]
+    browser: Option<PathBuf>,
+    /// With `--shot begin-frame`: how often a frame without display updates is produced
+    /// while the page waits (its animation frames run only then).
+    #[arg(long, default_value_t = 4)]
+    pump_ms: u64,
+}
+
+#[derive(ValueEnum, Clone, Copy, PartialEq, Eq)]
+enum Shot {
+    Remotion,
+    Direct,
+    BeginFrame,
+}
+
+#[derive(ValueEnum, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Jpeg,
+    Png,
+    Webp,
+}
+
+impl Format {
+    fn extension(self) -> &'static str {
+        match self {
+            Self::Jpeg => "jpeg",
+            Self::Png => "png",
+            Self::Webp => "webp",
+        }
+    }
+}
+
 /// What `encode` needs to know about kept screenshots.
 #[derive(Serialize, Deserialize)]
 struct Kept {
@@ -76,13 +137,13 @@ struct Kept {
 #[tokio::main]
 async fn main() -> Result<()> {
     match Cli::parse().command {
-        Floor::Capture { serve_url, composition, frames, concurrency, jpeg_quality, keep } => {
+        Floor::Capture { serve_url, composition, frames, concurrency, jpeg_quality, keep, path } => {
             let (first, last) = frames
                 .split_once('-')
                 .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
                 .filter(|(a, b)| a <= b)
                 .with_context(|| format!("--frames {frames:?}: expected A-B with A <= B"))?;
-            capture(&serve_url, &composition, (first, last), concurrency, jpeg_quality, keep.as_deref()).await
+            capture(&serve_url, &composition, (first, last), concurrency, jpeg_quality, keep.as_deref(), path).await
         }
         Floor::Encode { frames_dir, crf, x264_preset, out } => encode(&frames_dir, crf, x264_preset, &out),
     }
@@ -95,11 +156,24 @@ async fn capture(
     concurrency: usize,
     jpeg_quality: u8,
     keep: Option<&Path>,
+    path: CapturePath,
 ) -> Result<()> {
     let timeout = Duration::from_secs(30);
     let site = Site::open(serve_url).await?;
-    let browser = Browser::launch(&BrowserOptions::detect()?).await?;
-    let composition = resolve_composition(&browser, &site, id, "{}", timeout).await?;
+    let mut options = BrowserOptions::detect()?;
+    if let Some(executable) = &path.browser {
+        options.executable = executable.clone();
+    }
+    // Resolved in a browser of its own: the tab it opens would get no frames under
+    // begin-frame control.
+    let composition = {
+        let browser = Browser::launch(&options).await?;
+        let resolved = resolve_composition(&browser, &site, id, "{}", timeout).await;
+        browser.close().await;
+        resolved?
+    };
+    options.begin_frame_control = path.shot == Shot::BeginFrame;
+    let browser = Browser::launch(&options).await?;
     if let Some(dir) = keep {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let kept = Kept {
@@ -129,20 +203,36 @@ async fn capture(
             video_enabled: true,
             frame_server_port: site.frame_server().await?.port(),
         };
-        let mut tab = RemotionTab::open(browser.new_tab().await?, &site.url, &setup).await?;
+        let page = browser.new_tab().await?;
+        let frames = (path.shot == Shot::BeginFrame).then(|| FramePump::start(page.clone(), path.pump_ms));
+        let mut tab = RemotionTab::open(page.clone(), &site.url, &setup).await?;
         tab.set_composition(&composition).await?;
+        let shooter = Shooter {
+            page,
+            frames,
+            path: path.clone(),
+            jpeg_quality,
+            width: composition.width,
+            height: composition.height,
+        };
+        shooter.prepare().await?;
         let (next, keep) = (next.clone(), keep.map(Path::to_path_buf));
         tabs.push(tokio::spawn(async move {
             loop {
                 let frame = next.fetch_add(1, Ordering::Relaxed);
                 if frame > last {
+                    shooter.stop();
                     tab.close().await;
                     return Ok::<_, anyhow::Error>(());
                 }
                 tab.seek(frame, 1).await?;
-                let image = tab.capture(Capture::Jpeg(jpeg_quality)).await?;
+                let image = match shooter.path.shot {
+                    Shot::Remotion => tab.capture(shooter.remotion_capture()).await?,
+                    Shot::Direct | Shot::BeginFrame => shooter.shoot().await?,
+                };
                 if let Some(dir) = &keep {
-                    std::fs::write(dir.join(format!("{:06}.jpeg", frame - first)), &image)?;
+                    let name = format!("{:06}.{}", frame - first, shooter.path.format.extension());
+                    std::fs::write(dir.join(name), &image)?;
                 }
             }
         }));
@@ -153,6 +243,123 @@ async fn capture(
     eprintln!("captured {} frames in {:.1} s", last - first + 1, started.elapsed().as_secs_f64());
     browser.close().await;
     Ok(())
+}
+
+/// Produces a tab's frames on demand, for a browser under begin-frame control: without them
+/// the page's animation frames, which its readiness polling and `remotion_setFrame` wait for,
+/// never run. One frame at a time: a screenshot frame waits for the pump's frame to end.
+struct FramePump {
+    turn: Arc<tokio::sync::Mutex<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FramePump {
+    fn start(page: Page, every_ms: u64) -> Self {
+        let turn = Arc::new(tokio::sync::Mutex::new(()));
+        let pump_turn = turn.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                {
+                    let _turn = pump_turn.lock().await;
+                    let idle = BeginFrameParams { no_display_updates: Some(true), ..Default::default() };
+                    if let Err(e) = page.execute(idle).await {
+                        eprintln!("a frame without display updates failed: {e}");
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(every_ms)).await;
+            }
+        });
+        Self { turn, task }
+    }
+}
+
+/// Captures a tab's frames along one of the tried paths.
+struct Shooter {
+    page: Page,
+    frames: Option<FramePump>,
+    path: CapturePath,
+    jpeg_quality: u8,
+    width: u32,
+    height: u32,
+}
+
+impl Shooter {
+    fn remotion_capture(&self) -> Capture {
+        match self.path.format {
+            Format::Jpeg => Capture::Jpeg(self.jpeg_quality),
+            Format::Png => Capture::Png,
+            Format::Webp => Capture::Webp,
+        }
+    }
+
+    /// What the renderer does before every screenshot, done once: JPEG frames on a black
+    /// body, the others on a transparent page.
+    async fn prepare(&self) -> Result<()> {
+        if self.path.shot == Shot::Remotion {
+            return Ok(());
+        }
+        let background = if self.path.format == Format::Jpeg { "black" } else { "transparent" };
+        self.page.evaluate(format!("document.body.style.background = '{background}'")).await?;
+        if self.path.format != Format::Jpeg {
+            let clear = Rgba { r: 0, g: 0, b: 0, a: Some(0.0) };
+            self.page.execute(SetDefaultBackgroundColorOverrideParams { color: Some(clear) }).await?;
+        }
+        Ok(())
+    }
+
+    fn quality(&self) -> Option<i64> {
+        (self.path.format == Format::Jpeg).then_some(i64::from(self.jpeg_quality))
+    }
+
+    async fn shoot(&self) -> Result<Vec<u8>> {
+        let data = match &self.frames {
+            Some(frames) => {
+                let _turn = frames.turn.lock().await;
+                let format = match self.path.format {
+                    Format::Jpeg => ScreenshotParamsFormat::Jpeg,
+                    Format::Png => ScreenshotParamsFormat::Png,
+                    Format::Webp => ScreenshotParamsFormat::Webp,
+                };
+                let screenshot = ScreenshotParams {
+                    format: Some(format),
+                    quality: self.quality(),
+                    optimize_for_speed: Some(self.path.optimize_for_speed),
+                };
+                let frame = self.page.execute(BeginFrameParams { screenshot: Some(screenshot), ..Default::default() });
+                frame.await?.result.screenshot_data.context("the frame drew no screenshot")?
+            }
+            None => {
+                let format = match self.path.format {
+                    Format::Jpeg => CaptureScreenshotFormat::Jpeg,
+                    Format::Png => CaptureScreenshotFormat::Png,
+                    Format::Webp => CaptureScreenshotFormat::Webp,
+                };
+                let clip = Viewport {
+                    x: 0.0,
+                    y: 0.0,
+                    width: f64::from(self.width),
+                    height: f64::from(self.height),
+                    scale: 1.0,
+                };
+                let shot = CaptureScreenshotParams {
+                    format: Some(format),
+                    quality: self.quality(),
+                    clip: Some(clip),
+                    from_surface: Some(true),
+                    capture_beyond_viewport: Some(true),
+                    optimize_for_speed: Some(self.path.optimize_for_speed),
+                };
+                self.page.execute(shot).await?.result.data
+            }
+        };
+        Ok(base64::engine::general_purpose::STANDARD.decode(AsRef::<str>::as_ref(&data))?)
+    }
+
+    fn stop(&self) {
+        if let Some(frames) = &self.frames {
+            frames.task.abort();
+        }
+    }
 }
 
 fn encode(dir: &Path, crf: u8, preset: String, out: &Path) -> Result<()> {

@@ -46,6 +46,9 @@ pub struct BrowserOptions {
     /// The invocation's page settings: its `chromiumOptions` decide the launch switches, the
     /// rest is what its tabs are set up with.
     pub page: PageSettings,
+    /// Frames are produced only when asked for (`HeadlessExperimental.beginFrame`), in every tab:
+    /// the capture path `render_floor` measures against screenshots. Needs the headless shell.
+    pub begin_frame_control: bool,
 }
 
 impl BrowserOptions {
@@ -57,6 +60,7 @@ impl BrowserOptions {
             command_timeout: Duration::from_secs(300),
             in_lambda: std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some(),
             page: PageSettings::default(),
+            begin_frame_control: false,
         })
     }
 
@@ -125,6 +129,9 @@ fn browser_args(options: &BrowserOptions) -> Vec<String> {
     if options.in_lambda {
         args.extend(["single-process", "no-zygote"]);
     }
+    if options.begin_frame_control {
+        args.extend(["enable-begin-frame-control", "run-all-compositor-stages-before-draw"]);
+    }
     let mut args: Vec<String> = args.into_iter().map(str::to_owned).collect();
     args.extend(options.option_switches());
     args
@@ -144,6 +151,8 @@ pub struct Browser {
     kept: Option<(WarmPage, Option<BrowserContextId>)>,
     /// The page this invocation hands on when it releases the browser.
     keeping: Option<WarmPage>,
+    /// Tabs open with their frames under the driver's control ([`BrowserOptions::begin_frame_control`]).
+    begin_frame_control: bool,
     /// The switches of its `chromiumOptions` it was launched with.
     switches: Vec<String>,
     /// The page settings of the invocation holding it.
@@ -261,6 +270,7 @@ impl Browser {
             context: None,
             kept: None,
             keeping: None,
+            begin_frame_control: options.begin_frame_control,
             switches: options.option_switches(),
             page: options.page.clone(),
         }
@@ -331,7 +341,7 @@ impl Browser {
     /// `options` ask for and still answers (else it is closed).
     async fn take_warm(options: &BrowserOptions) -> Option<Self> {
         let browser = WARM.lock().unwrap_or_else(|e| e.into_inner()).take()?;
-        if browser.switches != options.option_switches() {
+        if browser.switches != options.option_switches() || browser.begin_frame_control != options.begin_frame_control {
             tracing::info!("the warm browser was launched with other chromiumOptions; launching a new one");
             browser.close().await;
             return None;
@@ -427,6 +437,7 @@ impl Browser {
         // tabs rendered one after the other, and a tab kept open for the next chunk stalled
         // the other until the delayRender timeout.
         target.new_window = Some(true);
+        target.enable_begin_frame_control = self.begin_frame_control.then_some(true);
         let started = std::time::Instant::now();
         match self.inner.new_page(target.clone()).await {
             // chromiumoxide reports any failure of a new target's set-up commands (e.g. a

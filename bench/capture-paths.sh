@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Benchmark (run on demand, not in CI) for issue #18: the capture paths a frame could take out
+# of Chromium, each measured on the same seek with the `render_floor` example (screenshots only,
+# nothing encoded), and each checked for pixels identical to the renderer's own path.
+#
+#   [COMPOSITION=Intro] bash bench/capture-paths.sh [runs=2] [frames=0-299] [concurrency=1] [variants...]
+#
+# For every variant: best wall, mean CPU-seconds per frame of every process of the run (cpuacct
+# cgroup, as bench/render-vs-remotion.sh), and whether its frames decode to the same pixels as
+# the baseline's (`chromium`, the renderer's capture; PNG frames compared after decoding, so a
+# different encoder setting does not count as a different picture). PROFILE=1 adds, per
+# variant, where the CPU went: perf's cpu-clock samples of the whole machine by thread name
+# (Chromium's threads are named after their job) and by shared object.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/remotion-operator/target}
+runs=${1:-2}
+frames=${2:-0-299}
+concurrency=${3:-1}
+composition=${COMPOSITION:-Intro}
+shift $(($# < 3 ? $# : 3))
+project=tests/fixtures/remotion-project
+shell=/usr/bin/chromium-headless-shell
+command -v bc >/dev/null && [ -x /usr/bin/time ] || apt-get install -y -qq bc time >/dev/null
+[ -x "$shell" ] || apt-get install -y -qq --no-install-recommends chromium-headless-shell >/dev/null
+if [ "${PROFILE:-0}" = 1 ] && ! command -v perf >/dev/null; then
+  apt-get install -y -qq --no-install-recommends linux-perf >/dev/null
+fi
+bash "$project/build.sh" >/dev/null
+# FLOOR=path: an already built render_floor (e.g. a debug build while exploring).
+if [ -z "${FLOOR:-}" ]; then
+  cargo build -q --locked --release -p remotion-function --example render_floor
+fi
+floor=${FLOOR:-$CARGO_TARGET_DIR/release/examples/render_floor}
+out=$(mktemp -d)
+first=${frames%-*}; last=${frames#*-}; count=$((last - first + 1))
+
+# name: the render_floor arguments (and environment) of each variant. `lambda-*` set
+# AWS_LAMBDA_FUNCTION_NAME, so the browser starts with the Lambda switches (single process,
+# SwiftShader GL through ANGLE).
+declare -A variant=(
+  [chromium]="--shot remotion"
+  [chromium-direct]="--shot direct"
+  [chromium-direct-slow]="--shot direct --optimize-for-speed false"
+  [chromium-direct-png]="--shot direct --format png"
+  [chromium-direct-webp]="--shot direct --format webp"
+  [shell]="--shot remotion --browser $shell"
+  [shell-direct]="--shot direct --browser $shell"
+  [shell-begin-frame]="--shot begin-frame --browser $shell"
+  [lambda-chromium]="--shot remotion"
+  [lambda-shell]="--shot remotion --browser $shell"
+  [lambda-shell-begin-frame]="--shot begin-frame --browser $shell"
+)
+order=(chromium chromium-direct chromium-direct-slow chromium-direct-png chromium-direct-webp shell shell-direct
+  shell-begin-frame lambda-chromium lambda-shell lambda-shell-begin-frame)
+[ $# -gt 0 ] && order=(chromium "$@")
+
+cgroup=""
+for root in /sys/fs/cgroup/cpuacct /sys/fs/cgroup/unified /sys/fs/cgroup; do
+  if [ -w "$root" ] && { [ -f "$root/cpuacct.usage" ] || [ -f "$root/cgroup.procs" ]; }; then
+    candidate="$root/remotion-capture-bench-$$"
+    if mkdir -p "$candidate" 2>/dev/null && { [ -f "$candidate/cpuacct.usage" ] || [ -f "$candidate/cpu.stat" ]; }; then
+      cgroup=$candidate
+      break
+    fi
+    rmdir "$candidate" 2>/dev/null || true
+  fi
+done
+[ -n "$cgroup" ] || { echo "capture-paths: needs a writable cpuacct cgroup (run as root)" >&2; exit 1; }
+trap 'rm -rf "$out"; rmdir "$cgroup" 2>/dev/null; true' EXIT
+cgroup_cpu_seconds() {
+  if [ -f "$cgroup/cpuacct.usage" ]; then
+    echo "$(cat "$cgroup/cpuacct.usage") / 1000000000" | bc -l
+  else
+    echo "$(awk '$1 == "usage_usec" {print $2}' "$cgroup/cpu.stat") / 1000000" | bc -l
+  fi
+}
+# Writes the command of a variant's run to a script (so that it can be exec'd inside the
+# cgroup and under perf alike): its environment, render_floor, the variant's arguments.
+command_script() { # name range keep-dir extra-args... -> prints the script's path
+  local name=$1 range=$2 keep=$3; shift 3
+  local script="$out/cmd-$name-$range"
+  local cmd=(env)
+  [[ $name == lambda-* ]] && cmd+=(AWS_LAMBDA_FUNCTION_NAME=capture-bench)
+  # shellcheck disable=SC2206 # the variant's arguments are words
+  cmd+=("$floor" capture --serve-url "$project/build" --composition "$composition" --frames "$range"
+    --concurrency "$concurrency" --keep "$keep" ${variant[$name]} "$@")
+  printf '%q ' "${cmd[@]}" >"$script"
+  echo "$script"
+}
+measure() { # name
+  local name=$1 before wall script
+  script=$(command_script "$name" "$frames" "$out/kept")
+  before=$(cgroup_cpu_seconds)
+  rm -rf "$out/kept"
+  /usr/bin/time -f "%e" -o "$out/time" bash -c 'echo $$ > "$0/cgroup.procs" && exec bash "$1"' "$cgroup" "$script" \
+    >/dev/null 2>"$out/err" || { cat "$out/err" >&2; return 1; }
+  # Processes the run left behind are still counted until they end; wait for them briefly.
+  for _ in $(seq 50); do [ -z "$(cat "$cgroup/cgroup.procs")" ] && break; sleep 0.1; done
+  read -r wall < "$out/time"
+  echo "$name $wall $(echo "$(cgroup_cpu_seconds) - $before" | bc -l)" >>"$out/rows"
+  printf '%-26s %7.1f s %8.4f CPU-s/frame\n' "$name" "$wall" "$(tail -n1 "$out/rows" | awk -v n="$count" '{print $3 / n}')"
+}
+
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); $count frames of $composition (1920x1080), concurrency $concurrency"
+for run in $(seq 1 "$runs"); do
+  for name in "${order[@]}"; do
+    measure "$name"
+  done
+done
+
+# Pixels: the first 10 frames of the range as PNG through each variant, decoded to RGBA.
+pixels() { # name
+  local name=$1 dir="$out/png-$1" script
+  rm -rf "$dir"; mkdir -p "$dir"
+  script=$(command_script "$name" "$first-$((first + 9 < last ? first + 9 : last))" "$dir" --format png)
+  bash "$script" >/dev/null 2>"$out/err" || { cat "$out/err" >&2; return 1; }
+  for f in "$dir"/*.png; do
+    ffmpeg -v error -i "$f" -f rawvideo -pix_fmt rgba - | sha256sum | cut -d' ' -f1
+  done >"$dir.sums"
+}
+echo "pixels of the first 10 frames (PNG, decoded) against chromium's:"
+pixels chromium
+for name in "${order[@]}"; do
+  [ "$name" = chromium ] && continue
+  pixels "$name"
+  same=$(paste -d' ' "$out/png-chromium.sums" "$out/png-$name.sums" | awk '$1 == $2' | wc -l)
+  printf '%-26s %s/%s frames identical\n' "$name" "$same" "$(wc -l <"$out/png-chromium.sums")"
+done
+
+python3 - "$out/rows" "$count" <<'PY'
+import sys
+from collections import defaultdict
+walls, cpus = defaultdict(list), defaultdict(list)
+for name, wall, cpu in (line.split() for line in open(sys.argv[1])):
+    walls[name].append(float(wall))
+    cpus[name].append(float(cpu) / int(sys.argv[2]))
+base = sum(cpus["chromium"]) / len(cpus["chromium"])
+print(f"{'variant':26} {'best wall':>10} {'CPU-s/frame':>12} {'vs chromium':>12}")
+for name in walls:
+    cpu = sum(cpus[name]) / len(cpus[name])
+    print(f"{name:26} {min(walls[name]):9.1f}s {cpu:12.4f} {cpu / base:12.2f}")
+PY
+
+if [ "${PROFILE:-0}" = 1 ]; then
+  for name in "${order[@]}"; do
+    echo "== where the CPU went: $name (perf cpu-clock, whole machine, % of samples)"
+    perf record -q -e cpu-clock -F 499 -a -o "$out/perf.data" -- bash "$(command_script "$name" "$frames" "$out/kept")" \
+      >/dev/null 2>"$out/err" || { cat "$out/err" >&2; continue; }
+    perf report -i "$out/perf.data" --stdio --sort comm --percent-limit 1 2>/dev/null | grep -v '^#' | sed '/^$/d'
+    perf report -i "$out/perf.data" --stdio --sort dso --percent-limit 1 2>/dev/null | grep -v '^#' | sed '/^$/d'
+  done
+fi
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
