@@ -179,11 +179,14 @@ const TAB_SETUP_RETRY_WITHIN: Duration = Duration::from_secs(60);
 const WARM_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Whether Chromium's process ended before its DevTools endpoint was up: chromiumoxide sees
-/// either the exit itself or, when the process's stderr closes first, the end of that stream.
+/// either the exit itself, or, when the process's stderr closes first, the end of that stream,
+/// or, when it dies just after printing the endpoint, a connection closed mid-handshake.
 fn exited_while_starting(error: &CdpError) -> bool {
+    use tungstenite::error::{Error as WsError, ProtocolError};
     match error {
         CdpError::LaunchExit(..) => true,
         CdpError::LaunchIo(io, _) => io.kind() == std::io::ErrorKind::UnexpectedEof,
+        CdpError::Ws(WsError::Protocol(ProtocolError::HandshakeIncomplete)) => true,
         _ => false,
     }
 }
@@ -463,5 +466,22 @@ impl Browser {
         }
         let _ = self.inner.kill().await;
         self.handler.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_browser_gone_before_or_during_its_devtools_handshake_is_launched_again() {
+        use tungstenite::error::{Error as WsError, ProtocolError};
+        let mid_handshake = CdpError::Ws(WsError::Protocol(ProtocolError::HandshakeIncomplete));
+        assert!(exited_while_starting(&mid_handshake));
+        let eof = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+        let stderr = chromiumoxide::error::BrowserStderr::new(Vec::new());
+        assert!(exited_while_starting(&CdpError::LaunchIo(eof, stderr)));
+        assert!(!exited_while_starting(&CdpError::Timeout), "a launch that timed out is not retried");
+        assert!(!exited_while_starting(&CdpError::Ws(WsError::ConnectionClosed)));
     }
 }
