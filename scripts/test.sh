@@ -29,7 +29,8 @@ step "cargo clippy -D warnings"
 cargo clippy -q --locked --workspace --all-targets -- -D warnings
 
 step "cargo test"
-cargo test --locked --workspace 2>&1 | tee "${TMPDIR:-/tmp}/remotion-test-output.txt"
+# Every test binary runs even when an earlier one failed, so one run shows every failure.
+cargo test --locked --workspace --no-fail-fast 2>&1 | tee "${TMPDIR:-/tmp}/remotion-test-output.txt"
 # One closing line for the whole run, summed over every test binary.
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "\ntotal: %d passed, %d failed, %d skipped\n", p, f, i; if (f > 0) exit 1 }' \
   "${TMPDIR:-/tmp}/remotion-test-output.txt"
