@@ -20,7 +20,9 @@ concurrency=${3:-1}
 composition=${COMPOSITION:-Intro}
 shift $(($# < 3 ? $# : 3))
 project=tests/fixtures/remotion-project
-shell=/usr/bin/chromium-headless-shell
+# The binary itself: Debian's /usr/bin/chromium-headless-shell is a wrapper that does not exec it,
+# so killing the launched process (as single-process mode is closed) would leave the browser.
+shell=/usr/lib/chromium/chromium-headless-shell
 command -v bc >/dev/null && [ -x /usr/bin/time ] || apt-get install -y -qq bc time >/dev/null
 [ -x "$shell" ] || apt-get install -y -qq --no-install-recommends chromium-headless-shell >/dev/null
 if [ "${PROFILE:-0}" = 1 ] && ! command -v perf >/dev/null; then
@@ -55,26 +57,10 @@ order=(chromium chromium-direct chromium-direct-slow chromium-direct-png chromiu
   shell-begin-frame lambda-chromium lambda-shell lambda-shell-begin-frame)
 [ $# -gt 0 ] && order=(chromium "$@")
 
-cgroup=""
-for root in /sys/fs/cgroup/cpuacct /sys/fs/cgroup/unified /sys/fs/cgroup; do
-  if [ -w "$root" ] && { [ -f "$root/cpuacct.usage" ] || [ -f "$root/cgroup.procs" ]; }; then
-    candidate="$root/remotion-capture-bench-$$"
-    if mkdir -p "$candidate" 2>/dev/null && { [ -f "$candidate/cpuacct.usage" ] || [ -f "$candidate/cpu.stat" ]; }; then
-      cgroup=$candidate
-      break
-    fi
-    rmdir "$candidate" 2>/dev/null || true
-  fi
-done
+source bench/lib/cpu-cgroup.sh
+make_cpu_cgroup remotion-capture-bench
 [ -n "$cgroup" ] || { echo "capture-paths: needs a writable cpuacct cgroup (run as root)" >&2; exit 1; }
 trap 'rm -rf "$out"; rmdir "$cgroup" 2>/dev/null; true' EXIT
-cgroup_cpu_seconds() {
-  if [ -f "$cgroup/cpuacct.usage" ]; then
-    echo "$(cat "$cgroup/cpuacct.usage") / 1000000000" | bc -l
-  else
-    echo "$(awk '$1 == "usage_usec" {print $2}' "$cgroup/cpu.stat") / 1000000" | bc -l
-  fi
-}
 # Writes the command of a variant's run to a script (so that it can be exec'd inside the
 # cgroup and under perf alike): its environment, render_floor, the variant's arguments.
 command_script() { # name range keep-dir extra-args... -> prints the script's path
@@ -95,8 +81,7 @@ measure() { # name
   rm -rf "$out/kept"
   /usr/bin/time -f "%e" -o "$out/time" bash -c 'echo $$ > "$0/cgroup.procs" && exec bash "$1"' "$cgroup" "$script" \
     >/dev/null 2>"$out/err" || { cat "$out/err" >&2; return 1; }
-  # Processes the run left behind are still counted until they end; wait for them briefly.
-  for _ in $(seq 50); do [ -z "$(cat "$cgroup/cgroup.procs")" ] && break; sleep 0.1; done
+  wait_cgroup_empty
   read -r wall < "$out/time"
   echo "$name $wall $(echo "$(cgroup_cpu_seconds) - $before" | bc -l)" >>"$out/rows"
   printf '%-26s %7.1f s %8.4f CPU-s/frame\n' "$name" "$wall" "$(tail -n1 "$out/rows" | awk -v n="$count" '{print $3 / n}')"

@@ -19,7 +19,9 @@ frames=${2:-0-299}
 concurrencies=${3:-"1 2"}
 composition=${4:-Intro}
 project=tests/fixtures/remotion-project
-shell=/usr/bin/chromium-headless-shell
+# The binary itself: Debian's /usr/bin/chromium-headless-shell is a wrapper that does not exec it,
+# so killing the launched process (as single-process mode is closed) would leave the browser.
+shell=/usr/lib/chromium/chromium-headless-shell
 command -v bc >/dev/null && [ -x /usr/bin/time ] || apt-get install -y -qq bc time >/dev/null
 [ -x "$shell" ] || apt-get install -y -qq --no-install-recommends chromium-headless-shell >/dev/null
 bash "$project/build.sh" >/dev/null
@@ -29,29 +31,12 @@ floor="$CARGO_TARGET_DIR/release/examples/render_floor"
 out=$(mktemp -d)
 first=${frames%-*}; last=${frames#*-}; count=$((last - first + 1))
 
-# CPU-seconds of a command and every process it starts. With a cpuacct cgroup (v1 or v2, as
-# root) each run goes into a cgroup of its own and its usage is read from there: that counts
-# Chromium's renderer/GPU processes, node workers and ffmpeg however they end. Without one, GNU
-# time's user+sys of the waited-for process tree (a child that is never waited for is missed).
-cgroup=""
-for root in /sys/fs/cgroup/cpuacct /sys/fs/cgroup/unified /sys/fs/cgroup; do
-  if [ -w "$root" ] && { [ -f "$root/cpuacct.usage" ] || [ -f "$root/cgroup.procs" ]; }; then
-    candidate="$root/remotion-bench-$$"
-    if mkdir -p "$candidate" 2>/dev/null && { [ -f "$candidate/cpuacct.usage" ] || [ -f "$candidate/cpu.stat" ]; }; then
-      cgroup=$candidate
-      break
-    fi
-    rmdir "$candidate" 2>/dev/null || true
-  fi
-done
+# CPU-seconds of a command and every process it starts: from a cpuacct cgroup where one can be
+# made (bench/lib/cpu-cgroup.sh); without one, GNU time's user+sys of the waited-for process
+# tree (a child that is never waited for is missed).
+source bench/lib/cpu-cgroup.sh
+make_cpu_cgroup remotion-bench
 trap 'rm -rf "$out"; [ -n "$cgroup" ] && rmdir "$cgroup" 2>/dev/null; true' EXIT
-cgroup_cpu_seconds() {
-  if [ -f "$cgroup/cpuacct.usage" ]; then
-    echo "$(cat "$cgroup/cpuacct.usage") / 1000000000" | bc -l
-  else
-    echo "$(awk '$1 == "usage_usec" {print $2}' "$cgroup/cpu.stat") / 1000000" | bc -l
-  fi
-}
 measure() { # label command...
   local label=$1; shift
   local cpu before=0
@@ -59,8 +44,7 @@ measure() { # label command...
     before=$(cgroup_cpu_seconds)
     /usr/bin/time -f "%e %U %S" -o "$out/time" bash -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cgroup" "$@" \
       >/dev/null 2>"$out/err" || { cat "$out/err" >&2; return 1; }
-    # Processes the run left behind are still counted until they end; wait for them briefly.
-    for _ in $(seq 50); do [ -z "$(cat "$cgroup/cgroup.procs")" ] && break; sleep 0.1; done
+    wait_cgroup_empty
     read -r wall _ _ < "$out/time"
     cpu=$(echo "$(cgroup_cpu_seconds) - $before" | bc -l)
   else
