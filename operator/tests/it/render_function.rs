@@ -414,6 +414,10 @@ async fn a_function_another_namespace_owns_or_nobody_owns_is_never_updated() -> 
     assert_eq!(lambda.function(&name_a).unwrap().owner.as_ref(), Some(&owner_a));
     assert_eq!(lambda.function(&name_b).unwrap().owner, Some(format!("default/{namespace_b}/renderer")));
 
+    // A's operator goes on putting back its function's retry policy on each pass; with it
+    // stopped, every write from here on is B's.
+    operator_a.stop().await?;
+
     // B names A's function, with its own image and memory: refused, naming A; nothing written.
     let mut intruder = managed(image_b);
     intruder.function_name = Some(name_a.clone());
@@ -441,8 +445,7 @@ async fn a_function_another_namespace_owns_or_nobody_owns_is_never_updated() -> 
     let ready = find_condition(&rf.status.as_ref().unwrap().conditions, "Ready").unwrap().clone();
     assert!(ready.message.contains("no remotion-operator.io/owner tag"), "{}", ready.message);
     assert!(!lambda.written().iter().any(|n| n == handmade), "{:?}", lambda.written());
-    operator_b.stop().await?;
-    operator_a.stop().await
+    operator_b.stop().await
 }
 
 /// The stand-in render function built from `tests/doubles/fake-render-function.rs`.
