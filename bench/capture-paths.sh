@@ -7,8 +7,9 @@
 #
 # For every variant: best wall, mean CPU-seconds per frame of every process of the run (cpuacct
 # cgroup, as bench/render-vs-remotion.sh), and whether its frames decode to the same pixels as
-# the baseline's (`chromium`, the renderer's capture; PNG frames compared after decoding, so a
-# different encoder setting does not count as a different picture). PROFILE=1 adds, per
+# the baseline's (Debian's `chromium` drawing its own frames, as Remotion captures; PNG frames
+# compared after decoding, so a different encoder setting does not count as a different
+# picture). PROFILE=1 adds, per
 # variant, where the CPU went: perf's cpu-clock samples of the whole machine by thread name
 # (Chromium's threads are named after their job) and by shared object.
 set -euo pipefail
@@ -41,15 +42,15 @@ first=${frames%-*}; last=${frames#*-}; count=$((last - first + 1))
 # AWS_LAMBDA_FUNCTION_NAME, so the browser starts with the Lambda switches (single process,
 # SwiftShader GL through ANGLE).
 declare -A variant=(
-  [chromium]="--shot remotion"
-  [chromium-direct]="--shot direct"
-  [chromium-direct-slow]="--shot direct --optimize-for-speed false"
-  [chromium-direct-png]="--shot direct --format png"
-  [chromium-direct-webp]="--shot direct --format webp"
+  [chromium]="--shot remotion --browser /usr/bin/chromium"
+  [chromium-direct]="--shot direct --browser /usr/bin/chromium"
+  [chromium-direct-slow]="--shot direct --optimize-for-speed false --browser /usr/bin/chromium"
+  [chromium-direct-png]="--shot direct --format png --browser /usr/bin/chromium"
+  [chromium-direct-webp]="--shot direct --format webp --browser /usr/bin/chromium"
   [shell]="--shot remotion --browser $shell"
   [shell-direct]="--shot direct --browser $shell"
   [shell-begin-frame]="--shot begin-frame --browser $shell"
-  [lambda-chromium]="--shot remotion"
+  [lambda-chromium]="--shot remotion --browser /usr/bin/chromium"
   [lambda-shell]="--shot remotion --browser $shell"
   [lambda-shell-begin-frame]="--shot begin-frame --browser $shell"
 )

@@ -8,13 +8,14 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 shared=${REMOTION_SHARED_DIR:-$here/../shared}
 log() { printf '==> %s\n' "$*"; }
 
-# --- Debian packages: FFmpeg libraries (ffmpeg-next), clang (bindgen), Chromium, fonts, tools,
+# --- Debian packages: FFmpeg libraries (ffmpeg-next), clang (bindgen), Chromium and its headless
+# shell (the renderer's browser where installed), fonts, tools,
 # promtool (in Debian's prometheus package) for the chart's alert rule tests, bubblewrap for the
 # emulated Lambda sandbox function processes run in, poppler-utils (pdfinfo, pdftoppm) to check
 # PDF stills ---
 apt_packages=(pkg-config clang libclang-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
-  ffmpeg fonts-liberation chromium lua5.4 xz-utils unzip openssl curl util-linux procps prometheus
+  ffmpeg fonts-liberation chromium chromium-headless-shell lua5.4 xz-utils unzip openssl curl util-linux procps prometheus
   bubblewrap poppler-utils)
 missing=()
 for p in "${apt_packages[@]}"; do

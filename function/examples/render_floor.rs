@@ -21,9 +21,6 @@ use anyhow::{Context, Result, bail};
 use base64::Engine;
 use chromiumoxide::cdp::browser_protocol::dom::Rgba;
 use chromiumoxide::cdp::browser_protocol::emulation::SetDefaultBackgroundColorOverrideParams;
-use chromiumoxide::cdp::browser_protocol::headless_experimental::{
-    BeginFrameParams, ScreenshotParams, ScreenshotParamsFormat,
-};
 use chromiumoxide::cdp::browser_protocol::page::{CaptureScreenshotFormat, CaptureScreenshotParams, Viewport};
 use chromiumoxide::page::Page;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -79,30 +76,31 @@ enum Floor {
 /// How each frame is captured once the tab has seeked to it.
 #[derive(clap::Args, Clone)]
 struct CapturePath {
-    /// `remotion`: the renderer's own capture (background set, tab activated, screenshot);
+    /// `renderer`: the renderer's capture, in the browser as the renderer sets it up (frames
+    /// on demand with a headless shell, else drawn by the browser);
+    /// `remotion`: the renderer's capture in a browser that draws its own frames (background
+    /// set, tab activated, `Page.captureScreenshot`), as Remotion's renderer captures;
     /// `direct`: the screenshot command alone, the background set once per tab;
-    /// `begin-frame`: frames produced on demand (`HeadlessExperimental.beginFrame`, the
-    /// screenshot taken by the frame that draws), which needs `chromium-headless-shell`.
-    #[arg(long, value_enum, default_value_t = Shot::Remotion)]
+    /// `begin-frame`: the renderer's capture in a browser under begin-frame control (frames
+    /// drawn on demand, the screenshot taken by the frame that draws), which needs a headless
+    /// shell; the renderer's default where it runs one.
+    #[arg(long, value_enum, default_value_t = Shot::Renderer)]
     shot: Shot,
     /// The last one given wins (the benchmark adds `--format png` to a variant's own).
     #[arg(long, value_enum, default_value_t = Format::Jpeg, overrides_with = "format")]
     format: Format,
-    /// Chromium's faster, larger encoding of the screenshot (`direct` and `begin-frame`; the
-    /// renderer's own capture always asks for it).
+    /// Chromium's faster, larger encoding of the screenshot (`direct`; the renderer's own
+    /// capture always asks for it).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     optimize_for_speed: bool,
     /// The Chromium executable (default: the one the renderer finds).
     #[arg(long)]
     browser: Option<PathBuf>,
-    /// With `--shot begin-frame`: how often a frame without display updates is produced
-    /// while the page waits (its animation frames run only then).
-    #[arg(long, default_value_t = 4)]
-    pump_ms: u64,
 }
 
 #[derive(ValueEnum, Clone, Copy, PartialEq, Eq)]
 enum Shot {
+    Renderer,
     Remotion,
     Direct,
     BeginFrame,
@@ -164,16 +162,13 @@ async fn capture(
     if let Some(executable) = &path.browser {
         options.executable = executable.clone();
     }
-    // Resolved in a browser of its own: the tab it opens would get no frames under
-    // begin-frame control.
-    let composition = {
-        let browser = Browser::launch(&options).await?;
-        let resolved = resolve_composition(&browser, &site, id, "{}", timeout).await;
-        browser.close().await;
-        resolved?
-    };
-    options.begin_frame_control = path.shot == Shot::BeginFrame;
+    match path.shot {
+        Shot::Renderer => {}
+        Shot::BeginFrame => options.begin_frame_control = true,
+        Shot::Remotion | Shot::Direct => options.begin_frame_control = false,
+    }
     let browser = Browser::launch(&options).await?;
+    let composition = resolve_composition(&browser, &site, id, "{}", timeout).await?;
     if let Some(dir) = keep {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let kept = Kept {
@@ -203,32 +198,27 @@ async fn capture(
             video_enabled: true,
             frame_server_port: site.frame_server().await?.port(),
         };
-        let page = browser.new_tab().await?;
-        let frames = (path.shot == Shot::BeginFrame).then(|| FramePump::start(page.clone(), path.pump_ms));
-        let mut tab = RemotionTab::open(page.clone(), &site.url, &setup).await?;
+        let new_tab = browser.new_tab().await?;
+        let page = new_tab.page.clone();
+        let mut tab = RemotionTab::open(new_tab, &site.url, &setup).await?;
         tab.set_composition(&composition).await?;
-        let shooter = Shooter {
-            page,
-            frames,
-            path: path.clone(),
-            jpeg_quality,
-            width: composition.width,
-            height: composition.height,
-        };
+        let shooter =
+            Shooter { page, path: path.clone(), jpeg_quality, width: composition.width, height: composition.height };
         shooter.prepare().await?;
         let (next, keep) = (next.clone(), keep.map(Path::to_path_buf));
         tabs.push(tokio::spawn(async move {
             loop {
                 let frame = next.fetch_add(1, Ordering::Relaxed);
                 if frame > last {
-                    shooter.stop();
                     tab.close().await;
                     return Ok::<_, anyhow::Error>(());
                 }
                 tab.seek(frame, 1).await?;
                 let image = match shooter.path.shot {
-                    Shot::Remotion => tab.capture(shooter.remotion_capture()).await?,
-                    Shot::Direct | Shot::BeginFrame => shooter.shoot().await?,
+                    Shot::Renderer | Shot::Remotion | Shot::BeginFrame => {
+                        tab.capture(shooter.remotion_capture()).await?
+                    }
+                    Shot::Direct => shooter.shoot().await?,
                 };
                 if let Some(dir) = &keep {
                     let name = format!("{:06}.{}", frame - first, shooter.path.format.extension());
@@ -245,38 +235,9 @@ async fn capture(
     Ok(())
 }
 
-/// Produces a tab's frames on demand, for a browser under begin-frame control: without them
-/// the page's animation frames, which its readiness polling and `remotion_setFrame` wait for,
-/// never run. One frame at a time: a screenshot frame waits for the pump's frame to end.
-struct FramePump {
-    turn: Arc<tokio::sync::Mutex<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl FramePump {
-    fn start(page: Page, every_ms: u64) -> Self {
-        let turn = Arc::new(tokio::sync::Mutex::new(()));
-        let pump_turn = turn.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                {
-                    let _turn = pump_turn.lock().await;
-                    let idle = BeginFrameParams { no_display_updates: Some(true), ..Default::default() };
-                    if let Err(e) = page.execute(idle).await {
-                        eprintln!("a frame without display updates failed: {e}");
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(every_ms)).await;
-            }
-        });
-        Self { turn, task }
-    }
-}
-
 /// Captures a tab's frames along one of the tried paths.
 struct Shooter {
     page: Page,
-    frames: Option<FramePump>,
     path: CapturePath,
     jpeg_quality: u8,
     width: u32,
@@ -295,7 +256,7 @@ impl Shooter {
     /// What the renderer does before every screenshot, done once: JPEG frames on a black
     /// body, the others on a transparent page.
     async fn prepare(&self) -> Result<()> {
-        if self.path.shot == Shot::Remotion {
+        if self.path.shot != Shot::Direct {
             return Ok(());
         }
         let background = if self.path.format == Format::Jpeg { "black" } else { "transparent" };
@@ -312,53 +273,23 @@ impl Shooter {
     }
 
     async fn shoot(&self) -> Result<Vec<u8>> {
-        let data = match &self.frames {
-            Some(frames) => {
-                let _turn = frames.turn.lock().await;
-                let format = match self.path.format {
-                    Format::Jpeg => ScreenshotParamsFormat::Jpeg,
-                    Format::Png => ScreenshotParamsFormat::Png,
-                    Format::Webp => ScreenshotParamsFormat::Webp,
-                };
-                let screenshot = ScreenshotParams {
-                    format: Some(format),
-                    quality: self.quality(),
-                    optimize_for_speed: Some(self.path.optimize_for_speed),
-                };
-                let frame = self.page.execute(BeginFrameParams { screenshot: Some(screenshot), ..Default::default() });
-                frame.await?.result.screenshot_data.context("the frame drew no screenshot")?
-            }
-            None => {
-                let format = match self.path.format {
-                    Format::Jpeg => CaptureScreenshotFormat::Jpeg,
-                    Format::Png => CaptureScreenshotFormat::Png,
-                    Format::Webp => CaptureScreenshotFormat::Webp,
-                };
-                let clip = Viewport {
-                    x: 0.0,
-                    y: 0.0,
-                    width: f64::from(self.width),
-                    height: f64::from(self.height),
-                    scale: 1.0,
-                };
-                let shot = CaptureScreenshotParams {
-                    format: Some(format),
-                    quality: self.quality(),
-                    clip: Some(clip),
-                    from_surface: Some(true),
-                    capture_beyond_viewport: Some(true),
-                    optimize_for_speed: Some(self.path.optimize_for_speed),
-                };
-                self.page.execute(shot).await?.result.data
-            }
+        let format = match self.path.format {
+            Format::Jpeg => CaptureScreenshotFormat::Jpeg,
+            Format::Png => CaptureScreenshotFormat::Png,
+            Format::Webp => CaptureScreenshotFormat::Webp,
         };
+        let clip =
+            Viewport { x: 0.0, y: 0.0, width: f64::from(self.width), height: f64::from(self.height), scale: 1.0 };
+        let shot = CaptureScreenshotParams {
+            format: Some(format),
+            quality: self.quality(),
+            clip: Some(clip),
+            from_surface: Some(true),
+            capture_beyond_viewport: Some(true),
+            optimize_for_speed: Some(self.path.optimize_for_speed),
+        };
+        let data = self.page.execute(shot).await?.result.data;
         Ok(base64::engine::general_purpose::STANDARD.decode(AsRef::<str>::as_ref(&data))?)
-    }
-
-    fn stop(&self) {
-        if let Some(frames) = &self.frames {
-            frames.task.abort();
-        }
     }
 }
 

@@ -20,10 +20,33 @@ pub const CHROMIUM_ENV: &str = "REMOTION_CHROMIUM";
 /// several seconds before it prints a line.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(45);
 
-/// Where Chromium is looked for when `REMOTION_CHROMIUM` is not set: Debian's package, the
-/// Lambda image's layer path, and other common installs.
-const CHROMIUM_CANDIDATES: &[&str] =
-    &["/usr/bin/chromium", "/opt/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"];
+/// Where Chromium is looked for when `REMOTION_CHROMIUM` is not set, best first: Debian's
+/// headless shell (Chromium's old headless mode, Remotion's default browser too), which
+/// captures a frame for 0.6× the CPU of `chromium` under begin-frame control (issue #18); then
+/// Debian's `chromium`, the Lambda image's layer path and other common installs. The shell is
+/// its binary, not Debian's `/usr/bin/chromium-headless-shell`: that is a script which runs
+/// the browser as its child, so stopping the launched process would leave the browser running.
+/// The Lambda image names its browser itself (`REMOTION_CHROMIUM`, docs/images.md).
+const CHROMIUM_CANDIDATES: &[&str] = &[
+    "/usr/lib/chromium/chromium-headless-shell",
+    "/usr/bin/chromium",
+    "/opt/bin/chromium",
+    "/usr/bin/chromium-browser",
+    "/usr/bin/google-chrome",
+];
+
+/// Debian's launcher script of the headless shell, and the binary it runs.
+const DEBIAN_SHELL_SCRIPT: (&str, &str) =
+    ("/usr/bin/chromium-headless-shell", "/usr/lib/chromium/chromium-headless-shell");
+
+/// Whether `executable` is a headless shell (Debian's `chromium-headless-shell`, or the
+/// `chrome-headless-shell` Remotion downloads): the browser that offers begin-frame control.
+pub fn is_headless_shell(executable: &Path) -> bool {
+    executable
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.contains("headless-shell") || n.contains("headless_shell"))
+}
 
 /// Chromium could not be found or asked for its version.
 #[derive(Debug, thiserror::Error)]
@@ -56,11 +79,21 @@ pub enum ChromiumError {
 /// The Chromium executable to use.
 pub fn find_chromium() -> Result<PathBuf, ChromiumError> {
     if let Some(path) = std::env::var_os(CHROMIUM_ENV) {
-        return Ok(PathBuf::from(path));
+        let path = PathBuf::from(path);
+        // The script's browser outlives a stopped launch (see CHROMIUM_CANDIDATES).
+        let (script, binary) = DEBIAN_SHELL_SCRIPT;
+        if path == Path::new(script) && Path::new(binary).is_file() {
+            return Ok(PathBuf::from(binary));
+        }
+        return Ok(path);
     }
+    // Lambda runs Chromium in its single-process mode, where the shell's pixels are not
+    // Remotion's (docs/images.md): there the shell is never picked by itself.
+    let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
     CHROMIUM_CANDIDATES
         .iter()
         .map(Path::new)
+        .filter(|p| !(in_lambda && is_headless_shell(p)))
         .find(|p| p.is_file())
         .map(Path::to_path_buf)
         .ok_or_else(|| ChromiumError::NotFound(CHROMIUM_CANDIDATES.join(", ")))
@@ -136,6 +169,16 @@ mod tests {
         );
         assert_eq!(parse_chromium_version("Google Chrome 120.0.6099.109 ").as_deref(), Some("120.0.6099.109"));
         assert_eq!(parse_chromium_version("no version here"), None);
+    }
+
+    #[test]
+    fn headless_shells_are_told_from_other_browsers() {
+        for shell in ["/usr/lib/chromium/chromium-headless-shell", "/opt/chrome-headless-shell", "/x/headless_shell"] {
+            assert!(is_headless_shell(Path::new(shell)), "{shell}");
+        }
+        for other in ["/usr/bin/chromium", "/usr/bin/google-chrome", "/opt/bin/chromium"] {
+            assert!(!is_headless_shell(Path::new(other)), "{other}");
+        }
     }
 
     #[test]

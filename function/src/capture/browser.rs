@@ -30,6 +30,7 @@ use futures::StreamExt;
 use remotion_protocol::page::{OpenGlRenderer, PageSettings};
 use tokio::task::JoinHandle;
 
+use crate::capture::frames::FrameControl;
 use crate::capture::warm_page::{PageKey, WarmPage};
 use crate::error::RenderError;
 
@@ -46,8 +47,9 @@ pub struct BrowserOptions {
     /// The invocation's page settings: its `chromiumOptions` decide the launch switches, the
     /// rest is what its tabs are set up with.
     pub page: PageSettings,
-    /// Frames are produced only when asked for (`HeadlessExperimental.beginFrame`), in every tab:
-    /// the capture path `render_floor` measures against screenshots. Needs the headless shell.
+    /// Frames are produced only when asked for (`HeadlessExperimental.beginFrame`), in every tab
+    /// ([`crate::capture::frames`]). Needs a headless shell; off by default, since its pixels
+    /// drift from the screenshots' over a render's seeks (`render_floor` measures it).
     pub begin_frame_control: bool,
 }
 
@@ -157,6 +159,15 @@ pub struct Browser {
     switches: Vec<String>,
     /// The page settings of the invocation holding it.
     page: PageSettings,
+}
+
+/// A new blank tab.
+pub struct BrowserTab {
+    /// Its DevTools page.
+    pub page: Page,
+    /// Its frames, produced on demand, when the browser runs under begin-frame control; none
+    /// when the tab draws its own.
+    pub frames: Option<FrameControl>,
 }
 
 /// The browser kept between invocations of one function process (Lambda runs one invocation
@@ -430,8 +441,9 @@ impl Browser {
         matches!(tokio::time::timeout(WARM_CHECK_TIMEOUT, self.inner.version()).await, Ok(Ok(_)))
     }
 
-    /// A new blank tab (in this invocation's context when there is one).
-    pub async fn new_tab(&self) -> Result<Page, RenderError> {
+    /// A new blank tab (in this invocation's context when there is one), its frames on demand in
+    /// a browser under begin-frame control.
+    pub async fn new_tab(&self) -> Result<BrowserTab, RenderError> {
         let mut target = CreateTargetParams::new("about:blank");
         target.browser_context_id = self.context.clone();
         // A window of its own: in Chromium's new headless mode the tabs of one window are real
@@ -442,17 +454,19 @@ impl Browser {
         target.new_window = Some(true);
         target.enable_begin_frame_control = self.begin_frame_control.then_some(true);
         let started = std::time::Instant::now();
-        match self.inner.new_page(target.clone()).await {
+        let page = match self.inner.new_page(target.clone()).await {
             // chromiumoxide reports any failure of a new target's set-up commands (e.g. a
             // session detached while Chromium was starved of CPU) as a timeout, and closes that
             // target itself. Well short of the command timeout that is a flaky browser error,
             // which Remotion retries too: try once more before failing the render.
             Err(chromiumoxide::error::CdpError::Timeout) if started.elapsed() < TAB_SETUP_RETRY_WITHIN => {
                 tracing::warn!("a new tab failed to set up; opening another");
-                Ok(self.inner.new_page(target).await?)
+                self.inner.new_page(target).await?
             }
-            result => Ok(result?),
-        }
+            result => result?,
+        };
+        let frames = self.begin_frame_control.then(|| FrameControl::new(page.clone()));
+        Ok(BrowserTab { page, frames })
     }
 
     /// Closes the browser and waits for its process to end. Chromium's single-process mode is

@@ -6,6 +6,7 @@
 //! * [`page`]: Remotion's page protocol over DevTools (globals, bundle modes, readiness,
 //!   composition metadata, seeking, screenshots).
 //! * [`site`]: the site a page loads, and the server of a bundle folder or bucket prefix.
+//! * [`frames`]: frames drawn on demand for a browser under begin-frame control.
 //! * [`frame_server`]: the `<OffthreadVideo>` frame server the site's pages fetch frames from.
 //! * [`warm_page`]: a loaded page kept in the warm browser for the next chunk of a render.
 //! * [`compositions`]: a site's compositions, metadata resolved for the input props.
@@ -15,6 +16,7 @@
 pub mod browser;
 pub mod compositions;
 pub mod frame_server;
+pub mod frames;
 pub mod page;
 pub mod shot;
 pub mod site;

@@ -2,6 +2,7 @@
 //! loads, bundle modes, rAF-polled readiness, composition metadata, seeking and capture —
 //! exactly as Remotion's own renderer drives a bundle (reference/remotion.md §3).
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -26,6 +27,8 @@ mod setup;
 
 pub use setup::TabSetup;
 
+use super::browser::BrowserTab;
+use super::frames::FrameControl;
 use super::sliced_evaluation;
 use crate::error::RenderError;
 
@@ -168,6 +171,8 @@ pub struct RemotionTab {
     pub(super) height: u32,
     /// Keys of the page-side promises [`Self::eval_within`] awaits.
     evaluations: AtomicU64,
+    /// The tab's frames, when the driver produces them ([`BrowserTab::frames`]).
+    pub(super) frames: Option<FrameControl>,
 }
 
 fn exception_message(details: &ExceptionDetails) -> String {
@@ -250,9 +255,10 @@ pub fn normalize_serve_url(url: &str) -> String {
 }
 
 impl RemotionTab {
-    /// Sets up `page`, a new blank tab (`Browser::new_tab`): installs the globals and loads the
-    /// bundle at `serve_url`.
-    pub async fn open(page: Page, serve_url: &str, setup: &TabSetup) -> Result<Self, RenderError> {
+    /// Sets up a new blank tab (`Browser::new_tab`): installs the globals and loads the bundle
+    /// at `serve_url`.
+    pub async fn open(tab: BrowserTab, serve_url: &str, setup: &TabSetup) -> Result<Self, RenderError> {
+        let BrowserTab { page, frames } = tab;
         let mut exceptions = page.event_listener::<EventExceptionThrown>().await?;
         let (tx, errors) = watch::channel(None);
         let listener = tokio::spawn(async move {
@@ -280,6 +286,7 @@ impl RemotionTab {
             width: setup.width,
             height: setup.height,
             evaluations: AtomicU64::new(0),
+            frames,
         };
         tab.page
             .execute(SetDeviceMetricsOverrideParams {
@@ -335,7 +342,7 @@ impl RemotionTab {
     async fn visit(&self, url: &str, timeout: Duration) -> Result<(), RenderError> {
         let mut retries = 1;
         loop {
-            let message = match tokio::time::timeout(timeout, self.page.goto(url)).await {
+            let message = match tokio::time::timeout(timeout, self.with_frames(self.page.goto(url))).await {
                 Ok(Ok(_)) => return Ok(()),
                 Ok(Err(e @ chromiumoxide::error::CdpError::Timeout)) if retries == 0 => {
                     tracing::debug!(error = %e, "navigation timed out");
@@ -351,6 +358,15 @@ impl RemotionTab {
                 Ok(Err(e)) => return Err(RenderError::SiteUnavailable { url: url.to_owned(), message: e.to_string() }),
             };
             return Err(RenderError::SiteTimedOut { url: url.to_owned(), message });
+        }
+    }
+
+    /// Runs `work`, producing the tab's frames while it waits when the driver produces them
+    /// ([`FrameControl::during`]); as it is otherwise.
+    pub(super) async fn with_frames<T>(&self, work: impl Future<Output = T>) -> T {
+        match &self.frames {
+            Some(frames) => frames.during(work).await,
+            None => work.await,
         }
     }
 
@@ -383,19 +399,22 @@ impl RemotionTab {
         let deadline = tokio::time::Instant::now() + wait;
         let mut script = sliced_evaluation::start(expression, key);
         let mut errors = self.errors.clone();
-        loop {
-            tokio::select! {
-                slice = self.await_slice(&script) => match slice? {
-                    Some(value) => return Ok(Some(value)),
-                    None => script = sliced_evaluation::resume(key),
-                },
-                _ = errors.changed() => {
-                    let message = errors.borrow().clone().unwrap_or_default();
-                    return Err(self.page_error(message));
+        self.with_frames(async {
+            loop {
+                tokio::select! {
+                    slice = self.await_slice(&script) => match slice? {
+                        Some(value) => return Ok(Some(value)),
+                        None => script = sliced_evaluation::resume(key),
+                    },
+                    _ = errors.changed() => {
+                        let message = errors.borrow().clone().unwrap_or_default();
+                        return Err(self.page_error(message));
+                    }
+                    _ = tokio::time::sleep_until(deadline) => return Ok(None),
                 }
-                _ = tokio::time::sleep_until(deadline) => return Ok(None),
             }
-        }
+        })
+        .await
     }
 
     /// One slice of a [`Self::eval_within`]: the value, or `None` while the page still waits.

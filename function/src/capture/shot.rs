@@ -8,6 +8,7 @@ use chromiumoxide::cdp::browser_protocol::page::{
     CaptureScreenshotFormat, CaptureScreenshotParams, PrintToPdfParams, Viewport,
 };
 
+use super::frames::FrameFormat;
 use super::page::{Capture, RemotionTab};
 use crate::error::RenderError;
 
@@ -46,7 +47,8 @@ impl RemotionTab {
         self.eval(&format!("document.body.style.background = '{background}'"), self.timeout).await?;
         self.page.activate().await?;
         let data = match format {
-            Capture::Pdf => self.page.execute(pdf_params(self.width, self.height)).await?.result.data,
+            // Printing lays the page out again, which may run its frame callbacks.
+            Capture::Pdf => self.with_frames(self.page.execute(pdf_params(self.width, self.height))).await?.result.data,
             Capture::Jpeg(_) | Capture::Png | Capture::Webp => self.screenshot(format).await?,
         };
         base64::engine::general_purpose::STANDARD
@@ -65,6 +67,19 @@ impl RemotionTab {
                 })
                 .await?;
         }
+        let data = match &self.frames {
+            Some(frames) => frames.capture(frame_format(format)).await,
+            None => self.capture_screenshot(format).await,
+        };
+        if transparent {
+            self.page.execute(SetDefaultBackgroundColorOverrideParams { color: None }).await?;
+        }
+        data
+    }
+
+    /// `Page.captureScreenshot` of the viewport, base64: the capture of a tab that draws its
+    /// own frames.
+    async fn capture_screenshot(&self, format: Capture) -> Result<chromiumoxide::Binary, RenderError> {
         let (cdp_format, quality) = match format {
             Capture::Jpeg(q) => (CaptureScreenshotFormat::Jpeg, Some(i64::from(q))),
             Capture::Webp => (CaptureScreenshotFormat::Webp, None),
@@ -87,10 +102,16 @@ impl RemotionTab {
                 optimize_for_speed: Some(true),
             })
             .await?;
-        if transparent {
-            self.page.execute(SetDefaultBackgroundColorOverrideParams { color: None }).await?;
-        }
         Ok(shot.result.data)
+    }
+}
+
+/// The `beginFrame` screenshot format of a capture format (PDF is printed, never drawn).
+fn frame_format(format: Capture) -> FrameFormat {
+    match format {
+        Capture::Jpeg(q) => FrameFormat::Jpeg(q),
+        Capture::Webp => FrameFormat::Webp,
+        Capture::Png | Capture::Pdf => FrameFormat::Png,
     }
 }
 

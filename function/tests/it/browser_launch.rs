@@ -41,7 +41,7 @@ async fn a_chromium_that_crashes_while_starting_is_launched_again() {
         .expect("launched in time")
         .expect("the second start works");
     let tab = browser.new_tab().await.unwrap();
-    tab.goto("data:text/html,<p>up</p>").await.unwrap();
+    tab.page.goto("data:text/html,<p>up</p>").await.unwrap();
     assert_eq!(attempts(&log), 2, "one crash, one start");
     browser.close().await;
 

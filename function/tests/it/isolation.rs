@@ -74,9 +74,10 @@ async fn invocation(options: &BrowserOptions, site: &Site, script: &str) -> (Val
     let started = Instant::now();
     let browser = tokio::time::timeout(LIMIT, Browser::warm(options)).await.expect("warm in time").unwrap();
     let warm_start = started.elapsed();
-    let page = tokio::time::timeout(LIMIT, browser.new_tab()).await.expect("tab in time").unwrap();
+    let new_tab = tokio::time::timeout(LIMIT, browser.new_tab()).await.expect("tab in time").unwrap();
+    let page = new_tab.page.clone();
     let setup = TabSetup::metadata("{}".into(), LIMIT);
-    let tab = RemotionTab::open(page.clone(), &site.url, &setup).await.unwrap();
+    let tab = RemotionTab::open(new_tab, &site.url, &setup).await.unwrap();
     let answer = evaluate(&page, script).await;
     tab.close().await;
     let releasing = Instant::now();

@@ -15,6 +15,7 @@ mod common;
 mod artifacts;
 mod audio;
 mod audio_only;
+mod browser_choice;
 mod browser_launch;
 mod continuation;
 mod delivery;

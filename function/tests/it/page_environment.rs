@@ -38,9 +38,10 @@ async fn evaluate(page: &Page, script: &str) -> Value {
 /// metadata tab (the invocation's page settings applied), with its Root evaluated; returns the
 /// raw page to evaluate in, and the tab to close.
 async fn fixture_page(browser: &Browser, site: &Site) -> (Page, RemotionTab) {
-    let page = browser.new_tab().await.unwrap();
+    let new_tab = browser.new_tab().await.unwrap();
+    let page = new_tab.page.clone();
     let setup = TabSetup::metadata("{}".into(), LIMIT).with_page(browser.page_settings());
-    let tab = RemotionTab::open(page.clone(), &site.url, &setup).await.unwrap();
+    let tab = RemotionTab::open(new_tab, &site.url, &setup).await.unwrap();
     tab.evaluate_root().await.unwrap();
     (page, tab)
 }

@@ -15,7 +15,7 @@ const LIMIT: Duration = Duration::from_secs(20);
 async fn lease_and_use(options: &BrowserOptions, html: &str) -> Browser {
     let browser = tokio::time::timeout(LIMIT, Browser::warm(options)).await.expect("warm in time").unwrap();
     let tab = tokio::time::timeout(LIMIT, browser.new_tab()).await.expect("tab in time").unwrap();
-    tokio::time::timeout(LIMIT, tab.goto(format!("data:text/html,{html}"))).await.expect("load in time").unwrap();
+    tokio::time::timeout(LIMIT, tab.page.goto(format!("data:text/html,{html}"))).await.expect("load in time").unwrap();
     browser
 }
 
