@@ -25,12 +25,12 @@ use chromiumoxide::browser::{Browser as CdpBrowser, BrowserConfig};
 use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
 use chromiumoxide::cdp::browser_protocol::target::{CreateBrowserContextParams, CreateTargetParams, TargetId};
 use chromiumoxide::error::CdpError;
-use chromiumoxide::page::Page;
 use futures::StreamExt;
 use remotion_protocol::page::{OpenGlRenderer, PageSettings};
 use tokio::task::JoinHandle;
 
 use crate::capture::frames::FrameControl;
+use crate::capture::tab::BrowserTab;
 use crate::capture::warm_page::{PageKey, WarmPage};
 use crate::error::RenderError;
 
@@ -159,15 +159,6 @@ pub struct Browser {
     switches: Vec<String>,
     /// The page settings of the invocation holding it.
     page: PageSettings,
-}
-
-/// A new blank tab.
-pub struct BrowserTab {
-    /// Its DevTools page.
-    pub page: Page,
-    /// Its frames, produced on demand, when the browser runs under begin-frame control; none
-    /// when the tab draws its own.
-    pub frames: Option<FrameControl>,
 }
 
 /// The browser kept between invocations of one function process (Lambda runs one invocation

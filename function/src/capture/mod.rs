@@ -12,6 +12,7 @@
 //! * [`compositions`]: a site's compositions, metadata resolved for the input props.
 //! * [`shot`]: a screenshot of what a tab shows, or the page printed to PDF.
 //! * [`still`]: one frame captured as an image.
+//! * [`tab`]: a new blank tab, with its frame control.
 
 pub mod browser;
 pub mod compositions;
@@ -22,4 +23,5 @@ pub mod shot;
 pub mod site;
 mod sliced_evaluation;
 pub mod still;
+pub mod tab;
 pub mod warm_page;

@@ -27,9 +27,9 @@ mod setup;
 
 pub use setup::TabSetup;
 
-use super::browser::BrowserTab;
 use super::frames::FrameControl;
 use super::sliced_evaluation;
+use super::tab::BrowserTab;
 use crate::error::RenderError;
 
 /// Pause before a site that did not load in time is loaded again (Remotion's is 2 s).
