@@ -83,7 +83,7 @@ async fn frames_drawn_on_demand_start_identical_and_show_every_frame() {
     let differences = differences(&drawn, &reference);
     // The first and a still frame are identical; mid-animation frames show the same picture
     // with a fraction of a percent of their pixels rasterised differently (why the renderer
-    // does not draw on demand: docs/images.md).
+    // does not draw on demand: README, "Cheaper capture paths").
     assert_eq!((differences[0], differences[4]), (0, 0), "{differences:?}");
     assert!(differences.iter().all(|d| *d < 1920 * 1080 / 100), "{differences:?}");
     // A frame with nothing new to draw is captured too (Chromium sends no screenshot of it).
