@@ -3,10 +3,11 @@
 //! each frame with `HeadlessExperimental.beginFrame`. That saves the renderer the frames it
 //! never captures, and a capture is one frame drawn with its screenshot instead of a frame and
 //! then a separate screenshot pass; issue #18 measured 0.60× the CPU per captured frame. It is
-//! not the renderer's path (`BrowserOptions::begin_frame_control` is off unless asked for): over
-//! a render's seeks some frames come out rasterised differently from the screenshots' (0.3 % of
-//! their pixels), a second tab's frames come without screenshots, and the emulated device scale
-//! is ignored. `render_floor --shot begin-frame` measures it.
+//! not the renderer's path (`BrowserOptions::begin_frame_control` is off unless asked for): its
+//! frames are `Page.captureScreenshot`'s without `captureBeyondViewport`, whereas Remotion's
+//! screenshots set it, and that rasterises a scaled layer afresh (41 of Intro's first 100 frames
+//! differ, in 0.3 % of their pixels); a second tab's frames come without screenshots; and the
+//! emulated device scale is ignored. `render_floor --shot begin-frame` measures it.
 //!
 //! The page still needs frames while it waits: its `requestAnimationFrame` callbacks (Remotion
 //! polls readiness on them, and React's effects follow a paint) run only in a frame. So while
@@ -127,15 +128,15 @@ impl FrameControl {
         let screenshot = ScreenshotParams { format: Some(format), quality, optimize_for_speed: Some(true) };
         let mut last = self.drawing.lock().await;
         let frame = self.page.execute(BeginFrameParams { screenshot: Some(screenshot), ..Default::default() }).await?;
-        match (frame.result.screenshot_data.clone(), last.as_ref()) {
+        let has_damage = frame.result.has_damage;
+        match (frame.result.screenshot_data, last.as_ref()) {
             (Some(data), _) => {
                 *last = Some(LastShot { format: requested, data: data.clone() });
                 Ok(data)
             }
-            (None, Some(shot)) if !frame.result.has_damage && shot.format == requested => Ok(shot.data.clone()),
+            (None, Some(shot)) if !has_damage && shot.format == requested => Ok(shot.data.clone()),
             (None, _) => Err(RenderError::Browser(format!(
-                "Chromium drew a frame (damage: {}) without its screenshot, and no earlier screenshot shows it",
-                frame.result.has_damage
+                "Chromium drew a frame (damage: {has_damage}) without its screenshot, and no earlier screenshot shows it"
             ))),
         }
     }
