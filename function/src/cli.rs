@@ -251,9 +251,14 @@ struct SiteArgs {
 impl SiteArgs {
     /// The serialized props, the site opened, and a browser.
     async fn open(&self) -> Result<(String, Site, Browser)> {
+        self.open_with(BrowserOptions::detect()?).await
+    }
+
+    /// [`SiteArgs::open`] with a browser launched with `options`.
+    async fn open_with(&self, options: BrowserOptions) -> Result<(String, Site, Browser)> {
         let props = read_props(self.props.as_deref())?;
         let site = Site::open(&self.serve_url).await?;
-        let browser = Browser::launch(&BrowserOptions::detect()?).await?;
+        let browser = Browser::launch(&options).await?;
         Ok((props, site, browser))
     }
 
@@ -480,7 +485,8 @@ async fn run(cli: Cli) -> Result<()> {
                     codec_in_effect.as_str()
                 );
             }
-            let (props, opened, browser) = site.open().await?;
+            let options = BrowserOptions::detect()?.drawing_on_demand_for(concurrency, scale);
+            let (props, opened, browser) = site.open_with(options).await?;
             let request = VideoRequest {
                 composition,
                 serialized_props: props,

@@ -29,7 +29,7 @@ use futures::StreamExt;
 use remotion_protocol::page::{OpenGlRenderer, PageSettings};
 use tokio::task::JoinHandle;
 
-use crate::capture::frames::FrameControl;
+use crate::capture::frames::{FrameControl, FrameGate};
 use crate::capture::tab::BrowserTab;
 use crate::capture::warm_page::{PageKey, WarmPage};
 use crate::error::RenderError;
@@ -48,8 +48,8 @@ pub struct BrowserOptions {
     /// rest is what its tabs are set up with.
     pub page: PageSettings,
     /// Frames are produced only when asked for (`HeadlessExperimental.beginFrame`), in every tab
-    /// ([`crate::capture::frames`]). Needs a headless shell; off by default, since its pixels
-    /// drift from the screenshots' over a render's seeks (`render_floor` measures it).
+    /// ([`crate::capture::frames`]). Needs a headless shell; see
+    /// [`BrowserOptions::drawing_on_demand_for`] for when the renderer turns it on.
     pub begin_frame_control: bool,
 }
 
@@ -64,6 +64,19 @@ impl BrowserOptions {
             page: PageSettings::default(),
             begin_frame_control: false,
         })
+    }
+
+    /// These options with frames drawn on demand where that is the cheaper way to Remotion's
+    /// pixels: the headless shell outside Lambda, rendering with one tab at scale 1. Outside
+    /// those, the tabs draw their own frames:
+    /// - Lambda's image runs `chromium` (the shell's single-process pixels differ);
+    /// - two tabs of one browser take turns drawing on demand, which on 2 cores took 1.2–1.3×
+    ///   the wall time of their screenshots;
+    /// - a frame drawn on demand is not checked at another device scale.
+    pub fn drawing_on_demand_for(self, concurrency: usize, scale: f64) -> Self {
+        let begin_frame_control =
+            crate::versions::is_headless_shell(&self.executable) && !self.in_lambda && concurrency == 1 && scale == 1.0;
+        Self { begin_frame_control, ..self }
     }
 
     /// These options, for an invocation whose pages are set up with `page`.
@@ -155,6 +168,8 @@ pub struct Browser {
     keeping: Option<WarmPage>,
     /// Tabs open with their frames under the driver's control ([`BrowserOptions::begin_frame_control`]).
     begin_frame_control: bool,
+    /// One frame of its tabs is begun at a time, under begin-frame control.
+    frame_gate: FrameGate,
     /// The switches of its `chromiumOptions` it was launched with.
     switches: Vec<String>,
     /// The page settings of the invocation holding it.
@@ -276,6 +291,7 @@ impl Browser {
             kept: None,
             keeping: None,
             begin_frame_control: options.begin_frame_control,
+            frame_gate: FrameGate::default(),
             switches: options.option_switches(),
             page: options.page.clone(),
         }
@@ -456,7 +472,7 @@ impl Browser {
             }
             result => result?,
         };
-        let frames = self.begin_frame_control.then(|| FrameControl::new(page.clone()));
+        let frames = self.begin_frame_control.then(|| FrameControl::new(page.clone(), self.frame_gate.clone()));
         Ok(BrowserTab { page, frames })
     }
 
@@ -477,6 +493,23 @@ impl Browser {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frames_are_drawn_on_demand_by_a_headless_shell_outside_lambda_for_one_tab_at_scale_1() {
+        let options = |executable: &str, in_lambda: bool| BrowserOptions {
+            executable: executable.into(),
+            command_timeout: Duration::from_secs(1),
+            in_lambda,
+            page: PageSettings::default(),
+            begin_frame_control: false,
+        };
+        let shell = "/usr/lib/chromium/chromium-headless-shell";
+        assert!(options(shell, false).drawing_on_demand_for(1, 1.0).begin_frame_control);
+        assert!(!options(shell, false).drawing_on_demand_for(2, 1.0).begin_frame_control, "two tabs");
+        assert!(!options(shell, false).drawing_on_demand_for(1, 0.5).begin_frame_control, "another scale");
+        assert!(!options(shell, true).drawing_on_demand_for(1, 1.0).begin_frame_control, "in Lambda");
+        assert!(!options("/usr/bin/chromium", false).drawing_on_demand_for(1, 1.0).begin_frame_control);
+    }
 
     #[test]
     fn a_browser_gone_before_or_during_its_devtools_handshake_is_launched_again() {

@@ -1,13 +1,21 @@
 //! Frames on demand, for a tab under begin-frame control (the headless shell launched with
 //! `--enable-begin-frame-control`). Such a tab draws nothing by itself: the driver asks for
-//! each frame with `HeadlessExperimental.beginFrame`. That saves the renderer the frames it
-//! never captures, and a capture is one frame drawn with its screenshot instead of a frame and
-//! then a separate screenshot pass; issue #18 measured 0.60× the CPU per captured frame. It is
-//! not the renderer's path (`BrowserOptions::begin_frame_control` is off unless asked for): its
-//! frames are `Page.captureScreenshot`'s without `captureBeyondViewport`, whereas Remotion's
-//! screenshots set it, and that rasterises a scaled layer afresh (41 of Intro's first 100 frames
-//! differ, in 0.3 % of their pixels); a second tab's frames come without screenshots; and the
-//! emulated device scale is ignored. `render_floor --shot begin-frame` measures it.
+//! each frame with `HeadlessExperimental.beginFrame`, and a capture is a frame drawn with its
+//! screenshot. That saves the frames the page would draw between captures and
+//! `Page.captureScreenshot`'s restoring of the view after each one: issue #18 measured 0.68×
+//! the CPU of a screenshot on Showcase and 0.81–0.84× on Intro (README, "Cheaper capture
+//! paths").
+//!
+//! Remotion's pixels need the page rasterised afresh for every capture. Chromium stops
+//! re-rasterising a layer at each new scale once its scale keeps changing (a title springing in
+//! with `scale()`), and keeps drawing the stale raster scaled; Remotion's screenshots, taken with
+//! `captureBeyondViewport`, emulate a 1×1 view and then the tab's view again before each
+//! capture, which lays the page out afresh and builds every layer's raster anew. So does
+//! [`FrameControl::capture`]: the 1×1 view laid out in a frame without display updates, then the
+//! tab's view, then the frame with the screenshot. Only the emulated layout changes, never the
+//! view's surface (a resized surface draws its first frame without a screenshot). Without this,
+//! 212 of Intro's 300 frames differed in up to 0.3 % of their pixels; with it all 300 JPEGs are
+//! byte-identical to the screenshots'.
 //!
 //! The page still needs frames while it waits: its `requestAnimationFrame` callbacks (Remotion
 //! polls readiness on them, and React's effects follow a paint) run only in a frame. So while
@@ -16,14 +24,18 @@
 //! synchronous evaluation answers before the first pump frame would start and costs none.
 //!
 //! Chromium refuses a second `beginFrame` while one is pending ("Another frame is pending"), and
-//! a DevTools command cannot be taken back once sent. So one frame of a tab is begun at a time
-//! (the capture of a still runs beside an evaluation that pumps), and a pump frame is always
-//! awaited to its end, never dropped: the pump stops between frames.
+//! a DevTools command cannot be taken back once sent. A frame begun in one tab while another
+//! tab's is pending comes back without its screenshot, and the next one is never answered: the
+//! headless shell's tabs share one frame source. So one frame of the whole browser is begun at
+//! a time ([`FrameGate`]), a pump frame is always awaited to its end, never dropped (the pump
+//! stops between frames), and the renderer draws on demand with one tab only (two tabs take
+//! turns, which costs more wall time than the screenshots' parallel draws save).
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
 use chromiumoxide::cdp::browser_protocol::headless_experimental::{
     BeginFrameParams, ScreenshotParams, ScreenshotParamsFormat,
 };
@@ -44,12 +56,30 @@ const EAGER_FRAMES: u32 = 8;
 /// so `requestAnimationFrame` polling behaves as in a visible tab without spinning the CPU.
 const SLOW_PUMP_INTERVAL: Duration = Duration::from_millis(16);
 
+/// Frames drawn for one capture at most, when frames come without their screenshot.
+const SCREENSHOT_ATTEMPTS: u32 = 4;
+
+/// The right to begin a frame in a browser under begin-frame control: one frame at a time in
+/// the whole browser (the module's doc says why).
+#[derive(Clone, Debug, Default)]
+pub struct FrameGate(Arc<Mutex<()>>);
+
 /// The frames of one tab under begin-frame control.
 #[derive(Clone, Debug)]
 pub struct FrameControl {
     page: Page,
-    /// Held while a frame of the tab is begun and drawn, with the last screenshot drawn.
-    drawing: Arc<Mutex<Option<LastShot>>>,
+    gate: FrameGate,
+    /// Held while a frame of the tab is begun and drawn (before the gate).
+    drawing: Arc<Mutex<Drawing>>,
+}
+
+/// What a tab's captures need besides the page.
+#[derive(Debug, Default)]
+struct Drawing {
+    /// The tab's emulated view ([`FrameControl::set_view`]), set again around each capture.
+    view: Option<SetDeviceMetricsOverrideParams>,
+    /// The last screenshot drawn.
+    last: Option<LastShot>,
 }
 
 /// The screenshot of the last frame drawn to the display. Chromium takes none of a frame with
@@ -72,9 +102,16 @@ pub enum FrameFormat {
 }
 
 impl FrameControl {
-    /// Frame control of `page`, a tab opened with `enableBeginFrameControl`.
-    pub fn new(page: Page) -> Self {
-        Self { page, drawing: Arc::new(Mutex::new(None)) }
+    /// Frame control of `page`, a tab opened with `enableBeginFrameControl` in the browser whose
+    /// frames `gate` lets begin.
+    pub fn new(page: Page, gate: FrameGate) -> Self {
+        Self { page, gate, drawing: Arc::default() }
+    }
+
+    /// Records the view the tab was set up with (`Emulation.setDeviceMetricsOverride`): each
+    /// capture lays the page out at 1×1 and back at this view. Captures fail until it is set.
+    pub async fn set_view(&self, view: SetDeviceMetricsOverrideParams) {
+        self.drawing.lock().await.view = Some(view);
     }
 
     /// Runs `work` (DevTools commands that may wait on the page), producing frames without
@@ -103,6 +140,7 @@ impl FrameControl {
             let idle = BeginFrameParams { no_display_updates: Some(true), ..Default::default() };
             let drawn = {
                 let _drawing = self.drawing.lock().await;
+                let _gate = self.gate.0.lock().await;
                 self.page.execute(idle).await
             };
             if let Err(e) = drawn {
@@ -116,7 +154,7 @@ impl FrameControl {
         }
     }
 
-    /// Draws a frame and returns its screenshot of the viewport, base64.
+    /// Draws a frame rasterised afresh and returns its screenshot of the viewport, base64.
     pub async fn capture(&self, format: FrameFormat) -> Result<chromiumoxide::Binary, RenderError> {
         let requested = format;
         let (format, quality) = match format {
@@ -126,14 +164,33 @@ impl FrameControl {
         };
         // Remotion's screenshots are taken with `optimizeForSpeed`; so is this one.
         let screenshot = ScreenshotParams { format: Some(format), quality, optimize_for_speed: Some(true) };
-        let mut last = self.drawing.lock().await;
-        let frame = self.page.execute(BeginFrameParams { screenshot: Some(screenshot), ..Default::default() }).await?;
-        let has_damage = frame.result.has_damage;
-        match (frame.result.screenshot_data, last.as_ref()) {
-            (Some(data), _) => {
-                *last = Some(LastShot { format: requested, data: data.clone() });
-                Ok(data)
+        let mut drawing = self.drawing.lock().await;
+        let _gate = self.gate.0.lock().await;
+        let view = drawing
+            .view
+            .clone()
+            .ok_or_else(|| RenderError::Browser("a frame was captured before the tab's view was set".into()))?;
+        let keep_surface = Some(true);
+        let tiny =
+            SetDeviceMetricsOverrideParams { width: 1, height: 1, dont_set_visible_size: keep_surface, ..view.clone() };
+        self.page.execute(tiny).await?;
+        self.page.execute(BeginFrameParams { no_display_updates: Some(true), ..Default::default() }).await?;
+        self.page.execute(SetDeviceMetricsOverrideParams { dont_set_visible_size: keep_surface, ..view }).await?;
+        let with_screenshot = BeginFrameParams { screenshot: Some(screenshot), ..Default::default() };
+        let mut frame = self.page.execute(with_screenshot.clone()).await?;
+        // A frame whose surface cannot be copied yet comes without its screenshot (seen when a
+        // view was resized, on a loaded machine); the next frames draw the same page.
+        for _ in 1..SCREENSHOT_ATTEMPTS {
+            if frame.result.screenshot_data.is_some() || !frame.result.has_damage {
+                break;
             }
+            tracing::debug!("a frame came without its screenshot; drawing another");
+            frame = self.page.execute(with_screenshot.clone()).await?;
+        }
+        let has_damage = frame.result.has_damage;
+        let last = &mut drawing.last;
+        match (frame.result.screenshot_data, last.as_ref()) {
+            (Some(data), _) => Ok(last.insert(LastShot { format: requested, data }).data.clone()),
             (None, Some(shot)) if !has_damage && shot.format == requested => Ok(shot.data.clone()),
             (None, _) => Err(RenderError::Browser(format!(
                 "Chromium drew a frame (damage: {has_damage}) without its screenshot, and no earlier screenshot shows it"

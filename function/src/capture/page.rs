@@ -288,25 +288,24 @@ impl RemotionTab {
             evaluations: AtomicU64::new(0),
             frames,
         };
-        tab.page
-            .execute(SetDeviceMetricsOverrideParams {
-                width: i64::from(setup.width),
-                height: i64::from(setup.height),
-                device_scale_factor: setup.scale,
-                mobile: false,
-                scale: None,
-                screen_width: None,
-                screen_height: None,
-                position_x: None,
-                position_y: None,
-                dont_set_visible_size: None,
-                screen_orientation: Some(ScreenOrientation {
-                    r#type: ScreenOrientationType::PortraitPrimary,
-                    angle: 0,
-                }),
-                viewport: None,
-            })
-            .await?;
+        let view = SetDeviceMetricsOverrideParams {
+            width: i64::from(setup.width),
+            height: i64::from(setup.height),
+            device_scale_factor: setup.scale,
+            mobile: false,
+            scale: None,
+            screen_width: None,
+            screen_height: None,
+            position_x: None,
+            position_y: None,
+            dont_set_visible_size: None,
+            screen_orientation: Some(ScreenOrientation { r#type: ScreenOrientationType::PortraitPrimary, angle: 0 }),
+            viewport: None,
+        };
+        if let Some(frames) = &tab.frames {
+            frames.set_view(view.clone()).await;
+        }
+        tab.page.execute(view).await?;
         for source in setup.init_scripts() {
             tab.page.execute(AddScriptToEvaluateOnNewDocumentParams::new(source)).await?;
         }
