@@ -95,17 +95,20 @@ for run in $(seq 1 "$runs"); do
   done
 done
 
-# Pixels: the first 10 frames of the range as PNG through each variant, decoded to RGBA.
+# Pixels: the first PIXEL_FRAMES (100) frames of the range as PNG through each variant, decoded
+# to RGBA. Fewer can hide a drift: frames drawn on demand once matched on Intro's first 10 and
+# differed from frame 51 on.
+pixel_frames=${PIXEL_FRAMES:-100}
 pixels() { # name
   local name=$1 dir="$out/png-$1" script
   rm -rf "$dir"; mkdir -p "$dir"
-  script=$(command_script "$name" "$first-$((first + 9 < last ? first + 9 : last))" "$dir" --format png)
+  script=$(command_script "$name" "$first-$((first + pixel_frames - 1 < last ? first + pixel_frames - 1 : last))" "$dir" --format png)
   bash "$script" >/dev/null 2>"$out/err" || { cat "$out/err" >&2; return 1; }
   for f in "$dir"/*.png; do
     ffmpeg -v error -i "$f" -f rawvideo -pix_fmt rgba - | sha256sum | cut -d' ' -f1
   done >"$dir.sums"
 }
-echo "pixels of the first 10 frames (PNG, decoded) against chromium's:"
+echo "pixels of the first $pixel_frames frames (PNG, decoded) against chromium's:"
 pixels chromium
 for name in "${order[@]}"; do
   [ "$name" = chromium ] && continue
