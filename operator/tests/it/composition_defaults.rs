@@ -4,8 +4,9 @@
 //! `calculateMetadata` declares vp9, yuv444p and `recap`) and forces its rate and length gets
 //! exactly that, shown in `status.resolved` and measured with ffprobe; a still of frame -1 is
 //! the last frame; and `delayRenderTimeoutSeconds` reaches the page (a `calculateMetadata` that
-//! takes 10 s fails a job that allows 4 s, and not one that allows the default 30; 4 s and not
-//! less because the same timeout bounds loading the site, as in Remotion).
+//! takes 12 s fails a job that allows 8 s, and not one that allows the default 30). The same
+//! timeout bounds loading the site, as in Remotion, and the page's own delayRender() timeout
+//! is 2 s shorter: 8 s leaves a starved CI machine 8 s to load the bundle and the page 6 s.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -41,11 +42,11 @@ async fn defaults_overrides_a_last_frame_and_the_delay_render_timeout_reach_the_
         )
         .await?;
     world.create_job("last", json!({"composition": "Defaults", "still": {"frame": -1, "imageFormat": "png"}})).await?;
-    let slow = json!({"metadataDelayMs": 10000});
+    let slow = json!({"metadataDelayMs": 12000});
     world
         .create_job(
             "impatient",
-            json!({"composition": "Defaults", "inputProps": slow, "delayRenderTimeoutSeconds": 4,
+            json!({"composition": "Defaults", "inputProps": slow, "delayRenderTimeoutSeconds": 8,
                    "still": {"frame": 0, "imageFormat": "png"}}),
         )
         .await?;
