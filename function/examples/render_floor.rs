@@ -76,15 +76,14 @@ enum Floor {
 /// How each frame is captured once the tab has seeked to it.
 #[derive(clap::Args, Clone)]
 struct CapturePath {
-    /// `renderer`: the renderer's capture, in the browser as the renderer sets it up for a
-    /// render at this concurrency (frames drawn on demand by a headless shell with one tab,
-    /// else drawn by the browser);
+    /// `renderer`: the renderer's capture, in the browser as the renderer sets it up (frames
+    /// drawn on demand by a headless shell, else drawn by the browser);
     /// `remotion`: the renderer's capture in a browser that draws its own frames (background
     /// set, tab activated, `Page.captureScreenshot`), as Remotion's renderer captures;
     /// `direct`: the screenshot command alone, the background set once per tab;
     /// `begin-frame`: the renderer's capture in a browser under begin-frame control (frames
     /// drawn on demand, the screenshot taken by the frame that draws), which needs a headless
-    /// shell; the renderer's choice for one tab where it runs one.
+    /// shell; the renderer's choice where it runs one.
     #[arg(long, value_enum, default_value_t = Shot::Renderer)]
     shot: Shot,
     /// The last one given wins (the benchmark adds `--format png` to a variant's own).
@@ -164,7 +163,7 @@ async fn capture(
         options.executable = executable.clone();
     }
     match path.shot {
-        Shot::Renderer => options = options.drawing_on_demand_for(concurrency, 1.0),
+        Shot::Renderer => options = options.drawing_on_demand_for(1.0),
         Shot::BeginFrame => options.begin_frame_control = true,
         Shot::Remotion | Shot::Direct => options.begin_frame_control = false,
     }

@@ -485,7 +485,7 @@ async fn run(cli: Cli) -> Result<()> {
                     codec_in_effect.as_str()
                 );
             }
-            let options = BrowserOptions::detect()?.drawing_on_demand_for(concurrency, scale);
+            let options = BrowserOptions::detect()?.drawing_on_demand_for(scale);
             let (props, opened, browser) = site.open_with(options).await?;
             let request = VideoRequest {
                 composition,

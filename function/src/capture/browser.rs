@@ -29,7 +29,7 @@ use futures::StreamExt;
 use remotion_protocol::page::{OpenGlRenderer, PageSettings};
 use tokio::task::JoinHandle;
 
-use crate::capture::frames::{FrameControl, FrameGate};
+use crate::capture::frames::{DrawingSlot, FrameControl, TakenSlot};
 use crate::capture::tab::BrowserTab;
 use crate::capture::warm_page::{PageKey, WarmPage};
 use crate::error::RenderError;
@@ -67,15 +67,13 @@ impl BrowserOptions {
     }
 
     /// These options with frames drawn on demand where that is the cheaper way to Remotion's
-    /// pixels: the headless shell outside Lambda, rendering with one tab at scale 1. Outside
-    /// those, the tabs draw their own frames:
-    /// - Lambda's image runs `chromium` (the shell's single-process pixels differ);
-    /// - two tabs of one browser take turns drawing on demand, which on 2 cores took 1.2–1.3×
-    ///   the wall time of their screenshots;
-    /// - a frame drawn on demand is not checked at another device scale.
-    pub fn drawing_on_demand_for(self, concurrency: usize, scale: f64) -> Self {
+    /// pixels: the headless shell outside Lambda, at scale 1 (each tab beyond the first then
+    /// runs in a browser of its own, [`Browser::new_tab`]). Elsewhere the tabs draw their own
+    /// frames: Lambda's image runs `chromium` (the shell's single-process pixels differ), and a
+    /// frame drawn on demand is not checked at another device scale.
+    pub fn drawing_on_demand_for(self, scale: f64) -> Self {
         let begin_frame_control =
-            crate::versions::is_headless_shell(&self.executable) && !self.in_lambda && concurrency == 1 && scale == 1.0;
+            crate::versions::is_headless_shell(&self.executable) && !self.in_lambda && scale == 1.0;
         Self { begin_frame_control, ..self }
     }
 
@@ -168,8 +166,13 @@ pub struct Browser {
     keeping: Option<WarmPage>,
     /// Tabs open with their frames under the driver's control ([`BrowserOptions::begin_frame_control`]).
     begin_frame_control: bool,
-    /// One frame of its tabs is begun at a time, under begin-frame control.
-    frame_gate: FrameGate,
+    /// Taken by the tab drawing on demand in this browser, while it is open.
+    drawing_slot: DrawingSlot,
+    /// Browsers of their own for the tabs that draw on demand beside this browser's: a
+    /// browser's tabs share one frame source and would take turns (`capture::frames`).
+    siblings: tokio::sync::Mutex<Vec<Browser>>,
+    /// What it was launched with, for its siblings.
+    options: BrowserOptions,
     /// The switches of its `chromiumOptions` it was launched with.
     switches: Vec<String>,
     /// The page settings of the invocation holding it.
@@ -291,7 +294,9 @@ impl Browser {
             kept: None,
             keeping: None,
             begin_frame_control: options.begin_frame_control,
-            frame_gate: FrameGate::default(),
+            drawing_slot: DrawingSlot::default(),
+            siblings: tokio::sync::Mutex::default(),
+            options: options.clone(),
             switches: options.option_switches(),
             page: options.page.clone(),
         }
@@ -403,6 +408,9 @@ impl Browser {
     /// and so is one whose tabs used its default context (single-process mode, or a browser not
     /// taken with [`Browser::warm`]) with no page kept: that context cannot be emptied.
     pub async fn release(mut self) {
+        for sibling in std::mem::take(self.siblings.get_mut()) {
+            Box::pin(sibling.close()).await;
+        }
         let cleared = match (self.keeping.take(), self.context.take()) {
             (Some(page), context) => {
                 let cleared = self.close_tabs_except(page.tab.target_id()).await;
@@ -449,8 +457,31 @@ impl Browser {
     }
 
     /// A new blank tab (in this invocation's context when there is one), its frames on demand in
-    /// a browser under begin-frame control.
+    /// a browser under begin-frame control. There, a tab opened while another draws on demand
+    /// opens in a browser of its own, launched with the same options and closed with this one.
     pub async fn new_tab(&self) -> Result<BrowserTab, RenderError> {
+        if !self.begin_frame_control {
+            return self.open_tab(None).await;
+        }
+        if let Some(slot) = self.drawing_slot.take() {
+            return self.open_tab(Some(slot)).await;
+        }
+        let mut siblings = self.siblings.lock().await;
+        for sibling in siblings.iter() {
+            if let Some(slot) = sibling.drawing_slot.take() {
+                return sibling.open_tab(Some(slot)).await;
+            }
+        }
+        tracing::debug!("another tab draws on demand in this browser; launching one for the new tab");
+        let sibling = Self::launch(&self.options).await?;
+        let slot = sibling.drawing_slot.take().expect("a new browser's slot is free");
+        let tab = sibling.open_tab(Some(slot)).await;
+        siblings.push(sibling);
+        tab
+    }
+
+    /// Opens a tab in this browser; under begin-frame control, holding `slot`.
+    async fn open_tab(&self, slot: Option<TakenSlot>) -> Result<BrowserTab, RenderError> {
         let mut target = CreateTargetParams::new("about:blank");
         target.browser_context_id = self.context.clone();
         // A window of its own: in Chromium's new headless mode the tabs of one window are real
@@ -472,7 +503,7 @@ impl Browser {
             }
             result => result?,
         };
-        let frames = self.begin_frame_control.then(|| FrameControl::new(page.clone(), self.frame_gate.clone()));
+        let frames = slot.map(|slot| FrameControl::new(page.clone(), slot));
         Ok(BrowserTab { page, frames })
     }
 
@@ -481,6 +512,9 @@ impl Browser {
     /// page) only saves a profile that is a temporary folder, and it has no child processes
     /// that a shutdown would end.
     pub async fn close(mut self) {
+        for sibling in std::mem::take(self.siblings.get_mut()) {
+            Box::pin(sibling.close()).await;
+        }
         if !self.single_process {
             let _ = tokio::time::timeout(Duration::from_secs(5), self.inner.close()).await;
             let _ = tokio::time::timeout(Duration::from_secs(5), self.inner.wait()).await;
@@ -495,7 +529,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn frames_are_drawn_on_demand_by_a_headless_shell_outside_lambda_for_one_tab_at_scale_1() {
+    fn frames_are_drawn_on_demand_by_a_headless_shell_outside_lambda_at_scale_1() {
         let options = |executable: &str, in_lambda: bool| BrowserOptions {
             executable: executable.into(),
             command_timeout: Duration::from_secs(1),
@@ -504,11 +538,10 @@ mod tests {
             begin_frame_control: false,
         };
         let shell = "/usr/lib/chromium/chromium-headless-shell";
-        assert!(options(shell, false).drawing_on_demand_for(1, 1.0).begin_frame_control);
-        assert!(!options(shell, false).drawing_on_demand_for(2, 1.0).begin_frame_control, "two tabs");
-        assert!(!options(shell, false).drawing_on_demand_for(1, 0.5).begin_frame_control, "another scale");
-        assert!(!options(shell, true).drawing_on_demand_for(1, 1.0).begin_frame_control, "in Lambda");
-        assert!(!options("/usr/bin/chromium", false).drawing_on_demand_for(1, 1.0).begin_frame_control);
+        assert!(options(shell, false).drawing_on_demand_for(1.0).begin_frame_control);
+        assert!(!options(shell, false).drawing_on_demand_for(0.5).begin_frame_control, "another scale");
+        assert!(!options(shell, true).drawing_on_demand_for(1.0).begin_frame_control, "in Lambda");
+        assert!(!options("/usr/bin/chromium", false).drawing_on_demand_for(1.0).begin_frame_control);
     }
 
     #[test]

@@ -24,15 +24,18 @@
 //! synchronous evaluation answers before the first pump frame would start and costs none.
 //!
 //! Chromium refuses a second `beginFrame` while one is pending ("Another frame is pending"), and
-//! a DevTools command cannot be taken back once sent. A frame begun in one tab while another
-//! tab's is pending comes back without its screenshot, and the next one is never answered: the
-//! headless shell's tabs share one frame source. So one frame of the whole browser is begun at
-//! a time ([`FrameGate`]), a pump frame is always awaited to its end, never dropped (the pump
-//! stops between frames), and the renderer draws on demand with one tab only (two tabs take
-//! turns, which costs more wall time than the screenshots' parallel draws save).
+//! a DevTools command cannot be taken back once sent. So one frame of a tab is begun at a time
+//! (the capture of a still runs beside an evaluation that pumps), and a pump frame is always
+//! awaited to its end, never dropped: the pump stops between frames. The tabs of one browser
+//! share its frame source: a frame begun in one tab while another tab's was pending came back
+//! without its screenshot, and the next one was never answered. Begun one at a time, two tabs
+//! of one browser take turns and took 1.2–1.3× the wall time of screenshots; so one tab of a
+//! browser draws on demand ([`DrawingSlot`]), and `Browser::new_tab` opens the next in a
+//! browser of its own.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
@@ -59,18 +62,36 @@ const SLOW_PUMP_INTERVAL: Duration = Duration::from_millis(16);
 /// Frames drawn for one capture at most, when frames come without their screenshot.
 const SCREENSHOT_ATTEMPTS: u32 = 4;
 
-/// The right to begin a frame in a browser under begin-frame control: one frame at a time in
-/// the whole browser (the module's doc says why).
-#[derive(Clone, Debug, Default)]
-pub struct FrameGate(Arc<Mutex<()>>);
+/// A browser's right to have a tab drawing on demand: one tab at a time, since the tabs of one
+/// browser share its frame source (the module's doc says why).
+#[derive(Debug, Default)]
+pub struct DrawingSlot(Arc<AtomicBool>);
+
+impl DrawingSlot {
+    /// The slot, when no open tab holds it.
+    pub fn take(&self) -> Option<TakenSlot> {
+        let free = self.0.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_ok();
+        free.then(|| TakenSlot(self.0.clone()))
+    }
+}
+
+/// A [`DrawingSlot`] taken, freed when the tab holding it (its last [`FrameControl`]) is dropped.
+#[derive(Debug)]
+pub struct TakenSlot(Arc<AtomicBool>);
+
+impl Drop for TakenSlot {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
 
 /// The frames of one tab under begin-frame control.
 #[derive(Clone, Debug)]
 pub struct FrameControl {
     page: Page,
-    gate: FrameGate,
-    /// Held while a frame of the tab is begun and drawn (before the gate).
+    /// Held while a frame of the tab is begun and drawn.
     drawing: Arc<Mutex<Drawing>>,
+    _slot: Arc<TakenSlot>,
 }
 
 /// What a tab's captures need besides the page.
@@ -103,9 +124,9 @@ pub enum FrameFormat {
 
 impl FrameControl {
     /// Frame control of `page`, a tab opened with `enableBeginFrameControl` in the browser whose
-    /// frames `gate` lets begin.
-    pub fn new(page: Page, gate: FrameGate) -> Self {
-        Self { page, gate, drawing: Arc::default() }
+    /// `slot` it holds.
+    pub fn new(page: Page, slot: TakenSlot) -> Self {
+        Self { page, drawing: Arc::default(), _slot: Arc::new(slot) }
     }
 
     /// Records the view the tab was set up with (`Emulation.setDeviceMetricsOverride`): each
@@ -140,7 +161,6 @@ impl FrameControl {
             let idle = BeginFrameParams { no_display_updates: Some(true), ..Default::default() };
             let drawn = {
                 let _drawing = self.drawing.lock().await;
-                let _gate = self.gate.0.lock().await;
                 self.page.execute(idle).await
             };
             if let Err(e) = drawn {
@@ -165,7 +185,6 @@ impl FrameControl {
         // Remotion's screenshots are taken with `optimizeForSpeed`; so is this one.
         let screenshot = ScreenshotParams { format: Some(format), quality, optimize_for_speed: Some(true) };
         let mut drawing = self.drawing.lock().await;
-        let _gate = self.gate.0.lock().await;
         let view = drawing
             .view
             .clone()
@@ -196,5 +215,19 @@ impl FrameControl {
                 "Chromium drew a frame (damage: {has_damage}) without its screenshot, and no earlier screenshot shows it"
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_browser_has_one_tab_drawing_on_demand_until_that_tab_goes() {
+        let slot = DrawingSlot::default();
+        let taken = slot.take().expect("a new browser's slot is free");
+        assert!(slot.take().is_none(), "a second tab must open in a browser of its own");
+        drop(taken);
+        assert!(slot.take().is_some(), "the slot is free again once the tab is gone");
     }
 }

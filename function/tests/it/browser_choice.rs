@@ -1,6 +1,7 @@
 //! Which browser the renderer captures with: Debian's headless shell where it is installed, its
 //! screenshots the pixels of `chromium`'s (Remotion's, `still.rs`) frame after frame; and frames
-//! drawn on demand (begin-frame control), the same pixels again, in one tab or two.
+//! drawn on demand (begin-frame control), the same pixels again, in one tab or two at once (the
+//! second in a browser of its own).
 
 use std::time::Duration;
 
@@ -85,8 +86,8 @@ const SEEKS: [u64; 8] = [0, 60, 61, 94, 95, 95, 200, 299];
 #[tokio::test]
 async fn frames_drawn_on_demand_are_the_screenshots_pixels_over_a_renders_seeks() {
     let site = Site::open(bundle("build").to_str().unwrap()).await.unwrap();
-    let on_demand = BrowserOptions::detect().unwrap().drawing_on_demand_for(1, 1.0);
-    assert!(on_demand.begin_frame_control, "one tab at scale 1 in the headless shell draws on demand");
+    let on_demand = BrowserOptions::detect().unwrap().drawing_on_demand_for(1.0);
+    assert!(on_demand.begin_frame_control, "the headless shell draws on demand at scale 1");
     let drawn = captured(&on_demand, &site, &SEEKS).await;
     let reference = captured(&BrowserOptions::detect().unwrap(), &site, &SEEKS).await;
     assert_eq!(differences(&drawn, &reference), [0; SEEKS.len()], "frames {SEEKS:?}");
@@ -95,7 +96,7 @@ async fn frames_drawn_on_demand_are_the_screenshots_pixels_over_a_renders_seeks(
 }
 
 #[tokio::test]
-async fn two_tabs_drawing_on_demand_take_turns_and_keep_the_pixels() {
+async fn two_tabs_drawing_on_demand_at_once_keep_the_pixels() {
     let site = Site::open(bundle("build").to_str().unwrap()).await.unwrap();
     let on_demand = BrowserOptions { begin_frame_control: true, ..BrowserOptions::detect().unwrap() };
     let browser = Browser::launch(&on_demand).await.unwrap();
