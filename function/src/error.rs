@@ -238,6 +238,10 @@ impl From<chromiumoxide::error::CdpError> for RenderError {
             chromiumoxide::error::CdpError::Timeout => {
                 Self::Browser("Chromium did not answer a DevTools command within 30 s (starved of CPU or hung)".into())
             }
+            // The handler was dropped because the connection went (`capture::browser`).
+            chromiumoxide::error::CdpError::ChannelSendError(_) => {
+                Self::Browser("the DevTools connection to Chromium was lost: Chromium exited or crashed".into())
+            }
             other => Self::Browser(other.to_string()),
         }
     }

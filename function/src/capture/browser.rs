@@ -211,6 +211,21 @@ fn exited_while_starting(error: &CdpError) -> bool {
     }
 }
 
+/// Whether a DevTools connection error means the connection is gone: Chromium exited, crashed
+/// or was closed.
+fn connection_lost(error: &CdpError) -> bool {
+    use tungstenite::error::{Error as WsError, ProtocolError};
+    matches!(
+        error,
+        CdpError::Ws(
+            WsError::ConnectionClosed
+                | WsError::AlreadyClosed
+                | WsError::Io(_)
+                | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake)
+        )
+    )
+}
+
 /// Pauses before launching again a Chromium that exited while starting.
 const LAUNCH_RETRY_PAUSES: [Duration; 2] = [Duration::from_millis(250), Duration::from_secs(1)];
 
@@ -277,11 +292,19 @@ impl Browser {
         mut handler: chromiumoxide::Handler,
         profile: tempfile::TempDir,
     ) -> Self {
-        // The handler drives the DevTools connection; it ends when the browser goes away.
+        // The handler drives the DevTools connection. chromiumoxide keeps polling a connection
+        // that is gone, and its commands would each wait out their 30 s timeout; dropping the
+        // handler fails them at once (`RenderError::from`), so a crashed browser costs a chunk
+        // its retry and not half a minute of billed time first.
         let handler = tokio::spawn(async move {
             while let Some(event) = handler.next().await {
-                if let Err(e) = event {
-                    tracing::debug!(error = %e, "devtools connection event error");
+                match event {
+                    Err(e) if connection_lost(&e) => {
+                        tracing::warn!(error = %e, "the DevTools connection to Chromium was lost");
+                        break;
+                    }
+                    Err(e) => tracing::debug!(error = %e, "devtools connection event error"),
+                    Ok(()) => {}
                 }
             }
         });
@@ -554,5 +577,15 @@ mod tests {
         assert!(exited_while_starting(&CdpError::LaunchIo(eof, stderr)));
         assert!(!exited_while_starting(&CdpError::Timeout), "a launch that timed out is not retried");
         assert!(!exited_while_starting(&CdpError::Ws(WsError::ConnectionClosed)));
+    }
+
+    #[test]
+    fn a_closed_or_reset_connection_is_lost_and_a_bad_message_is_not() {
+        use tungstenite::error::{Error as WsError, ProtocolError};
+        assert!(connection_lost(&CdpError::Ws(WsError::ConnectionClosed)));
+        assert!(connection_lost(&CdpError::Ws(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake))));
+        assert!(!connection_lost(&CdpError::Ws(WsError::Protocol(ProtocolError::HandshakeIncomplete))));
+        assert!(!connection_lost(&CdpError::Timeout));
+        assert!(!connection_lost(&CdpError::NoResponse));
     }
 }

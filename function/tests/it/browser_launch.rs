@@ -1,11 +1,12 @@
 //! A Chromium that dies while starting (a crash before its DevTools endpoint is up, as seen on
 //! loaded machines) is launched again; one that keeps dying fails the launch after three
-//! attempts, naming how it exited.
+//! attempts, naming how it exited. One that crashes later fails what waits on it at once.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use remotion_function::capture::browser::{Browser, BrowserOptions};
+use remotion_function::error::RenderError;
 
 /// An executable shell script `name` in `dir` running `body`.
 fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
@@ -55,4 +56,38 @@ async fn a_chromium_that_crashes_while_starting_is_launched_again() {
     };
     assert!(error.contains("exited") || error.contains("end of stream"), "{error}");
     assert_eq!(attempts(&log), 3, "launched three times");
+}
+
+#[tokio::test]
+async fn a_chromium_that_crashes_mid_render_fails_its_commands_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = BrowserOptions::detect().unwrap().executable;
+    let pid_file = dir.path().join("chromium.pid");
+    // The real Chromium, its process id written down (exec keeps it).
+    let recorded = script(
+        dir.path(),
+        "recorded-chromium",
+        &format!("echo $$ > '{}'\nexec '{}' \"$@\"", pid_file.display(), real.display()),
+    );
+    let options = BrowserOptions { executable: recorded, ..BrowserOptions::detect().unwrap() };
+    let browser = Browser::launch(&options).await.unwrap();
+    let tab = browser.new_tab().await.unwrap();
+    tab.page.goto("data:text/html,<p>up</p>").await.unwrap();
+    let pid = std::fs::read_to_string(&pid_file).unwrap().trim().to_owned();
+    assert!(std::process::Command::new("kill").args(["-SEGV", &pid]).status().unwrap().success());
+
+    let started = Instant::now();
+    let error = loop {
+        match tokio::time::timeout(Duration::from_secs(10), tab.page.evaluate("1 + 1")).await {
+            Ok(Err(e)) => break RenderError::from(e),
+            // Answered before the signal landed.
+            Ok(Ok(_)) => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(_) => panic!("a command to a crashed Chromium still waits after 10 s"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "Chromium still answers after SIGSEGV");
+    };
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}: waited out a command timeout", started.elapsed());
+    assert_eq!(error.kind(), remotion_protocol::payload::ErrorKind::BrowserCrashed, "{error}");
+    assert!(error.to_string().contains("connection to Chromium was lost"), "{error}");
+    browser.close().await;
 }
