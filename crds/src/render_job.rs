@@ -278,7 +278,7 @@ pub struct RenderJobSpec {
     #[schemars(range(min = 1, max = 16))]
     pub concurrency_per_lambda: Option<i32>,
 
-    /// Retries of a failed or hung chunk (0–10).
+    /// Retries of a failed or hung chunk, or of a still whose attempt failed (0–10).
     #[serde(default = "default_max_retries")]
     #[schemars(range(min = 0, max = 10))]
     pub max_retries: i32,

@@ -373,7 +373,7 @@ pub struct LaunchRequest {
     /// Chunking.
     #[serde(default)]
     pub chunking: Chunking,
-    /// Retries of a failed or hung chunk.
+    /// Retries of a failed or hung chunk, or of a still whose attempt failed.
     pub max_retries: u32,
     /// delayRender timeout, ms.
     pub timeout_ms: u64,
