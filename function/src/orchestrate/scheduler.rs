@@ -704,8 +704,8 @@ fn frame_ms_sum(answer: &RenderResponse) -> u64 {
 }
 
 /// Exponential backoff from 1 s, capped, with up to 25 % jitter so that chunks throttled
-/// together do not come back together.
-fn backoff(times: u32, cap: Duration) -> Duration {
+/// together do not come back together. Stills retried after a failure wait the same way.
+pub(super) fn backoff(times: u32, cap: Duration) -> Duration {
     let base = Duration::from_secs(1).saturating_mul(1u32 << times.saturating_sub(1).min(16)).min(cap);
     let jitter = rand::random::<f64>() * 0.25;
     base.mul_f64(1.0 + jitter)

@@ -23,6 +23,9 @@ use crate::capture::still::{StillRequest, render_resolved_still, still_frame};
 use crate::error::RenderError;
 use crate::props::read_payload_props;
 
+/// Longest pause before a still is rendered again (the pause doubles from 1 s).
+const RETRY_BACKOFF_CAP: Duration = Duration::from_secs(8);
+
 /// JPEG quality when the request names none (Remotion's default).
 const DEFAULT_JPEG_QUALITY: u8 = 80;
 
@@ -76,6 +79,8 @@ pub async fn render(
                     at_ms: now_ms(),
                 });
                 progress.lock().doc.retries += 1;
+                // As a chunk's retry does: a network or a store that just failed gets a moment.
+                tokio::time::sleep(super::scheduler::backoff(attempt, RETRY_BACKOFF_CAP)).await;
                 attempt += 1;
             }
             other => break other?,
