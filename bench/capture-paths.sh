@@ -22,7 +22,8 @@ composition=${COMPOSITION:-Intro}
 shift $(($# < 3 ? $# : 3))
 project=tests/fixtures/remotion-project
 # The binary itself: Debian's /usr/bin/chromium-headless-shell is a wrapper that does not exec it,
-# so killing the launched process (as single-process mode is closed) would leave the browser.
+# so killing the launched process (as a browser that does not shut down in time is) would
+# leave the browser.
 shell=/usr/lib/chromium/chromium-headless-shell
 command -v bc >/dev/null && [ -x /usr/bin/time ] || apt-get install -y -qq bc time >/dev/null
 [ -x "$shell" ] || apt-get install -y -qq --no-install-recommends chromium-headless-shell >/dev/null
@@ -39,7 +40,7 @@ out=$(mktemp -d)
 first=${frames%-*}; last=${frames#*-}; count=$((last - first + 1))
 
 # name: the render_floor arguments (and environment) of each variant. `lambda-*` set
-# AWS_LAMBDA_FUNCTION_NAME, so the browser starts with the Lambda switches (single process,
+# AWS_LAMBDA_FUNCTION_NAME, so the browser starts with the Lambda switches (no zygote,
 # SwiftShader GL through ANGLE).
 declare -A variant=(
   [chromium]="--shot remotion --browser /usr/bin/chromium"

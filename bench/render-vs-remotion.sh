@@ -20,7 +20,8 @@ concurrencies=${3:-"1 2"}
 composition=${4:-Intro}
 project=tests/fixtures/remotion-project
 # The binary itself: Debian's /usr/bin/chromium-headless-shell is a wrapper that does not exec it,
-# so killing the launched process (as single-process mode is closed) would leave the browser.
+# so killing the launched process (as a browser that does not shut down in time is) would
+# leave the browser.
 shell=/usr/lib/chromium/chromium-headless-shell
 command -v bc >/dev/null && [ -x /usr/bin/time ] || apt-get install -y -qq bc time >/dev/null
 [ -x "$shell" ] || apt-get install -y -qq --no-install-recommends chromium-headless-shell >/dev/null

@@ -87,13 +87,9 @@ pub fn find_chromium() -> Result<PathBuf, ChromiumError> {
         }
         return Ok(path);
     }
-    // Lambda runs Chromium in its single-process mode, where the shell's pixels are not
-    // Remotion's (docs/images.md): there the shell is never picked by itself.
-    let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
     CHROMIUM_CANDIDATES
         .iter()
         .map(Path::new)
-        .filter(|p| !(in_lambda && is_headless_shell(p)))
         .find(|p| p.is_file())
         .map(Path::to_path_buf)
         .ok_or_else(|| ChromiumError::NotFound(CHROMIUM_CANDIDATES.join(", ")))

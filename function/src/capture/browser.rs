@@ -5,11 +5,9 @@
 //! to different renders of different tenants, so no invocation may see what an earlier one's
 //! pages stored (cookies, localStorage, IndexedDB, Cache Storage, service workers, HTTP cache,
 //! permissions). Every invocation's tabs open in a browser context of their own, disposed of
-//! when the invocation releases the browser. Lambda's single-process Chromium cannot open a tab
-//! in a second context (`Target.createTarget` never answers), so there all tabs share the
-//! default context, and the unit of isolation is the browser itself: it is handed on only with
-//! the page kept for the next chunk of the same render ([`crate::capture::warm_page`]) and
-//! closed otherwise, and the next render launches a fresh one.
+//! when the invocation releases the browser, in Lambda as elsewhere: Chromium runs in its
+//! ordinary multi-process mode there too (its single-process mode has one context only, crashed
+//! now and then when starved of CPU, and drew the headless shell's frames unlike Remotion's).
 //!
 //! A render's `chromiumOptions` are launch switches (as in Remotion): a warm browser launched
 //! with other switches is closed, never reused, so no render runs in a browser set up for
@@ -41,8 +39,8 @@ pub struct BrowserOptions {
     pub executable: PathBuf,
     /// Longest time a DevTools command may take (page-side waits are bounded separately).
     pub command_timeout: Duration,
-    /// Running inside AWS Lambda (single process, no /dev/shm): Chromium runs in its
-    /// single-process mode, which has one browser context only (see the module's doc).
+    /// Running inside AWS Lambda: no zygote process (nothing to sandbox with, and one process
+    /// fewer to start), and Remotion's Lambda default OpenGL renderer.
     pub in_lambda: bool,
     /// The invocation's page settings: its `chromiumOptions` decide the launch switches, the
     /// rest is what its tabs are set up with.
@@ -67,13 +65,12 @@ impl BrowserOptions {
     }
 
     /// These options with frames drawn on demand where that is the cheaper way to Remotion's
-    /// pixels: the headless shell outside Lambda, at scale 1 (each tab beyond the first then
-    /// runs in a browser of its own, [`Browser::new_tab`]). Elsewhere the tabs draw their own
-    /// frames: Lambda's image runs `chromium` (the shell's single-process pixels differ), and a
-    /// frame drawn on demand is not checked at another device scale.
+    /// pixels: the headless shell at scale 1 (each tab beyond the first then runs in a browser
+    /// of its own, [`Browser::new_tab`]). Elsewhere the tabs draw their own frames: only the
+    /// shell offers begin-frame control, and a frame drawn on demand is not checked at another
+    /// device scale.
     pub fn drawing_on_demand_for(self, scale: f64) -> Self {
-        let begin_frame_control =
-            crate::versions::is_headless_shell(&self.executable) && !self.in_lambda && scale == 1.0;
+        let begin_frame_control = crate::versions::is_headless_shell(&self.executable) && scale == 1.0;
         Self { begin_frame_control, ..self }
     }
 
@@ -140,7 +137,7 @@ fn browser_args(options: &BrowserOptions) -> Vec<String> {
         args.push("disable-gpu");
     }
     if options.in_lambda {
-        args.extend(["single-process", "no-zygote"]);
+        args.push("no-zygote");
     }
     if options.begin_frame_control {
         args.extend(["enable-begin-frame-control", "run-all-compositor-stages-before-draw"]);
@@ -155,10 +152,8 @@ pub struct Browser {
     inner: CdpBrowser,
     handler: JoinHandle<()>,
     _profile: tempfile::TempDir,
-    /// Chromium's single-process mode: every tab opens in the default context, which keeps
-    /// what pages store for as long as the browser runs.
-    single_process: bool,
-    /// The isolated context this invocation's tabs open in; none in single-process mode.
+    /// The isolated context this invocation's tabs open in; none for a browser not taken with
+    /// [`Browser::warm`].
     context: Option<BrowserContextId>,
     /// A loaded page kept for the next chunk of the same render, with the context it lives in.
     kept: Option<(WarmPage, Option<BrowserContextId>)>,
@@ -312,7 +307,6 @@ impl Browser {
             inner,
             handler,
             _profile: profile,
-            single_process: options.in_lambda,
             context: None,
             kept: None,
             keeping: None,
@@ -332,18 +326,16 @@ impl Browser {
     }
 
     /// The browser this process kept from its last invocation when it still answers, else a
-    /// new one; either way with nothing of an earlier invocation's state (a new browser context,
-    /// or in single-process mode a new browser). Hand it back with [`Browser::release`].
+    /// new one; either way with nothing of an earlier invocation's state (a new browser
+    /// context). Hand it back with [`Browser::release`].
     pub async fn warm(options: &BrowserOptions) -> Result<Self, RenderError> {
         Ok(Self::warm_with_page(options, None).await?.0)
     }
 
     /// [`Browser::warm`], also handing over the page the previous invocation kept (see
     /// [`crate::capture::warm_page`]) when it was loaded for `key` and still works. This
-    /// invocation then goes on in that page's context (in single-process mode, the browser's
-    /// only one), which holds the state of the same render only: the key names the render. A
-    /// kept page that does not fit is closed with its context, or in single-process mode with
-    /// its browser.
+    /// invocation then goes on in that page's context, which holds the state of the same render
+    /// only: the key names the render. A kept page that does not fit is closed with its context.
     pub async fn warm_with_page(
         options: &BrowserOptions,
         key: Option<&PageKey>,
@@ -371,19 +363,10 @@ impl Browser {
                 }
                 None => {}
             }
-            if !browser.single_process {
-                tracing::info!("reusing the warm browser, in a new browser context");
-                return Ok((browser.in_fresh_context().await?, None));
-            }
-            tracing::info!("the warm browser's only context holds another render's state; launching a new one");
-            browser.close().await;
+            tracing::info!("reusing the warm browser, in a new browser context");
+            return Ok((browser.in_fresh_context().await?, None));
         }
-        let browser = Self::launch(options).await?;
-        if browser.single_process {
-            // A new profile: its default context has nothing in it yet.
-            return Ok((browser, None));
-        }
-        Ok((browser.in_fresh_context().await?, None))
+        Ok((Self::launch(options).await?.in_fresh_context().await?, None))
     }
 
     /// The browser the previous invocation released, if it was launched with the switches
@@ -428,8 +411,8 @@ impl Browser {
 
     /// Ends this invocation's context (unless a page is kept in it) and keeps the browser for
     /// the next invocation. A browser that cannot be cleaned up (e.g. after a crash) is closed,
-    /// and so is one whose tabs used its default context (single-process mode, or a browser not
-    /// taken with [`Browser::warm`]) with no page kept: that context cannot be emptied.
+    /// and so is one whose tabs used its default context (a browser not taken with
+    /// [`Browser::warm`]) with no page kept: that context cannot be emptied.
     pub async fn release(mut self) {
         for sibling in std::mem::take(self.siblings.get_mut()) {
             Box::pin(sibling.close()).await;
@@ -530,18 +513,14 @@ impl Browser {
         Ok(BrowserTab { page, frames })
     }
 
-    /// Closes the browser and waits for its process to end. Chromium's single-process mode is
-    /// killed at once: its shutdown (about 0.2 s, paid by every invocation that does not keep a
-    /// page) only saves a profile that is a temporary folder, and it has no child processes
-    /// that a shutdown would end.
+    /// Closes the browser and waits for its processes to end (a shutdown ends the renderer
+    /// and GPU processes, which killing the browser process alone could leave behind).
     pub async fn close(mut self) {
         for sibling in std::mem::take(self.siblings.get_mut()) {
             Box::pin(sibling.close()).await;
         }
-        if !self.single_process {
-            let _ = tokio::time::timeout(Duration::from_secs(5), self.inner.close()).await;
-            let _ = tokio::time::timeout(Duration::from_secs(5), self.inner.wait()).await;
-        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.inner.close()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.inner.wait()).await;
         let _ = self.inner.kill().await;
         self.handler.abort();
     }
@@ -552,7 +531,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn frames_are_drawn_on_demand_by_a_headless_shell_outside_lambda_at_scale_1() {
+    fn frames_are_drawn_on_demand_by_a_headless_shell_at_scale_1() {
         let options = |executable: &str, in_lambda: bool| BrowserOptions {
             executable: executable.into(),
             command_timeout: Duration::from_secs(1),
@@ -563,7 +542,7 @@ mod tests {
         let shell = "/usr/lib/chromium/chromium-headless-shell";
         assert!(options(shell, false).drawing_on_demand_for(1.0).begin_frame_control);
         assert!(!options(shell, false).drawing_on_demand_for(0.5).begin_frame_control, "another scale");
-        assert!(!options(shell, true).drawing_on_demand_for(1.0).begin_frame_control, "in Lambda");
+        assert!(options(shell, true).drawing_on_demand_for(1.0).begin_frame_control, "in Lambda too");
         assert!(!options("/usr/bin/chromium", false).drawing_on_demand_for(1.0).begin_frame_control);
     }
 

@@ -1,6 +1,6 @@
 //! A loaded page kept between the chunk invocations of one render in one function process.
 //!
-//! Before its first frame, a chunk pays for a page: a new tab (0.26–0.43 s in Lambda's
+//! Before its first frame, a chunk pays for a page: a new tab (0.26–0.43 s measured in a
 //! single-process Chromium), the globals and viewport (0.04–0.12 s), navigation and bundle load
 //! (0.22–0.28 s) and `setBundleMode` (0.03–0.04 s) — about 0.7 s of a 64×64 chunk's 0.8 s. The
 //! next chunk of the same render needs exactly that page again, so a process keeps it (with the
@@ -14,9 +14,9 @@
 //! invocations never share it. A page that reported an error or does not answer is not reused.
 //!
 //! What the render's pages stored (cookies, storage, caches) lives on with the kept page, in
-//! its browser context, or in Lambda's single-process Chromium in the whole browser: the key
-//! names the render, so only the same render's next chunk sees it, and any other invocation
-//! gets the page closed with its context or browser (see [`crate::capture::browser`]).
+//! its browser context: the key names the render, so only the same render's next chunk sees
+//! it, and any other invocation gets the page closed with its context (see
+//! [`crate::capture::browser`]).
 
 use std::fmt::Debug;
 

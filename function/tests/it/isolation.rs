@@ -1,12 +1,11 @@
 //! Invocations that share a warm function process share its Chromium, but never its state:
 //! what the pages of one invocation stored (cookies, localStorage, sessionStorage, IndexedDB,
 //! Cache Storage) must be gone for the next invocation, whoever's render that is, even on the
-//! same origin. Checked in both browser modes: Lambda's single-process Chromium and the
-//! ordinary one (a browser context per invocation).
+//! same origin: each invocation's tabs open in a browser context of their own.
 //!
 //! Service workers are not exercised: registering one from the fixture's page hangs now and
-//! then in headless Chromium (`register()` never settles). They live in the same context, or
-//! browser, as the rest, and go with it.
+//! then in headless Chromium (`register()` never settles). They live in the same context as
+//! the rest, and go with it.
 
 use std::time::{Duration, Instant};
 
@@ -94,24 +93,21 @@ async fn nothing_a_page_stored_is_seen_by_the_next_invocation() {
     // different tenants are (cookies do not tell ports apart).
     let site = Site::open(bundle.to_str().unwrap()).await.unwrap();
     let other_site = Site::open(bundle.to_str().unwrap()).await.unwrap();
-    for in_lambda in [true, false] {
-        let mut options = BrowserOptions::detect().unwrap();
-        options.in_lambda = in_lambda;
-        let mode = if in_lambda { "lambda" } else { "contexts" };
+    let mut options = BrowserOptions::detect().unwrap();
+    options.in_lambda = true;
 
-        let (stored, first_costs) = invocation(&options, &site, &format!("{STORE}.then(() => {FIND})")).await;
-        let everything = json!(["cookie", "localStorage", "sessionStorage", "IndexedDB", "Cache Storage"]);
-        assert_eq!(stored, everything, "{mode}: the first invocation's page sees what it stored");
+    let (stored, first_costs) = invocation(&options, &site, &format!("{STORE}.then(() => {FIND})")).await;
+    let everything = json!(["cookie", "localStorage", "sessionStorage", "IndexedDB", "Cache Storage"]);
+    assert_eq!(stored, everything, "the first invocation's page sees what it stored");
 
-        let (seen, next_costs) = invocation(&options, &site, FIND).await;
-        let ms = |[take, release]: [Duration; 2]| {
-            format!("taken in {} ms, released in {} ms", take.as_millis(), release.as_millis())
-        };
-        eprintln!("{mode}: the first invocation's browser {}; the next one's {}", ms(first_costs), ms(next_costs));
-        assert_eq!(seen, json!([]), "{mode}: the next invocation on the same origin sees none of it");
-        let (seen, _) = invocation(&options, &other_site, FIND).await;
-        assert_eq!(seen, json!([]), "{mode}: the next invocation on another port of 127.0.0.1 sees none of it");
-        // End this mode's browser so the next mode launches its own.
-        Browser::warm(&options).await.unwrap().close().await;
-    }
+    let (seen, next_costs) = invocation(&options, &site, FIND).await;
+    let ms = |[take, release]: [Duration; 2]| {
+        format!("taken in {} ms, released in {} ms", take.as_millis(), release.as_millis())
+    };
+    eprintln!("the first invocation's browser {}; the next one's {}", ms(first_costs), ms(next_costs));
+    assert_eq!(seen, json!([]), "the next invocation on the same origin sees none of it");
+    let (seen, _) = invocation(&options, &other_site, FIND).await;
+    assert_eq!(seen, json!([]), "the next invocation on another port of 127.0.0.1 sees none of it");
+    // No browser of this test is left warm for the next one.
+    Browser::warm(&options).await.unwrap().close().await;
 }

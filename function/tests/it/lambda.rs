@@ -68,12 +68,12 @@ async fn the_function_answers_info_compositions_and_stills_from_a_private_bucket
     assert_eq!(png.len() as u64, still.size_bytes);
     let (w, h, _) = common::decode_png(&png);
     assert_eq!((w, h), (1920, 1080));
-    // The still ran in a Chromium of its own: Lambda's single-process Chromium has one browser
-    // context, which keeps what the compositions invocation's pages stored, so that invocation
-    // closed its browser (see `capture::browser`).
+    // The still ran in the Chromium the compositions invocation launched, kept warm, in a
+    // browser context of its own (see `capture::browser`).
     let log = std::fs::read_to_string(&processes[0].log).unwrap_or_default();
     let launches = log.matches("launching Chromium").count();
-    assert_eq!(launches, 2, "one Chromium for each invocation that loads the site:\n{log}");
+    assert_eq!(launches, 1, "one Chromium for both invocations that load the site:\n{log}");
+    assert!(log.contains("reusing the warm browser, in a new browser context"), "{log}");
 
     // Errors arrive typed.
     let mismatch = invoke(

@@ -424,7 +424,7 @@ async fn a_video_and_a_sound_are_seeked_deep_in_large_files_through_ranges() {
     let large = seek_chunk(&bucket, "seeklarge", &seek_props("large.mp4", video_from, "sweep.wav", audio_from)).await;
     // In a function too small to hold the file beside what the render takes anyway: reading
     // it whole would end in the kernel killing the function for memory.
-    let large_memory_mb = 512;
+    let large_memory_mb = 384;
     assert!(u64::from(large_memory_mb) << 20 < large_bytes + small.peak_bytes);
     let mark = proxy.len();
     let large_render = render_seek("test-fn-04", large_memory_mb, &proxy.endpoint, &large).await;

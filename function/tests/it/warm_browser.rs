@@ -1,8 +1,6 @@
-//! The browser kept warm between Lambda invocations of one process. In the ordinary mode a
-//! released browser is reused by the next invocation, in a fresh browser context. Chromium's
-//! single-process mode (Lambda) has one context only, which keeps what the invocation's pages
-//! stored: a released browser is closed (unless it keeps a page for the next chunk of the same
-//! render, see `warm_page`) and the next invocation launches its own.
+//! The browser kept warm between Lambda invocations of one process: a released browser is
+//! reused by the next invocation, in a fresh browser context (`isolation` shows that context
+//! sees nothing of the last one's).
 
 use std::time::Duration;
 
@@ -28,20 +26,12 @@ async fn a_released_browser_is_reused_where_a_new_context_isolates_the_next_invo
         return;
     }
     let mut options = BrowserOptions::detect().unwrap();
-    for in_lambda in [true, false] {
-        options.in_lambda = in_lambda;
-        let before = launches();
-        let first = lease_and_use(&options, "<p>one</p>").await;
-        assert_eq!(launches(), before + 1, "in_lambda={in_lambda}: one launch for the first lease");
-        tokio::time::timeout(LIMIT, first.release()).await.expect("release in time");
-        let second = lease_and_use(&options, "<p>two</p>").await;
-        let relaunched = u64::from(in_lambda);
-        assert_eq!(
-            launches(),
-            before + 1 + relaunched,
-            "in_lambda={in_lambda}: the second lease reuses the first Chromium only outside single-process mode"
-        );
-        // End this mode's browser so the next mode launches its own.
-        tokio::time::timeout(LIMIT, second.close()).await.expect("close in time");
-    }
+    options.in_lambda = true;
+    let before = launches();
+    let first = lease_and_use(&options, "<p>one</p>").await;
+    assert_eq!(launches(), before + 1, "one launch for the first lease");
+    tokio::time::timeout(LIMIT, first.release()).await.expect("release in time");
+    let second = lease_and_use(&options, "<p>two</p>").await;
+    assert_eq!(launches(), before + 1, "the second lease reuses the first Chromium");
+    tokio::time::timeout(LIMIT, second.close()).await.expect("close in time");
 }

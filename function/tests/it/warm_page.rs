@@ -209,8 +209,7 @@ fn tiny_request(tiny: &ResolvedComposition, props: &str, frames: (u64, u64)) -> 
     chunk_video(&request, props.to_owned()).unwrap()
 }
 
-/// The hand-over itself, in this process, in both browser modes: Lambda's single-process
-/// Chromium (one context, other tabs closed) and the ordinary one (the page's own context).
+/// The hand-over itself, in this process: the page goes on in its own browser context.
 #[tokio::test]
 async fn a_kept_page_is_handed_over_only_for_its_key_and_to_one_invocation_at_a_time() {
     let _turn = common::warm_browser().await;
@@ -220,69 +219,57 @@ async fn a_kept_page_is_handed_over_only_for_its_key_and_to_one_invocation_at_a_
     let key = tiny_request(&tiny, PROPS, (0, 1)).page_key("inproc", &location, &tiny);
     let other = tiny_request(&tiny, OTHER_PROPS, (0, 1)).page_key("inproc", &location, &tiny);
     let out = |name: &str| dir.path().join(name);
-    for in_lambda in [true, false] {
-        let mut options = BrowserOptions::detect().unwrap();
-        options.in_lambda = in_lambda;
-        let mode = if in_lambda { "lambda" } else { "contexts" };
+    let mut options = BrowserOptions::detect().unwrap();
+    options.in_lambda = true;
 
-        // First chunk: nothing kept, a page is loaded and kept.
-        let (mut browser, page) = Browser::warm_with_page(&options, Some(&key)).await.unwrap();
-        assert!(page.is_none(), "{mode}: nothing kept yet");
-        let site = Site::open(bundle("build").to_str().unwrap()).await.unwrap();
-        let request = tiny_request(&tiny, PROPS, (0, 1));
-        let (_, tab) =
-            render_frames_keeping(&browser, &site, tiny.clone(), &request, &out("a.ts"), |_| {}, None).await.unwrap();
-        browser.keep_page(WarmPage { key: key.clone(), site, server: None, tab: tab.expect("the main tab"), frame: 1 });
-        browser.release().await;
+    // First chunk: nothing kept, a page is loaded and kept.
+    let (mut browser, page) = Browser::warm_with_page(&options, Some(&key)).await.unwrap();
+    assert!(page.is_none(), "nothing kept yet");
+    let site = Site::open(bundle("build").to_str().unwrap()).await.unwrap();
+    let request = tiny_request(&tiny, PROPS, (0, 1));
+    let (_, tab) =
+        render_frames_keeping(&browser, &site, tiny.clone(), &request, &out("a.ts"), |_| {}, None).await.unwrap();
+    browser.keep_page(WarmPage { key: key.clone(), site, server: None, tab: tab.expect("the main tab"), frame: 1 });
+    browser.release().await;
 
-        // Two invocations at once: one gets the browser and its page, the other neither.
-        let ((first, first_page), (second, second_page)) =
-            tokio::join!(async { Browser::warm_with_page(&options, Some(&key)).await.unwrap() }, async {
-                Browser::warm_with_page(&options, Some(&key)).await.unwrap()
-            });
-        assert_eq!(
-            u8::from(first_page.is_some()) + u8::from(second_page.is_some()),
-            1,
-            "{mode}: exactly one invocation gets the page"
-        );
-        let (mut browser, page, spare) = match first_page {
-            Some(page) => (first, page, second),
-            None => (second, second_page.unwrap(), first),
-        };
-        spare.close().await;
+    // Two invocations at once: one gets the browser and its page, the other neither.
+    let ((first, first_page), (second, second_page)) =
+        tokio::join!(async { Browser::warm_with_page(&options, Some(&key)).await.unwrap() }, async {
+            Browser::warm_with_page(&options, Some(&key)).await.unwrap()
+        });
+    assert_eq!(
+        u8::from(first_page.is_some()) + u8::from(second_page.is_some()),
+        1,
+        "exactly one invocation gets the page"
+    );
+    let (mut browser, page, spare) = match first_page {
+        Some(page) => (first, page, second),
+        None => (second, second_page.unwrap(), first),
+    };
+    spare.close().await;
 
-        // The same key: the kept page renders later frames, exactly as a fresh page does.
-        let request = tiny_request(&tiny, PROPS, (40, 44));
-        let (_, tab) = render_frames_keeping(
-            &browser,
-            &page.site,
-            tiny.clone(),
-            &request,
-            &out(&format!("{mode}-reused.ts")),
-            |_| {},
-            Some(page.tab),
-        )
-        .await
-        .unwrap();
-        browser.keep_page(WarmPage { key: key.clone(), site: page.site, server: None, tab: tab.unwrap(), frame: 44 });
-        browser.release().await;
-        let fresh_site = Site::open(bundle("build").to_str().unwrap()).await.unwrap();
-        let fresh = Browser::launch(&options).await.unwrap();
-        render_frames(&fresh, &fresh_site, tiny.clone(), &request, &out(&format!("{mode}-fresh.ts")), |_| {})
+    // The same key: the kept page renders later frames, exactly as a fresh page does.
+    let request = tiny_request(&tiny, PROPS, (40, 44));
+    let (_, tab) =
+        render_frames_keeping(&browser, &page.site, tiny.clone(), &request, &out("reused.ts"), |_| {}, Some(page.tab))
             .await
             .unwrap();
-        fresh.close().await;
-        let reused = file_frame_md5s(&out(&format!("{mode}-reused.ts")));
-        assert_eq!(reused.len(), 5);
-        assert_eq!(reused, file_frame_md5s(&out(&format!("{mode}-fresh.ts"))), "{mode}: the same frames");
+    browser.keep_page(WarmPage { key: key.clone(), site: page.site, server: None, tab: tab.unwrap(), frame: 44 });
+    browser.release().await;
+    let fresh_site = Site::open(bundle("build").to_str().unwrap()).await.unwrap();
+    let fresh = Browser::launch(&options).await.unwrap();
+    render_frames(&fresh, &fresh_site, tiny.clone(), &request, &out("fresh.ts"), |_| {}).await.unwrap();
+    fresh.close().await;
+    let reused = file_frame_md5s(&out("reused.ts"));
+    assert_eq!(reused.len(), 5);
+    assert_eq!(reused, file_frame_md5s(&out("fresh.ts")), "the same frames");
 
-        // Another key: the kept page is closed, not handed over, and not kept for later either.
-        let (browser, page) = Browser::warm_with_page(&options, Some(&other)).await.unwrap();
-        assert!(page.is_none(), "{mode}: other props get a fresh page");
-        browser.release().await;
-        let (browser, page) = Browser::warm_with_page(&options, Some(&key)).await.unwrap();
-        assert!(page.is_none(), "{mode}: the mismatch closed the kept page");
-        // End this mode's browser so that the next mode launches its own.
-        browser.close().await;
-    }
+    // Another key: the kept page is closed, not handed over, and not kept for later either.
+    let (browser, page) = Browser::warm_with_page(&options, Some(&other)).await.unwrap();
+    assert!(page.is_none(), "other props get a fresh page");
+    browser.release().await;
+    let (browser, page) = Browser::warm_with_page(&options, Some(&key)).await.unwrap();
+    assert!(page.is_none(), "the mismatch closed the kept page");
+    // No browser of this test is left warm for the next one.
+    browser.close().await;
 }

@@ -516,9 +516,9 @@ async fn five_renders_at_once_on_three_processes_all_succeed() -> Result<()> {
         let progress = status.progress.context("progress")?;
         let frames = if name.starts_with("video") { 30 } else { 1 };
         ensure!(progress.frames_total == frames && progress.frames_rendered == frames, "{name}: {progress:?}");
-        // Chunks cut off or retried for any other reason are what this test is for. A
-        // single-process Chromium starved of CPU now and then crashes (SIGSEGV) in the
-        // sandbox; its chunk is retried, which is the behaviour wanted, not a deadlock.
+        // Chunks cut off or retried for any other reason are what this test is for. A Chromium
+        // that crashes (the single-process mode the image once ran did, starved of CPU) has
+        // its chunk retried, which is the behaviour wanted, not a deadlock.
         let unexpected: Vec<_> = status.errors.iter().filter(|e| !is_browser_crash(&e.message)).collect();
         ensure!(unexpected.is_empty(), "{name} had errors (chunks cut off or retried): {:?}", status.errors);
         if !status.errors.is_empty() {
