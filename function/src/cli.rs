@@ -382,12 +382,12 @@ fn prepare_output(out: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-async fn run(cli: Cli) -> Result<()> {
+async fn run(cli: Cli, process_started: std::time::Instant) -> Result<()> {
     let Some(command) = cli.command else {
         if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
             anyhow::bail!("no command given and AWS_LAMBDA_RUNTIME_API is not set: see --help");
         }
-        return crate::lambda::run().await.map_err(|e| anyhow::anyhow!("lambda runtime: {e}"));
+        return crate::lambda::run(process_started).await.map_err(|e| anyhow::anyhow!("lambda runtime: {e}"));
     };
     match command {
         Command::Compositions { site } => {
@@ -543,6 +543,7 @@ async fn run(cli: Cli) -> Result<()> {
 
 /// Runs the binary with the process's arguments; the exit code to end the process with.
 pub fn main() -> ExitCode {
+    let process_started = std::time::Instant::now();
     // Under Lambda the log is the function's CloudWatch record (launches, retries, reuse of
     // the warm browser): keep info there; a terminal user of the CLI wants warnings only.
     let default_filter = if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
@@ -575,7 +576,7 @@ pub fn main() -> ExitCode {
     // signal's default action would leave Chromium running without its parent.
     let outcome = runtime.block_on(async {
         tokio::select! {
-            result = run(cli) => Ok(result),
+            result = run(cli, process_started) => Ok(result),
             signal = stop_signal() => Err(signal),
         }
     });

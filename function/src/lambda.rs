@@ -24,19 +24,23 @@ use crate::orchestrate::still::capture_of;
 use crate::props::read_payload_props;
 use crate::{orchestrate, storage, versions};
 
-/// Runs the Lambda runtime loop until the process is stopped.
-pub async fn run() -> Result<(), lambda_runtime::Error> {
-    // Lambda bills a container image's init with its first invocation: from about here (the
-    // process has only parsed its arguments and started its runtime) to the first answer.
-    let process_started = Instant::now();
+/// Runs the Lambda runtime loop until the process is stopped; `process_started` is when the
+/// process began its own set-up.
+pub async fn run(process_started: Instant) -> Result<(), lambda_runtime::Error> {
+    // Lambda bills a container image's init with its first invocation: the time until the
+    // runtime asks for its first event, from the process's start to the loop below. The wait
+    // for that event is not init: Lambda starts a sandbox for an event already there, and a
+    // process started ahead of its first event (an emulator's) idles unbilled.
+    let init = process_started.elapsed();
     let first = std::sync::atomic::AtomicBool::new(true);
     let first = &first;
-    lambda_runtime::run(lambda_runtime::service_fn(|event: LambdaEvent<Value>| async move {
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<Value>| async move {
+        let arrived = Instant::now();
         let cold = first.swap(false, std::sync::atomic::Ordering::Relaxed);
         let invocation = Invocation {
             deadline: Some(event.context.deadline()),
             function_name: std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok().filter(|n| !n.is_empty()),
-            billed_since: Some(if cold { process_started } else { Instant::now() }),
+            billed_since: Some(if cold { arrived.checked_sub(init).unwrap_or(arrived) } else { arrived }),
         };
         handle(event.payload, invocation)
             .await

@@ -72,9 +72,9 @@ pub struct Invocation {
     /// on; when unknown, the renderer function (the orchestrator's own, as the operator
     /// deploys it).
     pub function_name: Option<String>,
-    /// Since when Lambda bills this invocation: the invocation's arrival, or for the first
-    /// invocation of a cold process the process's start (a container image's init is billed
-    /// with its first invocation). The orchestrator's own cost counts from here; none: from
+    /// Since when Lambda bills this invocation: the invocation's arrival, earlier by the
+    /// process's init for the first invocation of a cold process (a container image's init is
+    /// billed with its first invocation). The orchestrator's own cost counts from here; none: from
     /// when the orchestrator starts.
     pub billed_since: Option<std::time::Instant>,
 }

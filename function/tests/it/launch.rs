@@ -370,7 +370,12 @@ async fn with_no_remote_slots_the_orchestrator_renders_every_chunk_itself() {
     };
     let lambda = env.lambda().client();
     let follower = tokio::spawn(follow(s3.clone(), bucket.clone(), render.id.into()));
+    // The process idles a while before its first event, which Lambda would not bill.
+    let idle = Duration::from_secs(3);
+    tokio::time::sleep(idle).await;
+    let invoked = Instant::now();
     let answer = remotion_tests::lambda::invoke(&lambda, orchestrator, &render.payload()).await.unwrap();
+    let took = invoked.elapsed();
     let response: LaunchResponse = serde_json::from_value(answer.expect("the launch succeeds")).unwrap();
     let done = follower.await.unwrap().last().unwrap().clone();
     assert_eq!(done.stage, Stage::Done, "{done:?}");
@@ -380,6 +385,9 @@ async fn with_no_remote_slots_the_orchestrator_renders_every_chunk_itself() {
     );
     assert_eq!(done.invocations, 1, "the orchestrator's own invocation only");
     assert!(done.billed_milliseconds > 0 && done.accrued_usd > "0".parse().unwrap(), "{done:?}");
+    // Billed: the invocation and the process's own start-up (its init), not its idle wait.
+    let billed = Duration::from_millis(done.billed_milliseconds);
+    assert!(billed <= took + idle / 2, "{billed:?} billed for an invocation of {took:?} after {idle:?} idle");
     assert_eq!(done.output.as_ref().map(|o| o.key.as_str()), Some(response.output_key.as_str()));
     check_intro(&s3, &bucket, &response.output_key, 90, &[29, 30, 59, 60, 89]).await;
     assert!(keys_under(&s3, &bucket, "renders/local90/chunks/").await.is_empty());
