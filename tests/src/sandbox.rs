@@ -426,7 +426,10 @@ mod tests {
     fn the_project_dockerfile_gives_the_image_its_chromium_and_home() {
         let dockerfile = std::fs::read_to_string(crate::paths::repo_root().join("function/Dockerfile")).unwrap();
         let env = image_env(&dockerfile);
-        assert!(env.iter().any(|(k, v)| k == "REMOTION_CHROMIUM" && v == "/usr/lib/chromium/chromium-headless-shell"), "{env:?}");
+        assert!(
+            env.iter().any(|(k, v)| k == "REMOTION_CHROMIUM" && v == "/usr/lib/chromium/chromium-headless-shell"),
+            "{env:?}"
+        );
         assert!(env.iter().any(|(k, v)| k == "HOME" && v == "/tmp"), "{env:?}");
     }
 }
