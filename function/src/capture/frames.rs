@@ -198,12 +198,19 @@ impl FrameControl {
         let with_screenshot = BeginFrameParams { screenshot: Some(screenshot), ..Default::default() };
         let mut frame = self.page.execute(with_screenshot.clone()).await?;
         // A frame whose surface cannot be copied yet comes without its screenshot (seen when a
-        // view was resized, on a loaded machine); the next frames draw the same page.
-        for _ in 1..SCREENSHOT_ATTEMPTS {
-            if frame.result.screenshot_data.is_some() || !frame.result.has_damage {
+        // view was resized, on a loaded machine), and so does a tab's first frame while an HTML5
+        // video's picture has not reached the display (no damage, and no earlier screenshot to
+        // stand for it); the next frames draw the same page.
+        for attempt in 1..SCREENSHOT_ATTEMPTS {
+            let unchanged = !frame.result.has_damage && drawing.last.as_ref().is_some_and(|s| s.format == requested);
+            if frame.result.screenshot_data.is_some() || unchanged {
                 break;
             }
-            tracing::debug!("a frame came without its screenshot; drawing another");
+            tracing::debug!(
+                attempt,
+                damage = frame.result.has_damage,
+                "a frame came without its screenshot; drawing another"
+            );
             frame = self.page.execute(with_screenshot.clone()).await?;
         }
         let has_damage = frame.result.has_damage;
