@@ -124,8 +124,8 @@ async fn a_render_three_times_as_long_as_the_function_timeout_completes_in_conti
     let (orchestrator, renderer) = ("test-fn-40", "test-fn-41");
     let (s3, bucket, mut processes) = bucket_and_functions("continued", orchestrator, 1).await;
     processes.extend(common::spawn_functions(renderer, 1));
-    // 300 frames of a 1080p composition take about a minute on the two lanes (one renderer, and
-    // the orchestrator itself) of a 2-core machine: three times a 20 s timeout, of which each
+    // 300 frames of a 1080p composition take 30–60 s on the two lanes (one renderer, and the
+    // orchestrator itself) of a 2-core machine: two to three times a 20 s timeout, of which each
     // invocation of the orchestrator works 10 s before it hands over.
     let timeout = Duration::from_secs(20);
     let id = "continued";
@@ -155,8 +155,9 @@ async fn a_render_three_times_as_long_as_the_function_timeout_completes_in_conti
     // One render, ended once, by the last continuation.
     assert_eq!(done.stage, Stage::Done, "{done:?}");
     assert!(done.continuations >= 2, "the render outlasted two invocations: {done:?}");
+    // Its hand-over is about 10 s in; the render goes on for at least one more invocation.
     assert!(
-        answered < wall.saturating_sub(timeout),
+        answered < wall.saturating_sub(timeout / 2),
         "the first invocation returned at its hand-over ({answered:?}), long before the render ended ({wall:?})"
     );
     // The operator never waits long for a sign of life, hand-overs included (a document every
