@@ -21,6 +21,7 @@
 //! * [`still`]: a launched still, rendered by the orchestrator itself.
 
 pub mod allotment;
+mod backoff;
 pub mod cancel;
 pub mod chunk;
 pub mod chunk_reports;

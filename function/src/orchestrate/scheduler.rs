@@ -25,6 +25,8 @@ use tokio::task::JoinSet;
 // Tokio's clock, so that tests can run hours of backoff in paused time.
 use tokio::time::Instant;
 
+pub use self::standing::{InFlight, Queued, Standing};
+use super::backoff::backoff;
 use super::cancel::cancelled;
 use super::deadline::Deadlines;
 use super::follow::{self, ChunkFollower};
@@ -92,52 +94,6 @@ pub struct ChunkDone {
     pub wall: Duration,
     /// Where it was rendered.
     pub lane: Lane,
-}
-
-/// Where the unfinished chunks of a render stand.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Standing {
-    /// Chunks to start, in this order.
-    pub pending: Vec<Queued>,
-    /// Remote chunks running, invoked by an earlier invocation of the orchestrator.
-    pub in_flight: Vec<InFlight>,
-}
-
-impl Standing {
-    /// Every chunk of a render of `chunks` chunks still to start, at its first attempt.
-    pub fn fresh(chunks: u32) -> Self {
-        Self { pending: (0..chunks).map(|index| Queued { index, attempt: 1 }).collect(), in_flight: Vec::new() }
-    }
-
-    /// No chunk is left.
-    pub fn is_empty(&self) -> bool {
-        self.pending.is_empty() && self.in_flight.is_empty()
-    }
-}
-
-/// A chunk waiting to start.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Queued {
-    /// Chunk index.
-    pub index: u32,
-    /// The attempt it starts as (1 for the first).
-    pub attempt: u32,
-}
-
-/// A remote chunk whose invocation was running when the orchestrator handed over.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct InFlight {
-    /// Chunk index.
-    pub index: u32,
-    /// Its attempt.
-    pub attempt: u32,
-    /// When it was invoked, ms since the Unix epoch.
-    pub started_at_ms: u64,
-    /// When it is cut off and retried unless it has finished, ms since the Unix epoch.
-    pub deadline_at_ms: u64,
 }
 
 /// What ends the chunks before they are all done.
@@ -703,13 +659,6 @@ fn frame_ms_sum(answer: &RenderResponse) -> u64 {
     answer.frame_milliseconds.iter().map(|&m| u64::from(m)).sum()
 }
 
-/// Exponential backoff from 1 s, capped, with up to 25 % jitter so that chunks throttled
-/// together do not come back together. Stills retried after a failure wait the same way.
-pub(super) fn backoff(times: u32, cap: Duration) -> Duration {
-    let base = Duration::from_secs(1).saturating_mul(1u32 << times.saturating_sub(1).min(16)).min(cap);
-    let jitter = rand::random::<f64>() * 0.25;
-    base.mul_f64(1.0 + jitter)
-}
-
+mod standing;
 #[cfg(test)]
 mod tests;

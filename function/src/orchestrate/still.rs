@@ -80,7 +80,7 @@ pub async fn render(
                 });
                 progress.lock().doc.retries += 1;
                 // As a chunk's retry does: a network or a store that just failed gets a moment.
-                tokio::time::sleep(super::scheduler::backoff(attempt, RETRY_BACKOFF_CAP)).await;
+                tokio::time::sleep(super::backoff::backoff(attempt, RETRY_BACKOFF_CAP)).await;
                 attempt += 1;
             }
             other => break other?,

@@ -10,14 +10,6 @@ use remotion_protocol::pricing::FunctionShape;
 
 use super::*;
 
-#[test]
-fn backoff_grows_and_is_capped() {
-    assert!(backoff(1, Duration::from_secs(30)) >= Duration::from_secs(1));
-    assert!(backoff(1, Duration::from_secs(30)) <= Duration::from_millis(1250));
-    assert!(backoff(3, Duration::from_secs(30)) >= Duration::from_secs(4));
-    assert!(backoff(40, Duration::from_secs(30)) <= Duration::from_millis(37_500));
-}
-
 /// What the fake renderer does on the n-th invocation of a chunk (1-based); afterwards it renders.
 #[derive(Clone, Copy)]
 enum Script {
