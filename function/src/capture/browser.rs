@@ -70,7 +70,7 @@ impl BrowserOptions {
     /// draw their own frames: only the shell offers begin-frame control, a frame drawn on
     /// demand is not checked at another device scale, and with an OpenGL renderer chosen
     /// (SwiftShader through ANGLE, Lambda's default) an HTML5 video's first frame drawn on
-    /// demand differed in every pixel.
+    /// demand once differed in nearly every pixel (as it did, under load, without one: README).
     pub fn drawing_on_demand_for(self, scale: f64) -> Self {
         let own_gl = self.page.chromium_options.gl.or(self.default_gl()).is_none();
         let begin_frame_control = crate::versions::is_headless_shell(&self.executable) && scale == 1.0 && own_gl;
