@@ -65,15 +65,15 @@ impl BrowserOptions {
     }
 
     /// These options with frames drawn on demand where that is the cheaper way to Remotion's
-    /// pixels: the headless shell at scale 1 with Chromium's own OpenGL choice (each tab beyond
-    /// the first then runs in a browser of its own, [`Browser::new_tab`]). Elsewhere the tabs
-    /// draw their own frames: only the shell offers begin-frame control, a frame drawn on
-    /// demand is not checked at another device scale, and with an OpenGL renderer chosen
-    /// (SwiftShader through ANGLE, Lambda's default) an HTML5 video's first frame drawn on
-    /// demand once differed in nearly every pixel (as it did, under load, without one: README).
+    /// pixels: the headless shell at scale 1, with Chromium's own OpenGL choice or SwiftShader
+    /// through ANGLE (Lambda's default), in Lambda as elsewhere; each tab beyond the first then
+    /// runs in a browser of its own ([`Browser::new_tab`]). Elsewhere the tabs draw their own
+    /// frames: only the shell offers begin-frame control, and a frame drawn on demand is not
+    /// checked at another device scale or with another OpenGL renderer.
     pub fn drawing_on_demand_for(self, scale: f64) -> Self {
-        let own_gl = self.page.chromium_options.gl.or(self.default_gl()).is_none();
-        let begin_frame_control = crate::versions::is_headless_shell(&self.executable) && scale == 1.0 && own_gl;
+        let checked_gl =
+            matches!(self.page.chromium_options.gl.or(self.default_gl()), None | Some(OpenGlRenderer::Swangle));
+        let begin_frame_control = crate::versions::is_headless_shell(&self.executable) && scale == 1.0 && checked_gl;
         Self { begin_frame_control, ..self }
     }
 
@@ -534,7 +534,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn frames_are_drawn_on_demand_by_a_headless_shell_at_scale_1_with_chromiums_own_gl() {
+    fn frames_are_drawn_on_demand_by_a_headless_shell_at_scale_1_with_a_checked_gl() {
         let options = |executable: &str, in_lambda: bool| BrowserOptions {
             executable: executable.into(),
             command_timeout: Duration::from_secs(1),
@@ -545,7 +545,10 @@ mod tests {
         let shell = "/usr/lib/chromium/chromium-headless-shell";
         assert!(options(shell, false).drawing_on_demand_for(1.0).begin_frame_control);
         assert!(!options(shell, false).drawing_on_demand_for(0.5).begin_frame_control, "another scale");
-        assert!(!options(shell, true).drawing_on_demand_for(1.0).begin_frame_control, "Lambda's OpenGL renderer");
+        assert!(options(shell, true).drawing_on_demand_for(1.0).begin_frame_control, "Lambda's swangle");
+        let mut vulkan = options(shell, true);
+        vulkan.page.chromium_options.gl = Some(OpenGlRenderer::Vulkan);
+        assert!(!vulkan.drawing_on_demand_for(1.0).begin_frame_control, "an OpenGL renderer not checked");
         assert!(!options("/usr/bin/chromium", false).drawing_on_demand_for(1.0).begin_frame_control);
     }
 

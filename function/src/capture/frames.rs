@@ -59,8 +59,9 @@ const EAGER_FRAMES: u32 = 8;
 /// so `requestAnimationFrame` polling behaves as in a visible tab without spinning the CPU.
 const SLOW_PUMP_INTERVAL: Duration = Duration::from_millis(16);
 
-/// Frames drawn for one capture at most, when frames come without their screenshot.
-const SCREENSHOT_ATTEMPTS: u32 = 4;
+/// Frames drawn for one capture at most, when frames do not show the page: without their
+/// screenshot, or, in a tab's first capture, not yet settled ([`FirstSight`]).
+const SCREENSHOT_ATTEMPTS: u32 = 8;
 
 /// A browser's right to have a tab drawing on demand: one tab at a time, since the tabs of one
 /// browser share its frame source (the module's doc says why).
@@ -196,32 +197,57 @@ impl FrameControl {
         self.page.execute(BeginFrameParams { no_display_updates: Some(true), ..Default::default() }).await?;
         self.page.execute(SetDeviceMetricsOverrideParams { dont_set_visible_size: keep_surface, ..view }).await?;
         let with_screenshot = BeginFrameParams { screenshot: Some(screenshot), ..Default::default() };
-        let mut frame = self.page.execute(with_screenshot.clone()).await?;
-        // A frame whose surface cannot be copied yet comes without its screenshot (seen when a
-        // view was resized, on a loaded machine), and so does a tab's first frame while an HTML5
-        // video's picture has not reached the display (no damage, and no earlier screenshot to
-        // stand for it); the next frames draw the same page.
-        for attempt in 1..SCREENSHOT_ATTEMPTS {
-            let unchanged = !frame.result.has_damage && drawing.last.as_ref().is_some_and(|s| s.format == requested);
-            if frame.result.screenshot_data.is_some() || unchanged {
-                break;
+        let mut first = drawing.last.is_none().then(FirstSight::default);
+        for _ in 0..SCREENSHOT_ATTEMPTS {
+            let frame = self.page.execute(with_screenshot.clone()).await?.result;
+            let new_picture = match (&mut first, frame.screenshot_data, drawing.last.as_ref()) {
+                (Some(first), screenshot, _) => first.picture(screenshot),
+                (None, Some(screenshot), _) => Some(screenshot),
+                // Nothing new drawn: the picture is the last screenshot's.
+                (None, None, Some(last)) if !frame.has_damage && last.format == requested => {
+                    return Ok(last.data.clone());
+                }
+                (None, None, _) => None,
+            };
+            if let Some(screenshot) = new_picture {
+                drawing.last = Some(LastShot { format: requested, data: screenshot.clone() });
+                return Ok(screenshot);
             }
-            tracing::debug!(
-                attempt,
-                damage = frame.result.has_damage,
-                "a frame came without its screenshot; drawing another"
-            );
-            frame = self.page.execute(with_screenshot.clone()).await?;
+            tracing::debug!(damage = frame.has_damage, "a frame did not show the page; drawing another");
         }
-        let has_damage = frame.result.has_damage;
-        let last = &mut drawing.last;
-        match (frame.result.screenshot_data, last.as_ref()) {
-            (Some(data), _) => Ok(last.insert(LastShot { format: requested, data }).data.clone()),
-            (None, Some(shot)) if !has_damage && shot.format == requested => Ok(shot.data.clone()),
-            (None, _) => Err(RenderError::Browser(format!(
-                "Chromium drew a frame (damage: {has_damage}) without its screenshot, and no earlier screenshot shows it"
-            ))),
+        Err(RenderError::Browser(format!(
+            "Chromium drew {SCREENSHOT_ATTEMPTS} frames and none showed the page (their screenshots missing or changing)"
+        )))
+    }
+}
+
+/// The first capture of a tab: the first frames it draws to the display. Frames may come
+/// without their screenshot while the display is not ready (a tab's first frames while an HTML5
+/// video's picture has not reached it, a surface that cannot be copied yet on a loaded machine);
+/// and the frame after such a one, damage or not, may show a blank white view drawn before
+/// the page's own picture arrived. So once a frame has come without its screenshot, a
+/// screenshot counts when the next frame's is the same: the display has settled on the page.
+#[derive(Debug, Default)]
+struct FirstSight {
+    /// A frame of this capture came without its screenshot.
+    unsettled: bool,
+    /// The screenshot of the frame before, while unsettled.
+    previous: Option<chromiumoxide::Binary>,
+}
+
+impl FirstSight {
+    /// The page's picture, from the screenshot of the frame just drawn, once it can be trusted.
+    fn picture(&mut self, screenshot: Option<chromiumoxide::Binary>) -> Option<chromiumoxide::Binary> {
+        let Some(screenshot) = screenshot else {
+            self.unsettled = true;
+            self.previous = None;
+            return None;
+        };
+        if !self.unsettled || self.previous.as_ref() == Some(&screenshot) {
+            return Some(screenshot);
         }
+        self.previous = Some(screenshot);
+        None
     }
 }
 
@@ -236,5 +262,25 @@ mod tests {
         assert!(slot.take().is_none(), "a second tab must open in a browser of its own");
         drop(taken);
         assert!(slot.take().is_some(), "the slot is free again once the tab is gone");
+    }
+
+    #[test]
+    fn a_tabs_first_picture_is_its_first_screenshot_or_once_unsettled_two_alike() {
+        let shot = |s: &str| Some(chromiumoxide::Binary::from(s.to_owned()));
+        // Drawn at once: the first screenshot.
+        assert_eq!(FirstSight::default().picture(shot("page")), shot("page"));
+        // After a frame without its screenshot, a blank view may come before the page.
+        let mut first = FirstSight::default();
+        assert_eq!(first.picture(None), None);
+        assert_eq!(first.picture(shot("blank")), None);
+        assert_eq!(first.picture(shot("page")), None);
+        assert_eq!(first.picture(shot("page")), shot("page"));
+        // Two alike must be consecutive frames with their screenshots.
+        let mut first = FirstSight::default();
+        assert_eq!(first.picture(None), None);
+        assert_eq!(first.picture(shot("page")), None);
+        assert_eq!(first.picture(None), None);
+        assert_eq!(first.picture(shot("page")), None);
+        assert_eq!(first.picture(shot("page")), shot("page"));
     }
 }

@@ -150,7 +150,10 @@ fn check_encoding(encoding: &remotion_protocol::payload::EncodingSettings) -> Re
 async fn evaluate(request: &LaunchRequest, s3: &aws_sdk_s3::Client) -> Result<ResolvedComposition, RenderError> {
     let props = read_payload_props(&request.input_props, Some(&request.bucket), s3).await?;
     let (site, _server) = open_site(&request.site, s3).await?;
-    let browser = Browser::warm(&BrowserOptions::detect()?.for_page(&request.page)).await?;
+    // The browser its chunks draw with, so that the chunks it renders itself find it warm.
+    let scale = request.encoding.scale.unwrap_or(1.0);
+    let browser =
+        Browser::warm(&BrowserOptions::detect()?.for_page(&request.page).drawing_on_demand_for(scale)).await?;
     let timeout = Duration::from_millis(request.timeout_ms);
     let resolved = resolve_composition(&browser, &site, &request.composition, &props, timeout).await;
     browser.release().await;
