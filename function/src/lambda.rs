@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use remotion_protocol::keys::{self, RenderId};
+use remotion_protocol::page::PageSettings;
 use remotion_protocol::payload::{
     CompositionsRequest, CompositionsResponse, ContinueRequest, PROTOCOL_VERSION, Payload, RenderRequest,
     RenderResponse, StillRequest, StillResponse,
@@ -81,9 +82,7 @@ async fn compositions(request: &CompositionsRequest) -> Result<CompositionsRespo
     let bucket = request.site.s3.as_ref().map(|p| p.bucket.as_str());
     let props = read_payload_props(&request.input_props, bucket, &s3).await?;
     let (site, _server) = open_site(&request.site, &s3).await?;
-    // Launched as a scale-1 render's chunks will want it, so the next invocation of this
-    // process, often one of those, finds it warm (a warm browser serves the same switches only).
-    let browser = Browser::warm(&BrowserOptions::detect()?.drawing_on_demand_for(1.0)).await?;
+    let browser = Browser::warm(&BrowserOptions::for_invocation(&PageSettings::default(), 1.0)?).await?;
     let result = list_compositions(&browser, &site, &props, Duration::from_millis(request.timeout_ms)).await;
     browser.release().await;
     Ok(CompositionsResponse { compositions: result? })
@@ -109,8 +108,7 @@ async fn still(request: &StillRequest) -> Result<StillResponse, RenderError> {
     let (site, _server) = open_site(&request.site, &s3).await?;
     let id = RenderId::new(request.render_id.clone()).map_err(|e| RenderError::InvalidInput(e.to_string()))?;
     let timeout = Duration::from_millis(request.timeout_ms);
-    let options = BrowserOptions::detect()?.for_page(&request.page).drawing_on_demand_for(request.scale.unwrap_or(1.0));
-    let browser = Browser::warm(&options).await?;
+    let browser = Browser::warm(&BrowserOptions::for_invocation(&request.page, request.scale.unwrap_or(1.0))?).await?;
     let result = async {
         let resolved = resolve_composition(&browser, &site, &request.composition, &props, timeout).await?;
         let composition = overridden(resolved, &request.overrides);

@@ -83,6 +83,14 @@ impl BrowserOptions {
         Self { page: page.clone(), ..self }
     }
 
+    /// The options every invocation of the function launches its browser with: the machine's
+    /// Chromium for `page`, drawing on demand where a render at `scale` would. Invocations that
+    /// capture no frames pass the common scale, 1, so that the warm browser they release serves
+    /// the chunks after them (a warm browser is reused for the same switches only).
+    pub fn for_invocation(page: &PageSettings, scale: f64) -> Result<Self, RenderError> {
+        Ok(Self::detect()?.for_page(page).drawing_on_demand_for(scale))
+    }
+
     /// The renderer in effect when `chromiumOptions.gl` is unset: Remotion's Lambda default
     /// (`swangle`) inside Lambda, Chromium's own choice elsewhere (as Remotion's `renderMedia`).
     fn default_gl(&self) -> Option<OpenGlRenderer> {

@@ -51,7 +51,7 @@ pub async fn render(
     phases.prepare_ms = lap(&mut phase);
     // The previous chunk of this render may have left its page loaded in this process.
     let key = video.page_key(&request.render_id, &request.site, &composition);
-    let options = BrowserOptions::detect()?.for_page(&request.page).drawing_on_demand_for(video.scale);
+    let options = BrowserOptions::for_invocation(&request.page, video.scale)?;
     let (mut browser, warm) = Browser::warm_with_page(&options, Some(&key)).await?;
     let every_nth = u64::from(request.encoding.every_nth_frame.unwrap_or(1));
     let selection = FrameSelection::every_nth(request.frames.start, request.frames.end, every_nth);

@@ -152,8 +152,7 @@ async fn evaluate(request: &LaunchRequest, s3: &aws_sdk_s3::Client) -> Result<Re
     let (site, _server) = open_site(&request.site, s3).await?;
     // The browser its chunks draw with, so that the chunks it renders itself find it warm.
     let scale = request.encoding.scale.unwrap_or(1.0);
-    let browser =
-        Browser::warm(&BrowserOptions::detect()?.for_page(&request.page).drawing_on_demand_for(scale)).await?;
+    let browser = Browser::warm(&BrowserOptions::for_invocation(&request.page, scale)?).await?;
     let timeout = Duration::from_millis(request.timeout_ms);
     let resolved = resolve_composition(&browser, &site, &request.composition, &props, timeout).await;
     browser.release().await;

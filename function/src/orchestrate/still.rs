@@ -140,8 +140,7 @@ async fn capture(
 ) -> Result<(crate::capture::still::Still, String, Instant), RenderError> {
     let signal = watch.signal();
     let scale = request.encoding.scale.unwrap_or(1.0);
-    let browser =
-        Browser::warm(&BrowserOptions::detect()?.for_page(&request.page).drawing_on_demand_for(scale)).await?;
+    let browser = Browser::warm(&BrowserOptions::for_invocation(&request.page, scale)?).await?;
     let resolving = resolve_composition(&browser, site, &request.composition, props, timeout);
     let composition = match unless_cancelled(&signal, resolving).await {
         Ok(composition) => overridden(composition, &request.overrides),
