@@ -68,9 +68,10 @@ impl BrowserOptions {
     /// pixels: the headless shell at scale 1, with Chromium's own OpenGL choice or SwiftShader
     /// through ANGLE (Lambda's default), in Lambda as elsewhere; each tab beyond the first then
     /// runs in a browser of its own ([`Browser::new_tab`]). Elsewhere the tabs draw their own
-    /// frames: only the shell offers begin-frame control, a frame drawn on demand at scale 0.5
-    /// came at scale 1 (the view's surface keeps its size), and other OpenGL renderers are not
-    /// checked.
+    /// frames: only the shell offers begin-frame control; at another scale Remotion's frame is
+    /// the scale-1 frame's copy scaled as the screenshot is taken, which `beginFrame` cannot
+    /// ask for (a display at that scale rasterises text differently, README); and other OpenGL
+    /// renderers are not checked.
     pub fn drawing_on_demand_for(self, scale: f64) -> Self {
         let checked_gl =
             matches!(self.page.chromium_options.gl.or(self.default_gl()), None | Some(OpenGlRenderer::Swangle));
