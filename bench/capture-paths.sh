@@ -11,7 +11,9 @@
 # compared after decoding, so a different encoder setting does not count as a different
 # picture). PROFILE=1 adds, per
 # variant, where the CPU went: perf's cpu-clock samples of the whole machine by thread name
-# (Chromium's threads are named after their job) and by shared object.
+# (Chromium's threads are named after their job) and by shared object. TRACE=1 adds Chromium's
+# own trace of each variant's frames, summed by process, thread, stage and event
+# (bench/lib/trace-stages.py; TRACE_KEEP=DIR keeps the trace files for chrome://tracing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/remotion-operator/target}
@@ -139,6 +141,16 @@ if [ "${PROFILE:-0}" = 1 ]; then
       >/dev/null 2>"$out/err" || { cat "$out/err" >&2; continue; }
     perf report -i "$out/perf.data" --stdio --sort comm --percent-limit 1 2>/dev/null | grep -v '^#' | sed '/^$/d'
     perf report -i "$out/perf.data" --stdio --sort dso --percent-limit 1 2>/dev/null | grep -v '^#' | sed '/^$/d'
+  done
+fi
+
+if [ "${TRACE:-0}" = 1 ]; then
+  for name in "${order[@]}"; do
+    echo "== where the CPU went inside Chromium: $name (its own trace, thread CPU time)"
+    bash "$(command_script "$name" "$frames" "$out/kept" --trace "$out/trace-$name.json")" >/dev/null 2>"$out/err" \
+      || { cat "$out/err" >&2; continue; }
+    python3 bench/lib/trace-stages.py "$out/trace-$name.json" "$count" "${TRACE_TOP:-25}"
+    if [ -n "${TRACE_KEEP:-}" ]; then mkdir -p "$TRACE_KEEP" && cp "$out/trace-$name.json" "$TRACE_KEEP/"; fi
   done
 fi
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -8,6 +8,7 @@
 //!       encodes nothing. `--keep` writes the screenshots and their size and rate for `encode`.
 //!       `--shot`, `--format`, `--optimize-for-speed` and `--browser` try other capture paths
 //!       on the same seek (issue #18); compare kept frames to see whether pixels change.
+//!       `--trace FILE` records Chromium's own trace of the frames (the first tab's browser).
 //!   render_floor encode --frames-dir DIR --out FILE [--crf 18] [--x264-preset medium]
 //!       Encodes kept screenshots with the render's encoder (JPEG decode, colour conversion,
 //!       libx264), read into memory first so disk reads are not counted.
@@ -33,6 +34,8 @@ use remotion_function::encode::{Container, ImageKind};
 use remotion_protocol::media::Codec;
 use serde::{Deserialize, Serialize};
 
+mod trace;
+
 #[derive(Parser)]
 struct Cli {
     #[command(subcommand)]
@@ -57,6 +60,9 @@ enum Floor {
         /// Keep the screenshots here (for `encode`).
         #[arg(long)]
         keep: Option<PathBuf>,
+        /// Write Chromium's trace of the frames here (`trace.rs`).
+        #[arg(long)]
+        trace: Option<PathBuf>,
         #[command(flatten)]
         path: CapturePath,
     },
@@ -135,13 +141,14 @@ struct Kept {
 #[tokio::main]
 async fn main() -> Result<()> {
     match Cli::parse().command {
-        Floor::Capture { serve_url, composition, frames, concurrency, jpeg_quality, keep, path } => {
+        Floor::Capture { serve_url, composition, frames, concurrency, jpeg_quality, keep, trace, path } => {
             let (first, last) = frames
                 .split_once('-')
                 .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
                 .filter(|(a, b)| a <= b)
                 .with_context(|| format!("--frames {frames:?}: expected A-B with A <= B"))?;
-            capture(&serve_url, &composition, (first, last), concurrency, jpeg_quality, keep.as_deref(), path).await
+            let kept = Outputs { frames: keep.as_deref(), trace: trace.as_deref() };
+            capture(&serve_url, &composition, (first, last), concurrency, jpeg_quality, kept, path).await
         }
         Floor::Encode { frames_dir, crf, x264_preset, out } => encode(&frames_dir, crf, x264_preset, &out),
     }
@@ -153,7 +160,7 @@ async fn capture(
     (first, last): (u64, u64),
     concurrency: usize,
     jpeg_quality: u8,
-    keep: Option<&Path>,
+    Outputs { frames: keep, trace }: Outputs<'_>,
     path: CapturePath,
 ) -> Result<()> {
     let timeout = Duration::from_secs(30);
@@ -179,6 +186,7 @@ async fn capture(
         };
         std::fs::write(dir.join("frames.json"), serde_json::to_vec(&kept)?)?;
     }
+    let mut recording = None;
     let started = Instant::now();
     let next = Arc::new(AtomicU64::new(first));
     let mut tabs = Vec::new();
@@ -205,13 +213,15 @@ async fn capture(
         let shooter =
             Shooter { page, path: path.clone(), jpeg_quality, width: composition.width, height: composition.height };
         shooter.prepare().await?;
+        if trace.is_some() && recording.is_none() {
+            recording = Some(trace::Recording::start(&shooter.page).await?);
+        }
         let (next, keep) = (next.clone(), keep.map(Path::to_path_buf));
         tabs.push(tokio::spawn(async move {
             loop {
                 let frame = next.fetch_add(1, Ordering::Relaxed);
                 if frame > last {
-                    tab.close().await;
-                    return Ok::<_, anyhow::Error>(());
+                    return Ok::<_, anyhow::Error>(tab);
                 }
                 tab.seek(frame, 1).await?;
                 let image = match shooter.path.shot {
@@ -227,12 +237,28 @@ async fn capture(
             }
         }));
     }
+    let mut finished = Vec::new();
     for tab in tabs {
-        tab.await??;
+        finished.push(tab.await??);
     }
     eprintln!("captured {} frames in {:.1} s", last - first + 1, started.elapsed().as_secs_f64());
+    if let (Some(recording), Some(out)) = (recording, trace) {
+        let events = recording.finish(out).await?;
+        eprintln!("wrote {events} trace events to {}", out.display());
+    }
+    for tab in finished {
+        tab.close().await;
+    }
     browser.close().await;
     Ok(())
+}
+
+/// Where a capture's by-products go.
+struct Outputs<'a> {
+    /// The screenshots, for `encode`.
+    frames: Option<&'a Path>,
+    /// Chromium's trace.
+    trace: Option<&'a Path>,
 }
 
 /// Captures a tab's frames along one of the tried paths.
