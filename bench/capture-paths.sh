@@ -41,6 +41,16 @@ floor=${FLOOR:-$CARGO_TARGET_DIR/release/examples/render_floor}
 out=$(mktemp -d)
 first=${frames%-*}; last=${frames#*-}; count=$((last - first + 1))
 
+# The shell with extra switches: a wrapper that execs it with them, named like it (the
+# renderer knows the shell by its name, and kills the process it launched).
+shell_with() { # shell_with <label> <switches...> -> the wrapper's path
+  local dir="$out/shell-$1"; shift
+  mkdir -p "$dir"
+  printf '#!/bin/sh\nexec %q %s "$@"\n' "$shell" "$*" >"$dir/chromium-headless-shell"
+  chmod +x "$dir/chromium-headless-shell"
+  echo "$dir/chromium-headless-shell"
+}
+
 # name: the render_floor arguments (and environment) of each variant. `lambda-*` set
 # AWS_LAMBDA_FUNCTION_NAME, so the browser starts with the Lambda switches (no zygote,
 # SwiftShader GL through ANGLE).
@@ -56,9 +66,16 @@ declare -A variant=(
   [lambda-chromium]="--shot remotion --browser /usr/bin/chromium"
   [lambda-shell]="--shot remotion --browser $shell"
   [lambda-shell-begin-frame]="--shot begin-frame --browser $shell"
+  # Rasterisation switches on the renderer's path: raster worker threads, tile size, and
+  # raster on the GPU process (Lambda's SwiftShader GL) instead of the renderer's workers.
+  [shell-begin-frame-raster-threads-1]="--shot begin-frame --browser $(shell_with rt1 --num-raster-threads=1)"
+  [shell-begin-frame-raster-threads-4]="--shot begin-frame --browser $(shell_with rt4 --num-raster-threads=4)"
+  [shell-begin-frame-tiles-512]="--shot begin-frame --browser $(shell_with t512 --default-tile-width=512 --default-tile-height=512)"
+  [lambda-shell-begin-frame-gpu-raster]="--shot begin-frame --browser $(shell_with gpu --enable-gpu-rasterization)"
 )
 order=(chromium chromium-direct chromium-direct-slow chromium-direct-png chromium-direct-webp shell shell-direct
-  shell-begin-frame lambda-chromium lambda-shell lambda-shell-begin-frame)
+  shell-begin-frame lambda-chromium lambda-shell lambda-shell-begin-frame shell-begin-frame-raster-threads-1
+  shell-begin-frame-raster-threads-4 shell-begin-frame-tiles-512 lambda-shell-begin-frame-gpu-raster)
 [ $# -gt 0 ] && order=(chromium "$@")
 
 source bench/lib/cpu-cgroup.sh
