@@ -99,7 +99,6 @@ def main():
     processes, threads = names(events)
     per_thread_cpu = defaultdict(float)
     per_event = defaultdict(float)
-    per_stage = defaultdict(float)
     for (pid, tid), spans in intervals(events).items():
         where = f"{processes.get(pid, pid)}/{threads.get((pid, tid), tid)}"
         for name, own in own_times(spans):
@@ -107,8 +106,10 @@ def main():
             own = max(own, 0)
             per_event[f"{where}/{name}"] += own
             per_thread_cpu[where] += own
-            stage = next((s for s, pattern in STAGES if re.search(pattern, f"{where}/{name}")), "other")
-            per_stage[stage] += own
+    # Each distinct event is classified once.
+    per_stage = defaultdict(float)
+    for key, us in per_event.items():
+        per_stage[next((stage for stage, pattern in STAGES if re.search(pattern, key)), "other")] += us
     total = sum(per_thread_cpu.values())
     ms = lambda us: us / 1000 / frames
     print(f"traced CPU: {ms(total):.1f} ms a frame over {frames} frames")

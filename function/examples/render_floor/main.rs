@@ -147,8 +147,8 @@ async fn main() -> Result<()> {
                 .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
                 .filter(|(a, b)| a <= b)
                 .with_context(|| format!("--frames {frames:?}: expected A-B with A <= B"))?;
-            let kept = Outputs { frames: keep.as_deref(), trace: trace.as_deref() };
-            capture(&serve_url, &composition, (first, last), concurrency, jpeg_quality, kept, path).await
+            let outputs = Outputs { frames: keep.as_deref(), trace: trace.as_deref() };
+            capture(&serve_url, &composition, (first, last), concurrency, jpeg_quality, outputs, path).await
         }
         Floor::Encode { frames_dir, crf, x264_preset, out } => encode(&frames_dir, crf, x264_preset, &out),
     }

@@ -4,6 +4,7 @@
 //! `bench/lib/trace-stages.py` sums by stage and `chrome://tracing` or Perfetto can open.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -12,7 +13,7 @@ use chromiumoxide::cdp::browser_protocol::tracing::{
     TraceConfigRecordMode,
 };
 use chromiumoxide::page::Page;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio::task::JoinHandle;
 
 /// The categories a frame's stages are seen in: the task each thread runs and where it was
@@ -51,15 +52,20 @@ impl Recording {
         // The events arrive in batches until Chromium says the trace is complete.
         let collected = tokio::spawn(async move {
             let mut events = Vec::new();
+            let mut take = |batch: Arc<EventDataCollected>| match Arc::try_unwrap(batch) {
+                Ok(batch) => events.extend(batch.value),
+                Err(shared) => events.extend(shared.value.iter().cloned()),
+            };
             loop {
                 tokio::select! {
-                    Some(batch) = data.next() => events.extend(batch.value.iter().cloned()),
+                    Some(batch) = data.next() => take(batch),
                     _ = completions.next() => break,
                 }
             }
-            // Batches sent before the completion may still be queued.
-            while let Ok(Some(batch)) = tokio::time::timeout(Duration::from_millis(200), data.next()).await {
-                events.extend(batch.value.iter().cloned());
+            // Each event type has a channel of its own: batches Chromium sent before the
+            // completion are already queued in theirs.
+            while let Some(Some(batch)) = data.next().now_or_never() {
+                take(batch);
             }
             events
         });
